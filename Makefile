@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine (Python 3.11+ and Node 20+):
+#   make demo   the pipelines end to end on the embedded emulator
+#   make test   every test layer (unit, functional, infra, e2e)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup demo test lint bench synth clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+build/lambda/.built: $(VENV)/.installed pyproject.toml
+	$(PY) -m infra.lambda_build
+
+setup: $(VENV)/.installed node_modules/.installed build/lambda/.built
+
+demo: setup
+	$(VENV)/bin/pablo demo --out demo-out
+
+test: setup
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m pytest
+
+synth: setup
+	cdk synth --quiet
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out build .pablo

@@ -1,0 +1,5 @@
+import sys
+
+from pablo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,54 @@
+"""What every emulator extension (Lambda runner, Kinesis pollers, schedules, alarms) gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+
+from pablo.local.clock import Clock
+
+LOCAL_REGION = "us-east-1"
+LOCAL_ACCOUNT = "123456789012"  # moto's default account
+LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any:
+    """A boto3 client for the emulator at `endpoint` (path-style S3, fake credentials)."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
+        **LOCAL_CREDENTIALS,
+    )
+
+
+@dataclass
+class EmulatorContext:
+    endpoint: str
+    clock: Clock
+    region: str = LOCAL_REGION
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = local_client(service, self.endpoint, self.region)
+        return self._clients[service]
+
+
+class Extension(Protocol):
+    """Behaviour moto lacks, run inside the emulator process."""
+
+    name: str
+
+    def start(self, ctx: EmulatorContext) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def on_clock_advance(self, old: datetime, new: datetime) -> None:
+        """Called in order for every tick; fire what fell due in (old, new]."""
+        ...
