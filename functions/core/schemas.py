@@ -161,8 +161,7 @@ class Table:
 
     def glue_partition_keys(self) -> list[dict[str, str]]:
         return [
-            {"name": c.name, "type": c.type, "comment": c.description}
-            for c in self.partition_keys
+            {"name": c.name, "type": c.type, "comment": c.description} for c in self.partition_keys
         ]
 
     def column(self, name: str) -> Column:
@@ -201,7 +200,9 @@ def _ratio(name: str, description: str) -> tuple[Column, Column]:
 
 
 def _cents(name: str, description: str, *, nullable: bool = False) -> Column:
-    return _c(name, "bigint", description + " (integer cents, reporting currency)", nullable=nullable)
+    return _c(
+        name, "bigint", description + " (integer cents, reporting currency)", nullable=nullable
+    )
 
 
 def _clicks_by_type() -> tuple[Column, ...]:
@@ -239,7 +240,11 @@ RAW_CLICKS = Table(
         _c("event_time", "timestamp", "When the click happened (UTC)"),
         _c("page", "string", "Page or feature clicked", nullable=True),
         _c("arrival_time", "timestamp", "Kinesis approximate arrival time (UTC)"),
-        _c("payload_hash", "string", "SHA-256 of the canonical payload, to tell true from synthetic duplicates"),
+        _c(
+            "payload_hash",
+            "string",
+            "SHA-256 of the canonical payload, to tell true from synthetic duplicates",
+        ),
         _c("shard_id", "string", "Kinesis shard it came through"),
         _c("sequence_number", "string", "Kinesis sequence number"),
     ),
@@ -355,7 +360,11 @@ RAW_EXPERIMENTS = Table(
     columns=(
         _c("experiment_id", "string", "Experiment key"),
         _c("variant", "string", "Variant key"),
-        _c("planned_weight", "double", "Planned share of units, 0..1; an experiment's weights sum to 1"),
+        _c(
+            "planned_weight",
+            "double",
+            "Planned share of units, 0..1; an experiment's weights sum to 1",
+        ),
         _c("unit_type", "string", "account or user"),
         _c("start_date", "date", "First day of exposure"),
         _c("owner", "string", "Data scientist who owns it"),
@@ -442,7 +451,11 @@ DEDUP_DAILY = Table(
         _c("rows_landed", "bigint", "Raw rows for the day"),
         _c("rows_kept", "bigint", "Distinct event_ids kept"),
         _c("natural_duplicates", "bigint", "Extra copies with the same payload"),
-        _c("synthetic_duplicates", "bigint", "Extra copies with the same event_id and a different payload"),
+        _c(
+            "synthetic_duplicates",
+            "bigint",
+            "Extra copies with the same event_id and a different payload",
+        ),
         _c("late_rows", "bigint", "Rows that arrived after the day was first aggregated"),
     ),
     partition_keys=(_dt(),),
@@ -480,7 +493,12 @@ ENGAGEMENT_DAILY = Table(
         _c("clicks", "bigint", "Deduplicated clicks"),
         *_clicks_by_type(),
         _c("complete", "boolean", "False when a stream outage overlapped the day"),
-        _c("incomplete_reason", "string", "Why the day is incomplete, e.g. stream_outage", nullable=True),
+        _c(
+            "complete_reason",
+            "string",
+            "Why complete is false, e.g. stream_outage; null when complete",
+            nullable=True,
+        ),
     ),
     partition_keys=(_dt(),),
     primary_key=("account_id", "dt"),
@@ -735,7 +753,9 @@ _KPI_COLUMNS: tuple[Column, ...] = (
     _c("period_end", "date", "Last day of the period"),
     _cents("mrr_cents", "MRR at period end", nullable=True),
     _cents("arr_cents", "12 x MRR", nullable=True),
-    _cents("net_new_mrr_cents", "new + expansion + reactivation - contraction - churn", nullable=True),
+    _cents(
+        "net_new_mrr_cents", "new + expansion + reactivation - contraction - churn", nullable=True
+    ),
     _cents("mrr_new_cents", "New MRR", nullable=True),
     _cents("mrr_expansion_cents", "Expansion MRR", nullable=True),
     _cents("mrr_contraction_cents", "Contraction MRR", nullable=True),
@@ -750,7 +770,12 @@ _KPI_COLUMNS: tuple[Column, ...] = (
     _c("dau", "double", "Average daily active users", nullable=True),
     _c("wau", "bigint", "Active users in the last 7 days of the period", nullable=True),
     _c("mau", "bigint", "Active users in the last 30 days of the period", nullable=True),
-    _c("hours_per_active_user_day", "double", "Session hours per active user per day", nullable=True),
+    _c(
+        "hours_per_active_user_day",
+        "double",
+        "Session hours per active user per day",
+        nullable=True,
+    ),
     _c("seat_utilisation", "double", "MAU / licensed seats", nullable=True),
     _cents("revenue_cents", "Money paid", nullable=True),
     _cents("expenses_cents", "Ops expenses", nullable=True),
@@ -792,7 +817,11 @@ EXPERIMENT_ASSIGNMENTS = Table(
         _c("unit_id", "string", "Unit"),
         _c("variant", "string", "Variant"),
         _c("assigned_at", "timestamp", "First exposure (UTC)"),
-        _c("multiple_variants", "boolean", "Unit was assigned to more than one variant (exclude it)"),
+        _c(
+            "multiple_variants",
+            "boolean",
+            "Unit was assigned to more than one variant (exclude it)",
+        ),
     ),
     partition_keys=(_c("experiment_id", "string", "Experiment"),),
     primary_key=("experiment_id", "unit_id"),

@@ -19,7 +19,7 @@ LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "t
 def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any:
     """A boto3 client for the emulator at `endpoint` (path-style S3, fake credentials)."""
     return boto3.client(
-        service,  # type: ignore[call-overload]
+        service,
         endpoint_url=endpoint,
         region_name=region,
         config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
