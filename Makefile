@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint bench synth clean
+.PHONY: setup demo test lint bench synth clean lambda-assets
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-build/lambda/.built: $(VENV)/.installed pyproject.toml
+# Always runs: it re-copies functions/ (cheap) and re-downloads the layer only when the
+# pins in pyproject.toml change.
+lambda-assets: $(VENV)/.installed
 	$(PY) -m infra.lambda_build
 
-setup: $(VENV)/.installed node_modules/.installed build/lambda/.built
+setup: $(VENV)/.installed node_modules/.installed lambda-assets
 
 demo: setup
 	$(VENV)/bin/pablo demo --out demo-out

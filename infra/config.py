@@ -1,0 +1,185 @@
+"""Per-environment configuration, read from cdk.json context and validated once.
+
+`cdk.json` holds `environments.<name>` blocks; `-c env=NAME` picks one (default `local`).
+Nothing environment-specific lives in code: change cdk.json or pass `-c` instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from functions.core.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CDK_JSON = REPO_ROOT / "cdk.json"
+ENV_CONTEXT_KEY = "env"
+ENVIRONMENTS_CONTEXT_KEY = "environments"
+DEFAULT_ENV = "local"
+
+Synthesizer = Literal["cli-credentials", "default"]
+SYNTHESIZERS: tuple[str, ...] = ("cli-credentials", "default")
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Used in bucket names (3-63 chars with account and region appended) and, with `_`
+# instead of `-`, in Glue database names.
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
+_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# CloudWatch Logs accepts only these retention values.
+LOG_RETENTION_DAYS: frozenset[int] = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
+    | {2922, 3288, 3653}
+)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One deployment environment: where it goes, how it is named, its thresholds."""
+
+    env_name: str
+    account: str
+    region: str
+    name_prefix: str
+    synthesizer: Synthesizer
+    retain_data: bool
+    freshness_hours: int
+    allowed_lateness_days: int
+    session_gap_minutes: int
+    reconciliation_tolerance_cents: int
+    log_retention_days: int
+    noncurrent_version_days: int
+    athena_results_days: int
+    quarantine_retention_days: int
+    access_log_retention_days: int
+    reporting_currency: str
+    metrics_namespace: str
+    file_assets_bucket: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = list(_problems(self))
+        if problems:
+            raise ConfigurationError(
+                f"cdk.json environments.{self.env_name} is invalid: " + "; ".join(problems)
+            )
+
+    @property
+    def glue_prefix(self) -> str:
+        """Glue and Athena names take underscores, not hyphens."""
+        return self.name_prefix.replace("-", "_")
+
+    def bucket_name(self, purpose: str) -> str:
+        """Globally unique, stable bucket name: `<prefix>-<purpose>-<account>-<region>`."""
+        return f"{self.name_prefix}-{purpose}-{self.account}-{self.region}"
+
+    def resource_name(self, purpose: str) -> str:
+        """Name for a regional resource (table, topic, workgroup, role): `<prefix>-<purpose>`."""
+        return f"{self.name_prefix}-{purpose}"
+
+
+def _problems(config: PipelineConfig) -> list[str]:
+    problems: list[str] = []
+    checks: list[tuple[bool, str]] = [
+        (bool(_ACCOUNT_RE.match(config.account)), "account must be 12 digits"),
+        (bool(_REGION_RE.match(config.region)), f"region {config.region!r} is not a region"),
+        (
+            bool(_PREFIX_RE.match(config.name_prefix)),
+            "name_prefix must be 3-20 lowercase letters, digits or hyphens",
+        ),
+        (config.synthesizer in SYNTHESIZERS, f"synthesizer must be one of {SYNTHESIZERS}"),
+        (
+            bool(_CURRENCY_RE.match(config.reporting_currency)),
+            "reporting_currency must be an ISO 4217 code such as USD",
+        ),
+        (
+            config.log_retention_days in LOG_RETENTION_DAYS,
+            "log_retention_days: not a value "
+            "CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, ..., 365, 400, ...)",
+        ),
+        (bool(config.metrics_namespace.strip()), "metrics_namespace must not be empty"),
+    ]
+    problems.extend(message for ok, message in checks if not ok)
+    for name in (
+        "freshness_hours",
+        "allowed_lateness_days",
+        "session_gap_minutes",
+        "noncurrent_version_days",
+        "athena_results_days",
+        "quarantine_retention_days",
+        "access_log_retention_days",
+    ):
+        if getattr(config, name) <= 0:
+            problems.append(f"{name} must be positive")
+    if config.reconciliation_tolerance_cents < 0:
+        problems.append("reconciliation_tolerance_cents must not be negative")
+    if config.synthesizer == "cli-credentials" and not (
+        config.file_assets_bucket and _BUCKET_RE.match(config.file_assets_bucket)
+    ):
+        problems.append("synthesizer cli-credentials needs a valid file_assets_bucket name")
+    if len(config.bucket_name("athena-results")) > 63:
+        problems.append("name_prefix is too long: bucket names would exceed 63 characters")
+    return problems
+
+
+_TYPES: dict[str, type] = {
+    "account": str,
+    "region": str,
+    "name_prefix": str,
+    "synthesizer": str,
+    "retain_data": bool,
+    "reporting_currency": str,
+    "metrics_namespace": str,
+    "file_assets_bucket": str,
+}
+
+
+def config_from_dict(env_name: str, raw: dict[str, Any]) -> PipelineConfig:
+    """Validate one `environments.<env_name>` block (types, unknown and missing keys)."""
+    known = {f.name for f in fields(PipelineConfig)} - {"env_name"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigurationError(f"environments.{env_name}: unknown keys {unknown}")
+    optional = {"file_assets_bucket"}
+    missing = sorted(known - optional - set(raw))
+    if missing:
+        raise ConfigurationError(f"environments.{env_name}: missing keys {missing}")
+    for key, value in raw.items():
+        expected = _TYPES.get(key, int)
+        # bool is a subclass of int: a `true` where a number belongs is a mistake.
+        wrong_bool = expected is int and isinstance(value, bool)
+        if not isinstance(value, expected) or wrong_bool:
+            raise ConfigurationError(
+                f"environments.{env_name}.{key} must be {expected.__name__}, got {value!r}"
+            )
+    return PipelineConfig(env_name=env_name, **raw)
+
+
+def config_from_context(context: dict[str, Any]) -> PipelineConfig:
+    """The environment that context key `env` names, from context key `environments`."""
+    env_name = context.get(ENV_CONTEXT_KEY) or DEFAULT_ENV
+    environments = context.get(ENVIRONMENTS_CONTEXT_KEY)
+    if not isinstance(environments, dict) or not environments:
+        raise ConfigurationError("cdk.json context has no `environments` block")
+    if env_name not in environments:
+        raise ConfigurationError(
+            f"unknown environment {env_name!r} (-c env=NAME); known: {sorted(environments)}"
+        )
+    return config_from_dict(str(env_name), environments[env_name])
+
+
+def read_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:
+    """The `context` block of cdk.json, for runs outside the CDK CLI (tests, scripts)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from exc
+    return cast(dict[str, Any], data.get("context", {}))
+
+
+def load_config(env_name: str = DEFAULT_ENV, *, path: Path = CDK_JSON) -> PipelineConfig:
+    """The named environment from cdk.json (what tools such as the local deployer use)."""
+    return config_from_context({**read_cdk_json_context(path), ENV_CONTEXT_KEY: env_name})

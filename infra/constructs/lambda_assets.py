@@ -1,0 +1,60 @@
+"""Where the Lambda code and the shared dependency layer come from (built without Docker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aws_cdk import AssetHashType
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from functions.core.errors import ConfigurationError
+from infra.lambda_build import CODE_DIR, LAMBDA_PYTHON_VERSION, LAYER_DIR, read_layer_fingerprint
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64  # the layer holds manylinux x86_64 wheels
+BUILD_HINT = "run `make build/lambda/.built` (python -m infra.lambda_build) first"
+
+if RUNTIME.name != f"python{LAMBDA_PYTHON_VERSION}":
+    raise ImportError("the Lambda runtime and the layer's --python-version disagree")
+
+
+@dataclass(frozen=True)
+class LambdaAssets:
+    """`code_dir` holds the `functions` package; `layer_dir` holds `python/` + a pins stamp."""
+
+    code_dir: Path = field(default=CODE_DIR)
+    layer_dir: Path = field(default=LAYER_DIR)
+
+    def code(self) -> lambda_.Code:
+        if not (self.code_dir / "functions").is_dir():
+            raise ConfigurationError(f"no Lambda code in {self.code_dir}: {BUILD_HINT}")
+        return lambda_.Code.from_asset(str(self.code_dir))
+
+    def layer_code(self) -> lambda_.Code:
+        fingerprint = read_layer_fingerprint(self.layer_dir)
+        if fingerprint is None or not (self.layer_dir / "python").is_dir():
+            raise ConfigurationError(f"no Lambda layer in {self.layer_dir}: {BUILD_HINT}")
+        # The pins hash is the asset hash: hashing 180 MB of wheels on every synth would
+        # cost seconds and say nothing the pins do not.
+        return lambda_.Code.from_asset(
+            str(self.layer_dir),
+            asset_hash=fingerprint,
+            asset_hash_type=AssetHashType.CUSTOM,
+            exclude=[".pins.sha256"],
+        )
+
+
+def dependencies_layer(
+    scope: Construct, construct_id: str, *, assets: LambdaAssets
+) -> lambda_.LayerVersion:
+    """The one layer every pipeline function shares (pyarrow, duckdb, msgspec, powertools)."""
+    return lambda_.LayerVersion(
+        scope,
+        construct_id,
+        code=assets.layer_code(),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[ARCHITECTURE],
+        description="pyarrow, duckdb, msgspec, aws-lambda-powertools (pins of pyproject.toml)",
+    )

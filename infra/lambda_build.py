@@ -1,0 +1,258 @@
+"""Build the Lambda assets without Docker: `python -m infra.lambda_build`.
+
+Two directories, both read by `infra.constructs.pipeline_function`:
+
+- `build/lambda/code/functions/`: a copy of `functions/` (refreshed on every run: it is
+  cheap, and a redeploy must pick up code changes);
+- `build/lambda/layer/python/`: the runtime dependencies, downloaded as manylinux wheels for
+  the Lambda runtime with the SAME pins as pyproject.toml, then pruned of what Lambda never
+  loads. Skipped when a stamp file says the pins and pip arguments have not changed.
+
+Lambda allows 250 MB unzipped for a function and its layers together; pyarrow 26 alone is
+about 166 MB and duckdb 57 MB, so the build prints every size it produces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from functions.core.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BUILD_DIR = REPO_ROOT / "build" / "lambda"
+CODE_DIR = BUILD_DIR / "code"
+LAYER_DIR = BUILD_DIR / "layer"
+BUILT_MARKER = BUILD_DIR / ".built"
+LAYER_STAMP_NAME = ".pins.sha256"
+
+# What the deployed functions import at run time. boto3 is missing on purpose: the
+# Lambda Python runtime ships it, and bundling a second copy costs 15 MB for nothing.
+LAYER_PACKAGES: tuple[str, ...] = ("pyarrow", "duckdb", "msgspec", "aws-lambda-powertools")
+
+LAMBDA_PYTHON_VERSION = "3.12"
+# pip with only manylinux2014 finds no pyarrow 26 wheel, hence three platform tags.
+PIP_PLATFORM_ARGS: tuple[str, ...] = (
+    "--platform",
+    "manylinux_2_28_x86_64",
+    "--platform",
+    "manylinux_2_17_x86_64",
+    "--platform",
+    "manylinux2014_x86_64",
+    "--only-binary=:all:",
+    "--python-version",
+    LAMBDA_PYTHON_VERSION,
+    "--implementation",
+    "cp",
+)
+
+LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+
+# Directories and files Lambda never loads: headers, Cython sources, test suites, caches.
+PRUNE_DIR_NAMES: frozenset[str] = frozenset({"__pycache__", "tests", "include"})
+PRUNE_FILE_SUFFIXES: tuple[str, ...] = (".pyx", ".pxd", ".pxi", ".h", ".hpp", ".pyc", ".cmake")
+# `tests` is a plain name in several packages that are NOT test suites; only prune it
+# where it is known to be one.
+PRUNE_TESTS_UNDER: tuple[str, ...] = ("pyarrow",)
+# Arrow Flight (RPC) and pyarrow's C++ test extension: about 35 MB nothing here imports.
+# No other library in the layer lists them as NEEDED (checked with readelf, and guarded by
+# tests/infra/test_lambda_build.py), so `import pyarrow.flight` is the only thing that breaks.
+PRUNE_GLOBS: tuple[str, ...] = (
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/_flight.cpython-*.so",
+    "pyarrow/_pyarrow_cpp_tests.cpython-*.so",
+)
+
+_PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<extras>\[[^\]]*\])?==(?P<ver>\S+)$")
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str
+    version: str
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+def normalise(name: str) -> str:
+    """PEP 503 name normalisation, so `aws_lambda_powertools` matches `aws-lambda-powertools`."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_pins(pyproject: Path, packages: Iterable[str] = LAYER_PACKAGES) -> list[Pin]:
+    """The exact pins of `packages` in pyproject.toml's dependencies (never respelled)."""
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    declared: dict[str, Pin] = {}
+    for spec in data.get("project", {}).get("dependencies", []):
+        match = _PIN_RE.match(spec.replace(" ", ""))
+        if match:
+            pin = Pin(name=match["name"], version=match["ver"])
+            declared[normalise(pin.name)] = pin
+    wanted = tuple(packages)
+    missing = [p for p in wanted if normalise(p) not in declared]
+    if missing:
+        raise ConfigurationError(
+            f"{pyproject} has no exact `==` pin for {missing}, which the Lambda layer needs"
+        )
+    return [declared[normalise(p)] for p in wanted]
+
+
+def layer_fingerprint(pins: Sequence[Pin]) -> str:
+    """Changes when a pin or the pip arguments change: then the layer is rebuilt."""
+    text = "\n".join([*sorted(p.requirement for p in pins), *PIP_PLATFORM_ARGS])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def copy_code(source: Path, code_dir: Path) -> Path:
+    """Replace `code_dir/<source name>` with a clean copy of `source`."""
+    target = code_dir / source.name
+    if target.exists():
+        shutil.rmtree(target)
+    code_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+def prune(site_dir: Path) -> int:
+    """Delete what Lambda never loads under `site_dir`; return the bytes freed."""
+    freed = 0
+    for pattern in PRUNE_GLOBS:
+        for path in site_dir.glob(pattern):
+            freed += path.stat().st_size
+            path.unlink()
+    for path in sorted(site_dir.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if not path.exists() or path.is_symlink():
+            continue
+        if path.is_dir() and _is_prunable_dir(site_dir, path):
+            freed += directory_size(path)
+            shutil.rmtree(path)
+        elif path.is_file() and path.name.endswith(PRUNE_FILE_SUFFIXES):
+            freed += path.stat().st_size
+            path.unlink()
+    return freed
+
+
+def _is_prunable_dir(site_dir: Path, path: Path) -> bool:
+    if path.name not in PRUNE_DIR_NAMES:
+        return False
+    if path.name == "tests":
+        top = path.relative_to(site_dir).parts[0]
+        return top in PRUNE_TESTS_UNDER
+    return True
+
+
+def directory_size(path: Path) -> int:
+    """Unzipped size in bytes: what counts against Lambda's 250 MB limit."""
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
+
+
+def install_layer(pins: Sequence[Pin], site_dir: Path, *, python: str = sys.executable) -> None:
+    """pip-install the pins, for the Lambda runtime's platform, into `site_dir`."""
+    if site_dir.exists():
+        shutil.rmtree(site_dir)
+    site_dir.mkdir(parents=True)
+    command = [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--target",
+        str(site_dir),
+        *PIP_PLATFORM_ARGS,
+        *(p.requirement for p in pins),
+    ]
+    result = subprocess.run(command, check=False)
+    if result.returncode != 0:
+        raise ConfigurationError(f"pip could not build the Lambda layer: {' '.join(command)}")
+
+
+def build_layer(pins: Sequence[Pin], layer_dir: Path, *, force: bool = False) -> bool:
+    """Build the layer unless its stamp matches; True when it was (re)built."""
+    stamp = layer_dir / LAYER_STAMP_NAME
+    fingerprint = layer_fingerprint(pins)
+    site_dir = layer_dir / "python"
+    if not force and site_dir.is_dir() and _read(stamp) == fingerprint:
+        return False
+    stamp.unlink(missing_ok=True)  # a half-built layer must never look current
+    install_layer(pins, site_dir)
+    freed = prune(site_dir)
+    print(f"layer: pruned {mib(freed)}")
+    stamp.write_text(fingerprint, encoding="utf-8")
+    return True
+
+
+def read_layer_fingerprint(layer_dir: Path = LAYER_DIR) -> str | None:
+    """The stamp of the built layer (the CDK asset hash), or None when it was never built."""
+    return _read(layer_dir / LAYER_STAMP_NAME)
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+
+
+def mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def package_sizes(site_dir: Path) -> list[tuple[str, int]]:
+    """Top-level entries of the layer by size, largest first."""
+    sizes = [
+        (p.name, directory_size(p) if p.is_dir() else p.stat().st_size)
+        for p in site_dir.iterdir()
+        if not p.name.endswith(".dist-info")
+    ]
+    return sorted(sizes, key=lambda item: item[1], reverse=True)
+
+
+def build(*, repo_root: Path = REPO_ROOT, force_layer: bool = False) -> int:
+    """Build both assets, print their sizes, write the marker; return the total bytes."""
+    build_dir = repo_root / "build" / "lambda"
+    pins = read_pins(repo_root / "pyproject.toml")
+    copy_code(repo_root / "functions", build_dir / "code")
+    rebuilt = build_layer(pins, build_dir / "layer", force=force_layer)
+    code_size = directory_size(build_dir / "code")
+    layer_size = directory_size(build_dir / "layer" / "python")
+    total = code_size + layer_size
+    print(f"code:  {mib(code_size)}  ({build_dir / 'code'})")
+    state = "rebuilt" if rebuilt else "unchanged pins, kept"
+    print(f"layer: {mib(layer_size)}  ({state}: {', '.join(p.requirement for p in pins)})")
+    for name, size in package_sizes(build_dir / "layer" / "python")[:6]:
+        print(f"         {name:<24} {mib(size)}")
+    limit = LAMBDA_UNZIPPED_LIMIT_BYTES
+    print(f"total: {mib(total)} of Lambda's {mib(limit)} unzipped limit ({total / limit:.0%})")
+    if total > limit:
+        raise ConfigurationError(f"code + layer is {mib(total)}, over Lambda's {mib(limit)}")
+    (build_dir / ".built").write_text(f"{total}\n", encoding="utf-8")
+    return total
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--force-layer", action="store_true", help="rebuild the layer even if pins are unchanged"
+    )
+    args = parser.parse_args(argv)
+    try:
+        build(force_layer=args.force_layer)
+    except ConfigurationError as exc:
+        print(f"lambda_build: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

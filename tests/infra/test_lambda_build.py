@@ -1,0 +1,134 @@
+"""The Lambda build: same pins as pyproject.toml, pruning, stamp, and a sound pruned layer."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tomllib
+
+import pytest
+
+from functions.core.errors import ConfigurationError
+from infra.lambda_build import (
+    LAYER_DIR,
+    LAYER_PACKAGES,
+    REPO_ROOT,
+    Pin,
+    build_layer,
+    copy_code,
+    layer_fingerprint,
+    prune,
+    read_layer_fingerprint,
+    read_pins,
+)
+
+
+def test_pins_are_read_from_pyproject_not_respelled():
+    # given pyproject.toml's dependency list
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    # when the layer pins are read
+    pins = read_pins(REPO_ROOT / "pyproject.toml")
+    # then each is exactly one of the declared `name==version` entries, boto3 excluded
+    assert [p.name for p in pins] == list(LAYER_PACKAGES)
+    assert {p.requirement for p in pins} <= set(declared)
+    assert "boto3" not in {p.name for p in pins}
+
+
+def test_a_package_without_an_exact_pin_is_refused(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = ["pyarrow>=26", "duckdb==1.4.4"]\n')
+    with pytest.raises(ConfigurationError, match="no exact `==` pin for \\['pyarrow'\\]"):
+        read_pins(pyproject, ["pyarrow", "duckdb"])
+
+
+def test_fingerprint_changes_with_any_pin():
+    pins = [Pin("pyarrow", "26.0.1"), Pin("duckdb", "1.4.4")]
+    assert layer_fingerprint(pins) == layer_fingerprint(list(reversed(pins)))
+    assert layer_fingerprint(pins) != layer_fingerprint([Pin("pyarrow", "26.0.2"), pins[1]])
+
+
+def test_code_copy_drops_caches_and_replaces_stale_files(tmp_path):
+    # given a source package with a cache directory, and a stale earlier copy
+    source = tmp_path / "functions"
+    (source / "core" / "__pycache__").mkdir(parents=True)
+    (source / "core" / "logic.py").write_text("X = 1\n")
+    (source / "core" / "__pycache__" / "logic.cpython-311.pyc").write_bytes(b"\0")
+    code_dir = tmp_path / "build"
+    (code_dir / "functions").mkdir(parents=True)
+    (code_dir / "functions" / "deleted.py").write_text("gone\n")
+    # when it is copied
+    copy_code(source, code_dir)
+    # then the copy is exactly the source without caches
+    files = sorted(p.relative_to(code_dir).as_posix() for p in code_dir.rglob("*") if p.is_file())
+    assert files == ["functions/core/logic.py"]
+
+
+def test_prune_removes_what_lambda_never_loads_and_keeps_the_rest(tmp_path):
+    # given a site-packages tree with headers, Cython sources, tests, caches and Flight
+    site = tmp_path / "python"
+    keep = [
+        "pyarrow/__init__.py",
+        "pyarrow/libarrow.so.2600",
+        "pyarrow/flight.py",
+        "duckdb/__init__.py",
+        "somepkg/tests/__init__.py",  # not a known test suite: kept
+    ]
+    drop = [
+        "pyarrow/include/arrow/api.h",
+        "pyarrow/tests/test_array.py",
+        "pyarrow/lib.pyx",
+        "pyarrow/lib.pxd",
+        "pyarrow/libarrow_flight.so.2600",
+        "pyarrow/_flight.cpython-312-x86_64-linux-gnu.so",
+        "duckdb/__pycache__/x.cpython-312.pyc",
+    ]
+    for relative in keep + drop:
+        path = site / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * 10)
+    # when it is pruned
+    freed = prune(site)
+    # then exactly the prunable files are gone and the bytes are counted
+    remaining = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
+    assert remaining == sorted(keep)
+    assert freed == 10 * len(drop)
+
+
+def test_an_unchanged_layer_is_not_rebuilt(tmp_path):
+    # given a layer directory whose stamp matches the pins
+    pins = read_pins(REPO_ROOT / "pyproject.toml")
+    layer = tmp_path / "layer"
+    (layer / "python").mkdir(parents=True)
+    (layer / ".pins.sha256").write_text(layer_fingerprint(pins))
+    # when the build runs, then nothing is downloaded
+    assert build_layer(pins, layer) is False
+    assert read_layer_fingerprint(layer) == layer_fingerprint(pins)
+
+
+def _needed_libraries(path) -> set[str]:
+    out = subprocess.run(
+        ["readelf", "-d", str(path)], capture_output=True, text=True, check=True
+    ).stdout
+    return set(re.findall(r"\(NEEDED\).*\[(.+?)\]", out))
+
+
+def test_the_built_layer_has_every_shared_library_its_extensions_need():
+    # given the real layer (built by `make` or the synth fixture) and readelf
+    site = LAYER_DIR / "python"
+    if not site.is_dir() or shutil.which("readelf") is None:
+        pytest.skip("no built layer or no readelf")
+    assert read_layer_fingerprint() == layer_fingerprint(read_pins(REPO_ROOT / "pyproject.toml"))
+    shared = list(site.rglob("*.so")) + list(site.rglob("*.so.*"))
+    present = {p.name for p in shared}
+    bundled = {name for name in present if name.startswith(("libarrow", "libparquet"))}
+    # when every remaining library's NEEDED entries are read
+    for library in shared:
+        needed = _needed_libraries(library)
+        # then any Arrow library one of them needs is still in the layer (pruning was safe)
+        missing = {
+            n for n in needed if n.startswith(("libarrow", "libparquet")) and n not in present
+        }
+        assert not missing, f"{library.relative_to(site)} needs pruned {missing}"
+    assert any(name.startswith("libarrow.so") for name in bundled)
+    assert not (site / "pyarrow" / "include").exists()
