@@ -49,6 +49,9 @@ class Extension(Protocol):
 
     def stop(self) -> None: ...
 
-    def on_clock_advance(self, old: datetime, new: datetime) -> None:
-        """Called in order for every tick; fire what fell due in (old, new]."""
+    def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]] | None:
+        """Called in order for every tick; fire what fell due in (old, new].
+
+        May return what it did as event dicts (JSON-serializable); the tick reports them.
+        """
         ...

@@ -1,0 +1,341 @@
+"""The emulator process: moto's threaded server plus what moto lacks, on one port.
+
+- moto (`ThreadedMotoServer`) answers the AWS APIs on http://localhost:PORT, with Step
+  Functions executing for real (`execute_state_machine`, `MOTO_PORT`).
+- `patches.install_patches` adjusts moto (see that module for each reason).
+- Extensions (the `Extension` protocol): the Lambda runtime, then those listed in
+  `EXTENSION_PATHS`, written separately; one that cannot be imported is skipped with a
+  warning and listed in the health report.
+- `/pablo-api/` is the control API, on the same port:
+  GET  /pablo-api/health  -> status, pid, clock, extensions, skipped extensions, patches
+  GET  /pablo-api/clock   -> {"now": iso}
+  POST /pablo-api/clock   {"to": iso} or {"by_seconds": n}, optional "step_seconds",
+       "settle" -> advances in steps, calling each extension's on_clock_advance(old, new)
+       in order, waiting after each step for running Step Functions executions to end;
+       returns {"old", "now", "steps", "events", "unsettled"}. Going back is refused (409).
+
+Run it with `pablo local up`, or `python -m pablo.local.server --port P`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from moto.core.config import default_user_config
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+from werkzeug.serving import make_server
+
+from pablo.local.clock import Clock
+from pablo.local.context import EmulatorContext, Extension
+from pablo.local.lambda_runtime import LambdaRuntime
+from pablo.local.patches import install_patches
+from pablo.local.state import EmulatorState, clear_state, save_state
+
+LOG = logging.getLogger("pablo.local.server")
+
+BIND_ADDRESS: Final = "127.0.0.1"
+ENDPOINT_HOST: Final = "localhost"  # moto reads a TemplateURL as bucket/key only for this host
+DEFAULT_PORT: Final = 5000
+CONTROL_PREFIX: Final = "/pablo-api/"
+EXTENSION_PATHS: Final = (
+    "pablo.local.esm:KinesisEventSourcePoller",
+    "pablo.local.schedules:ScheduleRunner",
+    "pablo.local.alarms:AlarmEvaluator",
+)
+DEFAULT_STEP_SECONDS: Final = 3600.0
+SETTLE_TIMEOUT_SECONDS: Final = 900.0
+LOG_PATH_ENV: Final = "PABLO_LOCAL_SERVER_LOG"  # set by `pablo local up --detach`
+
+StartResponse = Callable[..., Any]
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant; a naive one is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"not an ISO 8601 time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def load_extensions(paths: Iterable[str]) -> tuple[list[Extension], list[str]]:
+    """Instantiate `module:Class` extensions; those not written yet are skipped, not fatal."""
+    loaded: list[Extension] = []
+    skipped: list[str] = []
+    for path in paths:
+        module_name, _, class_name = path.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+            factory = getattr(module, class_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise  # the module exists but one of its imports is missing: a real bug
+            LOG.warning("extension %s skipped: module %s does not exist", path, module_name)
+            skipped.append(path)
+            continue
+        except AttributeError:
+            LOG.warning("extension %s skipped: %s has no %s", path, module_name, class_name)
+            skipped.append(path)
+            continue
+        loaded.append(factory())
+    return loaded, skipped
+
+
+def running_executions() -> int:
+    """Step Functions executions still RUNNING, over every account and region."""
+    count = 0
+    for regions in list(stepfunctions_parser_backends.values()):
+        for backend in list(regions.values()):
+            for machine in list(backend.state_machines):
+                count += sum(1 for e in list(machine.executions) if e.status == "RUNNING")
+    return count
+
+
+class Emulator:
+    """Clock, extensions and the control API around one moto server."""
+
+    def __init__(self, *, clock: Clock, extension_paths: Sequence[str] = EXTENSION_PATHS) -> None:
+        self.clock = clock
+        self.extensions: list[Extension] = [LambdaRuntime()]
+        more, self.skipped = load_extensions(extension_paths)
+        self.extensions += more
+        self.patches: list[str] = []
+        self.endpoint = ""
+        self._server: _Server | None = None
+        self._tick_lock = threading.Lock()
+        self._covered = clock.now()  # on_clock_advance has been called up to this instant
+
+    # lifecycle
+    def start(self, port: int) -> str:
+        self.patches = install_patches(self.clock)
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        self._server = _Server(self, port)
+        self._server.start()
+        bound = self._server.get_host_and_port()[1]
+        os.environ["MOTO_PORT"] = str(bound)  # Step Functions tasks call back into this port
+        self.endpoint = f"http://{ENDPOINT_HOST}:{bound}"
+        ctx = EmulatorContext(endpoint=self.endpoint, clock=self.clock)
+        for extension in self.extensions:
+            extension.start(ctx)
+        LOG.info("emulator listening on %s", self.endpoint)
+        return self.endpoint
+
+    def stop(self) -> None:
+        for extension in reversed(self.extensions):
+            try:
+                extension.stop()
+            except Exception:
+                LOG.exception("extension %s failed to stop", extension.name)
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    # control API
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "pid": os.getpid(),
+            "endpoint": self.endpoint,
+            "clock": self.clock.now().isoformat(),
+            "extensions": [extension.name for extension in self.extensions],
+            "skipped_extensions": self.skipped,
+            "patches": self.patches,
+        }
+
+    def advance(
+        self,
+        target: datetime,
+        *,
+        step: timedelta = timedelta(seconds=DEFAULT_STEP_SECONDS),
+        settle: bool = True,
+    ) -> dict[str, Any]:
+        """Move the clock to `target` in steps; each extension sees every step in order."""
+        if step <= timedelta(0):
+            raise ValueError("step_seconds must be positive")
+        with self._tick_lock:
+            old = self.clock.now()
+            if target < old:
+                self.clock.advance_to(target)  # raises the clock's own "cannot go back"
+            events: list[dict[str, Any]] = []
+            steps = 0
+            unsettled = 0
+            # Steps are counted from now; the first one also covers the time that passed
+            # since the last tick, so no instant is ever skipped or given twice.
+            boundary = old
+            while True:
+                window_start = self._covered
+                boundary = min(target, boundary + step)
+                window_end = max(boundary, self.clock.now())
+                self.clock.advance_to(window_end)
+                for extension in self.extensions:
+                    events += self._notify(extension, window_start, window_end)
+                self._covered = window_end
+                steps += 1
+                if settle:
+                    unsettled = self._settle()
+                if window_end >= target:
+                    break
+            return {
+                "old": old.isoformat(),
+                "now": self.clock.now().isoformat(),
+                "steps": steps,
+                "events": events,
+                "unsettled": unsettled,
+            }
+
+    @staticmethod
+    def _notify(extension: Extension, old: datetime, new: datetime) -> list[dict[str, Any]]:
+        try:
+            result = extension.on_clock_advance(old, new)
+        except Exception as exc:  # one extension's bug must not stop the clock for the rest
+            LOG.exception("extension %s failed on clock advance", extension.name)
+            return [{"extension": extension.name, "error": f"{type(exc).__name__}: {exc}"}]
+        if not result:
+            return []
+        return [{"extension": extension.name, **event} for event in result]
+
+    @staticmethod
+    def _settle(timeout: float = SETTLE_TIMEOUT_SECONDS) -> int:
+        """Wait for running executions (work a schedule started) before the next step."""
+        deadline = time.monotonic() + timeout
+        while (count := running_executions()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return count
+
+
+class ControlApi:
+    """WSGI middleware: `/pablo-api/...` is ours, everything else goes to moto."""
+
+    def __init__(self, app: Any, emulator: Emulator) -> None:
+        self._app = app
+        self._emulator = emulator
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(CONTROL_PREFIX):
+            return self._app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        route = path[len(CONTROL_PREFIX) :].strip("/")
+        try:
+            status, body = self._route(method, route, environ)
+        except ValueError as exc:
+            status, body = 409, {"error": str(exc)}
+        except Exception as exc:
+            LOG.exception("control API %s %s failed", method, path)
+            status, body = 500, {"error": f"{type(exc).__name__}: {exc}"}
+        data = json.dumps(body).encode()
+        start_response(
+            f"{status} {_REASONS.get(status, 'Error')}",
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+        )
+        return [data]
+
+    def _route(self, method: str, route: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        emulator = self._emulator
+        if route == "health" and method == "GET":
+            return 200, emulator.health()
+        if route == "clock" and method == "GET":
+            return 200, {"now": emulator.clock.now().isoformat()}
+        if route == "clock" and method == "POST":
+            request = _read_json(environ)
+            return 200, emulator.advance(
+                _target(request, emulator.clock),
+                step=timedelta(seconds=float(request.get("step_seconds", DEFAULT_STEP_SECONDS))),
+                settle=bool(request.get("settle", True)),
+            )
+        return 404, {"error": f"no such control endpoint: {method} /pablo-api/{route}"}
+
+
+_REASONS = {200: "OK", 404: "Not Found", 409: "Conflict", 500: "Internal Server Error"}
+
+
+def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b"{}"
+    try:
+        body = json.loads(raw or b"{}")
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"request body is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise ValueError("request body must be a JSON object")
+    return body
+
+
+def _target(request: dict[str, Any], clock: Clock) -> datetime:
+    if "to" in request:
+        return parse_instant(str(request["to"]))
+    if "by_seconds" in request:
+        return clock.now() + timedelta(seconds=float(request["by_seconds"]))
+    raise ValueError('give "to" (ISO time) or "by_seconds"')
+
+
+class _Server(ThreadedMotoServer):
+    """moto's threaded server with the control API in front of its WSGI app."""
+
+    def __init__(self, emulator: Emulator, port: int) -> None:
+        super().__init__(ip_address=BIND_ADDRESS, port=port, verbose=False)
+        self._emulator = emulator
+
+    def _server_entry(self) -> None:
+        app = ControlApi(DomainDispatcherApplication(create_backend_app), self._emulator)
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
+def serve(*, port: int, clock_start: datetime | None, record_state: bool) -> int:
+    """Run the emulator until SIGTERM or SIGINT; record it in the state file meanwhile."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    emulator = Emulator(clock=Clock(clock_start))
+    endpoint = emulator.start(port)
+    bound = int(endpoint.rsplit(":", 1)[1])
+    if record_state:
+        log_path = os.environ.get(LOG_PATH_ENV)
+        started = datetime.now(UTC).isoformat()
+        save_state(EmulatorState(endpoint, bound, os.getpid(), started, log_path))
+    print(f"pablo emulator listening on {endpoint} (pid {os.getpid()})", flush=True)
+    try:
+        stop.wait()
+    finally:
+        emulator.stop()
+        if record_state:
+            clear_state(pid=os.getpid())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pablo.local.server")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
+    parser.add_argument("--clock-start", type=parse_instant, default=None)
+    parser.add_argument("--no-state", action="store_true", help="do not write the state file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    return serve(port=args.port, clock_start=args.clock_start, record_state=not args.no_state)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

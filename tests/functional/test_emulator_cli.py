@@ -1,0 +1,111 @@
+"""`pablo local up/status/tick/down`: lifecycle and the one-line messages for misuse."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pablo import cli
+from pablo.local.context import local_client
+from pablo.local.state import PABLO_HOME_ENV, EmulatorState, load_state, save_state
+
+
+@pytest.fixture
+def pablo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv(PABLO_HOME_ENV, str(tmp_path))
+    # Only this command group: the others are written in parallel and may not import yet.
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("pablo.local.cli",))
+    yield tmp_path
+    state = load_state()
+    if state is not None:  # a failed test must not leave a server behind
+        cli.main(["local", "down"])
+
+
+def _pablo(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["local", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_down_when_nothing_runs_says_so_in_one_line(
+    pablo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given no emulator started in this PABLO_HOME
+    # when it is stopped
+    code, _, err = _pablo(capsys, "down")
+
+    # then a single clear line, no traceback
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "the emulator is not running" in err
+    assert "Traceback" not in err
+
+
+def test_stale_pid_is_reported_and_cleared(
+    pablo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a state file left by a process that is gone
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    save_state(EmulatorState("http://localhost:1", 1, gone.pid, "2026-01-01T00:00:00+00:00"))
+
+    # when status is asked
+    code, _, err = _pablo(capsys, "status")
+
+    # then one line says the state was stale, and it is removed
+    assert code == 2
+    assert f"pid {gone.pid}" in err and "stale state removed" in err
+    assert load_state() is None
+
+
+def test_up_status_tick_double_up_and_down(
+    pablo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a detached emulator started at a chosen time
+    code, out, _ = _pablo(capsys, "up", "--detach", "--port", "0", "--clock-start", "2026-01-05")
+    assert code == 0, out
+    state = load_state()
+    assert state is not None and f"pid {state.pid}" in out
+    assert (pablo_home / "local" / "server.log").is_file()
+
+    # when a stack with outputs is deployed and status is asked
+    template = {
+        "Resources": {"Inbox": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {"InboxUrl": {"Value": {"Ref": "Inbox"}}},
+    }
+    local_client("cloudformation", state.endpoint).create_stack(
+        StackName="PabloPipelines", TemplateBody=json.dumps(template)
+    )
+    code, out, _ = _pablo(capsys, "status", "--json")
+
+    # then it reports endpoint, pid, simulated clock and the stack's outputs
+    assert code == 0
+    report = json.loads(out)
+    assert report["endpoint"] == state.endpoint and report["pid"] == state.pid
+    assert report["clock"].startswith("2026-01-05T00:0")
+    assert report["stack"]["status"] == "CREATE_COMPLETE"
+    assert "InboxUrl" in report["stack"]["outputs"]
+
+    # when the clock is ticked forward, then backward
+    code, out, _ = _pablo(capsys, "tick", "--by", "2d", "--step", "1d")
+    assert code == 0 and "2 steps" in out and "-> 2026-01-07T00:0" in out
+    code, _, err = _pablo(capsys, "tick", "--to", "2026-01-06T00:00:00Z")
+    assert code == 2 and "cannot go back" in err
+
+    # when it is started a second time
+    code, _, err = _pablo(capsys, "up", "--detach", "--port", "0")
+    assert code == 2
+    assert f"already running at {state.endpoint} (pid {state.pid})" in err
+
+    # when it is stopped
+    code, out, _ = _pablo(capsys, "down")
+
+    # then it is gone, by its own pid, and the state file with it
+    assert code == 0 and f"emulator stopped (pid {state.pid})" in out
+    assert load_state() is None
+    code, _, err = _pablo(capsys, "status")
+    assert code == 2 and "not running" in err

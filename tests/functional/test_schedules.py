@@ -1,0 +1,244 @@
+"""EventBridge rules and Scheduler schedules fired by the emulator extension (real moto)."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from pablo.local.clock import Clock
+from pablo.local.context import EmulatorContext
+from pablo.local.schedules import ScheduleRunner
+
+START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+ROLE_ARN = "arn:aws:iam::123456789012:role/scheduler"
+PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorContext]:
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="localhost", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://localhost:{port}"
+    try:
+        yield EmulatorContext(endpoint, Clock(START))
+    finally:
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
+        server.stop()
+
+
+@pytest.fixture
+def runner(emulator: EmulatorContext) -> Iterator[ScheduleRunner]:
+    extension = ScheduleRunner()
+    extension.start(emulator)
+    yield extension
+    extension.stop()
+
+
+def _queue(ctx: EmulatorContext, name: str) -> tuple[str, str]:
+    url = ctx.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+    arn = ctx.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return url, arn["Attributes"]["QueueArn"]
+
+
+def _receive_all(ctx: EmulatorContext, url: str) -> list[str]:
+    bodies: list[str] = []
+    while True:
+        batch = ctx.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+        if not batch.get("Messages"):
+            return bodies
+        for message in batch["Messages"]:
+            bodies.append(message["Body"])
+            ctx.client("sqs").delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _rule(ctx: EmulatorContext, name: str, expression: str, target: dict[str, Any]) -> str:
+    arn = ctx.client("events").put_rule(Name=name, ScheduleExpression=expression)["RuleArn"]
+    ctx.client("events").put_targets(Rule=name, Targets=[target])
+    return str(arn)
+
+
+def _advance(ctx: EmulatorContext, ext: ScheduleRunner, to: datetime) -> list[dict[str, Any]]:
+    old, new = ctx.clock.advance_to(to)
+    return ext.on_clock_advance(old, new)
+
+
+def test_daily_and_hourly_rules_fire_exactly_as_often_as_due_over_two_days(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    # given a daily 02:00 rule starting a state machine and an hourly rule feeding a queue
+    machine_arn = emulator.client("stepfunctions").create_state_machine(
+        name="engagement-daily", definition=PASS_MACHINE, roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    daily_arn = _rule(
+        emulator, "daily", "cron(0 2 * * ? *)", {"Id": "workflow", "Arn": machine_arn}
+    )
+    queue_url, queue_arn = _queue(emulator, "hourly-inbox")
+    _rule(emulator, "hourly", "rate(1 hour)", {"Id": "inbox", "Arn": queue_arn})
+
+    # when the clock advances two days (in two jumps)
+    events = _advance(emulator, runner, START + timedelta(days=1))
+    events += _advance(emulator, runner, START + timedelta(days=2))
+
+    # then the daily rule ran the workflow twice, at 02:00 on the 26th and the 27th
+    executions = emulator.client("stepfunctions").list_executions(stateMachineArn=machine_arn)
+    names = sorted(e["name"] for e in executions["executions"])
+    assert names == ["daily-workflow-20261126T020000Z", "daily-workflow-20261127T020000Z"]
+    execution = emulator.client("stepfunctions").describe_execution(
+        executionArn=next(e for e in executions["executions"] if "1126" in e["name"])[
+            "executionArn"
+        ]
+    )
+    scheduled = json.loads(execution["input"])
+    assert scheduled["detail-type"] == "Scheduled Event"
+    assert scheduled["source"] == "aws.events"
+    assert scheduled["time"] == "2026-11-26T02:00:00Z"
+    assert scheduled["resources"] == [daily_arn]
+    assert scheduled["account"] == "123456789012"
+    assert scheduled["region"] == "us-east-1"
+    assert scheduled["detail"] == {}
+
+    # and the hourly rule delivered 48 scheduled events, one per hour, with those times
+    times = sorted(json.loads(body)["time"] for body in _receive_all(emulator, queue_url))
+    expected = [(START + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ") for h in range(1, 49)]
+    assert times == expected
+
+    # and the runner reported every firing in time order, without errors
+    assert len(events) == 50
+    assert [e["time"] for e in events] == sorted(e["time"] for e in events)
+    assert not [e for e in events if "error" in e]
+
+
+def test_disabled_rules_and_past_times_do_not_fire(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    queue_url, queue_arn = _queue(emulator, "inbox")
+    _rule(emulator, "hourly", "rate(1 hour)", {"Id": "inbox", "Arn": queue_arn})
+    emulator.client("events").disable_rule(Name="hourly")
+
+    assert _advance(emulator, runner, START + timedelta(hours=3)) == []
+
+    emulator.client("events").enable_rule(Name="hourly")
+    # a second call for the same span fires nothing again
+    assert runner.on_clock_advance(START, START + timedelta(hours=3)) == []
+    assert len(_advance(emulator, runner, START + timedelta(hours=4))) == 1
+    assert len(_receive_all(emulator, queue_url)) == 1
+
+
+def test_input_and_input_transformer_shape_what_targets_receive(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    # given one rule with a constant Input and one with an InputTransformer
+    fixed_url, fixed_arn = _queue(emulator, "fixed")
+    shaped_url, shaped_arn = _queue(emulator, "shaped")
+    _rule(
+        emulator,
+        "fixed",
+        "cron(0 12 * * ? *)",
+        {"Id": "q", "Arn": fixed_arn, "Input": json.dumps({"pipeline": "growth"})},
+    )
+    _rule(
+        emulator,
+        "shaped",
+        "cron(0 12 * * ? *)",
+        {
+            "Id": "q",
+            "Arn": shaped_arn,
+            "InputTransformer": {
+                "InputPathsMap": {"when": "$.time"},
+                "InputTemplate": (
+                    '{"run_at": <when>, "label": "run <when>", "rule": <aws.events.rule-name>}'
+                ),
+            },
+        },
+    )
+
+    _advance(emulator, runner, START + timedelta(hours=3))
+
+    assert [json.loads(b) for b in _receive_all(emulator, fixed_url)] == [{"pipeline": "growth"}]
+    assert [json.loads(b) for b in _receive_all(emulator, shaped_url)] == [
+        {"run_at": "2026-11-25T12:00:00Z", "label": "run 2026-11-25T12:00:00Z", "rule": "shaped"}
+    ]
+
+
+def test_scheduler_schedules_fire_with_context_attributes(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    # given an EventBridge Scheduler schedule at 08:00 New York time every day
+    queue_url, queue_arn = _queue(emulator, "scheduled")
+    emulator.client("scheduler").create_schedule(
+        Name="weekly-report",
+        ScheduleExpression="cron(0 8 * * ? *)",
+        ScheduleExpressionTimezone="America/New_York",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": queue_arn,
+            "RoleArn": ROLE_ARN,
+            "Input": '{"at": "<aws.scheduler.scheduled-time>"}',
+        },
+    )
+
+    # when a day passes
+    events = _advance(emulator, runner, START + timedelta(days=1))
+
+    # then it fired once, at 13:00 UTC (08:00 EST), with the time filled in
+    assert [(e["source"], e["time"]) for e in events] == [
+        ("scheduler", "2026-11-25T13:00:00+00:00")
+    ]
+    assert [json.loads(b) for b in _receive_all(emulator, queue_url)] == [
+        {"at": "2026-11-25T13:00:00Z"}
+    ]
+
+
+def test_a_failing_target_is_reported_and_does_not_stop_the_others(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    # given a rule whose first target is a state machine that does not exist
+    queue_url, queue_arn = _queue(emulator, "inbox")
+    missing = "arn:aws:states:us-east-1:123456789012:stateMachine:gone"
+    emulator.client("events").put_rule(Name="r", ScheduleExpression="rate(1 hour)")
+    emulator.client("events").put_targets(
+        Rule="r", Targets=[{"Id": "a", "Arn": missing}, {"Id": "b", "Arn": queue_arn}]
+    )
+
+    events = _advance(emulator, runner, START + timedelta(hours=1))
+
+    assert [("error" in e, e["target_id"]) for e in events] == [(True, "a"), (False, "b")]
+    assert len(_receive_all(emulator, queue_url)) == 1
+
+
+def test_one_time_schedule_fires_once_and_deletes_itself_when_asked(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    # given a one-time at() schedule that asks to be deleted after completion
+    queue_url, queue_arn = _queue(emulator, "once")
+    emulator.client("scheduler").create_schedule(
+        Name="backfill-once",
+        ScheduleExpression="at(2026-11-25T11:30:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion="DELETE",
+        Target={"Arn": queue_arn, "RoleArn": ROLE_ARN, "Input": '{"backfill": true}'},
+    )
+
+    # when the clock passes its time, twice over
+    first = _advance(emulator, runner, START + timedelta(hours=2))
+    second = _advance(emulator, runner, START + timedelta(hours=4))
+
+    # then it fired once and no longer exists
+    assert [e["time"] for e in first] == ["2026-11-25T11:30:00+00:00"]
+    assert second == []
+    assert _receive_all(emulator, queue_url) == ['{"backfill": true}']
+    assert emulator.client("scheduler").list_schedules()["Schedules"] == []
