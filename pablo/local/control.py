@@ -85,3 +85,12 @@ class ControlClient:
         if step is not None:
             body["step_seconds"] = step.total_seconds()
         return self._call("POST", "clock", body, timeout=timeout)
+
+    def esm_stats(self) -> dict[str, Any]:
+        """Per Kinesis event source mapping: invocations, records, failures."""
+        stats: dict[str, Any] = self._call("GET", "esm")["stats"]
+        return stats
+
+    def drain_streams(self, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Wait until every mapped stream is processed up to its latest record."""
+        return self._call("POST", "esm/drain", {"timeout": timeout}, timeout=timeout + 30)

@@ -13,6 +13,9 @@
        "settle" -> advances in steps, calling each extension's on_clock_advance(old, new)
        in order, waiting after each step for running Step Functions executions to end;
        returns {"old", "now", "steps", "events", "unsettled"}. Going back is refused (409).
+  GET  /pablo-api/esm       -> per event source mapping: invocations, records, failures
+  POST /pablo-api/esm/drain {"timeout": s} -> waits until every mapped stream is processed
+       up to its latest record; {"drained": bool, "stats": {...}}
 
 Run it with `pablo local up`, or `python -m pablo.local.server --port P`.
 """
@@ -60,6 +63,8 @@ EXTENSION_PATHS: Final = (
     "pablo.local.alarms:AlarmEvaluator",
 )
 DEFAULT_STEP_SECONDS: Final = 3600.0
+DEFAULT_DRAIN_SECONDS: Final = 60.0
+ESM_EXTENSION: Final = "kinesis-esm"
 SETTLE_TIMEOUT_SECONDS: Final = 900.0
 LOG_PATH_ENV: Final = "PABLO_LOCAL_SERVER_LOG"  # set by `pablo local up --detach`
 
@@ -146,6 +151,9 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+    def extension(self, name: str) -> Extension | None:
+        return next((e for e in self.extensions if e.name == name), None)
 
     # control API
     def health(self) -> dict[str, Any]:
@@ -260,6 +268,19 @@ class ControlApi:
                 step=timedelta(seconds=float(request.get("step_seconds", DEFAULT_STEP_SECONDS))),
                 settle=bool(request.get("settle", True)),
             )
+        if route.startswith("esm"):
+            return self._esm(method, route, environ)
+        return 404, {"error": f"no such control endpoint: {method} /pablo-api/{route}"}
+
+    def _esm(self, method: str, route: str, environ: dict[str, Any]) -> tuple[int, Any]:
+        poller: Any = self._emulator.extension(ESM_EXTENSION)
+        if poller is None:
+            return 404, {"error": f"the {ESM_EXTENSION} extension is not loaded"}
+        if route == "esm" and method == "GET":
+            return 200, {"stats": poller.stats()}
+        if route == "esm/drain" and method == "POST":
+            timeout = float(_read_json(environ).get("timeout", DEFAULT_DRAIN_SECONDS))
+            return 200, {"drained": poller.drain(timeout=timeout), "stats": poller.stats()}
         return 404, {"error": f"no such control endpoint: {method} /pablo-api/{route}"}
 
 
