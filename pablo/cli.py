@@ -16,6 +16,7 @@ from functions.core.errors import PabloError
 COMMAND_MODULES: tuple[str, ...] = (
     "pablo.generate.cli",
     "pablo.local.cli",
+    "pablo.producer_cli",
     "pablo.demo",
 )
 

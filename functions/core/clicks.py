@@ -1,0 +1,671 @@
+"""Decode, validate and classify a batch of Kinesis click records (pure: no I/O).
+
+`decode_batch(records, now=..., settings=...)` takes the `Records` list of a Lambda Kinesis
+event and puts every record in exactly one of three places:
+
+- accepted: a `RAW_CLICKS` row (partition `dt` = the event's UTC date, not the arrival date);
+- duplicate: a later copy of an event_id already accepted in this batch (the first is kept);
+- quarantined: a `QUARANTINE` row with the raw bytes and one of the reason codes below.
+
+So `received == accepted + duplicates + quarantined`, always. Bad data never raises: a raised
+error would make Lambda retry the whole batch and block the shard.
+
+Two parse paths give the same answer (a property test holds them to it):
+
+- fast path, for the usual all-good batch: the decoded payloads are joined into one JSON-lines
+  buffer and parsed by `pyarrow.json` straight into Arrow columns with the contract's types.
+  It is strict where it matters (no bool for a number, no float for an int, no NaN, no
+  duplicate keys, no invalid UTF-8 or lone surrogates) and any error sends the batch to...
+- careful path, one record at a time: a strict msgspec typed decode, and for the records
+  it rejects, a diagnosis with the standard library that names the exact reason.
+
+Field-level rules (ids, event type, timestamps, lateness) then run vectorised over the Arrow
+columns, the same code for both paths.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from typing import Any, Final
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+import pyarrow.parquet as pq
+
+from functions.core import schemas
+
+# --- reason codes (docs/data-contracts.md lists them for producers) -------------------
+INVALID_BASE64: Final = "invalid_base64"  # kinesis.data is not strict base64
+INVALID_UTF8: Final = "invalid_utf8"  # bytes are not UTF-8, or a string holds a lone surrogate
+INVALID_JSON: Final = "invalid_json"  # not one JSON document (includes NaN/Infinity literals)
+NOT_AN_OBJECT: Final = "not_an_object"  # valid JSON, but not an object
+DUPLICATE_JSON_KEY: Final = "duplicate_json_key"  # the object names a key twice
+MISSING_FIELD: Final = "missing_field"  # a required field is absent
+NULL_FIELD: Final = "null_field"  # a required field is null
+WRONG_TYPE: Final = "wrong_type"  # e.g. event_time as a string, a float or `true`
+NON_FINITE_NUMBER: Final = "non_finite_number"  # NaN, Infinity, or a number that overflows
+TIMESTAMP_IN_SECONDS: Final = "timestamp_in_seconds"  # event_time < 1e11: seconds, not ms
+NEGATIVE_TIMESTAMP: Final = "negative_timestamp"
+FUTURE_TIMESTAMP: Final = "future_timestamp"  # after arrival + max future skew
+TOO_LATE: Final = "too_late"  # before arrival - allowed lateness
+UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"  # not in schemas.CLICK_EVENT_TYPES
+OVERSIZED_RECORD: Final = "oversized_record"  # more than max_record_bytes
+INVALID_ID: Final = "invalid_id"  # event_id, account_id or user_id blank or too long
+
+REASON_CODES: Final[tuple[str, ...]] = (
+    INVALID_BASE64,
+    INVALID_UTF8,
+    INVALID_JSON,
+    NOT_AN_OBJECT,
+    DUPLICATE_JSON_KEY,
+    MISSING_FIELD,
+    NULL_FIELD,
+    WRONG_TYPE,
+    NON_FINITE_NUMBER,
+    TIMESTAMP_IN_SECONDS,
+    NEGATIVE_TIMESTAMP,
+    FUTURE_TIMESTAMP,
+    TOO_LATE,
+    UNKNOWN_EVENT_TYPE,
+    OVERSIZED_RECORD,
+    INVALID_ID,
+)
+
+SOURCE: Final = "clicks"
+# Smallest plausible epoch-milliseconds value (1973-03-03); below it the producer sent seconds.
+MIN_EPOCH_MS: Final = 100_000_000_000
+_MS_PER_DAY: Final = 86_400_000
+
+# The payload fields the producer sends, in contract order; `page` alone may be null/absent.
+REQUIRED_STRING_FIELDS: Final = ("event_id", "account_id", "user_id", "event_type")
+ID_FIELDS: Final = ("event_id", "account_id", "user_id")
+PAYLOAD_FIELDS: Final = (*REQUIRED_STRING_FIELDS, "event_time", "page")
+# RAW_CLICKS columns whose values repeat within a file (see parquet_bytes).
+RAW_CLICKS_DICTIONARY_COLUMNS: Final = ("account_id", "user_id", "event_type", "page", "shard_id")
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Limits of the click contract (the handler builds them from its environment)."""
+
+    allowed_lateness: timedelta = timedelta(days=7)
+    max_future_skew: timedelta = timedelta(minutes=5)
+    max_record_bytes: int = 1_048_576  # Kinesis's own per-record limit
+    max_id_chars: int = 256
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """Where every record of one batch went."""
+
+    batch_id: str  # "<shard>-<first sequence number>": names the batch's files (see object_key)
+    received: int
+    accepted: pa.Table  # RAW_CLICKS rows, partitions included
+    duplicates: int
+    quarantined: pa.Table  # QUARANTINE rows, partitions included
+
+    @property
+    def event_dates(self) -> list[str]:
+        """The `dt` partitions this batch writes to (the handler marks late ones dirty)."""
+        return sorted(set(self.accepted.column("dt").to_pylist()))
+
+    def reason_counts(self) -> dict[str, int]:
+        """Quarantined records per reason code (for metrics and logs)."""
+        counts: dict[str, int] = {}
+        for reason in self.quarantined.column("reason").to_pylist():
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
+
+
+@dataclass(frozen=True)
+class _Envelopes:
+    """The Kinesis metadata of a batch, one list per field (per-record objects cost too much)."""
+
+    record_ids: list[str]  # eventID, "shardId-...:<sequence number>"
+    shard_ids: pa.Array
+    sequence_numbers: pa.Array
+    arrival_ms: pa.Array  # approximateArrivalTimestamp in epoch milliseconds
+    records: Sequence[Mapping[str, Any]]  # for the rare fields only quarantine needs
+    data: list[Any]  # the base64 text; anything else is quarantined as invalid_base64
+
+
+@dataclass(frozen=True)
+class _Rejection:
+    position: int
+    reason: str
+    detail: str
+    raw: bytes
+
+
+# --- public entry points -----------------------------------------------------------
+
+
+def decode_batch(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+    settings: IngestSettings | None = None,
+) -> BatchOutcome:
+    """Classify a Kinesis batch; `now` is the pipeline clock (quarantine time), never the wall."""
+    settings = settings or IngestSettings()
+    envelopes = _envelopes(records)
+    rejections: list[_Rejection] = []
+    payloads = _decode_bytes(envelopes.data, settings, rejections)
+    parsed, positions = _parse(payloads, rejections)
+    arrival_ms = envelopes.arrival_ms.take(positions)
+    reasons = _field_reasons(parsed, arrival_ms, settings)
+    for row in pc.indices_nonzero(pc.is_valid(reasons)).to_pylist():
+        reason = reasons[row].as_py()
+        detail = _field_detail(reason, parsed, row, arrival_ms[row].as_py(), settings)
+        position = positions[row].as_py()
+        rejections.append(_Rejection(position, reason, detail, payloads[position]))
+    valid_rows = pc.indices_nonzero(pc.is_null(reasons)).cast(pa.int64())
+    kept_rows = _first_copies(parsed.column("event_id"), valid_rows)
+    accepted = _accepted_table(parsed.take(kept_rows), envelopes, positions.take(kept_rows))
+    duplicates = len(valid_rows) - len(kept_rows)
+    quarantined = _quarantine_table(rejections, envelopes, now=now)
+    batch_id = _batch_id(envelopes)
+    return BatchOutcome(batch_id, len(records), accepted, duplicates, quarantined)
+
+
+def write_parquet(
+    table: pa.Table,
+    registry: schemas.Table,
+    *,
+    dictionary_columns: Sequence[str] | None = None,
+) -> dict[str, bytes]:
+    """One Parquet file per `dt` of `table`, without the partition column (it is in the key).
+
+    Deterministic: same rows in, same bytes out (fixed writer options, no run timestamps).
+    """
+    if "dt" not in registry.partition_names:
+        raise ValueError(f"{registry.name} is not partitioned by dt")
+    files: dict[str, bytes] = {}
+    dates = sorted(pc.unique(table.column("dt")).to_pylist())
+    for dt in dates:
+        part = table if len(dates) == 1 else table.filter(pc.equal(table.column("dt"), dt))
+        files[dt] = parquet_bytes(part, registry, dictionary_columns=dictionary_columns)
+    return files
+
+
+def object_key(registry: schemas.Table, partitions: Mapping[str, str], batch_id: str) -> str:
+    """S3 key of a batch's file: `<prefix>/<k>=<v>/.../<batch_id>.parquet`.
+
+    The name comes from the batch's shard and FIRST sequence number, so Lambda retrying the
+    same batch overwrites its own file instead of adding a copy. A batch retried in a different
+    shape (bisected, or resumed after a partial failure) writes new files whose rows overlap
+    earlier ones; raw_clicks is "before cross-batch dedup" and compaction removes them.
+    """
+    missing = set(registry.partition_names) - set(partitions)
+    if missing:
+        raise ValueError(f"{registry.name} key needs partitions {sorted(missing)}")
+    path = "/".join(f"{k}={partitions[k]}" for k in registry.partition_names)
+    return f"{registry.prefix}/{path}/{batch_id}.parquet"
+
+
+def parquet_bytes(
+    table: pa.Table,
+    registry: schemas.Table,
+    *,
+    dictionary_columns: Sequence[str] | None = None,
+) -> bytes:
+    """`table` as Parquet with the registry's file schema and fixed writer options.
+
+    `dictionary_columns` limits dictionary encoding to the columns that repeat (None: all);
+    trying it on unique columns like hashes costs time and saves nothing.
+    """
+    schema = registry.arrow_schema()
+    body = table.select(schema.names).cast(schema)
+    sink = pa.BufferOutputStream()
+    pq.write_table(
+        body,
+        sink,
+        compression="zstd",
+        compression_level=3,
+        use_dictionary=True if dictionary_columns is None else list(dictionary_columns),
+        write_statistics=True,
+        store_schema=False,  # the Arrow schema blob adds nothing the registry lacks
+    )
+    return bytes(sink.getvalue().to_pybytes())
+
+
+# --- envelope and bytes --------------------------------------------------------------
+
+
+def _envelopes(records: Sequence[Mapping[str, Any]]) -> _Envelopes:
+    """Split the batch into metadata columns; a record without these keys is not Kinesis's."""
+    kinesis = list(map(itemgetter("kinesis"), records))
+    record_ids = [r.get("eventID") or "" for r in records]
+    sequence_numbers = pa.array(list(map(itemgetter("sequenceNumber"), kinesis)), pa.string())
+    arrivals = list(map(itemgetter("approximateArrivalTimestamp"), kinesis))
+    arrival_s = pa.array(arrivals, pa.float64())
+    ids = pa.array(record_ids, pa.string())
+    shard_ids = pc.list_element(pc.split_pattern(ids, ":", max_splits=1), 0)
+    return _Envelopes(
+        record_ids=record_ids,
+        shard_ids=shard_ids.cast(pa.string()),
+        sequence_numbers=sequence_numbers,
+        arrival_ms=pc.round(pc.multiply(arrival_s, 1000)).cast(pa.int64()),
+        records=records,
+        data=[k.get("data") for k in kinesis],  # .get: a missing data is quarantined
+    )
+
+
+def _batch_id(envelopes: _Envelopes) -> str:
+    """ "<shard>-<first sequence number>": the same batch, retried, gets the same id."""
+    if not envelopes.record_ids:
+        return "empty"
+    return f"{envelopes.shard_ids[0].as_py()}-{envelopes.sequence_numbers[0].as_py()}"
+
+
+def strict_b64decode(text: str | bytes) -> bytes:
+    """`base64.b64decode(text, validate=True)` without its regex pass (tests check they agree)."""
+    if isinstance(text, str):
+        text = text.encode("ascii")  # non-ASCII raises UnicodeEncodeError, a ValueError
+    return binascii.a2b_base64(text, strict_mode=True)
+
+
+def _max_b64_chars(max_bytes: int) -> int:
+    return 4 * math.ceil(max_bytes / 3)
+
+
+def _decode_bytes(
+    data: Sequence[Any], settings: IngestSettings, rejections: list[_Rejection]
+) -> list[bytes]:
+    """The payload bytes of every record (b"" for the ones rejected here)."""
+    limit_chars = _max_b64_chars(settings.max_record_bytes)
+    a2b = binascii.a2b_base64
+    try:
+        # The usual batch: every record is a small, valid base64 string.
+        if data and max(map(len, data)) <= limit_chars:
+            payloads = [a2b(text, strict_mode=True) for text in data]
+            if max(map(len, payloads)) <= settings.max_record_bytes:
+                return payloads
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    payloads = []
+    for position, text in enumerate(data):
+        payload, rejection = _decode_one(position, text, settings, limit_chars)
+        payloads.append(payload)
+        if rejection is not None:
+            rejections.append(rejection)
+    return payloads
+
+
+def _decode_one(
+    position: int, text: Any, settings: IngestSettings, limit_chars: int
+) -> tuple[bytes, _Rejection | None]:
+    if not isinstance(text, str):
+        raw = b"" if text is None else str(text).encode("utf-8", "surrogatepass")
+        detail = f"kinesis.data is {type(text).__name__}, not base64 text"
+        return b"", _Rejection(position, INVALID_BASE64, detail, raw)
+    if len(text) > limit_chars:  # checked on the text so an oversized record is never decoded
+        detail = f"about {len(text) * 3 // 4} bytes > {settings.max_record_bytes}"
+        raw = text.encode("utf-8", "surrogatepass")
+        return b"", _Rejection(position, OVERSIZED_RECORD, detail, raw)
+    try:
+        payload = strict_b64decode(text)
+    except (binascii.Error, ValueError) as exc:
+        raw = text.encode("utf-8", "surrogatepass")
+        return b"", _Rejection(position, INVALID_BASE64, str(exc), raw)
+    if len(payload) > settings.max_record_bytes:
+        detail = f"{len(payload)} bytes > {settings.max_record_bytes}"
+        return b"", _Rejection(position, OVERSIZED_RECORD, detail, payload)
+    return payload, None
+
+
+# --- parsing -------------------------------------------------------------------------
+
+_PAYLOAD_SCHEMA: Final = pa.schema(
+    [
+        *(pa.field(name, pa.string()) for name in REQUIRED_STRING_FIELDS),
+        pa.field("event_time", pa.int64()),
+        pa.field("page", pa.string()),
+    ]
+)
+# Unknown fields go the careful way: where pyarrow skips a field it accepts NaN literals.
+_FAST_PARSE: Final = pa_json.ParseOptions(
+    explicit_schema=_PAYLOAD_SCHEMA, unexpected_field_behavior="error"
+)
+
+
+class ClickPayload(msgspec.Struct):
+    """The contract, for the careful path's strict typed decode."""
+
+    event_id: str
+    account_id: str
+    user_id: str
+    event_type: str
+    event_time: int
+    # UNSET tells an absent page from a null one (the duplicate-key check counts keys).
+    page: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
+_PAYLOAD_DECODER: Final = msgspec.json.Decoder(ClickPayload)
+
+
+def _parse(payloads: Sequence[bytes], rejections: list[_Rejection]) -> tuple[pa.Table, pa.Array]:
+    """Arrow columns of every structurally valid payload, and their batch positions."""
+    rejected = {r.position for r in rejections}
+    positions = [p for p in range(len(payloads)) if p not in rejected]
+    table = _fast_parse([payloads[p] for p in positions] if rejected else payloads)
+    if table is None:
+        table, positions = _careful_parse(payloads, positions, rejections)
+    return table, pa.array(positions, pa.int64())
+
+
+def _fast_parse(payloads: Sequence[bytes]) -> pa.Table | None:
+    """All payloads parsed in one pyarrow.json call, or None when any needs a closer look.
+
+    JSON lines needs one record per line: a payload holding a newline, or not starting with
+    `{`, would shift rows between records, so such batches go the careful way. With every line
+    starting with `{`, each line yields at least one row or an error, so the row count proves
+    that each line yielded exactly one.
+    """
+    if not payloads:
+        return _PAYLOAD_SCHEMA.empty_table()
+    buffer = b"\n".join(payloads)
+    lines = len(payloads)
+    if (
+        buffer.count(b"\n") != lines - 1
+        or b"\r" in buffer
+        or not all([payload[:1] == b"{" for payload in payloads])
+    ):
+        return None
+    read = pa_json.ReadOptions(use_threads=False, block_size=max(len(buffer) + 1, 1 << 20))
+    try:
+        table = pa_json.read_json(
+            pa.BufferReader(buffer), read_options=read, parse_options=_FAST_PARSE
+        )
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None
+    if table.num_rows != lines:
+        return None
+    table = table.select(_PAYLOAD_SCHEMA.names).combine_chunks()
+    required = [table.column(name) for name in (*REQUIRED_STRING_FIELDS, "event_time")]
+    if any(column.null_count for column in required):
+        return None  # missing or null: the careful path says which
+    return table
+
+
+def _careful_parse(
+    payloads: Sequence[bytes], positions: Sequence[int], rejections: list[_Rejection]
+) -> tuple[pa.Table, list[int]]:
+    rows: list[ClickPayload] = []
+    kept: list[int] = []
+    for position in positions:
+        raw = payloads[position]
+        verdict = parse_payload(raw)
+        if isinstance(verdict, ClickPayload):
+            rows.append(verdict)
+            kept.append(position)
+        else:
+            reason, detail = verdict
+            rejections.append(_Rejection(position, reason, detail, raw))
+    columns = {name: [getattr(row, name) for row in rows] for name in REQUIRED_STRING_FIELDS}
+    columns["event_time"] = [row.event_time for row in rows]
+    columns["page"] = [None if row.page is msgspec.UNSET else row.page for row in rows]
+    return pa.table(columns, schema=_PAYLOAD_SCHEMA), kept
+
+
+def parse_payload(raw: bytes) -> ClickPayload | tuple[str, str]:
+    """One payload: the decoded contract fields, or (reason code, detail)."""
+    try:
+        payload = _PAYLOAD_DECODER.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return diagnose(raw)
+    if _may_repeat_a_key(raw, payload):
+        return diagnose(raw)
+    return payload
+
+
+def _may_repeat_a_key(raw: bytes, payload: ClickPayload) -> bool:
+    """False only when the object certainly has no repeated key (msgspec keeps the last).
+
+    Every colon outside a string separates a key from its value, so the raw colon count is
+    the number of keys plus the colons inside strings. When it equals the contract's keys
+    plus the colons inside the decoded values, there is no extra key: repeated or unknown.
+    A `\\u003a` escape is a colon that is not a raw colon, so its presence sends the record
+    to the exact check, as does any mismatch (e.g. a harmless unknown field).
+    """
+    if b"\\u003" in raw:
+        return True
+    page = payload.page
+    keys = len(REQUIRED_STRING_FIELDS) + 1 + (page is not msgspec.UNSET)
+    inner = sum(getattr(payload, name).count(":") for name in REQUIRED_STRING_FIELDS)
+    inner += page.count(":") if isinstance(page, str) else 0
+    return raw.count(b":") != keys + inner
+
+
+def diagnose(raw: bytes) -> ClickPayload | tuple[str, str]:
+    """The exact verdict on one payload, with the standard library (slow, thorough)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return INVALID_UTF8, str(exc)
+    non_finite: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [k for k, _ in pairs]
+        if len(names) != len(set(names)):
+            obj: dict[str, Any] = _RepeatedKeys(pairs)
+            return obj
+        return dict(pairs)
+
+    def constant_hook(name: str) -> float:
+        non_finite.append(name)
+        return math.nan
+
+    try:
+        value = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=constant_hook)
+    except json.JSONDecodeError as exc:
+        return INVALID_JSON, str(exc)
+    except RecursionError:
+        return INVALID_JSON, "nested too deeply"
+    if non_finite:
+        return NON_FINITE_NUMBER, f"{non_finite[0]} is not a JSON number"
+    if not isinstance(value, dict):
+        return NOT_AN_OBJECT, f"payload is a JSON {type(value).__name__}, not an object"
+    if isinstance(value, _RepeatedKeys):
+        return DUPLICATE_JSON_KEY, f"keys repeated: {', '.join(value.repeated())}"
+    return _check_fields(value)
+
+
+class _RepeatedKeys(dict[str, Any]):
+    """An object that named a key more than once (only the top level matters)."""
+
+    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
+        super().__init__(pairs)
+        self._names = [k for k, _ in pairs]
+
+    def repeated(self) -> list[str]:
+        return sorted({k for k in self._names if self._names.count(k) > 1})
+
+
+def _check_fields(obj: dict[str, Any]) -> ClickPayload | tuple[str, str]:
+    for name in (*REQUIRED_STRING_FIELDS, "event_time"):
+        if name not in obj:
+            return MISSING_FIELD, f"{name} is missing"
+        if obj[name] is None:
+            return NULL_FIELD, f"{name} is null"
+    for name in (*REQUIRED_STRING_FIELDS, "page"):
+        value = obj.get(name)
+        if value is not None and not isinstance(value, str):
+            return WRONG_TYPE, f"{name} is {type(value).__name__}, not a string"
+        if isinstance(value, str) and _has_lone_surrogate(value):
+            return INVALID_UTF8, f"{name} holds a lone surrogate"
+    event_time = obj["event_time"]
+    if isinstance(event_time, float) and not math.isfinite(event_time):
+        return NON_FINITE_NUMBER, f"event_time {event_time} is not finite"
+    if isinstance(event_time, bool) or not isinstance(event_time, int):
+        return WRONG_TYPE, f"event_time is {type(event_time).__name__}, not integer milliseconds"
+    if not -(2**63) <= event_time < 2**63:
+        return FUTURE_TIMESTAMP if event_time > 0 else NEGATIVE_TIMESTAMP, "beyond int64"
+    # Structurally valid (e.g. it only carries an unknown field): the field rules decide.
+    return ClickPayload(
+        event_id=obj["event_id"],
+        account_id=obj["account_id"],
+        user_id=obj["user_id"],
+        event_type=obj["event_type"],
+        event_time=event_time,
+        page=obj.get("page", msgspec.UNSET),
+    )
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+# --- field rules (vectorised, shared by both paths) ------------------------------------
+
+_EVENT_TYPES: Final = pa.array(schemas.CLICK_EVENT_TYPES, pa.string())
+
+
+def _field_reasons(
+    parsed: pa.Table, arrival_ms: pa.ChunkedArray, settings: IngestSettings
+) -> pa.ChunkedArray | pa.Array:
+    """A reason code per row (null when the row is valid); the first failing rule wins."""
+    if parsed.num_rows == 0:
+        return pa.array([], pa.string())
+    event_time = parsed.column("event_time")
+    bad_id = [_bad_ids(parsed.column(name), settings.max_id_chars) for name in ID_FIELDS]
+    rules = {
+        INVALID_ID: pc.or_(pc.or_(bad_id[0], bad_id[1]), bad_id[2]),
+        UNKNOWN_EVENT_TYPE: pc.invert(pc.is_in(parsed.column("event_type"), _EVENT_TYPES)),
+        NEGATIVE_TIMESTAMP: pc.less(event_time, 0),
+        TIMESTAMP_IN_SECONDS: pc.less(event_time, MIN_EPOCH_MS),
+        FUTURE_TIMESTAMP: pc.greater(event_time, pc.add(arrival_ms, _ms(settings.max_future_skew))),
+        TOO_LATE: pc.less(event_time, pc.subtract(arrival_ms, _ms(settings.allowed_lateness))),
+    }
+    conditions = pc.make_struct(*rules.values(), field_names=list(rules))
+    return pc.case_when(conditions, *(pa.scalar(code) for code in rules))
+
+
+def _bad_ids(column: pa.ChunkedArray, max_chars: int) -> pa.ChunkedArray:
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
+    return pc.or_(blank, pc.greater(pc.utf8_length(column), max_chars))
+
+
+def _field_detail(
+    reason: str, parsed: pa.Table, row: int, arrival_ms: int, settings: IngestSettings
+) -> str:
+    values = {name: parsed.column(name)[row].as_py() for name in PAYLOAD_FIELDS}
+    event_time = values["event_time"]
+    arrival = _iso(int(arrival_ms))
+    if reason == INVALID_ID:
+        bad = [
+            n for n in ID_FIELDS if not values[n].strip() or len(values[n]) > settings.max_id_chars
+        ]
+        return f"{', '.join(bad)} blank or longer than {settings.max_id_chars} characters"
+    if reason == UNKNOWN_EVENT_TYPE:
+        return f"event_type {values['event_type'][:64]!r} is not one of {schemas.CLICK_EVENT_TYPES}"
+    if reason == FUTURE_TIMESTAMP:
+        return f"event_time {event_time} is after arrival {arrival} + {settings.max_future_skew}"
+    if reason == TOO_LATE:
+        return f"event_time {event_time} is before arrival {arrival} - {settings.allowed_lateness}"
+    return f"event_time {event_time}"
+
+
+def _ms(delta: timedelta) -> int:
+    return int(delta.total_seconds() * 1000)
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat()
+
+
+def _first_copies(event_ids: pa.ChunkedArray, valid_rows: pa.Array) -> pa.Array:
+    """Row numbers (ascending) of the valid rows that are the first copy of their event_id."""
+    if len(valid_rows) == 0:
+        return valid_rows
+    ids = event_ids.take(valid_rows)
+    if pc.count_distinct(ids).as_py() == len(valid_rows):
+        return valid_rows  # the usual batch: nothing repeated
+    first = (
+        pa.table({"id": ids, "row": valid_rows})
+        .group_by("id", use_threads=False)
+        .aggregate([("row", "min")])
+    )
+    return pa.array(sorted(first.column("row_min").to_pylist()), pa.int64())
+
+
+# --- output tables -------------------------------------------------------------------
+
+
+def canonical_payload(parsed: pa.Table) -> pa.ChunkedArray | pa.Array:
+    """The canonical form of each payload, as Arrow binary (what payload_hash hashes).
+
+    The contract fields in contract order (event_time as decimal milliseconds) joined by
+    U+001F, an absent or null page leaving its field out. Key order, whitespace, escapes and
+    unknown fields do not change it, so two copies of one click hash alike exactly when their
+    contract fields are equal. (A field that itself holds U+001F could make two different
+    payloads look alike; the only effect would be a synthetic duplicate counted as natural.)
+    """
+    fields = [pc.cast(parsed.column(name), pa.string()) for name in PAYLOAD_FIELDS]
+    joined = pc.binary_join_element_wise(*fields, "\x1f", null_handling="skip")
+    return pc.cast(joined, pa.binary())
+
+
+def payload_hashes(parsed: pa.Table) -> pa.Array:
+    """SHA-256 hex of each canonical payload."""
+    sha256 = hashlib.sha256
+    digests = b"".join([sha256(c).digest() for c in canonical_payload(parsed).to_pylist()])
+    hexed = pa.py_buffer(binascii.hexlify(digests))
+    # The hex digests laid end to end are a fixed-size-binary array: no per-row objects.
+    fixed = pa.Array.from_buffers(pa.binary(64), parsed.num_rows, [None, hexed])
+    return fixed.cast(pa.binary()).cast(pa.string())
+
+
+def _accepted_table(kept: pa.Table, envelopes: _Envelopes, positions: pa.Array) -> pa.Table:
+    """RAW_CLICKS rows of the kept payloads; `positions` are their places in the batch."""
+    event_ms = kept.column("event_time")
+    timestamp = pa.timestamp("ms", tz="UTC")
+    # Valid event times are positive, so integer division is the floor: the UTC day number.
+    days = pc.divide(event_ms, _MS_PER_DAY).cast(pa.int32())
+    columns: dict[str, Any] = {name: kept.column(name) for name in PAYLOAD_FIELDS}
+    columns["event_time"] = event_ms.cast(timestamp)
+    columns["arrival_time"] = envelopes.arrival_ms.take(positions).cast(timestamp)
+    columns["payload_hash"] = payload_hashes(kept)
+    columns["shard_id"] = envelopes.shard_ids.take(positions)
+    columns["sequence_number"] = envelopes.sequence_numbers.take(positions)
+    columns["dt"] = days.cast(pa.date32()).cast(pa.string())
+    schema = schemas.RAW_CLICKS.arrow_schema(with_partitions=True)
+    return pa.table([columns[name] for name in schema.names], schema=schema)
+
+
+def _quarantine_table(
+    rejections: Sequence[_Rejection], envelopes: _Envelopes, *, now: datetime
+) -> pa.Table:
+    ordered = sorted(rejections, key=lambda r: r.position)
+    at = pa.array([r.position for r in ordered], pa.int64())
+    now_utc = now.astimezone(UTC)
+    n = len(ordered)
+    schema = schemas.QUARANTINE.arrow_schema(with_partitions=True)
+    columns: dict[str, Any] = {
+        "record_id": [envelopes.record_ids[r.position] for r in ordered],
+        "source": [SOURCE] * n,
+        "reason": [r.reason for r in ordered],
+        "detail": [r.detail for r in ordered],
+        "raw": [r.raw for r in ordered],
+        "received_at": [now_utc] * n,
+        "source_key": [envelopes.records[r.position].get("eventSourceARN") for r in ordered],
+        "line_number": [None] * n,
+        "shard_id": envelopes.shard_ids.take(at),
+        "sequence_number": envelopes.sequence_numbers.take(at),
+        "pipeline": [schemas.Pipeline.ENGAGEMENT.value] * n,
+        "dt": [now_utc.date().isoformat()] * n,
+    }
+    return pa.table([columns[name] for name in schema.names], schema=schema)

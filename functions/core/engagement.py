@@ -1,0 +1,492 @@
+"""Daily engagement: compaction, sessions, per-user and per-account aggregates (DuckDB).
+
+Pure: every function takes its inputs as Arrow tables, Arrow datasets or Parquet paths (with
+an optional pyarrow filesystem, e.g. `pyarrow.fs.S3FileSystem` for s3 data), and returns Arrow
+tables matching the registry (partition columns included). DuckDB streams Parquet and spills
+to `Engine.temp_directory` when a day outgrows `Engine.memory_limit`.
+
+Definitions (docs/metrics.md copies them):
+
+- A click is a deduplicated `clicks` row: one per event_id, the earliest arrival kept (ties
+  broken by shard, sequence number, then payload hash, so the choice is deterministic).
+- Session: a user's clicks in time order; a click more than `gap_minutes` (default 30) after
+  the previous one starts a new session; a click exactly `gap_minutes` later continues it.
+  Session length = last click - first click, so a single-click session lasts 0 seconds.
+- Sessions are cut at UTC midnight: each day is computed from that day's clicks alone, so a
+  session that spans midnight counts as one session on each day, each part measured within
+  its day. This keeps every day independent: re-aggregating a late day never changes another.
+- Active user on a day: a user with at least one click that day. WAU/MAU: distinct users
+  active in the 7/30 days ending that day (inclusive). Seat utilisation: MAU / licensed seats,
+  null with reason `no_seats` when the seats are 0 or unknown (never NaN or infinity).
+- A day is complete unless a stream outage window overlaps it (`complete_reason` =
+  `stream_outage`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, TypeAlias
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+from functions.core import schemas
+
+Source: TypeAlias = pa.Table | ds.Dataset | Sequence[str]
+
+STREAM_OUTAGE: Final = "stream_outage"
+NO_SEATS: Final = "no_seats"
+LATE_DATA: Final = "late_data"
+_MS_PER_DAY: Final = 86_400_000
+_MS_PER_HOUR: Final = 3_600_000
+
+
+@dataclass(frozen=True)
+class Engine:
+    """DuckDB resources: a Lambda sets memory below its own and points temp at /tmp."""
+
+    memory_limit: str = "1GB"
+    temp_directory: str | None = None
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Compaction:
+    clicks: pa.Table  # CLICKS rows of the day, partitions included
+    dedup: pa.Table  # one DEDUP_DAILY row
+
+
+@dataclass(frozen=True)
+class Completeness:
+    hours: pa.Table  # STREAM_COMPLETENESS rows, partitions included
+    outages: list[tuple[datetime, datetime]]  # [start, end) windows of incomplete hours
+
+
+# --- compaction ----------------------------------------------------------------------
+
+_COMPACT_SQL: Final = """
+CREATE TEMP TABLE ranked AS
+SELECT event_id, account_id, user_id, event_type, page, payload_hash,
+       epoch_ms(event_time) AS event_ms,
+       epoch_ms(arrival_time) AS arrival_ms,
+       row_number() OVER w AS copy_no,
+       first_value(payload_hash) OVER w AS kept_hash,
+       count(*) OVER (PARTITION BY event_id) AS copies
+FROM raw_clicks
+WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
+WINDOW w AS (PARTITION BY event_id
+             ORDER BY arrival_time, shard_id, sequence_number, payload_hash)
+"""
+
+_KEPT_SQL: Final = """
+SELECT event_id, account_id, user_id, event_type, event_ms AS event_time, page,
+       arrival_ms AS arrival_time, copies
+FROM ranked WHERE copy_no = 1
+ORDER BY event_ms, event_id
+"""
+
+_DEDUP_SQL: Final = """
+SELECT count(*) AS rows_landed,
+       count(*) FILTER (WHERE copy_no = 1) AS rows_kept,
+       count(*) FILTER (WHERE copy_no > 1 AND payload_hash = kept_hash) AS natural_duplicates,
+       count(*) FILTER (WHERE copy_no > 1 AND payload_hash <> kept_hash) AS synthetic_duplicates,
+       count(*) FILTER (WHERE arrival_ms > $first_aggregated) AS late_rows
+FROM ranked
+"""
+
+
+def compact_day(
+    raw_clicks: Source,
+    day: date,
+    *,
+    first_aggregated_at: datetime | None = None,
+    filesystem: pafs.FileSystem | None = None,
+    engine: Engine | None = None,
+) -> Compaction:
+    """One row per event_id for `day` (earliest arrival kept) and the day's dedup counts.
+
+    `raw_clicks`: RAW_CLICKS rows (usually the files of partition dt=`day`); rows whose
+    event_time is outside `day` are ignored. Late rows are rows that arrived after
+    `first_aggregated_at` (None: the day was never aggregated, so none are late).
+    Output rows are ordered by (event_time, event_id): the same input gives the same bytes.
+    """
+    start, end = _day_ms(day)
+    late_after = _epoch_ms(first_aggregated_at) if first_aggregated_at else 2**62
+    with _connect(engine) as con:
+        _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
+        con.execute(_COMPACT_SQL, {"start": start, "end": end})
+        kept = con.execute(_KEPT_SQL).fetch_arrow_table()
+        dedup = con.execute(_DEDUP_SQL, {"first_aggregated": late_after}).fetch_arrow_table()
+    return Compaction(
+        clicks=_conform(kept, schemas.CLICKS, dt=day),
+        dedup=_conform(dedup, schemas.DEDUP_DAILY, dt=day),
+    )
+
+
+# --- sessions and daily aggregates -------------------------------------------------------
+
+
+def _by_type_sql(column: str = "event_type") -> str:
+    return ",\n       ".join(
+        f"count(*) FILTER (WHERE {column} = '{t}') AS clicks_{t}" for t in schemas.CLICK_EVENT_TYPES
+    )
+
+
+_USER_DAILY_SQL: Final = f"""
+WITH c AS (
+    SELECT account_id, user_id, event_type, event_id, epoch_ms(event_time) AS t
+    FROM clicks
+    WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
+), gaps AS (
+    SELECT *, t - lag(t) OVER (PARTITION BY account_id, user_id ORDER BY t, event_id) AS since
+    FROM c
+), numbered AS (
+    SELECT *, sum(CASE WHEN since IS NULL OR since > $gap_ms THEN 1 ELSE 0 END)
+              OVER (PARTITION BY account_id, user_id ORDER BY t, event_id
+                    ROWS UNBOUNDED PRECEDING) AS session_no
+    FROM gaps
+), sessions AS (
+    SELECT account_id, user_id, session_no, max(t) - min(t) AS length_ms
+    FROM numbered GROUP BY account_id, user_id, session_no
+), per_user_sessions AS (
+    SELECT account_id, user_id, count(*) AS sessions, sum(length_ms) / 1000.0 AS session_seconds
+    FROM sessions GROUP BY account_id, user_id
+), per_user_clicks AS (
+    SELECT account_id, user_id, count(*) AS clicks,
+       {_by_type_sql()}
+    FROM c GROUP BY account_id, user_id
+)
+SELECT * FROM per_user_sessions JOIN per_user_clicks USING (account_id, user_id)
+ORDER BY account_id, user_id
+"""
+
+
+def engagement_user_daily(
+    clicks: Source,
+    day: date,
+    *,
+    gap_minutes: float = 30,
+    filesystem: pafs.FileSystem | None = None,
+    engine: Engine | None = None,
+) -> pa.Table:
+    """ENGAGEMENT_USER_DAILY for `day` from CLICKS rows (see the module's definitions)."""
+    if gap_minutes <= 0:
+        raise ValueError(f"gap_minutes must be positive, got {gap_minutes}")
+    start, end = _day_ms(day)
+    params = {"start": start, "end": end, "gap_ms": round(gap_minutes * 60_000)}
+    with _connect(engine) as con:
+        _register(con, "clicks", clicks, schemas.CLICKS, filesystem)
+        table = con.execute(_USER_DAILY_SQL, params).fetch_arrow_table()
+    return _conform(table, schemas.ENGAGEMENT_USER_DAILY, dt=day)
+
+
+_DAILY_SQL: Final = f"""
+SELECT account_id,
+       count(*) FILTER (WHERE clicks > 0) AS active_users,
+       sum(sessions) AS sessions,
+       sum(session_seconds) / 3600.0 AS session_hours,
+       sum(clicks) AS clicks,
+       {", ".join(f"sum(clicks_{t}) AS clicks_{t}" for t in schemas.CLICK_EVENT_TYPES)}
+FROM user_daily
+GROUP BY account_id
+ORDER BY account_id
+"""
+
+
+def engagement_daily(
+    user_daily: Source,
+    day: date,
+    *,
+    outages: Iterable[tuple[datetime, datetime]] = (),
+    filesystem: pafs.FileSystem | None = None,
+    engine: Engine | None = None,
+) -> pa.Table:
+    """ENGAGEMENT_DAILY for `day` from that day's ENGAGEMENT_USER_DAILY rows.
+
+    `outages`: [start, end) windows when the stream lost data (see `stream_completeness`);
+    any overlap with the day marks every row of the day incomplete.
+    """
+    with _connect(engine) as con:
+        _register(con, "user_daily", user_daily, schemas.ENGAGEMENT_USER_DAILY, filesystem)
+        table = con.execute(_DAILY_SQL).fetch_arrow_table()
+    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    hit = any(s < day_start + timedelta(days=1) and e > day_start for s, e in outages)
+    table = table.append_column("complete", pa.array([not hit] * table.num_rows, pa.bool_()))
+    reason = STREAM_OUTAGE if hit else None
+    table = table.append_column("complete_reason", pa.array([reason] * table.num_rows, pa.string()))
+    return _conform(table, schemas.ENGAGEMENT_DAILY, dt=day)
+
+
+_ACTIVE_SQL: Final = """
+WITH active AS (
+    SELECT DISTINCT account_id, user_id, CAST(dt AS DATE) AS d
+    FROM user_daily
+    WHERE clicks > 0 AND CAST(dt AS DATE) BETWEEN $day - 29 AND $day
+), counts AS (
+    SELECT account_id,
+           count(DISTINCT user_id) FILTER (WHERE d = $day) AS dau,
+           count(DISTINCT user_id) FILTER (WHERE d > $day - 7) AS wau,
+           count(DISTINCT user_id) AS mau
+    FROM active GROUP BY account_id
+)
+SELECT coalesce(c.account_id, s.account_id) AS account_id,
+       coalesce(c.dau, 0) AS dau, coalesce(c.wau, 0) AS wau, coalesce(c.mau, 0) AS mau,
+       s.seats AS licensed_seats,
+       CASE WHEN s.seats > 0 THEN coalesce(c.mau, 0) / s.seats END AS seat_utilisation,
+       CASE WHEN s.seats > 0 THEN NULL ELSE $no_seats END AS seat_utilisation_reason
+FROM counts c FULL OUTER JOIN seats s ON c.account_id = s.account_id
+ORDER BY account_id
+"""
+
+
+def active_users(
+    user_daily_days: Source,
+    day: date,
+    seats_by_account: Mapping[str, int | None],
+    *,
+    filesystem: pafs.FileSystem | None = None,
+    engine: Engine | None = None,
+) -> pa.Table:
+    """ACTIVE_USERS_DAILY for `day` from ENGAGEMENT_USER_DAILY rows of the 30 days ending it.
+
+    `user_daily_days` must carry the `dt` column (tables from this module do; for Parquet
+    paths pass a hive-partitioned `pyarrow.dataset`). Accounts with seats but no activity
+    get a row with zeros, so an idle paying account shows utilisation 0, not nothing.
+    """
+    seats = pa.table(
+        {
+            "account_id": pa.array(list(seats_by_account), pa.string()),
+            "seats": pa.array(list(seats_by_account.values()), pa.int64()),
+        }
+    )
+    params = {"day": day, "no_seats": NO_SEATS}
+    with _connect(engine) as con:
+        _register(con, "user_daily", user_daily_days, schemas.ENGAGEMENT_USER_DAILY, filesystem)
+        con.register("seats", seats)
+        table = con.execute(_ACTIVE_SQL, params).fetch_arrow_table()
+    return _conform(table, schemas.ACTIVE_USERS_DAILY, dt=day)
+
+
+# --- restatements and stream completeness ---------------------------------------------
+
+
+def restatement_rows(
+    old_table: pa.Table,
+    new_table: pa.Table,
+    *,
+    key_cols: Sequence[str],
+    metric_cols: Sequence[str],
+    table_name: str,
+    period: str,
+    restated_at: datetime,
+    run_id: str,
+    reason: str = LATE_DATA,
+    rel_tolerance: float = 1e-9,
+) -> pa.Table:
+    """RESTATEMENTS rows for every metric value that changed between two versions of a table.
+
+    A key present in only one version restates each metric from/to null. Doubles are compared
+    with `rel_tolerance` so a different summation order is not reported as a change.
+    """
+    old = _index(old_table, key_cols, metric_cols)
+    new = _index(new_table, key_cols, metric_cols)
+    rows: list[dict[str, Any]] = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key, {}), new.get(key, {})
+        for metric in metric_cols:
+            was, now = _as_float(before.get(metric)), _as_float(after.get(metric))
+            if _same(was, now, rel_tolerance):
+                continue
+            rows.append(
+                {
+                    "table_name": table_name,
+                    "period": period,
+                    "key": key,
+                    "metric": metric,
+                    "old_value": was,
+                    "new_value": now,
+                    "reason": reason,
+                    "restated_at": restated_at.astimezone(UTC),
+                    "run_id": run_id,
+                    "month": restated_at.astimezone(UTC).strftime("%Y-%m"),
+                }
+            )
+    schema = schemas.RESTATEMENTS.arrow_schema(with_partitions=True)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def _index(
+    table: pa.Table, key_cols: Sequence[str], metric_cols: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Rows by key ('|'-joined key values; 'total' for a table without keys)."""
+    index: dict[str, dict[str, Any]] = {}
+    for row in table.select([*key_cols, *metric_cols]).to_pylist():
+        key = "|".join(str(row[k]) for k in key_cols) if key_cols else "total"
+        if key in index:
+            raise ValueError(f"key {key!r} appears twice; restatements need a unique key")
+        index[key] = row
+    return index
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _same(a: float | None, b: float | None, rel_tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=rel_tolerance, abs_tol=0.0)
+
+
+def stream_completeness(
+    producer_counts: pa.Table,
+    landed_by_hour: Mapping[datetime, int],
+    *,
+    tolerance: float = 0.01,
+    hours: Iterable[datetime] = (),
+) -> Completeness:
+    """Per hour: what producers offered (sent + spilled) vs what landed; and outage windows.
+
+    `producer_counts`: PRODUCER_COUNTS rows (per producer and minute of event_time).
+    `landed_by_hour`: distinct clicks landed per hour of event_time. `hours`: extra hours to
+    report even with no counts at all. An hour is incomplete when anything was spilled, or
+    when landed < offered x (1 - tolerance). Consecutive incomplete hours form one window.
+    """
+    if not 0 <= tolerance < 1:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance}")
+    sent, spilled = _producer_hours(producer_counts)
+    landed = {_hour(h): int(n) for h, n in landed_by_hour.items()}
+    all_hours = sorted(sent.keys() | spilled.keys() | landed.keys() | {_hour(h) for h in hours})
+    rows: list[dict[str, Any]] = []
+    for hour in all_hours:
+        offered = sent.get(hour, 0) + spilled.get(hour, 0)
+        got = landed.get(hour, 0)
+        lost = spilled.get(hour, 0)
+        complete = lost == 0 and got >= offered * (1 - tolerance)
+        rows.append(
+            {
+                "hour": hour,
+                "sent": offered,
+                "landed": got,
+                "spilled": lost,
+                "complete": complete,
+                "dt": hour.date().isoformat(),
+            }
+        )
+    schema = schemas.STREAM_COMPLETENESS.arrow_schema(with_partitions=True)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return Completeness(hours=table, outages=_windows(r["hour"] for r in rows if not r["complete"]))
+
+
+def landed_by_hour(clicks: pa.Table) -> dict[datetime, int]:
+    """Distinct clicks per hour of event_time, from CLICKS rows (stream_completeness's input)."""
+    if clicks.num_rows == 0:
+        return {}
+    hours = pc.floor_temporal(clicks.column("event_time"), unit="hour")
+    grouped = (
+        pa.table({"hour": hours, "event_id": clicks.column("event_id")})
+        .group_by("hour", use_threads=False)
+        .aggregate([("event_id", "count_distinct")])
+    )
+    counts = grouped.column("event_id_count_distinct").to_pylist()
+    return {_hour(h): n for h, n in zip(grouped.column("hour").to_pylist(), counts, strict=True)}
+
+
+def _producer_hours(counts: pa.Table) -> tuple[dict[datetime, int], dict[datetime, int]]:
+    if counts.num_rows == 0:
+        return {}, {}
+    hour = pc.floor_temporal(counts.column("minute"), unit="hour")
+    grouped = (
+        pa.table({"hour": hour, "sent": counts.column("sent"), "spilled": counts.column("spilled")})
+        .group_by("hour", use_threads=False)
+        .aggregate([("sent", "sum"), ("spilled", "sum")])
+    )
+    hours = [_hour(h) for h in grouped.column("hour").to_pylist()]
+    sent = dict(zip(hours, grouped.column("sent_sum").to_pylist(), strict=True))
+    spilled = dict(zip(hours, grouped.column("spilled_sum").to_pylist(), strict=True))
+    return sent, spilled
+
+
+def _windows(incomplete_hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    windows: list[tuple[datetime, datetime]] = []
+    for hour in incomplete_hours:
+        end = hour + timedelta(hours=1)
+        if windows and windows[-1][1] == hour:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((hour, end))
+    return windows
+
+
+# --- plumbing ------------------------------------------------------------------------
+
+
+def _connect(engine: Engine | None) -> duckdb.DuckDBPyConnection:
+    engine = engine or Engine()
+    config: dict[str, Any] = {"memory_limit": engine.memory_limit}
+    if engine.temp_directory:
+        config["temp_directory"] = engine.temp_directory
+    if engine.threads:
+        config["threads"] = engine.threads
+    return duckdb.connect(":memory:", config=config)
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    source: Source,
+    registry: schemas.Table,
+    filesystem: pafs.FileSystem | None,
+) -> None:
+    """Expose `source` to SQL as `name`; Parquet paths are scanned lazily as a dataset."""
+    if isinstance(source, pa.Table | ds.Dataset):
+        con.register(name, source)
+        return
+    paths: list[str] = list(source)
+    if paths:
+        data: pa.Table | ds.Dataset = ds.dataset(
+            paths, schema=registry.arrow_schema(), format="parquet", filesystem=filesystem
+        )
+    else:
+        data = registry.arrow_schema(with_partitions=True).empty_table()
+    con.register(name, data)
+
+
+def _conform(table: pa.Table, registry: schemas.Table, *, dt: date) -> pa.Table:
+    """Cast DuckDB's output to the registry schema (epoch ms to timestamps) and add `dt`."""
+    schema = registry.arrow_schema(with_partitions=True)
+    columns = []
+    for field in schema:
+        if field.name == "dt":
+            columns.append(pa.array([dt.isoformat()] * table.num_rows, pa.string()))
+            continue
+        column = table.column(field.name)
+        if pa.types.is_timestamp(field.type) and pa.types.is_integer(column.type):
+            column = column.cast(pa.int64()).cast(field.type)
+        columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _day_ms(day: date) -> tuple[int, int]:
+    start = (day - date(1970, 1, 1)).days * _MS_PER_DAY
+    return start, start + _MS_PER_DAY
+
+
+def _epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError(f"{moment!r} has no time zone; pipeline times are UTC-aware")
+    return round(moment.timestamp() * 1000)
+
+
+def _hour(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.replace(minute=0, second=0, microsecond=0)

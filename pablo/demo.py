@@ -1,0 +1,339 @@
+"""`pablo demo`: the main job, the pipelines end to end on the embedded emulator.
+
+It starts (or reuses) the emulator with its clock at the start of the company's data,
+deploys the stack with the real CDK CLI, generates the company (or reads `--input`), and
+replays it through the real entry points on the emulator clock: landing files into their S3
+prefixes when the company would deliver them, clicks into Kinesis when they were sent.
+Schedules fire and alarms evaluate as the clock moves. It ends with a summary, and with
+`--out` a snapshot of the lake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from functions.core.errors import PabloError
+from functions.core.schemas import TABLES, Bucket
+from pablo.local.context import local_client
+
+STACK_NAME = "PabloPipelines"
+STEP = timedelta(hours=6)  # replay granularity: clicks are sent in 6-hour slices
+CLOSE_DAYS = 3  # ticks past the window so the month-end close and its files land
+
+# When the company delivers each generated input (see docs/data-contracts.md).
+DAILY_INPUTS = ("account_events", "assignments")  # a file per recorded day, landed next 01:00
+MONTHLY_INPUTS = {  # a file per month, landed on day N of the next month at 02:00
+    "invoices": 1,
+    "expenses": 1,
+    "salaries": 2,
+    "ledger": 3,
+}
+FINANCE_INPUTS = ("salaries", "ledger")
+
+
+class DemoError(PabloError):
+    reason = "demo"
+
+
+@dataclass(frozen=True, order=True)
+class Delivery:
+    """One landing file: when it lands and where."""
+
+    at: datetime
+    source: str
+    path: Path = field(compare=False)
+    bucket_output: str = field(compare=False)
+    key: str = field(compare=False)
+
+
+def register(subparsers: Any) -> None:
+    demo = subparsers.add_parser("demo", help="the pipelines end to end on the emulator")
+    demo.add_argument("--out", type=Path, default=Path("demo-out"), help="summary and lake")
+    demo.add_argument("--input", type=Path, default=None, help="a company in the contracts")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--accounts", type=int, default=None)
+    demo.add_argument("--days", type=int, default=None)
+    demo.add_argument("--start", default=None, help="YYYY-MM-DD")
+    demo.add_argument("--keep-running", action="store_true", help="leave the emulator up")
+    demo.set_defaults(func=cmd_demo)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    input_dir = args.input or _generate(args, out / "input")
+    manifest = _read_manifest(input_dir)
+    start, days = _window(manifest)
+    _say(f"company: {input_dir} ({days} days from {start.isoformat()})")
+
+    endpoint, started_here = _emulator(clock_start=_midnight(start) - timedelta(hours=1))
+    try:
+        _say(f"emulator: {endpoint}")
+        _deploy(endpoint)
+        outputs = _stack_outputs(endpoint)
+        deliveries = plan_deliveries(input_dir, start, days)
+        landed = _replay(endpoint, outputs, deliveries, start, days)
+        summary = _summary(endpoint, outputs, landed, input_dir, time.monotonic() - started)
+        _snapshot_lake(endpoint, outputs, out / "lake")
+        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        _print_summary(summary, out)
+    finally:
+        if started_here and not args.keep_running:
+            _stop_emulator()
+    return 0
+
+
+# --- the company -------------------------------------------------------------------
+
+
+def _generate(args: argparse.Namespace, target: Path) -> Path:
+    from pablo.generate.company import generate  # noqa: PLC0415
+    from pablo.generate.model import GeneratorConfig  # noqa: PLC0415
+
+    overrides: dict[str, Any] = {"seed": args.seed}
+    if args.accounts is not None:
+        overrides["accounts"] = args.accounts
+    if args.days is not None:
+        overrides["days"] = args.days
+    if args.start is not None:
+        overrides["start"] = date.fromisoformat(args.start)
+    _say(f"generating the company (seed {args.seed}) into {target}")
+    generate(GeneratorConfig(**overrides), target, progress=sys.stderr.isatty())
+    return target
+
+
+def _read_manifest(input_dir: Path) -> dict[str, Any]:
+    path = input_dir / "manifest.json"
+    if not path.is_file():
+        raise DemoError(f"{input_dir} has no manifest.json: is it a `pablo generate` output?")
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    return manifest
+
+
+def _window(manifest: dict[str, Any]) -> tuple[date, int]:
+    parameters = manifest["parameters"]
+    return date.fromisoformat(parameters["start"]), int(parameters["days"])
+
+
+def plan_deliveries(input_dir: Path, start: date, days: int) -> list[Delivery]:
+    """Every generated landing file with the simulated time the company delivers it."""
+    first = _midnight(start)
+    deliveries: list[Delivery] = []
+    for source in DAILY_INPUTS:
+        for path in sorted((input_dir / source).glob("*.jsonl")):
+            day = date.fromisoformat(path.stem)
+            at = max(first, _midnight(day) + timedelta(days=1, hours=1))
+            key = f"{source}/{day:%Y/%m/%d}/{source}-{day.isoformat()}.jsonl"
+            deliveries.append(Delivery(at, source, path, "LandingBucketName", key))
+    for source, day_of_month in MONTHLY_INPUTS.items():
+        for path in sorted((input_dir / source).glob("*.csv")):
+            month = path.stem  # YYYY-MM
+            at = max(first, _next_month(month) + timedelta(days=day_of_month - 1, hours=2))
+            if source in FINANCE_INPUTS:
+                bucket, key = "FinanceBucketName", f"landing/{source}/{month}/{source}-{month}.csv"
+            else:
+                bucket, key = "LandingBucketName", f"{source}/{month}/{source}-{month}.csv"
+            deliveries.append(Delivery(at, source, path, bucket, key))
+    experiments = input_dir / "experiments" / "experiments.csv"
+    if experiments.is_file():
+        deliveries.append(
+            Delivery(
+                first,
+                "experiments",
+                experiments,
+                "LandingBucketName",
+                "experiments/experiments.csv",
+            )
+        )
+    horizon = first + timedelta(days=days + CLOSE_DAYS)
+    return sorted(d for d in deliveries if d.at <= horizon)
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _next_month(month: str) -> datetime:
+    year, mon = (int(part) for part in month.split("-"))
+    return datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=UTC)
+
+
+# --- the emulator ------------------------------------------------------------------
+
+
+def _emulator(*, clock_start: datetime) -> tuple[str, bool]:
+    """(endpoint, started by us). Reuses a running emulator whose clock is not past start."""
+    from pablo.local.cli import _start_detached  # noqa: PLC0415
+    from pablo.local.control import ControlClient  # noqa: PLC0415
+    from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
+
+    state = load_state()
+    if state is not None and is_emulator_process(state.pid):
+        now = datetime.fromisoformat(ControlClient(state.endpoint).health()["clock"])
+        if now > clock_start:
+            raise DemoError(
+                f"the running emulator's clock is at {now.isoformat()}, past the data's start "
+                f"{clock_start.isoformat()}: stop it with `pablo local down` and run again"
+            )
+        return state.endpoint, False
+    _say("starting the emulator")
+    state = _start_detached(0, clock_start)
+    return state.endpoint, True
+
+
+def _stop_emulator() -> None:
+    from pablo.local.cli import cmd_down  # noqa: PLC0415
+
+    cmd_down(argparse.Namespace())
+
+
+def _deploy(endpoint: str) -> None:
+    from pablo.local.deploy import deploy  # noqa: PLC0415
+
+    _say("deploying the stack with the CDK CLI")
+    if deploy(endpoint, stack_name=STACK_NAME) != 0:
+        raise DemoError("the local deploy failed (see its output above)")
+
+
+def _stack_outputs(endpoint: str) -> dict[str, str]:
+    stacks = local_client("cloudformation", endpoint).describe_stacks(StackName=STACK_NAME)
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
+
+
+def _advance(endpoint: str, to: datetime) -> list[dict[str, Any]]:
+    from pablo.local.control import ControlClient  # noqa: PLC0415
+
+    result = ControlClient(endpoint).advance(to=to, by=None, step=None, settle=True)
+    events: list[dict[str, Any]] = result["events"]
+    return events
+
+
+# --- the replay --------------------------------------------------------------------
+
+
+def _replay(
+    endpoint: str,
+    outputs: dict[str, str],
+    deliveries: list[Delivery],
+    start: date,
+    days: int,
+) -> dict[str, Any]:
+    s3 = local_client("s3", endpoint)
+    clicks = _clicks_note(outputs)
+    landed: dict[str, int] = {}
+    events: list[dict[str, Any]] = []
+    pending = list(deliveries)
+    cursor = _midnight(start)
+    end = cursor + timedelta(days=days + CLOSE_DAYS)
+    steps = int((end - cursor) / STEP)
+    with tqdm(total=steps, desc="simulated time", unit="6h", file=sys.stderr) as bar:
+        while cursor < end:
+            cursor += STEP
+            events += _advance(endpoint, cursor)
+            while pending and pending[0].at <= cursor:
+                delivery = pending.pop(0)
+                s3.put_object(
+                    Bucket=outputs[delivery.bucket_output],
+                    Key=delivery.key,
+                    Body=delivery.path.read_bytes(),
+                )
+                landed[delivery.source] = landed.get(delivery.source, 0) + 1
+            bar.set_postfix_str(cursor.strftime("%Y-%m-%d %H:%M"))
+            bar.update()
+    return {"files_landed": landed, "clock_events": events, "clicks": clicks}
+
+
+def _clicks_note(outputs: dict[str, str]) -> str:
+    """Clicks go through Kinesis only once the engagement pipeline deploys its stream."""
+    if "ClickStreamName" not in outputs:
+        note = "not sent: no click stream is deployed yet (the engagement pipeline is pending)"
+        _say(f"clicks: {note}")
+        return note
+    raise DemoError("a click stream is deployed but the demo does not replay clicks yet")
+
+
+# --- the summary and the lake ------------------------------------------------------
+
+
+def _summary(
+    endpoint: str,
+    outputs: dict[str, str],
+    replay: dict[str, Any],
+    input_dir: Path,
+    elapsed: float,
+) -> dict[str, Any]:
+    cloudwatch = local_client("cloudwatch", endpoint)
+    alarms = cloudwatch.describe_alarms()["MetricAlarms"]
+    sfn = local_client("stepfunctions", endpoint)
+    executions: dict[str, dict[str, int]] = {}
+    for machine in sfn.list_state_machines()["stateMachines"]:
+        counts: dict[str, int] = {}
+        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
+            "executions"
+        ]:
+            counts[execution["status"]] = counts.get(execution["status"], 0) + 1
+        executions[machine["name"]] = counts
+    truth_path = input_dir / "truth.json"
+    truth = json.loads(truth_path.read_text()) if truth_path.is_file() else {}
+    return {
+        "endpoint": endpoint,
+        "elapsed_seconds": round(elapsed, 1),
+        "stack_outputs": outputs,
+        "files_landed": replay["files_landed"],
+        "clicks": replay["clicks"],
+        "scheduled_runs": len([e for e in replay["clock_events"] if e.get("type") == "schedule"]),
+        "executions": executions,
+        "alarms": {a["AlarmName"]: a["StateValue"] for a in alarms},
+        "alarm_transitions": [e for e in replay["clock_events"] if e.get("type") == "alarm"],
+        "injected_faults": sorted(truth.get("faults", {})),
+    }
+
+
+def _snapshot_lake(endpoint: str, outputs: dict[str, str], lake: Path) -> None:
+    """Every curated table as hive-partitioned Parquet under lake/TABLE/."""
+    s3 = local_client("s3", endpoint)
+    buckets = {
+        Bucket.CURATED: outputs.get("CuratedBucketName"),
+        Bucket.RAW: outputs.get("RawBucketName"),
+    }
+    paginator = s3.get_paginator("list_objects_v2")
+    for table in TABLES:
+        bucket = buckets.get(table.bucket)
+        if bucket is None:
+            continue  # finance and quarantine data stay in the emulator
+        for page in paginator.paginate(Bucket=bucket, Prefix=table.prefix + "/"):
+            for obj in page.get("Contents", []):
+                relative = obj["Key"][len(table.prefix) + 1 :]
+                target = lake / table.name / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, obj["Key"], str(target))
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    print()
+    print("=== demo summary ===")
+    print(f"ran on        {summary['endpoint']} in {summary['elapsed_seconds']} s")
+    landed = ", ".join(f"{k} {v}" for k, v in sorted(summary["files_landed"].items()))
+    print(f"files landed  {landed or 'none'}")
+    print(f"clicks        {summary['clicks']}")
+    print(f"schedules     {summary['scheduled_runs']} scheduled runs")
+    for machine, counts in sorted(summary["executions"].items()):
+        print(f"workflow      {machine}: {counts}")
+    for name, state in sorted(summary["alarms"].items()):
+        print(f"alarm         {name}: {state}")
+    print(f"faults        {', '.join(summary['injected_faults']) or 'none listed'}")
+    print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")
+
+
+def _say(message: str) -> None:
+    print(f"demo: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,222 @@
+"""Click decoding: every reason code, the batch invariant, dedup, Parquet and key scheme."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from functions.core import clicks, schemas
+
+ARRIVAL = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)
+NOW = ARRIVAL + timedelta(seconds=5)
+ARRIVAL_MS = int(ARRIVAL.timestamp() * 1000)
+
+
+def payload(**overrides: Any) -> dict[str, Any]:
+    base = {
+        "event_id": "11111111-1111-1111-1111-111111111111",
+        "account_id": "acct-1",
+        "user_id": "user-1",
+        "event_type": "click",
+        "event_time": ARRIVAL_MS - 60_000,
+        "page": "/reports",
+    }
+    base.update(overrides)
+    return base
+
+
+def encode(value: dict[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def record(data: bytes | str, seq: int, arrival: datetime = ARRIVAL) -> dict[str, Any]:
+    text = data if isinstance(data, str) else base64.b64encode(data).decode()
+    return {
+        "kinesis": {
+            "data": text,
+            "sequenceNumber": f"{seq:020d}",
+            "approximateArrivalTimestamp": arrival.timestamp(),
+            "partitionKey": "acct-1",
+        },
+        "eventID": f"shardId-000000000003:{seq:020d}",
+        "eventSourceARN": "arn:aws:kinesis:us-east-1:123456789012:stream/clicks",
+    }
+
+
+def body(i: int) -> dict[str, Any]:
+    return payload(event_id=f"evt-{i:04d}")
+
+
+ID = '"event_id":"e","account_id":"a","user_id":"u","event_type":"click"'
+T = ARRIVAL_MS - 1000
+
+# (name, raw payload bytes or base64 text, expected reason)
+BAD_INPUTS: list[tuple[str, bytes | str, str]] = [
+    ("not base64", "not*base64!", clicks.INVALID_BASE64),
+    ("base64 missing padding", "YWJjZA", clicks.INVALID_BASE64),
+    ("invalid utf-8", b'{"event_id":"\xff"}', clicks.INVALID_UTF8),
+    ("utf-8 encoded surrogate", b'{"event_id":"\xed\xa0\x80"}', clicks.INVALID_UTF8),
+    (
+        "lone surrogate escape",
+        ("{" + ID.replace('"e"', '"\\ud800"') + f',"event_time":{T}}}').encode(),
+        clicks.INVALID_UTF8,
+    ),
+    ("not json", b"click!", clicks.INVALID_JSON),
+    ("truncated json", b'{"event_id":', clicks.INVALID_JSON),
+    ("empty payload", b"", clicks.INVALID_JSON),
+    ("array", b"[1,2]", clicks.NOT_AN_OBJECT),
+    ("string", b'"click"', clicks.NOT_AN_OBJECT),
+    (
+        "duplicate key",
+        ("{" + ID + f',"event_time":{T},"event_id":"other"}}').encode(),
+        clicks.DUPLICATE_JSON_KEY,
+    ),
+    (
+        "missing field",
+        encode({k: v for k, v in payload().items() if k != "user_id"}),
+        clicks.MISSING_FIELD,
+    ),
+    ("null field", encode(payload(account_id=None)), clicks.NULL_FIELD),
+    ("string time", encode(payload(event_time=str(T))), clicks.WRONG_TYPE),
+    ("bool time", ("{" + ID + ',"event_time":true}').encode(), clicks.WRONG_TYPE),
+    ("float time", encode(payload(event_time=T + 0.5)), clicks.WRONG_TYPE),
+    ("number id", encode(payload(user_id=7)), clicks.WRONG_TYPE),
+    ("NaN time", ("{" + ID + ',"event_time":NaN}').encode(), clicks.NON_FINITE_NUMBER),
+    ("Infinity time", ("{" + ID + ',"event_time":-Infinity}').encode(), clicks.NON_FINITE_NUMBER),
+    ("overflowing time", ("{" + ID + ',"event_time":1e400}').encode(), clicks.NON_FINITE_NUMBER),
+    ("seconds", encode(payload(event_time=ARRIVAL_MS // 1000)), clicks.TIMESTAMP_IN_SECONDS),
+    ("negative", encode(payload(event_time=-5)), clicks.NEGATIVE_TIMESTAMP),
+    ("far future", encode(payload(event_time=ARRIVAL_MS + 3_600_000)), clicks.FUTURE_TIMESTAMP),
+    ("microseconds", encode(payload(event_time=ARRIVAL_MS * 1000)), clicks.FUTURE_TIMESTAMP),
+    ("eight days late", encode(payload(event_time=ARRIVAL_MS - 8 * 86_400_000)), clicks.TOO_LATE),
+    ("unknown type", encode(payload(event_type="hover")), clicks.UNKNOWN_EVENT_TYPE),
+    ("oversized", encode(payload(page="x" * (1_048_576 + 10))), clicks.OVERSIZED_RECORD),
+    ("empty id", encode(payload(event_id="")), clicks.INVALID_ID),
+    ("blank id", encode(payload(account_id="   ")), clicks.INVALID_ID),
+    ("absurd id", encode(payload(user_id="u" * 1000)), clicks.INVALID_ID),
+]
+
+
+def test_the_corpus_covers_every_reason_code() -> None:
+    assert {reason for _, _, reason in BAD_INPUTS} == set(clicks.REASON_CODES)
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), BAD_INPUTS, ids=[n for n, _, _ in BAD_INPUTS])
+def test_each_bad_record_is_quarantined_with_its_reason_and_the_batch_goes_on(
+    name: str, data: bytes | str, reason: str
+) -> None:
+    # given a bad record between two good ones
+    records = [record(encode(body(1)), 1), record(data, 2), record(encode(body(3)), 3)]
+    # when the batch is decoded
+    outcome = clicks.decode_batch(records, now=NOW)
+    # then the bad one is quarantined with its reason and its bytes, the good ones accepted
+    assert outcome.quarantined.column("reason").to_pylist() == [reason], name
+    row = outcome.quarantined.to_pylist()[0]
+    expected_raw = data.encode() if isinstance(data, str) else data
+    if reason != clicks.OVERSIZED_RECORD:
+        assert row["raw"] == expected_raw
+    assert row["record_id"] == f"shardId-000000000003:{2:020d}"
+    assert row["sequence_number"] == f"{2:020d}"
+    assert row["shard_id"] == "shardId-000000000003"
+    assert row["source"] == "clicks" and row["pipeline"] == "engagement"
+    assert row["detail"]
+    assert outcome.accepted.column("event_id").to_pylist() == ["evt-0001", "evt-0003"]
+    assert outcome.received == 3 == outcome.accepted.num_rows + outcome.quarantined.num_rows
+
+
+def test_accepted_rows_match_the_registry_and_carry_kinesis_metadata() -> None:
+    # given a click from just before midnight that arrives after midnight
+    event_time = datetime(2026, 9, 9, 23, 59, 30, tzinfo=UTC)
+    arrival = datetime(2026, 9, 10, 0, 0, 10, tzinfo=UTC)
+    click = payload(event_time=int(event_time.timestamp() * 1000))
+    # when it is decoded
+    outcome = clicks.decode_batch([record(encode(click), 42, arrival)], now=arrival)
+    # then dt is the event date, arrival_time the Kinesis arrival, and the schema the registry's
+    assert outcome.accepted.schema == schemas.RAW_CLICKS.arrow_schema(with_partitions=True)
+    assert outcome.quarantined.schema == schemas.QUARANTINE.arrow_schema(with_partitions=True)
+    row = outcome.accepted.to_pylist()[0]
+    assert row["dt"] == "2026-09-09"
+    assert row["event_time"] == event_time
+    assert row["arrival_time"] == arrival
+    assert row["sequence_number"] == f"{42:020d}"
+    assert len(row["payload_hash"]) == 64
+    assert outcome.event_dates == ["2026-09-09"]
+
+
+def test_in_batch_duplicates_keep_the_first_copy() -> None:
+    # given the same event_id three times (the third with another page)
+    first = encode(body(1))
+    other = encode(payload(event_id="evt-0001", page="/elsewhere"))
+    records = [record(first, 1), record(first, 2), record(encode(body(2)), 3), record(other, 4)]
+    # when decoded
+    outcome = clicks.decode_batch(records, now=NOW)
+    # then the first copy is kept and the others are counted as duplicates
+    assert outcome.accepted.column("sequence_number").to_pylist() == [f"{1:020d}", f"{3:020d}"]
+    assert outcome.duplicates == 2
+    assert outcome.quarantined.num_rows == 0
+
+
+def test_the_payload_hash_ignores_key_order_and_whitespace_but_not_content() -> None:
+    # given the same click written two ways, and a click that differs in one field
+    a = encode(payload())
+    b = json.dumps(dict(reversed(list(payload().items()))), indent=1).encode()
+    c = encode(payload(page="/other"))
+    hashes = [
+        clicks.decode_batch([record(x, 1)], now=NOW).accepted.column("payload_hash")[0].as_py()
+        for x in (a, b, c)
+    ]
+    # then the first two hash alike, the third differently
+    assert hashes[0] == hashes[1] != hashes[2]
+
+
+def test_a_null_page_and_unknown_fields_are_accepted() -> None:
+    records = [
+        record(encode(payload(event_id="a", page=None)), 1),
+        record(encode({k: v for k, v in payload(event_id="b").items() if k != "page"}), 2),
+        record(encode({**payload(event_id="c"), "extra": {"nested": [1, 2]}}), 3),
+    ]
+    outcome = clicks.decode_batch(records, now=NOW)
+    assert outcome.accepted.column("page").to_pylist() == [None, None, "/reports"]
+
+
+def test_write_parquet_gives_one_file_per_event_date_without_the_partition_column() -> None:
+    # given clicks on two event dates
+    day1 = payload(event_id="a", event_time=ARRIVAL_MS - 86_400_000)
+    day2 = payload(event_id="b")
+    outcome = clicks.decode_batch([record(encode(day1), 1), record(encode(day2), 2)], now=NOW)
+    # when written twice
+    files = clicks.write_parquet(outcome.accepted, schemas.RAW_CLICKS)
+    again = clicks.write_parquet(outcome.accepted, schemas.RAW_CLICKS)
+    # then there is one file per date, the same bytes each time, with the registry's columns
+    assert sorted(files) == ["2026-09-09", "2026-09-10"]
+    assert files == again
+    table = pq.read_table(io.BytesIO(files["2026-09-10"]))
+    assert table.schema.names == schemas.RAW_CLICKS.column_names
+    assert table.column("event_id").to_pylist() == ["b"]
+
+
+def test_object_keys_are_named_after_the_batch_so_a_retry_overwrites() -> None:
+    records = [record(encode(body(1)), 7), record(encode(body(2)), 8)]
+    first = clicks.decode_batch(records, now=NOW)
+    retry = clicks.decode_batch(records, now=NOW + timedelta(minutes=1))
+    key = clicks.object_key(schemas.RAW_CLICKS, {"dt": "2026-09-10"}, first.batch_id)
+    assert key == f"raw/raw_clicks/dt=2026-09-10/shardId-000000000003-{7:020d}.parquet"
+    assert retry.batch_id == first.batch_id
+
+
+def test_an_empty_batch_is_fine() -> None:
+    outcome = clicks.decode_batch([], now=NOW)
+    assert (outcome.received, outcome.accepted.num_rows, outcome.quarantined.num_rows) == (0, 0, 0)
+
+
+def test_lateness_and_skew_follow_the_settings() -> None:
+    settings = clicks.IngestSettings(allowed_lateness=timedelta(days=1))
+    two_days = encode(payload(event_time=ARRIVAL_MS - 2 * 86_400_000))
+    outcome = clicks.decode_batch([record(two_days, 1)], now=NOW, settings=settings)
+    assert outcome.quarantined.column("reason").to_pylist() == [clicks.TOO_LATE]
