@@ -12,6 +12,7 @@ from typing import Any
 from aws_cdk import App
 
 from infra.config import config_from_context, read_cdk_json_context
+from infra.constructs.alarms import InventoryAlarms
 from infra.nag import add_nag_checks
 from infra.stacks.pipelines_stack import PipelinesStack
 
@@ -36,6 +37,8 @@ def build_app(
     stack = PipelinesStack(app, config=config)
     for install in PIPELINES:
         install(stack)
+    # After the pipelines: every alarm of the inventory, on the metrics they publish.
+    InventoryAlarms(stack, "Alarms", platform=stack.platform)
     add_nag_checks(app)
     return app, stack
 

@@ -11,13 +11,14 @@ Schedules fire and alarms evaluate as the clock moves. It ends with a summary, a
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tqdm import tqdm
 
@@ -40,8 +41,67 @@ MONTHLY_INPUTS = {  # a file per month, landed on day N of the next month at 02:
 FINANCE_INPUTS = ("salaries", "ledger")
 
 
+# Each pipeline adds its part of the demo here (`module:Class`, see `DemoPart`); a part
+# whose module does not exist yet is skipped and said so.
+DEMO_PARTS: tuple[str, ...] = (
+    "pablo.demo_parts.engagement:EngagementDemo",
+    "pablo.demo_parts.growth:GrowthDemo",
+    "pablo.demo_parts.profit:ProfitDemo",
+)
+
+
 class DemoError(PabloError):
     reason = "demo"
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What a demo part gets: the emulator, the deployed stack and the company."""
+
+    endpoint: str
+    outputs: dict[str, str]
+    input_dir: Path
+    out_dir: Path
+    truth: dict[str, Any]
+
+    def client(self, service: str) -> Any:
+        return local_client(service, self.endpoint)
+
+
+class DemoPart(Protocol):
+    """One pipeline's share of the demo."""
+
+    name: str
+
+    def start(self, run: DemoRun) -> None:
+        """Before the replay (e.g. open the producer)."""
+
+    def on_step(self, cursor: datetime) -> None:
+        """After the clock reached `cursor` and that step's files landed (e.g. send clicks)."""
+
+    def finish(self) -> dict[str, Any]:
+        """After the replay: this part's section of the summary (JSON-able)."""
+        ...
+
+    def lines(self, section: dict[str, Any]) -> list[str]:
+        """The section as lines for the terminal."""
+        ...
+
+
+def load_parts(paths: tuple[str, ...] = DEMO_PARTS) -> tuple[list[DemoPart], list[str]]:
+    parts: list[DemoPart] = []
+    missing: list[str] = []
+    for path in paths:
+        module_name, _, class_name = path.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise  # a real import error inside an existing part
+            missing.append(module_name.rsplit(".", 1)[-1])
+            continue
+        parts.append(getattr(module, class_name)())
+    return parts, missing
 
 
 @dataclass(frozen=True, order=True)
@@ -81,12 +141,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _say(f"emulator: {endpoint}")
         _deploy(endpoint)
         outputs = _stack_outputs(endpoint)
+        run = DemoRun(endpoint, outputs, input_dir, out, _read_truth(input_dir))
+        parts, missing = load_parts()
+        if missing:
+            _say(f"pipelines not built yet, left out of the demo: {', '.join(missing)}")
+        for part in parts:
+            part.start(run)
         deliveries = plan_deliveries(input_dir, start, days)
-        landed = _replay(endpoint, outputs, deliveries, start, days)
-        summary = _summary(endpoint, outputs, landed, input_dir, time.monotonic() - started)
+        replay = _replay(run, deliveries, start=start, days=days, parts=parts)
+        sections = {part.name: part.finish() for part in parts}
+        summary = _summary(run, replay, sections, missing, time.monotonic() - started)
         _snapshot_lake(endpoint, outputs, out / "lake")
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        _print_summary(summary, out)
+        _print_summary(summary, parts, out)
     finally:
         if started_here and not args.keep_running:
             _stop_emulator()
@@ -118,6 +185,12 @@ def _read_manifest(input_dir: Path) -> dict[str, Any]:
         raise DemoError(f"{input_dir} has no manifest.json: is it a `pablo generate` output?")
     manifest: dict[str, Any] = json.loads(path.read_text())
     return manifest
+
+
+def _read_truth(input_dir: Path) -> dict[str, Any]:
+    path = input_dir / "truth.json"
+    truth: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+    return truth
 
 
 def _window(manifest: dict[str, Any]) -> tuple[date, int]:
@@ -222,14 +295,15 @@ def _advance(endpoint: str, to: datetime) -> list[dict[str, Any]]:
 
 
 def _replay(
-    endpoint: str,
-    outputs: dict[str, str],
+    run: DemoRun,
     deliveries: list[Delivery],
+    *,
     start: date,
     days: int,
+    parts: list[DemoPart],
 ) -> dict[str, Any]:
-    s3 = local_client("s3", endpoint)
-    clicks = _clicks_note(outputs)
+    endpoint, outputs = run.endpoint, run.outputs
+    s3 = run.client("s3")
     landed: dict[str, int] = {}
     events: list[dict[str, Any]] = []
     pending = list(deliveries)
@@ -248,54 +322,48 @@ def _replay(
                     Body=delivery.path.read_bytes(),
                 )
                 landed[delivery.source] = landed.get(delivery.source, 0) + 1
+            for part in parts:
+                part.on_step(cursor)
             bar.set_postfix_str(cursor.strftime("%Y-%m-%d %H:%M"))
             bar.update()
-    return {"files_landed": landed, "clock_events": events, "clicks": clicks}
-
-
-def _clicks_note(outputs: dict[str, str]) -> str:
-    """Clicks go through Kinesis only once the engagement pipeline deploys its stream."""
-    if "ClickStreamName" not in outputs:
-        note = "not sent: no click stream is deployed yet (the engagement pipeline is pending)"
-        _say(f"clicks: {note}")
-        return note
-    raise DemoError("a click stream is deployed but the demo does not replay clicks yet")
+    return {"files_landed": landed, "clock_events": events}
 
 
 # --- the summary and the lake ------------------------------------------------------
 
 
 def _summary(
-    endpoint: str,
-    outputs: dict[str, str],
+    run: DemoRun,
     replay: dict[str, Any],
-    input_dir: Path,
+    sections: dict[str, dict[str, Any]],
+    missing_parts: list[str],
     elapsed: float,
 ) -> dict[str, Any]:
-    cloudwatch = local_client("cloudwatch", endpoint)
-    alarms = cloudwatch.describe_alarms()["MetricAlarms"]
-    sfn = local_client("stepfunctions", endpoint)
+    alarms = run.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    sfn = run.client("stepfunctions")
     executions: dict[str, dict[str, int]] = {}
     for machine in sfn.list_state_machines()["stateMachines"]:
         counts: dict[str, int] = {}
-        for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])[
-            "executions"
-        ]:
+        listing = sfn.list_executions(stateMachineArn=machine["stateMachineArn"])
+        for execution in listing["executions"]:
             counts[execution["status"]] = counts.get(execution["status"], 0) + 1
         executions[machine["name"]] = counts
-    truth_path = input_dir / "truth.json"
-    truth = json.loads(truth_path.read_text()) if truth_path.is_file() else {}
+    events = replay["clock_events"]
     return {
-        "endpoint": endpoint,
+        "endpoint": run.endpoint,
         "elapsed_seconds": round(elapsed, 1),
-        "stack_outputs": outputs,
+        "stack_outputs": run.outputs,
         "files_landed": replay["files_landed"],
-        "clicks": replay["clicks"],
-        "scheduled_runs": len([e for e in replay["clock_events"] if e.get("type") == "schedule"]),
+        "scheduled_runs": len([e for e in events if e.get("type") == "schedule"]),
         "executions": executions,
-        "alarms": {a["AlarmName"]: a["StateValue"] for a in alarms},
-        "alarm_transitions": [e for e in replay["clock_events"] if e.get("type") == "alarm"],
-        "injected_faults": sorted(truth.get("faults", {})),
+        "alarms": {
+            a["AlarmName"]: {"state": a["StateValue"], "description": a.get("AlarmDescription")}
+            for a in alarms
+        },
+        "alarm_transitions": [e for e in events if e.get("type") == "alarm"],
+        "pipelines": sections,
+        "pipelines_not_built": missing_parts,
+        "injected_faults": sorted(run.truth.get("faults", {})),
     }
 
 
@@ -319,18 +387,24 @@ def _snapshot_lake(endpoint: str, outputs: dict[str, str], lake: Path) -> None:
                 s3.download_file(bucket, obj["Key"], str(target))
 
 
-def _print_summary(summary: dict[str, Any], out: Path) -> None:
+def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) -> None:
     print()
     print("=== demo summary ===")
     print(f"ran on        {summary['endpoint']} in {summary['elapsed_seconds']} s")
     landed = ", ".join(f"{k} {v}" for k, v in sorted(summary["files_landed"].items()))
     print(f"files landed  {landed or 'none'}")
-    print(f"clicks        {summary['clicks']}")
     print(f"schedules     {summary['scheduled_runs']} scheduled runs")
     for machine, counts in sorted(summary["executions"].items()):
         print(f"workflow      {machine}: {counts}")
-    for name, state in sorted(summary["alarms"].items()):
-        print(f"alarm         {name}: {state}")
+    for part in parts:
+        for line in part.lines(summary["pipelines"][part.name]):
+            print(f"{part.name:<13} {line}")
+    if summary["pipelines_not_built"]:
+        print(f"not built     {', '.join(summary['pipelines_not_built'])}")
+    fired = [t for t in summary["alarm_transitions"] if t.get("new_state") == "ALARM"]
+    print(f"alarms        {len(summary['alarms'])} deployed, {len(fired)} transitions to ALARM")
+    for transition in fired:
+        print(f"  fired       {transition.get('alarm')} at {transition.get('time')}")
     print(f"faults        {', '.join(summary['injected_faults']) or 'none listed'}")
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")
 
