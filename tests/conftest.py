@@ -1,0 +1,125 @@
+"""Fixtures shared by every test layer that needs the emulator.
+
+`start_emulator` runs the real emulator process (`python -m pablo.local.server`) on a free
+port in its own PABLO_HOME. `deployed_stack` is that emulator with the real stack deployed
+into it by the real CDK CLI (`pablo.local.deploy.deploy`), once per test module: a module
+sets `CLOCK_START = "YYYY-MM-DDTHH:MM:SSZ"` to choose where its emulator clock starts (the
+clock only moves forward, so modules that replay dated data get their own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pablo.local.context import local_client
+from pablo.local.control import ControlApiError, ControlClient
+from pablo.local.state import PABLO_HOME_ENV
+
+SERVER_START_TIMEOUT = 60.0
+DEFAULT_CLOCK_START = "2026-08-31T00:00:00+00:00"
+STACK_NAME = "PabloPipelines"
+
+
+@dataclass
+class EmulatorServer:
+    endpoint: str
+    pid: int
+    home: Path
+    log_path: Path
+    control: ControlClient
+    outputs: dict[str, str] = field(default_factory=dict)
+    _clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = local_client(service, self.endpoint)
+        return self._clients[service]
+
+
+def _wait_for_state(home: Path, process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
+    state_file = home / "local" / "state.json"
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"emulator exited at start:\n{log_path.read_text()}")
+        if state_file.is_file():
+            state: dict[str, Any] = json.loads(state_file.read_text())
+            with contextlib.suppress(ControlApiError):
+                ControlClient(state["endpoint"]).health()
+                return state
+        time.sleep(0.1)
+    raise RuntimeError(f"emulator not healthy in time:\n{log_path.read_text()}")
+
+
+@contextlib.contextmanager
+def start_emulator(home: Path, *, clock_start: str | None = None) -> Iterator[EmulatorServer]:
+    """The emulator process on a free port, stopped (SIGTERM, then SIGKILL) on exit."""
+    log_path = home / "server.log"
+    env = {**os.environ, PABLO_HOME_ENV: str(home)}
+    command = [sys.executable, "-m", "pablo.local.server", "--port", "0"]
+    if clock_start is not None:
+        command += ["--clock-start", clock_start]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        state = _wait_for_state(home, process, log_path)
+        yield EmulatorServer(
+            endpoint=state["endpoint"],
+            pid=process.pid,
+            home=home,
+            log_path=log_path,
+            control=ControlClient(state["endpoint"]),
+        )
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def emulator_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """The emulator process, started once per session on a free port (clock: wall time)."""
+    with start_emulator(tmp_path_factory.mktemp("pablo-home")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def deployed_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmulatorServer]:
+    """A fresh emulator with the real stack deployed by the real CDK CLI, per module."""
+    from pablo.local.deploy import deploy  # noqa: PLC0415
+
+    clock_start = getattr(request.module, "CLOCK_START", DEFAULT_CLOCK_START)
+    home = tmp_path_factory.mktemp("pablo-deployed")
+    with start_emulator(home, clock_start=clock_start) as server:
+        previous = os.environ.get(PABLO_HOME_ENV)
+        os.environ[PABLO_HOME_ENV] = str(home)  # the deploy's fidelity report goes here
+        try:
+            if deploy(server.endpoint, stack_name=STACK_NAME) != 0:
+                pytest.fail(f"the local deploy failed; emulator log: {server.log_path}")
+        finally:
+            if previous is None:
+                os.environ.pop(PABLO_HOME_ENV, None)
+            else:
+                os.environ[PABLO_HOME_ENV] = previous
+        stack = server.client("cloudformation").describe_stacks(StackName=STACK_NAME)
+        server.outputs = {
+            o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])
+        }
+        yield server
