@@ -13,6 +13,7 @@ from aws_cdk import App
 
 from infra.config import config_from_context, read_cdk_json_context
 from infra.constructs.alarms import InventoryAlarms
+from infra.constructs.landing_inventory import install as install_landing_inventory
 from infra.nag import add_nag_checks
 from infra.stacks.pipelines_stack import PipelinesStack
 
@@ -20,6 +21,7 @@ from infra.stacks.pipelines_stack import PipelinesStack
 # constructs with `platform=stack.platform`.
 PipelineInstaller = Callable[[PipelinesStack], None]
 PIPELINES: list[PipelineInstaller] = []
+PIPELINES.append(install_landing_inventory)
 
 
 def build_app(

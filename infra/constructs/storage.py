@@ -80,15 +80,9 @@ class DataBuckets(Construct):
         self.finance = self._bucket(
             "Finance", "finance", versioned=True, rules=noncurrent, key=finance_key
         )
-        # EventBridge delivery is a plain bucket property; CDK's `event_bridge_enabled`
-        # would add a custom resource (a Lambda the local emulator would have to run).
-        landing_cfn = self.landing.node.default_child
-        assert isinstance(landing_cfn, s3.CfnBucket)
-        landing_cfn.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
-            event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
-                event_bridge_enabled=True
-            )
-        )
+        # Files land in both (finance inputs under finance/landing/): both tell EventBridge.
+        for landing in (self.landing, self.finance):
+            _send_events_to_eventbridge(landing)
 
     def for_registry(self, bucket: Bucket) -> s3.Bucket:
         """The physical bucket of a registry `Bucket` (where its Glue tables live)."""
@@ -182,3 +176,15 @@ class DataBuckets(Construct):
             "This is the access-log bucket itself; logging it into itself would loop",
         )
         return bucket
+
+
+def _send_events_to_eventbridge(bucket: s3.Bucket) -> None:
+    """EventBridge delivery as a plain bucket property: CDK's `event_bridge_enabled` would
+    add a custom resource (a Lambda the local emulator would have to run)."""
+    cfn = bucket.node.default_child
+    assert isinstance(cfn, s3.CfnBucket)
+    cfn.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+        event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(
+            event_bridge_enabled=True
+        )
+    )

@@ -61,10 +61,12 @@ EXTENSION_PATHS: Final = (
     "pablo.local.esm:KinesisEventSourcePoller",
     "pablo.local.schedules:ScheduleRunner",
     "pablo.local.alarms:AlarmEvaluator",
+    "pablo.local.event_targets:EventTargetDelivery",
 )
 DEFAULT_STEP_SECONDS: Final = 3600.0
 DEFAULT_DRAIN_SECONDS: Final = 60.0
 ESM_EXTENSION: Final = "kinesis-esm"
+EVENT_TARGETS_EXTENSION: Final = "event-targets"
 SETTLE_TIMEOUT_SECONDS: Final = 900.0
 LOG_PATH_ENV: Final = "PABLO_LOCAL_SERVER_LOG"  # set by `pablo local up --detach`
 
@@ -219,10 +221,13 @@ class Emulator:
             return []
         return [{"extension": extension.name, **event} for event in result]
 
-    @staticmethod
-    def _settle(timeout: float = SETTLE_TIMEOUT_SECONDS) -> int:
-        """Wait for running executions (work a schedule started) before the next step."""
+    def _settle(self, timeout: float = SETTLE_TIMEOUT_SECONDS) -> int:
+        """Wait for the work a step started before the next step: EventBridge deliveries
+        (files that landed trigger functions) and running Step Functions executions."""
         deadline = time.monotonic() + timeout
+        deliveries: Any = self.extension(EVENT_TARGETS_EXTENSION)
+        if deliveries is not None:
+            deliveries.drain(timeout)
         while (count := running_executions()) and time.monotonic() < deadline:
             time.sleep(0.1)
         return count

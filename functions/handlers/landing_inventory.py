@@ -1,0 +1,95 @@
+"""Lambda entry point: record every file that lands (EventBridge S3 "Object Created").
+
+Target of the landing inventory rule (infra/constructs/landing_inventory.py). Parses the
+event and classifies the key (functions.core.landing), writes the landing record and
+advances the source's freshness (functions.adapters.state_store), counts the file
+(functions.adapters.metrics). A file that matches no contract is recorded as unclassified
+with its reason; an event that is not an S3 Object Created event is logged and rejected
+(retrying it could never help).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from functions.adapters import metrics, state_store
+from functions.core import env
+from functions.core.errors import ValidationError
+from functions.core.landing import (
+    BucketRole,
+    Classified,
+    classify,
+    landing_record,
+    parse_object_created,
+)
+
+LANDED_METRIC = "LandedFiles"
+UNCLASSIFIED_METRIC = "UnclassifiedFiles"
+
+logger = Logger()
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_table: str
+    metrics_namespace: str
+    bucket_roles: dict[str, BucketRole]
+
+
+@cache
+def _settings() -> Settings:
+    return Settings(
+        state_table=os.environ[env.STATE_TABLE],
+        metrics_namespace=os.environ[env.METRICS_NAMESPACE],
+        bucket_roles={
+            os.environ[env.LANDING_BUCKET]: BucketRole.LANDING,
+            os.environ[env.FINANCE_BUCKET]: BucketRole.FINANCE,
+        },
+    )
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    settings = _settings()
+    try:
+        landed = parse_object_created(event)
+    except ValidationError as exc:
+        logger.error("event rejected", extra={"reason": exc.reason, "error": str(exc)})
+        return {"status": "rejected", "reason": exc.reason, "error": str(exc)}
+    classification = classify(settings.bucket_roles.get(landed.bucket), landed.key)
+    record = landing_record(landed, classification)
+    dynamodb = _client("dynamodb")
+    state_store.put_record(dynamodb, table=settings.state_table, item=record)
+    result: dict[str, Any] = {"status": "recorded", "pk": record["pk"], "sk": record["sk"]}
+    if isinstance(classification, Classified):
+        result["freshness_advanced"] = state_store.advance_freshness(
+            dynamodb,
+            table=settings.state_table,
+            source=classification.source,
+            landed_at=landed.landed_at_text,
+            key=landed.key,
+        )
+        metric, dimensions = LANDED_METRIC, {"Source": classification.source}
+    else:
+        result["reason"] = classification.reason.value
+        metric, dimensions = UNCLASSIFIED_METRIC, {}
+    metrics.put_count(
+        _client("cloudwatch"),
+        namespace=settings.metrics_namespace,
+        metric=metric,
+        dimensions=dimensions,
+        at=landed.landed_at,
+    )
+    logger.info("file landed", extra={**result, "bucket": landed.bucket, "key": landed.key})
+    return result

@@ -1,0 +1,93 @@
+"""The landing inventory: an EventBridge rule on S3 "Object Created" events of the landing
+bucket, and the function that records every landed file in the pipeline state table.
+
+A second rule covers the finance bucket's `landing/` prefix (salaries, ledger). It fires
+only once that bucket sends its events to EventBridge (infra/constructs/storage.py enables
+it for the landing bucket only); the rule is ready for it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from functions.core.landing import FINANCE_LANDING_ROOT, OBJECT_CREATED, S3_SOURCE
+from infra.constructs.pipeline_function import PipelineFunction
+from infra.constructs.platform import Platform
+from infra.nag import grant
+from infra.stacks.pipelines_stack import PipelinesStack
+
+HANDLER = "functions.handlers.landing_inventory.handler"
+# EventBridge retries a failed delivery to Lambda (throttling, service errors) this often
+# and this long; function errors are retried by Lambda's asynchronous invoke itself.
+DELIVERY_RETRY_ATTEMPTS = 8
+DELIVERY_MAX_EVENT_AGE = Duration.hours(6)
+METRICS_REASON = (
+    "cloudwatch:PutMetricData supports no resource-level permission; the statement is "
+    "limited to the pipeline's own namespace by the cloudwatch:namespace condition"
+)
+
+
+class LandingInventory(Construct):
+    """Attributes: `function` (PipelineFunction), `rules` (the EventBridge rules)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        self.function = PipelineFunction(
+            self,
+            "Function",
+            platform=platform,
+            name="landing-inventory",
+            handler=HANDLER,
+            description="Records every file landed in the landing and finance buckets",
+            timeout=Duration.seconds(30),
+            memory_size_mb=256,
+            state_table_access=True,
+        )
+        grant(
+            self.function.role,
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            wildcard_reason=METRICS_REASON,
+            conditions={
+                "StringEquals": {"cloudwatch:namespace": platform.config.metrics_namespace}
+            },
+        )
+        buckets = platform.buckets
+        self.rules = [
+            self._rule("LandingFiles", bucket=buckets.landing, key_prefix=None),
+            self._rule(
+                "FinanceLandingFiles", bucket=buckets.finance, key_prefix=FINANCE_LANDING_ROOT
+            ),
+        ]
+
+    def _rule(
+        self, construct_id: str, *, bucket: s3.IBucket, key_prefix: str | None
+    ) -> events.Rule:
+        detail: dict[str, object] = {"bucket": {"name": [bucket.bucket_name]}}
+        if key_prefix is not None:
+            detail["object"] = {"key": [{"prefix": key_prefix}]}
+        rule = events.Rule(
+            self,
+            construct_id,
+            description=f"S3 Object Created in {construct_id} -> landing inventory",
+            event_pattern=events.EventPattern(
+                source=[S3_SOURCE], detail_type=[OBJECT_CREATED], detail=detail
+            ),
+        )
+        rule.add_target(
+            targets.LambdaFunction(
+                self.function.function,
+                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                max_event_age=DELIVERY_MAX_EVENT_AGE,
+            )
+        )
+        return rule
+
+
+def install(stack: PipelinesStack) -> None:
+    """`infra.app.PIPELINES` entry: add the inventory to the stack's platform."""
+    LandingInventory(stack, "LandingInventory", platform=stack.platform)

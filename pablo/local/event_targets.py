@@ -1,0 +1,287 @@
+"""EventBridge rules deliver matching events to Lambda and Step Functions, in the emulator.
+
+Two moto 5.2.5 gaps, each patched by wrapping moto (a moto that fixes them makes the patch
+redundant, not conflicting):
+
+1. `Rule.send_to_targets` delivers only to CloudWatch Logs, archives, SQS and event buses,
+   and raises NotImplementedError on any other target (which, for an S3 notification, is
+   swallowed by moto: the event silently goes nowhere). Event-driven pipelines (the landing
+   inventory, per-source loaders) need Lambda and Step Functions targets. The wrapper
+   delivers to those itself and hands the other targets to moto's own code.
+2. S3 stamps its EventBridge events' `time` with the wall clock (`unix_time()` in
+   `moto.s3.notifications`); the pipelines record landings at simulated times, so S3 reads
+   the emulator clock instead. Its other notification times (Lambda, SQS, SNS
+   notifications' `eventTime`) come from the clock too, for the same reason.
+
+Delivery is asynchronous, as in AWS (EventBridge invokes Lambda with InvocationType
+Event): matching happens on the request thread of the API call that produced the event
+(e.g. S3 PutObject), and the invoke or start_execution runs on a small thread pool,
+through the AWS API of the emulator itself (so IAM, moto's validation and the Lambda
+runtime seam all apply). Running the function on the PutObject request thread would hold
+the S3 response until the function ends: the uploader's SDK would time out and retry the
+upload, producing duplicate events.
+
+What a target receives: its Input, its InputPath of the event, its InputTransformer
+applied to the event, or the event itself, with `time` formatted as AWS does
+(`2026-09-02T10:00:00Z`). A Lambda function that fails is retried twice, as Lambda does for
+asynchronous invokes (without the minutes of delay between attempts). Not emulated:
+target RetryPolicy and dead-letter queues, Lambda on-failure destinations.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import boto3
+import moto.s3.notifications as s3_notifications
+from botocore.config import Config
+from moto.core.utils import unix_time
+from moto.events.models import Rule
+
+from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
+from pablo.local.schedules import aws_event_time, fill_template, json_path
+
+LOG = logging.getLogger(__name__)
+
+DELIVERED_SERVICES: Final = frozenset({"lambda", "states"})
+LAMBDA_ASYNC_ATTEMPTS: Final = 3  # the first try plus Lambda's default 2 retries
+DELIVERY_THREADS: Final = 4
+# Longer than the longest Lambda timeout (15 minutes): the emulator answers an Event
+# invoke only when the function has run.
+INVOKE_READ_TIMEOUT_SECONDS: Final = 960
+RECENT_DELIVERIES: Final = 200
+
+
+class EventTargetDelivery:
+    """The emulator extension; loaded as `pablo.local.event_targets:EventTargetDelivery`.
+
+    `deliveries()` lists recent deliveries (newest last); `drain(timeout)` waits until
+    every delivery accepted so far has finished.
+    """
+
+    name = "event-targets"
+
+    def __init__(self, *, threads: int = DELIVERY_THREADS) -> None:
+        self._threads = threads
+        self._ctx: EmulatorContext | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: set[Future[None]] = set()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_DELIVERIES)
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._restore: list[Callable[[], None]] = []
+
+    # -- Extension protocol -------------------------------------------------------------
+
+    def start(self, ctx: EmulatorContext) -> None:
+        self._ctx = ctx
+        self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="event-targets")
+        self._restore = [self._patch_rule_targets(), self._patch_s3_clock(ctx)]
+
+    def stop(self) -> None:
+        for restore in reversed(self._restore):
+            restore()
+        self._restore = []
+        if self._executor is not None:
+            # Deliveries not started are dropped; those running end first.
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self._ctx = None
+
+    def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]] | None:
+        """Events are delivered when they happen, not on clock ticks."""
+        return None
+
+    # -- observation --------------------------------------------------------------------
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._recent)
+
+    def drain(self, timeout: float = 60.0) -> bool:
+        """Wait for every delivery accepted so far; False if some are still running."""
+        with self._lock:
+            pending = set(self._pending)
+        if not pending:
+            return True
+        _, not_done = wait(pending, timeout=timeout)
+        return not not_done
+
+    # -- patches ------------------------------------------------------------------------
+
+    def _patch_rule_targets(self) -> Callable[[], None]:
+        original = Rule.send_to_targets
+        extension = self
+
+        @functools.wraps(original)
+        def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
+            ours = [t for t in rule.targets if _service(t["Arn"]) in DELIVERED_SERVICES]
+            if ours:
+                if rule.state == "ENABLED" and rule.event_pattern.matches_event(original_event):
+                    extension._submit(rule, ours, original_event)
+                # moto's code gets a shallow copy holding only the targets it knows; the
+                # stored rule is never modified (other threads may be reading it).
+                rule = copy.copy(rule)
+                rule.targets = [t for t in rule.targets if t not in ours]
+                if not rule.targets:
+                    return
+            original(rule, original_event, transform_input)
+
+        Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+
+        def restore() -> None:
+            Rule.send_to_targets = original  # type: ignore[method-assign]
+
+        return restore
+
+    @staticmethod
+    def _patch_s3_clock(ctx: EmulatorContext) -> Callable[[], None]:
+        original_unix_time = s3_notifications.unix_time
+        original_iso = s3_notifications.iso_8601_datetime_with_milliseconds
+
+        def clock_unix_time(dt: datetime | None = None) -> float:
+            return unix_time(dt) if dt is not None else ctx.clock.now().timestamp()
+
+        def clock_iso(value: datetime | None = None) -> str:
+            if value is not None:
+                return original_iso(value)
+            return original_iso(ctx.clock.now().astimezone(UTC).replace(tzinfo=None))
+
+        s3_notifications.unix_time = clock_unix_time
+        s3_notifications.iso_8601_datetime_with_milliseconds = clock_iso
+
+        def restore() -> None:
+            s3_notifications.unix_time = original_unix_time
+            s3_notifications.iso_8601_datetime_with_milliseconds = original_iso
+
+        return restore
+
+    # -- delivery -----------------------------------------------------------------------
+
+    def _submit(self, rule: Any, targets: list[dict[str, Any]], moto_event: Any) -> None:
+        executor = self._executor
+        if executor is None:
+            return
+        event = aws_event(moto_event)
+        for target in targets:
+            try:
+                payload = target_input(target, event, rule_arn=rule.arn, rule_name=rule.name)
+            except Exception as exc:  # a bad template fails this target only
+                self._record(rule.name, target, {"error": f"{type(exc).__name__}: {exc}"})
+                continue
+            future = executor.submit(self._deliver, rule.name, target, payload)
+            with self._lock:
+                self._pending.add(future)
+            future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def _deliver(self, rule_name: str, target: dict[str, Any], payload: str) -> None:
+        try:
+            if _service(target["Arn"]) == "lambda":
+                outcome = self._invoke(target["Arn"], payload)
+            else:
+                outcome = self._start_execution(target["Arn"], payload)
+        except Exception as exc:  # one target's failure must not stop the others
+            LOG.exception("rule %s -> %s failed", rule_name, target["Arn"])
+            outcome = {"error": f"{type(exc).__name__}: {exc}"}
+        self._record(rule_name, target, outcome)
+
+    def _invoke(self, arn: str, payload: str) -> dict[str, Any]:
+        lambda_client = self._client("lambda", _region(arn))
+        error = ""
+        for attempt in range(1, LAMBDA_ASYNC_ATTEMPTS + 1):
+            response = lambda_client.invoke(
+                FunctionName=arn, InvocationType="Event", Payload=payload.encode()
+            )
+            if not response.get("FunctionError"):
+                return {"result": "invoked", "attempts": attempt}
+            error = response["Payload"].read().decode("utf-8", errors="replace")
+            LOG.warning("async invoke of %s failed (attempt %d): %s", arn, attempt, error)
+        return {"error": f"function error after {LAMBDA_ASYNC_ATTEMPTS} attempts: {error}"}
+
+    def _start_execution(self, arn: str, payload: str) -> dict[str, Any]:
+        started = self._client("stepfunctions", _region(arn)).start_execution(
+            stateMachineArn=arn, name=str(uuid.uuid4()), input=payload
+        )
+        return {"result": str(started["executionArn"])}
+
+    def _record(self, rule_name: str, target: dict[str, Any], outcome: dict[str, Any]) -> None:
+        entry = {"rule": rule_name, "target": target["Arn"], "target_id": target.get("Id")}
+        with self._lock:
+            self._recent.append({**entry, **outcome})
+
+    def _client(self, service: str, region: str) -> Any:
+        assert self._ctx is not None, "the extension is not started"
+        with self._lock:
+            key = (service, region)
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service,
+                    endpoint_url=self._ctx.endpoint,
+                    region_name=region,
+                    # One attempt: an SDK retry of an invoke would run the function twice.
+                    config=Config(
+                        read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
+                        retries={"total_max_attempts": 1},
+                    ),
+                    **LOCAL_CREDENTIALS,
+                )
+            return self._clients[key]
+
+
+def aws_event(moto_event: Any) -> dict[str, Any]:
+    """The event as AWS delivers it: `time` in ISO 8601 with Z, no moto-internal fields."""
+    event: dict[str, Any] = copy.deepcopy(dict(moto_event))
+    event.pop("ingestion-time", None)
+    moment = event.get("time")
+    if isinstance(moment, int | float):
+        event["time"] = aws_event_time(datetime.fromtimestamp(float(moment), UTC))
+    return event
+
+
+def target_input(
+    target: dict[str, Any], event: dict[str, Any], *, rule_arn: str, rule_name: str
+) -> str:
+    """What a rule target receives: Input, InputPath, InputTransformer, or the event."""
+    if target.get("Input") is not None:
+        return str(target["Input"])
+    if target.get("InputPath"):
+        return json.dumps(json_path(event, target["InputPath"]))
+    transformer = target.get("InputTransformer")
+    if transformer:
+        values = {
+            key: json_path(event, path)
+            for key, path in transformer.get("InputPathsMap", {}).items()
+        }
+        values.update(
+            {
+                "aws.events.rule-arn": rule_arn,
+                "aws.events.rule-name": rule_name,
+                "aws.events.event.ingestion-time": event.get("time"),
+                "aws.events.event.json": event,
+            }
+        )
+        return fill_template(transformer["InputTemplate"], values)
+    return json.dumps(event)
+
+
+def _service(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[2] if len(parts) > 2 else ""
+
+
+def _region(arn: str) -> str:
+    return arn.split(":")[3]
