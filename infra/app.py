@@ -13,7 +13,10 @@ from aws_cdk import App
 
 from infra.config import config_from_context, read_cdk_json_context
 from infra.constructs.alarms import InventoryAlarms
+from infra.constructs.engagement import install as install_engagement
+from infra.constructs.growth import install as install_growth
 from infra.constructs.landing_inventory import install as install_landing_inventory
+from infra.constructs.profit import install as install_profit
 from infra.nag import add_nag_checks
 from infra.stacks.pipelines_stack import PipelinesStack
 
@@ -22,6 +25,9 @@ from infra.stacks.pipelines_stack import PipelinesStack
 PipelineInstaller = Callable[[PipelinesStack], None]
 PIPELINES: list[PipelineInstaller] = []
 PIPELINES.append(install_landing_inventory)
+PIPELINES.append(install_engagement)
+PIPELINES.append(install_profit)
+PIPELINES.append(install_growth)
 
 
 def build_app(

@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pablo.generate.cli",
     "pablo.local.cli",
     "pablo.producer_cli",
+    "pablo.backfill",
+    "pablo.finance",
     "pablo.demo",
 )
 

@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
+from functions.adapters import engagement_io
 from functions.core import schemas
 from functions.core.errors import ValidationError
 
@@ -198,8 +199,10 @@ class ClickProducer:
             counts = self._counts.setdefault(record.minute, _Counts())
             setattr(counts, kind, getattr(counts, kind) + 1)
 
-    def counts_table(self) -> pa.Table:
-        """PRODUCER_COUNTS rows (partition dt included), one per minute of event_time."""
+    def counts_table(self, *, days: Iterable[str] | None = None) -> pa.Table:
+        """PRODUCER_COUNTS rows (partition dt included), one per minute of event_time;
+        only the minutes of `days` (YYYY-MM-DD) when given."""
+        wanted = None if days is None else set(days)
         rows = [
             {
                 "producer_id": self.producer_id,
@@ -209,9 +212,22 @@ class ClickProducer:
                 "dt": minute.date().isoformat(),
             }
             for minute, c in sorted(self._counts.items())
+            if wanted is None or minute.date().isoformat() in wanted
         ]
         schema = schemas.PRODUCER_COUNTS.arrow_schema(with_partitions=True)
         return pa.Table.from_pylist(rows, schema=schema)
+
+    def upload_counts(
+        self, s3: Any, *, bucket: str, days: Iterable[str] | None = None
+    ) -> list[str]:
+        """Write the counts to `raw/producer_counts/dt=.../<producer_id>.parquet` in `bucket`
+        (the raw bucket), where the daily workflow compares them with what landed."""
+        table = self.counts_table(days=days)
+        if table.num_rows == 0:
+            return []
+        return engagement_io.write_producer_counts(
+            s3, bucket=bucket, counts=table, producer_id=self.producer_id
+        )
 
     def write_counts(self, path: Path) -> Path:
         """Write the counts as Parquet (`.parquet`) or JSON lines (anything else)."""

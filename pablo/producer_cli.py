@@ -38,6 +38,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--replay-spill", action="store_true", help="first resend what an earlier run spilled"
     )
+    parser.add_argument(
+        "--counts-bucket",
+        help="raw bucket: upload the per-minute counts to raw/producer_counts/ (outage detection)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.counts_out:
         producer.write_counts(args.counts_out)
+    if args.counts_bucket:
+        s3 = local_client("s3", args.endpoint, args.region) if args.endpoint else boto3.client("s3")
+        for key in producer.upload_counts(s3, bucket=args.counts_bucket):
+            print(f"counts: s3://{args.counts_bucket}/{key}")
     return 0 if result.spilled == 0 else 1
 
 
@@ -76,12 +84,12 @@ def read_clicks(path: Path) -> Iterator[dict[str, Any] | bytes]:
                 yield stripped
                 continue
             if isinstance(value, dict) and "record" in value and "send_at" in value:
-                yield _payload(value["record"])
+                yield payload_of(value["record"])
             else:
                 yield value if isinstance(value, dict) else stripped
 
 
-def _payload(record: Any) -> dict[str, Any] | bytes:
+def payload_of(record: Any) -> dict[str, Any] | bytes:
     """An envelope's record: an object is a click; a string is sent as its raw bytes."""
     if isinstance(record, dict):
         return record

@@ -381,6 +381,12 @@ def _fast_parse(payloads: Sequence[bytes]) -> pa.Table | None:
         or not all([payload[:1] == b"{" for payload in payloads])
     ):
         return None
+    try:
+        # pyarrow.json accepts UTF-8-encoded surrogates (ED A0..BF xx), which are not UTF-8;
+        # Python's strict decoder refuses them (and is a memchr-speed pass on ASCII).
+        buffer.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
     read = pa_json.ReadOptions(use_threads=False, block_size=max(len(buffer) + 1, 1 << 20))
     try:
         table = pa_json.read_json(

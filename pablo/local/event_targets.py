@@ -125,6 +125,10 @@ class EventTargetDelivery:
 
         @functools.wraps(original)
         def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
+            # A rule with no event pattern (a schedule) matches no event in AWS; moto's
+            # empty pattern matches every one.
+            if not rule.event_pattern.get_pattern():
+                return
             ours = [t for t in rule.targets if _service(t["Arn"]) in DELIVERED_SERVICES]
             if ours:
                 if rule.state == "ENABLED" and rule.event_pattern.matches_event(original_event):

@@ -1,0 +1,308 @@
+"""Engagement I/O with injected boto3 clients: Parquet objects, day state, Glue partitions,
+metrics. Throttling and server errors become TransientError (the caller retries); anything
+else is a bug and propagates.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.core import schemas
+from functions.core.clicks import write_parquet
+from functions.core.engagement_state import (
+    DAY_PK,
+    FRESHNESS_PK,
+    FRESHNESS_SK,
+    DayState,
+    day_state,
+    format_time,
+    parse_time,
+)
+from functions.core.errors import TransientError
+
+_SERIALIZER: Final = TypeSerializer()
+_DESERIALIZER: Final = TypeDeserializer()
+_RETRYABLE: Final = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalError",
+        "InternalServiceError",
+        "ServiceUnavailable",
+        "SlowDown",
+        "503",
+        "500",
+    }
+)
+MAX_METRIC_DATA: Final = 1000
+_HIVE_PARQUET: Final = "org.apache.hadoop.hive.ql.io.parquet"  # PutMetricData's limit per call
+
+
+def _transient(exc: Exception, what: str) -> Exception:
+    """Network errors and throttling may pass (retry); a client error is a bug."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        return TransientError(f"{what}: {code}") if code in _RETRYABLE else exc
+    return TransientError(f"{what}: {exc}")
+
+
+def _attrs(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _DESERIALIZER.deserialize(v) for k, v in item.items()}
+
+
+# --- S3 ------------------------------------------------------------------------------
+
+
+def put_object(s3: Any, *, bucket: str, key: str, body: bytes) -> None:
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, f"put s3://{bucket}/{key}") from exc
+
+
+def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
+    """Every key under `prefix`, sorted (so reading them gives the same table every time)."""
+    keys: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, f"list s3://{bucket}/{prefix}") from exc
+    return sorted(keys)
+
+
+def read_parquet(s3: Any, *, bucket: str, keys: Sequence[str], schema: pa.Schema) -> pa.Table:
+    """The objects at `keys` as one table of `schema` (empty when there are none)."""
+    tables = []
+    for key in keys:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise _transient(exc, f"get s3://{bucket}/{key}") from exc
+        tables.append(pq.read_table(io.BytesIO(body), schema=schema))
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables)
+
+
+def read_partition(
+    s3: Any, *, bucket: str, table: schemas.Table, partitions: Mapping[str, str]
+) -> pa.Table:
+    """Every file of one partition of a registry table (file schema, without partitions)."""
+    path = "/".join(f"{k}={partitions[k]}" for k in table.partition_names)
+    keys = list_keys(s3, bucket=bucket, prefix=f"{table.prefix}/{path}/")
+    return read_parquet(
+        s3,
+        bucket=bucket,
+        keys=[k for k in keys if k.endswith(".parquet")],
+        schema=table.arrow_schema(),
+    )
+
+
+def partition_prefix(table: schemas.Table, partitions: Mapping[str, str]) -> str:
+    path = "/".join(f"{k}={partitions[k]}" for k in table.partition_names)
+    return f"{table.prefix}/{path}/"
+
+
+# --- state table ---------------------------------------------------------------------
+
+
+def mark_dirty(dynamodb: Any, *, table: str, day: str, arrived_at: datetime) -> bool:
+    """Count a late arrival for `day` if the day was already aggregated; True if marked."""
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=_attrs({"pk": DAY_PK, "sk": day}),
+            UpdateExpression="ADD marks :one SET last_late_arrival = :at",
+            ConditionExpression="attribute_exists(aggregated_at)",
+            ExpressionAttributeValues=_attrs({":one": 1, ":at": format_time(arrived_at)}),
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False  # never aggregated: the day's first run will see the click anyway
+        raise _transient(exc, f"mark {day} dirty") from exc
+    except BotoCoreError as exc:
+        raise _transient(exc, f"mark {day} dirty") from exc
+    return True
+
+
+def day_states(dynamodb: Any, *, table: str) -> list[DayState]:
+    """Every engagement day the state table knows."""
+    states: list[DayState] = []
+    try:
+        pages = dynamodb.get_paginator("query").paginate(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=_attrs({":pk": DAY_PK}),
+            ConsistentRead=True,
+        )
+        for page in pages:
+            states.extend(day_state(_plain(item)) for item in page.get("Items", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, "query engagement days") from exc
+    return states
+
+
+def get_day_state(dynamodb: Any, *, table: str, day: date) -> DayState:
+    try:
+        found = dynamodb.get_item(
+            TableName=table, Key=_attrs({"pk": DAY_PK, "sk": day.isoformat()}), ConsistentRead=True
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, f"get engagement day {day}") from exc
+    raw = found.get("Item")
+    return day_state(_plain(raw) if raw else {"sk": day.isoformat()})
+
+
+def record_aggregated(
+    dynamodb: Any, *, table: str, day: date, at: datetime, seen_marks: int, run_id: str
+) -> None:
+    """The day is published as of `seen_marks` late arrivals (marks that come after stay dirty);
+    `aggregated_at` keeps the first publication."""
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=_attrs({"pk": DAY_PK, "sk": day.isoformat()}),
+            UpdateExpression=(
+                "SET aggregated_at = if_not_exists(aggregated_at, :at), clean_marks = :seen, "
+                "last_run = :run, last_run_at = :at"
+            ),
+            ExpressionAttributeValues=_attrs(
+                {":at": format_time(at), ":seen": seen_marks, ":run": run_id}
+            ),
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, f"record {day} aggregated") from exc
+
+
+def advance_newest_event(dynamodb: Any, *, table: str, newest: datetime) -> bool:
+    """Move the newest event time landed forward (never back); True if it moved."""
+    text = format_time(newest)
+    try:
+        dynamodb.update_item(
+            TableName=table,
+            Key=_attrs({"pk": FRESHNESS_PK, "sk": FRESHNESS_SK}),
+            UpdateExpression="SET newest_event_time = :t",
+            ConditionExpression="attribute_not_exists(newest_event_time) OR newest_event_time < :t",
+            ExpressionAttributeValues=_attrs({":t": text}),
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise _transient(exc, "advance newest event time") from exc
+    except BotoCoreError as exc:
+        raise _transient(exc, "advance newest event time") from exc
+    return True
+
+
+def newest_event(dynamodb: Any, *, table: str) -> datetime | None:
+    try:
+        found = dynamodb.get_item(
+            TableName=table,
+            Key=_attrs({"pk": FRESHNESS_PK, "sk": FRESHNESS_SK}),
+            ConsistentRead=True,
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, "get newest event time") from exc
+    item = found.get("Item")
+    if not item:
+        return None
+    return parse_time(_plain(item)["newest_event_time"])
+
+
+# --- Glue ----------------------------------------------------------------------------
+
+
+def register_partition(
+    glue: Any,
+    *,
+    database: str,
+    table: schemas.Table,
+    partitions: Mapping[str, str],
+    location: str,
+) -> bool:
+    """Create the partition (Parquet, at `location`) if it does not exist; True if created."""
+    values = [partitions[k] for k in table.partition_names]
+    try:
+        glue.create_partition(
+            DatabaseName=database,
+            TableName=table.name,
+            PartitionInput={
+                "Values": values,
+                "StorageDescriptor": {
+                    "Columns": [
+                        {"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()
+                    ],
+                    "Location": location,
+                    "InputFormat": f"{_HIVE_PARQUET}.MapredParquetInputFormat",
+                    "OutputFormat": f"{_HIVE_PARQUET}.MapredParquetOutputFormat",
+                    "SerdeInfo": {
+                        "SerializationLibrary": f"{_HIVE_PARQUET}.serde.ParquetHiveSerDe"
+                    },
+                },
+            },
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "AlreadyExistsException":
+            return False
+        raise _transient(exc, f"create partition {table.name} {values}") from exc
+    except BotoCoreError as exc:
+        raise _transient(exc, f"create partition {table.name} {values}") from exc
+    return True
+
+
+# --- metrics -------------------------------------------------------------------------
+
+
+def put_metrics(
+    cloudwatch: Any,
+    *,
+    namespace: str,
+    at: datetime,
+    values: Sequence[tuple[str, Mapping[str, str], float, str]],
+) -> None:
+    """PutMetricData of (metric, dimensions, value, unit) datapoints, timestamped `at`."""
+    data = [
+        {
+            "MetricName": metric,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+            "Timestamp": at,
+            "Value": float(value),
+            "Unit": unit,
+        }
+        for metric, dimensions, value, unit in values
+    ]
+    for start in range(0, len(data), MAX_METRIC_DATA):
+        try:
+            cloudwatch.put_metric_data(
+                Namespace=namespace, MetricData=data[start : start + MAX_METRIC_DATA]
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _transient(exc, "PutMetricData") from exc
+
+
+def write_producer_counts(s3: Any, *, bucket: str, counts: pa.Table, producer_id: str) -> list[str]:
+    """PRODUCER_COUNTS rows (with `dt`) as one file per day and producer:
+    `raw/producer_counts/dt=<day>/<producer_id>.parquet`. A producer writes its cumulative
+    counts, so rewriting a day's file replaces it with the fuller version; keys written."""
+    keys = []
+    for dt, body in write_parquet(counts, schemas.PRODUCER_COUNTS).items():
+        key = partition_prefix(schemas.PRODUCER_COUNTS, {"dt": dt}) + f"{producer_id}.parquet"
+        put_object(s3, bucket=bucket, key=key, body=body)
+        keys.append(key)
+    return keys

@@ -1,0 +1,225 @@
+"""Growth pipeline I/O: S3 objects, the event-id ledger in the state table, Glue partitions,
+CloudWatch values. Clients are passed in; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from functions.core import schemas
+from functions.core.account_events import Landed
+from functions.core.errors import TransientError
+
+EVENT_PK_PREFIX: Final = "account_event#"
+EVENT_SK: Final = "first_landed"
+_RETRYABLE: Final = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalError",
+        "ServiceUnavailable",
+        "SlowDown",
+    }
+)
+_BATCH_GET_LIMIT: Final = 100
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _classified(exc: ClientError, what: str) -> Exception:
+    if _code(exc) in _RETRYABLE:
+        return TransientError(f"{what}: {_code(exc)}")
+    return exc
+
+
+# --- S3 ----------------------------------------------------------------------------------
+
+
+def read_object(s3: Any, *, bucket: str, key: str) -> bytes:
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        raise _classified(exc, f"get s3://{bucket}/{key}") from exc
+    return body
+
+
+def put_object(s3: Any, *, bucket: str, key: str, body: bytes) -> None:
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    except ClientError as exc:
+        raise _classified(exc, f"put s3://{bucket}/{key}") from exc
+
+
+def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return sorted(keys)
+
+
+def delete_keys(s3: Any, *, bucket: str, keys: Sequence[str]) -> None:
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+
+
+def read_parquet_under(s3: Any, *, bucket: str, registry: schemas.Table) -> pa.Table:
+    """Every Parquet file of `registry` in `bucket`, concatenated (file schema, no partitions)."""
+    schema = registry.arrow_schema()
+    parts = [
+        pq.read_table(io.BytesIO(read_object(s3, bucket=bucket, key=key)), schema=schema)
+        for key in list_keys(s3, bucket=bucket, prefix=registry.prefix + "/")
+        if key.endswith(".parquet")
+    ]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+# --- the event-id ledger (first copy landed wins) ----------------------------------------
+
+
+def _event_key(event_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{EVENT_PK_PREFIX}{event_id}"}, "sk": {"S": EVENT_SK}}
+
+
+def _landed(item: Mapping[str, Any]) -> Landed:
+    return Landed(content_hash=item["content_hash"]["S"], source_key=item["source_key"]["S"])
+
+
+def landed_events(dynamodb: Any, *, table: str, event_ids: Iterable[str]) -> dict[str, Landed]:
+    """What the ledger holds for these ids (BatchGetItem, 100 at a time)."""
+    ids = sorted(set(event_ids))
+    found: dict[str, Landed] = {}
+    for start in range(0, len(ids), _BATCH_GET_LIMIT):
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [_event_key(i) for i in ids[start : start + _BATCH_GET_LIMIT]],
+                "ConsistentRead": True,
+            }
+        }
+        while request:
+            try:
+                answer = dynamodb.batch_get_item(RequestItems=request)
+            except ClientError as exc:
+                raise _classified(exc, "state table batch get") from exc
+            for item in answer.get("Responses", {}).get(table, []):
+                found[item["pk"]["S"][len(EVENT_PK_PREFIX) :]] = _landed(item)
+            request = answer.get("UnprocessedKeys") or {}
+    return found
+
+
+def claim_event(
+    dynamodb: Any, *, table: str, event_id: str, content_hash: str, source_key: str
+) -> Landed:
+    """Record `source_key` as the first file that landed `event_id`, unless another file
+    already did; returns the ledger's entry either way (a conditional write, so two files
+    racing for one id agree on the winner)."""
+    try:
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                **_event_key(event_id),
+                "content_hash": {"S": content_hash},
+                "source_key": {"S": source_key},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+    except ClientError as exc:
+        if _code(exc) != "ConditionalCheckFailedException":
+            raise _classified(exc, f"claim {event_id}") from exc
+        answer = dynamodb.get_item(TableName=table, Key=_event_key(event_id), ConsistentRead=True)
+        return _landed(answer["Item"])
+    return Landed(content_hash=content_hash, source_key=source_key)
+
+
+# --- Glue partitions ---------------------------------------------------------------------
+
+
+def register_partitions(
+    glue: Any, *, database: str, registry: schemas.Table, values: Iterable[Sequence[str]]
+) -> int:
+    """Add the partitions (values in partition-key order) that the table lacks; returns how
+    many were new. The storage descriptor is the table's, with the partition's location."""
+    wanted = sorted({tuple(v) for v in values})
+    if not wanted:
+        return 0
+    try:
+        described = glue.get_table(DatabaseName=database, Name=registry.name)["Table"]
+    except ClientError as exc:
+        raise _classified(exc, f"glue table {database}.{registry.name}") from exc
+    descriptor = described["StorageDescriptor"]
+    base = descriptor["Location"].rstrip("/")
+    names = registry.partition_names
+    created = 0
+    for start in range(0, len(wanted), 100):
+        chunk = wanted[start : start + 100]
+        inputs = [
+            {
+                "Values": list(v),
+                "StorageDescriptor": {
+                    **descriptor,
+                    "Location": base
+                    + "/"
+                    + "/".join(f"{k}={x}" for k, x in zip(names, v, strict=True))
+                    + "/",
+                },
+            }
+            for v in chunk
+        ]
+        try:
+            answer = glue.batch_create_partition(
+                DatabaseName=database, TableName=registry.name, PartitionInputList=inputs
+            )
+        except ClientError as exc:
+            raise _classified(exc, f"glue partitions of {registry.name}") from exc
+        errors = answer.get("Errors", [])
+        unexpected = [
+            e
+            for e in errors
+            if e.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException"
+        ]
+        if unexpected:
+            raise TransientError(f"glue partitions of {registry.name}: {unexpected[:3]}")
+        created += len(chunk) - len(errors)
+    return created
+
+
+# --- CloudWatch --------------------------------------------------------------------------
+
+
+def put_values(
+    cloudwatch: Any,
+    *,
+    namespace: str,
+    values: Mapping[str, tuple[float, str]],
+    at: datetime,
+    dimensions: Mapping[str, str] | None = None,
+) -> None:
+    """Metric name -> (value, unit) at time `at` (the run's now), in one call per 20."""
+    items = sorted(values.items())
+    for start in range(0, len(items), 20):
+        data = [
+            {
+                "MetricName": name,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in (dimensions or {}).items()],
+                "Timestamp": at,
+                "Value": float(value),
+                "Unit": unit,
+            }
+            for name, (value, unit) in items[start : start + 20]
+        ]
+        try:
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+        except ClientError as exc:
+            raise _classified(exc, "PutMetricData") from exc

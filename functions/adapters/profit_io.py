@@ -1,0 +1,265 @@
+"""S3 and state-table I/O of the profit pipeline (boto3 clients passed in).
+
+Tables are hive-partitioned Parquet under `<table.prefix>/<k>=<v>/<name>.parquet`; a
+name is deterministic so a re-run overwrites its own file. Writes to the finance bucket
+ask for SSE-KMS explicitly (the bucket's default key is the finance key), so restricted
+objects are never stored under another key even if a default changed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+
+from functions.adapters import state_store
+from functions.core import schemas
+from functions.core.clicks import parquet_bytes
+from functions.core.errors import TransientError
+
+MONTH_PK: Final = "profit#month"
+SIGNOFF_PK: Final = "profit#signoff"
+_DESERIALIZER = TypeDeserializer()
+_RETRYABLE = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"})
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Physical bucket names of the registry buckets the pipeline touches."""
+
+    raw: str
+    curated: str
+    finance: str
+    quarantine: str
+
+    def for_table(self, table: schemas.Table) -> str:
+        return {
+            schemas.Bucket.RAW: self.raw,
+            schemas.Bucket.CURATED: self.curated,
+            schemas.Bucket.FINANCE: self.finance,
+            schemas.Bucket.QUARANTINE: self.quarantine,
+        }[table.bucket]
+
+
+def read_object(s3: Any, *, bucket: str, key: str) -> bytes:
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        raise _classified(exc, f"get s3://{bucket}/{key}") from exc
+    return body
+
+
+def put_bytes(s3: Any, *, bucket: str, key: str, body: bytes, finance: bool) -> None:
+    extra: dict[str, str] = {"ServerSideEncryption": "aws:kms"} if finance else {}
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+    except ClientError as exc:
+        raise _classified(exc, f"put s3://{bucket}/{key}") from exc
+
+
+def partition_key(table: schemas.Table, partitions: Mapping[str, str], name: str) -> str:
+    path = "/".join(f"{k}={partitions[k]}" for k in table.partition_names)
+    return f"{table.prefix}/{path}/{name}.parquet"
+
+
+def write_partitioned(
+    s3: Any,
+    *,
+    bucket: str,
+    table: schemas.Table,
+    rows: pa.Table,
+    name: str,
+    finance: bool,
+) -> list[str]:
+    """One file per partition value combination of `rows`; returns the keys written."""
+    if rows.num_rows == 0:
+        return []
+    keys: list[str] = []
+    combos = sorted(
+        {tuple(r[k] for k in table.partition_names) for r in _partition_rows(rows, table)}
+    )
+    for combo in combos:
+        mask = None
+        for name_, value in zip(table.partition_names, combo, strict=True):
+            clause = pc.equal(rows.column(name_), value)
+            mask = clause if mask is None else pc.and_(mask, clause)
+        part = rows.filter(mask)
+        key = partition_key(table, dict(zip(table.partition_names, combo, strict=True)), name)
+        put_bytes(s3, bucket=bucket, key=key, body=parquet_bytes(part, table), finance=finance)
+        keys.append(key)
+    return keys
+
+
+_HIVE_PARQUET: Final = "org.apache.hadoop.hive.ql.io.parquet"
+
+
+def register_partitions(
+    glue: Any, *, database: str, table: schemas.Table, bucket: str, keys: list[str]
+) -> int:
+    """Register the Glue partitions the written `keys` live in (Athena sees them); an
+    existing partition is left as it is. Returns how many were created."""
+    values = sorted(
+        {tuple(_partitions_of(k, table)[n] for n in table.partition_names) for k in keys}
+    )
+    if not values:
+        return 0
+    columns = [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()]
+    inputs = [
+        {
+            "Values": list(v),
+            "StorageDescriptor": {
+                "Columns": columns,
+                "Location": f"s3://{bucket}/{table.prefix}/"
+                + "/".join(f"{n}={x}" for n, x in zip(table.partition_names, v, strict=True))
+                + "/",
+                "InputFormat": f"{_HIVE_PARQUET}.MapredParquetInputFormat",
+                "OutputFormat": f"{_HIVE_PARQUET}.MapredParquetOutputFormat",
+                "SerdeInfo": {"SerializationLibrary": f"{_HIVE_PARQUET}.serde.ParquetHiveSerDe"},
+            },
+        }
+        for v in values
+    ]
+    try:
+        answer = glue.batch_create_partition(
+            DatabaseName=database, TableName=table.name, PartitionInputList=inputs
+        )
+    except ClientError as exc:
+        raise _classified(exc, f"glue partitions of {table.name}") from exc
+    errors = answer.get("Errors", [])
+    unexpected = [
+        e for e in errors if e.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException"
+    ]
+    if unexpected:
+        raise TransientError(f"glue partitions of {table.name}: {unexpected[:3]}")
+    return len(inputs) - len(errors)
+
+
+def _partition_rows(rows: pa.Table, table: schemas.Table) -> list[dict[str, Any]]:
+    return rows.select(table.partition_names).to_pylist()
+
+
+def read_table(
+    s3: Any, *, bucket: str, table: schemas.Table, partition_filter: Mapping[str, str] | None = None
+) -> pa.Table:
+    """Every Parquet file of `table` (optionally one partition), partitions as columns."""
+    prefix = f"{table.prefix}/"
+    if partition_filter:
+        # Only a leading run of partition keys narrows the listing.
+        for name in table.partition_names:
+            if name not in partition_filter:
+                break
+            prefix += f"{name}={partition_filter[name]}/"
+    schema = table.arrow_schema(with_partitions=True)
+    parts: list[pa.Table] = []
+    for key in _list_keys(s3, bucket=bucket, prefix=prefix):
+        if not key.endswith(".parquet"):
+            continue
+        values = _partitions_of(key, table)
+        if partition_filter and any(values.get(k) != v for k, v in partition_filter.items()):
+            continue
+        body = pq.read_table(io.BytesIO(read_object(s3, bucket=bucket, key=key)))
+        for name in table.partition_names:
+            body = body.append_column(name, pa.array([values[name]] * body.num_rows, pa.string()))
+        parts.append(body.select(schema.names).cast(schema))
+    if not parts:
+        return schema.empty_table()
+    return pa.concat_tables(parts)
+
+
+def _partitions_of(key: str, table: schemas.Table) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for segment in key.split("/"):
+        name, sep, value = segment.partition("=")
+        if sep and name in table.partition_names:
+            values[name] = value
+    return values
+
+
+def _list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    except ClientError as exc:
+        raise _classified(exc, f"list s3://{bucket}/{prefix}") from exc
+    return sorted(keys)
+
+
+def known_accounts(s3: Any, *, bucket: str) -> frozenset[str] | None:
+    """Accounts some account event created (raw_account_events), or None if none landed."""
+    events = read_table(s3, bucket=bucket, table=schemas.RAW_ACCOUNT_EVENTS)
+    if events.num_rows == 0:
+        return None
+    return frozenset(events.column("account_id").to_pylist())
+
+
+# --- the state table -----------------------------------------------------------------
+
+
+def record_month(dynamodb: Any, *, table: str, month: str, item: Mapping[str, Any]) -> None:
+    state_store.put_record(dynamodb, table=table, item={"pk": MONTH_PK, "sk": month, **item})
+
+
+def month_record(dynamodb: Any, *, table: str, month: str) -> dict[str, Any] | None:
+    return state_store.get_item(dynamodb, table=table, pk=MONTH_PK, sk=month)
+
+
+def month_records(dynamodb: Any, *, table: str) -> list[dict[str, Any]]:
+    """Every computed month's record (a few a year: one query, no pagination concerns
+    until decades of months)."""
+    items: list[dict[str, Any]] = []
+    paginator = dynamodb.get_paginator("query")
+    pages = paginator.paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": MONTH_PK}},
+        ConsistentRead=True,
+    )
+    try:
+        for page in pages:
+            items.extend(
+                {name: _DESERIALIZER.deserialize(value) for name, value in raw.items()}
+                for raw in page.get("Items", [])
+            )
+    except ClientError as exc:
+        raise _classified(exc, "query profit months") from exc
+    return items
+
+
+def signoff(dynamodb: Any, *, table: str, month: str) -> dict[str, Any] | None:
+    return state_store.get_item(dynamodb, table=table, pk=SIGNOFF_PK, sk=month)
+
+
+def record_signoff(
+    dynamodb: Any, *, table: str, month: str, by: str, note: str, at: datetime
+) -> dict[str, Any]:
+    item = {
+        "pk": SIGNOFF_PK,
+        "sk": month,
+        "month": month,
+        "by": by,
+        "note": note,
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    state_store.put_record(dynamodb, table=table, item=item)
+    return item
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _classified(exc: ClientError, what: str) -> Exception:
+    code = exc.response.get("Error", {}).get("Code", "")
+    if code in _RETRYABLE:
+        return TransientError(f"{what}: {code}")
+    return exc

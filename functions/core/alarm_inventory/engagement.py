@@ -1,0 +1,82 @@
+"""Engagement alarms (run book: data within 48 hours; issues fixed within a week).
+
+Metrics are published by functions/handlers/click_ingest.py (ClicksReceived, per batch at
+its arrival time), engagement_monitor.py (ClickFreshnessHours, every 6 hours) and
+engagement_daily.py (EngagementDaysComputed, per day aggregated).
+"""
+
+from __future__ import annotations
+
+from functions.core.alarm_inventory.spec import (
+    AlarmSpec,
+    Comparison,
+    MissingData,
+    Owner,
+    Severity,
+)
+from functions.core.schemas import Pipeline
+
+FRESHNESS_SLA = (
+    "Data will arrive within 48hrs - if latest timestamp > the current timestamp - 48 hrs, "
+    "then the SLA is not met"
+)
+HOUR = 3600
+DAY = 24 * HOUR
+
+ALARMS: tuple[AlarmSpec, ...] = (
+    AlarmSpec(
+        key="click-freshness",
+        pipeline=Pipeline.ENGAGEMENT,
+        sla=FRESHNESS_SLA,
+        metric_name="ClickFreshnessHours",
+        statistic="Maximum",
+        period_seconds=6 * HOUR,
+        evaluation_periods=1,
+        threshold=48,
+        comparison=Comparison.GREATER_THAN,
+        # Published every 6 hours once any click has landed. Missing data means the check
+        # itself did not run or nothing ever landed: the silent-stream alarm (breaching on
+        # missing data) covers both, so this one does not page twice for the same silence.
+        missing_data=MissingData.NOT_BREACHING,
+        severity=Severity.PAGE,
+        owner=Owner.FRONTEND,
+        description="The newest click landed is more than 48 hours old",
+    ),
+    AlarmSpec(
+        key="click-stream-silent",
+        pipeline=Pipeline.ENGAGEMENT,
+        sla=FRESHNESS_SLA,
+        metric_name="ClicksReceived",
+        statistic="Sum",
+        period_seconds=6 * HOUR,
+        # 24 hours without a single record: nights and weekends are quiet, never silent
+        # for a whole day.
+        evaluation_periods=4,
+        datapoints_to_alarm=4,
+        threshold=1,
+        comparison=Comparison.LESS_THAN,
+        # A silent stream publishes nothing at all: silence is the breach, not missing data.
+        missing_data=MissingData.BREACHING,
+        severity=Severity.PAGE,
+        owner=Owner.FRONTEND,
+        description="No click record reached the ingest function for 24 hours",
+    ),
+    AlarmSpec(
+        key="engagement-daily-missed",
+        pipeline=Pipeline.ENGAGEMENT,
+        sla="Issues will be fixed within 1 week",
+        metric_name="EngagementDaysComputed",
+        statistic="Sum",
+        period_seconds=DAY,
+        evaluation_periods=2,
+        datapoints_to_alarm=2,
+        threshold=1,
+        comparison=Comparison.LESS_THAN,
+        # The workflow publishes one datapoint per day it aggregates; none for two days
+        # means it did not run or failed every time.
+        missing_data=MissingData.BREACHING,
+        severity=Severity.TICKET,
+        owner=Owner.FRONTEND,
+        description="The daily engagement workflow aggregated no day for 2 days",
+    ),
+)

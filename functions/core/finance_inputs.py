@@ -1,0 +1,447 @@
+"""Validate the four finance inputs (invoices, expenses, salaries, ledger) against
+docs/data-contracts.md and split each landed CSV file into accepted rows and quarantine rows.
+
+Pure: bytes in, Arrow tables out. Every line of a file ends up in exactly one place:
+accepted (a `raw_*` registry row with its partition), an exact duplicate (counted, not
+stored twice) or quarantined with one reason code (the first rule of the contract's list
+that applies). Nothing raises for bad data.
+
+Currency: the contract accepts only the reporting currency, so a row in another currency is
+quarantined (`unknown_currency`) and never summed; a file wholly in another currency
+therefore lands nothing. Mixed files keep their reporting-currency rows (the other rows are
+quarantined one by one with the file's currencies in the detail), so a single bad row does
+not blank a month's revenue.
+
+`unknown_account` needs the account list, which the monthly run has: see
+`functions.core.profit`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+import pyarrow as pa
+
+from functions.core import schemas
+
+# --- reason codes (the data contracts list them in this order per input) --------------
+INVALID_HEADER: Final = "invalid_header"
+MALFORMED_ROW: Final = "malformed_row"
+MISSING_FIELD: Final = "missing_field"
+WRONG_TYPE: Final = "wrong_type"
+INVALID_DATE: Final = "invalid_date"
+UNKNOWN_STATUS: Final = "unknown_status"
+UNKNOWN_CATEGORY: Final = "unknown_category"
+UNKNOWN_TEAM: Final = "unknown_team"
+UNKNOWN_LINE: Final = "unknown_line"
+UNKNOWN_CURRENCY: Final = "unknown_currency"
+NEGATIVE_AMOUNT: Final = "negative_amount"
+INCONSISTENT_STATUS: Final = "inconsistent_status"
+DUPLICATE_ID: Final = "duplicate_id"
+UNKNOWN_ACCOUNT: Final = "unknown_account"
+INVALID_PATH: Final = "invalid_path"
+
+MAX_ID_CHARS: Final = 128
+_INT_RE: Final = re.compile(r"^-?[0-9]+$")
+_DATE_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_MONTH_IN_KEY: Final = re.compile(r"/([0-9]{4})-([0-9]{2})/[^/]+$")
+
+Row = dict[str, Any]
+RowCheck = Callable[[Row], "tuple[str, str] | None"]
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One finance input: its registry table, typed fields, id and row rules."""
+
+    source: str
+    table: schemas.Table
+    id_fields: tuple[str, ...]
+    int_fields: tuple[str, ...]
+    date_fields: tuple[str, ...]
+    checks: tuple[RowCheck, ...]
+    month_from_path: bool = False  # salaries and ledger: month = the key's YYYY-MM
+    month_of: str | None = None  # else: month = month of this date field
+
+    @property
+    def fields(self) -> list[str]:
+        return [c for c in self.table.column_names if c != "source_key"]
+
+    def nullable(self, name: str) -> bool:
+        return self.table.column(name).nullable
+
+
+@dataclass
+class FileOutcome:
+    """Where every line of one landed file went."""
+
+    source: str
+    source_key: str
+    month: str | None  # the path's month (salaries, ledger) or None
+    accepted: pa.Table  # registry rows with partitions
+    quarantined: pa.Table  # QUARANTINE rows with partitions
+    exact_duplicates: int
+    lines: int  # data lines (header excluded)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One quarantined line: where it was, its bytes, why. The monthly run's rejections
+    (rows already in a raw table) name their own file and id instead of a line."""
+
+    line: int | None
+    raw: bytes
+    reason: str
+    detail: str
+    source_key: str | None = None  # None: the file's key given to quarantine_table
+    record_id: str | None = None  # None: "<source key>:<line>"
+
+
+# --- row rules -----------------------------------------------------------------------
+
+
+def _one_of(name: str, allowed: Sequence[str], reason: str) -> RowCheck:
+    def check(row: Row) -> tuple[str, str] | None:
+        value = row[name]
+        if value is not None and value not in allowed:
+            return reason, f"{name}={value!r}; allowed: {', '.join(allowed)}"
+        return None
+
+    return check
+
+
+def _not_negative(*names: str) -> RowCheck:
+    def check(row: Row) -> tuple[str, str] | None:
+        for name in names:
+            if row[name] is not None and row[name] < 0:
+                return NEGATIVE_AMOUNT, f"{name}={row[name]} is below 0"
+        return None
+
+    return check
+
+
+def _currency(reporting: str) -> RowCheck:
+    def check(row: Row) -> tuple[str, str] | None:
+        if row["currency"] != reporting:
+            return (
+                UNKNOWN_CURRENCY,
+                f"currency={row['currency']!r}; only {reporting} is accepted (not summed)",
+            )
+        return None
+
+    return check
+
+
+def _invoice_amount(row: Row) -> tuple[str, str] | None:
+    # A refund row carries the money returned, so it alone is negative.
+    if row["amount_cents"] < 0 and row["status"] != "refunded":
+        return NEGATIVE_AMOUNT, f"amount_cents={row['amount_cents']} on a {row['status']} invoice"
+    return None
+
+
+def _invoice_status(row: Row) -> tuple[str, str] | None:
+    paid, status = row["paid_date"], row["status"]
+    if status in ("paid", "refunded") and paid is None:
+        return INCONSISTENT_STATUS, f"{status} invoice without paid_date"
+    if status in ("open", "void") and paid is not None:
+        return INCONSISTENT_STATUS, f"{status} invoice with paid_date {paid}"
+    if paid is not None and paid < row["issued_date"]:
+        return INCONSISTENT_STATUS, f"paid_date {paid} before issued_date {row['issued_date']}"
+    if row["period_end"] < row["period_start"]:
+        return INCONSISTENT_STATUS, "period_end before period_start"
+    return None
+
+
+def invoice_spec(reporting: str = schemas.REPORTING_CURRENCY) -> InputSpec:
+    return InputSpec(
+        source="invoices",
+        table=schemas.RAW_INVOICES,
+        id_fields=("invoice_id",),
+        int_fields=("amount_cents",),
+        date_fields=("issued_date", "paid_date", "period_start", "period_end"),
+        checks=(
+            _one_of("status", schemas.INVOICE_STATUSES, UNKNOWN_STATUS),
+            _currency(reporting),
+            _invoice_amount,
+            _invoice_status,
+        ),
+        month_of="issued_date",
+    )
+
+
+def expense_spec(reporting: str = schemas.REPORTING_CURRENCY) -> InputSpec:
+    return InputSpec(
+        source="expenses",
+        table=schemas.RAW_EXPENSES,
+        id_fields=("expense_id",),
+        int_fields=("amount_cents",),
+        date_fields=("expense_date",),
+        checks=(
+            _one_of("category", schemas.EXPENSE_CATEGORIES, UNKNOWN_CATEGORY),
+            _one_of("team", schemas.TEAMS, UNKNOWN_TEAM),
+            _currency(reporting),
+            _not_negative("amount_cents"),
+        ),
+        month_of="expense_date",
+    )
+
+
+def salary_spec(reporting: str = schemas.REPORTING_CURRENCY) -> InputSpec:
+    return InputSpec(
+        source="salaries",
+        table=schemas.RAW_SALARIES,
+        id_fields=("team",),
+        int_fields=("headcount", "amount_cents"),
+        date_fields=(),
+        checks=(
+            _one_of("team", schemas.TEAMS, UNKNOWN_TEAM),
+            _currency(reporting),
+            _not_negative("headcount", "amount_cents"),
+        ),
+        month_from_path=True,
+    )
+
+
+def ledger_spec(reporting: str = schemas.REPORTING_CURRENCY) -> InputSpec:
+    return InputSpec(
+        source="ledger",
+        table=schemas.RAW_LEDGER,
+        id_fields=("line",),
+        int_fields=("amount_cents",),
+        date_fields=(),
+        checks=(
+            _one_of("line", schemas.LEDGER_LINES, UNKNOWN_LINE),
+            _currency(reporting),
+        ),
+        month_from_path=True,
+    )
+
+
+SPECS: Final[dict[str, Callable[[str], InputSpec]]] = {
+    "invoices": invoice_spec,
+    "expenses": expense_spec,
+    "salaries": salary_spec,
+    "ledger": ledger_spec,
+}
+
+
+def spec_for(source: str, reporting: str = schemas.REPORTING_CURRENCY) -> InputSpec:
+    try:
+        return SPECS[source](reporting)
+    except KeyError as exc:
+        raise KeyError(f"no finance input {source!r}; known: {sorted(SPECS)}") from exc
+
+
+# --- the file ------------------------------------------------------------------------
+
+
+def month_from_key(key: str) -> str | None:
+    """The `YYYY-MM` folder right above the file name, if it is a real month."""
+    match = _MONTH_IN_KEY.search("/" + key)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        return None
+    return f"{match.group(1)}-{match.group(2)}"
+
+
+def validate_file(
+    spec: InputSpec, data: bytes, *, source_key: str, received_at: datetime
+) -> FileOutcome:
+    """Split one landed CSV file into accepted, duplicate and quarantined lines."""
+    records = list(_physical_records(data))
+    month = month_from_key(source_key) if spec.month_from_path else None
+    rejected: list[Rejection] = []
+    accepted: list[Row] = []
+    duplicates = 0
+    header, body = (records[0], records[1:]) if records else (None, [])
+    header_problem = _header_problem(spec, header)
+    if header_problem is not None or (spec.month_from_path and month is None):
+        reason = INVALID_HEADER if header_problem is not None else INVALID_PATH
+        detail = header_problem or f"no YYYY-MM folder in {source_key!r}"
+        rejected = [Rejection(line, raw, reason, detail) for line, raw, _ in body]
+    else:
+        seen: dict[tuple[Any, ...], bytes] = {}
+        for line, raw, values in body:
+            outcome = _validate_row(spec, values)
+            if isinstance(outcome, tuple):
+                rejected.append(Rejection(line, raw, *outcome))
+                continue
+            ident = tuple(outcome[f] for f in spec.id_fields)
+            content = _canonical(raw)
+            if ident in seen:
+                if seen[ident] == content:
+                    duplicates += 1
+                else:
+                    detail = f"{'/'.join(map(str, ident))} already in this file with other values"
+                    rejected.append(Rejection(line, raw, DUPLICATE_ID, detail))
+                continue
+            seen[ident] = content
+            outcome["source_key"] = source_key
+            outcome["month"] = month if spec.month_from_path else _row_month(spec, outcome)
+            accepted.append(outcome)
+    quarantined = quarantine_table(
+        spec.source, rejected, source_key=source_key, received_at=received_at
+    )
+    reasons: dict[str, int] = {}
+    for item in rejected:
+        reasons[item.reason] = reasons.get(item.reason, 0) + 1
+    return FileOutcome(
+        source=spec.source,
+        source_key=source_key,
+        month=month,
+        accepted=_rows_table(spec, accepted),
+        quarantined=quarantined,
+        exact_duplicates=duplicates,
+        lines=len(body),
+        reasons=reasons,
+    )
+
+
+def _row_month(spec: InputSpec, row: Row) -> str:
+    if spec.month_of is None:
+        raise ValueError(f"{spec.source}: no month_of field and no month in the path")
+    value: date = row[spec.month_of]  # month_of fields are not nullable
+    return value.strftime("%Y-%m")
+
+
+def _canonical(raw: bytes) -> bytes:
+    return raw.rstrip(b"\r\n")
+
+
+def _physical_records(data: bytes) -> Iterator[tuple[int, bytes, list[str] | None]]:
+    """(first line number, raw bytes, fields or None when unparseable) per CSV record.
+
+    Decoding with surrogateescape keeps undecodable bytes visible as lone surrogates, so a
+    non-UTF-8 line is rejected alone (malformed_row) and its exact bytes are kept.
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    lines = text.splitlines(keepends=True)
+    reader = csv.reader(iter(lines), strict=True)
+    consumed = 0
+    while consumed < len(lines):
+        start = consumed
+        try:
+            values: list[str] | None = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            values = None
+        consumed = max(reader.line_num, start + 1)
+        raw = "".join(lines[start:consumed]).encode("utf-8", errors="surrogateescape")
+        if values is not None and any(_has_surrogate(v) for v in values):
+            values = None
+        yield start + 1, raw, values
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def _header_problem(
+    spec: InputSpec, header: tuple[int, bytes, list[str] | None] | None
+) -> str | None:
+    expected = spec.fields
+    if header is None:
+        return "empty file: no header"
+    values = header[2]
+    if values != expected:
+        return f"header {values!r}; expected {','.join(expected)}"
+    return None
+
+
+def _validate_row(spec: InputSpec, values: list[str] | None) -> Row | tuple[str, str]:
+    names = spec.fields
+    if values is None:
+        return MALFORMED_ROW, "broken quoting or not UTF-8"
+    if len(values) != len(names):
+        return MALFORMED_ROW, f"{len(values)} fields instead of {len(names)}"
+    row: Row = {}
+    for name, text in zip(names, values, strict=True):
+        if text == "":
+            if not spec.nullable(name):
+                return MISSING_FIELD, f"{name} is empty"
+            row[name] = None
+        else:
+            row[name] = text
+    for name in spec.int_fields:
+        if row[name] is not None:
+            if not _INT_RE.match(row[name]):
+                return WRONG_TYPE, f"{name}={row[name]!r} is not an integer"
+            row[name] = int(row[name])
+    for name in spec.date_fields:
+        if row[name] is not None:
+            parsed = _parse_date(row[name])
+            if parsed is None:
+                return INVALID_DATE, f"{name}={row[name]!r} is not a YYYY-MM-DD date"
+            row[name] = parsed
+    for name in spec.id_fields:
+        if len(row[name]) > MAX_ID_CHARS:
+            return WRONG_TYPE, f"{name} longer than {MAX_ID_CHARS} characters"
+    for check in spec.checks:
+        problem = check(row)
+        if problem is not None:
+            return problem
+    return row
+
+
+def _parse_date(text: str) -> date | None:
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _rows_table(spec: InputSpec, rows: list[Row]) -> pa.Table:
+    schema = spec.table.arrow_schema(with_partitions=True)
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def record_id(source_key: str, line: int) -> str:
+    """Stable id of a file line (the same file re-sent gives the same ids)."""
+    return f"{source_key}:{line}"
+
+
+def quarantine_table(
+    source: str,
+    rejected: Sequence[Rejection],
+    *,
+    source_key: str | None,
+    received_at: datetime,
+) -> pa.Table:
+    """QUARANTINE rows (with partitions pipeline=profit, dt=received date)."""
+    now = received_at.astimezone(UTC)
+    rows = []
+    for r in rejected:
+        key = r.source_key or source_key
+        rows.append(
+            {
+                "record_id": r.record_id or record_id(key or source, r.line or 0),
+                "source": source,
+                "reason": r.reason,
+                "detail": r.detail,
+                "raw": r.raw,
+                "received_at": now,
+                "source_key": key,
+                "line_number": r.line,
+                "shard_id": None,
+                "sequence_number": None,
+                "pipeline": schemas.Pipeline.PROFIT.value,
+                "dt": now.date().isoformat(),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=schemas.QUARANTINE.arrow_schema(with_partitions=True))
+
+
+def file_token(source_key: str) -> str:
+    """A deterministic, path-safe file name for outputs derived from one landed file."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", source_key.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    digest = hashlib.sha256(source_key.encode()).hexdigest()[:12]
+    return f"{stem[:60]}-{digest}"

@@ -1,0 +1,170 @@
+"""Lambda entry point: one Kinesis batch of clicks (event source mapping).
+
+decode_batch (functions.core.clicks) sorts every record into accepted / duplicate /
+quarantined; accepted clicks go to raw_clicks by event date, rejected ones to the quarantine
+bucket with their raw bytes; days already aggregated are marked dirty; counts are metrics.
+
+Bad data never raises (that would block the shard). Only a transient downstream failure
+(S3, DynamoDB) is reported, as a batch item failure at the batch's first sequence number:
+Lambda retries the whole batch, whose files have deterministic keys and are overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any, Final
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from functions.adapters import engagement_io
+from functions.core import env, schemas
+from functions.core.clicks import (
+    RAW_CLICKS_DICTIONARY_COLUMNS,
+    BatchOutcome,
+    IngestSettings,
+    decode_batch,
+    object_key,
+    write_parquet,
+)
+from functions.core.errors import TransientError
+
+RECEIVED_METRIC: Final = "ClicksReceived"
+ACCEPTED_METRIC: Final = "ClicksAccepted"
+DUPLICATE_METRIC: Final = "ClicksDuplicate"
+QUARANTINED_METRIC: Final = "ClicksQuarantined"
+# A separate name for the per-reason series: the total stays one undimensioned series.
+QUARANTINED_BY_REASON_METRIC: Final = "ClicksQuarantinedByReason"
+DIRTY_DAYS_METRIC: Final = "ClickDaysMarkedDirty"
+REASON_DIMENSION: Final = "Reason"
+
+logger = Logger()
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw_bucket: str
+    quarantine_bucket: str
+    state_table: str
+    metrics_namespace: str
+    ingest: IngestSettings
+
+
+@cache
+def _settings() -> Settings:
+    return Settings(
+        raw_bucket=os.environ[env.RAW_BUCKET],
+        quarantine_bucket=os.environ[env.QUARANTINE_BUCKET],
+        state_table=os.environ[env.STATE_TABLE],
+        metrics_namespace=os.environ[env.METRICS_NAMESPACE],
+        ingest=IngestSettings(
+            allowed_lateness=timedelta(days=int(os.environ.get(env.ALLOWED_LATENESS_DAYS, "7")))
+        ),
+    )
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
+def batch_time(records: list[dict[str, Any]]) -> datetime:
+    """The batch's "now": its newest Kinesis arrival time (the stream's clock, not the wall)."""
+    arrivals = [
+        r.get("kinesis", {}).get("approximateArrivalTimestamp")
+        for r in records
+        if isinstance(r.get("kinesis", {}).get("approximateArrivalTimestamp"), int | float)
+    ]
+    if not arrivals:
+        return datetime.now(UTC)  # an empty batch: nothing is timestamped with it
+    return datetime.fromtimestamp(max(arrivals), UTC)
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records: list[dict[str, Any]] = event.get("Records", [])
+    if not records:
+        return {"batchItemFailures": []}
+    settings = _settings()
+    now = batch_time(records)
+    outcome = decode_batch(records, now=now, settings=settings.ingest)
+    try:
+        write_outcome(outcome, settings)
+        dirty = mark_late_days(outcome, settings, now)
+    except TransientError as exc:
+        first = records[0]["kinesis"]["sequenceNumber"]
+        logger.warning("transient failure: batch will be retried", extra={"error": str(exc)})
+        return {"batchItemFailures": [{"itemIdentifier": first}]}
+    publish_counts(outcome, settings, now, dirty_days=len(dirty))
+    logger.info(
+        "batch ingested",
+        extra={
+            "batch_id": outcome.batch_id,
+            "received": outcome.received,
+            "accepted": outcome.accepted.num_rows,
+            "duplicates": outcome.duplicates,
+            "quarantined": outcome.quarantined.num_rows,
+            "reasons": outcome.reason_counts(),
+            "dirty_days": dirty,
+        },
+    )
+    return {"batchItemFailures": []}
+
+
+def write_outcome(outcome: BatchOutcome, settings: Settings) -> None:
+    """Quarantine first: a retried batch rewrites both at the same keys."""
+    s3 = _client("s3")
+    if outcome.quarantined.num_rows:
+        pipeline = schemas.Pipeline.ENGAGEMENT.value
+        for dt, body in write_parquet(outcome.quarantined, schemas.QUARANTINE).items():
+            key = object_key(schemas.QUARANTINE, {"pipeline": pipeline, "dt": dt}, outcome.batch_id)
+            engagement_io.put_object(s3, bucket=settings.quarantine_bucket, key=key, body=body)
+    if outcome.accepted.num_rows:
+        files = write_parquet(
+            outcome.accepted, schemas.RAW_CLICKS, dictionary_columns=RAW_CLICKS_DICTIONARY_COLUMNS
+        )
+        for dt, body in files.items():
+            key = object_key(schemas.RAW_CLICKS, {"dt": dt}, outcome.batch_id)
+            engagement_io.put_object(s3, bucket=settings.raw_bucket, key=key, body=body)
+
+
+def mark_late_days(outcome: BatchOutcome, settings: Settings, now: datetime) -> list[str]:
+    """Mark the batch's event days that were already aggregated; advance freshness."""
+    if outcome.accepted.num_rows == 0:
+        return []
+    dynamodb = _client("dynamodb")
+    dirty = [
+        dt
+        for dt in outcome.event_dates
+        if engagement_io.mark_dirty(dynamodb, table=settings.state_table, day=dt, arrived_at=now)
+    ]
+    newest = max(outcome.accepted.column("event_time").to_pylist())
+    engagement_io.advance_newest_event(dynamodb, table=settings.state_table, newest=newest)
+    return dirty
+
+
+def publish_counts(
+    outcome: BatchOutcome, settings: Settings, now: datetime, *, dirty_days: int
+) -> None:
+    """Counts per outcome and per reason. Best effort: the data is already safe, and failing
+    the batch for a metric would write it again and count it twice."""
+    values: list[tuple[str, dict[str, str], float, str]] = [
+        (RECEIVED_METRIC, {}, outcome.received, "Count"),
+        (ACCEPTED_METRIC, {}, outcome.accepted.num_rows, "Count"),
+        (DUPLICATE_METRIC, {}, outcome.duplicates, "Count"),
+        (QUARANTINED_METRIC, {}, outcome.quarantined.num_rows, "Count"),
+        (DIRTY_DAYS_METRIC, {}, dirty_days, "Count"),
+    ]
+    values += [
+        (QUARANTINED_BY_REASON_METRIC, {REASON_DIMENSION: reason}, count, "Count")
+        for reason, count in sorted(outcome.reason_counts().items())
+    ]
+    try:
+        engagement_io.put_metrics(
+            _client("cloudwatch"), namespace=settings.metrics_namespace, at=now, values=values
+        )
+    except TransientError as exc:
+        logger.error("metrics not published", extra={"error": str(exc)})

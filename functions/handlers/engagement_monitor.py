@@ -1,0 +1,54 @@
+"""Lambda entry point: the click-freshness check every 6 hours (EventBridge schedule).
+
+Freshness = the scheduled event's `time` minus the newest event time landed (the ingest
+function advances it in the state table). Published every 6 hours, so a stream that stops
+shows freshness growing until the 48-hour alarm fires; nothing is published before the
+first click ever lands (there is no freshness to speak of yet).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any, Final
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from functions.adapters import engagement_io
+from functions.core import env
+from functions.core.engagement_state import format_time, freshness_hours, parse_time
+from functions.core.errors import ValidationError
+
+FRESHNESS_METRIC: Final = "ClickFreshnessHours"
+
+logger = Logger()
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    text = event.get("time")
+    if not isinstance(text, str):
+        raise ValidationError("the scheduled event has no `time`")
+    now = parse_time(text)
+    newest = engagement_io.newest_event(_client("dynamodb"), table=os.environ[env.STATE_TABLE])
+    hours = freshness_hours(now, newest)
+    if hours is not None:
+        engagement_io.put_metrics(
+            _client("cloudwatch"),
+            namespace=os.environ[env.METRICS_NAMESPACE],
+            at=now,
+            values=[(FRESHNESS_METRIC, {}, hours, "None")],
+        )
+    result = {
+        "time": format_time(now),
+        "newest_event_time": format_time(newest) if newest else None,
+        "freshness_hours": hours,
+    }
+    logger.info("click freshness", extra=result)
+    return result

@@ -1,0 +1,178 @@
+"""Lambda entry point: compute one closed month's profit tables and reconcile them.
+
+Called by the monthly Step Functions workflow with the scheduled event (its `time` is
+"now"; the month is the one before it) or with `{"time": ..., "month": "YYYY-MM"}` to re-run
+a month (a sign-off republishes this way). Writes revenue_account_monthly, expenses_monthly
+and profit_monthly to the curated bucket, salaries_team_monthly and reconciliation to the
+finance bucket, unknown-account rows to the quarantine; records the month in the state
+table and publishes `ProfitMonthUnreconciled`: the number of months still preliminary
+(unreconciled and not signed off).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from functions.adapters import metrics, profit_io
+from functions.core import profit, reconciliation, schemas
+from functions.core.landing import format_aws_time, parse_event_time
+from functions.handlers.profit_common import Settings, client, settings
+
+UNRECONCILED_METRIC = "ProfitMonthUnreconciled"
+OUTPUT_NAME = "profit-monthly"
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    config = settings()
+    now, month = profit.run_request(event, parse_time=parse_event_time)
+    s3, dynamodb = client("s3"), client("dynamodb")
+    buckets = config.buckets
+    ledger = profit_io.read_table(
+        s3, bucket=buckets.finance, table=schemas.RAW_LEDGER, partition_filter={"month": month}
+    )
+    inputs = profit.FinanceInputs(
+        invoices=profit_io.read_table(s3, bucket=buckets.raw, table=schemas.RAW_INVOICES),
+        expenses=profit_io.read_table(
+            s3, bucket=buckets.raw, table=schemas.RAW_EXPENSES, partition_filter={"month": month}
+        ),
+        salaries=profit_io.read_table(
+            s3,
+            bucket=buckets.finance,
+            table=schemas.RAW_SALARIES,
+            partition_filter={"month": month},
+        ),
+        known_accounts=profit_io.known_accounts(s3, bucket=buckets.raw),
+    )
+    if not profit.has_data(month, inputs, ledger):
+        return _no_data(config, dynamodb, month, now)
+    tables = profit.month_tables(month, inputs, now=now)
+    result = reconciliation.reconcile(
+        month,
+        tables.totals,
+        reconciliation.ledger_totals(ledger, month),
+        tolerance_cents=config.tolerance_cents,
+    )
+    signoff = profit_io.signoff(dynamodb, table=config.state_table, month=month)
+    status = result.publication_status(signed_off=signoff is not None)
+    _write(config, s3, tables, result, status)
+    profit_io.record_month(
+        dynamodb,
+        table=config.state_table,
+        month=month,
+        item={
+            "month": month,
+            "publication_status": status,
+            "matched": result.matched,
+            "reconciliation": profit_io.as_json(result.summary()),
+            "computed_at": format_aws_time(now),
+            "accounts_checked": inputs.known_accounts is not None,
+        },
+    )
+    awaiting = _publish_awaiting(config, dynamodb, now)
+    totals = tables.totals
+    answer = {
+        "month": month,
+        "publication_status": status,
+        "matched": result.matched,
+        "needs_signoff": status == reconciliation.PRELIMINARY,
+        "signed_off_by": signoff["by"] if signoff else None,
+        "reconciliation": result.summary(),
+        "revenue_cents": totals.revenue_cents,
+        "expenses_cents": totals.expenses_cents,
+        "salaries_cents": totals.salaries_cents,
+        "profit_cents": totals.profit_cents,
+        "paying_subscribers": totals.paying_subscribers,
+        "unknown_account_rows": tables.quarantined.num_rows,
+        "accounts_checked": inputs.known_accounts is not None,
+        "months_awaiting_signoff": awaiting,
+    }
+    logger.info("profit month computed", extra=answer)
+    return answer
+
+
+def _publish_awaiting(config: Settings, dynamodb: Any, now: datetime) -> list[str]:
+    """Publish how many months wait for a sign-off. Every month, not only this one: a later
+    month that matches must not clear the alarm of an earlier one nobody has verified."""
+    awaiting = sorted(
+        record["sk"]
+        for record in profit_io.month_records(dynamodb, table=config.state_table)
+        if record.get("publication_status") == reconciliation.PRELIMINARY
+    )
+    metrics.put_count(
+        client("cloudwatch"),
+        namespace=config.metrics_namespace,
+        metric=UNRECONCILED_METRIC,
+        dimensions={},
+        at=now,
+        count=len(awaiting),
+    )
+    return awaiting
+
+
+def _no_data(config: Settings, dynamodb: Any, month: str, now: datetime) -> dict[str, Any]:
+    """Nothing landed for the month: record it, publish nothing, flag nothing."""
+    profit_io.record_month(
+        dynamodb,
+        table=config.state_table,
+        month=month,
+        item={
+            "month": month,
+            "publication_status": profit.NO_DATA,
+            "computed_at": format_aws_time(now),
+        },
+    )
+    awaiting = _publish_awaiting(config, dynamodb, now)
+    answer = {
+        "month": month,
+        "publication_status": profit.NO_DATA,
+        "needs_signoff": False,
+        "months_awaiting_signoff": awaiting,
+    }
+    logger.info("no finance input for the month", extra=answer)
+    return answer
+
+
+def _write(
+    config: Settings,
+    s3: Any,
+    tables: profit.MonthlyTables,
+    result: reconciliation.Reconciliation,
+    status: str,
+) -> None:
+    month = tables.month
+    outputs: list[tuple[schemas.Table, Any]] = [
+        (schemas.REVENUE_ACCOUNT_MONTHLY, tables.revenue_accounts),
+        (schemas.EXPENSES_MONTHLY, tables.expenses),
+        (schemas.SALARIES_TEAM_MONTHLY, tables.salaries),
+        (schemas.RECONCILIATION, result.table()),
+        (
+            schemas.PROFIT_MONTHLY,
+            profit.profit_row(month, tables.totals, publication_status=status),
+        ),
+    ]
+    for table, rows in outputs:
+        bucket = config.buckets.for_table(table)
+        keys = profit_io.write_partitioned(
+            s3, bucket=bucket, table=table, rows=rows, name=OUTPUT_NAME, finance=table.restricted
+        )
+        profit_io.register_partitions(
+            client("glue"),
+            database=config.database(table),
+            table=table,
+            bucket=bucket,
+            keys=keys,
+        )
+    profit_io.write_partitioned(
+        s3,
+        bucket=config.buckets.quarantine,
+        table=schemas.QUARANTINE,
+        rows=tables.quarantined,
+        name=f"{OUTPUT_NAME}-{month}",
+        finance=False,
+    )

@@ -1,0 +1,257 @@
+"""The engagement pipeline: click stream, ingest function, daily workflow, freshness check.
+
+- Kinesis on-demand stream, encrypted with the data key (output `ClickStreamName`);
+- the ingest function on an event source mapping with AWS's reliability settings
+  (partial batch responses, bisect on error, finite retries, bounded record age, an SQS
+  on-failure destination for what still fails);
+- the daily Step Functions workflow (`state_machines/engagement_daily.asl.json`) at 02:00
+  UTC, whose input is the scheduled event (its `time` is the run's "now");
+- a freshness check every 6 hours that publishes the click freshness metric.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Final
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from functions.core.schemas import Database
+from infra.constructs.pipeline_function import PipelineFunction
+from infra.constructs.platform import Platform
+from infra.nag import acknowledge, grant
+from infra.stacks.pipelines_stack import PipelinesStack
+
+ASL_PATH: Final = (
+    Path(__file__).resolve().parents[2] / "state_machines" / "engagement_daily.asl.json"
+)
+# A Kinesis record costs about 916 bytes of the 6 MB invocation payload for a 250-byte click
+# (base64 plus metadata): 6,800 records fill it. 6,000 leaves room for larger clicks; Lambda
+# also splits a batch that would exceed the payload limit.
+INGEST_BATCH_SIZE: Final = 6_000
+INGEST_BATCHING_WINDOW: Final = Duration.seconds(5)
+INGEST_RETRY_ATTEMPTS: Final = 5
+# Clicks older than the allowed lateness are quarantined anyway; a record stuck a day goes
+# to the on-failure queue with its shard and sequence range, to be replayed from the stream.
+INGEST_MAX_RECORD_AGE: Final = Duration.hours(24)
+DAILY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="2")
+# Every 6 hours: ample for a 48-hour SLA, and a quarter of the invocations of hourly.
+FRESHNESS_SCHEDULE: Final = events.Schedule.cron(minute="5", hour="0/6")
+METRICS_REASON: Final = (
+    "cloudwatch:PutMetricData supports no resource-level permission; the statement is "
+    "limited to the pipeline's own namespace by the cloudwatch:namespace condition"
+)
+
+
+class EngagementPipeline(Construct):
+    """Attributes: `stream`, `ingest`, `failures` (queue), `daily`, `monitor`
+    (PipelineFunctions), `state_machine`, `rules`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        buckets = platform.buckets
+        self.stream = kinesis.Stream(
+            self,
+            "ClickStream",
+            stream_name=platform.config.resource_name("clicks"),
+            stream_mode=kinesis.StreamMode.ON_DEMAND,
+            encryption=kinesis.StreamEncryption.KMS,
+            encryption_key=platform.keys.data,
+            retention_period=Duration.days(7),
+        )
+        acknowledge(
+            self.stream,
+            "KDS3",
+            "Clicks are user data: encrypted with the platform's customer managed data key, "
+            "like every bucket and table of the pipeline (one key policy, one audit trail)",
+        )
+        self.failures = sqs.Queue(
+            self,
+            "IngestFailures",
+            queue_name=platform.config.resource_name("click-ingest-failures"),
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=platform.keys.data,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.failures,
+            "SQS3",
+            "This queue is itself the on-failure destination of the click mapping; it holds "
+            "batch descriptors (shard, sequence range) for replay, not messages to process",
+        )
+        self.ingest = PipelineFunction(
+            self,
+            "Ingest",
+            platform=platform,
+            name="click-ingest",
+            handler="functions.handlers.click_ingest.handler",
+            description="Decodes, validates, deduplicates and lands click batches from Kinesis",
+            timeout=Duration.minutes(2),
+            memory_size_mb=1024,
+            write_buckets=[buckets.raw, buckets.quarantine],
+            state_table_access=True,
+        )
+        self._grant_metrics(platform, self.ingest)
+        for finding in ("IAM5[Action::kms:GenerateDataKey*]", "IAM5[Action::kms:ReEncrypt*]"):
+            acknowledge(
+                self.ingest.role,
+                finding,
+                "CDK's grant for sending to the KMS-encrypted on-failure queue (SqsDlq)",
+            )
+        self.ingest.function.add_event_source(
+            sources.KinesisEventSource(
+                self.stream,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=INGEST_BATCH_SIZE,
+                max_batching_window=INGEST_BATCHING_WINDOW,
+                bisect_batch_on_error=True,
+                retry_attempts=INGEST_RETRY_ATTEMPTS,
+                max_record_age=INGEST_MAX_RECORD_AGE,
+                report_batch_item_failures=True,
+                on_failure=sources.SqsDlq(self.failures),
+            )
+        )
+        self.daily = PipelineFunction(
+            self,
+            "Daily",
+            platform=platform,
+            name="engagement-daily",
+            handler="functions.handlers.engagement_daily.handler",
+            description="Daily engagement: compaction, sessions, aggregates, restatements",
+            timeout=Duration.minutes(15),
+            memory_size_mb=3008,
+            # DuckDB spills to /tmp past its memory limit (about 4 GB at 50M clicks a day).
+            ephemeral_storage_mb=6144,
+            read_buckets=[buckets.raw],
+            write_buckets=[buckets.curated],
+            state_table_access=True,
+            glue_partition_databases=[Database.RAW, Database.CURATED],
+        )
+        self._grant_metrics(platform, self.daily)
+        self.monitor = PipelineFunction(
+            self,
+            "Freshness",
+            platform=platform,
+            name="click-freshness",
+            handler="functions.handlers.engagement_monitor.handler",
+            description="Publishes click freshness (now minus newest event landed) every 6 hours",
+            timeout=Duration.seconds(30),
+            memory_size_mb=256,
+            state_table_access=True,
+        )
+        self._grant_metrics(platform, self.monitor)
+        self.state_machine = self._workflow(platform)
+        daily_rule = events.Rule(
+            self,
+            "DailySchedule",
+            description="Daily engagement workflow at 02:00 UTC",
+            schedule=DAILY_SCHEDULE,
+        )
+        daily_rule.add_target(targets.SfnStateMachine(self.state_machine))
+        freshness_rule = events.Rule(
+            self,
+            "FreshnessSchedule",
+            description="Click freshness check every 6 hours",
+            schedule=FRESHNESS_SCHEDULE,
+        )
+        freshness_rule.add_target(targets.LambdaFunction(self.monitor.function, retry_attempts=2))
+        self.rules = [daily_rule, freshness_rule]
+        stack = Stack.of(self)
+        CfnOutput(stack, "ClickStreamName", value=self.stream.stream_name, description="Clicks")
+        CfnOutput(
+            stack,
+            "EngagementDailyStateMachineArn",
+            value=self.state_machine.state_machine_arn,
+            description="Daily engagement workflow",
+        )
+        CfnOutput(
+            stack,
+            "ClickIngestFailureQueueUrl",
+            value=self.failures.queue_url,
+            description="On-failure destination of the click mapping",
+        )
+
+    def _workflow(self, platform: Platform) -> sfn.StateMachine:
+        log_group = logs.LogGroup(
+            self,
+            "WorkflowLogs",
+            log_group_name=f"/aws/vendedlogs/states/{platform.config.resource_name('engagement-daily')}",
+            removal_policy=(
+                RemovalPolicy.RETAIN if platform.config.retain_data else RemovalPolicy.DESTROY
+            ),
+        )
+        cfn_log_group = log_group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
+        cfn_log_group.retention_in_days = platform.config.log_retention_days
+        machine = sfn.StateMachine(
+            self,
+            "Workflow",
+            state_machine_name=platform.config.resource_name("engagement-daily"),
+            definition_body=sfn.DefinitionBody.from_string(
+                load_definition(
+                    {
+                        "DailyFunctionArn": self.daily.function.function_arn,
+                        "OnCallTopicArn": platform.topic.topic_arn,
+                    }
+                )
+            ),
+            timeout=Duration.hours(2),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
+        )
+        self.daily.function.grant_invoke(machine)
+        platform.topic.grant_publish(machine)
+        platform.keys.data.grant(machine, "kms:Decrypt", "kms:GenerateDataKey")
+        for finding, reason in {
+            "IAM5[Resource::*]": "Step Functions log delivery and X-Ray segments support no "
+            "resource-level permission",
+            "IAM5[Resource::<EngagementDailyFunction448A638B.Arn>:*]": "Invoking the daily "
+            "function's versions and aliases (CDK's grant_invoke)",
+            "IAM5[Action::kms:GenerateDataKey*]": "Publishing to the encrypted on-call topic "
+            "(CDK's key grant for SNS)",
+        }.items():
+            acknowledge(machine, finding, reason)
+        return machine
+
+    def _grant_metrics(self, platform: Platform, function: PipelineFunction) -> None:
+        grant(
+            function.role,
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            wildcard_reason=METRICS_REASON,
+            conditions={
+                "StringEquals": {"cloudwatch:namespace": platform.config.metrics_namespace}
+            },
+        )
+
+
+def load_definition(values: dict[str, str]) -> str:
+    """The ASL text with each `${Name}` replaced by its value (CDK tokens become an
+    Fn::Join in the template). Substituted here rather than with DefinitionSubstitutions,
+    which the local deploy's CloudFormation does not apply."""
+    text = ASL_PATH.read_text(encoding="utf-8")
+    for name, value in values.items():
+        placeholder = "${" + name + "}"
+        if placeholder not in text:
+            raise ValueError(f"{ASL_PATH.name} has no {placeholder}")
+        text = text.replace(placeholder, value)
+    left = re.findall(r"\$\{[A-Za-z]+\}", text)  # CDK tokens look like ${Token[...]}
+    if left:
+        raise ValueError(f"{ASL_PATH.name}: no value for {', '.join(sorted(set(left)))}")
+    return text
+
+
+def install(stack: PipelinesStack) -> None:
+    """`infra.app.PIPELINES` entry."""
+    EngagementPipeline(stack, "Engagement", platform=stack.platform)

@@ -1,0 +1,240 @@
+"""The profit pipeline: finance file ingestion, the monthly workflow, the review check.
+
+- `finance-ingest`: EventBridge "Object Created" rules on the landing bucket's `invoices/`
+  and `expenses/` and on the finance bucket's `landing/salaries/` and `landing/ledger/`.
+  Invoices and expenses land in the raw bucket; salaries and the ledger (and their
+  quarantined lines) never leave the finance bucket (finance key).
+- `profit-monthly` behind the Step Functions workflow `state_machines/profit_monthly.asl.json`,
+  scheduled on day 4 at 06:00 UTC: after the ledger lands on day 3. It writes the curated
+  tables analysts see (profit_monthly, revenue_account_monthly, expenses_monthly) and the
+  finance-only ones (salaries_team_monthly, reconciliation).
+- `profit-review`: daily at 07:00 UTC, the monthly review SLA metric.
+
+Context `profit_review_days` (default 10) sets how many days after month end a month may
+wait for its sign-off (`cdk deploy -c profit_review_days=7`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from functions.core import env
+from functions.core.landing import LANDING_PREFIXES, OBJECT_CREATED, S3_SOURCE, BucketRole
+from functions.core.profit_review import DEFAULT_REVIEW_DAYS
+from functions.core.schemas import Database
+from infra.constructs.pipeline_function import PipelineFunction
+from infra.constructs.platform import Platform
+from infra.nag import acknowledge, grant
+from infra.stacks.pipelines_stack import PipelinesStack
+
+ASL_PATH: Final = Path(__file__).resolve().parents[2] / "state_machines" / "profit_monthly.asl.json"
+FINANCE_SOURCES: Final = ("invoices", "expenses", "salaries", "ledger")
+# The ledger lands on day 3 at the latest (docs/data-contracts.md): run on day 4.
+MONTHLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="6", day="4", month="*")
+REVIEW_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="7")
+REVIEW_DAYS_CONTEXT: Final = "profit_review_days"
+DELIVERY_RETRY_ATTEMPTS: Final = 8
+DELIVERY_MAX_EVENT_AGE: Final = Duration.hours(6)
+METRICS_REASON: Final = (
+    "cloudwatch:PutMetricData supports no resource-level permission; the statement is "
+    "limited to the pipeline's own namespace by the cloudwatch:namespace condition"
+)
+
+
+class ProfitPipeline(Construct):
+    """Attributes: `ingest`, `monthly`, `review` (PipelineFunctions), `state_machine`,
+    `rules`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        buckets = platform.buckets
+        review_days = int(self.node.try_get_context(REVIEW_DAYS_CONTEXT) or DEFAULT_REVIEW_DAYS)
+        self.ingest = PipelineFunction(
+            self,
+            "Ingest",
+            platform=platform,
+            name="finance-ingest",
+            handler="functions.handlers.finance_ingest.handler",
+            description="Validates and lands invoices, expenses, salaries and ledger files",
+            timeout=Duration.minutes(5),
+            memory_size_mb=1024,
+            read_buckets=[buckets.landing],
+            write_buckets=[buckets.raw, buckets.quarantine, buckets.finance],
+            glue_partition_databases=[Database.RAW, Database.FINANCE],
+        )
+        self.monthly = PipelineFunction(
+            self,
+            "Monthly",
+            platform=platform,
+            name="profit-monthly",
+            handler="functions.handlers.profit_monthly.handler",
+            description="Monthly profit tables and reconciliation with the ledger",
+            timeout=Duration.minutes(15),
+            memory_size_mb=2048,
+            read_buckets=[buckets.raw],
+            write_buckets=[buckets.curated, buckets.finance, buckets.quarantine],
+            state_table_access=True,
+            glue_partition_databases=[Database.CURATED, Database.FINANCE],
+            environment={
+                env.RECONCILIATION_TOLERANCE_CENTS: str(
+                    platform.config.reconciliation_tolerance_cents
+                )
+            },
+        )
+        self.review = PipelineFunction(
+            self,
+            "Review",
+            platform=platform,
+            name="profit-review",
+            handler="functions.handlers.profit_review.handler",
+            description="Daily check that every closed month was signed off in time",
+            timeout=Duration.seconds(30),
+            memory_size_mb=256,
+            state_table_access=True,
+            environment={env.PROFIT_REVIEW_DAYS: str(review_days)},
+        )
+        for function in (self.ingest, self.monthly, self.review):
+            grant(
+                function.role,
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                wildcard_reason=METRICS_REASON,
+                conditions={
+                    "StringEquals": {"cloudwatch:namespace": platform.config.metrics_namespace}
+                },
+            )
+        self.state_machine = self._workflow(platform)
+        self.rules = [
+            self._landing_rule("LandingFiles", buckets.landing, BucketRole.LANDING),
+            self._landing_rule("FinanceFiles", buckets.finance, BucketRole.FINANCE),
+        ]
+        monthly_rule = events.Rule(
+            self,
+            "MonthlySchedule",
+            description="Monthly profit workflow on day 4 at 06:00 UTC (ledger lands by day 3)",
+            schedule=MONTHLY_SCHEDULE,
+        )
+        monthly_rule.add_target(targets.SfnStateMachine(self.state_machine))
+        review_rule = events.Rule(
+            self,
+            "ReviewSchedule",
+            description="Daily monthly-review SLA check",
+            schedule=REVIEW_SCHEDULE,
+        )
+        review_rule.add_target(targets.LambdaFunction(self.review.function, retry_attempts=2))
+        self.rules += [monthly_rule, review_rule]
+        stack = Stack.of(self)
+        CfnOutput(
+            stack,
+            "ProfitMonthlyStateMachineArn",
+            value=self.state_machine.state_machine_arn,
+            description="Monthly profit workflow",
+        )
+        CfnOutput(
+            stack,
+            "FinanceIngestFunctionName",
+            value=self.ingest.function.function_name,
+            description="Finance file ingestion",
+        )
+
+    def _landing_rule(self, construct_id: str, bucket: s3.IBucket, role: BucketRole) -> events.Rule:
+        prefixes = [
+            {"prefix": p.prefix}
+            for p in LANDING_PREFIXES
+            if p.bucket is role and p.source in FINANCE_SOURCES
+        ]
+        rule = events.Rule(
+            self,
+            construct_id,
+            description=f"Finance inputs landed ({role.value} bucket) -> finance ingest",
+            event_pattern=events.EventPattern(
+                source=[S3_SOURCE],
+                detail_type=[OBJECT_CREATED],
+                detail={"bucket": {"name": [bucket.bucket_name]}, "object": {"key": prefixes}},
+            ),
+        )
+        rule.add_target(
+            targets.LambdaFunction(
+                self.ingest.function,
+                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                max_event_age=DELIVERY_MAX_EVENT_AGE,
+            )
+        )
+        return rule
+
+    def _workflow(self, platform: Platform) -> sfn.StateMachine:
+        name = platform.config.resource_name("profit-monthly")
+        log_group = logs.LogGroup(
+            self,
+            "WorkflowLogs",
+            log_group_name=f"/aws/vendedlogs/states/{name}",
+            removal_policy=(
+                RemovalPolicy.RETAIN if platform.config.retain_data else RemovalPolicy.DESTROY
+            ),
+        )
+        cfn_log_group = log_group.node.default_child
+        assert isinstance(cfn_log_group, logs.CfnLogGroup)
+        cfn_log_group.retention_in_days = platform.config.log_retention_days
+        machine = sfn.StateMachine(
+            self,
+            "Workflow",
+            state_machine_name=name,
+            definition_body=sfn.DefinitionBody.from_string(
+                asl_definition(
+                    {
+                        "MonthlyFunctionArn": self.monthly.function.function_arn,
+                        "OnCallTopicArn": platform.topic.topic_arn,
+                    }
+                )
+            ),
+            timeout=Duration.hours(1),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
+        )
+        self.monthly.function.grant_invoke(machine)
+        platform.topic.grant_publish(machine)
+        platform.keys.data.grant(machine, "kms:Decrypt", "kms:GenerateDataKey")
+        function_logical_id = Stack.of(self).get_logical_id(
+            self.monthly.function.node.default_child  # type: ignore[arg-type]
+        )
+        for finding, reason in {
+            "IAM5[Resource::*]": "Step Functions log delivery and X-Ray segments support no "
+            "resource-level permission",
+            f"IAM5[Resource::<{function_logical_id}.Arn>:*]": "Invoking the monthly "
+            "function's versions and aliases (CDK's grant_invoke)",
+            "IAM5[Action::kms:GenerateDataKey*]": "Publishing to the encrypted on-call topic "
+            "(CDK's key grant for SNS)",
+        }.items():
+            acknowledge(machine, finding, reason)
+        return machine
+
+
+def asl_definition(values: dict[str, str]) -> str:
+    """The ASL with its `${Name}` placeholders replaced by (token) values.
+
+    Replaced in the string rather than through DefinitionSubstitutions: CDK turns the
+    tokens into an Fn::Join, which every CloudFormation implementation resolves, while
+    moto's ignores DefinitionSubstitutions (the emulator's state machine would call a
+    function literally named `${MonthlyFunctionArn}`).
+    """
+    text = ASL_PATH.read_text(encoding="utf-8")
+    for name, value in values.items():
+        placeholder = "${" + name + "}"
+        if placeholder not in text:
+            raise ValueError(f"{ASL_PATH.name} has no {placeholder}")
+        text = text.replace(placeholder, value)
+    return text
+
+
+def install(stack: PipelinesStack) -> None:
+    """`infra.app.PIPELINES` entry."""
+    ProfitPipeline(stack, "Profit", platform=stack.platform)

@@ -1,0 +1,1 @@
+"""Each pipeline's part of `pablo demo` (see pablo/demo.py DemoPart)."""

@@ -1,0 +1,322 @@
+"""The engagement part of the demo: the generated clicks through the producer into the
+deployed Kinesis stream, as the company sent them, including the stream outage.
+
+Each 6-hour step sends the replay envelopes whose `send_at` fell in the step. During the
+truth.json outage window the stream is down for the producer: its PutRecords fails with a
+connection error (as when Kinesis is unreachable), so those clicks are spilled to a local
+file, and replayed once the window is over. After each step the producer's per-minute
+counts go to `raw/producer_counts/` (the outage detector compares them with what landed)
+and the demo waits for the emulator's Kinesis pollers to drain.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from botocore.exceptions import EndpointConnectionError
+
+from functions.adapters import engagement_io
+from functions.core import schemas
+from functions.handlers import click_ingest
+from functions.handlers.engagement_monitor import FRESHNESS_METRIC
+from pablo.producer import ClickProducer
+from pablo.producer_cli import payload_of
+
+STREAM_OUTPUT: Final = "ClickStreamName"
+PRODUCER_ID: Final = "demo-web"
+ALARM_KEYS: Final = ("click-freshness", "click-stream-silent")
+# Alarms are watched from the outage's start until this long after its end.
+WATCH_AFTER_OUTAGE: Final = timedelta(hours=12)
+MAX_EPOCH_MS: Final = 32_503_680_000_000  # year 3000: beyond it, not a day worth counting
+
+
+class _DownStream:
+    """A Kinesis client for the outage window: every call fails as an unreachable endpoint."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def put_records(self, **_: Any) -> dict[str, Any]:
+        raise EndpointConnectionError(endpoint_url=self.endpoint)
+
+
+@dataclass
+class EngagementDemo:
+    name: str = "engagement"
+    run: Any = None
+    producer: ClickProducer | None = None
+    outage: tuple[datetime, datetime] | None = None
+    sends: Iterator[tuple[int, dict[str, Any] | bytes]] | None = None
+    pending: tuple[int, dict[str, Any] | bytes] | None = None
+    offered: int = 0
+    spilled: int = 0
+    replayed: int = 0
+    outage_alarms: dict[str, set[str]] = field(default_factory=dict)
+    max_freshness_hours: float = 0.0
+    touched_days: set[str] = field(default_factory=set)
+    seconds_in_steps: float = 0.0  # sending, spilling, uploading counts, draining the pollers
+
+    def start(self, run: Any) -> None:
+        self.run = run
+        stream = run.outputs.get(STREAM_OUTPUT)
+        if not stream:
+            raise RuntimeError(f"the deployed stack has no {STREAM_OUTPUT} output")
+        spill = Path(run.out_dir) / "spill" / "clicks.jsonl"
+        spill.unlink(missing_ok=True)
+        self.producer = ClickProducer(
+            client=run.client("kinesis"),
+            stream_name=stream,
+            spill_path=spill,
+            producer_id=PRODUCER_ID,
+            max_attempts=3,
+            sleep=lambda _: None,  # the demo's stream never throttles; no need to wait
+        )
+        window = run.truth.get("faults", {}).get("stream_outage") or {}
+        if window:
+            self.outage = (_parse(window["start"]), _parse(window["end"]))
+        files = sorted(Path(run.input_dir).glob("clicks/*.replay.jsonl"))
+        self.sends = heapq.merge(*(_envelopes(f) for f in files), key=lambda s: s[0])
+        self.pending = next(self.sends, None)
+
+    def on_step(self, cursor: datetime) -> None:
+        started = time.monotonic()
+        try:
+            self._step(cursor)
+        finally:
+            self.seconds_in_steps += time.monotonic() - started
+
+    def _step(self, cursor: datetime) -> None:
+        assert self.producer is not None
+        until = int(cursor.timestamp() * 1000)
+        normal: list[dict[str, Any] | bytes] = []
+        down: list[dict[str, Any] | bytes] = []
+        while self.pending is not None and self.pending[0] < until:
+            send_at, payload = self.pending
+            (down if self._in_outage(send_at) else normal).append(payload)
+            self.pending = next(self.sends, None) if self.sends else None
+        self.offered += len(normal) + len(down)
+        if down:
+            self._send_during_outage(down)
+        if normal:
+            self.producer.send(normal)
+        if self.outage and cursor >= self.outage[1] and self.producer.spill_path.exists():
+            self.replayed += self.producer.replay_spill().sent
+        self.touched_days |= _event_days(normal + down)
+        if cursor.hour == 0:
+            # Once a day, before the 02:00 workflow: the day's producer counts, and the
+            # pollers drained so every click sent so far has landed. (Between, the pollers
+            # keep ingesting on their own; arrival times come from the stream's clock.)
+            self._upload_counts()
+            self.run_control().drain_streams(timeout=120)
+        self._watch_alarms(cursor)
+
+    def _send_during_outage(self, payloads: list[dict[str, Any] | bytes]) -> None:
+        assert self.producer is not None
+        client = self.producer.client
+        self.producer.client = _DownStream(self.run.endpoint)
+        try:
+            self.spilled += self.producer.send(payloads).spilled
+        finally:
+            self.producer.client = client
+
+    def _in_outage(self, send_at: int) -> bool:
+        if self.outage is None:
+            return False
+        low, high = (int(t.timestamp() * 1000) for t in self.outage)
+        return low <= send_at < high
+
+    def _upload_counts(self) -> None:
+        """Rewrite the producer-count files of the days sent to since the last upload."""
+        assert self.producer is not None
+        if not self.touched_days:
+            return
+        self.producer.upload_counts(
+            self.run.client("s3"), bucket=self.run.outputs["RawBucketName"], days=self.touched_days
+        )
+        self.touched_days = set()
+
+    def _watch_alarms(self, cursor: datetime) -> None:
+        """Record the engagement alarms' states and freshness around the outage."""
+        if self.outage is None:
+            return
+        low, high = self.outage
+        if not (low <= cursor <= high + WATCH_AFTER_OUTAGE):
+            return
+        alarms = self.run.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        for alarm in alarms:
+            for key in ALARM_KEYS:
+                if alarm["AlarmName"].endswith(f"-{key}"):
+                    self.outage_alarms.setdefault(key, set()).add(alarm["StateValue"])
+
+    def run_control(self) -> Any:
+        from pablo.local.control import ControlClient  # noqa: PLC0415
+
+        return ControlClient(self.run.endpoint)
+
+    def finish(self) -> dict[str, Any]:
+        assert self.producer is not None
+        if self.producer.spill_path.exists():
+            self.replayed += self.producer.replay_spill().sent
+        self._upload_counts()
+        self.run_control().drain_streams(timeout=120)
+        metrics = {
+            "received": click_ingest.RECEIVED_METRIC,
+            "accepted": click_ingest.ACCEPTED_METRIC,
+            "duplicates": click_ingest.DUPLICATE_METRIC,
+            "quarantined": click_ingest.QUARANTINED_METRIC,
+        }
+        cloudwatch = self.run.client("cloudwatch")
+        namespace = self.run.outputs.get("MetricsNamespace", "")
+        counts = {k: _metric_sum(cloudwatch, namespace, m) for k, m in metrics.items()}
+        reasons = {
+            dim["Value"]: int(_metric_sum(cloudwatch, namespace, metric["MetricName"], dim))
+            for metric in cloudwatch.list_metrics(
+                Namespace=namespace, MetricName=click_ingest.QUARANTINED_BY_REASON_METRIC
+            )["Metrics"]
+            for dim in metric["Dimensions"]
+        }
+        freshness = _metric_max(cloudwatch, namespace, FRESHNESS_METRIC)
+        faults = self.run.truth.get("faults", {})
+        return {
+            "offered": self.offered,
+            "spilled_during_outage": self.spilled,
+            "replayed_after_outage": self.replayed,
+            "in": int(counts["received"]),
+            "accepted": int(counts["accepted"]),
+            "duplicates_in_batch": int(counts["duplicates"]),
+            "quarantined": int(counts["quarantined"]),
+            "quarantined_by_reason": dict(sorted(reasons.items())),
+            "dedup": self._dedup_totals(),
+            "restated_days": self._restated_days(),
+            "incomplete_days": self._incomplete_days(),
+            "outage": [t.isoformat() for t in self.outage] if self.outage else None,
+            "alarm_states_around_outage": {k: sorted(v) for k, v in self.outage_alarms.items()},
+            "max_freshness_hours": freshness,
+            "seconds_in_steps": round(self.seconds_in_steps, 1),
+            "truth": {
+                "natural_duplicate_copies": faults.get("click_natural_duplicates", {}).get(
+                    "copies"
+                ),
+                "synthetic_duplicates": len(faults.get("click_synthetic_duplicates", [])),
+                "too_late": len(faults.get("too_late_clicks", [])),
+                "malformed": len(
+                    [f for f in faults.get("malformed_records", []) if f.get("input") == "clicks"]
+                ),
+            },
+        }
+
+    def _curated(self, table: schemas.Table) -> pa.Table:
+        s3 = self.run.client("s3")
+        bucket = self.run.outputs["CuratedBucketName"]
+        keys = engagement_io.list_keys(s3, bucket=bucket, prefix=f"{table.prefix}/")
+        tables = []
+        for key in keys:
+            if not key.endswith(".parquet"):
+                continue
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            part = pq.read_table(pa.BufferReader(body))
+            dt = key.split("/dt=")[1].split("/")[0] if "/dt=" in key else ""
+            tables.append(part.append_column("dt", pa.array([dt] * part.num_rows, pa.string())))
+        return pa.concat_tables(tables) if tables else pa.table({})
+
+    def _dedup_totals(self) -> dict[str, int]:
+        table = self._curated(schemas.DEDUP_DAILY)
+        names = ("rows_landed", "rows_kept", "natural_duplicates", "synthetic_duplicates")
+        if table.num_rows == 0:
+            return {n: 0 for n in names}
+        return {n: int(pc.sum(table.column(n)).as_py() or 0) for n in names}
+
+    def _restated_days(self) -> list[str]:
+        table = self._curated(schemas.RESTATEMENTS)
+        if table.num_rows == 0:
+            return []
+        return sorted(set(table.column("period").to_pylist()))
+
+    def _incomplete_days(self) -> list[str]:
+        table = self._curated(schemas.ENGAGEMENT_DAILY)
+        if table.num_rows == 0:
+            return []
+        incomplete = table.filter(pc.invert(table.column("complete")))
+        return sorted(set(incomplete.column("dt").to_pylist()))
+
+    def lines(self, section: dict[str, Any]) -> list[str]:
+        reasons = ", ".join(f"{k} {v}" for k, v in section["quarantined_by_reason"].items())
+        dedup = section["dedup"]
+        truth = section["truth"]
+        alarms = section["alarm_states_around_outage"]
+        return [
+            f"clicks in {section['in']} (offered {section['offered']}): accepted "
+            f"{section['accepted']}, in-batch duplicates {section['duplicates_in_batch']}, "
+            f"quarantined {section['quarantined']}",
+            f"quarantined by reason: {reasons or 'none'}",
+            f"duplicates removed: {section['duplicates_in_batch']} in batch + natural "
+            f"{dedup['natural_duplicates']} / synthetic {dedup['synthetic_duplicates']} across "
+            f"batches (truth: natural {truth['natural_duplicate_copies']}, synthetic "
+            f"{truth['synthetic_duplicates']}); too late: truth {truth['too_late']}",
+            f"outage {section['outage']}: spilled {section['spilled_during_outage']}, replayed "
+            f"{section['replayed_after_outage']}; incomplete days {section['incomplete_days']}",
+            f"restated days: {', '.join(section['restated_days']) or 'none'}",
+            f"alarms around the outage: {alarms or 'not observed'}; max freshness "
+            f"{section['max_freshness_hours']} h (alarm at 48 h)",
+        ]
+
+
+def _event_days(payloads: list[dict[str, Any] | bytes]) -> set[str]:
+    """The UTC days of the clicks' event times (the producer counts them under those)."""
+    days = set()
+    for payload in payloads:
+        if isinstance(payload, dict):
+            event_time = payload.get("event_time")
+            if isinstance(event_time, int) and 0 < event_time < MAX_EPOCH_MS:
+                days.add(datetime.fromtimestamp(event_time / 1000, UTC).date().isoformat())
+    return days
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _envelopes(path: Path) -> Iterator[tuple[int, dict[str, Any] | bytes]]:
+    """(send_at, payload) of every line of a replay file, in file (send) order."""
+    with path.open("rb") as lines:
+        for line in lines:
+            if line.strip():
+                envelope = json.loads(line)
+                yield int(envelope["send_at"]), payload_of(envelope["record"])
+
+
+def _metric_stats(
+    cloudwatch: Any, namespace: str, metric: str, dimension: dict[str, str] | None, stat: str
+) -> list[float]:
+    now = datetime.now(UTC)
+    found = cloudwatch.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": dimension["Name"], "Value": dimension["Value"]}] if dimension else [],
+        StartTime=now - timedelta(days=3650),
+        EndTime=now + timedelta(days=3650),
+        Period=86400,
+        Statistics=[stat],
+    )
+    return [float(p[stat]) for p in found["Datapoints"]]
+
+
+def _metric_sum(
+    cloudwatch: Any, namespace: str, metric: str, dimension: dict[str, str] | None = None
+) -> float:
+    return sum(_metric_stats(cloudwatch, namespace, metric, dimension, "Sum"))
+
+
+def _metric_max(cloudwatch: Any, namespace: str, metric: str) -> float | None:
+    values = _metric_stats(cloudwatch, namespace, metric, None, "Maximum")
+    return round(max(values), 1) if values else None

@@ -1,0 +1,163 @@
+"""`pablo finance signoff`: an accountant signs off a month's profit numbers.
+
+    pablo finance signoff --month 2026-09 --by "Dana Ortiz" --note "ledger accrual, verified"
+
+Records who, when and why in the pipeline state table, then republishes the month through
+the monthly profit workflow (`{"time": now, "month": M}`): the month becomes `signed_off`
+and the mismatch metric drops to 0, which clears the Finance alarm. "Now" is the emulator's
+clock when an emulator runs (or `--endpoint` names one), the wall clock against AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from functions.adapters import profit_io
+from functions.core.errors import PabloError
+from functions.core.landing import format_aws_time
+from functions.core.profit import check_month
+
+STACK_NAME = "PabloPipelines"
+STATE_TABLE_OUTPUT = "StateTableName"
+WORKFLOW_OUTPUT = "ProfitMonthlyStateMachineArn"
+WAIT_SECONDS = 300.0
+
+
+class SignoffError(PabloError):
+    reason = "signoff"
+
+
+def register(subparsers: Any) -> None:
+    finance = subparsers.add_parser("finance", help="finance reviews of the profit numbers")
+    commands = finance.add_subparsers(dest="finance_command", required=True)
+    signoff = commands.add_parser(
+        "signoff", help="sign off a month's profit (records who/when, republishes it)"
+    )
+    signoff.add_argument("--month", required=True, help="YYYY-MM")
+    signoff.add_argument("--by", required=True, help="the accountant's name")
+    signoff.add_argument("--note", required=True, help="what was verified")
+    signoff.add_argument(
+        "--endpoint", default=None, help="emulator endpoint (default: the running emulator)"
+    )
+    signoff.add_argument("--stack-name", default=STACK_NAME)
+    signoff.add_argument("--no-wait", action="store_true", help="do not wait for the republish")
+    signoff.set_defaults(func=cmd_signoff)
+
+
+def cmd_signoff(args: argparse.Namespace) -> int:
+    month = check_month(args.month)
+    if not args.by.strip() or not args.note.strip():
+        raise SignoffError("--by and --note must not be empty")
+    endpoint = args.endpoint or _running_emulator()
+    result = signoff(
+        month=month,
+        by=args.by.strip(),
+        note=args.note.strip(),
+        clients=_Clients(endpoint),
+        now=_now(endpoint),
+        stack_name=args.stack_name,
+        wait=not args.no_wait,
+    )
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+def signoff(
+    *,
+    month: str,
+    by: str,
+    note: str,
+    clients: Any,
+    now: datetime,
+    stack_name: str = STACK_NAME,
+    wait: bool = True,
+) -> dict[str, Any]:
+    """Record the sign-off and republish the month; returns what was recorded and the
+    month's new status (when `wait`)."""
+    outputs = _outputs(clients.client("cloudformation"), stack_name)
+    table = outputs[STATE_TABLE_OUTPUT]
+    dynamodb = clients.client("dynamodb")
+    if profit_io.month_record(dynamodb, table=table, month=month) is None:
+        raise SignoffError(
+            f"{month} has not been computed by the profit workflow yet: nothing to sign off"
+        )
+    recorded = profit_io.record_signoff(
+        dynamodb, table=table, month=month, by=by, note=note, at=now
+    )
+    sfn = clients.client("stepfunctions")
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    execution = sfn.start_execution(
+        stateMachineArn=outputs[WORKFLOW_OUTPUT],
+        name=f"signoff-{month}-{stamp}",
+        input=json.dumps({"time": format_aws_time(now), "month": month}),
+    )
+    result: dict[str, Any] = {"signoff": recorded, "execution": execution["executionArn"]}
+    if wait:
+        result["republished"] = _wait(sfn, execution["executionArn"])
+        record = profit_io.month_record(dynamodb, table=table, month=month) or {}
+        result["publication_status"] = record.get("publication_status")
+    return result
+
+
+def _wait(sfn: Any, arn: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            if described["status"] != "SUCCEEDED":
+                raise SignoffError(
+                    f"the republish {arn} ended {described['status']}: "
+                    f"{described.get('cause') or described.get('error') or ''}"
+                )
+            output: dict[str, Any] = json.loads(described.get("output") or "{}")
+            return output
+        time.sleep(0.5)
+    raise SignoffError(f"the republish {arn} did not finish in {WAIT_SECONDS:.0f} s")
+
+
+def _outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as exc:
+        raise SignoffError(f"stack {stack_name} not found: {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    missing = {STATE_TABLE_OUTPUT, WORKFLOW_OUTPUT} - set(outputs)
+    if missing:
+        raise SignoffError(f"stack {stack_name} lacks outputs {sorted(missing)}")
+    return outputs
+
+
+class _Clients:
+    def __init__(self, endpoint: str | None) -> None:
+        self._endpoint = endpoint
+
+    def client(self, service: str) -> Any:
+        if self._endpoint is None:
+            return boto3.client(service)
+        from pablo.local.context import local_client  # noqa: PLC0415
+
+        return local_client(service, self._endpoint)
+
+
+def _running_emulator() -> str | None:
+    from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
+
+    state = load_state()
+    if state is not None and is_emulator_process(state.pid):
+        return state.endpoint
+    return None
+
+
+def _now(endpoint: str | None) -> datetime:
+    if endpoint is None:
+        return datetime.now(UTC)
+    from pablo.local.control import ControlClient  # noqa: PLC0415
+
+    return ControlClient(endpoint).now()

@@ -1,0 +1,272 @@
+"""The fidelity report of a local deploy: how far the emulator honours each resource.
+
+Every resource of the deployed template gets exactly one status:
+
+- `live`: moto's CloudFormation created it, and its service API confirmed it exists;
+- `created`: moto skipped it, and `pablo local deploy` created it through the service API;
+- `not honoured`: it does not exist locally, with the reason.
+
+A live or created resource can still carry settings the emulator does not honour (Kinesis
+stream encryption, KMS key policies, policy conditions such as SSL-only, X-Ray tracing,
+reserved concurrency, log retention...): those are listed with it, so nothing is skipped
+silently. Pure: this module classifies what the deploy step observed; it calls no API.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class Status(StrEnum):
+    LIVE = "live"
+    CREATED = "created"
+    NOT_HONOURED = "not honoured"
+
+
+@dataclass(frozen=True)
+class ResourceFidelity:
+    logical_id: str
+    resource_type: str
+    status: Status
+    physical_id: str | None = None
+    actions: tuple[str, ...] = ()
+    not_honoured: tuple[str, ...] = ()
+
+
+@dataclass
+class Observation:
+    """What the deploy step saw and did, keyed by logical id."""
+
+    live: dict[str, str] = field(default_factory=dict)  # -> physical id
+    created: dict[str, str] = field(default_factory=dict)  # -> physical id
+    actions: dict[str, list[str]] = field(default_factory=dict)  # -> what was done
+    failed: dict[str, str] = field(default_factory=dict)  # -> why it could not be created
+
+
+# Types with no local counterpart at all, and why that is harmless or what is lost.
+NO_LOCAL_COUNTERPART: dict[str, str] = {
+    "AWS::CDK::Metadata": "CDK usage metadata: nothing to create",
+}
+CUSTOM_RESOURCE = (
+    "custom resource: moto hands it to its provider Lambda and reports it created "
+    "without waiting; its effect is not verified"
+)
+NO_CREATOR = "moto's CloudFormation skipped it and pablo has no creator for this type"
+NOT_VERIFIED = "moto lists it, but its service API does not confirm it exists"
+
+POLICY_CONDITIONS = (
+    "policy Conditions are ignored by moto (e.g. aws:SecureTransport: SSL-only is not enforced)"
+)
+
+# Notes that hold for every resource of a type, whatever its properties.
+TYPE_NOTES: dict[str, tuple[str, ...]] = {
+    "AWS::CloudWatch::Alarm": (
+        "moto never evaluates alarms nor fires their actions (the emulator must)",
+    ),
+    "AWS::Scheduler::Schedule": ("moto stores schedules but never fires them",),
+    "AWS::Athena::WorkGroup": (
+        "moto's Athena runs no SQL (local SQL runs on DuckDB); workgroup limits are not enforced",
+    ),
+    "AWS::Lambda::Function": (
+        "moto runs no function code without Docker (the emulator's Lambda runtime must)",
+    ),
+    "AWS::Lambda::Permission": ("function resource policies are not enforced",),
+    "AWS::StepFunctions::StateMachine": (
+        "executes only when moto's execute_state_machine config is on",
+    ),
+    "AWS::KMS::Key": ("no data is encrypted with the key; key policy is not enforced",),
+}
+
+# Property present -> what moto does not honour about it, per type.
+PROPERTY_NOTES: dict[str, dict[str, str]] = {
+    "AWS::Kinesis::Stream": {
+        "StreamEncryption": "StreamEncryption: reported by the API, records are not encrypted",
+    },
+    "AWS::Lambda::Function": {
+        "Layers": "Layers: attached, but moto puts no layer on the path (the runtime must)",
+        "TracingConfig": "TracingConfig: X-Ray tracing is not emulated",
+        "ReservedConcurrentExecutions": (
+            "ReservedConcurrentExecutions: stored, concurrency is not limited"
+        ),
+        "DeadLetterConfig": "DeadLetterConfig: async failures are not delivered",
+        "VpcConfig": "VpcConfig: no network isolation",
+        "LoggingConfig": "LoggingConfig: logs are not shipped to CloudWatch Logs",
+    },
+    "AWS::Lambda::EventSourceMapping": {
+        "BatchSize": "BatchSize: moto invokes once per record (the emulator's poller must batch)",
+        "BisectBatchOnFunctionError": "BisectBatchOnFunctionError: not done by moto",
+        "MaximumRetryAttempts": "MaximumRetryAttempts: not done by moto",
+        "MaximumRecordAgeInSeconds": "MaximumRecordAgeInSeconds: not done by moto",
+        "FunctionResponseTypes": "ReportBatchItemFailures: not done by moto",
+        "DestinationConfig": "on-failure destination: not used by moto",
+    },
+    "AWS::S3::Bucket": {
+        "BucketEncryption": "BucketEncryption: stored, objects are not encrypted at rest",
+        "LifecycleConfiguration": "LifecycleConfiguration: objects never expire or transition",
+        "LoggingConfiguration": "LoggingConfiguration: no access logs are written",
+        "ObjectLockConfiguration": "ObjectLockConfiguration: retention is not enforced",
+        "ReplicationConfiguration": "ReplicationConfiguration: nothing is replicated",
+        "PublicAccessBlockConfiguration": "PublicAccessBlockConfiguration: stored only",
+    },
+    "AWS::SQS::Queue": {
+        "KmsMasterKeyId": "KmsMasterKeyId: messages are not encrypted at rest",
+    },
+    "AWS::SNS::Topic": {
+        "KmsMasterKeyId": "KmsMasterKeyId: messages are not encrypted at rest",
+    },
+    "AWS::Logs::LogGroup": {
+        "RetentionInDays": "RetentionInDays: log events never expire",
+        "KmsKeyId": "KmsKeyId: log events are not encrypted",
+    },
+    "AWS::KMS::Key": {
+        "EnableKeyRotation": "EnableKeyRotation: keys are never rotated",
+    },
+    "AWS::StepFunctions::StateMachine": {
+        "LoggingConfiguration": "LoggingConfiguration: execution logs are not delivered",
+        "TracingConfiguration": "TracingConfiguration: X-Ray tracing is not emulated",
+    },
+    "AWS::DynamoDB::Table": {
+        "SSESpecification": "SSESpecification: items are not encrypted at rest",
+        "PointInTimeRecoverySpecification": "PointInTimeRecovery: no backups are taken",
+        "TimeToLiveSpecification": "TimeToLiveSpecification: items never expire",
+    },
+    "AWS::Events::Rule": {
+        "ScheduleExpression": "ScheduleExpression: moto stores the rule but never fires it",
+    },
+}
+
+POLICY_PROPERTIES: dict[str, tuple[str, ...]] = {
+    "AWS::S3::BucketPolicy": ("PolicyDocument",),
+    "AWS::SNS::TopicPolicy": ("PolicyDocument",),
+    "AWS::SQS::QueuePolicy": ("PolicyDocument",),
+    "AWS::IAM::Policy": ("PolicyDocument",),
+    "AWS::IAM::ManagedPolicy": ("PolicyDocument",),
+    "AWS::IAM::Role": ("AssumeRolePolicyDocument", "Policies"),
+    "AWS::KMS::Key": ("KeyPolicy",),
+}
+
+
+def _has_condition(document: Any) -> bool:
+    if isinstance(document, list):
+        return any(_has_condition(item) for item in document)
+    if isinstance(document, dict):
+        return "Condition" in document or any(_has_condition(v) for v in document.values())
+    return False
+
+
+def not_honoured(resource_type: str, properties: Mapping[str, Any]) -> tuple[str, ...]:
+    """What the emulator does not honour about one resource, from its template entry."""
+    notes = list(TYPE_NOTES.get(resource_type, ()))
+    for name, note in PROPERTY_NOTES.get(resource_type, {}).items():
+        if properties.get(name) not in (None, [], {}):
+            notes.append(note)
+    policies = [properties.get(name) for name in POLICY_PROPERTIES.get(resource_type, ())]
+    if _has_condition(policies):
+        notes.append(POLICY_CONDITIONS)
+    return tuple(notes)
+
+
+def _absence_reason(logical_id: str, resource_type: str, observed: Observation) -> str:
+    if logical_id in observed.failed:
+        return f"not created: {observed.failed[logical_id]}"
+    if resource_type in NO_LOCAL_COUNTERPART:
+        return NO_LOCAL_COUNTERPART[resource_type]
+    if (
+        resource_type.startswith("Custom::")
+        or resource_type == "AWS::CloudFormation::CustomResource"
+    ):
+        return CUSTOM_RESOURCE
+    return NO_CREATOR
+
+
+def classify(
+    resources: Mapping[str, Mapping[str, Any]], observed: Observation
+) -> list[ResourceFidelity]:
+    """One entry per template resource, in template order."""
+    entries = []
+    for logical_id, resource in resources.items():
+        resource_type = str(resource["Type"])
+        properties = resource.get("Properties") or {}
+        actions = tuple(observed.actions.get(logical_id, ()))
+        if logical_id in observed.created:
+            status, physical = Status.CREATED, observed.created[logical_id]
+            notes = not_honoured(resource_type, properties)
+        elif logical_id in observed.live:
+            status, physical = Status.LIVE, observed.live[logical_id]
+            notes = not_honoured(resource_type, properties)
+        else:
+            status, physical = Status.NOT_HONOURED, None
+            notes = (_absence_reason(logical_id, resource_type, observed),)
+        entries.append(
+            ResourceFidelity(logical_id, resource_type, status, physical, actions, notes)
+        )
+    return entries
+
+
+def summary(entries: Iterable[ResourceFidelity]) -> dict[str, int]:
+    counts = Counter(entry.status.value for entry in entries)
+    return {status.value: counts.get(status.value, 0) for status in Status}
+
+
+def by_type(entries: Iterable[ResourceFidelity]) -> dict[str, dict[str, int]]:
+    """Resource type -> status -> count: every type of the template appears."""
+    table: dict[str, Counter[str]] = {}
+    for entry in entries:
+        table.setdefault(entry.resource_type, Counter())[entry.status.value] += 1
+    return {kind: dict(sorted(counts.items())) for kind, counts in sorted(table.items())}
+
+
+def to_document(
+    entries: list[ResourceFidelity], *, stack_name: str, endpoint: str
+) -> dict[str, Any]:
+    return {
+        "stack": stack_name,
+        "endpoint": endpoint,
+        "statuses": {
+            Status.LIVE.value: "created by moto's CloudFormation, confirmed through its API",
+            Status.CREATED.value: "skipped by moto, created by pablo local deploy",
+            Status.NOT_HONOURED.value: "absent locally; see not_honoured for why",
+        },
+        "summary": summary(entries),
+        "types": by_type(entries),
+        "resources": [{**asdict(entry), "status": entry.status.value} for entry in entries],
+    }
+
+
+def save(document: Mapping[str, Any], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = (str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True))
+        return "  ".join(padded).rstrip()
+
+    return [line(headers), line(tuple("-" * width for width in widths)), *map(line, rows)]
+
+
+def render(entries: list[ResourceFidelity]) -> str:
+    """The report as text: one row per resource, then one row per type."""
+    rows = []
+    for entry in entries:
+        details = [*entry.actions, *(f"not honoured: {note}" for note in entry.not_honoured)]
+        first, *rest = details or ["-"]
+        rows.append((entry.status.value, entry.resource_type, entry.logical_id, first))
+        rows.extend(("", "", "", detail) for detail in rest)
+    lines = _table(("STATUS", "TYPE", "LOGICAL ID", "WHAT"), rows)
+    type_rows = [
+        (kind, ", ".join(f"{count} {status}" for status, count in counts.items()))
+        for kind, counts in by_type(entries).items()
+    ]
+    totals = ", ".join(f"{count} {status}" for status, count in summary(entries).items())
+    return "\n".join([*lines, "", *_table(("TYPE", "STATUS"), type_rows), "", totals])

@@ -1,0 +1,187 @@
+"""The engagement functions deployed into the emulator from the `functions` package, with
+the environment the CDK construct gives them (until the real deploy is used by these tests).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from functions.core import env, schemas
+from tests.conftest import EmulatorServer
+from tests.functional.conftest import unique_name
+from tests.functional.test_event_targets import zip_package
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NAMESPACE = "PabloTest/Engagement"
+T = TypeVar("T")
+
+
+@dataclass
+class EngagementRig:
+    server: EmulatorServer
+    raw: str
+    curated: str
+    quarantine: str
+    state_table: str
+    raw_database: str
+    curated_database: str
+    namespace: str
+    ingest: str = ""
+    daily: str = ""
+    monitor: str = ""
+
+    def client(self, service: str) -> Any:
+        return self.server.client(service)
+
+    def environment(self) -> dict[str, str]:
+        return {
+            env.RAW_BUCKET: self.raw,
+            env.CURATED_BUCKET: self.curated,
+            env.QUARANTINE_BUCKET: self.quarantine,
+            env.STATE_TABLE: self.state_table,
+            env.GLUE_DATABASE_RAW: self.raw_database,
+            env.GLUE_DATABASE_CURATED: self.curated_database,
+            env.METRICS_NAMESPACE: self.namespace,
+            env.ALLOWED_LATENESS_DAYS: "7",
+            env.SESSION_GAP_MINUTES: "30",
+            env.POWERTOOLS_SERVICE_NAME: "engagement",
+        }
+
+    def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
+        response = self.client("lambda").invoke(
+            FunctionName=function, Payload=json.dumps(event).encode()
+        )
+        body: dict[str, Any] = json.loads(response["Payload"].read())
+        assert "FunctionError" not in response, body
+        return body
+
+    def keys(self, bucket: str, prefix: str) -> list[str]:
+        pages = (
+            self.client("s3")
+            .get_paginator("list_objects_v2")
+            .paginate(Bucket=bucket, Prefix=prefix)
+        )
+        return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+    def read(self, bucket: str, prefix: str) -> pa.Table:
+        tables = [
+            pq.read_table(io.BytesIO(self.body(bucket, key)))
+            for key in self.keys(bucket, prefix)
+            if key.endswith(".parquet")
+        ]
+        return pa.concat_tables(tables) if tables else pa.table({})
+
+    def body(self, bucket: str, key: str) -> bytes:
+        data: bytes = self.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        return data
+
+    def put_parquet(self, bucket: str, key: str, table: pa.Table) -> None:
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        self.client("s3").put_object(Bucket=bucket, Key=key, Body=sink.getvalue())
+
+
+def build_rig(server: EmulatorServer) -> EngagementRig:
+    """Buckets, state table and Glue tables (from the registry) with unique names."""
+    s3 = server.client("s3")
+    names = {p: unique_name(p) for p in ("raw", "curated", "quarantine")}
+    for name in names.values():
+        s3.create_bucket(Bucket=name)
+    table = unique_name("state")
+    server.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    glue = server.client("glue")
+    databases = {}
+    for database, bucket in ((schemas.Database.RAW, "raw"), (schemas.Database.CURATED, "curated")):
+        name = unique_name(database.value).replace("-", "_")
+        glue.create_database(DatabaseInput={"Name": name})
+        databases[database] = name
+        for registry in schemas.tables_in(database):
+            glue.create_table(
+                DatabaseName=name,
+                TableInput={
+                    "Name": registry.name,
+                    "StorageDescriptor": {
+                        "Columns": [
+                            {"Name": c["name"], "Type": c["type"]} for c in registry.glue_columns()
+                        ],
+                        "Location": f"s3://{names[bucket]}/{registry.prefix}/",
+                    },
+                    "PartitionKeys": [
+                        {"Name": c["name"], "Type": c["type"]}
+                        for c in registry.glue_partition_keys()
+                    ],
+                },
+            )
+    return EngagementRig(
+        server=server,
+        raw=names["raw"],
+        curated=names["curated"],
+        quarantine=names["quarantine"],
+        state_table=table,
+        raw_database=databases[schemas.Database.RAW],
+        curated_database=databases[schemas.Database.CURATED],
+        namespace=f"{NAMESPACE}/{unique_name('ns')}",
+    )
+
+
+def create_function(rig: EngagementRig, *, name: str, handler: str, timeout: int = 120) -> str:
+    iam = rig.client("iam")
+    role = iam.create_role(RoleName=unique_name("role"), AssumeRolePolicyDocument="{}")
+    created = rig.client("lambda").create_function(
+        FunctionName=unique_name(name),
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler=handler,
+        Code={"ZipFile": zip_package(REPO_ROOT, "functions")},
+        Timeout=timeout,
+        MemorySize=2048,
+        Environment={"Variables": rig.environment()},
+    )
+    return str(created["FunctionName"])
+
+
+def metric_sum(rig: EngagementRig, metric: str, dimensions: dict[str, str] | None = None) -> float:
+    """Sum of every datapoint of `metric` (the emulator keeps them all)."""
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    now = datetime.now(UTC)
+    stats = rig.client("cloudwatch").get_metric_statistics(
+        Namespace=rig.namespace,
+        MetricName=metric,
+        Dimensions=[{"Name": k, "Value": v} for k, v in (dimensions or {}).items()],
+        StartTime=now - timedelta(days=400),
+        EndTime=now + timedelta(days=400),
+        Period=86400 * 800,
+        Statistics=["Sum"],
+    )
+    return float(sum(p["Sum"] for p in stats["Datapoints"]))
+
+
+def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -1,0 +1,63 @@
+"""engagement_day (one connection, streaming) gives what compact_day + engagement_user_daily
+give, and active_users_days what active_users gives day by day."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from functions.core import engagement, schemas
+from tests.unit.test_engagement import DAY, at, raw_row, raw_table
+
+
+def _raw() -> pa.Table:
+    rows = [
+        raw_row("e1", at(9), user_id="u1", event_time=at(8, 59)),
+        raw_row("e1", at(9, 5), user_id="u1", event_time=at(8, 59)),  # natural copy
+        raw_row("e2", at(10), user_id="u1", event_time=at(9, 10), payload_hash="x"),
+        raw_row("e2", at(11), user_id="u1", event_time=at(9, 10), payload_hash="y"),
+        raw_row("e3", at(12), user_id="u2", event_time=at(11)),
+        raw_row("e4", at(12), user_id="u2", event_time=at(11, 45)),
+        raw_row("e5", at(30), user_id="u3", event_time=at(25)),  # the next day: ignored
+    ]
+    return raw_table(rows)
+
+
+def test_engagement_day_matches_compaction_and_sessions(tmp_path: Path) -> None:
+    # Given raw clicks with duplicates of both kinds and a click of another day
+    raw = _raw()
+    first = at(9, 30)
+    # When the day is computed both ways
+    compaction = engagement.compact_day(raw, DAY, first_aggregated_at=first)
+    users = engagement.engagement_user_daily(compaction.clicks, DAY)
+    path = tmp_path / "clicks.parquet"
+    result = engagement.engagement_day(raw, DAY, clicks_path=str(path), first_aggregated_at=first)
+    # Then dedup counts, per-user sessions and the clicks file agree
+    assert result.dedup.equals(compaction.dedup)
+    assert result.user_daily.equals(users)
+    written = pq.read_table(path)
+    assert written.schema == schemas.CLICKS.arrow_schema()
+    assert written.equals(compaction.clicks.drop(["dt"]))
+    assert result.clicks_rows == compaction.clicks.num_rows == 4
+    assert result.landed_by_hour == engagement.landed_by_hour(compaction.clicks)
+
+
+def test_active_users_days_match_the_single_day_function() -> None:
+    # Given user-daily rows over three days
+    compaction = engagement.compact_day(_raw(), DAY)
+    day1 = engagement.engagement_user_daily(compaction.clicks, DAY)
+    later = DAY + timedelta(days=2)
+    index = day1.schema.get_field_index("dt")
+    day3 = day1.set_column(
+        index, day1.schema.field(index), pa.array([later.isoformat()] * day1.num_rows, pa.string())
+    )
+    history = pa.concat_tables([day1, day3])
+    seats = {DAY: {"acct-1": 10, "acct-9": 0}, later: {"acct-1": 5}}
+    # When computed together and one by one
+    together = engagement.active_users_days(history, seats)
+    # Then each day is the same table
+    for day, day_seats in seats.items():
+        assert together[day].equals(engagement.active_users(history, day, day_seats))

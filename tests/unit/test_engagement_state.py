@@ -1,0 +1,144 @@
+"""Engagement bookkeeping: which days a run computes, freshness, seats, and the ingest
+handler's answer to a transient failure."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.core import engagement, schemas
+from functions.core.engagement_state import (
+    DayState,
+    active_user_days,
+    day_state,
+    days_to_compute,
+    format_time,
+    freshness_hours,
+    parse_time,
+)
+
+NOW = datetime(2026, 9, 10, 2, 0, tzinfo=UTC)
+
+
+def _state(day: str, *, aggregated: bool = True, marks: int = 0, clean: int = 0) -> DayState:
+    return DayState(date.fromisoformat(day), NOW if aggregated else None, marks, clean)
+
+
+def test_a_run_computes_yesterday_and_the_dirty_days_only() -> None:
+    # Given a clean day, a dirty day, a day marked but since recomputed, a future dirty day
+    states = [
+        _state("2026-09-01"),
+        _state("2026-09-03", marks=2, clean=1),
+        _state("2026-09-05", marks=1, clean=1),
+        _state("2026-09-10", marks=1),
+    ]
+    # Then the run computes the dirty day and yesterday, oldest first
+    assert days_to_compute(NOW, states) == [date(2026, 9, 3), date(2026, 9, 9)]
+
+
+def test_a_day_never_aggregated_is_not_dirty() -> None:
+    assert not _state("2026-09-03", aggregated=False, marks=1).dirty
+    assert day_state({"sk": "2026-09-03"}) == DayState(date(2026, 9, 3), None, 0, 0)
+
+
+def test_active_users_are_recomputed_for_the_30_days_a_restated_day_touches() -> None:
+    days = active_user_days([date(2026, 9, 1)], until=date(2026, 9, 9))
+    assert days == [date(2026, 9, d) for d in range(1, 10)]
+    assert len(active_user_days([date(2026, 1, 1)], until=date(2026, 12, 31))) == 30
+
+
+def test_times_round_trip_and_order_as_strings() -> None:
+    moment = datetime(2026, 9, 10, 2, 3, 4, 567000, tzinfo=UTC)
+    assert format_time(moment) == "2026-09-10T02:03:04.567Z"
+    assert parse_time(format_time(moment)) == moment
+    assert format_time(moment) < format_time(moment + timedelta(milliseconds=1))
+    with pytest.raises(ValueError, match="no time zone"):
+        parse_time("2026-09-10T02:03:04")
+
+
+def test_freshness_is_hours_since_the_newest_event_and_none_before_any() -> None:
+    assert freshness_hours(NOW, None) is None
+    assert freshness_hours(NOW, NOW - timedelta(hours=49)) == pytest.approx(49)
+    assert freshness_hours(NOW, NOW + timedelta(hours=1)) == 0.0
+
+
+def test_seats_are_the_latest_known_count_at_the_end_of_the_day() -> None:
+    rows = [
+        ("e1", "acct-1", datetime(2026, 9, 1, tzinfo=UTC), 5),
+        ("e2", "acct-1", datetime(2026, 9, 5, tzinfo=UTC), 8),
+        ("e3", "acct-1", datetime(2026, 9, 6, tzinfo=UTC), None),  # a plan change, no seats
+        ("e4", "acct-1", datetime(2026, 9, 20, tzinfo=UTC), 12),  # after the day
+        ("e5", "acct-2", datetime(2026, 9, 2, tzinfo=UTC), None),
+    ]
+    schema = schemas.RAW_ACCOUNT_EVENTS.arrow_schema()
+    table = pa.table(
+        {
+            "event_id": [r[0] for r in rows],
+            "account_id": [r[1] for r in rows],
+            "event_type": ["seats_changed"] * len(rows),
+            "event_time": [r[2] for r in rows],
+            "plan": [None] * len(rows),
+            "seats": [r[3] for r in rows],
+            "mrr_cents": [None] * len(rows),
+            "currency": ["USD"] * len(rows),
+            "recorded_by": [None] * len(rows),
+            "source_key": ["k"] * len(rows),
+        },
+        schema=schema,
+    )
+    assert engagement.seats_as_of(table, date(2026, 9, 10)) == {"acct-1": 8, "acct-2": None}
+    assert engagement.seats_as_of(schema.empty_table(), date(2026, 9, 10)) == {}
+
+
+class _ThrottledS3:
+    def put_object(self, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "PutObject")
+
+
+def test_a_transient_s3_failure_is_one_item_failure_at_the_first_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the ingest handler whose S3 writes are throttled
+    from functions.core import env  # noqa: PLC0415
+    from functions.handlers import click_ingest  # noqa: PLC0415
+
+    for name, value in {
+        env.RAW_BUCKET: "raw",
+        env.QUARANTINE_BUCKET: "q",
+        env.STATE_TABLE: "state",
+        env.METRICS_NAMESPACE: "ns",
+    }.items():
+        monkeypatch.setenv(name, value)
+    click_ingest._settings.cache_clear()
+    monkeypatch.setattr(click_ingest, "_client", lambda service: _ThrottledS3())
+    data = json.dumps(
+        {
+            "event_id": "e",
+            "account_id": "a",
+            "user_id": "u",
+            "event_type": "click",
+            "event_time": int(NOW.timestamp() * 1000),
+        }
+    ).encode()
+    records = [
+        {
+            "kinesis": {
+                "data": base64.b64encode(data).decode(),
+                "sequenceNumber": f"{seq:05d}",
+                "approximateArrivalTimestamp": NOW.timestamp(),
+            },
+            "eventID": f"shardId-000000000000:{seq:05d}",
+        }
+        for seq in (7, 8)
+    ]
+    # When a batch arrives
+    answer = click_ingest.handler.__wrapped__({"Records": records}, None)  # type: ignore[attr-defined]
+    click_ingest._settings.cache_clear()
+    # Then the batch is retried from its first record, not raised (which would block the shard)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "00007"}]}

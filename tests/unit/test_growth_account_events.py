@@ -1,0 +1,119 @@
+"""Validation of account_events landing files: every line accepted, counted as a duplicate
+or quarantined with the contract's reason code; generated faults are caught exactly."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from functions.core import account_events as ae
+from pablo.generate.company import generate
+from pablo.generate.model import GeneratorConfig
+
+NOW = datetime(2026, 9, 15, tzinfo=UTC)
+GOOD = {
+    "event_id": "e-1",
+    "account_id": "acct-0001",
+    "event_type": "subscribed",
+    "event_time": "2026-09-01T10:00:00Z",
+    "plan": "team",
+    "seats": 2,
+    "mrr_cents": 7000,
+    "currency": "USD",
+    "recorded_by": "ae:jkim",
+}
+
+
+def _line(**over: object) -> bytes:
+    return json.dumps({**GOOD, **over}).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\xff\xfe", ae.INVALID_UTF8),
+        (b'{"event_id": ', ae.INVALID_JSON),
+        (b"[1, 2]", ae.NOT_AN_OBJECT),
+        (b'{"event_id": "a", "event_id": "b"}', ae.DUPLICATE_JSON_KEY),
+        (json.dumps({k: v for k, v in GOOD.items() if k != "currency"}).encode(), ae.MISSING_FIELD),
+        (_line(plan=None), ae.NULL_FIELD),
+        (_line(seats="2"), ae.WRONG_TYPE),
+        (_line(seats=True), ae.WRONG_TYPE),
+        (_line(account_id=""), ae.INVALID_ID),
+        (_line(event_type="paused"), ae.UNKNOWN_EVENT_TYPE),
+        (_line(event_time="2026-09-01T10:00:00+02:00"), ae.INVALID_TIMESTAMP),
+        (_line(event_time="2026-12-01T10:00:00Z"), ae.FUTURE_TIMESTAMP),
+        (_line(plan="enterprise"), ae.UNKNOWN_PLAN),
+        (_line(seats=0, mrr_cents=0), ae.NEGATIVE_SEATS),
+        (_line(mrr_cents=-1), ae.NEGATIVE_AMOUNT),
+        (_line(mrr_cents=1), ae.MRR_MISMATCH),
+        (_line(currency="EUR"), ae.UNKNOWN_CURRENCY),
+    ],
+)
+def test_each_bad_line_gets_its_reason(raw: bytes, reason: str) -> None:
+    # given one bad line / when validated / then it is rejected with its reason, raw kept
+    outcome = ae.validate_file(raw + b"\n", source_key="account_events/x.jsonl", now=NOW)
+    assert [(r.reason, r.raw) for r in outcome.rejected] == [(reason, raw)]
+    assert outcome.accepted == ()
+
+
+def test_churned_may_have_null_plan_and_seats() -> None:
+    line = _line(event_type="churned", plan=None, seats=None, mrr_cents=0)
+    outcome = ae.validate_file(line, source_key="k", now=NOW)
+    assert len(outcome.accepted) == 1 and not outcome.rejected
+
+
+def test_duplicates_within_a_file_and_across_files() -> None:
+    # given a file with an exact repeat and a conflicting reuse of an event_id
+    body = b"\n".join([_line(), _line(), _line(seats=3, mrr_cents=10500), _line(event_id="e-2")])
+    outcome = ae.validate_file(body, source_key="f1", now=NOW)
+    assert (len(outcome.accepted), outcome.duplicates) == (2, 1)
+    assert [r.reason for r in outcome.rejected] == [ae.DUPLICATE_EVENT_ID]
+    # when a later file carries e-1 again (same) and e-2 with other content
+    first = {a.event.event_id: ae.Landed(a.content_hash, "f1") for a in outcome.accepted}
+    later = ae.validate_file(
+        b"\n".join([_line(), _line(event_id="e-2", seats=4, mrr_cents=14000)]),
+        source_key="f2",
+        now=NOW,
+    )
+    resolved = ae.against_landed(later, first)
+    # then the exact re-send is a duplicate and the conflict is quarantined
+    assert (len(resolved.accepted), resolved.duplicates) == (0, 1)
+    assert [r.reason for r in resolved.rejected] == [ae.DUPLICATE_EVENT_ID]
+    # and re-running the first file keeps its own events
+    assert len(ae.against_landed(outcome, first).accepted) == 2
+
+
+def test_generated_files_are_classified_as_truth_says(tmp_path: Path) -> None:
+    # given a small generated company with its malformed lines and conflicts
+    generate(GeneratorConfig(seed=7, accounts=12, days=40, clicks_per_user_day=0.5), tmp_path)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    landed: dict[str, ae.Landed] = {}
+    found = []
+    accepted = 0
+    # when every file is validated in delivery order
+    for path in sorted((tmp_path / "account_events").glob("*.jsonl")):
+        rel = f"account_events/{path.name}"
+        outcome = ae.against_landed(
+            ae.validate_file(
+                path.read_bytes(), source_key=rel, now=datetime(2027, 1, 1, tzinfo=UTC)
+            ),
+            landed,
+        )
+        for item in outcome.accepted:
+            landed.setdefault(item.event.event_id, ae.Landed(item.content_hash, rel))
+        accepted += len(outcome.accepted)
+        found += [(rel, r.line_number, r.reason) for r in outcome.rejected]
+        assert outcome.lines == len(outcome.accepted) + outcome.duplicates + len(outcome.rejected)
+    # then exactly the listed faults are quarantined, each with its reason
+    faults = truth["faults"]
+    expected = [
+        (f["file"], f["line"], f["reason"])
+        for f in faults["malformed_records"] + faults["account_event_conflicts"]
+        if f["input"] == "account_events"
+    ]
+    assert sorted(found) == sorted(expected)
+    assert accepted == truth["totals"]["account_events"]["valid_events"]
