@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: tuple[str, ...] = ("bench.bench_ingest",)
+BENCHMARKS: tuple[str, ...] = ("bench.bench_ingest", "bench.bench_engagement")
 
 
 def main() -> int:

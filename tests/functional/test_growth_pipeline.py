@@ -24,12 +24,6 @@ from tests.conftest import EmulatorServer
 CLOCK_START = "2026-10-11T00:00:00Z"
 RUN_TIME = "2026-10-11T23:30:00Z"
 WAIT_SECONDS = 90
-# Known blocker (reported to the lead): the deployed landing bucket's policy (enforce_ssl:
-# Deny when aws:SecureTransport is false) makes PutObject over the emulator's http endpoint
-# answer 403, so no file can land. Remove this mark once the local deploy handles it.
-pytestmark = pytest.mark.skip(
-    reason="landing bucket policy (enforce_ssl) denies PutObject over the http emulator: 403"
-)
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
