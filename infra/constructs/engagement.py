@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Final
 
@@ -27,6 +26,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.core.schemas import Database
+from infra.constructs.asl import render_asl
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, grant
@@ -237,19 +237,7 @@ class EngagementPipeline(Construct):
 
 
 def load_definition(values: dict[str, str]) -> str:
-    """The ASL text with each `${Name}` replaced by its value (CDK tokens become an
-    Fn::Join in the template). Substituted here rather than with DefinitionSubstitutions,
-    which the local deploy's CloudFormation does not apply."""
-    text = ASL_PATH.read_text(encoding="utf-8")
-    for name, value in values.items():
-        placeholder = "${" + name + "}"
-        if placeholder not in text:
-            raise ValueError(f"{ASL_PATH.name} has no {placeholder}")
-        text = text.replace(placeholder, value)
-    left = re.findall(r"\$\{[A-Za-z]+\}", text)  # CDK tokens look like ${Token[...]}
-    if left:
-        raise ValueError(f"{ASL_PATH.name}: no value for {', '.join(sorted(set(left)))}")
-    return text
+    return render_asl(ASL_PATH, values)
 
 
 def install(stack: PipelinesStack) -> None:

@@ -23,6 +23,7 @@ from constructs import Construct
 from functions.core.growth_paths import ACCOUNT_EVENTS_PREFIX
 from functions.core.landing import OBJECT_CREATED, S3_SOURCE
 from functions.core.schemas import Database
+from infra.constructs.asl import render_asl
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, grant
@@ -135,11 +136,15 @@ class GrowthPipeline(Construct):
             self,
             "Workflow",
             state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_string(ASL_PATH.read_text(encoding="utf-8")),
-            definition_substitutions={
-                "WeeklyFunctionArn": self.weekly.function.function_arn,
-                "OnCallTopicArn": platform.topic.topic_arn,
-            },
+            definition_body=sfn.DefinitionBody.from_string(
+                render_asl(
+                    ASL_PATH,
+                    {
+                        "WeeklyFunctionArn": self.weekly.function.function_arn,
+                        "OnCallTopicArn": platform.topic.topic_arn,
+                    },
+                )
+            ),
             timeout=Duration.hours(1),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),

@@ -31,6 +31,7 @@ from functions.core import env
 from functions.core.landing import LANDING_PREFIXES, OBJECT_CREATED, S3_SOURCE, BucketRole
 from functions.core.profit_review import DEFAULT_REVIEW_DAYS
 from functions.core.schemas import Database
+from infra.constructs.asl import render_asl
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, grant
@@ -219,20 +220,7 @@ class ProfitPipeline(Construct):
 
 
 def asl_definition(values: dict[str, str]) -> str:
-    """The ASL with its `${Name}` placeholders replaced by (token) values.
-
-    Replaced in the string rather than through DefinitionSubstitutions: CDK turns the
-    tokens into an Fn::Join, which every CloudFormation implementation resolves, while
-    moto's ignores DefinitionSubstitutions (the emulator's state machine would call a
-    function literally named `${MonthlyFunctionArn}`).
-    """
-    text = ASL_PATH.read_text(encoding="utf-8")
-    for name, value in values.items():
-        placeholder = "${" + name + "}"
-        if placeholder not in text:
-            raise ValueError(f"{ASL_PATH.name} has no {placeholder}")
-        text = text.replace(placeholder, value)
-    return text
+    return render_asl(ASL_PATH, values)
 
 
 def install(stack: PipelinesStack) -> None:
