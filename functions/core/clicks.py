@@ -431,6 +431,8 @@ def parse_payload(raw: bytes) -> ClickPayload | tuple[str, str]:
         return diagnose(raw)
     if _may_repeat_a_key(raw, payload):
         return diagnose(raw)
+    if not -(2**63) <= payload.event_time < 2**63:  # JSON integers are unbounded; int64 is not
+        return diagnose(raw)
     return payload
 
 
