@@ -199,11 +199,12 @@ class EngagementPipeline(Construct):
             "Workflow",
             state_machine_name=platform.config.resource_name("engagement-daily"),
             definition_body=sfn.DefinitionBody.from_string(
-                load_definition(
+                render_asl(
+                    ASL_PATH,
                     {
                         "DailyFunctionArn": self.daily.function.function_arn,
                         "OnCallTopicArn": platform.topic.topic_arn,
-                    }
+                    },
                 )
             ),
             timeout=Duration.hours(2),
@@ -234,10 +235,6 @@ class EngagementPipeline(Construct):
                 "StringEquals": {"cloudwatch:namespace": platform.config.metrics_namespace}
             },
         )
-
-
-def load_definition(values: dict[str, str]) -> str:
-    return render_asl(ASL_PATH, values)
 
 
 def install(stack: PipelinesStack) -> None:

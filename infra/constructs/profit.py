@@ -190,11 +190,12 @@ class ProfitPipeline(Construct):
             "Workflow",
             state_machine_name=name,
             definition_body=sfn.DefinitionBody.from_string(
-                asl_definition(
+                render_asl(
+                    ASL_PATH,
                     {
                         "MonthlyFunctionArn": self.monthly.function.function_arn,
                         "OnCallTopicArn": platform.topic.topic_arn,
-                    }
+                    },
                 )
             ),
             timeout=Duration.hours(1),
@@ -217,10 +218,6 @@ class ProfitPipeline(Construct):
         }.items():
             acknowledge(machine, finding, reason)
         return machine
-
-
-def asl_definition(values: dict[str, str]) -> str:
-    return render_asl(ASL_PATH, values)
 
 
 def install(stack: PipelinesStack) -> None:
