@@ -11,30 +11,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.core.schemas import Database
-from infra.constructs.asl import render_asl
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
-from infra.nag import acknowledge, grant
+from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
+from infra.nag import acknowledge
 from infra.stacks.pipelines_stack import PipelinesStack
 
-ASL_PATH: Final = (
-    Path(__file__).resolve().parents[2] / "state_machines" / "engagement_daily.asl.json"
-)
+ASL_PATH: Final = STATE_MACHINES_DIR / "engagement_daily.asl.json"
 # A Kinesis record costs about 916 bytes of the 6 MB invocation payload for a 250-byte click
 # (base64 plus metadata): 6,800 records fill it. 6,000 leaves room for larger clicks; Lambda
 # also splits a batch that would exceed the payload limit.
@@ -47,10 +42,6 @@ INGEST_MAX_RECORD_AGE: Final = Duration.hours(24)
 DAILY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="2")
 # Every 6 hours: ample for a 48-hour SLA, and a quarter of the invocations of hourly.
 FRESHNESS_SCHEDULE: Final = events.Schedule.cron(minute="5", hour="0/6")
-METRICS_REASON: Final = (
-    "cloudwatch:PutMetricData supports no resource-level permission; the statement is "
-    "limited to the pipeline's own namespace by the cloudwatch:namespace condition"
-)
 
 
 class EngagementPipeline(Construct):
@@ -101,8 +92,8 @@ class EngagementPipeline(Construct):
             memory_size_mb=1024,
             write_buckets=[buckets.raw, buckets.quarantine],
             state_table_access=True,
+            publish_metrics=True,
         )
-        self._grant_metrics(platform, self.ingest)
         for finding in ("IAM5[Action::kms:GenerateDataKey*]", "IAM5[Action::kms:ReEncrypt*]"):
             acknowledge(
                 self.ingest.role,
@@ -137,8 +128,8 @@ class EngagementPipeline(Construct):
             write_buckets=[buckets.curated],
             state_table_access=True,
             glue_partition_databases=[Database.RAW, Database.CURATED],
+            publish_metrics=True,
         )
-        self._grant_metrics(platform, self.daily)
         self.monitor = PipelineFunction(
             self,
             "Freshness",
@@ -149,9 +140,18 @@ class EngagementPipeline(Construct):
             timeout=Duration.seconds(30),
             memory_size_mb=256,
             state_table_access=True,
+            publish_metrics=True,
         )
-        self._grant_metrics(platform, self.monitor)
-        self.state_machine = self._workflow(platform)
+        self.workflow = PipelineWorkflow(
+            self,
+            "Workflow",
+            platform=platform,
+            name="engagement-daily",
+            functions={"DailyFunctionArn": self.daily},
+            timeout=Duration.hours(2),
+            asl_path=ASL_PATH,
+        )
+        self.state_machine = self.workflow.state_machine
         daily_rule = events.Rule(
             self,
             "DailySchedule",
@@ -180,60 +180,6 @@ class EngagementPipeline(Construct):
             "ClickIngestFailureQueueUrl",
             value=self.failures.queue_url,
             description="On-failure destination of the click mapping",
-        )
-
-    def _workflow(self, platform: Platform) -> sfn.StateMachine:
-        log_group = logs.LogGroup(
-            self,
-            "WorkflowLogs",
-            log_group_name=f"/aws/vendedlogs/states/{platform.config.resource_name('engagement-daily')}",
-            removal_policy=(
-                RemovalPolicy.RETAIN if platform.config.retain_data else RemovalPolicy.DESTROY
-            ),
-        )
-        cfn_log_group = log_group.node.default_child
-        assert isinstance(cfn_log_group, logs.CfnLogGroup)
-        cfn_log_group.retention_in_days = platform.config.log_retention_days
-        machine = sfn.StateMachine(
-            self,
-            "Workflow",
-            state_machine_name=platform.config.resource_name("engagement-daily"),
-            definition_body=sfn.DefinitionBody.from_string(
-                render_asl(
-                    ASL_PATH,
-                    {
-                        "DailyFunctionArn": self.daily.function.function_arn,
-                        "OnCallTopicArn": platform.topic.topic_arn,
-                    },
-                )
-            ),
-            timeout=Duration.hours(2),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
-        )
-        self.daily.function.grant_invoke(machine)
-        platform.topic.grant_publish(machine)
-        platform.keys.data.grant(machine, "kms:Decrypt", "kms:GenerateDataKey")
-        for finding, reason in {
-            "IAM5[Resource::*]": "Step Functions log delivery and X-Ray segments support no "
-            "resource-level permission",
-            "IAM5[Resource::<EngagementDailyFunction448A638B.Arn>:*]": "Invoking the daily "
-            "function's versions and aliases (CDK's grant_invoke)",
-            "IAM5[Action::kms:GenerateDataKey*]": "Publishing to the encrypted on-call topic "
-            "(CDK's key grant for SNS)",
-        }.items():
-            acknowledge(machine, finding, reason)
-        return machine
-
-    def _grant_metrics(self, platform: Platform, function: PipelineFunction) -> None:
-        grant(
-            function.role,
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            wildcard_reason=METRICS_REASON,
-            conditions={
-                "StringEquals": {"cloudwatch:namespace": platform.config.metrics_namespace}
-            },
         )
 
 

@@ -17,7 +17,6 @@ from constructs import Construct
 from functions.core.landing import FINANCE_LANDING_ROOT, OBJECT_CREATED, S3_SOURCE
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
-from infra.nag import grant
 from infra.stacks.pipelines_stack import PipelinesStack
 
 HANDLER = "functions.handlers.landing_inventory.handler"
@@ -25,10 +24,6 @@ HANDLER = "functions.handlers.landing_inventory.handler"
 # and this long; function errors are retried by Lambda's asynchronous invoke itself.
 DELIVERY_RETRY_ATTEMPTS = 8
 DELIVERY_MAX_EVENT_AGE = Duration.hours(6)
-METRICS_REASON = (
-    "cloudwatch:PutMetricData supports no resource-level permission; the statement is "
-    "limited to the pipeline's own namespace by the cloudwatch:namespace condition"
-)
 
 
 class LandingInventory(Construct):
@@ -46,15 +41,7 @@ class LandingInventory(Construct):
             timeout=Duration.seconds(30),
             memory_size_mb=256,
             state_table_access=True,
-        )
-        grant(
-            self.function.role,
-            actions=["cloudwatch:PutMetricData"],
-            resources=["*"],
-            wildcard_reason=METRICS_REASON,
-            conditions={
-                "StringEquals": {"cloudwatch:namespace": platform.config.metrics_namespace}
-            },
+            publish_metrics=True,
         )
         buckets = platform.buckets
         self.rules = [

@@ -33,6 +33,10 @@ OBJECTS_REASON = (
     "The function reads or writes objects anywhere in this bucket (partitioned tables "
     "whose keys are only known at run time)"
 )
+METRICS_REASON = (
+    "cloudwatch:PutMetricData supports no resource-level permission; the statement is "
+    "limited to the pipeline's own namespace by the cloudwatch:namespace condition"
+)
 GLUE_REASON = "Registers partitions of any table of this database (tables come from the registry)"
 
 
@@ -57,6 +61,7 @@ class PipelineFunction(Construct):
         write_buckets: Sequence[s3.IBucket] = (),
         state_table_access: bool = False,
         publish_alerts: bool = False,
+        publish_metrics: bool = False,
         glue_partition_databases: Sequence[Database] = (),
     ) -> None:
         super().__init__(scope, construct_id)
@@ -129,6 +134,14 @@ class PipelineFunction(Construct):
                 self.role,
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[platform.keys.data.key_arn],
+            )
+        if publish_metrics:
+            grant(
+                self.role,
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                wildcard_reason=METRICS_REASON,
+                conditions={"StringEquals": {"cloudwatch:namespace": config.metrics_namespace}},
             )
         if glue_partition_databases:
             self._grant_glue(platform, glue_partition_databases)

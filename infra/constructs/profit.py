@@ -16,28 +16,24 @@ wait for its sign-off (`cdk deploy -c profit_review_days=7`).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from functions.core import env
 from functions.core.landing import LANDING_PREFIXES, OBJECT_CREATED, S3_SOURCE, BucketRole
 from functions.core.profit_review import DEFAULT_REVIEW_DAYS
 from functions.core.schemas import Database
-from infra.constructs.asl import render_asl
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
-from infra.nag import acknowledge, grant
+from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
 from infra.stacks.pipelines_stack import PipelinesStack
 
-ASL_PATH: Final = Path(__file__).resolve().parents[2] / "state_machines" / "profit_monthly.asl.json"
+ASL_PATH: Final = STATE_MACHINES_DIR / "profit_monthly.asl.json"
 FINANCE_SOURCES: Final = ("invoices", "expenses", "salaries", "ledger")
 # The ledger lands on day 3 at the latest (docs/data-contracts.md): run on day 4.
 MONTHLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="6", day="4", month="*")
@@ -45,10 +41,6 @@ REVIEW_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="7")
 REVIEW_DAYS_CONTEXT: Final = "profit_review_days"
 DELIVERY_RETRY_ATTEMPTS: Final = 8
 DELIVERY_MAX_EVENT_AGE: Final = Duration.hours(6)
-METRICS_REASON: Final = (
-    "cloudwatch:PutMetricData supports no resource-level permission; the statement is "
-    "limited to the pipeline's own namespace by the cloudwatch:namespace condition"
-)
 
 
 class ProfitPipeline(Construct):
@@ -71,6 +63,7 @@ class ProfitPipeline(Construct):
             read_buckets=[buckets.landing],
             write_buckets=[buckets.raw, buckets.quarantine, buckets.finance],
             glue_partition_databases=[Database.RAW, Database.FINANCE],
+            publish_metrics=True,
         )
         self.monthly = PipelineFunction(
             self,
@@ -90,6 +83,7 @@ class ProfitPipeline(Construct):
                     platform.config.reconciliation_tolerance_cents
                 )
             },
+            publish_metrics=True,
         )
         self.review = PipelineFunction(
             self,
@@ -102,18 +96,18 @@ class ProfitPipeline(Construct):
             memory_size_mb=256,
             state_table_access=True,
             environment={env.PROFIT_REVIEW_DAYS: str(review_days)},
+            publish_metrics=True,
         )
-        for function in (self.ingest, self.monthly, self.review):
-            grant(
-                function.role,
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                wildcard_reason=METRICS_REASON,
-                conditions={
-                    "StringEquals": {"cloudwatch:namespace": platform.config.metrics_namespace}
-                },
-            )
-        self.state_machine = self._workflow(platform)
+        self.workflow = PipelineWorkflow(
+            self,
+            "Workflow",
+            platform=platform,
+            name="profit-monthly",
+            functions={"MonthlyFunctionArn": self.monthly},
+            timeout=Duration.hours(1),
+            asl_path=ASL_PATH,
+        )
+        self.state_machine = self.workflow.state_machine
         self.rules = [
             self._landing_rule("LandingFiles", buckets.landing, BucketRole.LANDING),
             self._landing_rule("FinanceFiles", buckets.finance, BucketRole.FINANCE),
@@ -171,53 +165,6 @@ class ProfitPipeline(Construct):
             )
         )
         return rule
-
-    def _workflow(self, platform: Platform) -> sfn.StateMachine:
-        name = platform.config.resource_name("profit-monthly")
-        log_group = logs.LogGroup(
-            self,
-            "WorkflowLogs",
-            log_group_name=f"/aws/vendedlogs/states/{name}",
-            removal_policy=(
-                RemovalPolicy.RETAIN if platform.config.retain_data else RemovalPolicy.DESTROY
-            ),
-        )
-        cfn_log_group = log_group.node.default_child
-        assert isinstance(cfn_log_group, logs.CfnLogGroup)
-        cfn_log_group.retention_in_days = platform.config.log_retention_days
-        machine = sfn.StateMachine(
-            self,
-            "Workflow",
-            state_machine_name=name,
-            definition_body=sfn.DefinitionBody.from_string(
-                render_asl(
-                    ASL_PATH,
-                    {
-                        "MonthlyFunctionArn": self.monthly.function.function_arn,
-                        "OnCallTopicArn": platform.topic.topic_arn,
-                    },
-                )
-            ),
-            timeout=Duration.hours(1),
-            tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL),
-        )
-        self.monthly.function.grant_invoke(machine)
-        platform.topic.grant_publish(machine)
-        platform.keys.data.grant(machine, "kms:Decrypt", "kms:GenerateDataKey")
-        function_logical_id = Stack.of(self).get_logical_id(
-            self.monthly.function.node.default_child  # type: ignore[arg-type]
-        )
-        for finding, reason in {
-            "IAM5[Resource::*]": "Step Functions log delivery and X-Ray segments support no "
-            "resource-level permission",
-            f"IAM5[Resource::<{function_logical_id}.Arn>:*]": "Invoking the monthly "
-            "function's versions and aliases (CDK's grant_invoke)",
-            "IAM5[Action::kms:GenerateDataKey*]": "Publishing to the encrypted on-call topic "
-            "(CDK's key grant for SNS)",
-        }.items():
-            acknowledge(machine, finding, reason)
-        return machine
 
 
 def install(stack: PipelinesStack) -> None:
