@@ -210,12 +210,13 @@ def plan_deliveries(input_dir: Path, start: date, days: int) -> list[Delivery]:
             deliveries.append(Delivery(at, source, path, "LandingBucketName", key))
     for source, day_of_month in MONTHLY_INPUTS.items():
         for path in sorted((input_dir / source).glob("*.csv")):
-            month = path.stem  # YYYY-MM
+            month = path.stem[:7]  # YYYY-MM.csv, or YYYY-MM-<what>.csv for a second file
             at = max(first, _next_month(month) + timedelta(days=day_of_month - 1, hours=2))
+            name = f"{source}-{path.stem}.csv"
             if source in FINANCE_INPUTS:
-                bucket, key = "FinanceBucketName", f"landing/{source}/{month}/{source}-{month}.csv"
+                bucket, key = "FinanceBucketName", f"landing/{source}/{month}/{name}"
             else:
-                bucket, key = "LandingBucketName", f"{source}/{month}/{source}-{month}.csv"
+                bucket, key = "LandingBucketName", f"{source}/{month}/{name}"
             deliveries.append(Delivery(at, source, path, bucket, key))
     experiments = input_dir / "experiments" / "experiments.csv"
     if experiments.is_file():

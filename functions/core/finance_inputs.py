@@ -6,11 +6,11 @@ accepted (a `raw_*` registry row with its partition), an exact duplicate (counte
 stored twice) or quarantined with one reason code (the first rule of the contract's list
 that applies). Nothing raises for bad data.
 
-Currency: the contract accepts only the reporting currency, so a row in another currency is
-quarantined (`unknown_currency`) and never summed; a file wholly in another currency
-therefore lands nothing. Mixed files keep their reporting-currency rows (the other rows are
-quarantined one by one with the file's currencies in the detail), so a single bad row does
-not blank a month's revenue.
+Currency: the contract accepts only the reporting currency. A file wholly in another
+currency lands nothing (each row `unknown_currency`). A file mixing currencies is rejected
+whole (each line `mixed_currency`, the currencies in the detail): its amounts cannot be
+trusted to be in the units they claim, so none is summed until the sender resends it; the
+month's reconciliation then flags the gap for an accountant.
 
 `unknown_account` needs the account list, which the monthly run has: see
 `functions.core.profit`.
@@ -41,6 +41,7 @@ UNKNOWN_CATEGORY: Final = "unknown_category"
 UNKNOWN_TEAM: Final = "unknown_team"
 UNKNOWN_LINE: Final = "unknown_line"
 UNKNOWN_CURRENCY: Final = "unknown_currency"
+MIXED_CURRENCY: Final = "mixed_currency"
 NEGATIVE_AMOUNT: Final = "negative_amount"
 INCONSISTENT_STATUS: Final = "inconsistent_status"
 DUPLICATE_ID: Final = "duplicate_id"
@@ -261,10 +262,17 @@ def validate_file(
     duplicates = 0
     header, body = (records[0], records[1:]) if records else (None, [])
     header_problem = _header_problem(spec, header)
+    currencies = _currencies(spec, body)
     if header_problem is not None or (spec.month_from_path and month is None):
         reason = INVALID_HEADER if header_problem is not None else INVALID_PATH
         detail = header_problem or f"no YYYY-MM folder in {source_key!r}"
         rejected = [Rejection(line, raw, reason, detail) for line, raw, _ in body]
+    elif len(currencies) > 1:
+        detail = (
+            f"the file mixes currencies {', '.join(sorted(currencies))}: rejected whole, "
+            "resend it in one currency"
+        )
+        rejected = [Rejection(line, raw, MIXED_CURRENCY, detail) for line, raw, _ in body]
     else:
         seen: dict[tuple[Any, ...], bytes] = {}
         for line, raw, values in body:
@@ -301,6 +309,16 @@ def validate_file(
         lines=len(body),
         reasons=reasons,
     )
+
+
+def _currencies(spec: InputSpec, body: list[tuple[int, bytes, list[str] | None]]) -> set[str]:
+    """The currency codes the file's well-formed rows claim (empty fields aside)."""
+    position = spec.fields.index("currency")
+    return {
+        values[position]
+        for _, _, values in body
+        if values is not None and len(values) == len(spec.fields) and values[position]
+    }
 
 
 def _row_month(spec: InputSpec, row: Row) -> str:

@@ -119,6 +119,18 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Projection:
+    """Athena partition projection: partitions are read from the path, never registered.
+
+    For tables written by many writers (the quarantine), where registering every new
+    partition from every pipeline would be one more thing that can be forgotten."""
+
+    enums: tuple[tuple[str, tuple[str, ...]], ...] = ()  # partition key -> allowed values
+    dates: tuple[str, ...] = ()  # partition keys holding YYYY-MM-DD
+    first_date: str = "2020-01-01"
+
+
+@dataclass(frozen=True)
 class Table:
     """One Glue table over hive-partitioned Parquet under `bucket/prefix/`."""
 
@@ -132,6 +144,7 @@ class Table:
     primary_key: tuple[str, ...] = ()
     restricted: bool = False  # finance-only: never readable by analysts
     prefix: str = field(default="")
+    projection: Projection | None = None
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns + self.partition_keys]
@@ -417,6 +430,7 @@ QUARANTINE = Table(
         _c("pipeline", "string", "Pipeline that rejected it"),
         _dt("Date it was rejected (UTC)"),
     ),
+    projection=Projection(enums=(("pipeline", tuple(Pipeline)),), dates=("dt",)),
 )
 
 # --- engagement --------------------------------------------------------------------

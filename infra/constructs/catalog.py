@@ -32,6 +32,26 @@ def table_location(bucket_name: str, table: Table) -> str:
     return f"s3://{bucket_name}/{table.prefix}/"
 
 
+def projection_parameters(bucket_name: str, table: Table) -> dict[str, str]:
+    """Glue table parameters enabling Athena partition projection, if the table uses it."""
+    projection = table.projection
+    if projection is None:
+        return {}
+    template = "/".join(f"{key}=${{{key}}}" for key in table.partition_names)
+    parameters = {
+        "projection.enabled": "true",
+        "storage.location.template": f"{table_location(bucket_name, table)}{template}/",
+    }
+    for key, values in projection.enums:
+        parameters[f"projection.{key}.type"] = "enum"
+        parameters[f"projection.{key}.values"] = ",".join(values)
+    for key in projection.dates:
+        parameters[f"projection.{key}.type"] = "date"
+        parameters[f"projection.{key}.format"] = "yyyy-MM-dd"
+        parameters[f"projection.{key}.range"] = f"{projection.first_date},NOW"
+    return parameters
+
+
 def check_restricted_placement(table: Table) -> None:
     """Restricted data lives in the finance database and bucket, nowhere else."""
     in_finance = table.database == Database.FINANCE and table.bucket == Bucket.FINANCE
@@ -95,6 +115,7 @@ class GlueCatalog(Construct):
                     "pablo.pipeline": table.pipeline.value,
                     "pablo.restricted": str(table.restricted).lower(),
                     "pablo.primary_key": ",".join(table.primary_key),
+                    **projection_parameters(bucket_name, table),
                 },
                 partition_keys=[_column(c) for c in table.glue_partition_keys()],
                 storage_descriptor=glue.CfnTable.StorageDescriptorProperty(

@@ -213,6 +213,12 @@ def write_invoices(
         with tree.csv(rel, INVOICES.sent_fields) as out:
             rows = interleave(rng, good, bad_rows)
             faults += write_csv_rows(out, rows, input_name=INVOICES.name, rel=rel)
+    # A second file in the first month mixes currencies: the contract rejects it whole.
+    rel = f"invoices/{months[0]}-resend.csv"
+    with tree.csv(rel, INVOICES.sent_fields) as out:
+        faults += write_csv_rows(
+            out, _mixed_currency_invoices(months[0]), input_name=INVOICES.name, rel=rel
+        )
     return faults
 
 
@@ -236,7 +242,6 @@ def _bad_invoices(month: str) -> list[Row]:
         return [base[name] for name in INVOICES.sent_fields]
 
     return [
-        bad(values(1, currency="EUR"), "unknown_currency", f"INV-{compact}-BAD1", "EUR"),
         bad(values(2, amount_cents=-5000), "negative_amount", f"INV-{compact}-BAD2", "-5000"),
         bad(values(3, amount_cents="420.00"), "wrong_type", f"INV-{compact}-BAD3", "decimal"),
         bad(
@@ -252,6 +257,28 @@ def _bad_invoices(month: str) -> list[Row]:
             "3 fields instead of 9",
         ),
     ]
+
+
+def _mixed_currency_invoices(month: str) -> list[Row]:
+    """Two USD rows and one EUR row: every line is quarantined as `mixed_currency`."""
+    first, last = month_bounds(month)
+    compact = month.replace("-", "")
+    rows = []
+    for n, currency in ((1, CURRENCY), (2, "EUR"), (3, CURRENCY)):
+        by_name: dict[str, object] = {
+            "invoice_id": f"INV-{compact}-MIX{n}",
+            "account_id": "acct-0001",
+            "issued_date": first.isoformat(),
+            "paid_date": first.isoformat(),
+            "period_start": first.isoformat(),
+            "period_end": last.isoformat(),
+            "amount_cents": 10_000,
+            "currency": currency,
+            "status": "paid",
+        }
+        values = [by_name[name] for name in INVOICES.sent_fields]
+        rows.append(bad(values, "mixed_currency", f"INV-{compact}-MIX{n}", "EUR, USD"))
+    return rows
 
 
 # --- expenses -----------------------------------------------------------------------

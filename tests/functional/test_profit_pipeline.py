@@ -65,8 +65,9 @@ def landed(deployed_stack: EmulatorServer, company: tuple[Path, dict[str, Any]])
         ("salaries", finance_bucket, "landing/"),
         ("ledger", finance_bucket, "landing/"),
     ):
-        key = f"{root}{source}/{MONTH}/{source}-{MONTH}.csv"
-        s3.put_object(Bucket=bucket, Key=key, Body=(out / source / f"{MONTH}.csv").read_bytes())
+        for path in sorted((out / source).glob(f"{MONTH}*.csv")):  # YYYY-MM[-resend].csv
+            key = f"{root}{source}/{MONTH}/{source}-{path.stem}.csv"
+            s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
     for table in (
         schemas.RAW_INVOICES,
         schemas.RAW_EXPENSES,
@@ -74,7 +75,17 @@ def landed(deployed_stack: EmulatorServer, company: tuple[Path, dict[str, Any]])
         schemas.RAW_LEDGER,
     ):
         wait_for(functools.partial(_row_count, s3, buckets, table), f"{table.name} landed")
+    # the mixed-currency invoice file lands nothing but its quarantine rows
+    wait_for(
+        functools.partial(_quarantined_from, s3, buckets, f"invoices-{MONTH}-resend.csv"),
+        "the mixed-currency file quarantined",
+    )
     return stack
+
+
+def _quarantined_from(s3: Any, buckets: profit_io.Buckets, file_name: str) -> int:
+    rows = profit_io.read_table(s3, bucket=buckets.quarantine, table=schemas.QUARANTINE)
+    return sum(1 for key in rows.column("source_key").to_pylist() if key.endswith(file_name))
 
 
 def _row_count(s3: Any, buckets: profit_io.Buckets, table: schemas.Table) -> int:

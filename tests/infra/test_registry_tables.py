@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from functions.core.schemas import TABLES, Database, Table
@@ -98,3 +99,23 @@ def test_glue_comments_fit_glue_limits(synthesized):
 
 def _columns(columns: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{"name": c["Name"], "type": c["Type"], "comment": c["Comment"]} for c in columns]
+
+
+def test_the_quarantine_table_projects_its_partitions(synthesized) -> None:
+    # given the synthesized quarantine table (written by every pipeline, registered by none)
+    tables = synthesized.resources("AWS::Glue::Table")
+    (quarantine,) = [
+        t for t in tables.values() if t["Properties"]["TableInput"]["Name"] == "quarantine"
+    ]
+    parameters = quarantine["Properties"]["TableInput"]["Parameters"]
+    # then Athena computes its partitions from the path: every pipeline, every day
+    assert parameters["projection.enabled"] == "true"
+    assert set(parameters["projection.pipeline.values"].split(",")) >= {
+        "engagement",
+        "growth",
+        "profit",
+        "experiment",
+    }
+    assert parameters["projection.dt.type"] == "date"
+    template_value = parameters["storage.location.template"]
+    assert "pipeline=${pipeline}/dt=${dt}/" in json.dumps(template_value)

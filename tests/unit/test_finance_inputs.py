@@ -40,7 +40,6 @@ def test_clean_invoice_is_accepted_with_its_partition_and_source() -> None:
         ("INV-2,acct-0001,2026-09-01,,2026-09-01,2026-09-30,420.00,USD,open", "wrong_type"),
         ("INV-2,acct-0001,2026-09-31,,2026-09-01,2026-09-30,100,USD,open", "invalid_date"),
         ("INV-2,acct-0001,2026-09-01,,2026-09-01,2026-09-30,100,USD,lost", "unknown_status"),
-        ("INV-2,acct-0001,2026-09-01,,2026-09-01,2026-09-30,100,EUR,open", "unknown_currency"),
         ("INV-2,acct-0001,2026-09-01,,2026-09-01,2026-09-30,-100,USD,open", "negative_amount"),
         ("INV-2,acct-0001,2026-09-01,,2026-09-01,2026-09-30,100,USD,paid", "inconsistent_status"),
         (
@@ -107,6 +106,25 @@ def test_a_file_wholly_in_another_currency_lands_nothing() -> None:
     assert set(outcome.quarantined.column("reason").to_pylist()) == {"unknown_currency"}
 
 
+def test_a_file_mixing_currencies_is_rejected_whole() -> None:
+    # given a file whose rows claim USD and EUR
+    eur = GOOD_INVOICE.replace("INV-1", "INV-2").replace("USD", "EUR")
+    outcome = _invoices(GOOD_INVOICE, eur, GOOD_INVOICE.replace("INV-1", "INV-3"))
+    # then nothing is accepted (not even the USD rows) and every line says why
+    assert outcome.accepted.num_rows == 0
+    assert outcome.quarantined.column("reason").to_pylist() == ["mixed_currency"] * 3
+    assert "EUR, USD" in outcome.quarantined.column("detail")[0].as_py()
+    assert outcome.reasons == {"mixed_currency": 3}
+
+
+def test_a_malformed_line_does_not_make_a_file_mixed() -> None:
+    # given a USD file with a line too short to have a currency
+    outcome = _invoices(GOOD_INVOICE, "INV-2,acct-0001,2026-09-01")
+    # then only that line is quarantined
+    assert outcome.accepted.num_rows == 1
+    assert outcome.quarantined.column("reason").to_pylist() == ["malformed_row"]
+
+
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
@@ -114,7 +132,6 @@ def test_a_file_wholly_in_another_currency_lands_nothing() -> None:
         ("EXP-2,2026-09-07,software,marketing,,100,USD,", "unknown_team"),
         ("EXP-2,2026-09-07,software,data,,-900,USD,", "negative_amount"),
         ("EXP-2,,software,data,,900,USD,", "missing_field"),
-        ("EXP-2,2026-09-07,software,data,,900,GBP,", "unknown_currency"),
     ],
 )
 def test_bad_expense_rows(line: str, reason: str) -> None:

@@ -297,7 +297,13 @@ class _Validator:
             self.reasons[(rel, line)] = _click_reason(json.loads(raw))
 
     def _invoices(self, rel: str) -> None:
-        for line, row in _csv_rows(self.out / rel, INVOICES):
+        rows = list(_csv_rows(self.out / rel, INVOICES))
+        position = INVOICES.sent_fields.index("currency")
+        currencies = {r[position] for _, r in rows if len(r) == len(INVOICES.sent_fields)}
+        if len(currencies - {""}) > 1:  # the contract rejects a mixed file whole
+            self.reasons.update({(rel, line): "mixed_currency" for line, _ in rows})
+            return
+        for line, row in rows:
             reason = _csv_reason(
                 row,
                 INVOICES,
