@@ -1,0 +1,71 @@
+"""The shared Glue partition adapter, on the emulator's Glue."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from functions.adapters import glue_catalog
+from functions.adapters.aws_errors import classified
+from functions.core import schemas
+from functions.core.errors import TransientError
+from tests.functional.conftest import EmulatorServer, unique_name
+
+
+def _table(server: EmulatorServer, table: schemas.Table) -> str:
+    glue = server.client("glue")
+    database = unique_name("db").replace("-", "_")
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(
+        DatabaseName=database,
+        TableInput={
+            "Name": table.name,
+            "PartitionKeys": [{"Name": c.name, "Type": c.type} for c in table.partition_keys],
+            "StorageDescriptor": {
+                "Columns": [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()]
+            },
+        },
+    )
+    return database
+
+
+def test_partitions_are_created_once_with_their_hive_location(
+    emulator_server: EmulatorServer,
+) -> None:
+    # given a registry table with two partition keys in the catalog
+    table = schemas.QUARANTINE
+    database = _table(emulator_server, table)
+    glue = emulator_server.client("glue")
+    wanted = [("profit", f"2026-09-{day:02d}") for day in range(1, 31)] * 2 + [("growth", "x")]
+    # when registered twice (more than one BatchCreatePartition call's worth the first time)
+    first = glue_catalog.register_partitions(
+        glue, database=database, table=table, bucket="b", values=wanted * 4
+    )
+    again = glue_catalog.register_partitions(
+        glue, database=database, table=table, bucket="b", values=wanted
+    )
+    # then each distinct partition exists once, at its hive path
+    assert (first, again) == (31, 0)
+    partitions = glue.get_partitions(DatabaseName=database, TableName=table.name)["Partitions"]
+    locations = {tuple(p["Values"]): p["StorageDescriptor"]["Location"] for p in partitions}
+    assert locations[("profit", "2026-09-07")] == (
+        f"s3://b/{table.prefix}/pipeline=profit/dt=2026-09-07/"
+    )
+    assert len(locations) == 31
+
+
+def test_a_missing_table_is_terminal_and_throttling_transient(
+    emulator_server: EmulatorServer,
+) -> None:
+    # given a database without the table
+    glue = emulator_server.client("glue")
+    database = unique_name("db").replace("-", "_")
+    glue.create_database(DatabaseInput={"Name": database})
+    # when registering a partition / then the ClientError is raised as it is (no retry helps)
+    with pytest.raises(ClientError):
+        glue_catalog.register_partitions(
+            glue, database=database, table=schemas.QUARANTINE, bucket="b", values=[("a", "b")]
+        )
+    # and a throttled call is marked transient
+    throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "BatchCreatePartition")
+    assert isinstance(classified(throttled, "glue"), TransientError)
