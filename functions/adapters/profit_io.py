@@ -21,15 +21,14 @@ import pyarrow.parquet as pq
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from functions.adapters import state_store
+from functions.adapters import glue_catalog, state_store
+from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.clicks import parquet_bytes
-from functions.core.errors import TransientError
 
 MONTH_PK: Final = "profit#month"
 SIGNOFF_PK: Final = "profit#signoff"
 _DESERIALIZER = TypeDeserializer()
-_RETRYABLE = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def read_object(s3: Any, *, bucket: str, key: str) -> bytes:
     try:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        raise _classified(exc, f"get s3://{bucket}/{key}") from exc
+        raise classified(exc, f"get s3://{bucket}/{key}") from exc
     return body
 
 
@@ -63,7 +62,7 @@ def put_bytes(s3: Any, *, bucket: str, key: str, body: bytes, finance: bool) -> 
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body, **extra)
     except ClientError as exc:
-        raise _classified(exc, f"put s3://{bucket}/{key}") from exc
+        raise classified(exc, f"put s3://{bucket}/{key}") from exc
 
 
 def partition_key(table: schemas.Table, partitions: Mapping[str, str], name: str) -> str:
@@ -99,48 +98,15 @@ def write_partitioned(
     return keys
 
 
-_HIVE_PARQUET: Final = "org.apache.hadoop.hive.ql.io.parquet"
-
-
 def register_partitions(
     glue: Any, *, database: str, table: schemas.Table, bucket: str, keys: list[str]
 ) -> int:
     """Register the Glue partitions the written `keys` live in (Athena sees them); an
     existing partition is left as it is. Returns how many were created."""
-    values = sorted(
-        {tuple(_partitions_of(k, table)[n] for n in table.partition_names) for k in keys}
+    values = [tuple(_partitions_of(k, table)[n] for n in table.partition_names) for k in keys]
+    return glue_catalog.register_partitions(
+        glue, database=database, table=table, bucket=bucket, values=values
     )
-    if not values:
-        return 0
-    columns = [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()]
-    inputs = [
-        {
-            "Values": list(v),
-            "StorageDescriptor": {
-                "Columns": columns,
-                "Location": f"s3://{bucket}/{table.prefix}/"
-                + "/".join(f"{n}={x}" for n, x in zip(table.partition_names, v, strict=True))
-                + "/",
-                "InputFormat": f"{_HIVE_PARQUET}.MapredParquetInputFormat",
-                "OutputFormat": f"{_HIVE_PARQUET}.MapredParquetOutputFormat",
-                "SerdeInfo": {"SerializationLibrary": f"{_HIVE_PARQUET}.serde.ParquetHiveSerDe"},
-            },
-        }
-        for v in values
-    ]
-    try:
-        answer = glue.batch_create_partition(
-            DatabaseName=database, TableName=table.name, PartitionInputList=inputs
-        )
-    except ClientError as exc:
-        raise _classified(exc, f"glue partitions of {table.name}") from exc
-    errors = answer.get("Errors", [])
-    unexpected = [
-        e for e in errors if e.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException"
-    ]
-    if unexpected:
-        raise TransientError(f"glue partitions of {table.name}: {unexpected[:3]}")
-    return len(inputs) - len(errors)
 
 
 def _partition_rows(rows: pa.Table, table: schemas.Table) -> list[dict[str, Any]]:
@@ -190,7 +156,7 @@ def _list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
     except ClientError as exc:
-        raise _classified(exc, f"list s3://{bucket}/{prefix}") from exc
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
     return sorted(keys)
 
 
@@ -231,7 +197,7 @@ def month_records(dynamodb: Any, *, table: str) -> list[dict[str, Any]]:
                 for raw in page.get("Items", [])
             )
     except ClientError as exc:
-        raise _classified(exc, "query profit months") from exc
+        raise classified(exc, "query profit months") from exc
     return items
 
 
@@ -256,10 +222,3 @@ def record_signoff(
 
 def as_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
-
-
-def _classified(exc: ClientError, what: str) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code in _RETRYABLE:
-        return TransientError(f"{what}: {code}")
-    return exc
