@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint bench synth clean lambda-assets
+.PHONY: setup demo test lint bench synth clean lambda-assets chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,15 @@ setup: $(VENV)/.installed node_modules/.installed lambda-assets
 demo: setup
 	$(VENV)/bin/pablo demo --out demo-out
 
-test: setup
+# Debian's Chromium renders the executive report in tests/functional/test_report_render.py.
+# Installed only when missing (needs root, as in CI); when it cannot be installed that
+# test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || \
+	  echo "make chromium: could not install chromium; the report render test will skip"
+
+test: setup chromium
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest

@@ -9,7 +9,8 @@ Two directories, both read by `infra.constructs.pipeline_function`:
   loads. Skipped when a stamp file says the pins and pip arguments have not changed.
 
 Lambda allows 250 MB unzipped for a function and its layers together; pyarrow 26 alone is
-about 166 MB and duckdb 57 MB, so the build prints every size it produces.
+about 123 MB after pruning, duckdb 57 MB and plotly 30 MB, so the build prints every size
+it produces and fails over the limit.
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ LAYER_STAMP_NAME = ".pins.sha256"
 
 # What the deployed functions import at run time. boto3 is missing on purpose: the
 # Lambda Python runtime ships it, and bundling a second copy costs 15 MB for nothing.
-LAYER_PACKAGES: tuple[str, ...] = ("pyarrow", "duckdb", "msgspec", "aws-lambda-powertools")
+LAYER_PACKAGES: tuple[str, ...] = (
+    "pyarrow",
+    "duckdb",
+    "msgspec",
+    "aws-lambda-powertools",
+    # The executive report's charts; plotly needs narwhals.
+    "plotly",
+    "narwhals",
+)
 
 LAMBDA_PYTHON_VERSION = "3.12"
 # pip with only manylinux2014 finds no pyarrow 26 wheel, hence three platform tags.
@@ -70,6 +79,11 @@ PRUNE_GLOBS: tuple[str, ...] = (
     "pyarrow/libarrow_python_flight.so*",
     "pyarrow/_flight.cpython-*.so",
     "pyarrow/_pyarrow_cpp_tests.cpython-*.so",
+    # plotly's Jupyter widget and JupyterLab extension (about 10 MB): the report embeds
+    # plotly.min.js from package_data and never runs in a notebook.
+    "share",
+    "plotly/labextension",
+    "plotly/package_data/widgetbundle.js",
 )
 
 _PIN_RE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?P<extras>\[[^\]]*\])?==(?P<ver>\S+)$")
@@ -129,8 +143,12 @@ def prune(site_dir: Path) -> int:
     freed = 0
     for pattern in PRUNE_GLOBS:
         for path in site_dir.glob(pattern):
-            freed += path.stat().st_size
-            path.unlink()
+            if path.is_dir():
+                freed += directory_size(path)
+                shutil.rmtree(path)
+            else:
+                freed += path.stat().st_size
+                path.unlink()
     for path in sorted(site_dir.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if not path.exists() or path.is_symlink():
             continue

@@ -49,12 +49,12 @@ class LambdaAssets:
 def dependencies_layer(
     scope: Construct, construct_id: str, *, assets: LambdaAssets
 ) -> lambda_.LayerVersion:
-    """The one layer every pipeline function shares (pyarrow, duckdb, msgspec, powertools)."""
+    """The one layer every pipeline function shares (`infra.lambda_build.LAYER_PACKAGES`)."""
     return lambda_.LayerVersion(
         scope,
         construct_id,
         code=assets.layer_code(),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
-        description="pyarrow, duckdb, msgspec, aws-lambda-powertools (pins of pyproject.toml)",
+        description="pyarrow, duckdb, msgspec, powertools, plotly (pins of pyproject.toml)",
     )
