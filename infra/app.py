@@ -17,6 +17,7 @@ from infra.constructs.engagement import install as install_engagement
 from infra.constructs.growth import install as install_growth
 from infra.constructs.landing_inventory import install as install_landing_inventory
 from infra.constructs.profit import install as install_profit
+from infra.constructs.saved_queries import install as install_saved_queries
 from infra.nag import add_nag_checks
 from infra.stacks.pipelines_stack import PipelinesStack
 
@@ -28,6 +29,7 @@ PIPELINES.append(install_landing_inventory)
 PIPELINES.append(install_engagement)
 PIPELINES.append(install_profit)
 PIPELINES.append(install_growth)
+PIPELINES.append(install_saved_queries)
 
 
 def build_app(

@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pablo.finance",
     "pablo.report_cli",
     "pablo.demo",
+    "pablo.query",
 )
 
 

@@ -1,0 +1,99 @@
+"""Query results as an aligned text table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+FORMATS: tuple[str, ...] = ("table", "csv", "json")
+NULL_TEXT = "NULL"
+
+
+def render(table: pa.Table, output_format: str) -> str:
+    if output_format == "csv":
+        return to_csv(table)
+    if output_format == "json":
+        return to_json(table)
+    if output_format == "table":
+        return to_text_table(table)
+    raise ValueError(f"unknown format {output_format!r}; one of {', '.join(FORMATS)}")
+
+
+def plain(value: Any) -> Any:
+    """A JSON-ready value: maps as objects, dates and times in ISO 8601."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        if value and all(isinstance(item, tuple) and len(item) == 2 for item in value):
+            return {str(k): plain(v) for k, v in value}
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return value
+
+
+def text(value: Any) -> str:
+    value = plain(value)
+    if value is None:
+        return NULL_TEXT
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"))
+    return str(value)
+
+
+def _rows(table: pa.Table) -> list[dict[str, Any]]:
+    return table.to_pylist()
+
+
+def to_json(table: pa.Table) -> str:
+    rows = [{k: plain(v) for k, v in row.items()} for row in _rows(table)]
+    return json.dumps(rows, indent=2) + "\n"
+
+
+def to_csv(table: pa.Table) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.column_names)
+    for row in _rows(table):
+        writer.writerow("" if v is None else text(v) for v in row.values())
+    return buffer.getvalue()
+
+
+def to_text_table(table: pa.Table) -> str:
+    names = table.column_names
+    cells = [[text(v) for v in row.values()] for row in _rows(table)]
+    numeric = [_is_numeric(table.schema.field(i).type) for i in range(len(names))]
+    widths = [max([len(n)] + [len(row[i]) for row in cells]) for i, n in enumerate(names)]
+
+    def line(values: list[str]) -> str:
+        padded = [
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ]
+        return " | ".join(padded).rstrip()
+
+    out = [line(names), "-+-".join("-" * w for w in widths)]
+    out.extend(line(row) for row in cells)
+    count = len(cells)
+    out.append(f"({count} row{'' if count == 1 else 's'})")
+    return "\n".join(out) + "\n"
+
+
+def _is_numeric(data_type: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_integer(data_type)
+        or pa.types.is_floating(data_type)
+        or pa.types.is_decimal(data_type)
+    )
