@@ -14,8 +14,10 @@ from aws_cdk import App
 from infra.config import config_from_context, read_cdk_json_context
 from infra.constructs.alarms import InventoryAlarms
 from infra.constructs.engagement import install as install_engagement
+from infra.constructs.experiments import install as install_experiments
 from infra.constructs.growth import install as install_growth
 from infra.constructs.landing_inventory import install as install_landing_inventory
+from infra.constructs.oncall import install as install_oncall
 from infra.constructs.profit import install as install_profit
 from infra.constructs.saved_queries import install as install_saved_queries
 from infra.nag import add_nag_checks
@@ -30,6 +32,8 @@ PIPELINES.append(install_engagement)
 PIPELINES.append(install_profit)
 PIPELINES.append(install_growth)
 PIPELINES.append(install_saved_queries)
+PIPELINES.append(install_experiments)
+PIPELINES.append(install_oncall)
 
 
 def build_app(

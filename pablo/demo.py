@@ -47,6 +47,8 @@ DEMO_PARTS: tuple[str, ...] = (
     "pablo.demo_parts.engagement:EngagementDemo",
     "pablo.demo_parts.growth:GrowthDemo",
     "pablo.demo_parts.profit:ProfitDemo",
+    "pablo.demo_parts.experiments:ExperimentsDemo",
+    "pablo.demo_parts.oncall:OnCallDemo",
 )
 
 

@@ -6,6 +6,17 @@ period boundary in (old, new] on the emulator clock, through the CloudWatch API 
 `describe_alarms`, `get_metric_data` for the datapoints, `set_alarm_state` on a change,
 and `sns.publish` of AWS's notification to the actions of the new state.
 
+Actions follow `ActionsEnabled` (so `DisableAlarmActions` / `EnableAlarmActions` mute and
+unmute an alarm, as `pablo oncall ack` relies on), while every transition is also sent to
+EventBridge as AWS's "CloudWatch Alarm State Change" event (source `aws.cloudwatch`), which
+AWS emits whether or not actions are enabled: that is how a muted alarm's return to OK can
+still reach a function.
+
+moto records each alarm's earlier states but has no DescribeAlarmHistory; the extension adds
+it (StateUpdate items, newest first, as AWS returns them), so tools can tell which alarms
+fired during a run after the fact. A new state is dated at the period boundary where it was
+decided (StateUpdatedTimestamp, history), as in AWS, not at the moment the tick reached it.
+
 The decision itself is pure (`pablo.local.alarm_eval`). Not evaluated, each listed once in
 the log with the reason: metric-math alarms (`Metrics`), percentile alarms
 (`ExtendedStatistic`: moto's GetMetricData computes no percentiles) and anomaly-detection
@@ -15,6 +26,7 @@ Manager) are logged and skipped.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -23,6 +35,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import moto.cloudwatch.models as cloudwatch_models
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.responses import ActionResult
 
 from pablo.local.alarm_eval import (
     BAND_OPERATORS,
@@ -60,6 +74,8 @@ REGION_NAMES: Final = {
     "eu-central-1": "EU (Frankfurt)",
 }
 SUBJECT_LIMIT: Final = 100  # SNS refuses longer subjects
+STATE_CHANGE_SOURCE: Final = "aws.cloudwatch"
+STATE_CHANGE_DETAIL_TYPE: Final = "CloudWatch Alarm State Change"
 
 
 @dataclass(frozen=True)
@@ -80,13 +96,18 @@ class AlarmEvaluator:
         self._evaluated_until: datetime | None = None
         self._reported_skips: set[str] = set()
         self._restore_clock: Callable[[], None] | None = None
+        self._restore_history: Callable[[], None] | None = None
 
     def start(self, ctx: EmulatorContext) -> None:
         self._ctx = ctx
         self._evaluated_until = ctx.clock.now()
         self._restore_clock = stamp_metrics_with_emulator_clock(ctx)
+        self._restore_history = add_alarm_history()
 
     def stop(self) -> None:
+        if self._restore_history is not None:
+            self._restore_history()
+            self._restore_history = None
         if self._restore_clock is not None:
             self._restore_clock()
             self._restore_clock = None
@@ -214,9 +235,12 @@ class AlarmEvaluator:
             StateReason=result.reason,
             StateReasonData=json.dumps(result.reason_data),
         )
+        assert self._ctx is not None
+        stamp_transition_time(alarm, transition.at, region=self._ctx.region)
         notified: list[str] = []
-        if alarm.get("ActionsEnabled", True):
+        if alarm_actions_enabled(self._client("cloudwatch"), alarm):
             notified = self._notify(transition)
+        self._emit_state_change(transition)
         log.info(
             "alarm %s: %s -> %s at %s",
             alarm["AlarmName"],
@@ -233,6 +257,19 @@ class AlarmEvaluator:
             "reason": result.reason,
             "notified": notified,
         }
+
+    def _emit_state_change(self, transition: Transition) -> None:
+        """The EventBridge event of the transition, on the default bus (best effort: a
+        failed put is logged, the alarm's state and actions stand)."""
+        assert self._ctx is not None
+        entry = state_change_entry(transition)
+        try:
+            response = self._client("events").put_events(Entries=[entry])
+        except Exception:  # the emulator's own API; never let it stop the evaluation
+            log.exception("alarm %s: state change event not sent", transition.alarm["AlarmName"])
+            return
+        if response.get("FailedEntryCount"):
+            log.warning("alarm state change event refused: %s", response.get("Entries"))
 
     def _notify(self, transition: Transition) -> list[str]:
         assert self._ctx is not None
@@ -272,6 +309,120 @@ def stamp_metrics_with_emulator_clock(ctx: EmulatorContext) -> Callable[[], None
         cloudwatch_models.utcnow = original
 
     return restore
+
+
+def stamp_transition_time(alarm: dict[str, Any], at: datetime, *, region: str) -> None:
+    """Date the new state at its period boundary, as AWS does, not at the (later) moment the
+    tick got to it: "since when" in `pablo oncall status` and the history depend on it.
+    In-process, because no API sets StateUpdatedTimestamp."""
+    account = alarm["AlarmArn"].split(":")[4] or LOCAL_ACCOUNT
+    backend = cloudwatch_models.cloudwatch_backends[account][region]
+    stored = backend.alarms.get(alarm["AlarmName"])
+    if stored is not None:
+        stored.state_updated_timestamp = at.astimezone(UTC).replace(tzinfo=None)
+
+
+def add_alarm_history() -> Callable[[], None]:
+    """Give moto's CloudWatch a DescribeAlarmHistory of state updates; returns the restore."""
+    had = hasattr(CloudWatchResponse, "describe_alarm_history")
+    original = getattr(CloudWatchResponse, "describe_alarm_history", None)
+
+    def describe_alarm_history(self: Any) -> ActionResult:
+        name = self._get_param("AlarmName")
+        kind = self._get_param("HistoryItemType")
+        alarms = self.cloudwatch_backend.describe_alarms()
+        items: list[dict[str, Any]] = []
+        if kind in (None, "StateUpdate"):
+            for alarm in alarms:
+                if name is None or alarm.name == name:
+                    items.extend(state_updates(alarm))
+        items.sort(key=lambda item: item["Timestamp"], reverse=True)
+        return ActionResult({"AlarmHistoryItems": items})
+
+    CloudWatchResponse.describe_alarm_history = describe_alarm_history  # type: ignore[attr-defined]
+
+    def restore() -> None:
+        if had:
+            CloudWatchResponse.describe_alarm_history = original  # type: ignore[attr-defined]
+        else:
+            del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]
+
+    return restore
+
+
+def state_updates(alarm: Any) -> list[dict[str, Any]]:
+    """AWS's StateUpdate history items of a moto alarm: moto keeps (kind, reason, data,
+    state, time) of every earlier state in `history`, the current one on the alarm."""
+    states = [(h[1], h[3], h[4]) for h in alarm.history if h[0] == "StateUpdate"]
+    states.append((alarm.state_reason, alarm.state_value, alarm.state_updated_timestamp))
+    items = []
+    for (old_reason, old_value, _), (reason, value, at) in itertools.pairwise(states):
+        old = INSUFFICIENT_DATA if old_reason == MOTO_INITIAL_REASON else old_value
+        data = {
+            "version": "1.0",
+            "oldState": {"stateValue": old, "stateReason": old_reason},
+            "newState": {"stateValue": value, "stateReason": reason},
+        }
+        items.append(
+            {
+                "AlarmName": alarm.name,
+                "AlarmType": "MetricAlarm",
+                "Timestamp": at,
+                "HistoryItemType": "StateUpdate",
+                "HistorySummary": f"Alarm updated from {old} to {value}",
+                "HistoryData": json.dumps(data),
+            }
+        )
+    return items
+
+
+def alarm_actions_enabled(cloudwatch: Any, alarm: dict[str, Any]) -> bool:
+    """ActionsEnabled as it is now: the alarm was read at the start of the tick, and
+    `DisableAlarmActions` may have arrived since (an on-call acknowledgement)."""
+    current = cloudwatch.describe_alarms(AlarmNames=[alarm["AlarmName"]])["MetricAlarms"]
+    source = current[0] if current else alarm
+    return bool(source.get("ActionsEnabled", True))
+
+
+def state_change_entry(transition: Transition) -> dict[str, Any]:
+    """The PutEvents entry of AWS's "CloudWatch Alarm State Change" event."""
+    alarm, result = transition.alarm, transition.evaluation
+    metric: dict[str, Any] = {
+        "namespace": alarm["Namespace"],
+        "name": alarm["MetricName"],
+        "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+    }
+    detail = {
+        "alarmName": alarm["AlarmName"],
+        "state": {
+            "value": result.state,
+            "reason": result.reason,
+            "reasonData": json.dumps(result.reason_data),
+            "timestamp": format_aws_time(transition.at),
+        },
+        "previousState": {"value": transition.old_state},
+        "configuration": {
+            "description": alarm.get("AlarmDescription") or "",
+            "metrics": [
+                {
+                    "id": "m1",
+                    "metricStat": {
+                        "metric": metric,
+                        "period": alarm["Period"],
+                        "stat": alarm["Statistic"],
+                    },
+                    "returnData": True,
+                }
+            ],
+        },
+    }
+    return {
+        "Source": STATE_CHANGE_SOURCE,
+        "DetailType": STATE_CHANGE_DETAIL_TYPE,
+        "Resources": [alarm["AlarmArn"]],
+        "Time": transition.at,
+        "Detail": json.dumps(detail),
+    }
 
 
 def _skip_reason(alarm: dict[str, Any]) -> str | None:

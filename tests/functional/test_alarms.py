@@ -240,3 +240,89 @@ def test_unsupported_alarms_are_skipped_with_one_warning(
     warnings = [r.getMessage() for r in caplog.records if "p99-lag" in r.getMessage()]
     assert len(warnings) == 1
     assert "ExtendedStatistic" in warnings[0]
+
+
+def test_disable_and_enable_alarm_actions_mute_then_unmute_notifications(
+    emulator: EmulatorContext, evaluator: AlarmEvaluator
+) -> None:
+    # given an alarm whose actions were muted through the API (as `pablo oncall ack` does)
+    topic_arn, queue_url = _topic_with_queue(emulator, "oncall")
+    _lag_alarm(emulator, topic_arn)
+    cloudwatch = emulator.client("cloudwatch")
+    cloudwatch.disable_alarm_actions(AlarmNames=["engagement-lag"])
+
+    # when it breaches while muted, then recovers after its actions are enabled again
+    _put(emulator, 9.0, START + timedelta(seconds=30))
+    muted = _advance(emulator, evaluator, START + timedelta(minutes=1))
+    cloudwatch.enable_alarm_actions(AlarmNames=["engagement-lag"])
+    _put(emulator, 1.0, START + timedelta(minutes=1, seconds=30))
+    unmuted = _advance(emulator, evaluator, START + timedelta(minutes=2))
+
+    # then the muted breach changed the state without a notification, the recovery notified
+    assert [(e["new_state"], e["notified"]) for e in muted] == [("ALARM", [])]
+    assert [(e["new_state"], e["notified"]) for e in unmuted] == [("OK", [topic_arn])]
+    notes = _drain(emulator, queue_url)
+    assert [json.loads(n["Message"])["NewStateValue"] for n in notes] == ["OK"]
+
+
+def test_every_transition_is_an_eventbridge_state_change_event_even_when_muted(
+    emulator: EmulatorContext, evaluator: AlarmEvaluator
+) -> None:
+    # given a muted alarm and an EventBridge rule for alarm state changes feeding a queue
+    topic_arn, _ = _topic_with_queue(emulator, "oncall")
+    _lag_alarm(emulator, topic_arn, ActionsEnabled=False)
+    sqs, events = emulator.client("sqs"), emulator.client("events")
+    queue_url = sqs.create_queue(QueueName="alarm-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    pattern = {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}
+    events.put_rule(Name="alarm-changes", EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="alarm-changes", Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+    # when the alarm breaches and recovers
+    _put(emulator, 9.0, START + timedelta(seconds=30))
+    _put(emulator, 1.0, START + timedelta(minutes=1, seconds=30))
+    _advance(emulator, evaluator, START + timedelta(minutes=2))
+
+    # then each transition arrived as AWS's event, with the alarm, its states and its time
+    received = _drain(emulator, queue_url)
+    assert [e["detail-type"] for e in received] == ["CloudWatch Alarm State Change"] * 2
+    details = [e["detail"] for e in received]
+    assert [(d["previousState"]["value"], d["state"]["value"]) for d in details] == [
+        ("INSUFFICIENT_DATA", "ALARM"),
+        ("ALARM", "OK"),
+    ]
+    assert {d["alarmName"] for d in details} == {"engagement-lag"}
+    assert details[1]["state"]["timestamp"] == "2026-11-25T10:02:00.000+0000"
+    assert details[0]["configuration"]["description"] == "clicks are late"
+    assert received[0]["source"] == "aws.cloudwatch"
+    assert received[0]["resources"][0].endswith(":alarm:engagement-lag")
+
+
+def test_alarm_history_lists_each_state_update_newest_first(
+    emulator: EmulatorContext, evaluator: AlarmEvaluator
+) -> None:
+    # given an alarm that breached, then recovered
+    topic_arn, _ = _topic_with_queue(emulator, "oncall")
+    _lag_alarm(emulator, topic_arn)
+    _put(emulator, 9.0, START + timedelta(seconds=30))
+    _put(emulator, 1.0, START + timedelta(minutes=1, seconds=30))
+    _advance(emulator, evaluator, START + timedelta(minutes=2))
+
+    # when its history is asked for
+    history = emulator.client("cloudwatch").describe_alarm_history(
+        AlarmName="engagement-lag", HistoryItemType="StateUpdate"
+    )["AlarmHistoryItems"]
+
+    # then both updates are there, newest first, with old and new states
+    assert [item["HistorySummary"] for item in history] == [
+        "Alarm updated from ALARM to OK",
+        "Alarm updated from INSUFFICIENT_DATA to ALARM",
+    ]
+    # dated at the period boundaries where the evaluator decided, not when the tick ran
+    stamps = [item["Timestamp"].replace(tzinfo=UTC) for item in history]
+    assert stamps == [START + timedelta(minutes=2), START + timedelta(minutes=1)]
+    data = json.loads(history[1]["HistoryData"])
+    assert data["newState"]["stateValue"] == "ALARM"
+    assert data["oldState"]["stateValue"] == "INSUFFICIENT_DATA"

@@ -15,6 +15,26 @@ class Severity(StrEnum):
     TICKET = "ticket"  # waits for working hours
 
 
+class Coverage(StrEnum):
+    """Who watches a pipeline, per the run book's on-call schedule."""
+
+    WEEKLY_ROTATION = "weekly rotation"  # one named owner a week (Engagement, Profit)
+    MONTH_END = "last week of the month"  # DEs watch the month's runs (executive reports)
+    WORKING_HOURS = "working hours"  # no on-call: debugged by the team (Growth)
+
+
+# The run book's "Oncall schedule" of each pipeline. A pipeline watched in working hours
+# only must not have paging alarms (tests/unit/test_oncall.py holds it).
+COVERAGE: dict[Pipeline, Coverage] = {
+    Pipeline.PROFIT: Coverage.WEEKLY_ROTATION,
+    Pipeline.GROWTH: Coverage.WORKING_HOURS,
+    Pipeline.ENGAGEMENT: Coverage.WEEKLY_ROTATION,
+    Pipeline.EXECUTIVE: Coverage.MONTH_END,
+    Pipeline.EXPERIMENT: Coverage.WORKING_HOURS,  # not an investor pipeline: no on-call
+    Pipeline.PLATFORM: Coverage.WORKING_HOURS,
+}
+
+
 class Comparison(StrEnum):
     GREATER_THAN = "GreaterThanThreshold"
     GREATER_OR_EQUAL = "GreaterThanOrEqualToThreshold"
@@ -69,10 +89,21 @@ class AlarmSpec:
     def pages(self) -> bool:
         return self.severity is Severity.PAGE
 
+    @property
+    def coverage(self) -> Coverage:
+        return COVERAGE[self.pipeline]
+
+    @property
+    def response(self) -> str:
+        """When someone acts: a page wakes the pipeline's on-call, a ticket waits."""
+        if self.pages:
+            return f"pages the on-call ({self.coverage.value})"
+        return "waits for working hours"
+
     def alarm_description(self) -> str:
         """What the on-call engineer reads first: what broke, who owns it, where to look."""
         return (
             f"{self.description or self.sla} | SLA: {self.sla} | owner: {self.owner.value} "
-            f"| secondary: {self.secondary_owner.value} | severity: {self.severity.value} "
-            f"| runbook: {self.runbook}"
+            f"| secondary: {self.secondary_owner.value} | severity: {self.severity.value}, "
+            f"{self.response} | runbook: {self.runbook}"
         )

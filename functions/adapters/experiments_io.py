@@ -1,0 +1,189 @@
+"""S3 and Glue I/O of the experiment pipeline (boto3 clients passed in).
+
+Tables are hive-partitioned Parquet written through the profit adapter's generic helpers
+(`profit_io.write_partitioned`, `read_table`, `register_partitions`): one deterministic key
+per partition, so a re-run overwrites byte for byte. What is specific here:
+
+- raw_experiments has no partitions; each experiment's definition is ONE object
+  (`raw/raw_experiments/<experiment_id>.parquet`), so a new experiments file replaces the
+  definitions of exactly the experiments it lists. The object carries the landing time of
+  the file it came from (`x-amz-meta-landed-at`): an older file delivered late (or an
+  EventBridge retry of one) never overwrites a newer definition.
+- engagement tables are read for a range of days only (`read_days`).
+- curated partitions that a rebuild no longer produces are deleted (`delete_stale`), so a
+  unit that became a multiple-variant unit disappears from the unit daily table.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import ClientError
+
+from functions.adapters import profit_io
+from functions.core import schemas
+from functions.core.clicks import parquet_bytes
+from functions.core.errors import TransientError
+
+LANDED_AT_METADATA: Final = "landed-at"
+SOURCE_KEY_METADATA: Final = "source-key"
+GLUE_BATCH: Final = 100  # BatchCreatePartition takes at most 100 partitions per call
+_RETRYABLE: Final = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"})
+
+
+def _classified(exc: ClientError, what: str) -> Exception:
+    code = exc.response.get("Error", {}).get("Code", "")
+    return TransientError(f"{what}: {code}") if code in _RETRYABLE else exc
+
+
+def definition_key(experiment_id: str) -> str:
+    """The one object of an experiment's definition (ids are path-safe: see ingest)."""
+    return f"{schemas.RAW_EXPERIMENTS.prefix}/{experiment_id}.parquet"
+
+
+def write_definition(
+    s3: Any, *, bucket: str, rows: pa.Table, landed_at: str, source_key: str
+) -> bool:
+    """Store one experiment's RAW_EXPERIMENTS rows unless a newer file already defined it.
+
+    `landed_at` is the landing event's time (ISO 8601 UTC, one format, so string order is
+    time order). Returns False when the stored definition is newer (nothing written).
+    """
+    (experiment_id,) = set(rows.column("experiment_id").to_pylist())
+    key = definition_key(experiment_id)
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+        stored = head.get("Metadata", {}).get(LANDED_AT_METADATA, "")
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+            raise _classified(exc, f"head s3://{bucket}/{key}") from exc
+        stored = ""
+    if stored > landed_at:
+        return False
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=parquet_bytes(rows, schemas.RAW_EXPERIMENTS),
+            Metadata={LANDED_AT_METADATA: landed_at, SOURCE_KEY_METADATA: source_key},
+        )
+    except ClientError as exc:
+        raise _classified(exc, f"put s3://{bucket}/{key}") from exc
+    return True
+
+
+def read_definitions(s3: Any, *, bucket: str) -> pa.Table:
+    """Every experiment's current RAW_EXPERIMENTS rows."""
+    return profit_io.read_table(s3, bucket=bucket, table=schemas.RAW_EXPERIMENTS)
+
+
+def read_assignments(s3: Any, *, bucket: str, experiments: Iterable[str]) -> pa.Table:
+    """RAW_ASSIGNMENTS rows (with the `experiment` partition) of the given experiments."""
+    parts = [
+        profit_io.read_table(
+            s3,
+            bucket=bucket,
+            table=schemas.RAW_ASSIGNMENTS,
+            partition_filter={"experiment": experiment_id},
+        )
+        for experiment_id in sorted(set(experiments))
+    ]
+    schema = schemas.RAW_ASSIGNMENTS.arrow_schema(with_partitions=True)
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def _keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(o["Key"] for o in page.get("Contents", []))
+    except ClientError as exc:
+        raise _classified(exc, f"list s3://{bucket}/{prefix}") from exc
+    return sorted(k for k in keys if k.endswith(".parquet"))
+
+
+def _dt_of(key: str) -> str | None:
+    for segment in key.split("/"):
+        name, _, value = segment.partition("=")
+        if name == "dt":
+            return value
+    return None
+
+
+def newest_day(s3: Any, *, bucket: str, table: schemas.Table) -> date | None:
+    """The newest `dt` partition holding a file of a dt-partitioned table."""
+    days = {_dt_of(k) for k in _keys(s3, bucket=bucket, prefix=f"{table.prefix}/")}
+    found = sorted(d for d in days if d)
+    return date.fromisoformat(found[-1]) if found else None
+
+
+def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date) -> pa.Table:
+    """Rows of a dt-partitioned table for the days first..last (dt as a column)."""
+    schema = table.arrow_schema(with_partitions=True)
+    low, high = first.isoformat(), last.isoformat()
+    parts: list[pa.Table] = []
+    for key in _keys(s3, bucket=bucket, prefix=f"{table.prefix}/"):
+        dt = _dt_of(key)
+        if dt is None or not low <= dt <= high:
+            continue
+        body = pq.read_table(io.BytesIO(profit_io.read_object(s3, bucket=bucket, key=key)))
+        body = body.append_column("dt", pa.array([dt] * body.num_rows, pa.string()))
+        parts.append(body.select(schema.names).cast(schema))
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def write_table(
+    s3: Any,
+    glue: Any,
+    *,
+    bucket: str,
+    database: str,
+    table: schemas.Table,
+    rows: pa.Table,
+    name: str,
+) -> list[str]:
+    """One file `name` per partition of `rows`, registered in Glue; returns the keys."""
+    keys = profit_io.write_partitioned(
+        s3, bucket=bucket, table=table, rows=rows, name=name, finance=False
+    )
+    for start in range(0, len(keys), GLUE_BATCH):
+        profit_io.register_partitions(
+            glue,
+            database=database,
+            table=table,
+            bucket=bucket,
+            keys=keys[start : start + GLUE_BATCH],
+        )
+    return keys
+
+
+def delete_stale(
+    s3: Any,
+    *,
+    bucket: str,
+    prefix: str,
+    name: str,
+    keep: Sequence[str],
+    through_dt: str | None = None,
+) -> list[str]:
+    """Delete this writer's files (`<name>.parquet`) under `prefix` that the rebuild did not
+    write (`keep`); with `through_dt`, only those of days up to it. Returns the keys."""
+    kept = set(keep)
+    stale = [
+        k
+        for k in _keys(s3, bucket=bucket, prefix=prefix)
+        if k.endswith(f"/{name}.parquet")
+        and k not in kept
+        and (through_dt is None or (_dt_of(k) or "") <= through_dt)
+    ]
+    for key in stale:
+        try:
+            s3.delete_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            raise _classified(exc, f"delete s3://{bucket}/{key}") from exc
+    return stale

@@ -1,0 +1,183 @@
+"""Lambda entry point of the weekly experiment workflow (experiments_weekly.asl.json).
+
+Input: `{"action": "assignments" | "analyse", "request": <the workflow input>}`, where the
+workflow input is the scheduled event (its `time` is the run's "now") or
+`{"time": ISO 8601, "week": "YYYY-MM-DD"}` to rebuild the week ending that Sunday (a
+backfill). Without `week`, the week is the latest one whose Sunday is over.
+
+- assignments: experiment_assignments (every experiment, every unit) from raw_assignments.
+- analyse: experiment_unit_daily (every day from each unit's exposure through the week's
+  Sunday), experiment_covariates (CUPED pre-period) and experiment_health_weekly of the
+  week; publishes ExperimentsFailingSrm (experiments whose SRM p-value is below the
+  threshold) at "now"; answers the flagged experiments for the workflow's Choice.
+Every file has one deterministic key per partition: re-running overwrites, byte-identical.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+
+from functions.adapters import experiments_io, metrics, profit_io
+from functions.core import experiments, experiments_inputs, schemas
+from functions.core.errors import ValidationError
+from functions.core.landing import parse_event_time
+from functions.handlers.experiments_common import Settings, client, settings
+
+SRM_METRIC: Final = "ExperimentsFailingSrm"
+OUTPUT_NAME: Final = "experiments-weekly"
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = event.get("request", event)
+    if not isinstance(request, dict):
+        raise ValidationError("experiment workflow input must be an object", reason="bad_event")
+    now, week = run_request(request)
+    action = event.get("action")
+    if action == "assignments":
+        return build_assignments(settings(), week)
+    if action == "analyse":
+        return analyse(settings(), now, week)
+    raise ValidationError(f"unknown action {action!r}", reason="bad_event")
+
+
+def run_request(request: dict[str, Any]) -> tuple[datetime, date]:
+    """(now, the week's Sunday) of a workflow input."""
+    time_text = request.get("time")
+    if not isinstance(time_text, str):
+        raise ValidationError("experiment workflow input needs `time`", reason="bad_event")
+    now = parse_event_time(time_text)
+    week_text = request.get("week")
+    if week_text is None:
+        return now, experiments.last_closed_week(now)
+    try:
+        week = date.fromisoformat(str(week_text))
+    except ValueError as exc:
+        raise ValidationError(f"week {week_text!r} is not YYYY-MM-DD", reason="bad_event") from exc
+    if week.weekday() != 6:
+        raise ValidationError(f"week {week} is not a Sunday", reason="bad_event")
+    return now, week
+
+
+def build_assignments(config: Settings, week: date) -> dict[str, Any]:
+    s3 = client("s3")
+    raw = profit_io.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ASSIGNMENTS)
+    table = experiments.assignments_table(raw)
+    keys = _write(config, schemas.EXPERIMENT_ASSIGNMENTS, table)
+    answer = {
+        "week": week.isoformat(),
+        "raw_assignments": raw.num_rows,
+        "units": table.num_rows,
+        "units_multiple_variants": sum(table.column("multiple_variants").to_pylist()),
+        "files": len(keys),
+    }
+    logger.info("experiment assignments built", extra=answer)
+    return answer
+
+
+def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
+    s3 = client("s3")
+    curated, raw = config.curated_bucket, config.raw_bucket
+    assignments = profit_io.read_table(s3, bucket=curated, table=schemas.EXPERIMENT_ASSIGNMENTS)
+    definitions = experiments_inputs.definitions_from_table(
+        experiments_io.read_definitions(s3, bucket=raw)
+    )
+    window = config.pre_period_days
+    span = experiments.engagement_days_needed(assignments, week=week, window_days=window)
+    first, last = span or (week, week - timedelta(days=1))  # an empty range: nobody exposed
+    inputs = experiments.Inputs(
+        assignments=assignments,
+        engagement_daily=experiments_io.read_days(
+            s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=first, last=last
+        ),
+        user_daily=experiments_io.read_days(
+            s3, bucket=curated, table=schemas.ENGAGEMENT_USER_DAILY, first=first, last=last
+        ),
+        account_events=profit_io.read_table(s3, bucket=raw, table=schemas.RAW_ACCOUNT_EVENTS),
+    )
+    data_through = experiments_io.newest_day(s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY)
+    built = experiments.unit_metrics(
+        inputs, week=week, data_through=data_through, window_days=window
+    )
+    health = experiments.health_table(
+        assignments,
+        definitions,
+        week=week,
+        units_no_data=built.units_no_data,
+        threshold=config.srm_p_threshold,
+    )
+    daily_keys = _write(config, schemas.EXPERIMENT_UNIT_DAILY, built.unit_daily)
+    removed = _remove_stale_days(config, assignments, daily_keys, week)
+    _write(config, schemas.EXPERIMENT_COVARIATES, built.covariates)
+    _write(config, schemas.EXPERIMENT_HEALTH_WEEKLY, health)
+    rows = health.to_pylist()
+    failing = [r["experiment_id"] for r in rows if r["srm_flag"]]
+    metrics.put_count(
+        client("cloudwatch"),
+        namespace=config.metrics_namespace,
+        metric=SRM_METRIC,
+        dimensions={},
+        at=now,
+        count=len(failing),
+    )
+    answer = {
+        "week": week.isoformat(),
+        "data_through": built.last_day.isoformat() if built.last_day else None,
+        "srm_p_threshold": config.srm_p_threshold,
+        "pre_period_days": window,
+        "unit_days": built.unit_daily.num_rows,
+        "stale_files_removed": len(removed),
+        "experiments": [_summary(r) for r in rows],
+        "srm_failed": failing,
+        "srm_failed_count": len(failing),
+    }
+    logger.info("experiment week analysed", extra=answer)
+    return answer
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "experiment_id": row["experiment_id"],
+        "units": row["units"],
+        "observed_split": dict(row["observed_split"]),
+        "p_value": row["p_value"],
+        "srm_flag": row["srm_flag"],
+        "units_multiple_variants": row["units_multiple_variants"],
+        "units_no_data": row["units_no_data"],
+    }
+
+
+def _write(config: Settings, table: schemas.Table, rows: Any) -> list[str]:
+    return experiments_io.write_table(
+        client("s3"),
+        client("glue"),
+        bucket=config.curated_bucket,
+        database=config.curated_database,
+        table=table,
+        rows=rows,
+        name=OUTPUT_NAME,
+    )
+
+
+def _remove_stale_days(
+    config: Settings, assignments: Any, written: list[str], week: date
+) -> list[str]:
+    """Unit-day files of days up to the week that this rebuild did not produce (e.g. every
+    row of the day belonged to a unit since flagged with multiple variants)."""
+    removed: list[str] = []
+    table = schemas.EXPERIMENT_UNIT_DAILY
+    for experiment_id in sorted(set(assignments.column("experiment_id").to_pylist())):
+        removed += experiments_io.delete_stale(
+            client("s3"),
+            bucket=config.curated_bucket,
+            prefix=f"{table.prefix}/experiment_id={experiment_id}/",
+            name=OUTPUT_NAME,
+            keep=written,
+            through_dt=week.isoformat(),
+        )
+    return removed

@@ -1,0 +1,57 @@
+"""Lambda entry point: an acknowledged alarm back to OK is unmuted and its ack closed.
+
+Target of the EventBridge rule on "CloudWatch Alarm State Change" events to OK of the
+stack's alarms (infra/constructs/oncall.py). EventBridge, not the on-call SNS topic: a muted
+alarm (`pablo oncall ack` disabled its actions) sends nothing to SNS, but AWS emits its
+state changes to EventBridge either way. Only alarms with an open acknowledgement are
+touched: actions someone disabled by hand for another reason stay disabled. A redelivered
+event finds the acknowledgement closed and changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+
+from functions.adapters import oncall_io
+from functions.core import env, oncall
+from functions.core.errors import ValidationError
+
+logger = Logger()
+
+
+@cache
+def _client(service: str) -> Any:
+    return boto3.client(service)
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        change = oncall.parse_state_change(event)
+    except ValidationError as exc:
+        logger.error("event rejected", extra={"reason": exc.reason, "error": str(exc)})
+        return {"status": "rejected", "reason": exc.reason, "error": str(exc)}
+    if change.state != oncall.OK:
+        return {"status": "ignored", "alarm": change.alarm, "state": change.state}
+    table = os.environ[env.STATE_TABLE]
+    dynamodb = _client("dynamodb")
+    ack = oncall.open_ack(oncall_io.acks(dynamodb, table=table, alarm=change.alarm), change.alarm)
+    if ack is None:
+        return {"status": "not_acknowledged", "alarm": change.alarm}
+    # Unmute first: if closing fails the event is retried and the ack is still open.
+    oncall_io.set_actions(_client("cloudwatch"), alarm=change.alarm, enabled=True)
+    closed = oncall_io.close_ack(
+        dynamodb,
+        table=table,
+        ack=ack,
+        at=oncall.format_time(change.at),
+        reason=oncall.CLOSED_BY_OK,
+    )
+    result = {"status": "unmuted", "alarm": change.alarm, "ack": ack.acked_at, "closed": closed}
+    logger.info("acknowledged alarm back to OK", extra=result)
+    return result

@@ -1,0 +1,158 @@
+"""The experiment pipeline: Data Science file ingestion and the weekly experiment workflow.
+
+- `experiments-ingest`: target of an EventBridge rule on the landing bucket's "Object
+  Created" events under `experiments/` and `assignments/`; validates, deduplicates and
+  lands definitions and assignments in the raw bucket, quarantines bad lines.
+- `experiments-weekly` behind the Step Functions workflow
+  `state_machines/experiments_weekly.asl.json`, scheduled Monday 06:00 UTC: after the
+  daily engagement run (02:00) has aggregated Sunday, so the week is complete. It writes
+  experiment_assignments, experiment_unit_daily, experiment_covariates and
+  experiment_health_weekly, and publishes ExperimentsFailingSrm (the SRM alarm's metric).
+
+Context (`cdk deploy -c NAME=VALUE`): `experiment_srm_p_threshold` (default 0.001) flags an
+experiment whose sample ratio p-value is below it; `experiment_pre_period_days` (default
+14) is the CUPED pre-period.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from constructs import Construct
+
+from functions.core import env
+from functions.core.errors import ConfigurationError
+from functions.core.experiments import DEFAULT_PRE_PERIOD_DAYS
+from functions.core.experiments_stats import DEFAULT_P_THRESHOLD
+from functions.core.landing import LANDING_PREFIXES, OBJECT_CREATED, S3_SOURCE, BucketRole
+from functions.core.schemas import Database
+from infra.constructs.pipeline_function import PipelineFunction
+from infra.constructs.platform import Platform
+from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
+from infra.stacks.pipelines_stack import PipelinesStack
+
+ASL_PATH: Final = STATE_MACHINES_DIR / "experiments_weekly.asl.json"
+SOURCES: Final = ("experiments", "assignments")
+# Monday 06:00 UTC: engagement's daily run (02:00) has aggregated the week's Sunday.
+WEEKLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="6", week_day="MON")
+SRM_THRESHOLD_CONTEXT: Final = "experiment_srm_p_threshold"
+PRE_PERIOD_CONTEXT: Final = "experiment_pre_period_days"
+DELIVERY_RETRY_ATTEMPTS: Final = 8
+DELIVERY_MAX_EVENT_AGE: Final = Duration.hours(6)
+
+
+def _settings(scope: Construct) -> dict[str, str]:
+    raw_threshold = scope.node.try_get_context(SRM_THRESHOLD_CONTEXT)
+    raw_days = scope.node.try_get_context(PRE_PERIOD_CONTEXT)
+    threshold = DEFAULT_P_THRESHOLD if raw_threshold is None else float(raw_threshold)
+    days = DEFAULT_PRE_PERIOD_DAYS if raw_days is None else int(raw_days)
+    if not 0 < threshold < 1:
+        raise ConfigurationError(f"{SRM_THRESHOLD_CONTEXT} must be in (0, 1), got {threshold}")
+    if days < 1:
+        raise ConfigurationError(f"{PRE_PERIOD_CONTEXT} must be at least 1, got {days}")
+    return {
+        env.EXPERIMENT_SRM_P_THRESHOLD: repr(threshold),
+        env.EXPERIMENT_PRE_PERIOD_DAYS: str(days),
+    }
+
+
+class ExperimentsPipeline(Construct):
+    """Attributes: `ingest`, `weekly` (PipelineFunctions), `state_machine`, `rules`."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        buckets = platform.buckets
+        self.ingest = PipelineFunction(
+            self,
+            "Ingest",
+            platform=platform,
+            name="experiments-ingest",
+            handler="functions.handlers.experiments_ingest.handler",
+            description="Validates and lands experiment definitions and assignments",
+            timeout=Duration.minutes(5),
+            memory_size_mb=1024,
+            read_buckets=[buckets.landing],
+            write_buckets=[buckets.raw, buckets.quarantine],
+            glue_partition_databases=[Database.RAW],
+            publish_metrics=True,
+        )
+        self.weekly = PipelineFunction(
+            self,
+            "Weekly",
+            platform=platform,
+            name="experiments-weekly",
+            handler="functions.handlers.experiments_weekly.handler",
+            description="Weekly experiment dataset: assignments, unit daily, CUPED, SRM checks",
+            timeout=Duration.minutes(15),
+            memory_size_mb=2048,
+            read_buckets=[buckets.raw],
+            write_buckets=[buckets.curated],
+            glue_partition_databases=[Database.CURATED],
+            environment=_settings(self),
+            publish_metrics=True,
+        )
+        landing_rule = events.Rule(
+            self,
+            "LandingFiles",
+            description="S3 Object Created under experiments/, assignments/ -> experiments ingest",
+            event_pattern=events.EventPattern(
+                source=[S3_SOURCE],
+                detail_type=[OBJECT_CREATED],
+                detail={
+                    "bucket": {"name": [buckets.landing.bucket_name]},
+                    "object": {
+                        "key": [
+                            {"prefix": p.prefix}
+                            for p in LANDING_PREFIXES
+                            if p.bucket is BucketRole.LANDING and p.source in SOURCES
+                        ]
+                    },
+                },
+            ),
+        )
+        landing_rule.add_target(
+            targets.LambdaFunction(
+                self.ingest.function,
+                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
+                max_event_age=DELIVERY_MAX_EVENT_AGE,
+            )
+        )
+        self.workflow = PipelineWorkflow(
+            self,
+            "Workflow",
+            platform=platform,
+            name="experiments-weekly",
+            functions={"WeeklyFunctionArn": self.weekly},
+            timeout=Duration.hours(1),
+            asl_path=ASL_PATH,
+        )
+        self.state_machine = self.workflow.state_machine
+        weekly_rule = events.Rule(
+            self,
+            "WeeklySchedule",
+            description="Weekly experiment workflow, Monday 06:00 UTC",
+            schedule=WEEKLY_SCHEDULE,
+        )
+        weekly_rule.add_target(targets.SfnStateMachine(self.state_machine))
+        self.rules = [landing_rule, weekly_rule]
+        stack = Stack.of(self)
+        CfnOutput(
+            stack,
+            "ExperimentsWeeklyStateMachineArn",
+            value=self.state_machine.state_machine_arn,
+            description="Weekly experiment workflow",
+        )
+        CfnOutput(
+            stack,
+            "ExperimentsIngestFunctionName",
+            value=self.ingest.function.function_name,
+            description="Experiment definitions and assignments ingestion",
+        )
+
+
+def install(stack: PipelinesStack) -> None:
+    """`infra.app.PIPELINES` entry."""
+    ExperimentsPipeline(stack, "Experiments", platform=stack.platform)

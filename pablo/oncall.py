@@ -1,0 +1,565 @@
+"""`pablo oncall`: what is firing, who owns it, acknowledging, the weekly handover, replays.
+
+    pablo oncall status [--json]
+    pablo oncall ack ALARM --by NAME [--note TEXT]
+    pablo oncall rotation [--week YYYY-MM-DD] [--config PATH]
+    pablo oncall handoff [--week YYYY-MM-DD] [--config PATH]
+    pablo oncall replay-quarantine --pipeline P --reason R [--dry-run] [--by NAME]
+
+Against AWS (default credentials) or the emulator: `--endpoint URL`, else the running
+`pablo local` emulator if there is one. Resource names come from the stack's CloudFormation
+outputs; alarm owners, runbooks and severities from the alarm inventory; "now" is the
+emulator's clock locally, the wall clock on AWS. The logic is in functions/core/oncall.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.adapters import oncall_io
+from functions.core import oncall, oncall_replay, schemas
+from functions.core.errors import ConfigurationError, PabloError, ValidationError
+from functions.core.landing import BucketRole
+from functions.core.oncall import AlarmStatus
+from functions.core.oncall_replay import Quarantined
+from pablo.local.context import LOCAL_REGION, local_client
+
+STACK_NAME: Final = "PabloPipelines"
+ROTATION_PATH: Final = Path(__file__).resolve().parents[1] / "config" / "oncall_rotation.json"
+# moto creates alarms in OK with this reason; AWS creates them in INSUFFICIENT_DATA.
+MOTO_INITIAL_REASON: Final = "Unchecked: Initial alarm creation"
+BACKFILL_PREFIX: Final = "backfill-"
+KINESIS_BATCH: Final = 500
+KINESIS_ATTEMPTS: Final = 5
+BUCKET_OUTPUTS: Final = {
+    BucketRole.LANDING: "LandingBucketName",
+    BucketRole.FINANCE: "FinanceBucketName",
+}
+
+
+class OnCallError(PabloError):
+    reason = "oncall"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("oncall", help="alarms, acknowledgements, rotation, replays")
+    commands = parser.add_subparsers(dest="oncall_command", required=True, metavar="COMMAND")
+
+    status = commands.add_parser("status", help="alarms in ALARM or INSUFFICIENT_DATA")
+    status.add_argument("--json", action="store_true", help="JSON instead of text")
+    _target_arguments(status)
+    status.set_defaults(func=cmd_status)
+
+    ack = commands.add_parser("ack", help="acknowledge an alarm and mute it until OK")
+    ack.add_argument("alarm", help="alarm name or inventory key (e.g. click-freshness)")
+    ack.add_argument("--by", required=True, help="who acknowledges")
+    ack.add_argument("--note", default="", help="what is being done")
+    _target_arguments(ack)
+    ack.set_defaults(func=cmd_ack)
+
+    for name, func, text in (
+        ("rotation", cmd_rotation, "who owns each pipeline this week and next"),
+        ("handoff", cmd_handoff, "the weekly handover note"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--week", type=date.fromisoformat, help="a day of the week (YYYY-MM-DD)")
+        sub.add_argument("--config", type=Path, default=ROTATION_PATH, help="rotation JSON")
+        _target_arguments(sub)
+        sub.set_defaults(func=func)
+
+    replay = commands.add_parser("replay-quarantine", help="re-send quarantined records")
+    replay.add_argument("--pipeline", required=True, choices=[p.value for p in schemas.Pipeline])
+    replay.add_argument("--reason", required=True, help="reason code of the records to re-send")
+    replay.add_argument("--dry-run", action="store_true", help="say what would be re-sent")
+    replay.add_argument("--by", default="pablo oncall", help="who replays (recorded)")
+    _target_arguments(replay)
+    replay.set_defaults(func=cmd_replay)
+
+
+def _target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint", help="endpoint URL (default: the running emulator, or AWS)")
+    parser.add_argument("--region", default=LOCAL_REGION)
+    parser.add_argument("--stack-name", default=STACK_NAME)
+
+
+# --- where: AWS or the emulator ------------------------------------------------------
+
+
+class Target:
+    """Clients, stack outputs and "now" of AWS or of an emulator endpoint."""
+
+    def __init__(
+        self, endpoint: str | None, *, region: str = LOCAL_REGION, stack: str = STACK_NAME
+    ):
+        self.endpoint = endpoint
+        self.region = region
+        self.stack = stack
+        self._clients: dict[str, Any] = {}
+        self._outputs: dict[str, str] | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Target:
+        return cls(args.endpoint or _running_emulator(), region=args.region, stack=args.stack_name)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            if self.endpoint:
+                self._clients[service] = local_client(service, self.endpoint, self.region)
+            else:
+                import boto3  # noqa: PLC0415
+
+                self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
+
+    def outputs(self) -> dict[str, str]:
+        if self._outputs is None:
+            try:
+                stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)
+            except (ClientError, BotoCoreError) as exc:
+                where = self.endpoint or "AWS"
+                raise OnCallError(f"stack {self.stack} not found on {where}: {exc}") from exc
+            found = stacks["Stacks"][0].get("Outputs", [])
+            self._outputs = {o["OutputKey"]: o["OutputValue"] for o in found}
+        return self._outputs
+
+    def output(self, key: str) -> str:
+        try:
+            return self.outputs()[key]
+        except KeyError:
+            raise OnCallError(f"stack {self.stack} has no output {key}") from None
+
+    def now(self) -> datetime:
+        if self.endpoint is None:
+            return datetime.now(UTC)
+        from pablo.local.control import ControlClient  # noqa: PLC0415
+
+        return ControlClient(self.endpoint).now()
+
+    def utc(self, stamp: datetime) -> datetime:
+        """A CloudWatch timestamp in UTC: moto sends naive UTC digits, which boto3 reads
+        as local time; AWS sends an offset."""
+        if self.endpoint is not None:
+            return stamp.replace(tzinfo=UTC)
+        return stamp.astimezone(UTC)
+
+
+def _running_emulator() -> str | None:
+    from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
+
+    state = load_state()
+    if state is not None and is_emulator_process(state.pid):
+        return state.endpoint
+    return None
+
+
+# --- status --------------------------------------------------------------------------
+
+
+def alarm_statuses(target: Target) -> list[AlarmStatus]:
+    """Every deployed alarm of the stack's environment, with its open acknowledgement."""
+    prefix = target.output("NamePrefix")
+    acks = oncall_io.acks(target.client("dynamodb"), table=target.output("StateTableName"))
+    paginator = target.client("cloudwatch").get_paginator("describe_alarms")
+    statuses = []
+    for page in paginator.paginate(AlarmNamePrefix=f"{prefix}-", AlarmTypes=["MetricAlarm"]):
+        for alarm in page.get("MetricAlarms", []):
+            statuses.append(_status(target, alarm, prefix, acks))
+    return statuses
+
+
+def _status(
+    target: Target, alarm: dict[str, Any], prefix: str, acks: list[oncall.Ack]
+) -> AlarmStatus:
+    name = alarm["AlarmName"]
+    try:
+        spec = oncall.spec_for_alarm(name, prefix)
+    except ValidationError:
+        spec = None
+    since = alarm.get("StateUpdatedTimestamp")
+    return AlarmStatus(
+        name=name,
+        state=effective_state(alarm),
+        since=oncall.format_time(target.utc(since)) if since else "unknown",
+        actions_enabled=bool(alarm.get("ActionsEnabled", True)),
+        spec=spec,
+        ack=oncall.open_ack(acks, name),
+    )
+
+
+def effective_state(alarm: dict[str, Any]) -> str:
+    if alarm.get("StateReason") == MOTO_INITIAL_REASON:
+        return oncall.INSUFFICIENT_DATA
+    return str(alarm.get("StateValue") or oncall.INSUFFICIENT_DATA)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    statuses = oncall.open_alarms(alarm_statuses(Target.from_args(args)))
+    if args.json:
+        print(json.dumps([s.as_dict() for s in statuses], indent=2))
+    else:
+        print("\n".join(oncall.status_lines(statuses)))
+    return 0
+
+
+# --- ack -----------------------------------------------------------------------------
+
+
+def acknowledge(target: Target, alarm: str, *, by: str, note: str) -> oncall.Ack:
+    """Record the acknowledgement, then mute the alarm's actions (in that order: a failed
+    mute leaves a paging alarm with a record, never a silent alarm without one)."""
+    prefix = target.output("NamePrefix")
+    spec = oncall.spec_for_alarm(alarm, prefix)
+    name = f"{prefix}-{spec.key}"
+    cloudwatch, dynamodb = target.client("cloudwatch"), target.client("dynamodb")
+    table = target.output("StateTableName")
+    found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    if not found:
+        raise OnCallError(f"alarm {name} is in the inventory but not deployed")
+    state = effective_state(found[0])
+    if state == oncall.OK:
+        raise OnCallError(f"alarm {name} is OK: nothing to acknowledge")
+    existing = oncall.open_ack(oncall_io.acks(dynamodb, table=table, alarm=name), name)
+    if existing is not None:
+        raise OnCallError(f"alarm {name} is already {existing.describe()}")
+    ack = oncall.new_ack(name, by=by, note=note, at=target.now(), state=state)
+    oncall_io.record_ack(dynamodb, table=table, ack=ack)
+    oncall_io.set_actions(cloudwatch, alarm=name, enabled=False)
+    # It may have gone back to OK in between: its OK event found no open ack to close.
+    again = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    if again and effective_state(again[0]) == oncall.OK:
+        oncall_io.set_actions(cloudwatch, alarm=name, enabled=True)
+        oncall_io.close_ack(
+            dynamodb, table=table, ack=ack, at=ack.acked_at, reason=oncall.CLOSED_BY_OK
+        )
+    return ack
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    ack = acknowledge(Target.from_args(args), args.alarm, by=args.by, note=args.note)
+    print(
+        f"acknowledged {ack.alarm} ({ack.state_at_ack}) by {ack.by} at {ack.acked_at}: "
+        "its actions are muted until it returns to OK"
+    )
+    return 0
+
+
+# --- rotation and handoff ------------------------------------------------------------
+
+
+def load_rotation(path: Path) -> oncall.Rotation:
+    try:
+        document = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(f"rotation config {path} not found") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"rotation config {path}: {exc}") from exc
+    return oncall.parse_rotation(document)
+
+
+def _week(args: argparse.Namespace, target: Target | None) -> date:
+    if args.week is not None:
+        return oncall.week_start(args.week)
+    now = target.now() if target is not None else datetime.now(UTC)
+    return oncall.week_start(now.date())
+
+
+def cmd_rotation(args: argparse.Namespace) -> int:
+    rotation = load_rotation(args.config)
+    target = Target.from_args(args) if args.week is None else None  # emulator clock if any
+    lines = oncall.rotation_lines(rotation, _week(args, target))
+    missing = oncall.missing_pipelines(rotation)
+    if missing:
+        lines.append(f"no rotation configured for: {', '.join(missing)} ({args.config})")
+    print("\n".join(lines))
+    return 0
+
+
+def build_handoff(target: Target, rotation: oncall.Rotation, week: date) -> oncall.Handoff:
+    table = target.output("StateTableName")
+    dynamodb = target.client("dynamodb")
+    statuses = alarm_statuses(target)
+    return oncall.Handoff(
+        week=week,
+        this_week=oncall.duties(rotation, week),
+        next_week=oncall.duties(rotation, week + timedelta(days=7)),
+        alarms=oncall.open_alarms(statuses),
+        acks=oncall.week_acks(oncall_io.acks(dynamodb, table=table), week),
+        restatements=week_restatements(target, week),
+        backfills=week_backfills(target, week),
+        replays=[
+            run
+            for run in oncall_io.replay_runs(dynamodb, table=table)
+            if oncall.in_week(str(run["replayed_at"]), week)
+        ],
+    )
+
+
+def cmd_handoff(args: argparse.Namespace) -> int:
+    rotation = load_rotation(args.config)
+    target = Target.from_args(args)
+    note = build_handoff(target, rotation, _week(args, target))
+    print("\n".join(oncall.handoff_lines(note)))
+    return 0
+
+
+def week_restatements(target: Target, week: date) -> list[dict[str, Any]]:
+    """Rows of the curated restatements table made during the week."""
+    s3, bucket = target.client("s3"), target.output("CuratedBucketName")
+    months = sorted({(week + timedelta(days=d)).strftime("%Y-%m") for d in range(7)})
+    rows: list[dict[str, Any]] = []
+    for month in months:
+        prefix = f"{schemas.RESTATEMENTS.prefix}/month={month}/"
+        for key in _keys(s3, bucket, prefix):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            for row in pq.read_table(io.BytesIO(body)).to_pylist():
+                if row.get("restated_at") and oncall.in_week(row["restated_at"], week):
+                    rows.append(row)
+    return sorted(rows, key=lambda r: (r["restated_at"], str(r.get("table_name"))))
+
+
+def week_backfills(target: Target, week: date) -> list[dict[str, Any]]:
+    """Executions named `backfill-...` of the stack's workflows started in the week (the
+    name's stamp is the pipeline clock; the start date is the wall clock in the emulator)."""
+    sfn = target.client("stepfunctions")
+    found = []
+    for key, arn in sorted(target.outputs().items()):
+        if not key.endswith("StateMachineArn"):
+            continue
+        paginator = sfn.get_paginator("list_executions")
+        for page in paginator.paginate(stateMachineArn=arn):
+            for execution in page.get("executions", []):
+                name = execution["name"]
+                if not name.startswith(BACKFILL_PREFIX):
+                    continue
+                started = _stamp_of(name) or target.utc(execution["startDate"])
+                if oncall.in_week(started, week):
+                    found.append(
+                        {
+                            "name": name,
+                            "state_machine": arn.rsplit(":", 1)[-1],
+                            "status": execution["status"],
+                            "start": oncall.format_time(started),
+                        }
+                    )
+    return sorted(found, key=lambda b: (b["start"], b["name"]))
+
+
+def _stamp_of(name: str) -> datetime | None:
+    try:
+        return datetime.strptime(name.rsplit("-", 1)[-1], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    return [
+        obj["Key"]
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+        for obj in page.get("Contents", [])
+    ]
+
+
+# --- replay-quarantine ---------------------------------------------------------------
+
+
+def quarantined_rows(target: Target, pipeline: str) -> list[Quarantined]:
+    """Every quarantine row of the pipeline: the quarantine bucket, and the finance bucket
+    where restricted inputs keep theirs (skipped if this role may not read it)."""
+    prefix = f"{schemas.QUARANTINE.prefix}/pipeline={pipeline}/"
+    rows: list[Quarantined] = []
+    s3 = target.client("s3")
+    for output in ("QuarantineBucketName", "FinanceBucketName"):
+        bucket = target.outputs().get(output)
+        if bucket is None:
+            continue
+        try:
+            keys = _keys(s3, bucket, prefix)
+        except ClientError:
+            continue  # no access to the finance bucket: its restricted rows stay there
+        for key in keys:
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            rows.extend(_quarantined(pq.read_table(io.BytesIO(body)).to_pylist()))
+    return rows
+
+
+def _quarantined(rows: Iterable[dict[str, Any]]) -> list[Quarantined]:
+    return [
+        Quarantined(
+            record_id=str(row["record_id"]),
+            source=str(row["source"]),
+            reason=str(row["reason"]),
+            raw=bytes(row["raw"] or b""),
+            source_key=row.get("source_key"),
+            line_number=row.get("line_number"),
+        )
+        for row in rows
+    ]
+
+
+def _headers(target: Target, rows: Iterable[Quarantined]) -> dict[str, bytes | None]:
+    """The header line of each original CSV landing file the rows came from."""
+    s3, headers = target.client("s3"), {}
+    for row in rows:
+        key = row.source_key
+        role = oncall_replay.landing_role(row)
+        if key is None or role is None or not key.endswith(".csv") or key in headers:
+            continue
+        try:
+            body = s3.get_object(Bucket=target.output(BUCKET_OUTPUTS[role]), Key=key)["Body"]
+            headers[key] = body.read().split(b"\n", 1)[0].rstrip(b"\r") + b"\n"
+        except ClientError:
+            headers[key] = None
+    return headers
+
+
+def replay_quarantine(
+    target: Target, *, pipeline: str, reason: str, by: str, dry_run: bool
+) -> oncall_replay.ReplayPlan:
+    rows = quarantined_rows(target, pipeline)
+    matching = [r for r in rows if r.reason == reason]
+    if not matching:
+        reasons = ", ".join(sorted({r.reason for r in rows})) or "none"
+        raise OnCallError(
+            f"no quarantined {pipeline} record has reason {reason!r} (reasons found: {reasons})"
+        )
+    table, dynamodb = target.output("StateTableName"), target.client("dynamodb")
+    replayed = oncall_io.replayed_digests(dynamodb, table=table, pipeline=pipeline, reason=reason)
+    plan = oncall_replay.plan_replay(
+        matching, reason=reason, replayed=replayed, headers=_headers(target, matching)
+    )
+    if dry_run or plan.records == 0:
+        return plan
+    now = target.now()
+    targets = []
+    if plan.clicks:
+        stream = target.output("ClickStreamName")
+        _send_clicks(target.client("kinesis"), stream, plan.clicks)
+        targets.append(f"kinesis:{stream}")
+    s3 = target.client("s3")
+    for replay in plan.files:
+        bucket = target.output(BUCKET_OUTPUTS[replay.bucket_role])
+        if not _exists(s3, bucket, replay.key):  # landed by a run that stopped before marking
+            s3.put_object(Bucket=bucket, Key=replay.key, Body=replay.body)
+        targets.append(f"s3://{bucket}/{replay.key}")
+    # Marked after sending: a crash in between re-sends (the pipelines dedup by event id),
+    # never loses a record.
+    at = oncall.format_time(now)
+    oncall_io.mark_replayed(
+        dynamodb, table=table, pipeline=pipeline, reason=reason, digests=plan.digests(), at=at
+    )
+    item = oncall_replay.replay_run_item(
+        pipeline=pipeline, reason=reason, at=now, by=by, plan=plan, targets=targets
+    )
+    oncall_io.record_replay_run(dynamodb, table=table, item=item)
+    return plan
+
+
+def _send_clicks(kinesis: Any, stream: str, records: Iterable[Quarantined]) -> None:
+    """PutRecords with the original bytes; records a response marks failed are re-sent
+    with backoff (the SDK does not), and a record never accepted stops the replay."""
+    pending = [{"Data": r.raw, "PartitionKey": r.digest} for r in records]
+    for start in range(0, len(pending), KINESIS_BATCH):
+        batch = pending[start : start + KINESIS_BATCH]
+        for attempt in range(KINESIS_ATTEMPTS):
+            response = kinesis.put_records(StreamName=stream, Records=batch)
+            if not response.get("FailedRecordCount"):
+                break
+            batch = [
+                entry
+                for entry, result in zip(batch, response["Records"], strict=True)
+                if result.get("ErrorCode")
+            ]
+            time.sleep(0.2 * 2**attempt)
+        else:
+            raise OnCallError(f"{len(batch)} clicks were refused by {stream}; nothing marked")
+
+
+def _exists(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    plan = replay_quarantine(
+        Target.from_args(args),
+        pipeline=args.pipeline,
+        reason=args.reason,
+        by=args.by,
+        dry_run=args.dry_run,
+    )
+    print("\n".join(oncall_replay.replay_lines(plan, dry_run=args.dry_run)))
+    return 0
+
+
+# --- the demo's summary --------------------------------------------------------------
+
+
+def alarm_summary_lines(endpoint: str, *, stack_name: str = STACK_NAME) -> list[str]:
+    """The alarms that fired (went to ALARM) on the emulator, with owners and runbooks, and
+    what is still open. Reads each alarm's history, so it works after the run."""
+    target = Target(endpoint, stack=stack_name)
+    prefix = target.output("NamePrefix")
+    cloudwatch = target.client("cloudwatch")
+    statuses = {s.name: s for s in alarm_statuses(target)}
+    lines = []
+    for name in sorted(statuses):
+        fired = _times_fired(target, cloudwatch, name)
+        if not fired:
+            continue
+        status = statuses[name]
+        spec = status.spec
+        owner = f"{spec.owner.value} (secondary {spec.secondary_owner.value})" if spec else "?"
+        lines.append(
+            f"{name}: fired {len(fired)}x, first {fired[0]}; now {status.state}; owner {owner}"
+        )
+        if spec is not None:
+            lines.append(f"  runbook {spec.runbook}; {spec.severity.value}, {spec.response}")
+    if not lines:
+        lines.append(f"no alarm of {prefix} fired ({len(statuses)} deployed)")
+    open_now = oncall.open_alarms(statuses.values())
+    firing = [s.name for s in open_now if s.state == oncall.ALARM]
+    lines.append(
+        f"still in ALARM: {', '.join(firing) or 'none'}; see `pablo oncall status`, "
+        "acknowledge with `pablo oncall ack ALARM --by NAME`"
+    )
+    return lines
+
+
+def _times_fired(target: Target, cloudwatch: Any, name: str) -> list[str]:
+    """When the alarm went to ALARM, oldest first (from its state-update history)."""
+    paginator = cloudwatch.get_paginator("describe_alarm_history")
+    times = []
+    for page in paginator.paginate(AlarmName=name, HistoryItemType="StateUpdate"):
+        for item in page.get("AlarmHistoryItems", []):
+            data = json.loads(item.get("HistoryData") or "{}")
+            if data.get("newState", {}).get("stateValue") == oncall.ALARM:
+                times.append(oncall.format_time(target.utc(item["Timestamp"])))
+    return sorted(times)
+
+
+__all__ = [
+    "OnCallError",
+    "Target",
+    "acknowledge",
+    "alarm_statuses",
+    "alarm_summary_lines",
+    "build_handoff",
+    "register",
+    "replay_quarantine",
+]

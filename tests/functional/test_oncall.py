@@ -1,0 +1,326 @@
+"""`pablo oncall` against the real stack deployed into the emulator.
+
+The deployed alarms are the inventory's, one to one; an acknowledged alarm stops notifying
+the on-call topic and, once the emulator's evaluator takes it back to OK, the deployed
+unmute function (EventBridge "CloudWatch Alarm State Change") re-enables its actions and
+closes the acknowledgement; quarantined clicks and account-event lines are replayed once.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import pyarrow.parquet as pq
+import pytest
+
+from functions.adapters import oncall_io
+from functions.core import oncall as core
+from functions.core import schemas
+from functions.core.alarm_inventory import INVENTORY
+from functions.core.errors import ValidationError
+from pablo import oncall
+from pablo.demo_parts.oncall import OnCallDemo
+from tests.conftest import EmulatorServer
+
+CLOCK_START = "2026-09-01T00:00:00+00:00"
+ALARM_KEY = "profit-reconciliation-mismatch"  # 5-minute periods: quick to drive
+METRIC = "ProfitMonthUnreconciled"
+ROTATION = oncall.ROTATION_PATH
+WAIT_SECONDS = 90.0
+T = TypeVar("T")
+
+
+def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT_SECONDS) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def target(deployed_stack: EmulatorServer) -> oncall.Target:
+    return oncall.Target(deployed_stack.endpoint)
+
+
+@pytest.fixture(scope="module")
+def topic_inbox(deployed_stack: EmulatorServer) -> str:
+    """An SQS queue subscribed to the on-call topic: what would page."""
+    sqs = deployed_stack.client("sqs")
+    url = sqs.create_queue(QueueName="oncall-inbox")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    deployed_stack.client("sns").subscribe(
+        TopicArn=deployed_stack.outputs["OnCallTopicArn"], Protocol="sqs", Endpoint=arn
+    )
+    return str(url)
+
+
+def _pages(stack: EmulatorServer, url: str, alarm: str) -> list[str]:
+    """New states the on-call topic announced for `alarm` since the last call."""
+    sqs, states = stack.client("sqs"), list[str]()
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return states
+        for message in messages:
+            body = json.loads(json.loads(message["Body"])["Message"])
+            if body.get("AlarmName") == alarm:
+                states.append(body["NewStateValue"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _publish(stack: EmulatorServer, value: float) -> None:
+    now = stack.control.now()
+    stack.client("cloudwatch").put_metric_data(
+        Namespace=stack.outputs["MetricsNamespace"],
+        MetricData=[{"MetricName": METRIC, "Value": value, "Timestamp": now}],
+    )
+
+
+def _next_period(stack: EmulatorServer) -> None:
+    """Past the next 5-minute boundary, where the evaluator looks at the alarm."""
+    now = stack.control.now()
+    boundary = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5)
+    stack.control.advance(to=boundary + timedelta(minutes=5, seconds=1))
+
+
+def _alarm(stack: EmulatorServer, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = stack.client("cloudwatch").describe_alarms(AlarmNames=[name])[
+        "MetricAlarms"
+    ][0]
+    return found
+
+
+def test_deployed_alarms_are_the_inventory_one_to_one(
+    deployed_stack: EmulatorServer, target: oncall.Target
+) -> None:
+    # given the stack deployed into the emulator
+    prefix = deployed_stack.outputs["NamePrefix"]
+    # when its alarms are listed
+    statuses = oncall.alarm_statuses(target)
+    # then each inventory entry is deployed once, with its owner and runbook, actions on
+    assert sorted(s.name for s in statuses) == sorted(f"{prefix}-{s.key}" for s in INVENTORY)
+    for status in statuses:
+        assert status.spec is not None
+        assert status.actions_enabled
+        alarm = _alarm(deployed_stack, status.name)
+        assert status.spec.owner.value in alarm["AlarmDescription"]
+        assert status.spec.runbook in alarm["AlarmDescription"]
+        assert alarm["AlarmActions"] == [deployed_stack.outputs["OnCallTopicArn"]]
+
+
+@pytest.fixture(scope="module")
+def acked(
+    deployed_stack: EmulatorServer, target: oncall.Target, topic_inbox: str
+) -> Iterator[tuple[str, core.Ack]]:
+    """The reconciliation alarm driven to ALARM, then acknowledged."""
+    name = f"{deployed_stack.outputs['NamePrefix']}-{ALARM_KEY}"
+    _publish(deployed_stack, 1.0)
+    _next_period(deployed_stack)
+    assert _alarm(deployed_stack, name)["StateValue"] == "ALARM"
+    ack = oncall.acknowledge(target, ALARM_KEY, by="Alex Kim", note="ledger checked")
+    yield name, ack
+
+
+def test_ack_records_who_and_mutes_then_ok_unmutes_and_closes(
+    deployed_stack: EmulatorServer,
+    target: oncall.Target,
+    topic_inbox: str,
+    acked: tuple[str, core.Ack],
+) -> None:
+    name, ack = acked
+    # given the acknowledged alarm: it paged once, is muted, and status shows who acked
+    assert _pages(deployed_stack, topic_inbox, name) == ["ALARM"]
+    assert _alarm(deployed_stack, name)["ActionsEnabled"] is False
+    (listed,) = [s for s in oncall.alarm_statuses(target) if s.name == name]
+    assert listed.state == "ALARM" and listed.ack is not None
+    assert (listed.ack.by, listed.ack.note) == ("Alex Kim", "ledger checked")
+    assert listed.ack.acked_at == ack.acked_at
+
+    # when the metric recovers and the evaluator takes the alarm back to OK
+    _publish(deployed_stack, 0.0)
+    _next_period(deployed_stack)
+
+    # then the OK did not page (muted), the unmute function re-enabled actions and closed
+    assert _alarm(deployed_stack, name)["StateValue"] == "OK"
+    wait_for(lambda: _alarm(deployed_stack, name)["ActionsEnabled"], "actions re-enabled")
+    acks = oncall_io.acks(
+        deployed_stack.client("dynamodb"), table=deployed_stack.outputs["StateTableName"]
+    )
+    (closed,) = [a for a in acks if a.alarm == name]
+    assert closed.status == "closed"
+    assert closed.closed_reason == core.CLOSED_BY_OK
+    assert _pages(deployed_stack, topic_inbox, name) == []
+
+    # and a new breach pages again
+    _publish(deployed_stack, 1.0)
+    _next_period(deployed_stack)
+    assert _pages(deployed_stack, topic_inbox, name) == ["ALARM"]
+
+
+def test_ack_of_an_unknown_or_ok_alarm_is_a_clear_error(
+    deployed_stack: EmulatorServer, target: oncall.Target
+) -> None:
+    with pytest.raises(ValidationError, match="unknown alarm 'no-such-alarm'"):
+        oncall.acknowledge(target, "no-such-alarm", by="Alex Kim", note="")
+    # an alarm back to OK (the reconciliation alarm's metric recovers)
+    name = f"{deployed_stack.outputs['NamePrefix']}-{ALARM_KEY}"
+    _publish(deployed_stack, 0.0)
+    _next_period(deployed_stack)
+    assert _alarm(deployed_stack, name)["StateValue"] == "OK"
+    with pytest.raises(oncall.OnCallError, match="is OK: nothing to acknowledge"):
+        oncall.acknowledge(target, name, by="Alex Kim", note="")
+
+
+def test_handoff_and_demo_summary_show_the_fired_alarm_and_its_ack(
+    deployed_stack: EmulatorServer,
+    target: oncall.Target,
+    acked: tuple[str, core.Ack],
+) -> None:
+    name, _ = acked
+    # when the handover note of the week is built and the demo summarises the alarms
+    rotation = oncall.load_rotation(ROTATION)
+    week = core.week_start(deployed_stack.control.now().date())
+    note = core.handoff_lines(oncall.build_handoff(target, rotation, week))
+    demo = OnCallDemo()
+    demo.start(type("Run", (), {"endpoint": deployed_stack.endpoint})())
+    summary = demo.lines(demo.finish())
+    # then the week's acknowledgement is in the note, and the demo names owner and runbook
+    assert any(name in line and "acked by Alex Kim" in line for line in note)
+    fired = [line for line in summary if line.startswith(f"{name}: fired")]
+    assert fired and "Finance Team / Risk Team" in fired[0]
+    assert any(f"docs/runbooks/profit.md#{ALARM_KEY}" in line for line in summary)
+
+
+# --- replay ----------------------------------------------------------------------------
+
+
+def _quarantine_rows(stack: EmulatorServer, pipeline: str) -> list[dict[str, Any]]:
+    s3, bucket = stack.client("s3"), stack.outputs["QuarantineBucketName"]
+    prefix = f"{schemas.QUARANTINE.prefix}/pipeline={pipeline}/"
+    rows: list[dict[str, Any]] = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+        rows += pq.read_table(io.BytesIO(body)).to_pylist()
+    return rows
+
+
+def test_quarantined_clicks_are_replayed_into_kinesis_once(
+    deployed_stack: EmulatorServer, target: oncall.Target
+) -> None:
+    # given a click of an unknown event type, quarantined by the deployed ingest function
+    now_ms = int(deployed_stack.control.now().timestamp() * 1000)
+    click = {
+        "event_id": str(uuid.uuid4()),
+        "account_id": "acct-0001",
+        "user_id": "user-0001",
+        "event_type": "hover",
+        "event_time": now_ms,
+        "page": "/home",
+    }
+    raw = json.dumps(click).encode()
+    deployed_stack.client("kinesis").put_record(
+        StreamName=deployed_stack.outputs["ClickStreamName"], Data=raw, PartitionKey="a"
+    )
+    assert deployed_stack.control.drain_streams(timeout=120)["drained"] is True
+    wait_for(lambda: _quarantine_rows(deployed_stack, "engagement"), "the click quarantined")
+
+    # when it is replayed (after a fix), then replayed again
+    dry = oncall.replay_quarantine(
+        target, pipeline="engagement", reason="unknown_event_type", by="t", dry_run=True
+    )
+    first = oncall.replay_quarantine(
+        target, pipeline="engagement", reason="unknown_event_type", by="t", dry_run=False
+    )
+    assert deployed_stack.control.drain_streams(timeout=120)["drained"] is True
+    second = oncall.replay_quarantine(
+        target, pipeline="engagement", reason="unknown_event_type", by="t", dry_run=False
+    )
+
+    # then the dry run and the first replay re-send the original bytes once, the second none
+    assert [r.raw for r in dry.clicks] == [r.raw for r in first.clicks] == [raw]
+    assert second.records == 0 and second.already_replayed >= 1
+
+    # and the stream carried it a second time: the ingest quarantined the same bytes again
+    def copies() -> list[dict[str, Any]] | None:
+        found = [r for r in _quarantine_rows(deployed_stack, "engagement") if r["raw"] == raw]
+        return found if len(found) == 2 else None
+
+    assert wait_for(copies, "the replayed click ingested and quarantined again")
+
+
+def test_quarantined_account_event_lines_are_relanded_once(
+    deployed_stack: EmulatorServer, target: oncall.Target
+) -> None:
+    # given an account-events file with a line of an unknown plan, quarantined on landing
+    landing, s3 = deployed_stack.outputs["LandingBucketName"], deployed_stack.client("s3")
+    line = {
+        "event_id": str(uuid.uuid4()),
+        "account_id": "acct-0003",
+        "event_type": "subscribed",
+        "event_time": "2026-08-30T10:38:00Z",
+        "plan": "platinum",
+        "seats": 5,
+        "mrr_cents": 5000,
+        "currency": "USD",
+        "recorded_by": "ae:tnguyen",
+    }
+    raw = json.dumps(line).encode()
+    key = "account_events/2026/08/31/account_events-2026-08-31.jsonl"
+    s3.put_object(Bucket=landing, Key=key, Body=raw + b"\n")
+    wait_for(lambda: _quarantine_rows(deployed_stack, "growth"), "the line quarantined")
+
+    # when it is replayed twice
+    first = oncall.replay_quarantine(
+        target, pipeline="growth", reason="unknown_plan", by="t", dry_run=False
+    )
+    second = oncall.replay_quarantine(
+        target, pipeline="growth", reason="unknown_plan", by="t", dry_run=False
+    )
+
+    # then one new landing file next to the original holds the line; the second is a no-op
+    (replayed,) = first.files
+    assert replayed.key.startswith("account_events/2026/08/31/replay-unknown_plan-")
+    body = s3.get_object(Bucket=landing, Key=replayed.key)["Body"].read()
+    assert body == raw + b"\n"
+    assert second.records == 0 and second.files == ()
+    runs = oncall_io.replay_runs(
+        deployed_stack.client("dynamodb"), table=deployed_stack.outputs["StateTableName"]
+    )
+    assert [(r["pipeline"], r["records"]) for r in runs if r["reason"] == "unknown_plan"] == [
+        ("growth", 1)
+    ]
+
+
+def test_the_cli_prints_status_json_handoff_and_one_line_errors(
+    deployed_stack: EmulatorServer,
+    acked: tuple[str, core.Ack],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pablo.cli import main  # noqa: PLC0415
+
+    endpoint = ["--endpoint", deployed_stack.endpoint]
+    name, _ = acked
+    # when status --json, handoff and an ack of an unknown alarm run through `pablo`
+    assert main(["oncall", "status", "--json", *endpoint]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert main(["oncall", "handoff", *endpoint]) == 0
+    handoff = capsys.readouterr().out
+    assert main(["oncall", "ack", "nope", "--by", "Alex Kim", *endpoint]) == 2
+    error = capsys.readouterr().err
+    # then every listed alarm is open, with its inventory fields
+    assert status and {row["state"] for row in status} <= {"ALARM", "INSUFFICIENT_DATA"}
+    assert all(row["owner"] and row["runbook"] for row in status)
+    # and the note has its sections, and the error is one line
+    assert "## Acknowledgements" in handoff and name in handoff
+    assert error.count("\n") == 1 and error.startswith("pablo: unknown alarm 'nope'")
