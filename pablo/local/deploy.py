@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -91,19 +92,24 @@ def deploy(
     environment = cdk_environment(endpoint)
     build_assets(app_dir, environment)
     assembly = assembly_dir(app_dir, endpoint)
-    run_cdk(
-        ["synth", "--quiet", "--output", str(assembly), *_context_args(context)],
-        app_dir=app_dir,
-        environment=environment,
-    )
-    artifact = read_stack_artifact(assembly, stack_name)
-    template, adaptations = adapt_assembly_for_moto(artifact)
-    prepare_target(artifact, client_for, app_dir=app_dir, environment=environment)
-    with CustomResourceResponder(endpoint, client_for, artifact.stack_name):
-        run_cdk(_deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment)
-    entries, observed = complete_stack(
-        client_for, artifact.stack_name, template=template, adaptations=adaptations
-    )
+    try:
+        run_cdk(
+            ["synth", "--quiet", "--output", str(assembly), *_context_args(context)],
+            app_dir=app_dir,
+            environment=environment,
+        )
+        artifact = read_stack_artifact(assembly, stack_name)
+        template, adaptations = adapt_assembly_for_moto(artifact)
+        prepare_target(artifact, client_for, app_dir=app_dir, environment=environment)
+        with CustomResourceResponder(endpoint, client_for, artifact.stack_name):
+            run_cdk(
+                _deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment
+            )
+        entries, observed = complete_stack(
+            client_for, artifact.stack_name, template=template, adaptations=adaptations
+        )
+    finally:
+        _drop_asset_copies(assembly)
     print(fidelity.render(entries))
     document = fidelity.to_document(entries, stack_name=artifact.stack_name, endpoint=endpoint)
     saved = fidelity.save(document, report_path or local_dir() / FIDELITY_FILE)
@@ -115,6 +121,15 @@ def deploy(
         )
         return 1
     return 0
+
+
+def _drop_asset_copies(assembly: Path) -> None:
+    """Each assembly holds a copy of every asset (the layer alone is 210 MiB), read only
+    while deploying; the templates stay for whoever inspects the deploy."""
+    if assembly.is_dir():
+        for child in assembly.glob("asset.*"):
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
 
 
 def assembly_dir(app_dir: Path, endpoint: str) -> Path:
