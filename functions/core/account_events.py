@@ -12,6 +12,12 @@
 So `lines == accepted + duplicates + rejected`. Events already landed by earlier files are
 resolved by `against_landed` with what the state table remembers of them (their content hash
 and file): the first copy landed wins. Bad input never raises.
+
+`unknown_account` is the one reason a single file cannot decide: an account is created by its
+first event (`trial_started` or `subscribed`), which may be recorded days later than the
+events that follow it. So the weekly run checks it over every landed event
+(`split_unknown_accounts`): the events of an account that no creating event has created are
+quarantined by that run and left out of its tables, until the creating event lands.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from functions.core import schemas
-from functions.core.lifecycle import Event
+from functions.core.lifecycle import NEW, TRANSITIONS, Event
 
 SOURCE: Final = "account_events"
 PIPELINE: Final = schemas.Pipeline.GROWTH.value
@@ -49,6 +56,7 @@ NEGATIVE_AMOUNT: Final = "negative_amount"
 MRR_MISMATCH: Final = "mrr_mismatch"
 UNKNOWN_CURRENCY: Final = "unknown_currency"
 DUPLICATE_EVENT_ID: Final = "duplicate_event_id"
+UNKNOWN_ACCOUNT: Final = "unknown_account"  # the weekly run's check, over every landed event
 
 REASON_CODES: Final[tuple[str, ...]] = (
     INVALID_UTF8,
@@ -69,6 +77,8 @@ REASON_CODES: Final[tuple[str, ...]] = (
     UNKNOWN_CURRENCY,
     DUPLICATE_EVENT_ID,
 )
+# The event types that create an account: the lifecycle model's first steps.
+CREATING_EVENT_TYPES: Final = frozenset(TRANSITIONS[NEW])
 
 # List prices per seat per month (docs/data-contracts.md); the generator's copy is held
 # equal by tests/unit/test_growth_account_events.py.
@@ -412,6 +422,66 @@ def quarantine_table(outcome: FileOutcome, *, received_at: datetime) -> pa.Table
     }
     schema = schemas.QUARANTINE.arrow_schema(with_partitions=True)
     return pa.table(columns, schema=schema)
+
+
+@dataclass(frozen=True)
+class KnownSplit:
+    """Landed events split by whether their account was created by an account event."""
+
+    known: pa.Table  # RAW_ACCOUNT_EVENTS rows (file columns) of created accounts
+    quarantined: pa.Table  # QUARANTINE rows (with partitions) of every other account's events
+    unknown_accounts: tuple[str, ...]
+
+
+def split_unknown_accounts(raw: pa.Table, *, received_at: datetime) -> KnownSplit:
+    """Quarantine (`unknown_account`) the events of accounts that no `trial_started` or
+    `subscribed` event created. One row per event_id (raw files may overlap after a re-send),
+    ordered by account, time and id; the raw bytes are the event's canonical JSON line, as the
+    landed line itself is not kept in the raw table."""
+    creating = pc.is_in(raw.column("event_type"), value_set=pa.array(sorted(CREATING_EVENT_TYPES)))
+    created = pc.unique(raw.filter(creating).column("account_id"))
+    known = pc.is_in(raw.column("account_id"), value_set=created)
+    unknown: dict[str, dict[str, Any]] = {}
+    for row in raw.filter(pc.invert(known)).to_pylist():
+        unknown.setdefault(row["event_id"], row)
+    rows = sorted(unknown.values(), key=lambda r: (r["account_id"], r["event_time"], r["event_id"]))
+    return KnownSplit(
+        known=raw.filter(known),
+        quarantined=_unknown_account_rows(rows, received_at=received_at),
+        unknown_accounts=tuple(sorted({r["account_id"] for r in rows})),
+    )
+
+
+def _sent_value(row: Mapping[str, Any], name: str) -> Any:
+    if name != "event_time":
+        return row[name]
+    moment: datetime = row[name].astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{moment.microsecond:06d}" if moment.microsecond else "") + "Z"
+
+
+def _unknown_account_rows(rows: Sequence[Mapping[str, Any]], *, received_at: datetime) -> pa.Table:
+    """QUARANTINE rows of the weekly run: the record id names the event's landing file and
+    its event_id (the line number is not kept in the raw table)."""
+    count = len(rows)
+    columns: dict[str, list[Any]] = {
+        "record_id": [f"{r['source_key']}#{r['event_id']}" for r in rows],
+        "source": [SOURCE] * count,
+        "reason": [UNKNOWN_ACCOUNT] * count,
+        "detail": [
+            f"account {r['account_id']} was created by no trial_started or subscribed event"
+            for r in rows
+        ],
+        "raw": [_canonical({name: _sent_value(r, name) for name in SENT_FIELDS}) for r in rows],
+        "received_at": [received_at] * count,
+        "source_key": [r["source_key"] for r in rows],
+        "line_number": [None] * count,
+        "shard_id": [None] * count,
+        "sequence_number": [None] * count,
+        "pipeline": [PIPELINE] * count,
+        "dt": [received_at.strftime("%Y-%m-%d")] * count,
+    }
+    return pa.table(columns, schema=schemas.QUARANTINE.arrow_schema(with_partitions=True))
 
 
 def events_from_table(table: pa.Table) -> list[Event]:

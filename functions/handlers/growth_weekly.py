@@ -5,8 +5,10 @@ scheduled event's time (the run's "now"); optional `"months": ["YYYY-MM", ...]` 
 those months (a backfill) instead of the closed months.
 
 - snapshot: the week of `time` and the RESTATE_WEEKS before it (account_status_weekly),
-  the whole lifecycle_issues table (stale months removed), Glue partitions, and the two
-  alarm metrics (closed weeks without a snapshot; share of inferred or unknown statuses).
+  the whole lifecycle_issues table (stale months removed), Glue partitions, the events of
+  accounts that no account event created quarantined as `unknown_account` (left out of every
+  table), and the alarm metrics (closed weeks without a snapshot; share of inferred or
+  unknown statuses) with the counts.
 - monthly: growth_account_monthly and growth_monthly of the RESTATE_MONTHS latest closed
   months, Glue partitions, and the figures of the latest one in the answer.
 Every file has one deterministic key per partition: re-running overwrites, byte-identical.
@@ -35,6 +37,8 @@ RESTATE_MONTHS: Final = 2
 SNAPSHOT_MISSING_METRIC: Final = "GrowthClosedWeekSnapshotsMissing"
 INFERRED_SHARE_METRIC: Final = "GrowthInferredStatusSharePercent"
 LIFECYCLE_ISSUES_METRIC: Final = "GrowthLifecycleIssues"
+UNKNOWN_ACCOUNT_METRIC: Final = "GrowthUnknownAccountEvents"
+UNKNOWN_ACCOUNTS_FILE: Final = "account_events_unknown_accounts"
 
 logger = Logger()
 
@@ -42,6 +46,7 @@ logger = Logger()
 @dataclass(frozen=True)
 class Settings:
     raw_bucket: str
+    quarantine_bucket: str
     curated_bucket: str
     curated_database: str
     metrics_namespace: str
@@ -51,6 +56,7 @@ class Settings:
 def _settings() -> Settings:
     return Settings(
         raw_bucket=os.environ[env.RAW_BUCKET],
+        quarantine_bucket=os.environ[env.QUARANTINE_BUCKET],
         curated_bucket=os.environ[env.CURATED_BUCKET],
         curated_database=os.environ[env.GLUE_DATABASE_CURATED],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
@@ -77,12 +83,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     raise ValidationError(f"unknown action {action!r}", reason="bad_event")
 
 
-def _replays(settings: Settings) -> dict[str, Any]:
+def _landed(settings: Settings, now: datetime) -> account_events.KnownSplit:
     raw = growth_io.read_parquet_under(
         _client("s3"), bucket=settings.raw_bucket, registry=schemas.RAW_ACCOUNT_EVENTS
     )
-    events = account_events.events_from_table(raw)
-    return growth.replay_accounts(events)
+    return account_events.split_unknown_accounts(raw, received_at=now)
+
+
+def _replays(landed: account_events.KnownSplit) -> dict[str, Any]:
+    return growth.replay_accounts(account_events.events_from_table(landed.known))
 
 
 def _write(settings: Settings, key: str, table: Any, registry: schemas.Table) -> None:
@@ -95,7 +104,9 @@ def _write(settings: Settings, key: str, table: Any, registry: schemas.Table) ->
 
 
 def build_snapshots(settings: Settings, now: datetime) -> dict[str, Any]:
-    replays = _replays(settings)
+    landed = _landed(settings, now)
+    replays = _replays(landed)
+    _quarantine_unknown_accounts(settings, landed, now)
     # Checked BEFORE this run writes: a closed week whose snapshot is still missing now was
     # not ready by its end (a skipped or failed run); this run then repairs it.
     missing = _missing_closed_weeks(settings, now)
@@ -127,6 +138,7 @@ def build_snapshots(settings: Settings, now: datetime) -> dict[str, Any]:
             SNAPSHOT_MISSING_METRIC: (len(missing), "Count"),
             INFERRED_SHARE_METRIC: (latest_quality.share_percent, "Percent"),
             LIFECYCLE_ISSUES_METRIC: (issues, "Count"),
+            UNKNOWN_ACCOUNT_METRIC: (landed.quarantined.num_rows, "Count"),
         },
         at=now,
     )
@@ -140,9 +152,26 @@ def build_snapshots(settings: Settings, now: datetime) -> dict[str, Any]:
         "lifecycle_issues": issues,
         "issue_months": issue_months,
         "missing_closed_weeks": missing,
+        "unknown_account_events": landed.quarantined.num_rows,
+        "unknown_accounts": list(landed.unknown_accounts),
     }
     logger.info("growth snapshots built", extra=result)
     return result
+
+
+def _quarantine_unknown_accounts(
+    settings: Settings, landed: account_events.KnownSplit, now: datetime
+) -> None:
+    """This run's `unknown_account` rows, one file per run day (a re-run overwrites it);
+    nothing is written when every account is known."""
+    if not landed.quarantined.num_rows:
+        return
+    growth_io.put_object(
+        _client("s3"),
+        bucket=settings.quarantine_bucket,
+        key=growth_paths.quarantine_key(UNKNOWN_ACCOUNTS_FILE, now.strftime("%Y-%m-%d")),
+        body=parquet_bytes(landed.quarantined, schemas.QUARANTINE),
+    )
 
 
 def _write_issues(settings: Settings, replays: dict[str, Any]) -> list[str]:
@@ -186,7 +215,7 @@ def _missing_closed_weeks(settings: Settings, now: datetime) -> list[str]:
 
 
 def build_months(settings: Settings, now: datetime, months: list[str]) -> dict[str, Any]:
-    replays = _replays(settings)
+    replays = _replays(_landed(settings, now))
     figures: dict[str, dict[str, Any]] = {}
     for month in sorted(months):
         rows = growth.account_months(replays, month)

@@ -63,7 +63,8 @@ class GrowthPipeline(Construct):
             timeout=Duration.minutes(15),
             memory_size_mb=2048,
             read_buckets=[buckets.raw],
-            write_buckets=[buckets.curated],
+            # quarantine: the events of accounts that no account event created
+            write_buckets=[buckets.curated, buckets.quarantine],
             glue_partition_databases=[Database.CURATED],
             publish_metrics=True,
         )

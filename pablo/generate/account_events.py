@@ -67,10 +67,13 @@ def _duplicates(
     resent_day = min(resent.recorded_day + timedelta(days=1), config.last_day)
     extra[resent_day].append(Row(resent.record()))
     seats = conflicting.seats + 3 if conflicting.seats else 3
+    # The conflict must be valid on its own, so that duplicate_event_id is the first reason
+    # that applies: a free event (a trial) keeps mrr_cents 0 whatever its seats.
+    paid = conflicting.mrr_cents > 0
     changed = {
         **conflicting.record(),
         "seats": seats,
-        "mrr_cents": seats * PRICE_PER_SEAT_CENTS[conflicting.plan or "starter"],
+        "mrr_cents": seats * PRICE_PER_SEAT_CENTS[conflicting.plan or "starter"] if paid else 0,
     }
     conflict_day = min(conflicting.recorded_day + timedelta(days=2), config.last_day)
     extra[conflict_day].append(

@@ -288,3 +288,68 @@ def test_disabled_rule_and_non_matching_bucket_deliver_nothing(
         sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"]
     )
     assert started["detail"]["bucket"]["name"] == other
+
+
+def test_key_prefix_pattern_next_to_a_bucket_wide_rule_with_retry_policy(
+    targets_emulator: TargetsEmulator,
+) -> None:
+    """The shape the growth and profit ingest rules deploy: `{"prefix": ...}` filters in a
+    list under detail.object.key, beside a bucket-wide rule on the same bucket (the landing
+    inventory's), with a target RetryPolicy (retries and maximum event age)."""
+    emulator = targets_emulator
+    # given a bucket with two rules: one for account_events/ and invoices/ keys, one for all
+    bucket = eventbridge_bucket(emulator, "landing")
+    sfn = emulator.client("stepfunctions")
+
+    def machine() -> str:
+        definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+        arn = sfn.create_state_machine(
+            name=unique_name("machine"), definition=json.dumps(definition), roleArn=ROLE_ARN
+        )["stateMachineArn"]
+        return str(arn)
+
+    prefixed, everything = machine(), machine()
+    retry = {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 21600}
+    events = emulator.client("events")
+    prefix_rule = unique_name("rule")
+    pattern = {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [bucket]},
+            "object": {"key": [{"prefix": "account_events/"}, {"prefix": "invoices/"}]},
+        },
+    }
+    events.put_rule(Name=prefix_rule, EventPattern=json.dumps(pattern))
+    events.put_targets(
+        Rule=prefix_rule,
+        Targets=[{"Id": "t", "Arn": prefixed, "RoleArn": ROLE_ARN, "RetryPolicy": retry}],
+    )
+    object_created_rule(
+        emulator,
+        bucket,
+        [{"Id": "t", "Arn": everything, "RoleArn": ROLE_ARN, "RetryPolicy": retry}],
+    )
+
+    # when files land under both prefixes, under another one, and at a look-alike key
+    s3 = emulator.client("s3")
+    landed = ["account_events/2026/09/12/2026-09-12.jsonl", "invoices/2026/09/a.csv"]
+    for key in [*landed, "clicks/2026/09/12/x.jsonl", "old/account_events/y.jsonl"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"{}\n")
+
+    # then the bucket-wide rule starts one execution per file
+    def keys_started(machine_arn: str, count: int) -> list[str] | None:
+        executions = sfn.list_executions(stateMachineArn=machine_arn)["executions"]
+        if len(executions) < count:
+            return None
+        inputs = [
+            json.loads(sfn.describe_execution(executionArn=e["executionArn"])["input"])
+            for e in executions
+        ]
+        return sorted(i["detail"]["object"]["key"] for i in inputs)
+
+    assert len(wait_for(lambda: keys_started(everything, 4), "the bucket-wide rule")) == 4
+    # and the prefix rule started exactly for the keys under its prefixes
+    assert wait_for(lambda: keys_started(prefixed, 2), "the prefix rule") == sorted(landed)
+    time.sleep(1.0)  # a wrongly matched key would have started by now
+    assert keys_started(prefixed, 0) == sorted(landed)

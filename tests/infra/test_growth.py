@@ -69,3 +69,29 @@ def test_growth_alarms_are_tickets_owned_by_the_accounts_team() -> None:
         assert alarm.severity.value == "ticket"
         assert alarm.owner.value == "Accounts Team"
         assert alarm.secondary_owner.value == "Data Engineering Team"
+
+
+def test_weekly_function_may_write_unknown_account_rows_to_the_quarantine(
+    synthesized: Synthesized,
+) -> None:
+    # given the weekly function's role / when its policies are read
+    function = synthesized.resources("AWS::Lambda::Function")[_function_id(synthesized, WEEKLY)]
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        s
+        for p in synthesized.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    quarantine = next(
+        k
+        for k in synthesized.resources("AWS::S3::Bucket")
+        if k.startswith("PlatformBuckets") and "Quarantine" in k
+    )
+    # then one statement allows PutObject on the quarantine bucket's objects
+    writes = [
+        s
+        for s in statements
+        if "s3:PutObject" in json.dumps(s["Action"]) and quarantine in json.dumps(s["Resource"])
+    ]
+    assert writes

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from functions.core import account_events as ae
@@ -87,9 +88,13 @@ def test_duplicates_within_a_file_and_across_files() -> None:
     assert len(ae.against_landed(outcome, first).accepted) == 2
 
 
-def test_generated_files_are_classified_as_truth_says(tmp_path: Path) -> None:
+# Seed 5 (like seed 1 at the default size) picks a trial_started event for the conflicting
+# duplicate: the conflict must still be valid on its own (mrr_cents 0), or it would be
+# quarantined as mrr_mismatch instead of duplicate_event_id.
+@pytest.mark.parametrize("seed", [5, 7])
+def test_generated_files_are_classified_as_truth_says(tmp_path: Path, seed: int) -> None:
     # given a small generated company with its malformed lines and conflicts
-    generate(GeneratorConfig(seed=7, accounts=12, days=40, clicks_per_user_day=0.5), tmp_path)
+    generate(GeneratorConfig(seed=seed, accounts=12, days=40, clicks_per_user_day=0.5), tmp_path)
     truth = json.loads((tmp_path / "truth.json").read_text())
     landed: dict[str, ae.Landed] = {}
     found = []
@@ -117,3 +122,74 @@ def test_generated_files_are_classified_as_truth_says(tmp_path: Path) -> None:
     ]
     assert sorted(found) == sorted(expected)
     assert accepted == truth["totals"]["account_events"]["valid_events"]
+
+
+def test_generated_conflicts_are_valid_events_on_their_own(tmp_path: Path) -> None:
+    # given companies whose conflicting duplicate reuses a trial's event_id (seeds 3 and 5 at
+    # these sizes, seed 1 at the default size) or a paid event's (seed 7)
+    for seed, accounts, days in ((3, 8, 35), (5, 12, 40), (7, 12, 40)):
+        out = tmp_path / str(seed)
+        config = GeneratorConfig(seed=seed, accounts=accounts, days=days, clicks_per_user_day=0.5)
+        generate(config, out)
+        truth = json.loads((out / "truth.json").read_text())
+        conflicts = truth["faults"]["account_event_conflicts"]
+        assert conflicts
+        for fault in conflicts:
+            # when the conflicting line is validated alone
+            raw = (out / fault["file"]).read_bytes().split(b"\n")[fault["line"] - 1]
+            result = ae.validate_line(raw, line_number=fault["line"], now=NOW.replace(year=2027))
+            # then it passes every check of its own, with the mrr its type requires
+            assert isinstance(result, ae.Accepted), (seed, result)
+            event = result.event
+            assert event.mrr_cents == ae.expected_mrr_cents(
+                event.event_type, event.plan, event.seats
+            )
+
+
+def _raw(source_key: str, *lines: bytes) -> pa.Table:
+    body = b"\n".join(lines) + b"\n"
+    return ae.raw_table(ae.validate_file(body, source_key=source_key, now=NOW))
+
+
+def test_events_of_an_account_no_event_created_are_quarantined_as_unknown_account() -> None:
+    # given acct-0001 created by a subscription, and acct-0009 with a seat change only,
+    # landed twice (a re-send in a second file)
+    orphan = _line(event_id="e-9", account_id="acct-0009", event_type="seats_changed")
+    raw = pa.concat_tables(
+        [
+            _raw("account_events/2026/09/01/a.jsonl", _line(), orphan),
+            _raw("account_events/2026/09/02/b.jsonl", orphan),
+        ]
+    )
+    # when the weekly run splits the landed events
+    split = ae.split_unknown_accounts(raw, received_at=NOW)
+    # then acct-0001's event is kept and acct-0009's is quarantined once, with its reason
+    assert split.known.column("event_id").to_pylist() == ["e-1"]
+    assert split.unknown_accounts == ("acct-0009",)
+    (row,) = split.quarantined.to_pylist()
+    assert row["reason"] == ae.UNKNOWN_ACCOUNT == "unknown_account"
+    assert row["source"] == "account_events" and row["pipeline"] == "growth"
+    assert row["record_id"] == "account_events/2026/09/01/a.jsonl#e-9"
+    assert row["dt"] == "2026-09-15" and row["line_number"] is None
+    # and its raw bytes are the event as sent (canonical JSON)
+    assert json.loads(row["raw"]) == json.loads(orphan)
+
+
+def test_an_account_becomes_known_when_its_creating_event_lands_late() -> None:
+    # given a seat change landed first, and the account's trial recorded days later
+    change = _line(event_id="e-2", event_type="seats_changed", event_time="2026-09-03T10:00:00Z")
+    trial = _line(
+        event_id="e-1", event_type="trial_started", mrr_cents=0, event_time="2026-09-01T10:00:00Z"
+    )
+    first = _raw("account_events/2026/09/03/a.jsonl", change)
+    # when only the change has landed / then it is quarantined
+    assert ae.split_unknown_accounts(first, received_at=NOW).quarantined.num_rows == 1
+    # when the trial lands too / then nothing is quarantined and both events are kept
+    both = pa.concat_tables([first, _raw("account_events/2026/09/06/b.jsonl", trial)])
+    split = ae.split_unknown_accounts(both, received_at=NOW)
+    assert split.quarantined.num_rows == 0 and split.unknown_accounts == ()
+    assert sorted(split.known.column("event_id").to_pylist()) == ["e-1", "e-2"]
+
+
+def test_creating_event_types_are_the_lifecycle_models_first_steps() -> None:
+    assert {"trial_started", "subscribed"} == ae.CREATING_EVENT_TYPES

@@ -104,3 +104,20 @@ def test_generated_lifecycles_flag_exactly_the_hidden_steps(seed: int, days: int
             for i in replay(_lifecycle_events(account, visible=True)).issues
         ]
     assert sorted(found) == expected
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000), days=st.integers(10, 90))
+def test_late_arrivals_are_put_in_event_time_order_before_checking(seed: int, days: int) -> None:
+    # given each generated account's recorded events, in event-time order
+    config = GeneratorConfig(seed=seed, accounts=12, days=days)
+    shuffler = random.Random(seed)
+    for account in build_accounts(random.Random(seed), config):
+        events = _lifecycle_events(account, visible=True)
+        if not events:
+            continue
+        # when they arrive in any order (late-recorded events after later ones)
+        arrived = list(events)
+        shuffler.shuffle(arrived)
+        # then the replay is the same: same issues, same statuses
+        assert replay(arrived) == replay(events)
