@@ -89,7 +89,9 @@ class ClickProducer:
     sleep: Callable[[float], None] = time.sleep
     rand: Callable[[], float] = random.random
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _counts: dict[datetime, _Counts] = field(default_factory=dict, init=False)
+    # Per UTC day (YYYY-MM-DD) of event_time, per minute: a day's counts are rewritten
+    # daily, so they are found without scanning every minute counted so far.
+    _counts: dict[str, dict[datetime, _Counts]] = field(default_factory=dict, init=False)
     _unavailable: bool = field(default=False, init=False)
 
     # --- sending ---------------------------------------------------------------------
@@ -196,23 +198,24 @@ class ClickProducer:
         if not enabled:
             return
         for record in records:
-            counts = self._counts.setdefault(record.minute, _Counts())
+            day = self._counts.setdefault(record.minute.date().isoformat(), {})
+            counts = day.setdefault(record.minute, _Counts())
             setattr(counts, kind, getattr(counts, kind) + 1)
 
     def counts_table(self, *, days: Iterable[str] | None = None) -> pa.Table:
         """PRODUCER_COUNTS rows (partition dt included), one per minute of event_time;
         only the minutes of `days` (YYYY-MM-DD) when given."""
-        wanted = None if days is None else set(days)
+        wanted = sorted(self._counts if days is None else set(days) & self._counts.keys())
         rows = [
             {
                 "producer_id": self.producer_id,
                 "minute": minute,
                 "sent": c.sent,
                 "spilled": c.spilled,
-                "dt": minute.date().isoformat(),
+                "dt": day,
             }
-            for minute, c in sorted(self._counts.items())
-            if wanted is None or minute.date().isoformat() in wanted
+            for day in wanted
+            for minute, c in sorted(self._counts[day].items())
         ]
         schema = schemas.PRODUCER_COUNTS.arrow_schema(with_partitions=True)
         return pa.Table.from_pylist(rows, schema=schema)

@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -61,7 +61,8 @@ class EngagementDemo:
     offered: int = 0
     spilled: int = 0
     replayed: int = 0
-    outage_alarms: dict[str, set[str]] = field(default_factory=dict)
+    # Per alarm key: its states seen around the outage, (state, since) in order.
+    outage_alarms: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     max_freshness_hours: float = 0.0
     touched_days: set[str] = field(default_factory=set)
     seconds_in_steps: float = 0.0  # sending, spilling, uploading counts, draining the pollers
@@ -156,7 +157,10 @@ class EngagementDemo:
         for alarm in alarms:
             for key in ALARM_KEYS:
                 if alarm["AlarmName"].endswith(f"-{key}"):
-                    self.outage_alarms.setdefault(key, set()).add(alarm["StateValue"])
+                    seen = self.outage_alarms.setdefault(key, [])
+                    since = _iso(alarm.get("StateUpdatedTimestamp")) or cursor.isoformat()
+                    if not seen or seen[-1][0] != alarm["StateValue"]:
+                        seen.append((alarm["StateValue"], since))
 
     def run_control(self) -> Any:
         from pablo.local.control import ControlClient  # noqa: PLC0415
@@ -199,8 +203,13 @@ class EngagementDemo:
             "dedup": self._dedup_totals(),
             "restated_days": self._restated_days(),
             "incomplete_days": self._incomplete_days(),
+            "spilled_by_event_day": self._spilled_by_day(),
             "outage": [t.isoformat() for t in self.outage] if self.outage else None,
-            "alarm_states_around_outage": {k: sorted(v) for k, v in self.outage_alarms.items()},
+            "alarm_states_around_outage": {
+                key: [{"state": state, "since": since} for state, since in seen]
+                for key, seen in self.outage_alarms.items()
+            },
+            "freshness_alarm": self._freshness_alarm(),
             "max_freshness_hours": freshness,
             "seconds_in_steps": round(self.seconds_in_steps, 1),
             "truth": {
@@ -229,6 +238,31 @@ class EngagementDemo:
             tables.append(part.append_column("dt", pa.array([dt] * part.num_rows, pa.string())))
         return pa.concat_tables(tables) if tables else pa.table({})
 
+    def _freshness_alarm(self) -> dict[str, Any]:
+        """When click-freshness went to ALARM and back to OK around the outage."""
+        seen = self.outage_alarms.get("click-freshness", [])
+        fired = next((since for state, since in seen if state == "ALARM"), None)
+        cleared = None
+        if fired is not None:
+            cleared = next((s for st, s in seen if st == "OK" and s > fired), None)
+        during = False
+        if fired is not None and self.outage is not None:
+            during = self.outage[0] <= _parse(fired) <= self.outage[1]
+        return {"fired_at": fired, "cleared_at": cleared, "fired_during_outage": during}
+
+    def _spilled_by_day(self) -> dict[str, int]:
+        """Clicks spilled per event day (stream_completeness): why a day is incomplete."""
+        table = self._curated(schemas.STREAM_COMPLETENESS)
+        if table.num_rows == 0:
+            return {}
+        spilled = table.filter(pc.greater(table.column("spilled"), 0))
+        totals: dict[str, int] = {}
+        for dt, count in zip(
+            spilled.column("dt").to_pylist(), spilled.column("spilled").to_pylist(), strict=True
+        ):
+            totals[dt] = totals.get(dt, 0) + int(count)
+        return dict(sorted(totals.items()))
+
     def _dedup_totals(self) -> dict[str, int]:
         table = self._curated(schemas.DEDUP_DAILY)
         names = ("rows_landed", "rows_kept", "natural_duplicates", "synthetic_duplicates")
@@ -253,22 +287,60 @@ class EngagementDemo:
         reasons = ", ".join(f"{k} {v}" for k, v in section["quarantined_by_reason"].items())
         dedup = section["dedup"]
         truth = section["truth"]
-        alarms = section["alarm_states_around_outage"]
+        in_batch = section["duplicates_in_batch"]
+        cross = dedup["natural_duplicates"] + dedup["synthetic_duplicates"]
+        expected = (truth["natural_duplicate_copies"] or 0) + (truth["synthetic_duplicates"] or 0)
+        spilled_days = ", ".join(f"{d} ({n})" for d, n in section["spilled_by_event_day"].items())
+        freshness = section["freshness_alarm"]
+        transitions = "; ".join(
+            f"{key}: " + " -> ".join(f"{t['state']} {t['since'][:16]}" for t in seen)
+            for key, seen in section["alarm_states_around_outage"].items()
+        )
         return [
             f"clicks in {section['in']} (offered {section['offered']}): accepted "
-            f"{section['accepted']}, in-batch duplicates {section['duplicates_in_batch']}, "
+            f"{section['accepted']}, in-batch duplicates {in_batch}, "
             f"quarantined {section['quarantined']}",
             f"quarantined by reason: {reasons or 'none'}",
-            f"duplicates removed: {section['duplicates_in_batch']} in batch + natural "
-            f"{dedup['natural_duplicates']} / synthetic {dedup['synthetic_duplicates']} across "
-            f"batches (truth: natural {truth['natural_duplicate_copies']}, synthetic "
+            f"duplicates removed {in_batch + cross}: {in_batch} in batch (ingest; natural and "
+            f"synthetic together) + {dedup['natural_duplicates']} natural / "
+            f"{dedup['synthetic_duplicates']} synthetic across batches (dedup_daily); truth "
+            f"{expected} (natural {truth['natural_duplicate_copies']}, synthetic "
             f"{truth['synthetic_duplicates']}); too late: truth {truth['too_late']}",
-            f"outage {section['outage']}: spilled {section['spilled_during_outage']}, replayed "
-            f"{section['replayed_after_outage']}; incomplete days {section['incomplete_days']}",
-            f"restated days: {', '.join(section['restated_days']) or 'none'}",
-            f"alarms around the outage: {alarms or 'not observed'}; max freshness "
-            f"{section['max_freshness_hours']} h (alarm at 48 h)",
+            f"outage {' .. '.join(section['outage'] or ['none'])}: spilled "
+            f"{section['spilled_during_outage']}, replayed {section['replayed_after_outage']}",
+            f"incomplete days {', '.join(section['incomplete_days']) or 'none'}; clicks spilled "
+            f"by event day: {spilled_days or 'none'} (late clicks sent during the outage "
+            f"count under their own, earlier, day)",
+            f"restated days ({len(section['restated_days'])}): "
+            f"{_day_ranges(section['restated_days']) or 'none'}",
+            f"freshness alarm (48 h): fired {freshness['fired_at'] or 'never'}"
+            f"{' during the outage' if freshness['fired_during_outage'] else ''}, cleared "
+            f"{freshness['cleared_at'] or 'not yet'}; max freshness "
+            f"{section['max_freshness_hours']} h",
+            f"alarms around the outage: {transitions or 'not observed'}",
         ]
+
+
+def _day_ranges(days: list[str]) -> str:
+    """'2026-09-01..2026-09-03, 2026-09-05' for sorted ISO days."""
+    ranges: list[list[date]] = []
+    for day in sorted(date.fromisoformat(d) for d in days):
+        if ranges and day - ranges[-1][1] == timedelta(days=1):
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    return ", ".join(
+        first.isoformat() if first == last else f"{first.isoformat()}..{last.isoformat()}"
+        for first, last in ranges
+    )
+
+
+def _iso(value: Any) -> str | None:
+    """An alarm timestamp as ISO UTC. moto keeps naive UTC and boto3 may read it as local
+    time: the digits are UTC either way."""
+    if not isinstance(value, datetime):
+        return None
+    return value.replace(tzinfo=UTC).isoformat()
 
 
 def _event_days(payloads: list[dict[str, Any] | bytes]) -> set[str]:

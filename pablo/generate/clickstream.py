@@ -43,7 +43,10 @@ LATE_RATE = 0.015
 TOO_LATE_CLICKS = 3
 SYNTHETIC_DUPLICATES = 4
 EXAMPLES = 20
-OUTAGE_HOURS = (13, 16)  # UTC: US morning and European afternoon
+OUTAGE_START_HOUR = 13  # UTC: US morning and European afternoon
+# Longer than the 48-hour freshness SLA plus the 6-hour freshness check, so the
+# click-freshness alarm must fire during the outage (and clear once the spill is replayed).
+OUTAGE_HOURS = 75
 EVENT_TYPE_WEIGHTS = {
     "page_view": 45,
     "click": 35,
@@ -163,11 +166,13 @@ class ClickWriter:
         return sorted(plan)
 
     def _outage_window(self) -> tuple[int, int]:
+        """[start, end) in epoch ms: from 13:00 UTC of the first weekday at or after the
+        window's middle, OUTAGE_HOURS long, cut at the window's end."""
         d = self.config.days // 2
         while self.config.day(d).weekday() >= 5 and d < self.config.days - 1:
             d += 1
-        base = epoch_ms(day_start(self.config.day(d)))
-        return base + OUTAGE_HOURS[0] * MS_HOUR, base + OUTAGE_HOURS[1] * MS_HOUR
+        start = epoch_ms(day_start(self.config.day(d))) + OUTAGE_START_HOUR * MS_HOUR
+        return start, min(start + OUTAGE_HOURS * MS_HOUR, self.end_ms)
 
     # --- the run --------------------------------------------------------------------
 

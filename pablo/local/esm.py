@@ -17,12 +17,16 @@ up to BatchSize), ParallelizationFactor (one batch per shard at a time, as with 
 TumblingWindowInSeconds, FilterCriteria, payload-size limits, and parent-before-child
 order after a reshard.
 
+An idle shard is polled once a second, as AWS does; a PutRecord(s) to a mapped stream wakes
+its pollers at once (`wake_pollers_on_put`), so new records are not left waiting.
+
 `drain(timeout)` waits until every mapping has read its streams up to their latest record
 with nothing left to retry; `stats()` counts invocations, records and failures per mapping.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -35,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from moto.awslambda.models import LambdaBackend
+from moto.kinesis.models import KinesisBackend
 
 from pablo.local.context import EmulatorContext
 from pablo.local.esm_batches import (
@@ -86,7 +91,9 @@ class KinesisEventSourcePoller:
 
     name = "kinesis-esm"
 
-    def __init__(self, *, refresh_seconds: float = 2.0, idle_seconds: float = 0.5) -> None:
+    # A poller with nothing to read sleeps `idle_seconds` (AWS polls a shard about once a
+    # second), unless a put to its stream wakes it first (see `wake_pollers_on_put`).
+    def __init__(self, *, refresh_seconds: float = 2.0, idle_seconds: float = 1.0) -> None:
         self._refresh_seconds = refresh_seconds
         self._idle_seconds = idle_seconds
         self._ctx: EmulatorContext | None = None
@@ -96,6 +103,7 @@ class KinesisEventSourcePoller:
         self._stop = threading.Event()
         self._manager: threading.Thread | None = None
         self._restore_moto: Callable[[], None] | None = None
+        self._restore_put: Callable[[], None] | None = None
 
     # -- Extension protocol ---------------------------------------------------------------
 
@@ -105,6 +113,7 @@ class KinesisEventSourcePoller:
         # the default session is not thread-safe; using them concurrently is.
         self._clients = {s: ctx.client(s) for s in ("lambda", "kinesis", "sqs", "sns", "s3")}
         self._restore_moto = disable_moto_kinesis_delivery()
+        self._restore_put = wake_pollers_on_put(self._wake_stream)
         self._stop.clear()
         self._manager = threading.Thread(target=self._manage, name="esm-manager", daemon=True)
         self._manager.start()
@@ -121,6 +130,9 @@ class KinesisEventSourcePoller:
         if self._restore_moto is not None:
             self._restore_moto()
             self._restore_moto = None
+        if self._restore_put is not None:
+            self._restore_put()
+            self._restore_put = None
 
     def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]]:
         """Nothing fires on a tick; records that aged past their limit expire when read."""
@@ -184,6 +196,11 @@ class KinesisEventSourcePoller:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _wake_stream(self, stream_arn: str) -> None:
+        for poller in self._current_pollers():
+            if poller.stream_arn == stream_arn:
+                poller.wake()
+
     def _current_pollers(self) -> list[MappingPoller]:
         with self._lock:
             return list(self._pollers.values())
@@ -236,6 +253,40 @@ def disable_moto_kinesis_delivery() -> Callable[[], None]:
 
     def restore() -> None:
         LambdaBackend.send_kinesis_message = original  # type: ignore[method-assign]
+
+    return restore
+
+
+def wake_pollers_on_put(wake: Callable[[str], None]) -> Callable[[], None]:
+    """Call `wake(stream_arn)` after every PutRecord(s) to a stream; returns the undo.
+
+    Why: a poller then reads new records at once instead of at its next idle poll, so it
+    can poll an idle shard as rarely as AWS does (each idle poll is a GetRecords request
+    the emulator serves) without adding latency.
+    """
+    originals = {name: getattr(KinesisBackend, name) for name in ("put_record", "put_records")}
+
+    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def put_then_wake(self: KinesisBackend, *args: Any, **kwargs: Any) -> Any:
+            result = original(self, *args, **kwargs)
+            stream_arn = kwargs.get("stream_arn") or (args[0] if args else None)
+            stream_name = kwargs.get("stream_name") or (args[1] if len(args) > 1 else None)
+            try:
+                stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+            except Exception:  # the put succeeded; a missed wake only delays the poller
+                return result
+            wake(stream.arn)
+            return result
+
+        return put_then_wake
+
+    for name, original in originals.items():
+        setattr(KinesisBackend, name, wrap(original))
+
+    def restore() -> None:
+        for name, original in originals.items():
+            setattr(KinesisBackend, name, original)
 
     return restore
 

@@ -137,6 +137,10 @@ class Worker:
     def alive(self) -> bool:
         return self._process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def init(self) -> dict[str, Any] | None:
         """Import the handler; returns the AWS error payload if that fails."""
         started = time.monotonic()
@@ -333,6 +337,10 @@ class WorkerPool:
                     worker.close()
             self._cond.notify()
 
+    def worker_pids(self) -> list[int]:
+        with self._cond:
+            return [worker.pid for worker in self.idle if worker.alive]
+
     def retire(self) -> None:
         with self._cond:
             self.retired = True
@@ -383,6 +391,12 @@ class LambdaRuntime:
     def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]] | None:
         """Lambda has nothing scheduled of its own."""
         return None
+
+    def idle_worker_pids(self) -> list[int]:
+        """The warm workers not running an invocation now (for CPU accounting)."""
+        with self._lock:
+            pools = list(self._pools.values())
+        return [pid for pool in pools for pid in pool.worker_pids()]
 
     def invoke(self, fn: Any, event: Any) -> InvokeResult:
         """The seam: run `fn` on `event`; (payload, errored, log tail) as moto expects."""

@@ -2,20 +2,25 @@
 
 Installed once by the emulator server (`install_patches(clock)`), in its own process only.
 Each patch wraps moto's function instead of copying it, so a moto upgrade that fixes the
-behaviour turns the patch into a no-op rather than a conflict.
+behaviour turns the patch into a no-op rather than a conflict; the one exception replaces
+three small Kinesis `Shard` methods whose algorithm is the problem (see its docstring).
 """
 
 from __future__ import annotations
 
+import bisect
 import functools
 import logging
+import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from moto import backends as moto_backends
 from moto.awslambda.models import LambdaFunction, LayerVersion
 from moto.core.utils import unix_time
-from moto.kinesis.models import Record
+from moto.kinesis.models import Record, Shard
 from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions.parser.models import (
     StepFunctionsParserBackend,
@@ -33,6 +38,8 @@ def install_patches(clock: Clock) -> list[str]:
     """Apply every patch (idempotent); returns their names for the health report."""
     patches: dict[str, Callable[[], None]] = {
         "kinesis-arrival-time-from-clock": lambda: _kinesis_arrival_from_clock(clock),
+        "kinesis-shard-indexed-thread-safe": _kinesis_shard_indexed,
+        "moto-module-list-cached": _moto_module_list_cached,
         "cloudformation-state-machines-execute": _cloudformation_state_machines_execute,
         "sfn-execution-name-default": _sfn_execution_name_default,
         "cloudformation-lambda-layers": _cloudformation_lambda_layers,
@@ -63,6 +70,101 @@ def _kinesis_arrival_from_clock(clock: Clock) -> None:
         self.created_at = unix_time(arrival)
 
     Record.__init__ = stamped_init  # type: ignore[method-assign]
+
+
+@dataclass
+class _ShardIndex:
+    """A shard's sequence numbers in order, for the `records` dict they index."""
+
+    records: dict[int, Any]
+    keys: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _shard_index(shard: Any) -> _ShardIndex:
+    """The shard's index object (created once; setdefault is atomic, so two threads racing
+    here share one index and one lock). Check it with `_current` under its lock."""
+    index: _ShardIndex | None = shard.__dict__.get("_pablo_index")
+    if index is None:
+        index = shard.__dict__.setdefault("_pablo_index", _ShardIndex(shard.records))
+    return index
+
+
+def _current(index: _ShardIndex, shard: Any) -> list[int]:
+    """The sorted sequence numbers, rebuilt if moto replaced or changed `records` behind
+    the index (a split or merge moves records into new shards). Call under `index.lock`."""
+    records = shard.records
+    if index.records is not records or len(index.keys) != len(records):
+        index.records = records
+        index.keys = sorted(records)
+    return index.keys
+
+
+def _kinesis_shard_indexed() -> None:
+    """Kinesis shards put and read records in O(log n), and safely across threads.
+
+    Why: moto 5.2.5's `Shard.put_record` finds the last sequence number with
+    `list(self.records.keys())[-1]` (a copy of every key per record put: quadratic in the
+    stream's length) and `Shard.get_records` scans the shard from its first record on every
+    call. With the demo's ~94k clicks that was over half the emulator's CPU. Worse, the
+    scan iterates `records` while a PutRecords request on another server thread inserts
+    into it: `RuntimeError: OrderedDict mutated during iteration`, a 500 to the Kinesis
+    poller, which then backs off. Here each shard keeps its sequence numbers in a sorted
+    list beside `records`, both changed under one lock per shard; reads bisect the list.
+    Records, sequence numbers, iterators and MillisBehindLatest are as moto makes them.
+    """
+
+    Shard.put_record = shard_put_record  # type: ignore[method-assign]
+    Shard.get_records = shard_get_records  # type: ignore[method-assign]
+    Shard.get_max_sequence_number = shard_max_sequence_number  # type: ignore[method-assign]
+
+
+def shard_put_record(self: Any, partition_key: str, data: str, explicit_hash_key: str) -> str:
+    index = _shard_index(self)
+    with index.lock:
+        keys = _current(index, self)
+        sequence_number = (keys[-1] if keys else 0) + 1
+        self.records[sequence_number] = Record(
+            partition_key, data, sequence_number, explicit_hash_key
+        )
+        keys.append(sequence_number)
+    return str(sequence_number)
+
+
+def shard_get_records(
+    self: Any, last_sequence_id: str, limit: int | None
+) -> tuple[list[Any], int, int]:
+    after = int(last_sequence_id)
+    index = _shard_index(self)
+    with index.lock:
+        keys = _current(index, self)
+        start = bisect.bisect_right(keys, after)
+        chosen = keys[start : start + limit if limit else None]
+        results = [self.records[number] for number in chosen]
+        newest = self.records[keys[-1]] if keys else None
+    if not results or newest is None:
+        return [], after, 0
+    behind = newest.created_at - results[-1].created_at
+    return results, chosen[-1], int(behind * 1000)
+
+
+def shard_max_sequence_number(self: Any) -> int:
+    index = _shard_index(self)
+    with index.lock:
+        keys = _current(index, self)
+        return keys[-1] if keys else 0
+
+
+def _moto_module_list_cached() -> None:
+    """moto's server lists its own package directory once, not on every request.
+
+    Why: `DomainDispatcherApplication.get_backend_for_host` asks
+    `moto.backends.list_of_moto_modules()` on every request, which lists moto's folder and
+    stats each of its ~190 entries: measured at about 6% of the emulator's CPU in the demo.
+    The folder does not change while the server runs, so the answer is computed once.
+    """
+    modules = frozenset(moto_backends.list_of_moto_modules())
+    moto_backends.list_of_moto_modules = lambda: modules
 
 
 def _cloudformation_state_machines_execute() -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from functions.core import schemas
+from functions.core.alarm_inventory.engagement import ALARMS as ENGAGEMENT_ALARMS
 from functions.core.errors import ConfigurationError
 from pablo import cli
 from pablo.generate.company import generate
@@ -513,6 +514,32 @@ def test_the_outage_window_counts_the_records_sent_in_it(small) -> None:
     low, high = _ms(outage["start"]), _ms(outage["end"])
     inside = sum(1 for _, e in _envelopes(out) if low <= e["send_at"] < high)
     assert inside == outage["clicks_in_window"] > 0
+
+
+def test_the_default_outage_outlasts_the_freshness_alarm_so_it_must_fire(default_run) -> None:
+    # Given the default company and the click-freshness alarm (threshold in hours, checked
+    # on a period)
+    out, _ = default_run
+    outage = _truth(out)["faults"]["stream_outage"]
+    (alarm,) = [a for a in ENGAGEMENT_ALARMS if a.key == "click-freshness"]
+    # Then the stream stays down longer than the threshold plus one check period, on a
+    # weekday start inside the window
+    start, end = _ms(outage["start"]), _ms(outage["end"])
+    needed_ms = (alarm.threshold * 3600 + alarm.period_seconds) * 1000
+    assert end - start > needed_ms
+    assert datetime.fromisoformat(outage["start"].replace("Z", "+00:00")).weekday() < 5
+    manifest = _manifest(out)["parameters"]
+    window_end = date.fromisoformat(manifest["start"]).toordinal() + manifest["days"]
+    assert _day(end - 1) < date.fromordinal(window_end).isoformat()
+
+
+def test_a_short_window_cuts_the_outage_at_its_end(tmp_path: Path) -> None:
+    # Given the shortest window, whose middle falls on a weekend: the outage starts on the
+    # Monday after, too close to the end for its full length
+    config = GeneratorConfig(seed=3, accounts=8, start=date(2026, 9, 2), days=7)
+    outage = generate(config, tmp_path)["faults"]["stream_outage"]
+    # Then it runs from Monday 13:00 to the window's (exclusive) end, not past it
+    assert (outage["start"], outage["end"]) == ("2026-09-07T13:00:00Z", "2026-09-09T00:00:00Z")
 
 
 @pytest.mark.parametrize("run", ["small", "default_run"])

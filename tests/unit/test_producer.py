@@ -148,6 +148,23 @@ def test_counts_are_per_minute_of_event_time_and_written_as_parquet_or_json(tmp_
     assert json.loads(lines[1])["minute"] == "2026-09-10T09:05:00+00:00"
 
 
+def test_counts_of_chosen_days_only_are_returned_in_minute_order(tmp_path: Path) -> None:
+    # Given clicks on two days, sent out of order (1440 minutes = one day later)
+    p = producer(ScriptedKinesis(), tmp_path)
+    p.send([click(0, minute=1440 + 3), click(1, minute=7), click(2, minute=2)])
+    # When asking for the second day, the first, and a day with nothing
+    second = p.counts_table(days={"2026-09-11"}).to_pylist()
+    first = p.counts_table(days=["2026-09-10", "2026-09-12"]).to_pylist()
+    # Then each holds only its own minutes, sorted, with its dt partition
+    assert [(r["dt"], r["minute"].hour, r["minute"].minute) for r in second] == [
+        ("2026-09-11", 9, 3)
+    ]
+    assert [(r["dt"], r["minute"].minute) for r in first] == [
+        ("2026-09-10", 2),
+        ("2026-09-10", 7),
+    ]
+
+
 def test_an_oversized_click_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="exceeds"):
         producer(ScriptedKinesis(), tmp_path).send([click(0, size=1_100_000)])

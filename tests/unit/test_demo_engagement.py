@@ -1,0 +1,124 @@
+"""The engagement part of the demo: how it reads the alarms around the outage and what its
+summary says (the replay itself runs in `make demo`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pablo.demo import PhaseTimer, failed_executions
+from pablo.demo_parts.engagement import EngagementDemo, _day_ranges
+
+OUTAGE = (datetime(2026, 10, 1, 13, tzinfo=UTC), datetime(2026, 10, 4, 16, tzinfo=UTC))
+
+
+def _section(**changes: Any) -> dict[str, Any]:
+    section: dict[str, Any] = {
+        "offered": 100,
+        "spilled_during_outage": 20,
+        "replayed_after_outage": 20,
+        "in": 100,
+        "accepted": 90,
+        "duplicates_in_batch": 6,
+        "quarantined": 4,
+        "quarantined_by_reason": {"invalid_json": 1, "too_late": 3},
+        "dedup": {
+            "rows_landed": 90,
+            "rows_kept": 88,
+            "natural_duplicates": 1,
+            "synthetic_duplicates": 1,
+        },
+        "restated_days": ["2026-09-01", "2026-09-02", "2026-09-04"],
+        "incomplete_days": ["2026-09-29", "2026-10-01"],
+        "spilled_by_event_day": {"2026-09-29": 1, "2026-10-01": 19},
+        "outage": [t.isoformat() for t in OUTAGE],
+        "alarm_states_around_outage": {
+            "click-freshness": [
+                {"state": "OK", "since": "2026-09-01T00:00:00+00:00"},
+                {"state": "ALARM", "since": "2026-10-04T00:00:00+00:00"},
+                {"state": "OK", "since": "2026-10-05T00:00:00+00:00"},
+            ]
+        },
+        "freshness_alarm": {
+            "fired_at": "2026-10-04T00:00:00+00:00",
+            "cleared_at": "2026-10-05T00:00:00+00:00",
+            "fired_during_outage": True,
+        },
+        "max_freshness_hours": 59.1,
+        "truth": {
+            "natural_duplicate_copies": 6,
+            "synthetic_duplicates": 2,
+            "too_late": 3,
+            "malformed": 1,
+        },
+    }
+    section.update(changes)
+    return section
+
+
+def test_restated_days_are_shown_as_ranges() -> None:
+    assert _day_ranges(["2026-09-02", "2026-09-01", "2026-09-04"]) == (
+        "2026-09-01..2026-09-02, 2026-09-04"
+    )
+    assert _day_ranges([]) == ""
+
+
+def test_the_freshness_alarm_is_reported_firing_in_the_outage_and_clearing_after() -> None:
+    # Given the freshness alarm seen OK, then ALARM inside the outage, then OK again
+    demo = EngagementDemo(outage=OUTAGE)
+    demo.outage_alarms["click-freshness"] = [
+        ("OK", "2026-09-01T00:00:00+00:00"),
+        ("ALARM", "2026-10-03T18:00:00+00:00"),
+        ("OK", "2026-10-05T00:00:00+00:00"),
+    ]
+    # Then the summary says when it fired, that it was during the outage, and when it cleared
+    assert demo._freshness_alarm() == {
+        "fired_at": "2026-10-03T18:00:00+00:00",
+        "cleared_at": "2026-10-05T00:00:00+00:00",
+        "fired_during_outage": True,
+    }
+
+
+def test_a_freshness_alarm_that_never_fired_says_so() -> None:
+    demo = EngagementDemo(outage=OUTAGE)
+    demo.outage_alarms["click-freshness"] = [("OK", "2026-09-01T00:00:00+00:00")]
+    assert demo._freshness_alarm() == {
+        "fired_at": None,
+        "cleared_at": None,
+        "fired_during_outage": False,
+    }
+
+
+def test_the_summary_lines_reconcile_duplicates_with_the_truth() -> None:
+    # Given a section whose duplicates (6 in batch + 1 + 1 across batches) match the truth (8)
+    lines = EngagementDemo().lines(_section())
+    text = "\n".join(lines)
+    # Then every figure the issue asks for is on a line
+    assert "clicks in 100 (offered 100): accepted 90" in text
+    assert "quarantined by reason: invalid_json 1, too_late 3" in text
+    assert "duplicates removed 8: 6 in batch" in text
+    assert "1 natural / 1 synthetic across batches" in text
+    assert "truth 8 (natural 6, synthetic 2)" in text
+    assert "clicks spilled by event day: 2026-09-29 (1), 2026-10-01 (19)" in text
+    assert "restated days (3): 2026-09-01..2026-09-02, 2026-09-04" in text
+    assert "fired 2026-10-04T00:00:00+00:00 during the outage" in text
+    assert "cleared 2026-10-05T00:00:00+00:00" in text
+
+
+def test_the_phase_timer_records_each_phase_in_order() -> None:
+    timer = PhaseTimer()
+    with timer.phase("deploy"):
+        pass
+    with timer.phase("replay"):
+        pass
+    assert list(timer.phases) == ["deploy", "replay"]
+    assert all(seconds >= 0 for seconds in timer.phases.values())
+
+
+def test_workflows_whose_executions_did_not_all_succeed_are_named() -> None:
+    executions = {
+        "pablo-local-growth-weekly": {"SUCCEEDED": 8, "FAILED": 1},
+        "pablo-local-profit-monthly": {"SUCCEEDED": 3},
+    }
+    assert failed_executions(executions) == {"pablo-local-growth-weekly": {"FAILED": 1}}
+    assert failed_executions({"pablo-local-profit-monthly": {"SUCCEEDED": 3}}) == {}
