@@ -13,35 +13,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from functions.adapters.aws_errors import classified, error_code
 from functions.core import schemas
 from functions.core.account_events import Landed
-from functions.core.errors import TransientError
 
 EVENT_PK_PREFIX: Final = "account_event#"
 EVENT_SK: Final = "first_landed"
-_RETRYABLE: Final = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "InternalError",
-        "ServiceUnavailable",
-        "SlowDown",
-    }
-)
 _BATCH_GET_LIMIT: Final = 100
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _classified(exc: ClientError, what: str) -> Exception:
-    if _code(exc) in _RETRYABLE:
-        return TransientError(f"{what}: {_code(exc)}")
-    return exc
 
 
 # --- S3 ----------------------------------------------------------------------------------
@@ -51,7 +29,7 @@ def read_object(s3: Any, *, bucket: str, key: str) -> bytes:
     try:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
-        raise _classified(exc, f"get s3://{bucket}/{key}") from exc
+        raise classified(exc, f"get s3://{bucket}/{key}") from exc
     return body
 
 
@@ -59,7 +37,7 @@ def put_object(s3: Any, *, bucket: str, key: str, body: bytes) -> None:
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     except ClientError as exc:
-        raise _classified(exc, f"put s3://{bucket}/{key}") from exc
+        raise classified(exc, f"put s3://{bucket}/{key}") from exc
 
 
 def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
@@ -112,7 +90,7 @@ def landed_events(dynamodb: Any, *, table: str, event_ids: Iterable[str]) -> dic
             try:
                 answer = dynamodb.batch_get_item(RequestItems=request)
             except ClientError as exc:
-                raise _classified(exc, "state table batch get") from exc
+                raise classified(exc, "state table batch get") from exc
             for item in answer.get("Responses", {}).get(table, []):
                 found[item["pk"]["S"][len(EVENT_PK_PREFIX) :]] = _landed(item)
             request = answer.get("UnprocessedKeys") or {}
@@ -136,63 +114,11 @@ def claim_event(
             ConditionExpression="attribute_not_exists(pk)",
         )
     except ClientError as exc:
-        if _code(exc) != "ConditionalCheckFailedException":
-            raise _classified(exc, f"claim {event_id}") from exc
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise classified(exc, f"claim {event_id}") from exc
         answer = dynamodb.get_item(TableName=table, Key=_event_key(event_id), ConsistentRead=True)
         return _landed(answer["Item"])
     return Landed(content_hash=content_hash, source_key=source_key)
-
-
-# --- Glue partitions ---------------------------------------------------------------------
-
-
-def register_partitions(
-    glue: Any, *, database: str, registry: schemas.Table, values: Iterable[Sequence[str]]
-) -> int:
-    """Add the partitions (values in partition-key order) that the table lacks; returns how
-    many were new. The storage descriptor is the table's, with the partition's location."""
-    wanted = sorted({tuple(v) for v in values})
-    if not wanted:
-        return 0
-    try:
-        described = glue.get_table(DatabaseName=database, Name=registry.name)["Table"]
-    except ClientError as exc:
-        raise _classified(exc, f"glue table {database}.{registry.name}") from exc
-    descriptor = described["StorageDescriptor"]
-    base = descriptor["Location"].rstrip("/")
-    names = registry.partition_names
-    created = 0
-    for start in range(0, len(wanted), 100):
-        chunk = wanted[start : start + 100]
-        inputs = [
-            {
-                "Values": list(v),
-                "StorageDescriptor": {
-                    **descriptor,
-                    "Location": base
-                    + "/"
-                    + "/".join(f"{k}={x}" for k, x in zip(names, v, strict=True))
-                    + "/",
-                },
-            }
-            for v in chunk
-        ]
-        try:
-            answer = glue.batch_create_partition(
-                DatabaseName=database, TableName=registry.name, PartitionInputList=inputs
-            )
-        except ClientError as exc:
-            raise _classified(exc, f"glue partitions of {registry.name}") from exc
-        errors = answer.get("Errors", [])
-        unexpected = [
-            e
-            for e in errors
-            if e.get("ErrorDetail", {}).get("ErrorCode") != "AlreadyExistsException"
-        ]
-        if unexpected:
-            raise TransientError(f"glue partitions of {registry.name}: {unexpected[:3]}")
-        created += len(chunk) - len(errors)
-    return created
 
 
 # --- CloudWatch --------------------------------------------------------------------------
@@ -222,4 +148,4 @@ def put_values(
         try:
             cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
         except ClientError as exc:
-            raise _classified(exc, "PutMetricData") from exc
+            raise classified(exc, "PutMetricData") from exc

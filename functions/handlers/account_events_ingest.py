@@ -19,7 +19,7 @@ import boto3
 import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
-from functions.adapters import growth_io
+from functions.adapters import glue_catalog, growth_io
 from functions.core import account_events, env, growth_paths, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
@@ -128,10 +128,11 @@ def _write_raw(settings: Settings, s3: Any, outcome: account_events.FileOutcome)
             key=growth_paths.raw_events_key(outcome.source_key, month),
             body=parquet_bytes(part, schemas.RAW_ACCOUNT_EVENTS),
         )
-    growth_io.register_partitions(
+    glue_catalog.register_partitions(
         _client("glue"),
         database=settings.raw_database,
-        registry=schemas.RAW_ACCOUNT_EVENTS,
+        table=schemas.RAW_ACCOUNT_EVENTS,
+        bucket=settings.raw_bucket,
         values=[(m,) for m in months],
     )
     return months

@@ -25,7 +25,7 @@ from typing import Any, Final
 import boto3
 from aws_lambda_powertools import Logger
 
-from functions.adapters import growth_io
+from functions.adapters import glue_catalog, growth_io
 from functions.core import account_events, env, growth, growth_paths, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
@@ -127,8 +127,12 @@ def build_snapshots(settings: Settings, now: datetime) -> dict[str, Any]:
         (schemas.ACCOUNT_STATUS_WEEKLY, [(w.isoformat(),) for w in weeks]),
         (schemas.LIFECYCLE_ISSUES, [(m,) for m in issue_months]),
     ):
-        growth_io.register_partitions(
-            glue, database=settings.curated_database, registry=registry, values=values
+        glue_catalog.register_partitions(
+            glue,
+            database=settings.curated_database,
+            table=registry,
+            bucket=settings.curated_bucket,
+            values=values,
         )
     issues = sum(len(r.issues) for r in replays.values())
     growth_io.put_values(
@@ -234,10 +238,11 @@ def build_months(settings: Settings, now: datetime, months: list[str]) -> dict[s
         figures[month] = growth.monthly_row(month, rows)
     glue = _client("glue")
     for registry in (schemas.GROWTH_ACCOUNT_MONTHLY, schemas.GROWTH_MONTHLY):
-        growth_io.register_partitions(
+        glue_catalog.register_partitions(
             glue,
             database=settings.curated_database,
-            registry=registry,
+            table=registry,
+            bucket=settings.curated_bucket,
             values=[(m,) for m in months],
         )
     result = {"action": "monthly", "time": now.isoformat(), "months": figures}
