@@ -141,6 +141,29 @@ def create_athena_workgroup(client_for: ClientFor, item: Skipped) -> Outcome:
     return Outcome(name, f"{verb} Athena workgroup {name}", attributes)
 
 
+def create_named_query(client_for: ClientFor, item: Skipped) -> Outcome:
+    """A saved query, found again by name and text in its workgroup on a redeploy. moto can
+    neither update nor delete a named query, so a changed one is created beside the old."""
+    athena = client_for("athena")
+    props = item.properties
+    wanted = {
+        "Name": str(props.get("Name", item.default_name())),
+        "Database": str(props["Database"]),
+        "QueryString": str(props["QueryString"]),
+        "Description": str(props.get("Description", "")),
+        "WorkGroup": str(props.get("WorkGroup", "primary")),
+    }
+    ids = athena.list_named_queries(WorkGroup=wanted["WorkGroup"]).get("NamedQueryIds", [])
+    for query_id in ids:
+        current = athena.get_named_query(NamedQueryId=query_id)["NamedQuery"]
+        if all(current.get(k, "") == v for k, v in wanted.items()):
+            attributes = {"Ref": query_id, "NamedQueryId": query_id}
+            return Outcome(query_id, f"Athena named query {wanted['Name']} unchanged", attributes)
+    query_id = athena.create_named_query(**wanted)["NamedQueryId"]
+    attributes = {"Ref": query_id, "NamedQueryId": query_id}
+    return Outcome(query_id, f"created Athena named query {wanted['Name']}", attributes)
+
+
 # -- CloudWatch -----------------------------------------------------------------------------
 
 _ALARM_INTEGERS = ("Period", "EvaluationPeriods", "DatapointsToAlarm")
@@ -290,6 +313,7 @@ CREATORS: dict[str, Creator] = {
     "AWS::Glue::Database": create_glue_database,
     "AWS::Glue::Table": create_glue_table,
     "AWS::Athena::WorkGroup": create_athena_workgroup,
+    "AWS::Athena::NamedQuery": create_named_query,
     "AWS::CloudWatch::Alarm": create_metric_alarm,
     "AWS::S3::BucketPolicy": create_bucket_policy,
     "AWS::SNS::TopicPolicy": create_topic_policy,

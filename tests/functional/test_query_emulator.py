@@ -12,7 +12,7 @@ import pytest
 from functions.core import schemas
 from pablo.cli import main
 from pablo.query import run_query
-from pablo.query_saved import saved_query
+from pablo.query_saved import load_saved_queries, saved_query
 from pablo.query_sql import QueryError
 from tests.conftest import EmulatorServer
 
@@ -104,3 +104,20 @@ def test_empty_tables_answer_no_rows_and_finance_tables_need_the_finance_workgro
         workgroup="finance",
     )
     assert finance.to_pylist() == [{"n": 0}]
+
+
+def test_every_saved_query_is_a_named_query_of_the_analyst_workgroup(
+    stack: EmulatorServer,
+) -> None:
+    # Given the deploy (moto's CloudFormation skips AWS::Athena::NamedQuery; the deploy
+    # creates them from the template)
+    athena = stack.client("athena")
+    workgroups = [w["Name"] for w in athena.list_work_groups()["WorkGroups"]]
+    (analysts,) = [w for w in workgroups if w.endswith("-analysts")]
+    # When the console lists the analysts' saved queries
+    ids = athena.list_named_queries(WorkGroup=analysts)["NamedQueryIds"]
+    texts = {athena.get_named_query(NamedQueryId=i)["NamedQuery"]["QueryString"] for i in ids}
+    # Then each file of queries/ is there with its exact text
+    saved = load_saved_queries()
+    assert len(saved) >= 9
+    assert {q.sql for q in saved} <= texts
