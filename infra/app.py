@@ -14,6 +14,7 @@ from aws_cdk import App
 from infra.config import config_from_context, read_cdk_json_context
 from infra.constructs.alarms import InventoryAlarms
 from infra.constructs.engagement import install as install_engagement
+from infra.constructs.executive import install as install_executive
 from infra.constructs.experiments import install as install_experiments
 from infra.constructs.growth import install as install_growth
 from infra.constructs.landing_inventory import install as install_landing_inventory
@@ -32,6 +33,7 @@ PIPELINES.append(install_engagement)
 PIPELINES.append(install_profit)
 PIPELINES.append(install_growth)
 PIPELINES.append(install_saved_queries)
+PIPELINES.append(install_executive)
 PIPELINES.append(install_experiments)
 PIPELINES.append(install_oncall)
 

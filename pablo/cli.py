@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pablo.producer_cli",
     "pablo.backfill",
     "pablo.finance",
+    "pablo.run",
     "pablo.oncall",
     "pablo.report_cli",
     "pablo.demo",

@@ -1,0 +1,219 @@
+"""I/O of the executive workflows (boto3 clients passed in): the upstream tables, the
+work files between the workflow's steps, exec_kpi, restatements, the report, workflow
+executions and the SNS note.
+
+Tables are read and written with the profit pipeline's generic registry helpers
+(`profit_io.read_table` / `write_partitioned` / `register_partitions`): one way to lay
+out hive-partitioned Parquet in this project.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from botocore.exceptions import BotoCoreError, ClientError
+
+from functions.adapters import engagement_io, profit_io
+from functions.core import schemas
+from functions.core.engagement_state import DayState
+from functions.core.errors import TransientError
+from functions.core.executive_period import Period
+
+WORK_PREFIX: Final = "_work/executive"  # outside every table's location: never in Athena
+REPORT_PREFIX: Final = "reports/executive"
+KPI_FILE: Final = "exec_kpi"
+ALREADY_EXISTS: Final = "ExecutionAlreadyExists"
+_RETRYABLE: Final = frozenset(
+    {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalServerError"}
+)
+
+
+@dataclass(frozen=True)
+class Locations:
+    curated: str
+    reports: str
+    state_table: str
+    curated_database: str
+
+
+def _transient(exc: Exception, what: str) -> Exception:
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        return TransientError(f"{what}: {code}") if code in _RETRYABLE else exc
+    return TransientError(f"{what}: {exc}")
+
+
+# --- upstream state ------------------------------------------------------------------
+
+
+def engagement_days(dynamodb: Any, *, table: str) -> list[DayState]:
+    return engagement_io.day_states(dynamodb, table=table)
+
+
+def profit_month(dynamodb: Any, *, table: str, month: str) -> dict[str, Any] | None:
+    """The profit pipeline's record of the month (publication status, reconciliation)."""
+    return profit_io.month_record(dynamodb, table=table, month=month)
+
+
+def growth_partitions(s3: Any, *, bucket: str, period: Period) -> dict[str, bool]:
+    """Which growth partitions the gate needs exist (`month:<M>` / `week:<Sunday>`)."""
+    if period.grain == "month":
+        wanted = {
+            f"month:{period.name}": [
+                f"{schemas.GROWTH_MONTHLY.prefix}/month={period.name}/",
+                f"{schemas.GROWTH_ACCOUNT_MONTHLY.prefix}/month={period.name}/",
+            ]
+        }
+    else:
+        wanted = {
+            f"week:{week}": [f"{schemas.ACCOUNT_STATUS_WEEKLY.prefix}/week={week}/"]
+            for week in (period.name, period.previous().name)
+        }
+    return {
+        key: all(_has_parquet(s3, bucket=bucket, prefix=p) for p in prefixes)
+        for key, prefixes in wanted.items()
+    }
+
+
+def _has_parquet(s3: Any, *, bucket: str, prefix: str) -> bool:
+    try:
+        listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=20)
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, f"list s3://{bucket}/{prefix}") from exc
+    return any(o["Key"].endswith(".parquet") for o in listing.get("Contents", []))
+
+
+def read_table(
+    s3: Any, *, bucket: str, table: schemas.Table, partitions: dict[str, str] | None = None
+) -> pa.Table:
+    """A registry table (optionally one partition), partition columns included."""
+    return profit_io.read_table(s3, bucket=bucket, table=table, partition_filter=partitions)
+
+
+def read_days(s3: Any, *, bucket: str, table: schemas.Table, period: Period) -> pa.Table:
+    """The period's `dt` partitions of a daily table, `dt` included."""
+    parts = [
+        read_table(s3, bucket=bucket, table=table, partitions={"dt": day.isoformat()})
+        for day in period.dates()
+    ]
+    return pa.concat_tables(parts)
+
+
+# --- work files between the steps ------------------------------------------------------
+
+
+def work_key(period: Period, name: str) -> str:
+    return f"{WORK_PREFIX}/{period.grain}/{period.name}/{name}.parquet"
+
+
+def put_work(s3: Any, *, bucket: str, period: Period, name: str, table: pa.Table) -> str:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    key = work_key(period, name)
+    profit_io.put_bytes(s3, bucket=bucket, key=key, body=sink.getvalue(), finance=False)
+    return key
+
+
+def get_work(s3: Any, *, bucket: str, period: Period, name: str) -> pa.Table:
+    body = profit_io.read_object(s3, bucket=bucket, key=work_key(period, name))
+    return pq.read_table(io.BytesIO(body))
+
+
+def put_work_json(s3: Any, *, bucket: str, period: Period, name: str, value: Any) -> None:
+    key = f"{WORK_PREFIX}/{period.grain}/{period.name}/{name}.json"
+    body = json.dumps(value, sort_keys=True, default=str).encode()
+    profit_io.put_bytes(s3, bucket=bucket, key=key, body=body, finance=False)
+
+
+def get_work_json(s3: Any, *, bucket: str, period: Period, name: str) -> Any:
+    key = f"{WORK_PREFIX}/{period.grain}/{period.name}/{name}.json"
+    return json.loads(profit_io.read_object(s3, bucket=bucket, key=key))
+
+
+# --- outputs -------------------------------------------------------------------------
+
+
+def write_kpi(s3: Any, glue: Any, *, where: Locations, row: pa.Table) -> list[str]:
+    """exec_kpi at its deterministic key (a re-run overwrites) and its Glue partition."""
+    keys = profit_io.write_partitioned(
+        s3, bucket=where.curated, table=schemas.EXEC_KPI, rows=row, name=KPI_FILE, finance=False
+    )
+    profit_io.register_partitions(
+        glue,
+        database=where.curated_database,
+        table=schemas.EXEC_KPI,
+        bucket=where.curated,
+        keys=keys,
+    )
+    return keys
+
+
+def write_restatements(
+    s3: Any, glue: Any, *, where: Locations, rows: pa.Table, name: str
+) -> list[str]:
+    keys = profit_io.write_partitioned(
+        s3, bucket=where.curated, table=schemas.RESTATEMENTS, rows=rows, name=name, finance=False
+    )
+    profit_io.register_partitions(
+        glue,
+        database=where.curated_database,
+        table=schemas.RESTATEMENTS,
+        bucket=where.curated,
+        keys=keys,
+    )
+    return keys
+
+
+def report_key(period: Period) -> str:
+    return f"{REPORT_PREFIX}/{period.grain}/{period.name}.html"
+
+
+def put_report(s3: Any, *, bucket: str, period: Period, html: str) -> str:
+    key = report_key(period)
+    try:
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=html.encode("utf-8"),
+            ContentType="text/html; charset=utf-8",
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, f"put s3://{bucket}/{key}") from exc
+    return key
+
+
+# --- workflows and notes -------------------------------------------------------------
+
+
+def start_execution(sfn: Any, *, machine: str, name: str, payload: dict[str, Any]) -> bool:
+    """Start `name`; False when an execution of that name exists already (started before:
+    the name is the idempotency key)."""
+    try:
+        sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == ALREADY_EXISTS:
+            return False
+        raise _transient(exc, f"start {name}") from exc
+    except BotoCoreError as exc:
+        raise _transient(exc, f"start {name}") from exc
+    return True
+
+
+def publish(sns: Any, *, topic: str, subject: str, message: dict[str, Any]) -> None:
+    try:
+        sns.publish(TopicArn=topic, Subject=subject[:100], Message=json.dumps(message, default=str))
+    except (ClientError, BotoCoreError) as exc:
+        raise _transient(exc, "publish the note") from exc
+
+
+def existing_keys(s3: Any, *, bucket: str, prefixes: Iterable[str]) -> list[str]:
+    keys: list[str] = []
+    for prefix in prefixes:
+        keys += engagement_io.list_keys(s3, bucket=bucket, prefix=prefix)
+    return keys

@@ -1,0 +1,103 @@
+"""Lambda entry point: the freshness gate of the executive workflows.
+
+Input: `{"input": <the execution input>, "attempt": n}` (n = checks made so far). Checks
+every upstream of the period (functions/core/executive_freshness.py); for each stale one
+starts its backfill (the upstream workflow, under a name derived from this execution so a
+later check never starts it twice) and answers how long to wait before the next check.
+After PABLO_FRESHNESS_MAX_CHECKS checks it answers `give_up` with a cause naming the stale
+inputs; the workflow then alerts on-call and fails.
+
+The wait and the number of checks may be lowered (never raised) by the execution input's
+`freshness` = {"wait_seconds", "max_checks"}: the bound on the time a month may wait is
+the deployment's.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+
+from functions.adapters import executive_io
+from functions.core import env
+from functions.core import executive_freshness as freshness
+from functions.handlers.executive_common import Run, client, run_request, settings
+
+DEFAULT_WAIT_SECONDS: Final = 900
+DEFAULT_MAX_CHECKS: Final = 8
+WORKFLOW_ENV: Final = {
+    freshness.ENGAGEMENT: env.ENGAGEMENT_WORKFLOW_ARN,
+    freshness.GROWTH: env.GROWTH_WORKFLOW_ARN,
+    freshness.PROFIT: env.PROFIT_WORKFLOW_ARN,
+}
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(log_event=False)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    run = run_request(event.get("input", event))
+    attempt = int(event.get("attempt", 0)) + 1
+    wait_seconds, max_checks = _bounds(event.get("input", {}).get("freshness") or {})
+    decision = freshness.GateDecision(tuple(_checks(run)), attempt, max_checks)
+    backfills = [] if decision.give_up else [_backfill(run, c) for c in decision.stale]
+    answer = {
+        "attempt": attempt,
+        "fresh": decision.fresh,
+        "give_up": decision.give_up,
+        "wait_seconds": wait_seconds,
+        "cause": decision.cause,
+        "stale": [c.upstream for c in decision.stale],
+        "checks": [c.as_json() for c in decision.checks],
+        "backfills": backfills,
+    }
+    logger.info("freshness checked", extra=answer)
+    return answer
+
+
+def _bounds(requested: dict[str, Any]) -> tuple[int, int]:
+    wait = int(os.environ.get(env.FRESHNESS_WAIT_SECONDS, DEFAULT_WAIT_SECONDS))
+    checks = int(os.environ.get(env.FRESHNESS_MAX_CHECKS, DEFAULT_MAX_CHECKS))
+    if "wait_seconds" in requested:
+        wait = max(1, min(wait, int(requested["wait_seconds"])))
+    if "max_checks" in requested:
+        checks = max(1, min(checks, int(requested["max_checks"])))
+    return wait, checks
+
+
+def _checks(run: Run) -> list[freshness.UpstreamCheck]:
+    where = settings().where
+    dynamodb, s3 = client("dynamodb"), client("s3")
+    period, now = run.period, run.now
+    checks = [
+        freshness.engagement_check(
+            period,
+            executive_io.engagement_days(dynamodb, table=where.state_table),
+            now=now,
+            run_id=f"{run.run_id}-engagement",
+        ),
+        freshness.growth_check(
+            period,
+            executive_io.growth_partitions(s3, bucket=where.curated, period=period),
+            now=now,
+        ),
+    ]
+    if period.grain == "month":
+        record = executive_io.profit_month(dynamodb, table=where.state_table, month=period.name)
+        profit = freshness.profit_check(period, present=record is not None, now=now)
+        if profit is not None:
+            checks.append(profit)
+    return checks
+
+
+def _backfill(run: Run, check: freshness.UpstreamCheck) -> dict[str, Any]:
+    """Start the upstream's backfill once per execution (the name is the idempotency key)."""
+    name = f"{run.run_id}-{check.upstream}-backfill"[:80]
+    started = executive_io.start_execution(
+        client("stepfunctions"),
+        machine=os.environ[WORKFLOW_ENV[check.upstream]],
+        name=name,
+        payload=check.backfill,
+    )
+    return {"upstream": check.upstream, "execution": name, "started_now": started}

@@ -1,0 +1,134 @@
+"""Lambda entry point: start the executive workflows on their schedules, and the daily
+check that every due report was published.
+
+EventBridge rules cannot name an execution, and the name is what refuses a second run of
+a period (`monthly-YYYY-MM`, `weekly-<Sunday>`), so the schedules target this function:
+
+- `{"action": "start", "grain": "month" | "week", "time": <the schedule's time>}` starts
+  the period before `time` under its name; ExecutionAlreadyExists means it was started
+  already (a redelivered schedule, or someone ran `pablo run` first): nothing to do.
+- `{"action": "check", "time": ...}` publishes `ExecutiveReportsMissing`: the due periods
+  (the latest month from day 6, the latest week from Tuesday) with no exec_kpi row, and
+  `ExecutivePreliminaryMonths`: closed months whose row is still preliminary.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from aws_lambda_powertools import Logger
+
+from functions.adapters import executive_io, metrics
+from functions.core import env, schemas
+from functions.core.errors import ValidationError
+from functions.core.executive_period import (
+    MONTH,
+    WEEK,
+    Period,
+    format_time,
+    parse_time,
+    period_to_run,
+)
+from functions.handlers.executive_common import client, settings
+
+WORKFLOW_ENV: Final = {
+    MONTH: env.EXECUTIVE_MONTHLY_WORKFLOW_ARN,
+    WEEK: env.EXECUTIVE_WEEKLY_WORKFLOW_ARN,
+}
+# When a period's report is due: the schedule plus the freshness gate's bounded wait.
+MONTH_DUE_DAY: Final = 6
+WEEK_DUE_AFTER: Final = timedelta(days=1)  # Tuesday 00:00 after the Sunday
+MISSING_METRIC: Final = "ExecutiveReportsMissing"
+PRELIMINARY_METRIC: Final = "ExecutivePreliminaryMonths"
+PRELIMINARY_LOOKBACK_MONTHS: Final = 3
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(log_event=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    now = parse_time(event.get("time"))
+    action = event.get("action", "start")
+    if action == "start":
+        return start(str(event.get("grain", "")), now)
+    if action == "check":
+        return check(now)
+    raise ValidationError(f"unknown action {action!r}: start or check", reason="bad_event")
+
+
+def start(grain: str, now: datetime) -> dict[str, Any]:
+    period = period_to_run(grain, now)
+    name = period.execution_name
+    payload = {
+        "time": format_time(now),
+        "grain": period.grain,
+        "period": period.name,
+        "run_id": name,
+    }
+    started = executive_io.start_execution(
+        client("stepfunctions"), machine=os.environ[WORKFLOW_ENV[grain]], name=name, payload=payload
+    )
+    answer = {"execution": name, "started": started, "already_started": not started}
+    logger.info("executive run", extra=answer)
+    return answer
+
+
+def due_periods(now: datetime) -> list[Period]:
+    """The latest month and week whose report should exist by `now`."""
+    month = period_to_run(MONTH, now)
+    if now.day < MONTH_DUE_DAY:
+        month = month.previous()
+    week = period_to_run(WEEK, now)
+    if now < week.end_instant + WEEK_DUE_AFTER:
+        week = week.previous()
+    return [month, week]
+
+
+def check(now: datetime) -> dict[str, Any]:
+    config = settings()
+    s3 = client("s3")
+    missing = [
+        p.execution_name for p in due_periods(now) if not _published(s3, config.where.curated, p)
+    ]
+    preliminary = _preliminary_months(s3, config.where.curated, now)
+    cloudwatch = client("cloudwatch")
+    for metric, count in ((MISSING_METRIC, len(missing)), (PRELIMINARY_METRIC, len(preliminary))):
+        metrics.put_count(
+            cloudwatch,
+            namespace=config.metrics_namespace,
+            metric=metric,
+            dimensions={},
+            at=now,
+            count=count,
+        )
+    return {"missing": missing, "preliminary_months": preliminary}
+
+
+def _published(s3: Any, bucket: str, period: Period) -> bool:
+    rows = executive_io.read_table(
+        s3,
+        bucket=bucket,
+        table=schemas.EXEC_KPI,
+        partitions={"grain": period.grain, "period": period.name},
+    )
+    return rows.num_rows > 0
+
+
+def _preliminary_months(s3: Any, bucket: str, now: datetime) -> list[str]:
+    month = period_to_run(MONTH, now)
+    months = [month]
+    for _ in range(PRELIMINARY_LOOKBACK_MONTHS - 1):
+        months.append(months[-1].previous())
+    found = []
+    for period in months:
+        rows = executive_io.read_table(
+            s3,
+            bucket=bucket,
+            table=schemas.EXEC_KPI,
+            partitions={"grain": period.grain, "period": period.name},
+        ).to_pylist()
+        if rows and rows[0]["publication_status"] != "final":
+            found.append(period.name)
+    return sorted(found)

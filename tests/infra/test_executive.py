@@ -1,0 +1,120 @@
+"""The executive pipeline in the synthesized template and its ASL files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.core import env
+from functions.core.alarm_inventory import INVENTORY, Owner, Severity
+from functions.core.schemas import Pipeline
+from infra.constructs.executive import MONTHLY_ASL, WEEKLY_ASL
+from tests.infra.conftest import Synthesized
+
+TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "TransientError",
+}
+
+
+def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in definition["States"].items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from _states(branch)
+
+
+@pytest.mark.parametrize("path", [MONTHLY_ASL, WEEKLY_ASL], ids=["monthly", "weekly"])
+def test_every_task_has_a_timeout_and_every_lambda_task_retries_with_jitter(path: Any) -> None:
+    definition = json.loads(path.read_text())
+    tasks = [(n, s) for n, s in _states(definition) if s["Type"] == "Task"]
+    assert len(tasks) >= 9
+    for name, state in tasks:
+        assert state["TimeoutSeconds"] > 0, name
+        if state["Resource"] == "arn:aws:states:::lambda:invoke":
+            (retry,) = state["Retry"]
+            assert set(retry["ErrorEquals"]) == TRANSIENT, name
+            assert retry["JitterStrategy"] == "FULL" and retry["BackoffRate"] > 1, name
+    # every failure path alerts on-call once and ends FAILED
+    catches = {c["Next"] for _, s in _states(definition) for c in s.get("Catch", [])}
+    assert catches == {"NotifyFailure"}
+    assert definition["States"]["NotifyFailure"]["Next"] == "Failed"
+    assert definition["States"]["NotifyStale"]["Next"] == "UpstreamStale"
+    assert definition["States"]["UpstreamStale"]["CausePath"] == "$.gate.cause"
+    parallel = definition["States"]["Aggregates"]
+    assert parallel["Type"] == "Parallel" and len(parallel["Branches"]) == 3
+
+
+def test_the_two_workflows_differ_only_in_their_names() -> None:
+    monthly, weekly = MONTHLY_ASL.read_text(), WEEKLY_ASL.read_text()
+    normalised = weekly.replace("weekly", "monthly").replace("Weekly", "Monthly")
+    assert normalised.replace("engagement and growth", "engagement, growth and profit") == monthly
+
+
+def _function(synthesized: Synthesized, suffix: str) -> dict[str, Any]:
+    name = synthesized.config.resource_name(suffix)
+    (props,) = [
+        r["Properties"]
+        for r in synthesized.resources("AWS::Lambda::Function").values()
+        if r["Properties"].get("FunctionName") == name
+    ]
+    return props
+
+
+def test_schedules_start_named_runs_through_the_starter(synthesized: Synthesized) -> None:
+    starter = _function(synthesized, "executive-starter")
+    variables = starter["Environment"]["Variables"]
+    assert {env.EXECUTIVE_MONTHLY_WORKFLOW_ARN, env.EXECUTIVE_WEEKLY_WORKFLOW_ARN} <= set(variables)
+    rules = [
+        r["Properties"]
+        for r in synthesized.resources("AWS::Events::Rule").values()
+        if "ExecutiveStarter" in json.dumps(r["Properties"].get("Targets", []))
+    ]
+    by_schedule = {
+        r["ScheduleExpression"]: json.loads(
+            r["Targets"][0]["InputTransformer"]["InputTemplate"].replace("<time>", '"t"')
+        )
+        for r in rules
+    }
+    assert by_schedule == {
+        "cron(0 7 5 * ? *)": {"action": "start", "grain": "month", "time": "t"},
+        "cron(0 8 ? * MON *)": {"action": "start", "grain": "week", "time": "t"},
+        "cron(0 9 * * ? *)": {"action": "check", "time": "t"},
+    }
+    outputs = synthesized.template["Outputs"]
+    assert {"ExecutiveMonthlyStateMachineArn", "ExecutiveWeeklyStateMachineArn"} <= set(outputs)
+
+
+def test_the_gate_may_start_only_the_upstream_workflows(synthesized: Synthesized) -> None:
+    variables = _function(synthesized, "executive-freshness")["Environment"]["Variables"]
+    for variable, name in (
+        (env.ENGAGEMENT_WORKFLOW_ARN, "engagement-daily"),
+        (env.GROWTH_WORKFLOW_ARN, "growth-weekly"),
+        (env.PROFIT_WORKFLOW_ARN, "profit-monthly"),
+    ):
+        assert synthesized.config.resource_name(name) in json.dumps(variables[variable])
+    starts = [
+        statement
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if "ExecutiveFreshness" in json.dumps(policy["Properties"].get("Roles", []))
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if statement["Action"] == "states:StartExecution"
+    ]
+    (statement,) = starts
+    assert len(statement["Resource"]) == 3 and "*" not in json.dumps(statement["Resource"])
+
+
+def test_executive_alarms_belong_to_business_analytics() -> None:
+    specs = [s for s in INVENTORY if s.pipeline is Pipeline.EXECUTIVE]
+    assert {s.key for s in specs} == {"executive-report-missing", "executive-month-preliminary"}
+    for spec in specs:
+        assert spec.owner is Owner.BUSINESS_ANALYTICS
+        assert spec.secondary_owner is Owner.DATA_ENGINEERING
+    missing = next(s for s in specs if s.key == "executive-report-missing")
+    assert missing.severity is Severity.PAGE

@@ -1,0 +1,408 @@
+"""Executive KPIs, pure: periods, the freshness gate, the aggregates, the join, the row."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from functions.core import executive as ex
+from functions.core import executive_freshness as fr
+from functions.core import schemas
+from functions.core.engagement_state import DayState
+from functions.core.errors import ValidationError
+from functions.core.executive_period import (
+    month_period,
+    parse_period,
+    period_of_execution,
+    period_to_run,
+    rerun_name,
+    week_period,
+)
+
+NOW = datetime(2026, 10, 5, 7, tzinfo=UTC)
+SEPTEMBER = month_period("2026-09")
+
+
+def _fresh(period: Any) -> dict[str, fr.UpstreamCheck]:
+    return {u: fr.UpstreamCheck(u, True, period.end_instant) for u in fr.UPSTREAMS}
+
+
+def _account(account: str, *, start: int, end: int, seats: int = 2, **moves: int) -> dict[str, Any]:
+    row = {name: 0 for name in ex.ACCOUNTS.names if name.startswith("mrr_")}
+    return {
+        **row,
+        "account_id": account,
+        "seats_end": seats,
+        "mrr_start_cents": start,
+        "mrr_end_cents": end,
+        **moves,
+    }
+
+
+def _engagement(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=ex.ENGAGEMENT_AGGREGATE)
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+def test_periods_are_named_for_their_executions() -> None:
+    assert SEPTEMBER.execution_name == "monthly-2026-09" and SEPTEMBER.days == 30
+    week = week_period("2026-09-27")
+    assert (week.start, week.execution_name) == (date(2026, 9, 21), "weekly-2026-09-27")
+    assert week.previous().name == "2026-09-20" and SEPTEMBER.previous().name == "2026-08"
+    assert month_period("2026-01").previous().name == "2025-12"
+    assert period_of_execution(rerun_name(SEPTEMBER, 2)) == ("month", "2026-09", 2)
+    assert period_of_execution("weekly-2026-09-27") == ("week", "2026-09-27", 0)
+    assert period_of_execution("backfill-x") is None
+
+
+def test_a_scheduled_run_computes_the_period_before_it() -> None:
+    assert period_to_run("month", NOW).name == "2026-09"
+    assert period_to_run("week", datetime(2026, 10, 5, 8, tzinfo=UTC)).name == "2026-10-04"
+    # a Sunday's own week is not over yet
+    assert period_to_run("week", datetime(2026, 10, 4, 23, tzinfo=UTC)).name == "2026-09-27"
+
+
+@pytest.mark.parametrize(
+    ("grain", "name"), [("month", "2026-13"), ("week", "2026-09-26"), ("day", "2026-09-01")]
+)
+def test_a_bad_period_is_a_clear_error(grain: str, name: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_period(grain, name)
+
+
+# --- the freshness gate -------------------------------------------------------------------
+
+
+def _days(
+    period: Any, *, skip: frozenset[date] = frozenset(), dirty: frozenset[date] = frozenset()
+) -> list[DayState]:
+    return [DayState(d, NOW, 1 if d in dirty else 0, 0) for d in period.dates() if d not in skip]
+
+
+def test_engagement_is_fresh_when_every_day_is_aggregated_and_clean() -> None:
+    check = fr.engagement_check(SEPTEMBER, _days(SEPTEMBER), now=NOW, run_id="r")
+    assert check.fresh and check.fresh_through == datetime(2026, 10, 1, tzinfo=UTC)
+
+
+def test_a_dirty_or_missing_day_is_stale_and_names_its_backfill() -> None:
+    # given a dirty day on the 15th and the 30th never aggregated
+    states = _days(
+        SEPTEMBER, skip=frozenset({date(2026, 9, 30)}), dirty=frozenset({date(2026, 9, 15)})
+    )
+    check = fr.engagement_check(SEPTEMBER, states, now=NOW, run_id="monthly-2026-09-eng")
+    # then it is stale through the 14th, and the backfill recomputes exactly those days
+    assert not check.fresh and check.reason == fr.UPSTREAM_STALE
+    assert check.fresh_through == datetime(2026, 9, 15, tzinfo=UTC)
+    assert check.backfill["days"] == ["2026-09-15", "2026-09-30"]
+    assert check.backfill["reason"] == "backfill" and "dirty" in check.detail
+    only_dirty = fr.engagement_check(
+        SEPTEMBER, _days(SEPTEMBER, dirty=frozenset({date(2026, 9, 2)})), now=NOW, run_id="r"
+    )
+    assert only_dirty.reason == fr.DIRTY_PARTITIONS
+
+
+def test_growth_and_profit_checks() -> None:
+    week = week_period("2026-09-27")
+    assert fr.growth_check(week, {"week:2026-09-27": True, "week:2026-09-20": True}, now=NOW).fresh
+    stale = fr.growth_check(week, {"week:2026-09-27": True}, now=NOW)
+    assert not stale.fresh and "week:2026-09-20" in stale.detail
+    assert fr.profit_check(week, present=False, now=NOW) is None  # profit is monthly
+    missing = fr.profit_check(SEPTEMBER, present=False, now=NOW)
+    assert missing is not None and missing.backfill == {
+        "time": "2026-10-05T07:00:00Z",
+        "month": "2026-09",
+    }
+
+
+def test_the_gate_gives_up_after_its_bound_naming_the_stale_input() -> None:
+    stale = fr.UpstreamCheck("growth", False, None, fr.UPSTREAM_STALE, "growth missing")
+    fresh = fr.UpstreamCheck("profit", True, NOW)
+    waiting = fr.GateDecision((stale, fresh), attempt=2, max_attempts=3)
+    assert not waiting.fresh and not waiting.give_up
+    done = fr.GateDecision((stale, fresh), attempt=3, max_attempts=3)
+    assert done.give_up and done.cause.startswith("stale upstream input(s): growth after 3")
+
+
+# --- aggregates, join, KPI row -----------------------------------------------------------
+
+
+def test_engagement_aggregate_is_one_row_per_account_within_the_period() -> None:
+    daily = pa.Table.from_pylist(
+        [
+            {
+                "account_id": "a",
+                "active_users": 2,
+                "session_hours": 1.5,
+                "clicks": 10,
+                "complete": True,
+                "dt": "2026-09-01",
+            },
+            {
+                "account_id": "a",
+                "active_users": 1,
+                "session_hours": 0.5,
+                "clicks": 3,
+                "complete": False,
+                "dt": "2026-09-30",
+            },
+            {
+                "account_id": "b",
+                "active_users": 9,
+                "session_hours": 9.0,
+                "clicks": 9,
+                "complete": True,
+                "dt": "2026-10-01",
+            },  # outside the period
+        ]
+    )
+    active = pa.Table.from_pylist([{"account_id": "c", "wau": 1, "mau": 4, "dt": "2026-09-30"}])
+    rows = {
+        r["account_id"]: r for r in ex.engagement_aggregate(SEPTEMBER, daily, active).to_pylist()
+    }
+    assert set(rows) == {"a", "c"}
+    assert rows["a"]["active_user_days"] == 3 and rows["a"]["incomplete_days"] == 1
+    assert rows["c"]["mau"] == 4 and rows["c"]["active_user_days"] == 0
+
+
+def test_weekly_accounts_bridge_start_to_end() -> None:
+    def snap(rows: list[tuple[str, str, int, int]], week: str) -> pa.Table:
+        return pa.Table.from_pylist(
+            [
+                {
+                    "account_id": a,
+                    "status": s,
+                    "status_inferred": False,
+                    "plan": "team",
+                    "seats": seats,
+                    "mrr_cents": mrr,
+                    "last_event_time": NOW,
+                    "week": week,
+                }
+                for a, s, seats, mrr in rows
+            ],
+            schema=schemas.ACCOUNT_STATUS_WEEKLY.arrow_schema(with_partitions=True),
+        )
+
+    before = snap(
+        [
+            ("grow", "active", 2, 100),
+            ("drop", "active", 2, 300),
+            ("gone", "active", 1, 50),
+            ("back", "churned", 0, 0),
+        ],
+        "2026-09-20",
+    )
+    now = snap(
+        [
+            ("grow", "active", 3, 150),
+            ("drop", "active", 1, 200),
+            ("gone", "churned", 0, 0),
+            ("back", "active", 1, 70),
+            ("new", "active", 1, 90),
+        ],
+        "2026-09-27",
+    )
+    rows = ex.weekly_accounts(now, before).to_pylist()
+    moves = {r["account_id"]: r for r in rows}
+    assert (
+        moves["grow"]["mrr_expansion_cents"] == 50 and moves["drop"]["mrr_contraction_cents"] == 100
+    )
+    assert moves["gone"]["mrr_churn_cents"] == 50 and moves["back"]["mrr_reactivation_cents"] == 70
+    assert moves["new"]["mrr_new_cents"] == 90
+    for r in rows:
+        assert (
+            r["mrr_start_cents"]
+            + r["mrr_new_cents"]
+            + r["mrr_expansion_cents"]
+            + r["mrr_reactivation_cents"]
+            - r["mrr_contraction_cents"]
+            - r["mrr_churn_cents"]
+            == r["mrr_end_cents"]
+        )
+
+
+def test_a_month_with_no_subscribers_has_no_nan_and_says_why() -> None:
+    # given no accounts, no activity, no revenue, but expenses
+    totals = ex.join_tables(
+        ex.ACCOUNTS.empty_table(),
+        ex.ENGAGEMENT_AGGREGATE.empty_table(),
+        ex.REVENUE_AGGREGATE.empty_table(),
+    )
+    row = ex.kpi_row(
+        ex.KpiInputs(
+            SEPTEMBER,
+            totals,
+            _fresh(SEPTEMBER),
+            ex.ProfitTotals(0, 900, 100, -1000, 0),
+            "final",
+            NOW,
+        )
+    )
+    reasons = dict(row["missing_reasons"])
+    # then every ratio is null with its reason, counts are zero, nothing is NaN or infinite
+    assert reasons == {
+        "nrr": ex.NO_STARTING_MRR,
+        "grr": ex.NO_STARTING_MRR,
+        "logo_churn_rate": ex.NO_ACCOUNTS_AT_START,
+        "hours_per_active_user_day": ex.NO_ACTIVITY,
+        "seat_utilisation": ex.NO_SEATS,
+        "unit_profit_cents": ex.NO_SUBSCRIBERS,
+        "cost_per_account_cents": ex.NO_SUBSCRIBERS,
+    }
+    assert row["mrr_cents"] == 0 and row["dau"] == 0.0 and row["profit_cents"] == -1000
+    ex.kpi_table([row])  # conforms to the registry
+
+
+def test_an_account_with_no_activity_counts_and_divides_safely() -> None:
+    accounts = pa.Table.from_pylist(
+        [
+            _account("busy", start=100, end=100, seats=2),
+            _account("idle", start=50, end=50, seats=3),
+        ],
+        schema=ex.ACCOUNTS,
+    )
+    engagement = _engagement(
+        [
+            {
+                "account_id": "busy",
+                "active_user_days": 30,
+                "session_hours": 15.0,
+                "clicks": 90,
+                "days_present": 30,
+                "incomplete_days": 0,
+                "wau": 2,
+                "mau": 2,
+            }
+        ]
+    )
+    revenue = pa.Table.from_pylist(
+        [{"account_id": "busy", "paid_cents": 100}], schema=ex.REVENUE_AGGREGATE
+    )
+    totals = ex.join_tables(accounts, engagement, revenue)
+    assert totals["accounts"] == 2 and totals["seats"] == 5 and totals["paid_cents"] == 100
+    row = ex.kpi_row(
+        ex.KpiInputs(
+            SEPTEMBER, totals, _fresh(SEPTEMBER), ex.ProfitTotals(100, 10, 20, 70, 1), "final", NOW
+        )
+    )
+    assert row["dau"] == 1.0 and row["hours_per_active_user_day"] == 0.5
+    assert row["seat_utilisation"] == pytest.approx(2 / 5)
+    assert row["nrr"] == 1.0 and row["unit_profit_cents"] == 70.0
+    assert row["publication_status"] == ex.FINAL and row["missing_reasons"] == []
+
+
+def test_stale_incomplete_and_unreconciled_inputs_make_the_period_preliminary() -> None:
+    totals = ex.join_tables(
+        ex.ACCOUNTS.empty_table(),
+        _engagement(
+            [
+                {
+                    "account_id": "a",
+                    "active_user_days": 1,
+                    "session_hours": 1.0,
+                    "clicks": 1,
+                    "days_present": 1,
+                    "incomplete_days": 1,
+                    "wau": 1,
+                    "mau": 1,
+                }
+            ]
+        ),
+        ex.REVENUE_AGGREGATE.empty_table(),
+    )
+    checks = _fresh(SEPTEMBER)
+    checks["growth"] = fr.UpstreamCheck("growth", False, None, fr.UPSTREAM_STALE)
+    row = ex.kpi_row(ex.KpiInputs(SEPTEMBER, totals, checks, None, None, NOW))
+    reasons = dict(row["missing_reasons"])
+    assert reasons["mrr_cents"] == fr.UPSTREAM_STALE and reasons["dau"] == ex.UPSTREAM_INCOMPLETE
+    assert reasons["revenue_cents"] == ex.NO_DATA
+    assert row["publication_status"] == ex.PRELIMINARY
+    clean = ex.kpi_row(
+        ex.KpiInputs(
+            SEPTEMBER, dict(totals, incomplete_days=0), _fresh(SEPTEMBER), None, "preliminary", NOW
+        )
+    )
+    assert clean["publication_status"] == ex.PRELIMINARY  # unreconciled profit month
+
+
+def test_a_week_has_no_profit_kpis_and_says_so() -> None:
+    week = week_period("2026-09-27")
+    totals = ex.join_tables(
+        ex.ACCOUNTS.empty_table(),
+        ex.ENGAGEMENT_AGGREGATE.empty_table(),
+        ex.REVENUE_AGGREGATE.empty_table(),
+    )
+    checks = {u: c for u, c in _fresh(week).items() if u != "profit"}
+    row = ex.kpi_row(ex.KpiInputs(week, totals, checks, None, None, NOW))
+    assert all(dict(row["missing_reasons"])[k] == ex.MONTHLY_ONLY for k in ex.PROFIT_KPIS)
+    assert row["publication_status"] == ex.FINAL and row["profit_fresh_through"] is None
+
+
+def test_ratio_never_returns_nan_or_infinity() -> None:
+    assert ex.ratio(1, 0, "r") == (None, "r")
+    assert ex.ratio(float("inf"), 1, "r") == (None, "r")
+    assert ex.ratio(None, 1, "r") == (None, "r")
+    assert ex.ratio(1, 4, "r") == (0.25, None)
+
+
+_COUNT = st.integers(min_value=0, max_value=10**12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    totals=st.fixed_dictionaries(
+        {
+            **{
+                name: _COUNT
+                for name in (
+                    "accounts_start",
+                    "active_accounts",
+                    "new_accounts",
+                    "churned_accounts",
+                    "seats",
+                    "mrr_start_cents",
+                    "mrr_end_cents",
+                    "mrr_new_cents",
+                    "mrr_expansion_cents",
+                    "mrr_contraction_cents",
+                    "mrr_churn_cents",
+                    "mrr_reactivation_cents",
+                    "active_user_days",
+                    "wau",
+                    "mau",
+                    "incomplete_days",
+                )
+            },
+            "session_hours": st.floats(min_value=0, max_value=1e12, allow_nan=False),
+        }
+    ),
+    profit=st.tuples(_COUNT, _COUNT, _COUNT, st.integers(-(10**12), 10**12), _COUNT),
+)
+def test_no_input_makes_a_kpi_nan_or_infinite(
+    totals: dict[str, Any], profit: tuple[int, ...]
+) -> None:
+    row = ex.kpi_row(
+        ex.KpiInputs(SEPTEMBER, totals, _fresh(SEPTEMBER), ex.ProfitTotals(*profit), "final", NOW)
+    )
+    reasons = dict(row["missing_reasons"])
+    for name in ex.KPI_COLUMNS:
+        value = row[name]
+        assert value is not None or name in reasons
+        assert not isinstance(value, float) or math.isfinite(value)
+    ex.kpi_table([row])
+
+
+def test_generated_at_and_freshness_come_from_the_inputs() -> None:
+    checks = _fresh(SEPTEMBER)
+    row = ex.kpi_row(ex.KpiInputs(SEPTEMBER, None, checks, None, None, NOW + timedelta(hours=1)))
+    assert row["generated_at"] == NOW + timedelta(hours=1)
+    assert row["growth_fresh_through"] == SEPTEMBER.end_instant
+    assert dict(row["missing_reasons"])["mrr_cents"] == fr.UPSTREAM_STALE
