@@ -488,6 +488,12 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
     cpu = ", ".join(f"{k} {v} s" for k, v in summary["cpu_seconds"].items())
     print(f"cpu           {cpu}")
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")
+    # What an analyst would type next: the same Athena SQL, on DuckDB over the snapshot.
+    print(f"try next      pablo query --saved mrr_by_month --lake {out}")
+    print(
+        f'              pablo query "SELECT dt, sum(active_users) AS dau FROM engagement_daily '
+        f'GROUP BY dt ORDER BY dt DESC LIMIT 7" --lake {out}'
+    )
 
 
 def _say(message: str) -> None:
