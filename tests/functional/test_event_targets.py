@@ -7,6 +7,7 @@ clock set far from wall time so a wall-clock `time` cannot pass for the emulator
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -15,11 +16,11 @@ import subprocess
 import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -27,6 +28,7 @@ from pablo.local.context import local_client
 from pablo.local.control import ControlClient
 from pablo.local.state import PABLO_HOME_ENV
 from tests.functional.conftest import unique_name
+from tests.functional.conftest import wait_for as shared_wait_for
 
 CLOCK_START = datetime(2026, 9, 2, 10, 0, tzinfo=UTC)
 EXTENSION = "pablo.local.event_targets:EventTargetDelivery"
@@ -54,7 +56,7 @@ def handler(event, context):
     )
     return {"ok": True}
 """
-T = TypeVar("T")
+wait_for = functools.partial(shared_wait_for, timeout=DELIVERY_TIMEOUT, interval=0.2)
 
 
 @dataclass
@@ -99,17 +101,6 @@ def targets_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targe
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = DELIVERY_TIMEOUT) -> T:
-    """Poll until `probe` returns something (delivery is asynchronous, as in AWS)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def lambda_role(emulator: TargetsEmulator) -> str:

@@ -11,13 +11,13 @@ a byte-identical re-run and an upstream that stays stale.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -27,12 +27,13 @@ from functions.core import env, schemas
 from functions.core.executive_period import month_period, week_period
 from pablo import backfill, run
 from tests.conftest import EmulatorServer
+from tests.functional.conftest import wait_for as shared_wait_for
 
 CLOCK_START = "2026-10-05T07:00:00+00:00"
 MONTH = "2026-09"
 LATE_DAY = date(2026, 9, 15)
 FAST_GATE = {"wait_seconds": 2, "max_checks": 40}
-T = TypeVar("T")
+wait_for = functools.partial(shared_wait_for, timeout=240.0)
 # account -> (users, plan seats, MRR cents, subscribed at)
 ACCOUNTS = {
     "acct-a": (2, 5, 5000, datetime(2026, 8, 3, tzinfo=UTC)),
@@ -40,16 +41,6 @@ ACCOUNTS = {
     "acct-idle": (0, 2, 2000, datetime(2026, 8, 12, tzinfo=UTC)),  # pays, never clicks
     "acct-new": (1, 4, 4000, datetime(2026, 9, 10, tzinfo=UTC)),
 }
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 240.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- fixtures: the company's September as raw inputs -------------------------------------

@@ -13,11 +13,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -26,6 +24,7 @@ from functions.core import schemas
 from pablo.demo import DemoRun
 from pablo.demo_parts.experiments import ExperimentsDemo
 from tests.conftest import EmulatorServer
+from tests.functional.conftest import wait_for as shared_wait_for
 from tests.unit.experiments_company import Company, make_company
 
 # Monday 2026-09-28, an hour before the weekly schedule: after the company's 21 days, so no
@@ -33,17 +32,7 @@ from tests.unit.experiments_company import Company, make_company
 CLOCK_START = "2026-09-28T05:00:00+00:00"
 WEEK = "2026-09-27"
 INGESTED = "experiment input ingested"
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 120.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = functools.partial(shared_wait_for, timeout=120.0)
 
 
 def _buckets(stack: EmulatorServer) -> profit_io.Buckets:

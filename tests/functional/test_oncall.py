@@ -8,13 +8,13 @@ closes the acknowledgement; quarantined clicks and account-event lines are repla
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -27,23 +27,14 @@ from functions.core.errors import ValidationError
 from pablo import oncall
 from pablo.demo_parts.oncall import OnCallDemo
 from tests.conftest import EmulatorServer
+from tests.functional.conftest import wait_for as shared_wait_for
 
 CLOCK_START = "2026-09-01T00:00:00+00:00"
 ALARM_KEY = "profit-reconciliation-mismatch"  # 5-minute periods: quick to drive
 METRIC = "ProfitMonthUnreconciled"
 ROTATION = oncall.ROTATION_PATH
 WAIT_SECONDS = 90.0
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT_SECONDS) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = functools.partial(shared_wait_for, timeout=WAIT_SECONDS)
 
 
 @pytest.fixture(scope="module")

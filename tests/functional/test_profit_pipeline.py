@@ -11,10 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -27,20 +26,11 @@ from pablo.demo_parts.profit import ProfitDemo
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 from tests.conftest import EmulatorServer
+from tests.functional.conftest import wait_for as shared_wait_for
 
 CLOCK_START = "2026-10-01T00:00:00+00:00"
 MONTH = "2026-09"
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 90.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = functools.partial(shared_wait_for, timeout=90.0)
 
 
 @pytest.fixture(scope="module")
