@@ -27,8 +27,9 @@ from functions.core import env
 from functions.core.errors import ConfigurationError
 from functions.core.experiments import DEFAULT_PRE_PERIOD_DAYS
 from functions.core.experiments_stats import DEFAULT_P_THRESHOLD
-from functions.core.landing import LANDING_PREFIXES, OBJECT_CREATED, S3_SOURCE, BucketRole
+from functions.core.landing import LANDING_PREFIXES, BucketRole
 from functions.core.schemas import Database
+from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
@@ -40,8 +41,6 @@ SOURCES: Final = ("experiments", "assignments")
 WEEKLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="6", week_day="MON")
 SRM_THRESHOLD_CONTEXT: Final = "experiment_srm_p_threshold"
 PRE_PERIOD_CONTEXT: Final = "experiment_pre_period_days"
-DELIVERY_RETRY_ATTEMPTS: Final = 8
-DELIVERY_MAX_EVENT_AGE: Final = Duration.hours(6)
 
 
 def _settings(scope: Construct) -> dict[str, str]:
@@ -94,31 +93,17 @@ class ExperimentsPipeline(Construct):
             environment=_settings(self),
             publish_metrics=True,
         )
-        landing_rule = events.Rule(
+        landing_rule = landing_files_rule(
             self,
             "LandingFiles",
+            bucket=buckets.landing,
+            key_prefixes=[
+                p.prefix
+                for p in LANDING_PREFIXES
+                if p.bucket is BucketRole.LANDING and p.source in SOURCES
+            ],
+            function=self.ingest.function,
             description="S3 Object Created under experiments/, assignments/ -> experiments ingest",
-            event_pattern=events.EventPattern(
-                source=[S3_SOURCE],
-                detail_type=[OBJECT_CREATED],
-                detail={
-                    "bucket": {"name": [buckets.landing.bucket_name]},
-                    "object": {
-                        "key": [
-                            {"prefix": p.prefix}
-                            for p in LANDING_PREFIXES
-                            if p.bucket is BucketRole.LANDING and p.source in SOURCES
-                        ]
-                    },
-                },
-            ),
-        )
-        landing_rule.add_target(
-            targets.LambdaFunction(
-                self.ingest.function,
-                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                max_event_age=DELIVERY_MAX_EVENT_AGE,
-            )
         )
         self.workflow = PipelineWorkflow(
             self,

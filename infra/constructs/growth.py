@@ -18,8 +18,8 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from functions.core.growth_paths import ACCOUNT_EVENTS_PREFIX
-from functions.core.landing import OBJECT_CREATED, S3_SOURCE
 from functions.core.schemas import Database
+from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
@@ -28,8 +28,6 @@ from infra.stacks.pipelines_stack import PipelinesStack
 ASL_PATH: Final = STATE_MACHINES_DIR / "growth_weekly.asl.json"
 # Sunday 23:00 UTC: the week's snapshot is ready before the week ends (run book SLA).
 WEEKLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="23", week_day="SUN")
-DELIVERY_RETRY_ATTEMPTS: Final = 8
-DELIVERY_MAX_EVENT_AGE: Final = Duration.hours(6)
 
 
 class GrowthPipeline(Construct):
@@ -68,25 +66,13 @@ class GrowthPipeline(Construct):
             glue_partition_databases=[Database.CURATED],
             publish_metrics=True,
         )
-        landing_rule = events.Rule(
+        landing_rule = landing_files_rule(
             self,
             "AccountEventFiles",
+            bucket=buckets.landing,
+            key_prefixes=[ACCOUNT_EVENTS_PREFIX],
+            function=self.ingest.function,
             description="S3 Object Created under account_events/ -> account events ingest",
-            event_pattern=events.EventPattern(
-                source=[S3_SOURCE],
-                detail_type=[OBJECT_CREATED],
-                detail={
-                    "bucket": {"name": [buckets.landing.bucket_name]},
-                    "object": {"key": [{"prefix": ACCOUNT_EVENTS_PREFIX}]},
-                },
-            ),
-        )
-        landing_rule.add_target(
-            targets.LambdaFunction(
-                self.ingest.function,
-                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                max_event_age=DELIVERY_MAX_EVENT_AGE,
-            )
         )
         self.workflow = PipelineWorkflow(
             self,

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from functions.core.landing import FINANCE_LANDING_ROOT, OBJECT_CREATED, S3_SOURCE
+from functions.core.landing import FINANCE_LANDING_ROOT
+from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.stacks.pipelines_stack import PipelinesStack
 
 HANDLER = "functions.handlers.landing_inventory.handler"
-# EventBridge retries a failed delivery to Lambda (throttling, service errors) this often
-# and this long; function errors are retried by Lambda's asynchronous invoke itself.
-DELIVERY_RETRY_ATTEMPTS = 8
-DELIVERY_MAX_EVENT_AGE = Duration.hours(6)
 
 
 class LandingInventory(Construct):
@@ -54,25 +50,14 @@ class LandingInventory(Construct):
     def _rule(
         self, construct_id: str, *, bucket: s3.IBucket, key_prefix: str | None
     ) -> events.Rule:
-        detail: dict[str, object] = {"bucket": {"name": [bucket.bucket_name]}}
-        if key_prefix is not None:
-            detail["object"] = {"key": [{"prefix": key_prefix}]}
-        rule = events.Rule(
+        return landing_files_rule(
             self,
             construct_id,
+            bucket=bucket,
+            key_prefixes=None if key_prefix is None else [key_prefix],
+            function=self.function.function,
             description=f"S3 Object Created in {construct_id} -> landing inventory",
-            event_pattern=events.EventPattern(
-                source=[S3_SOURCE], detail_type=[OBJECT_CREATED], detail=detail
-            ),
         )
-        rule.add_target(
-            targets.LambdaFunction(
-                self.function.function,
-                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                max_event_age=DELIVERY_MAX_EVENT_AGE,
-            )
-        )
-        return rule
 
 
 def install(stack: PipelinesStack) -> None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from functions.core.oncall import OK, STATE_CHANGE_DETAIL_TYPE, STATE_CHANGE_SOURCE
+from infra.constructs.landing_rule import lambda_target
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.nag import grant
@@ -23,8 +23,6 @@ from infra.stacks.pipelines_stack import PipelinesStack
 HANDLER = "functions.handlers.oncall_unmute.handler"
 # EventBridge retries a failed delivery (throttling, service errors) this often and this
 # long; the function's own errors are retried by Lambda's asynchronous invoke.
-DELIVERY_RETRY_ATTEMPTS = 8
-DELIVERY_MAX_EVENT_AGE = Duration.hours(6)
 ALARMS_REASON = (
     "Unmutes whichever of this environment's alarms was acknowledged; alarm names are "
     "known at run time only, all share the environment prefix"
@@ -71,13 +69,7 @@ class OnCallTools(Construct):
                 detail={"alarmName": [{"prefix": prefix}], "state": {"value": [OK]}},
             ),
         )
-        self.rule.add_target(
-            targets.LambdaFunction(
-                self.unmute.function,
-                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                max_event_age=DELIVERY_MAX_EVENT_AGE,
-            )
-        )
+        self.rule.add_target(lambda_target(self.unmute.function))
         CfnOutput(
             Stack.of(self),
             "OnCallUnmuteFunctionName",

@@ -25,9 +25,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from functions.core import env
-from functions.core.landing import LANDING_PREFIXES, OBJECT_CREATED, S3_SOURCE, BucketRole
+from functions.core.landing import LANDING_PREFIXES, BucketRole
 from functions.core.profit_review import DEFAULT_REVIEW_DAYS
 from functions.core.schemas import Database
+from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
@@ -39,8 +40,6 @@ FINANCE_SOURCES: Final = ("invoices", "expenses", "salaries", "ledger")
 MONTHLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="6", day="4", month="*")
 REVIEW_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="7")
 REVIEW_DAYS_CONTEXT: Final = "profit_review_days"
-DELIVERY_RETRY_ATTEMPTS: Final = 8
-DELIVERY_MAX_EVENT_AGE: Final = Duration.hours(6)
 
 
 class ProfitPipeline(Construct):
@@ -142,29 +141,18 @@ class ProfitPipeline(Construct):
         )
 
     def _landing_rule(self, construct_id: str, bucket: s3.IBucket, role: BucketRole) -> events.Rule:
-        prefixes = [
-            {"prefix": p.prefix}
-            for p in LANDING_PREFIXES
-            if p.bucket is role and p.source in FINANCE_SOURCES
-        ]
-        rule = events.Rule(
+        return landing_files_rule(
             self,
             construct_id,
+            bucket=bucket,
+            key_prefixes=[
+                p.prefix
+                for p in LANDING_PREFIXES
+                if p.bucket is role and p.source in FINANCE_SOURCES
+            ],
+            function=self.ingest.function,
             description=f"Finance inputs landed ({role.value} bucket) -> finance ingest",
-            event_pattern=events.EventPattern(
-                source=[S3_SOURCE],
-                detail_type=[OBJECT_CREATED],
-                detail={"bucket": {"name": [bucket.bucket_name]}, "object": {"key": prefixes}},
-            ),
         )
-        rule.add_target(
-            targets.LambdaFunction(
-                self.ingest.function,
-                retry_attempts=DELIVERY_RETRY_ATTEMPTS,
-                max_event_age=DELIVERY_MAX_EVENT_AGE,
-            )
-        )
-        return rule
 
 
 def install(stack: PipelinesStack) -> None:
