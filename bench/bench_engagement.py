@@ -1,54 +1,82 @@
-"""Daily engagement over N clicks against a plain DuckDB SQL anchor; peak memory per size.
+"""Daily engagement over N clicks against plain DuckDB SQL anchors; peak memory per size.
 
-    python -m bench.bench_engagement [N ...]        # default: 1,000,000
-    python -m bench.bench_engagement 1000000 10000000 50000000
+    python -m bench engagement [N ...] [--rounds R]     # default: 1,000,000, 3 rounds
+    python -m bench engagement 1000000 10000000 50000000 --rounds 1
 
-Input, generated once per size into a temporary directory: one day of RAW_CLICKS Parquet
-files (as the ingest function writes them: 10,000-row batch files), with 1% natural
-duplicates in later files. Measured, each in a fresh subprocess so peak RSS is its own:
+Input: one day of RAW_CLICKS files as the ingest function lands them (bench/engagement_data.py,
+generated once per size and cached under bench/.data/), with natural and synthetic duplicates.
 
-- pipeline: `functions.core.engagement` as the daily function runs it: engagement_day (dedup
-  with the earliest arrival kept, natural/synthetic/late counts, 30-minute sessions per
-  user, the deduplicated clicks streamed to Parquet), then engagement_daily,
-  with `Engine(memory_limit="2GB")` and a temp directory to spill to;
-- anchor: the same result in one plain DuckDB SQL statement (dedup by event_id, sessions,
-  per account), same memory limit, same threads.
+Measured, each run in a fresh subprocess (so its peak RSS is its own), rounds interleaved:
 
-Printed: wall seconds, peak RSS (ru_maxrss of the child), the ratio pipeline / anchor (target
-<= 1.3x) and peak memory against the 2.5 GB target. Not a timed test: figures only.
+- pipeline: `functions.core.engagement` as the daily function runs it: `engagement_day`
+  (compaction with natural/synthetic/late counts, the deduplicated clicks streamed to a
+  Parquet file, sessions and per-user counts by event type, clicks per hour) then
+  `engagement_daily`, with `Engine(memory_limit="2GB")` spilling to a temp directory;
+- anchor "same outputs": plain DuckDB SQL producing the same deliverables (the clicks file,
+  the dedup counts, the per-user table, the per-account table), written the obvious way;
+- anchor "aggregates only": one SQL statement for the per-account table alone (dedup, then
+  sessions); it skips the clicks file, the dedup counts and the per-type counts;
+- PySpark local mode running the "aggregates only" SQL, if `BENCH_SPARK_PYTHON` names a Python
+  with pyspark installed (a separate venv: see bench/README.md); skipped with the reason
+  otherwise.
+
+All DuckDB sides get the same memory limit and threads. Printed per side: best wall seconds,
+best CPU seconds (user + system, less sensitive to other load on the machine), peak RSS; then
+ratios (target <= 1.3x) and whether every side produced the same per-account rows. Figures
+only: nothing here fails on time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
-import pyarrow.compute as pc
+import pyarrow as pa
 
+from bench.engagement_data import DAY, dataset, parquet_files
 from functions.core import engagement
 
-DAY = date(2026, 9, 1)
-FILE_ROWS = 10_000
-USERS = 20_000
-ACCOUNTS = 400
-DUPLICATE_RATE = 0.01
-MEMORY_LIMIT = "2GB"
-TARGET_RATIO = 1.3
-TARGET_PEAK_GB = 2.5
+MEMORY_LIMIT: Final = "2GB"
+TARGET_RATIO: Final = 1.3
+TARGET_PEAK_GB: Final = 2.5
+SPARK_PYTHON_ENV: Final = "BENCH_SPARK_PYTHON"
+# The anchors run out of memory at 10M clicks under 2 GB; this gives them more (e.g. "8GB")
+# to still get a time ratio. The pipeline always runs with MEMORY_LIMIT.
+ANCHOR_MEMORY_ENV: Final = "BENCH_ANCHOR_MEMORY_LIMIT"
+SPARK_SCRIPT: Final = Path(__file__).resolve().parent / "spark_anchor.py"
 
-ANCHOR_SQL = """
+PIPELINE: Final = "pipeline"
+SAME_OUTPUTS: Final = "sql_same_outputs"
+AGGREGATES_ONLY: Final = "sql_aggregates_only"
+SPARK: Final = "pyspark_aggregates_only"
+LABELS: Final = {
+    PIPELINE: "pipeline (engagement_day + engagement_daily)",
+    SAME_OUTPUTS: "anchor: DuckDB SQL, same outputs",
+    AGGREGATES_ONLY: "anchor: DuckDB SQL, aggregates only",
+    SPARK: "anchor: PySpark local[2], aggregates only",
+}
+
+_DAY_FILTER: Final = (
+    f"event_time >= TIMESTAMP '{DAY.isoformat()}' "
+    f"AND event_time < TIMESTAMP '{DAY.isoformat()}' + INTERVAL 1 DAY"
+)
+
+AGGREGATES_SQL: Final = f"""
 WITH d AS (
     SELECT * EXCLUDE (rn) FROM (
         SELECT account_id, user_id, event_id, epoch_ms(event_time) AS t,
-               row_number() OVER (PARTITION BY event_id ORDER BY arrival_time) AS rn
-        FROM read_parquet('{glob}')
+               row_number() OVER (PARTITION BY event_id
+                                  ORDER BY arrival_time, shard_id, sequence_number) AS rn
+        FROM read_parquet({{files}}) WHERE {_DAY_FILTER}
     ) WHERE rn = 1
 ), g AS (
     SELECT *, CASE WHEN t - lag(t) OVER (PARTITION BY account_id, user_id ORDER BY t, event_id)
@@ -67,115 +95,281 @@ SELECT account_id, count(DISTINCT user_id) AS active_users, count(*) AS sessions
 FROM per_session GROUP BY account_id ORDER BY account_id
 """
 
+_BY_TYPE: Final = ",\n       ".join(
+    f"count(*) FILTER (WHERE event_type = '{t}') AS clicks_{t}"
+    for t in engagement.schemas.CLICK_EVENT_TYPES
+)
 
-def generate(directory: Path, clicks: int) -> None:
-    """`clicks` distinct clicks of DAY in RAW_CLICKS files of FILE_ROWS rows, plus 1%
-    re-delivered copies (arriving a minute later), written by DuckDB (fast, no Python rows)."""
-    import duckdb  # noqa: PLC0415
-
-    start_ms = int(datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC).timestamp() * 1000)
-    con = duckdb.connect(":memory:")
-    for file_no, first in enumerate(range(0, clicks, FILE_ROWS)):
-        last = min(first + FILE_ROWS, clicks)
-        copies = int((last - first) * DUPLICATE_RATE)
-        sql = GENERATE_SQL.format(
-            first=first,
-            last=last,
-            copies=copies,
-            start_ms=start_ms,
-            users=USERS,
-            per_account=USERS // ACCOUNTS,
-            path=directory / f"batch-{file_no:06d}.parquet",
-        )
-        con.execute(sql)
-
-
-GENERATE_SQL = """
-COPY (
-    WITH ids AS (
-        SELECT i, 0 AS late FROM range({first}, {last}) t(i)
-        UNION ALL SELECT i, 60000 AS late FROM range({first}, {first} + {copies}) t(i)
-    ), c AS (
-        SELECT i, late, (i * 48271) % {users} AS u, {start_ms} + (i * 7919) % 86400000 AS t
-        FROM ids
-    )
-    SELECT CAST(i AS VARCHAR) AS event_id, 'acct-' || (u // {per_account}) AS account_id,
-           'user-' || u AS user_id, 'click' AS event_type, make_timestamp(t * 1000) AS event_time,
-           '/reports' AS page, make_timestamp((t + 5000 + late) * 1000) AS arrival_time,
-           CAST(i AS VARCHAR) AS payload_hash, 'shardId-000000000000' AS shard_id,
-           CAST(i AS VARCHAR) AS sequence_number
+SAME_OUTPUTS_SQL: Final = (
+    f"""
+CREATE TEMP TABLE ranked AS
+SELECT *, row_number() OVER w AS copy_no, first_value(payload_hash) OVER w AS kept_hash,
+       count(*) OVER (PARTITION BY event_id) AS copies
+FROM read_parquet({{files}}) WHERE {_DAY_FILTER}
+WINDOW w AS (PARTITION BY event_id ORDER BY arrival_time, shard_id, sequence_number, payload_hash)
+""",
+    """
+COPY (SELECT event_id, account_id, user_id, event_type, event_time, page, arrival_time, copies
+      FROM ranked WHERE copy_no = 1 ORDER BY event_time, event_id)
+TO '{out}' (FORMAT parquet, COMPRESSION zstd)
+""",
+    """
+CREATE TEMP TABLE dedup AS
+SELECT count(*) AS rows_landed, count(*) FILTER (WHERE copy_no = 1) AS rows_kept,
+       count(*) FILTER (WHERE copy_no > 1 AND payload_hash = kept_hash) AS natural_duplicates,
+       count(*) FILTER (WHERE copy_no > 1 AND payload_hash <> kept_hash) AS synthetic_duplicates
+FROM ranked
+""",
+    f"""
+CREATE TEMP TABLE user_daily AS
+WITH c AS (
+    SELECT account_id, user_id, event_type, event_id, epoch_ms(event_time) AS t
+    FROM ranked WHERE copy_no = 1
+), g AS (
+    SELECT *, CASE WHEN t - lag(t) OVER (PARTITION BY account_id, user_id ORDER BY t, event_id)
+                        <= 1800000 THEN 0 ELSE 1 END AS new_session
     FROM c
-) TO '{path}' (FORMAT parquet, COMPRESSION zstd)
-"""
+), s AS (
+    SELECT *, sum(new_session) OVER (PARTITION BY account_id, user_id ORDER BY t, event_id
+                                     ROWS UNBOUNDED PRECEDING) AS session_no
+    FROM g
+), per_session AS (
+    SELECT account_id, user_id, session_no, max(t) - min(t) AS length_ms FROM s GROUP BY ALL
+), per_user_sessions AS (
+    SELECT account_id, user_id, count(*) AS sessions, sum(length_ms) AS session_ms
+    FROM per_session GROUP BY ALL
+), per_user_clicks AS (
+    SELECT account_id, user_id, count(*) AS clicks,
+       {_BY_TYPE}
+    FROM c GROUP BY ALL
+)
+SELECT * FROM per_user_sessions JOIN per_user_clicks USING (account_id, user_id)
+""",
+    """
+SELECT account_id, count(*) AS active_users, sum(sessions) AS sessions,
+       CAST(sum(session_ms) AS DOUBLE) / 3600000.0 AS session_hours, sum(clicks) AS clicks
+FROM user_daily GROUP BY account_id ORDER BY account_id
+""",
+)
 
 
-def run_pipeline(directory: Path, temp: Path) -> dict[str, Any]:
-    eng = engagement.Engine(memory_limit=MEMORY_LIMIT, temp_directory=str(temp))
-    paths = sorted(str(p) for p in directory.glob("*.parquet"))
+# --- the sides (run inside a child process) ---------------------------------------------
+
+
+def run_pipeline(files: list[str], temp: Path) -> dict[str, Any]:
+    eng = engagement.Engine(memory_limit=MEMORY_LIMIT, temp_directory=str(temp / "spill"))
     result = engagement.engagement_day(
-        paths, DAY, clicks_path=str(temp / "clicks.parquet"), engine=eng
+        files, DAY, clicks_path=str(temp / "clicks.parquet"), engine=eng
     )
     daily = engagement.engagement_daily(result.user_daily, DAY, engine=eng)
-    return {"accounts": daily.num_rows, "clicks": int(pc.sum(daily.column("clicks")).as_py())}
+    dedup = result.dedup.to_pylist()[0]
+    return {
+        "digest": rows_digest(daily),
+        "accounts": daily.num_rows,
+        "dedup": [dedup[k] for k in _DEDUP_KEYS],
+    }
 
 
-def run_anchor(directory: Path, temp: Path) -> dict[str, Any]:
+def run_same_outputs(files: list[str], temp: Path) -> dict[str, Any]:
+    con = _duckdb(temp)
+    ranked, copy, dedup, user_daily, daily = SAME_OUTPUTS_SQL
+    con.execute(ranked.format(files=_sql_list(files)))
+    con.execute(copy.format(out=temp / "clicks.parquet"))
+    con.execute(dedup)
+    con.execute(user_daily)
+    table = con.execute(daily).fetch_arrow_table()
+    counts = con.execute(f"SELECT {', '.join(_DEDUP_KEYS)} FROM dedup").fetchone() or ()
+    return {
+        "digest": rows_digest(table),
+        "accounts": table.num_rows,
+        "dedup": [int(v) for v in counts],
+    }
+
+
+def run_aggregates_only(files: list[str], temp: Path) -> dict[str, Any]:
+    table = _duckdb(temp).execute(AGGREGATES_SQL.format(files=_sql_list(files))).fetch_arrow_table()
+    return {"digest": rows_digest(table), "accounts": table.num_rows}
+
+
+_DEDUP_KEYS: Final = ("rows_landed", "rows_kept", "natural_duplicates", "synthetic_duplicates")
+RUNNERS: Final[dict[str, Callable[[list[str], Path], dict[str, Any]]]] = {
+    PIPELINE: run_pipeline,
+    SAME_OUTPUTS: run_same_outputs,
+    AGGREGATES_ONLY: run_aggregates_only,
+}
+
+
+def rows_digest(table: pa.Table) -> str:
+    """The per-account rows every side must agree on (hours rounded: summation order)."""
+    rows = [
+        [
+            r["account_id"],
+            int(r["active_users"]),
+            int(r["sessions"]),
+            round(float(r["session_hours"]), 6),
+            int(r["clicks"]),
+        ]
+        for r in table.select(
+            ["account_id", "active_users", "sessions", "session_hours", "clicks"]
+        ).to_pylist()
+    ]
+    return hashlib.sha256(json.dumps(sorted(rows)).encode()).hexdigest()[:16]
+
+
+def _duckdb(temp: Path) -> Any:
     import duckdb  # noqa: PLC0415
 
-    con = duckdb.connect(
-        ":memory:", config={"memory_limit": MEMORY_LIMIT, "temp_directory": str(temp)}
-    )
-    table = con.execute(ANCHOR_SQL.format(glob=f"{directory}/*.parquet")).fetch_arrow_table()
-    return {"accounts": table.num_rows, "clicks": int(pc.sum(table.column("clicks")).as_py())}
+    # preserve_insertion_order off: DuckDB's own advice when a query runs out of memory, and
+    # without it both anchors fail at 10M clicks under the 2 GB limit (their results are
+    # ordered by ORDER BY anyway).
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": os.environ.get(ANCHOR_MEMORY_ENV, MEMORY_LIMIT),
+        "temp_directory": str(temp / "spill"),
+        "preserve_insertion_order": False,
+    }
+    return duckdb.connect(":memory:", config=config)
+
+
+def _sql_list(files: Sequence[str]) -> str:
+    return "[" + ", ".join(f"'{f}'" for f in files) + "]"
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child(kind: str, directory: str) -> None:
-    """Run one side in this process and print its figures as JSON (peak RSS included)."""
-    with tempfile.TemporaryDirectory(prefix="bench-spill-") as temp:
+    """Run one side in this process; print its figures as one JSON line."""
+    files = parquet_files(Path(directory))
+    with tempfile.TemporaryDirectory(prefix="bench-engagement-") as temp:
+        cpu_before = _cpu_seconds()
         started = time.perf_counter()
-        runner = run_pipeline if kind == "pipeline" else run_anchor
-        result = runner(Path(directory), Path(temp))
+        result = RUNNERS[kind](files, Path(temp))
         result["seconds"] = time.perf_counter() - started
-    result["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+        result["cpu_seconds"] = _cpu_seconds() - cpu_before
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_gb"] = usage.ru_maxrss / 1024 / 1024
     print(json.dumps(result))
 
 
+# --- the parent: generate, run the children, print the table ------------------------------
+
+
 def measure(kind: str, directory: Path) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.bench_engagement", "--child", kind, str(directory)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    if kind == SPARK:
+        command = [os.environ[SPARK_PYTHON_ENV], str(SPARK_SCRIPT), str(directory / "files")]
+    else:
+        command = [sys.executable, "-m", "bench.bench_engagement", "--child", kind, str(directory)]
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        # A side that fails (e.g. DuckDB out of memory under the 2 GB limit) is a result too.
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        for line in done.stderr.splitlines():
+            if "Error" in line and ":" in line:
+                last = line
+                break
+        return {"failed": last[:160]}
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
 
 
+def spark_skip_reason() -> str | None:
+    python = os.environ.get(SPARK_PYTHON_ENV)
+    if not python:
+        return f"{SPARK_PYTHON_ENV} is not set (see bench/README.md)"
+    probe = subprocess.run(
+        [python, "-c", "import pyspark"], capture_output=True, text=True, check=False
+    )
+    if probe.returncode != 0:
+        return f"{python} cannot import pyspark"
+    return None
+
+
+def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    failed = [r for r in runs if "failed" in r]
+    if failed:
+        return failed[0]
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
+    best["peak_gb"] = max(r["peak_gb"] for r in runs)
+    return best
+
+
+def bench_size(clicks: int, rounds: int, sides: Sequence[str]) -> dict[str, dict[str, Any]]:
+    directory, generated = dataset(clicks)
+    note = f"generated in {generated:.0f} s" if generated else "cached"
+    print(f"\n{clicks:,} clicks, {len(parquet_files(directory))} files ({note}), {rounds} round(s)")
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    for _ in range(rounds):
+        for side in sides:
+            runs[side].append(measure(side, directory))
+    results = {side: best_of(r) for side, r in runs.items()}
+    _print_table(results)
+    return results
+
+
+def _print_table(results: dict[str, dict[str, Any]]) -> None:
+    print(f"  {'side':<46} {'wall s':>8} {'cpu s':>8} {'peak GB':>8}  rows")
+    for side, r in results.items():
+        if "failed" in r:
+            print(f"  {LABELS[side]:<46} FAILED: {r['failed']}")
+            continue
+        print(
+            f"  {LABELS[side]:<46} {r['seconds']:>8.2f} {r['cpu_seconds']:>8.2f} "
+            f"{r['peak_gb']:>8.2f}  {r['digest']}"
+        )
+    pipe = results[PIPELINE]
+    if "failed" in pipe:
+        return
+    for anchor in (SAME_OUTPUTS, AGGREGATES_ONLY, SPARK):
+        if anchor not in results or "failed" in results[anchor]:
+            continue
+        a = results[anchor]
+        wall, cpu = pipe["seconds"] / a["seconds"], pipe["cpu_seconds"] / a["cpu_seconds"]
+        verdict = "met" if wall <= TARGET_RATIO else "NOT met"
+        print(
+            f"  pipeline / {anchor}: wall {wall:.2f}x, cpu {cpu:.2f}x "
+            f"(target wall <= {TARGET_RATIO}x: {verdict})"
+        )
+    done = [r for r in results.values() if "failed" not in r]
+    same_rows = len({r["digest"] for r in done}) == 1
+    same_dedup = pipe["dedup"] == results.get(SAME_OUTPUTS, pipe).get("dedup", pipe["dedup"])
+    peak = "within" if pipe["peak_gb"] <= TARGET_PEAK_GB else "OVER"
+    print(
+        f"  same per-account rows on every side: {same_rows}; same dedup counts "
+        f"{pipe['dedup']}: {same_dedup}; pipeline peak {peak} {TARGET_PEAK_GB} GB"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+    args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["--child"]:
         child(args[1], args[2])
         return
-    sizes = [int(a) for a in args] or [1_000_000]
-    print(f"memory limit {MEMORY_LIMIT} for both; peak = child's max RSS; input: 1 day")
+    rounds: int | None = None
+    if "--rounds" in args:
+        at = args.index("--rounds")
+        rounds = int(args[at + 1])
+        del args[at : at + 2]
+    sizes = [int(a.replace("_", "")) for a in args] or [1_000_000]
+    sides = [PIPELINE, SAME_OUTPUTS, AGGREGATES_ONLY]
+    skip = spark_skip_reason()
+    if skip is None:
+        sides.append(SPARK)
+    anchor_limit = os.environ.get(ANCHOR_MEMORY_ENV, MEMORY_LIMIT)
+    print(
+        f"DuckDB memory limit: pipeline {MEMORY_LIMIT}, anchors {anchor_limit}; "
+        "peak = the child's max RSS"
+    )
+    print(f"PySpark anchor: {'runs' if skip is None else 'skipped: ' + skip}")
+    peaks = {}
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="bench-clicks-") as directory:
-            started = time.perf_counter()
-            generate(Path(directory), size)
-            generated = time.perf_counter() - started
-            anchor = measure("anchor", Path(directory))
-            pipeline = measure("pipeline", Path(directory))
-        same = (anchor["accounts"], anchor["clicks"]) == (pipeline["accounts"], pipeline["clicks"])
-        ratio = pipeline["seconds"] / anchor["seconds"]
-        print(
-            f"{size:>11,} clicks (generated in {generated:.1f} s): "
-            f"anchor {anchor['seconds']:.2f} s {anchor['peak_gb']:.2f} GB | "
-            f"pipeline {pipeline['seconds']:.2f} s {pipeline['peak_gb']:.2f} GB | "
-            f"ratio {ratio:.2f}x (target <= {TARGET_RATIO}: "
-            f"{'met' if ratio <= TARGET_RATIO else 'NOT met'}) | peak "
-            f"{'within' if pipeline['peak_gb'] <= TARGET_PEAK_GB else 'OVER'} "
-            f"{TARGET_PEAK_GB} GB | same result: {same}"
-        )
+        results = bench_size(size, rounds or (3 if size <= 2_000_000 else 1), sides)
+        peaks[size] = results[PIPELINE].get("peak_gb", float("nan"))
+    if len(peaks) > 1:
+        trend = ", ".join(f"{size:,}: {gb:.2f} GB" for size, gb in peaks.items())
+        print(f"\npipeline peak memory by input size: {trend}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ else is a bug and propagates.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
@@ -13,6 +14,7 @@ from typing import Any, Final
 import pyarrow as pa
 import pyarrow.parquet as pq
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core import schemas
@@ -112,6 +114,39 @@ def read_partition(
         keys=[k for k in keys if k.endswith(".parquet")],
         schema=table.arrow_schema(),
     )
+
+
+def download_partition(
+    s3: Any,
+    *,
+    bucket: str,
+    table: schemas.Table,
+    partitions: Mapping[str, str],
+    directory: str,
+) -> list[str]:
+    """Every Parquet file of one partition, downloaded to `directory`; local paths, in key order.
+
+    `download_file` streams each object to disk in chunks, so a day of any size costs disk
+    (Lambda's ephemeral storage), not memory; the caller's engine then scans the files.
+    """
+    keys = list_keys(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
+    paths: list[str] = []
+    for number, key in enumerate(k for k in keys if k.endswith(".parquet")):
+        path = os.path.join(directory, f"{number:06d}.parquet")
+        try:
+            s3.download_file(bucket, key, path)
+        except (ClientError, BotoCoreError) as exc:
+            raise _transient(exc, f"download s3://{bucket}/{key}") from exc
+        paths.append(path)
+    return paths
+
+
+def upload_file(s3: Any, *, bucket: str, key: str, path: str) -> None:
+    """A local file to S3, streamed (multipart when large): never read into memory whole."""
+    try:
+        s3.upload_file(path, bucket, key)
+    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+        raise _transient(exc, f"upload s3://{bucket}/{key}") from exc
 
 
 def partition_prefix(table: schemas.Table, partitions: Mapping[str, str]) -> str:

@@ -71,35 +71,83 @@ class Completeness:
 
 # --- compaction ----------------------------------------------------------------------
 
-_COMPACT_SQL: Final = """
-CREATE TEMP TABLE ranked AS
+# Compaction in three steps, so only the few repeated events go through a window: (1) the
+# event_ids of the day that landed more than once, (2) every copy of those, ranked (earliest
+# arrival first), (3) the kept rows: the events that landed once, as they are, plus the first
+# copy of each repeated one. `late`: copies of the event that arrived after $first_aggregated.
+_REPEATED_SQL: Final = """
+CREATE TEMP TABLE repeated AS
+SELECT event_id, count(*) AS copies
+FROM raw_clicks
+WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
+GROUP BY event_id HAVING count(*) > 1
+"""
+
+_COPIES_SQL: Final = """
+CREATE TEMP TABLE copies AS
 SELECT event_id, account_id, user_id, event_type, page, payload_hash,
        epoch_ms(event_time) AS event_ms,
        epoch_ms(arrival_time) AS arrival_ms,
        row_number() OVER w AS copy_no,
        first_value(payload_hash) OVER w AS kept_hash,
-       count(*) OVER (PARTITION BY event_id) AS copies
-FROM raw_clicks
+       count(*) FILTER (WHERE epoch_ms(arrival_time) > $first_aggregated)
+           OVER (PARTITION BY event_id) AS late
+FROM raw_clicks SEMI JOIN repeated USING (event_id)
 WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
 WINDOW w AS (PARTITION BY event_id
              ORDER BY arrival_time, shard_id, sequence_number, payload_hash)
 """
 
+_KEPT_TABLE_SQL: Final = """
+CREATE TEMP TABLE kept AS
+SELECT event_id, account_id, user_id, event_type, page,
+       epoch_ms(event_time) AS event_ms,
+       epoch_ms(arrival_time) AS arrival_ms,
+       CAST(1 AS BIGINT) AS copies,
+       CAST(epoch_ms(arrival_time) > $first_aggregated AS BIGINT) AS late
+FROM raw_clicks ANTI JOIN repeated USING (event_id)
+WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
+UNION ALL
+SELECT event_id, account_id, user_id, event_type, page, event_ms, arrival_ms, copies, late
+FROM copies JOIN repeated USING (event_id)
+WHERE copy_no = 1
+"""
+
 _KEPT_SQL: Final = """
 SELECT event_id, account_id, user_id, event_type, event_ms AS event_time, page,
        arrival_ms AS arrival_time, copies
-FROM ranked WHERE copy_no = 1
+FROM kept
 ORDER BY event_ms, event_id
 """
 
+# Natural: a later copy with the kept copy's payload; synthetic: with another payload.
 _DEDUP_SQL: Final = """
-SELECT count(*) AS rows_landed,
-       count(*) FILTER (WHERE copy_no = 1) AS rows_kept,
+SELECT (SELECT coalesce(sum(copies), 0) FROM kept) AS rows_landed,
+       (SELECT count(*) FROM kept) AS rows_kept,
        count(*) FILTER (WHERE copy_no > 1 AND payload_hash = kept_hash) AS natural_duplicates,
        count(*) FILTER (WHERE copy_no > 1 AND payload_hash <> kept_hash) AS synthetic_duplicates,
-       count(*) FILTER (WHERE arrival_ms > $first_aggregated) AS late_rows
-FROM ranked
+       (SELECT coalesce(sum(late), 0) FROM kept) AS late_rows
+FROM copies
 """
+
+
+def _compact(
+    con: duckdb.DuckDBPyConnection, start: int, end: int, late_after: int
+) -> dict[str, int]:
+    """Create the `kept` table (one row per event_id) and return the DEDUP_DAILY counts."""
+    day = {"start": start, "end": end}
+    con.execute(_REPEATED_SQL, day)
+    con.execute(_COPIES_SQL, {**day, "first_aggregated": late_after})
+    con.execute(_KEPT_TABLE_SQL, {**day, "first_aggregated": late_after})
+    row = con.execute(_DEDUP_SQL).fetchone()
+    assert row is not None  # an aggregate without GROUP BY always returns one row
+    names = ("rows_landed", "rows_kept", "natural_duplicates", "synthetic_duplicates", "late_rows")
+    return dict(zip(names, (int(v) for v in row), strict=True))
+
+
+def _dedup_table(counts: Mapping[str, int], day: date) -> pa.Table:
+    schema = schemas.DEDUP_DAILY.arrow_schema(with_partitions=True)
+    return pa.Table.from_pylist([{**counts, "dt": day.isoformat()}], schema=schema)
 
 
 def compact_day(
@@ -121,13 +169,10 @@ def compact_day(
     late_after = _epoch_ms(first_aggregated_at) if first_aggregated_at else 2**62
     with _connect(engine) as con:
         _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
-        con.execute(_COMPACT_SQL, {"start": start, "end": end})
+        counts = _compact(con, start, end, late_after)
         kept = con.execute(_KEPT_SQL).fetch_arrow_table()
-        dedup = con.execute(_DEDUP_SQL, {"first_aggregated": late_after}).fetch_arrow_table()
-    return Compaction(
-        clicks=_conform(kept, schemas.CLICKS, dt=day),
-        dedup=_conform(dedup, schemas.DEDUP_DAILY, dt=day),
-    )
+    clicks = _conform(kept, schemas.CLICKS, dt=day)
+    return Compaction(clicks=clicks, dedup=_dedup_table(counts, day))
 
 
 # --- sessions and daily aggregates -------------------------------------------------------
@@ -139,33 +184,44 @@ def _by_type_sql(column: str = "event_type") -> str:
     )
 
 
-_USER_DAILY_SQL: Final = f"""
+def _user_daily_sql(relation: str, time_ms: str, where: str = "TRUE") -> str:
+    """ENGAGEMENT_USER_DAILY from `relation`'s clicks (`time_ms`: event time in epoch ms).
+
+    One window and one aggregate: a user's sessions are 1 + the gaps longer than the session
+    gap, and the sum of their lengths (last - first click of each) is the user's whole span
+    minus those gaps. No per-session rows, no join. Clicks at the same instant need no
+    tie-break: whichever comes first, the user's gaps are the same multiset.
+    """
+    return f"""
 WITH c AS (
-    SELECT account_id, user_id, event_type, event_id, epoch_ms(event_time) AS t
-    FROM clicks
-    WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
+    SELECT account_id, user_id, event_type, event_id, {time_ms} AS t
+    FROM {relation}
+    WHERE {time_ms} >= $start AND {time_ms} < $end AND {where}
 ), gaps AS (
-    SELECT *, t - lag(t) OVER (PARTITION BY account_id, user_id ORDER BY t, event_id) AS since
+    SELECT account_id, user_id, event_type, t,
+           t - lag(t) OVER (PARTITION BY account_id, user_id ORDER BY t) AS since
     FROM c
-), numbered AS (
-    SELECT *, sum(CASE WHEN since IS NULL OR since > $gap_ms THEN 1 ELSE 0 END)
-              OVER (PARTITION BY account_id, user_id ORDER BY t, event_id
-                    ROWS UNBOUNDED PRECEDING) AS session_no
-    FROM gaps
-), sessions AS (
-    SELECT account_id, user_id, session_no, max(t) - min(t) AS length_ms
-    FROM numbered GROUP BY account_id, user_id, session_no
-), per_user_sessions AS (
-    SELECT account_id, user_id, count(*) AS sessions, sum(length_ms) / 1000.0 AS session_seconds
-    FROM sessions GROUP BY account_id, user_id
-), per_user_clicks AS (
-    SELECT account_id, user_id, count(*) AS clicks,
-       {_by_type_sql()}
-    FROM c GROUP BY account_id, user_id
 )
-SELECT * FROM per_user_sessions JOIN per_user_clicks USING (account_id, user_id)
+SELECT account_id, user_id,
+       count(*) FILTER (WHERE since IS NULL OR since > $gap_ms) AS sessions,
+       (max(t) - min(t) - coalesce(sum(since) FILTER (WHERE since > $gap_ms), 0)) / 1000.0
+           AS session_seconds,
+       count(*) AS clicks,
+       {_by_type_sql()}
+FROM gaps
+GROUP BY account_id, user_id
 ORDER BY account_id, user_id
 """
+
+
+_USER_DAILY_SQL: Final = _user_daily_sql("clicks", "epoch_ms(event_time)")
+# Per bucket of users: DuckDB's window operator must hold a whole input in memory, so a big
+# day is split by user (a user's clicks stay in one bucket; the union is the same table).
+_KEPT_USER_DAILY_SQL: Final = _user_daily_sql(
+    "kept", "event_ms", "hash(account_id, user_id) % $buckets = $bucket"
+)
+# Rows per user bucket: 10M clicks in one window peaked at 2.4 GB of a 2.5 GB budget.
+USER_DAILY_BUCKET_ROWS: Final = 4_000_000
 
 
 def engagement_user_daily(
@@ -302,19 +358,6 @@ def active_users_days(
 
 # --- the whole day in one DuckDB connection, streaming -----------------------------------
 
-_KEPT_VIEW_SQL: Final = """
-CREATE TEMP VIEW clicks AS
-SELECT event_id, account_id, user_id, event_type, page, event_ms,
-       make_timestamp(event_ms * 1000) AS event_time, arrival_ms, copies
-FROM ranked WHERE copy_no = 1
-"""
-
-_KEPT_STREAM_SQL: Final = """
-SELECT event_id, account_id, user_id, event_type, event_ms AS event_time, page,
-       arrival_ms AS arrival_time, copies
-FROM clicks ORDER BY event_ms, event_id
-"""
-
 CLICKS_BATCH_ROWS: Final = 1_000_000
 
 
@@ -327,7 +370,7 @@ class DayResult:
 
 
 _HOURS_SQL: Final = """
-SELECT event_ms // 3600000 AS hour, count(*) AS n FROM clicks GROUP BY ALL ORDER BY hour
+SELECT event_ms // 3600000 AS hour, count(*) AS n FROM kept GROUP BY ALL ORDER BY hour
 """
 
 
@@ -355,21 +398,37 @@ def engagement_day(
     schema = schemas.CLICKS.arrow_schema()
     with _connect(engine) as con:
         _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
-        con.execute(_COMPACT_SQL, {"start": start, "end": end})
-        con.execute(_KEPT_VIEW_SQL)
-        dedup = con.execute(_DEDUP_SQL, {"first_aggregated": late_after}).fetch_arrow_table()
+        counts = _compact(con, start, end, late_after)
         params = {"start": start, "end": end, "gap_ms": round(gap_minutes * 60_000)}
-        user_daily = con.execute(_USER_DAILY_SQL, params).fetch_arrow_table()
+        user_daily = _user_daily_by_bucket(con, params, counts["rows_kept"])
         hours = con.execute(_HOURS_SQL).fetchall()
-        reader = con.execute(_KEPT_STREAM_SQL).fetch_record_batch(CLICKS_BATCH_ROWS)
+        reader = con.execute(_KEPT_SQL).fetch_record_batch(CLICKS_BATCH_ROWS)
         rows = _write_stream(reader, schema, clicks_path)
     landed = {datetime.fromtimestamp(h * 3600, UTC): int(n) for h, n in hours}
     return DayResult(
         clicks_rows=rows,
-        dedup=_conform(dedup, schemas.DEDUP_DAILY, dt=day),
+        dedup=_dedup_table(counts, day),
         user_daily=_conform(user_daily, schemas.ENGAGEMENT_USER_DAILY, dt=day),
         landed_by_hour=landed,
     )
+
+
+def _user_daily_by_bucket(
+    con: duckdb.DuckDBPyConnection, params: Mapping[str, Any], rows: int
+) -> pa.Table:
+    """_KEPT_USER_DAILY_SQL over as many user buckets as the day's size needs, in the
+    single query's order (account_id, user_id)."""
+    buckets = max(1, math.ceil(rows / USER_DAILY_BUCKET_ROWS))
+    parts = [
+        con.execute(
+            _KEPT_USER_DAILY_SQL, {**params, "buckets": buckets, "bucket": bucket}
+        ).fetch_arrow_table()
+        for bucket in range(buckets)
+    ]
+    table = pa.concat_tables(parts)
+    if buckets == 1:
+        return table
+    return table.sort_by([("account_id", "ascending"), ("user_id", "ascending")])
 
 
 def _write_stream(reader: pa.RecordBatchReader, schema: pa.Schema, path: str) -> int:
@@ -559,7 +618,12 @@ def _windows(incomplete_hours: Iterable[datetime]) -> list[tuple[datetime, datet
 
 def _connect(engine: Engine | None) -> duckdb.DuckDBPyConnection:
     engine = engine or Engine()
-    config: dict[str, Any] = {"memory_limit": engine.memory_limit}
+    # Every result is ordered by an explicit ORDER BY, so insertion order need not be kept:
+    # without it DuckDB materialises and spills large intermediates with less memory.
+    config: dict[str, Any] = {
+        "memory_limit": engine.memory_limit,
+        "preserve_insertion_order": False,
+    }
     if engine.temp_directory:
         config["temp_directory"] = engine.temp_directory
     if engine.threads:
@@ -574,11 +638,21 @@ def _register(
     registry: schemas.Table,
     filesystem: pafs.FileSystem | None,
 ) -> None:
-    """Expose `source` to SQL as `name`; Parquet paths are scanned lazily as a dataset."""
+    """Expose `source` to SQL as `name`; Parquet paths are scanned lazily.
+
+    Local paths go to DuckDB's own Parquet reader: it reads only the columns a query needs,
+    in parallel, within the memory limit (a pyarrow dataset scan is slower and buffers
+    outside that limit). Paths on a pyarrow `filesystem` are scanned as a dataset.
+    """
     if isinstance(source, pa.Table | ds.Dataset):
         con.register(name, source)
         return
     paths: list[str] = list(source)
+    if paths and filesystem is None:
+        columns = ", ".join(registry.arrow_schema().names)
+        files = ", ".join(_sql_string(path) for path in paths)
+        con.execute(f"CREATE TEMP VIEW {name} AS SELECT {columns} FROM read_parquet([{files}])")
+        return
     if paths:
         data: pa.Table | ds.Dataset = ds.dataset(
             paths, schema=registry.arrow_schema(), format="parquet", filesystem=filesystem
@@ -586,6 +660,10 @@ def _register(
     else:
         data = registry.arrow_schema(with_partitions=True).empty_table()
     con.register(name, data)
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _conform(table: pa.Table, registry: schemas.Table, *, dt: date) -> pa.Table:

@@ -23,6 +23,7 @@ from aws_lambda_powertools import Logger
 from functions.adapters import engagement_io
 from functions.core import env, schemas
 from functions.core.clicks import (
+    RAW_CLICKS_COMPRESSION_LEVEL,
     RAW_CLICKS_DICTIONARY_COLUMNS,
     BatchOutcome,
     IngestSettings,
@@ -124,7 +125,10 @@ def write_outcome(outcome: BatchOutcome, settings: Settings) -> None:
             engagement_io.put_object(s3, bucket=settings.quarantine_bucket, key=key, body=body)
     if outcome.accepted.num_rows:
         files = write_parquet(
-            outcome.accepted, schemas.RAW_CLICKS, dictionary_columns=RAW_CLICKS_DICTIONARY_COLUMNS
+            outcome.accepted,
+            schemas.RAW_CLICKS,
+            dictionary_columns=RAW_CLICKS_DICTIONARY_COLUMNS,
+            compression_level=RAW_CLICKS_COMPRESSION_LEVEL,
         )
         for dt, body in files.items():
             key = object_key(schemas.RAW_CLICKS, {"dt": dt}, outcome.batch_id)

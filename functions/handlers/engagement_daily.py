@@ -139,10 +139,18 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
     state = engagement_io.get_day_state(dynamodb, table=settings.state_table, day=day)
     partition = {"dt": day.isoformat()}
 
-    raw = engagement_io.read_partition(
-        s3, bucket=settings.raw_bucket, table=schemas.RAW_CLICKS, partitions=partition
-    )
     with tempfile.TemporaryDirectory(dir=settings.scratch_dir) as scratch:
+        # Raw files go to local disk and DuckDB scans them there: memory stays within the
+        # engine's limit whatever the day's size (the clicks file is streamed back up).
+        raw_dir = os.path.join(scratch, "raw")
+        os.mkdir(raw_dir)
+        raw = engagement_io.download_partition(
+            s3,
+            bucket=settings.raw_bucket,
+            table=schemas.RAW_CLICKS,
+            partitions=partition,
+            directory=raw_dir,
+        )
         clicks_path = os.path.join(scratch, DATA_FILE)
         computed = engagement.engagement_day(
             raw,
@@ -152,8 +160,11 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             gap_minutes=settings.gap_minutes,
             engine=settings.engine,
         )
-        with open(clicks_path, "rb") as clicks_file:
-            _write_curated_body(settings, schemas.CLICKS, clicks_file.read(), partition)
+        clicks_key = engagement_io.partition_prefix(schemas.CLICKS, partition) + DATA_FILE
+        engagement_io.upload_file(
+            s3, bucket=settings.curated_bucket, key=clicks_key, path=clicks_path
+        )
+        _register(settings, schemas.CLICKS, partition, database=settings.curated_database)
     user_daily = computed.user_daily
     counts = engagement_io.read_partition(
         s3, bucket=settings.raw_bucket, table=schemas.PRODUCER_COUNTS, partitions=partition

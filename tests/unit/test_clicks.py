@@ -60,6 +60,8 @@ T = ARRIVAL_MS - 1000
 BAD_INPUTS: list[tuple[str, bytes | str, str]] = [
     ("not base64", "not*base64!", clicks.INVALID_BASE64),
     ("base64 missing padding", "YWJjZA", clicks.INVALID_BASE64),
+    ("base64 data after padding", "YWJjZA=A", clicks.INVALID_BASE64),
+    ("base64 padding inside", "YQ==YWJj", clicks.INVALID_BASE64),
     ("invalid utf-8", b'{"event_id":"\xff"}', clicks.INVALID_UTF8),
     ("utf-8 encoded surrogate", b'{"event_id":"\xed\xa0\x80"}', clicks.INVALID_UTF8),
     (

@@ -122,3 +122,34 @@ def test_strict_base64_agrees_with_b64decode_validate(text: str | bytes) -> None
     except (binascii.Error, ValueError):
         got = None
     assert got == expected
+
+
+base64ish = st.text(alphabet="QUJDYWa+/=\n ", min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(base64ish)
+def test_base64_verdicts_are_the_same_on_the_fast_and_careful_paths(text: str) -> None:
+    # given near-base64 text next to a clean record (fast path) and next to "!" (careful)
+    good = base64.b64encode(
+        json.dumps(
+            {
+                "event_id": "e1",
+                "account_id": "a",
+                "user_id": "u1",
+                "event_type": schemas.CLICK_EVENT_TYPES[0],
+                "event_time": ARRIVAL_MS,
+            }
+        ).encode()
+    ).decode()
+    fast = clicks.decode_batch(_records([good, text]), now=ARRIVAL)
+    careful = clicks.decode_batch(_records([text, "!"]), now=ARRIVAL)
+    # then the text gets the same verdict either way
+    assert _reason(fast, "1") == _reason(careful, "0")
+
+
+def _reason(outcome: clicks.BatchOutcome, seq: str) -> str:
+    for row in outcome.quarantined.to_pylist():
+        if row["sequence_number"] == seq:
+            return str(row["reason"])
+    return "accepted_or_duplicate"

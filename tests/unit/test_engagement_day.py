@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from functions.core import engagement, schemas
 from tests.unit.test_engagement import DAY, at, raw_row, raw_table
@@ -61,3 +62,41 @@ def test_active_users_days_match_the_single_day_function() -> None:
     # Then each day is the same table
     for day, day_seats in seats.items():
         assert together[day].equals(engagement.active_users(history, day, day_seats))
+
+
+def test_engagement_day_reads_parquet_files_like_an_arrow_table(tmp_path: Path) -> None:
+    # Given the same raw clicks as an Arrow table and as two Parquet files
+    raw = _raw()
+    files = []
+    for i, part in enumerate((raw.slice(0, 3), raw.slice(3))):
+        files.append(str(tmp_path / f"raw-{i}.parquet"))
+        pq.write_table(part.drop_columns(["dt"]), files[-1])
+    first = at(9, 30)
+    # When the day is computed from each
+    from_table = engagement.engagement_day(
+        raw, DAY, clicks_path=str(tmp_path / "a.parquet"), first_aggregated_at=first
+    )
+    from_files = engagement.engagement_day(
+        files, DAY, clicks_path=str(tmp_path / "b.parquet"), first_aggregated_at=first
+    )
+    # Then every output is the same, the clicks file byte for byte
+    assert from_files.dedup.equals(from_table.dedup)
+    assert from_files.user_daily.equals(from_table.user_daily)
+    assert from_files.landed_by_hour == from_table.landed_by_hour
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert from_files.dedup.to_pylist()[0]["synthetic_duplicates"] == 1
+    assert from_files.dedup.to_pylist()[0]["natural_duplicates"] == 1
+
+
+def test_a_big_day_is_aggregated_per_user_bucket_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a day whose users would not fit one window if buckets held a single row
+    raw = _raw()
+    whole = engagement.engagement_day(raw, DAY, clicks_path=str(tmp_path / "a.parquet"))
+    # When the per-user aggregation is split into buckets of one row's worth
+    monkeypatch.setattr(engagement, "USER_DAILY_BUCKET_ROWS", 1)
+    split = engagement.engagement_day(raw, DAY, clicks_path=str(tmp_path / "b.parquet"))
+    # Then the per-user table is the same, in the same order
+    assert split.user_daily.equals(whole.user_daily)
+    assert whole.user_daily.num_rows == 2
