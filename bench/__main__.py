@@ -1,8 +1,9 @@
 """Run the benchmarks: `python -m bench` (all, default sizes) or `python -m bench NAME [ARGS]`.
 
-NAME is a key of BENCHMARKS (`ingest`, `engagement`, `exec_join`); ARGS go to that benchmark's main (e.g.
-`python -m bench engagement 1000000 10000000 --rounds 1`). Each prints a small table and
-exits 0: benchmarks report figures and ratios, they never fail on time.
+NAME is a key of BENCHMARKS (`ingest`, `engagement`, `exec_join`); ARGS go to that
+benchmark's main (e.g. `python -m bench engagement 1000000 10000000 --rounds 1`). Each
+prints a small table and exits 0: benchmarks report figures and ratios, they never fail on
+time.
 """
 
 from __future__ import annotations
