@@ -102,9 +102,7 @@ def deploy(
         template, adaptations = adapt_assembly_for_moto(artifact)
         prepare_target(artifact, client_for, app_dir=app_dir, environment=environment)
         with CustomResourceResponder(endpoint, client_for, artifact.stack_name):
-            run_cdk(
-                _deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment
-            )
+            run_cdk(_deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment)
         entries, observed = complete_stack(
             client_for, artifact.stack_name, template=template, adaptations=adaptations
         )
