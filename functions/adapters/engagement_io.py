@@ -47,8 +47,7 @@ _RETRYABLE: Final = frozenset(
         "500",
     }
 )
-MAX_METRIC_DATA: Final = 1000
-_HIVE_PARQUET: Final = "org.apache.hadoop.hive.ql.io.parquet"  # PutMetricData's limit per call
+MAX_METRIC_DATA: Final = 1000  # PutMetricData's limit per call
 
 
 def _transient(exc: Exception, what: str) -> Exception:
@@ -258,47 +257,6 @@ def newest_event(dynamodb: Any, *, table: str) -> datetime | None:
     if not item:
         return None
     return parse_time(_plain(item)["newest_event_time"])
-
-
-# --- Glue ----------------------------------------------------------------------------
-
-
-def register_partition(
-    glue: Any,
-    *,
-    database: str,
-    table: schemas.Table,
-    partitions: Mapping[str, str],
-    location: str,
-) -> bool:
-    """Create the partition (Parquet, at `location`) if it does not exist; True if created."""
-    values = [partitions[k] for k in table.partition_names]
-    try:
-        glue.create_partition(
-            DatabaseName=database,
-            TableName=table.name,
-            PartitionInput={
-                "Values": values,
-                "StorageDescriptor": {
-                    "Columns": [
-                        {"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()
-                    ],
-                    "Location": location,
-                    "InputFormat": f"{_HIVE_PARQUET}.MapredParquetInputFormat",
-                    "OutputFormat": f"{_HIVE_PARQUET}.MapredParquetOutputFormat",
-                    "SerdeInfo": {
-                        "SerializationLibrary": f"{_HIVE_PARQUET}.serde.ParquetHiveSerDe"
-                    },
-                },
-            },
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "AlreadyExistsException":
-            return False
-        raise _transient(exc, f"create partition {table.name} {values}") from exc
-    except BotoCoreError as exc:
-        raise _transient(exc, f"create partition {table.name} {values}") from exc
-    return True
 
 
 # --- metrics -------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import boto3
 import pyarrow as pa
 from aws_lambda_powertools import Logger
 
-from functions.adapters import engagement_io
+from functions.adapters import engagement_io, glue_catalog
 from functions.core import engagement, env, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.engagement_state import (
@@ -307,12 +307,12 @@ def _register(
     settings: Settings, table: schemas.Table, partitions: dict[str, str], *, database: str
 ) -> None:
     bucket = settings.raw_bucket if table.bucket is schemas.Bucket.RAW else settings.curated_bucket
-    engagement_io.register_partition(
+    glue_catalog.register_partitions(
         _client("glue"),
         database=database,
         table=table,
-        partitions=partitions,
-        location=f"s3://{bucket}/{engagement_io.partition_prefix(table, partitions)}",
+        bucket=bucket,
+        values=[[partitions[k] for k in table.partition_names]],
     )
 
 
