@@ -35,14 +35,17 @@ import pyarrow.compute as pc
 
 from functions.core import schemas
 from functions.core.lifecycle import NEW, TRANSITIONS, Event
+from functions.core.strict_input import (
+    DUPLICATE_JSON_KEY,
+    INVALID_JSON,
+    INVALID_UTF8,
+    NOT_AN_OBJECT,
+    json_object_line,
+)
 
 SOURCE: Final = "account_events"
 PIPELINE: Final = schemas.Pipeline.GROWTH.value
 
-INVALID_UTF8: Final = "invalid_utf8"
-INVALID_JSON: Final = "invalid_json"
-NOT_AN_OBJECT: Final = "not_an_object"
-DUPLICATE_JSON_KEY: Final = "duplicate_json_key"
 MISSING_FIELD: Final = "missing_field"
 NULL_FIELD: Final = "null_field"
 WRONG_TYPE: Final = "wrong_type"
@@ -146,23 +149,6 @@ class Landed:
     source_key: str
 
 
-class _DuplicateKeyError(Exception):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON here")
-
-
 def split_lines(body: bytes) -> list[bytes]:
     """The file's lines without their LF (a final LF does not start a line)."""
     lines = body.split(b"\n")
@@ -233,41 +219,14 @@ def validate_line(raw: bytes, *, line_number: int, now: datetime) -> Accepted | 
     def reject(reason: str, detail: str, event_id: str | None = None) -> Rejected:
         return Rejected(line_number, reason, detail, raw, event_id)
 
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return reject(INVALID_UTF8, str(exc))
-    try:
-        value = json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
-        )
-    except _DuplicateKeyError as exc:
-        return reject(DUPLICATE_JSON_KEY, f"key {exc} appears twice")
-    except ValueError as exc:
-        return reject(INVALID_JSON, str(exc)[:200])
-    if _has_lone_surrogate(value):
-        return reject(INVALID_UTF8, "a string holds a lone surrogate")
-    if not isinstance(value, dict):
-        return reject(NOT_AN_OBJECT, f"a JSON {type(value).__name__}")
+    value = json_object_line(raw)
+    if isinstance(value, tuple):
+        return reject(*value)
     event_id = value.get("event_id") if isinstance(value.get("event_id"), str) else None
     reason = _field_problem(value, now)
     if reason is not None:
         return reject(reason[0], reason[1], event_id)
     return _accepted(value, line_number)
-
-
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(v) for v in value)
-    return False
 
 
 def _is_int(value: Any) -> bool:

@@ -15,11 +15,9 @@ that applies. A unit assigned to two variants is valid input here: the weekly ru
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -28,6 +26,10 @@ import pyarrow as pa
 
 from functions.core import schemas
 from functions.core.account_events import parse_timestamp, split_lines
+from functions.core.strict_input import (
+    csv_records,
+    json_object_line,
+)
 
 PIPELINE: Final = schemas.Pipeline.EXPERIMENT.value
 EXPERIMENTS_SOURCE: Final = "experiments"
@@ -43,10 +45,6 @@ UNKNOWN_UNIT_TYPE: Final = "unknown_unit_type"
 INVALID_WEIGHT: Final = "invalid_weight"
 DUPLICATE_ID: Final = "duplicate_id"
 # assignments reason codes (with missing_field, wrong_type, unknown_unit_type, duplicate_id)
-INVALID_UTF8: Final = "invalid_utf8"
-INVALID_JSON: Final = "invalid_json"
-NOT_AN_OBJECT: Final = "not_an_object"
-DUPLICATE_JSON_KEY: Final = "duplicate_json_key"
 NULL_FIELD: Final = "null_field"
 INVALID_ID: Final = "invalid_id"
 INVALID_TIMESTAMP: Final = "invalid_timestamp"
@@ -120,28 +118,6 @@ class Outcome:
 # --- experiments (CSV) ---------------------------------------------------------------
 
 
-def _csv_records(data: bytes) -> Iterator[tuple[int, bytes, list[str] | None]]:
-    """(line number, raw bytes, fields or None when unparseable) per CSV record; a quoted
-    field may span lines (RFC 4180). Undecodable bytes make their record malformed."""
-    text = data.decode("utf-8", errors="surrogateescape")
-    lines = text.splitlines(keepends=True)
-    reader = csv.reader(iter(lines), strict=True)
-    consumed = 0
-    while consumed < len(lines):
-        start = consumed
-        try:
-            values: list[str] | None = next(reader)
-        except StopIteration:
-            return
-        except csv.Error:
-            values = None
-        consumed = max(reader.line_num, start + 1)
-        raw = "".join(lines[start:consumed]).encode("utf-8", errors="surrogateescape")
-        if values is not None and any("\udc80" <= ch <= "\udcff" for v in values for ch in v):
-            values = None
-        yield start + 1, raw, values
-
-
 def _definition_row(values: list[str] | None) -> dict[str, Any] | tuple[str, str]:
     if values is None:
         return MALFORMED_ROW, "broken quoting or not UTF-8"
@@ -187,7 +163,7 @@ def validate_definitions(data: bytes, *, source_key: str) -> Outcome:
     that experiment is quarantined (`invalid_weight`, `unknown_unit_type`, `invalid_date`):
     an experiment is only ever defined whole.
     """
-    records = list(_csv_records(data))
+    records = list(csv_records(data))
     header, body = (records[0], records[1:]) if records else (None, [])
     outcome = Outcome(EXPERIMENTS_SOURCE, source_key, len(body), _empty(schemas.RAW_EXPERIMENTS))
     if header is None or header[2] != list(DEFINITION_FIELDS):
@@ -267,34 +243,6 @@ def definitions_from_table(table: pa.Table) -> dict[str, Definition]:
 # --- assignments (JSON lines) -----------------------------------------------------------
 
 
-class _DuplicateKeyError(Exception):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _encodable(value: Any) -> bool:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-    return not isinstance(value, dict) or all(
-        _encodable(k) and _encodable(v) for k, v in value.items()
-    )
-
-
 Content = tuple[str, str, str, str, datetime]  # experiment, variant, unit type, unit, time
 
 
@@ -302,22 +250,9 @@ def _assignment(
     raw: bytes, *, now: datetime, definitions: Mapping[str, Definition]
 ) -> tuple[str, Content] | tuple[str, str]:
     """(assignment_id, content) or (reason, detail)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return INVALID_UTF8, str(exc)
-    try:
-        value = json.loads(
-            text, object_pairs_hook=_no_duplicate_keys, parse_constant=_reject_constant
-        )
-    except _DuplicateKeyError as exc:
-        return DUPLICATE_JSON_KEY, f"key {exc} appears twice"
-    except ValueError as exc:
-        return INVALID_JSON, str(exc)[:200]
-    if not _encodable(value):
-        return INVALID_UTF8, "a string holds a lone surrogate"
-    if not isinstance(value, dict):
-        return NOT_AN_OBJECT, f"a JSON {type(value).__name__}"
+    value = json_object_line(raw)
+    if isinstance(value, tuple):
+        return value
     for name in ASSIGNMENT_FIELDS:
         if name not in value:
             return MISSING_FIELD, name

@@ -18,10 +18,9 @@ month's reconciliation then flags the gap for an accountant.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
@@ -29,6 +28,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
+from functions.core.strict_input import csv_records
 
 # --- reason codes (the data contracts list them in this order per input) --------------
 INVALID_HEADER: Final = "invalid_header"
@@ -255,7 +255,7 @@ def validate_file(
     spec: InputSpec, data: bytes, *, source_key: str, received_at: datetime
 ) -> FileOutcome:
     """Split one landed CSV file into accepted, duplicate and quarantined lines."""
-    records = list(_physical_records(data))
+    records = list(csv_records(data))
     month = month_from_key(source_key) if spec.month_from_path else None
     rejected: list[Rejection] = []
     accepted: list[Row] = []
@@ -330,35 +330,6 @@ def _row_month(spec: InputSpec, row: Row) -> str:
 
 def _canonical(raw: bytes) -> bytes:
     return raw.rstrip(b"\r\n")
-
-
-def _physical_records(data: bytes) -> Iterator[tuple[int, bytes, list[str] | None]]:
-    """(first line number, raw bytes, fields or None when unparseable) per CSV record.
-
-    Decoding with surrogateescape keeps undecodable bytes visible as lone surrogates, so a
-    non-UTF-8 line is rejected alone (malformed_row) and its exact bytes are kept.
-    """
-    text = data.decode("utf-8", errors="surrogateescape")
-    lines = text.splitlines(keepends=True)
-    reader = csv.reader(iter(lines), strict=True)
-    consumed = 0
-    while consumed < len(lines):
-        start = consumed
-        try:
-            values: list[str] | None = next(reader)
-        except StopIteration:
-            return
-        except csv.Error:
-            values = None
-        consumed = max(reader.line_num, start + 1)
-        raw = "".join(lines[start:consumed]).encode("utf-8", errors="surrogateescape")
-        if values is not None and any(_has_surrogate(v) for v in values):
-            values = None
-        yield start + 1, raw, values
-
-
-def _has_surrogate(text: str) -> bool:
-    return any("\ud800" <= ch <= "\udfff" for ch in text)
 
 
 def _header_problem(

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from functions.core import account_events as ae
+from functions.core import strict_input
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 
@@ -35,10 +36,10 @@ def _line(**over: object) -> bytes:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b"\xff\xfe", ae.INVALID_UTF8),
-        (b'{"event_id": ', ae.INVALID_JSON),
-        (b"[1, 2]", ae.NOT_AN_OBJECT),
-        (b'{"event_id": "a", "event_id": "b"}', ae.DUPLICATE_JSON_KEY),
+        (b"\xff\xfe", strict_input.INVALID_UTF8),
+        (b'{"event_id": ', strict_input.INVALID_JSON),
+        (b"[1, 2]", strict_input.NOT_AN_OBJECT),
+        (b'{"event_id": "a", "event_id": "b"}', strict_input.DUPLICATE_JSON_KEY),
         (json.dumps({k: v for k, v in GOOD.items() if k != "currency"}).encode(), ae.MISSING_FIELD),
         (_line(plan=None), ae.NULL_FIELD),
         (_line(seats="2"), ae.WRONG_TYPE),
