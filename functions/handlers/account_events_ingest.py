@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
 import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
@@ -24,6 +23,7 @@ from functions.core import account_events, env, growth_paths, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
 from functions.core.landing import parse_object_created
+from functions.handlers.clients import client as _client
 
 ACCEPTED_METRIC = "AccountEventsAccepted"
 DUPLICATE_METRIC = "AccountEventsDuplicates"
@@ -52,11 +52,6 @@ def _settings() -> Settings:
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
         raw_database=os.environ[env.GLUE_DATABASE_RAW],
     )
-
-
-@cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Final
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io
@@ -32,6 +31,7 @@ from functions.core.clicks import (
     write_parquet,
 )
 from functions.core.errors import TransientError
+from functions.handlers.clients import client as _client
 
 RECEIVED_METRIC: Final = "ClicksReceived"
 ACCEPTED_METRIC: Final = "ClicksAccepted"
@@ -65,11 +65,6 @@ def _settings() -> Settings:
             allowed_lateness=timedelta(days=int(os.environ.get(env.ALLOWED_LATENESS_DAYS, "7")))
         ),
     )
-
-
-@cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 def batch_time(records: list[dict[str, Any]]) -> datetime:

@@ -23,7 +23,6 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, Final
 
-import boto3
 import pyarrow as pa
 from aws_lambda_powertools import Logger
 
@@ -39,6 +38,7 @@ from functions.core.engagement_state import (
     parse_time,
 )
 from functions.core.errors import ValidationError
+from functions.handlers.clients import client as _client
 
 DATA_FILE: Final = "data.parquet"
 SCRATCH: Final = tempfile.gettempdir()  # /tmp on Lambda: its ephemeral storage
@@ -80,11 +80,6 @@ def _settings() -> Settings:
         engine=engagement.Engine(memory_limit="2GB", temp_directory=f"{SCRATCH}/duckdb"),
         scratch_dir=SCRATCH,
     )
-
-
-@cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @logger.inject_lambda_context(log_event=True)

@@ -9,25 +9,19 @@ first click ever lands (there is no freshness to speak of yet).
 from __future__ import annotations
 
 import os
-from functools import cache
 from typing import Any, Final
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io
 from functions.core import env
 from functions.core.engagement_state import format_time, freshness_hours, parse_time
 from functions.core.errors import ValidationError
+from functions.handlers.clients import client as _client
 
 FRESHNESS_METRIC: Final = "ClickFreshnessHours"
 
 logger = Logger()
-
-
-@cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -9,8 +9,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-import boto3
-
 from functions.adapters.executive_io import Locations
 from functions.core import env
 from functions.core.errors import TerminalError, TransientError, ValidationError
@@ -36,11 +34,6 @@ def settings() -> Settings:
         topic_arn=os.environ[env.ONCALL_TOPIC_ARN],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
     )
-
-
-@cache
-def client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @dataclass(frozen=True)

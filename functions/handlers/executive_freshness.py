@@ -22,7 +22,8 @@ from aws_lambda_powertools import Logger
 from functions.adapters import executive_io
 from functions.core import env
 from functions.core import executive_freshness as freshness
-from functions.handlers.executive_common import Run, client, run_request, settings
+from functions.handlers.clients import client
+from functions.handlers.executive_common import Run, run_request, settings
 
 DEFAULT_WAIT_SECONDS: Final = 900
 DEFAULT_MAX_CHECKS: Final = 8

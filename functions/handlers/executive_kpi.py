@@ -32,13 +32,8 @@ from functions.core import engagement, executive, schemas
 from functions.core import executive_freshness as freshness
 from functions.core.errors import ValidationError
 from functions.core.executive_period import WEEK, Period, parse_time
-from functions.handlers.executive_common import (
-    Run,
-    client,
-    injected_fault,
-    run_request,
-    settings,
-)
+from functions.handlers.clients import client
+from functions.handlers.executive_common import Run, injected_fault, run_request, settings
 
 ENGINE: Final = executive.Engine(
     memory_limit="1GB", temp_directory=f"{tempfile.gettempdir()}/duckdb-executive"

@@ -31,7 +31,8 @@ from functions.core.executive_period import (
     parse_time,
     period_to_run,
 )
-from functions.handlers.executive_common import client, settings
+from functions.handlers.clients import client
+from functions.handlers.executive_common import settings
 
 WORKFLOW_ENV: Final = {
     MONTH: env.EXECUTIVE_MONTHLY_WORKFLOW_ARN,

@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-import boto3
 
 from functions.core import env
 from functions.core.experiments import DEFAULT_PRE_PERIOD_DAYS
@@ -44,8 +41,3 @@ def settings() -> Settings:
             os.environ.get(env.EXPERIMENT_PRE_PERIOD_DAYS, str(DEFAULT_PRE_PERIOD_DAYS))
         ),
     )
-
-
-@cache
-def client(service: str) -> Any:
-    return boto3.client(service)

@@ -29,7 +29,8 @@ from functions.core.landing import (
     classify,
     parse_object_created,
 )
-from functions.handlers.experiments_common import Settings, client, settings
+from functions.handlers.clients import client
+from functions.handlers.experiments_common import Settings, settings
 
 ACCEPTED_METRIC: Final = "ExperimentRowsAccepted"
 QUARANTINED_METRIC: Final = "ExperimentRowsQuarantined"

@@ -24,7 +24,8 @@ from functions.adapters import experiments_io, metrics, profit_io
 from functions.core import experiments, experiments_inputs, schemas
 from functions.core.errors import ValidationError
 from functions.core.landing import parse_event_time
-from functions.handlers.experiments_common import Settings, client, settings
+from functions.handlers.clients import client
+from functions.handlers.experiments_common import Settings, settings
 
 SRM_METRIC: Final = "ExperimentsFailingSrm"
 OUTPUT_NAME: Final = "experiments-weekly"

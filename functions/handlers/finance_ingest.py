@@ -17,7 +17,8 @@ from functions.adapters import metrics, profit_io
 from functions.core import finance_inputs, schemas
 from functions.core.errors import ValidationError
 from functions.core.landing import Classified, classify, parse_object_created
-from functions.handlers.profit_common import client, settings
+from functions.handlers.clients import client
+from functions.handlers.profit_common import settings
 
 ACCEPTED_METRIC = "FinanceRowsAccepted"
 QUARANTINED_METRIC = "FinanceRowsQuarantined"

@@ -22,7 +22,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Final
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from functions.adapters import glue_catalog, growth_io
@@ -30,6 +29,7 @@ from functions.core import account_events, env, growth, growth_paths, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
 from functions.core.landing import parse_event_time
+from functions.handlers.clients import client as _client
 
 RESTATE_WEEKS: Final = 4  # account events are recorded up to 3 days late
 CLOSED_WEEKS_CHECKED: Final = 4
@@ -61,11 +61,6 @@ def _settings() -> Settings:
         curated_database=os.environ[env.GLUE_DATABASE_CURATED],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
     )
-
-
-@cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @logger.inject_lambda_context(log_event=False)

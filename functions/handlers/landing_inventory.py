@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, state_store
@@ -28,6 +27,7 @@ from functions.core.landing import (
     landing_record,
     parse_object_created,
 )
+from functions.handlers.clients import client as _client
 
 LANDED_METRIC = "LandedFiles"
 UNCLASSIFIED_METRIC = "UnclassifiedFiles"
@@ -52,11 +52,6 @@ def _settings() -> Settings:
             os.environ[env.FINANCE_BUCKET]: BucketRole.FINANCE,
         },
     )
-
-
-@cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -11,22 +11,16 @@ event finds the acknowledgement closed and changes nothing.
 from __future__ import annotations
 
 import os
-from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger
 
 from functions.adapters import oncall_io
 from functions.core import env, oncall
 from functions.core.errors import ValidationError
+from functions.handlers.clients import client as _client
 
 logger = Logger()
-
-
-@cache
-def _client(service: str) -> Any:
-    return boto3.client(service)
 
 
 @logger.inject_lambda_context(log_event=False)

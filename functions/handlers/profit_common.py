@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
-
-import boto3
 
 from functions.adapters.profit_io import Buckets
 from functions.core import env, schemas
@@ -60,8 +57,3 @@ def settings() -> Settings:
             schemas.Database.FINANCE: os.environ[env.GLUE_DATABASE_FINANCE],
         },
     )
-
-
-@cache
-def client(service: str) -> Any:
-    return boto3.client(service)

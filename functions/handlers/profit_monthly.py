@@ -19,7 +19,8 @@ from aws_lambda_powertools import Logger
 from functions.adapters import metrics, profit_io
 from functions.core import profit, reconciliation, schemas
 from functions.core.landing import format_aws_time, parse_event_time
-from functions.handlers.profit_common import Settings, client, settings
+from functions.handlers.clients import client
+from functions.handlers.profit_common import Settings, settings
 
 UNRECONCILED_METRIC = "ProfitMonthUnreconciled"
 OUTPUT_NAME = "profit-monthly"

@@ -14,7 +14,8 @@ from aws_lambda_powertools import Logger
 from functions.adapters import metrics, profit_io
 from functions.core import profit, profit_review
 from functions.core.landing import parse_event_time
-from functions.handlers.profit_common import client, settings
+from functions.handlers.clients import client
+from functions.handlers.profit_common import settings
 
 OVERDUE_METRIC = "ProfitMonthsOverdueForReview"
 

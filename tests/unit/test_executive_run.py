@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from functions.core import env
 from functions.core.executive_period import month_period, week_period
-from functions.handlers import executive_common, executive_starter
+from functions.handlers import clients, executive_common, executive_starter
 from pablo import run
 
 NOW = datetime(2026, 10, 5, 7, tzinfo=UTC)
@@ -82,7 +82,7 @@ def test_the_starter_treats_an_existing_execution_as_already_started(
     client, machine = sfn
     monkeypatch.setenv(env.EXECUTIVE_MONTHLY_WORKFLOW_ARN, machine)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    executive_common.client.cache_clear()
+    clients.client.cache_clear()
     try:
         first = executive_starter.start("month", NOW)
         # a redelivered schedule while the month runs: StartExecution is idempotent
@@ -93,7 +93,7 @@ def test_the_starter_treats_an_existing_execution_as_already_started(
         # once the month has ended, the same name is refused: already done
         after = executive_starter.start("month", NOW)
     finally:
-        executive_common.client.cache_clear()
+        clients.client.cache_clear()
     assert first == {"execution": "monthly-2026-09", "started": True, "already_started": False}
     assert again["execution"] == first["execution"]
     assert after["already_started"] is True
