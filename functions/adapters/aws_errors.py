@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from functions.core.errors import TransientError
 
@@ -25,6 +25,9 @@ RETRYABLE_CODES: Final = frozenset(
         "ServiceUnavailableException",
         "RequestTimeout",
         "RequestTimeoutException",
+        "InternalServiceError",
+        "500",  # S3 answers some server errors with the bare HTTP status as the code
+        "503",
     }
 )
 
@@ -34,11 +37,10 @@ def error_code(exc: ClientError) -> str:
 
 
 def classified(exc: Exception, what: str) -> Exception:
-    """The exception to raise for a failed AWS call: a TransientError (retry) for
-    throttling, service errors and network trouble; the ClientError itself otherwise."""
+    """The exception to raise for a failed AWS call: the ClientError itself when the
+    request was wrong (terminal), a TransientError (retry) for throttling, service errors
+    and anything that never got an answer (network, botocore, an interrupted transfer)."""
     if isinstance(exc, ClientError):
         code = error_code(exc)
         return TransientError(f"{what}: {code}") if code in RETRYABLE_CODES else exc
-    if isinstance(exc, BotoCoreError):
-        return TransientError(f"{what}: {exc}")
-    return exc
+    return TransientError(f"{what}: {exc}")

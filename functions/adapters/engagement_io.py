@@ -17,6 +17,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.clicks import write_parquet
 from functions.core.engagement_state import (
@@ -28,34 +29,10 @@ from functions.core.engagement_state import (
     format_time,
     parse_time,
 )
-from functions.core.errors import TransientError
 
 _SERIALIZER: Final = TypeSerializer()
 _DESERIALIZER: Final = TypeDeserializer()
-_RETRYABLE: Final = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "InternalError",
-        "InternalServiceError",
-        "ServiceUnavailable",
-        "SlowDown",
-        "503",
-        "500",
-    }
-)
 MAX_METRIC_DATA: Final = 1000  # PutMetricData's limit per call
-
-
-def _transient(exc: Exception, what: str) -> Exception:
-    """Network errors and throttling may pass (retry); a client error is a bug."""
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        return TransientError(f"{what}: {code}") if code in _RETRYABLE else exc
-    return TransientError(f"{what}: {exc}")
 
 
 def _attrs(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +50,7 @@ def put_object(s3: Any, *, bucket: str, key: str, body: bytes) -> None:
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, f"put s3://{bucket}/{key}") from exc
+        raise classified(exc, f"put s3://{bucket}/{key}") from exc
 
 
 def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
@@ -83,7 +60,7 @@ def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, f"list s3://{bucket}/{prefix}") from exc
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
     return sorted(keys)
 
 
@@ -94,7 +71,7 @@ def read_parquet(s3: Any, *, bucket: str, keys: Sequence[str], schema: pa.Schema
         try:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         except (ClientError, BotoCoreError) as exc:
-            raise _transient(exc, f"get s3://{bucket}/{key}") from exc
+            raise classified(exc, f"get s3://{bucket}/{key}") from exc
         tables.append(pq.read_table(io.BytesIO(body), schema=schema))
     if not tables:
         return schema.empty_table()
@@ -135,7 +112,7 @@ def download_partition(
         try:
             s3.download_file(bucket, key, path)
         except (ClientError, BotoCoreError) as exc:
-            raise _transient(exc, f"download s3://{bucket}/{key}") from exc
+            raise classified(exc, f"download s3://{bucket}/{key}") from exc
         paths.append(path)
     return paths
 
@@ -145,7 +122,7 @@ def upload_file(s3: Any, *, bucket: str, key: str, path: str) -> None:
     try:
         s3.upload_file(path, bucket, key)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
-        raise _transient(exc, f"upload s3://{bucket}/{key}") from exc
+        raise classified(exc, f"upload s3://{bucket}/{key}") from exc
 
 
 def partition_prefix(table: schemas.Table, partitions: Mapping[str, str]) -> str:
@@ -169,9 +146,9 @@ def mark_dirty(dynamodb: Any, *, table: str, day: str, arrived_at: datetime) -> 
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False  # never aggregated: the day's first run will see the click anyway
-        raise _transient(exc, f"mark {day} dirty") from exc
+        raise classified(exc, f"mark {day} dirty") from exc
     except BotoCoreError as exc:
-        raise _transient(exc, f"mark {day} dirty") from exc
+        raise classified(exc, f"mark {day} dirty") from exc
     return True
 
 
@@ -188,7 +165,7 @@ def day_states(dynamodb: Any, *, table: str) -> list[DayState]:
         for page in pages:
             states.extend(day_state(_plain(item)) for item in page.get("Items", []))
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, "query engagement days") from exc
+        raise classified(exc, "query engagement days") from exc
     return states
 
 
@@ -198,7 +175,7 @@ def get_day_state(dynamodb: Any, *, table: str, day: date) -> DayState:
             TableName=table, Key=_attrs({"pk": DAY_PK, "sk": day.isoformat()}), ConsistentRead=True
         )
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, f"get engagement day {day}") from exc
+        raise classified(exc, f"get engagement day {day}") from exc
     raw = found.get("Item")
     return day_state(_plain(raw) if raw else {"sk": day.isoformat()})
 
@@ -221,7 +198,7 @@ def record_aggregated(
             ),
         )
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, f"record {day} aggregated") from exc
+        raise classified(exc, f"record {day} aggregated") from exc
 
 
 def advance_newest_event(dynamodb: Any, *, table: str, newest: datetime) -> bool:
@@ -238,9 +215,9 @@ def advance_newest_event(dynamodb: Any, *, table: str, newest: datetime) -> bool
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False
-        raise _transient(exc, "advance newest event time") from exc
+        raise classified(exc, "advance newest event time") from exc
     except BotoCoreError as exc:
-        raise _transient(exc, "advance newest event time") from exc
+        raise classified(exc, "advance newest event time") from exc
     return True
 
 
@@ -252,7 +229,7 @@ def newest_event(dynamodb: Any, *, table: str) -> datetime | None:
             ConsistentRead=True,
         )
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, "get newest event time") from exc
+        raise classified(exc, "get newest event time") from exc
     item = found.get("Item")
     if not item:
         return None
@@ -286,7 +263,7 @@ def put_metrics(
                 Namespace=namespace, MetricData=data[start : start + MAX_METRIC_DATA]
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _transient(exc, "PutMetricData") from exc
+            raise classified(exc, "PutMetricData") from exc
 
 
 def write_producer_counts(s3: Any, *, bucket: str, counts: pa.Table, producer_id: str) -> list[str]:

@@ -20,18 +20,15 @@ import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters import engagement_io, profit_io
+from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.engagement_state import DayState
-from functions.core.errors import TransientError
 from functions.core.executive_period import Period
 
 WORK_PREFIX: Final = "_work/executive"  # outside every table's location: never in Athena
 REPORT_PREFIX: Final = "reports/executive"
 KPI_FILE: Final = "exec_kpi"
 ALREADY_EXISTS: Final = "ExecutionAlreadyExists"
-_RETRYABLE: Final = frozenset(
-    {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalServerError"}
-)
 
 
 @dataclass(frozen=True)
@@ -40,13 +37,6 @@ class Locations:
     reports: str
     state_table: str
     curated_database: str
-
-
-def _transient(exc: Exception, what: str) -> Exception:
-    if isinstance(exc, ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        return TransientError(f"{what}: {code}") if code in _RETRYABLE else exc
-    return TransientError(f"{what}: {exc}")
 
 
 # --- upstream state ------------------------------------------------------------------
@@ -85,7 +75,7 @@ def _has_parquet(s3: Any, *, bucket: str, prefix: str) -> bool:
     try:
         listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=20)
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, f"list s3://{bucket}/{prefix}") from exc
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
     return any(o["Key"].endswith(".parquet") for o in listing.get("Contents", []))
 
 
@@ -184,7 +174,7 @@ def put_report(s3: Any, *, bucket: str, period: Period, html: str) -> str:
             ContentType="text/html; charset=utf-8",
         )
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, f"put s3://{bucket}/{key}") from exc
+        raise classified(exc, f"put s3://{bucket}/{key}") from exc
     return key
 
 
@@ -199,9 +189,9 @@ def start_execution(sfn: Any, *, machine: str, name: str, payload: dict[str, Any
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == ALREADY_EXISTS:
             return False
-        raise _transient(exc, f"start {name}") from exc
+        raise classified(exc, f"start {name}") from exc
     except BotoCoreError as exc:
-        raise _transient(exc, f"start {name}") from exc
+        raise classified(exc, f"start {name}") from exc
     return True
 
 
@@ -209,7 +199,7 @@ def publish(sns: Any, *, topic: str, subject: str, message: dict[str, Any]) -> N
     try:
         sns.publish(TopicArn=topic, Subject=subject[:100], Message=json.dumps(message, default=str))
     except (ClientError, BotoCoreError) as exc:
-        raise _transient(exc, "publish the note") from exc
+        raise classified(exc, "publish the note") from exc
 
 
 def existing_keys(s3: Any, *, bucket: str, prefixes: Iterable[str]) -> list[str]:

@@ -26,19 +26,13 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from functions.adapters import profit_io
+from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.clicks import parquet_bytes
-from functions.core.errors import TransientError
 
 LANDED_AT_METADATA: Final = "landed-at"
 SOURCE_KEY_METADATA: Final = "source-key"
 GLUE_BATCH: Final = 100  # BatchCreatePartition takes at most 100 partitions per call
-_RETRYABLE: Final = frozenset({"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"})
-
-
-def _classified(exc: ClientError, what: str) -> Exception:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return TransientError(f"{what}: {code}") if code in _RETRYABLE else exc
 
 
 def definition_key(experiment_id: str) -> str:
@@ -61,7 +55,7 @@ def write_definition(
         stored = head.get("Metadata", {}).get(LANDED_AT_METADATA, "")
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
-            raise _classified(exc, f"head s3://{bucket}/{key}") from exc
+            raise classified(exc, f"head s3://{bucket}/{key}") from exc
         stored = ""
     if stored > landed_at:
         return False
@@ -73,7 +67,7 @@ def write_definition(
             Metadata={LANDED_AT_METADATA: landed_at, SOURCE_KEY_METADATA: source_key},
         )
     except ClientError as exc:
-        raise _classified(exc, f"put s3://{bucket}/{key}") from exc
+        raise classified(exc, f"put s3://{bucket}/{key}") from exc
     return True
 
 
@@ -103,7 +97,7 @@ def _keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(o["Key"] for o in page.get("Contents", []))
     except ClientError as exc:
-        raise _classified(exc, f"list s3://{bucket}/{prefix}") from exc
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
     return sorted(k for k in keys if k.endswith(".parquet"))
 
 
@@ -185,5 +179,5 @@ def delete_stale(
         try:
             s3.delete_object(Bucket=bucket, Key=key)
         except ClientError as exc:
-            raise _classified(exc, f"delete s3://{bucket}/{key}") from exc
+            raise classified(exc, f"delete s3://{bucket}/{key}") from exc
     return stale

@@ -11,20 +11,11 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from functions.core.errors import TransientError
+from functions.adapters.aws_errors import classified
 from functions.core.landing import freshness_key
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
-_RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 
 
 def _attributes(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -37,7 +28,7 @@ def put_record(dynamodb: Any, *, table: str, item: Mapping[str, Any]) -> None:
     try:
         dynamodb.put_item(TableName=table, Item=_attributes(item))
     except ClientError as exc:
-        raise _classified(exc, f"put {item.get('pk')}/{item.get('sk')}") from exc
+        raise classified(exc, f"put {item.get('pk')}/{item.get('sk')}") from exc
 
 
 def advance_freshness(dynamodb: Any, *, table: str, source: str, landed_at: str, key: str) -> bool:
@@ -61,7 +52,7 @@ def advance_freshness(dynamodb: Any, *, table: str, source: str, landed_at: str,
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False
-        raise _classified(exc, f"freshness of {source}") from exc
+        raise classified(exc, f"freshness of {source}") from exc
     return True
 
 
@@ -74,11 +65,3 @@ def get_item(dynamodb: Any, *, table: str, pk: str, sk: str) -> dict[str, Any] |
     if raw is None:
         return None
     return {name: _DESERIALIZER.deserialize(value) for name, value in raw.items()}
-
-
-def _classified(exc: ClientError, what: str) -> Exception:
-    """Throttling and server errors may pass (retry); anything else is a real bug."""
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code in _RETRYABLE_CODES:
-        return TransientError(f"state table: {what}: {code}")
-    return exc
