@@ -344,7 +344,10 @@ def _stack_outputs(endpoint: str) -> dict[str, str]:
 def _advance(endpoint: str, to: datetime) -> list[dict[str, Any]]:
     from pablo.local.control import ControlClient  # noqa: PLC0415
 
-    result = ControlClient(endpoint).advance(to=to, by=None, step=None, settle=True)
+    # Steps of the whole 6 hours: the emulator still stops at every schedule's firing time,
+    # and the hours in which nothing is due pass in one step (alarms evaluate every period
+    # boundary of a step at its end).
+    result = ControlClient(endpoint).advance(to=to, by=None, step=STEP, settle=True)
     events: list[dict[str, Any]] = result["events"]
     return events
 

@@ -5,18 +5,19 @@ else is a bug and propagates.
 
 from __future__ import annotations
 
-import io
 import os
+import shutil
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, Final
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.adapters import s3_objects
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.clicks import write_parquet
@@ -33,6 +34,7 @@ from functions.core.engagement_state import (
 _SERIALIZER: Final = TypeSerializer()
 _DESERIALIZER: Final = TypeDeserializer()
 MAX_METRIC_DATA: Final = 1000  # PutMetricData's limit per call
+DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
 
 
 def _attrs(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -53,37 +55,17 @@ def put_object(s3: Any, *, bucket: str, key: str, body: bytes) -> None:
         raise classified(exc, f"put s3://{bucket}/{key}") from exc
 
 
-def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
-    """Every key under `prefix`, sorted (so reading them gives the same table every time)."""
-    keys: list[str] = []
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    except (ClientError, BotoCoreError) as exc:
-        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
-    return sorted(keys)
-
-
 def read_parquet(s3: Any, *, bucket: str, keys: Sequence[str], schema: pa.Schema) -> pa.Table:
-    """The objects at `keys` as one table of `schema` (empty when there are none)."""
-    tables = []
-    for key in keys:
-        try:
-            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except (ClientError, BotoCoreError) as exc:
-            raise classified(exc, f"get s3://{bucket}/{key}") from exc
-        tables.append(pq.read_table(io.BytesIO(body), schema=schema))
-    if not tables:
-        return schema.empty_table()
-    return pa.concat_tables(tables)
+    """The objects at `keys` as one table of `schema`, in key order (empty when none)."""
+    tables = s3_objects.read_tables(s3, bucket=bucket, keys=keys, schema=schema)
+    return pa.concat_tables(tables) if tables else schema.empty_table()
 
 
 def read_partition(
     s3: Any, *, bucket: str, table: schemas.Table, partitions: Mapping[str, str]
 ) -> pa.Table:
     """Every file of one partition of a registry table (file schema, without partitions)."""
-    path = "/".join(f"{k}={partitions[k]}" for k in table.partition_names)
-    keys = list_keys(s3, bucket=bucket, prefix=f"{table.prefix}/{path}/")
+    keys = s3_objects.list_keys(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
     return read_parquet(
         s3,
         bucket=bucket,
@@ -102,19 +84,32 @@ def download_partition(
 ) -> list[str]:
     """Every Parquet file of one partition, downloaded to `directory`; local paths, in key order.
 
-    `download_file` streams each object to disk in chunks, so a day of any size costs disk
-    (Lambda's ephemeral storage), not memory; the caller's engine then scans the files.
+    Each object is streamed to disk in chunks, so a day of any size costs disk (Lambda's
+    ephemeral storage), not memory; the caller's engine then scans the files. A day is many
+    small files (one per ingest batch and event date): one GetObject each, several at a time
+    (`download_file` adds a HeadObject and a thread pool per file, 2x the requests).
     """
-    keys = list_keys(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
-    paths: list[str] = []
-    for number, key in enumerate(k for k in keys if k.endswith(".parquet")):
-        path = os.path.join(directory, f"{number:06d}.parquet")
-        try:
-            s3.download_file(bucket, key, path)
-        except (ClientError, BotoCoreError) as exc:
-            raise classified(exc, f"download s3://{bucket}/{key}") from exc
-        paths.append(path)
-    return paths
+    keys = s3_objects.list_keys(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
+    jobs = [
+        (key, os.path.join(directory, f"{number:06d}.parquet"))
+        for number, key in enumerate(k for k in keys if k.endswith(".parquet"))
+    ]
+    if len(jobs) <= 1:
+        for key, path in jobs:
+            _download(s3, bucket, key, path)
+    else:
+        with ThreadPoolExecutor(max_workers=min(s3_objects.FETCH_THREADS, len(jobs))) as pool:
+            list(pool.map(lambda job: _download(s3, bucket, *job), jobs))
+    return [path for _, path in jobs]
+
+
+def _download(s3: Any, bucket: str, key: str, path: str) -> None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        with open(path, "wb") as out:
+            shutil.copyfileobj(body, out, DOWNLOAD_CHUNK_BYTES)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"download s3://{bucket}/{key}") from exc
 
 
 def upload_file(s3: Any, *, bucket: str, key: str, path: str) -> None:

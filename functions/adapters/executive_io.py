@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.adapters import engagement_io, profit_io
+from functions.adapters import engagement_io, profit_io, s3_objects
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.engagement_state import DayState
@@ -111,7 +111,7 @@ def put_work(s3: Any, *, bucket: str, period: Period, name: str, table: pa.Table
 
 
 def get_work(s3: Any, *, bucket: str, period: Period, name: str) -> pa.Table:
-    body = profit_io.read_object(s3, bucket=bucket, key=work_key(period, name))
+    body = s3_objects.read_object(s3, bucket=bucket, key=work_key(period, name))
     return pq.read_table(io.BytesIO(body))
 
 
@@ -123,7 +123,7 @@ def put_work_json(s3: Any, *, bucket: str, period: Period, name: str, value: Any
 
 def get_work_json(s3: Any, *, bucket: str, period: Period, name: str) -> Any:
     key = f"{WORK_PREFIX}/{period.grain}/{period.name}/{name}.json"
-    return json.loads(profit_io.read_object(s3, bucket=bucket, key=key))
+    return json.loads(s3_objects.read_object(s3, bucket=bucket, key=key))
 
 
 # --- outputs -------------------------------------------------------------------------
@@ -205,5 +205,5 @@ def publish(sns: Any, *, topic: str, subject: str, message: dict[str, Any]) -> N
 def existing_keys(s3: Any, *, bucket: str, prefixes: Iterable[str]) -> list[str]:
     keys: list[str] = []
     for prefix in prefixes:
-        keys += engagement_io.list_keys(s3, bucket=bucket, prefix=prefix)
+        keys += s3_objects.list_keys(s3, bucket=bucket, prefix=prefix)
     return keys

@@ -16,16 +16,14 @@ per partition, so a re-run overwrites byte for byte. What is specific here:
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any, Final
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from functions.adapters import profit_io
+from functions.adapters import profit_io, s3_objects
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.clicks import parquet_bytes
@@ -92,43 +90,21 @@ def read_assignments(s3: Any, *, bucket: str, experiments: Iterable[str]) -> pa.
 
 
 def _keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(o["Key"] for o in page.get("Contents", []))
-    except ClientError as exc:
-        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
-    return sorted(k for k in keys if k.endswith(".parquet"))
-
-
-def _dt_of(key: str) -> str | None:
-    for segment in key.split("/"):
-        name, _, value = segment.partition("=")
-        if name == "dt":
-            return value
-    return None
+    return [
+        k for k in s3_objects.list_keys(s3, bucket=bucket, prefix=prefix) if k.endswith(".parquet")
+    ]
 
 
 def newest_day(s3: Any, *, bucket: str, table: schemas.Table) -> date | None:
     """The newest `dt` partition holding a file of a dt-partitioned table."""
-    days = {_dt_of(k) for k in _keys(s3, bucket=bucket, prefix=f"{table.prefix}/")}
+    days = {s3_objects.dt_of(k) for k in _keys(s3, bucket=bucket, prefix=f"{table.prefix}/")}
     found = sorted(d for d in days if d)
     return date.fromisoformat(found[-1]) if found else None
 
 
 def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date) -> pa.Table:
     """Rows of a dt-partitioned table for the days first..last (dt as a column)."""
-    schema = table.arrow_schema(with_partitions=True)
-    low, high = first.isoformat(), last.isoformat()
-    parts: list[pa.Table] = []
-    for key in _keys(s3, bucket=bucket, prefix=f"{table.prefix}/"):
-        dt = _dt_of(key)
-        if dt is None or not low <= dt <= high:
-            continue
-        body = pq.read_table(io.BytesIO(profit_io.read_object(s3, bucket=bucket, key=key)))
-        body = body.append_column("dt", pa.array([dt] * body.num_rows, pa.string()))
-        parts.append(body.select(schema.names).cast(schema))
-    return pa.concat_tables(parts) if parts else schema.empty_table()
+    return s3_objects.read_days(s3, bucket=bucket, table=table, first=first, last=last)
 
 
 def write_table(
@@ -173,7 +149,7 @@ def delete_stale(
         for k in _keys(s3, bucket=bucket, prefix=prefix)
         if k.endswith(f"/{name}.parquet")
         and k not in kept
-        and (through_dt is None or (_dt_of(k) or "") <= through_dt)
+        and (through_dt is None or (s3_objects.dt_of(k) or "") <= through_dt)
     ]
     for key in stale:
         try:

@@ -4,15 +4,14 @@ CloudWatch values. Clients are passed in; nothing here reads the environment.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
+from functions.adapters import s3_objects
 from functions.adapters.aws_errors import classified, error_code
 from functions.core import schemas
 from functions.core.account_events import Landed
@@ -25,26 +24,11 @@ _BATCH_GET_LIMIT: Final = 100
 # --- S3 ----------------------------------------------------------------------------------
 
 
-def read_object(s3: Any, *, bucket: str, key: str) -> bytes:
-    try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        raise classified(exc, f"get s3://{bucket}/{key}") from exc
-    return body
-
-
 def put_object(s3: Any, *, bucket: str, key: str, body: bytes) -> None:
     try:
         s3.put_object(Bucket=bucket, Key=key, Body=body)
     except ClientError as exc:
         raise classified(exc, f"put s3://{bucket}/{key}") from exc
-
-
-def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(item["Key"] for item in page.get("Contents", []))
-    return sorted(keys)
 
 
 def delete_keys(s3: Any, *, bucket: str, keys: Sequence[str]) -> None:
@@ -56,11 +40,10 @@ def delete_keys(s3: Any, *, bucket: str, keys: Sequence[str]) -> None:
 def read_parquet_under(s3: Any, *, bucket: str, registry: schemas.Table) -> pa.Table:
     """Every Parquet file of `registry` in `bucket`, concatenated (file schema, no partitions)."""
     schema = registry.arrow_schema()
-    parts = [
-        pq.read_table(io.BytesIO(read_object(s3, bucket=bucket, key=key)), schema=schema)
-        for key in list_keys(s3, bucket=bucket, prefix=registry.prefix + "/")
-        if key.endswith(".parquet")
-    ]
+    keys = s3_objects.list_keys(s3, bucket=bucket, prefix=registry.prefix + "/")
+    parts = s3_objects.read_tables(
+        s3, bucket=bucket, keys=[k for k in keys if k.endswith(".parquet")], schema=schema
+    )
     return pa.concat_tables(parts) if parts else schema.empty_table()
 
 

@@ -8,7 +8,6 @@ objects are never stored under another key even if a default changed.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ from typing import Any, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
-from functions.adapters import glue_catalog, state_store
+from functions.adapters import glue_catalog, s3_objects, state_store
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.clicks import parquet_bytes
@@ -47,14 +45,6 @@ class Buckets:
             schemas.Bucket.FINANCE: self.finance,
             schemas.Bucket.QUARANTINE: self.quarantine,
         }[table.bucket]
-
-
-def read_object(s3: Any, *, bucket: str, key: str) -> bytes:
-    try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        raise classified(exc, f"get s3://{bucket}/{key}") from exc
-    return body
 
 
 def put_bytes(s3: Any, *, bucket: str, key: str, body: bytes, finance: bool) -> None:
@@ -125,17 +115,19 @@ def read_table(
                 break
             prefix += f"{name}={partition_filter[name]}/"
     schema = table.arrow_schema(with_partitions=True)
-    parts: list[pa.Table] = []
-    for key in _list_keys(s3, bucket=bucket, prefix=prefix):
-        if not key.endswith(".parquet"):
-            continue
+    keyed: list[tuple[str, dict[str, str]]] = []
+    for key in s3_objects.list_keys(s3, bucket=bucket, prefix=prefix):
         values = _partitions_of(key, table)
-        if partition_filter and any(values.get(k) != v for k, v in partition_filter.items()):
-            continue
-        body = pq.read_table(io.BytesIO(read_object(s3, bucket=bucket, key=key)))
+        wanted = all(values.get(k) == v for k, v in (partition_filter or {}).items())
+        if key.endswith(".parquet") and wanted:
+            keyed.append((key, values))
+    parts: list[pa.Table] = []
+    bodies = s3_objects.read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed])
+    for (_, values), rows in zip(keyed, bodies, strict=True):
         for name in table.partition_names:
-            body = body.append_column(name, pa.array([values[name]] * body.num_rows, pa.string()))
-        parts.append(body.select(schema.names).cast(schema))
+            column = pa.array([values[name]] * rows.num_rows, pa.string())
+            rows = rows.append_column(name, column)  # noqa: PLW2901 (extended in place)
+        parts.append(rows.select(schema.names).cast(schema))
     if not parts:
         return schema.empty_table()
     return pa.concat_tables(parts)
@@ -148,16 +140,6 @@ def _partitions_of(key: str, table: schemas.Table) -> dict[str, str]:
         if sep and name in table.partition_names:
             values[name] = value
     return values
-
-
-def _list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
-    keys: list[str] = []
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    except ClientError as exc:
-        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
-    return sorted(keys)
 
 
 def known_accounts(s3: Any, *, bucket: str) -> frozenset[str] | None:

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
-from functions.adapters import glue_catalog, growth_io
+from functions.adapters import glue_catalog, growth_io, s3_objects
 from functions.core import account_events, env, growth_paths, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
@@ -65,7 +65,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not landed.key.startswith(growth_paths.ACCOUNT_EVENTS_PREFIX):
         return {"status": "ignored", "key": landed.key}
     s3 = _client("s3")
-    body = growth_io.read_object(s3, bucket=landed.bucket, key=landed.key)
+    body = s3_objects.read_object(s3, bucket=landed.bucket, key=landed.key)
     outcome = account_events.validate_file(body, source_key=landed.key, now=landed.landed_at)
     outcome = account_events.against_landed(outcome, _ledger(settings, outcome))
     months = _write_raw(settings, s3, outcome)

@@ -26,13 +26,12 @@ from typing import Any, Final
 import pyarrow as pa
 from aws_lambda_powertools import Logger
 
-from functions.adapters import engagement_io, glue_catalog
+from functions.adapters import engagement_io, glue_catalog, s3_objects
 from functions.core import engagement, env, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.engagement_state import (
     ACTIVE_WINDOW_DAYS,
     active_user_days,
-    date_range,
     days_to_compute,
     format_time,
     parse_time,
@@ -245,8 +244,12 @@ def active_users(event: dict[str, Any]) -> dict[str, Any]:
         return {"days": [], "rows": 0}
     account_events = _account_events(settings)
     first = days[0] - timedelta(days=ACTIVE_WINDOW_DAYS - 1)
-    user_daily = pa.concat_tables(
-        [_user_daily(settings, s3, d) for d in date_range(first, days[-1])]
+    user_daily = s3_objects.read_days(
+        s3,
+        bucket=settings.curated_bucket,
+        table=schemas.ENGAGEMENT_USER_DAILY,
+        first=first,
+        last=days[-1],
     )
     tables = engagement.active_users_days(
         user_daily,
@@ -260,20 +263,10 @@ def active_users(event: dict[str, Any]) -> dict[str, Any]:
     return {"days": [d.isoformat() for d in days], "rows": rows}
 
 
-def _user_daily(settings: Settings, s3: Any, day: date) -> pa.Table:
-    table = engagement_io.read_partition(
-        s3,
-        bucket=settings.curated_bucket,
-        table=schemas.ENGAGEMENT_USER_DAILY,
-        partitions={"dt": day.isoformat()},
-    )
-    return table.append_column("dt", pa.array([day.isoformat()] * table.num_rows, pa.string()))
-
-
 def _account_events(settings: Settings) -> pa.Table:
     """Every raw account event (small: one row per account change); empty if none landed."""
     s3 = _client("s3")
-    keys = engagement_io.list_keys(
+    keys = s3_objects.list_keys(
         s3, bucket=settings.raw_bucket, prefix=f"{schemas.RAW_ACCOUNT_EVENTS.prefix}/"
     )
     return engagement_io.read_parquet(

@@ -18,7 +18,7 @@ from typing import Any, Final
 import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
-from functions.adapters import experiments_io, metrics, profit_io
+from functions.adapters import experiments_io, metrics, profit_io, s3_objects
 from functions.core import experiments_inputs, schemas
 from functions.core.errors import ValidationError
 from functions.core.finance_inputs import file_token
@@ -52,7 +52,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not isinstance(classification, Classified) or classification.source not in SOURCES:
         return {"status": "ignored", "key": landed.key}
     s3 = client("s3")
-    data = profit_io.read_object(s3, bucket=landed.bucket, key=landed.key)
+    data = s3_objects.read_object(s3, bucket=landed.bucket, key=landed.key)
     if classification.source == experiments_inputs.EXPERIMENTS_SOURCE:
         outcome, written = _definitions(config, s3, data, landed)
     else:

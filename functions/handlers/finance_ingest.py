@@ -13,7 +13,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import metrics, profit_io
+from functions.adapters import metrics, profit_io, s3_objects
 from functions.core import finance_inputs, schemas
 from functions.core.errors import ValidationError
 from functions.core.landing import Classified, classify, parse_object_created
@@ -42,7 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     source = classification.source
     spec = finance_inputs.spec_for(source, config.reporting_currency)
     s3 = client("s3")
-    data = profit_io.read_object(s3, bucket=landed.bucket, key=landed.key)
+    data = s3_objects.read_object(s3, bucket=landed.bucket, key=landed.key)
     outcome = finance_inputs.validate_file(
         spec, data, source_key=landed.key, received_at=landed.landed_at
     )

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import glue_catalog, growth_io
+from functions.adapters import glue_catalog, growth_io, s3_objects
 from functions.core import account_events, env, growth, growth_paths, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
@@ -187,7 +187,7 @@ def _write_issues(settings: Settings, replays: dict[str, Any]) -> list[str]:
     wanted = {growth_paths.issues_key(m) for m in months}
     stale = [
         k
-        for k in growth_io.list_keys(
+        for k in s3_objects.list_keys(
             s3, bucket=settings.curated_bucket, prefix=schemas.LIFECYCLE_ISSUES.prefix + "/"
         )
         if k not in wanted
@@ -199,7 +199,7 @@ def _write_issues(settings: Settings, replays: dict[str, Any]) -> list[str]:
 
 def _missing_closed_weeks(settings: Settings, now: datetime) -> list[str]:
     present = set(
-        growth_io.list_keys(
+        s3_objects.list_keys(
             _client("s3"),
             bucket=settings.curated_bucket,
             prefix=schemas.ACCOUNT_STATUS_WEEKLY.prefix + "/",

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from botocore.exceptions import EndpointConnectionError
 
-from functions.adapters import engagement_io
+from functions.adapters import s3_objects
 from functions.core import schemas
 from functions.handlers import click_ingest
 from functions.handlers.engagement_monitor import FRESHNESS_METRIC
@@ -227,7 +227,7 @@ class EngagementDemo:
     def _curated(self, table: schemas.Table) -> pa.Table:
         s3 = self.run.client("s3")
         bucket = self.run.outputs["CuratedBucketName"]
-        keys = engagement_io.list_keys(s3, bucket=bucket, prefix=f"{table.prefix}/")
+        keys = s3_objects.list_keys(s3, bucket=bucket, prefix=f"{table.prefix}/")
         tables = []
         for key in keys:
             if not key.endswith(".parquet"):

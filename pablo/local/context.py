@@ -53,5 +53,7 @@ class Extension(Protocol):
         """Called in order for every tick; fire what fell due in (old, new].
 
         May return what it did as event dicts (JSON-serializable); the tick reports them.
+        An extension may also define `next_due(after, until) -> datetime | None`: the first
+        instant in (after, until] at which it needs the clock to stop (schedules do).
         """
         ...

@@ -1,7 +1,8 @@
 """EventBridge schedules that really fire, in the emulator, on the emulator clock.
 
 moto stores EventBridge rules with a ScheduleExpression and EventBridge Scheduler schedules
-but never fires them. On every clock advance this extension lists them through the AWS
+but never fires them. The emulator asks this extension for the next firing (`next_due`) and
+stops its clock there; on every clock advance this extension lists them through the AWS
 APIs (`events` list_rules / list_targets_by_rule, `scheduler` list_schedules /
 get_schedule), computes every firing in (old, new] (`pablo.local.schedule_expressions`),
 and delivers the firings in time order to their targets:
@@ -61,6 +62,14 @@ class Firing:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """Every EventBridge rule (the enabled ones fire) and every enabled Scheduler schedule."""
+
+    rules: list[dict[str, Any]]
+    schedules: list[dict[str, Any]]
+
+
 class ScheduleRunner:
     """The emulator extension; loaded as `pablo.local.schedules:ScheduleRunner`."""
 
@@ -70,6 +79,9 @@ class ScheduleRunner:
         self._ctx: EmulatorContext | None = None
         self._fired_until: datetime | None = None
         self._reported: set[str] = set()
+        # What next_due listed, kept for the on_clock_advance of the same step (the emulator
+        # calls them back to back): one listing per step instead of two.
+        self._listed: Listing | None = None
 
     def start(self, ctx: EmulatorContext) -> None:
         self._ctx = ctx
@@ -86,7 +98,11 @@ class ScheduleRunner:
             old = max(old, self._fired_until)
         if new <= old:
             return []
-        firings = [*self._rule_firings(old, new), *self._scheduler_firings(old, new)]
+        listing, self._listed = self._listing(), None
+        firings = [
+            *self._rule_firings(listing, old, new),
+            *self._scheduler_firings(listing, old, new),
+        ]
         firings.sort(key=lambda f: (f.at, f.source, f.name))
         events: list[dict[str, Any]] = []
         for firing in firings:
@@ -100,14 +116,46 @@ class ScheduleRunner:
         assert self._ctx is not None
         return self._ctx.client(service)
 
-    def _rule_firings(self, old: datetime, new: datetime) -> Iterator[Firing]:
-        for rule in self._paged("events", "list_rules", "Rules"):
+    def next_due(self, after: datetime, until: datetime) -> datetime | None:
+        """The first instant in (after, until] at which a schedule fires, if any. The emulator
+        stops its clock there, so each target runs with the clock at its firing time and the
+        hours in which nothing is due pass in one step."""
+        if self._ctx is None:
+            return None
+        if self._fired_until is not None:
+            after = max(after, self._fired_until)
+        if until <= after:
+            return None
+        self._listed = listing = self._listing()
+        firsts = [times[0] for _, times in self._due_rules(listing, after, until)]
+        firsts += [firing.at for firing in self._scheduler_firings(listing, after, until)]
+        return min(firsts, default=None)
+
+    def _listing(self) -> Listing:
+        if self._listed is not None:
+            return self._listed
+        schedules = []
+        for summary in self._paged("scheduler", "list_schedules", "Schedules"):
+            if summary.get("State", "ENABLED") != "ENABLED":
+                continue
+            group = summary.get("GroupName") or "default"
+            schedule = self._client("scheduler").get_schedule(Name=summary["Name"], GroupName=group)
+            schedules.append({**schedule, "GroupName": group})
+        return Listing(rules=self._paged("events", "list_rules", "Rules"), schedules=schedules)
+
+    def _due_rules(
+        self, listing: Listing, old: datetime, new: datetime
+    ) -> Iterator[tuple[dict[str, Any], list[datetime]]]:
+        for rule in listing.rules:
             expression = rule.get("ScheduleExpression")
             if not expression or rule.get("State", "ENABLED") != "ENABLED":
                 continue
             times = self._firing_times(rule["Arn"], expression, timezone="UTC", between=(old, new))
-            if not times:
-                continue
+            if times:
+                yield rule, times
+
+    def _rule_firings(self, listing: Listing, old: datetime, new: datetime) -> Iterator[Firing]:
+        for rule, times in self._due_rules(listing, old, new):
             targets = tuple(
                 Target(t["Id"], t["Arn"], t)
                 for t in self._paged("events", "list_targets_by_rule", "Targets", Rule=rule["Name"])
@@ -115,12 +163,11 @@ class ScheduleRunner:
             for at in times:
                 yield Firing(at, "events", rule["Name"], rule["Arn"], targets)
 
-    def _scheduler_firings(self, old: datetime, new: datetime) -> Iterator[Firing]:
-        for summary in self._paged("scheduler", "list_schedules", "Schedules"):
-            if summary.get("State", "ENABLED") != "ENABLED":
-                continue
-            group = summary.get("GroupName") or "default"
-            schedule = self._client("scheduler").get_schedule(Name=summary["Name"], GroupName=group)
+    def _scheduler_firings(
+        self, listing: Listing, old: datetime, new: datetime
+    ) -> Iterator[Firing]:
+        for schedule in listing.schedules:
+            group = schedule["GroupName"]
             start = _as_utc(schedule.get("StartDate"))
             end = _as_utc(schedule.get("EndDate"))
             times = self._firing_times(

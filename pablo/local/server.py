@@ -10,8 +10,10 @@
   GET  /pablo-api/health  -> status, pid, clock, extensions, skipped extensions, patches
   GET  /pablo-api/clock   -> {"now": iso}
   POST /pablo-api/clock   {"to": iso} or {"by_seconds": n}, optional "step_seconds",
-       "settle" -> advances in steps, calling each extension's on_clock_advance(old, new)
-       in order, waiting after each step for running Step Functions executions to end;
+       "settle" -> advances in steps of at most step_seconds (default an hour), stopping
+       also wherever an extension is due (`next_due`, e.g. a schedule's firing time), calling
+       each extension's on_clock_advance(old, new) in order, waiting after each step for
+       running Step Functions executions to end;
        returns {"old", "now", "steps", "events", "unsettled"}. Going back is refused (409).
   GET  /pablo-api/esm       -> per event source mapping: invocations, records, failures
   POST /pablo-api/esm/drain {"timeout": s} -> waits until every mapped stream is processed
@@ -203,7 +205,7 @@ class Emulator:
             boundary = old
             while True:
                 window_start = self._covered
-                boundary = min(target, boundary + step)
+                boundary = self._next_stop(window_start, min(target, boundary + step))
                 window_end = max(boundary, self.clock.now())
                 self.clock.advance_to(window_end)
                 for extension in self.extensions:
@@ -221,6 +223,23 @@ class Emulator:
                 "events": events,
                 "unsettled": unsettled,
             }
+
+    def _next_stop(self, after: datetime, until: datetime) -> datetime:
+        """`until`, or the first instant before it at which an extension needs the clock to
+        stop (`next_due`: a schedule's firing time), so what fires then runs at its time."""
+        stop = until
+        for extension in self.extensions:
+            next_due = getattr(extension, "next_due", None)
+            if next_due is None:
+                continue
+            try:
+                due = next_due(after, stop)
+            except Exception:  # as in _notify: one extension's bug must not stop the clock
+                LOG.exception("extension %s failed to say when it is next due", extension.name)
+                continue
+            if due is not None and after < due < stop:
+                stop = due
+        return stop
 
     @staticmethod
     def _notify(extension: Extension, old: datetime, new: datetime) -> list[dict[str, Any]]:

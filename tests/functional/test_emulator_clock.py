@@ -95,6 +95,39 @@ def test_extensions_see_every_window_in_order_without_gaps() -> None:
     assert {event["extension"] for event in first["events"]} == {"recorder"}
 
 
+class DueExtension(RecordingExtension):
+    """Records windows, and is due at given instants (as a schedule is at its firings)."""
+
+    name = "due"
+
+    def __init__(self, due: list[datetime]) -> None:
+        super().__init__()
+        self.due = due
+
+    def next_due(self, after: datetime, until: datetime) -> datetime | None:
+        return next((d for d in self.due if after < d <= until), None)
+
+
+def test_the_clock_stops_where_an_extension_is_due() -> None:
+    # given an emulator with an extension due at 01:05 and 03:30, and one that is not
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    emulator = Emulator(clock=Clock(start), extension_paths=())
+    due = DueExtension([start + timedelta(hours=1, minutes=5), start + timedelta(hours=3.5)])
+    recorder = RecordingExtension()
+    emulator.extensions += [due, recorder]
+
+    # when the clock moves 6 hours in steps of up to 6 hours
+    result = emulator.advance(start + timedelta(hours=6), step=timedelta(hours=6), settle=False)
+
+    # then every extension saw the clock stop at each due instant, and nowhere else
+    expected = [start + timedelta(hours=h) for h in (1 + 5 / 60, 3.5, 6)]
+    for extension in (due, recorder):
+        ends = [new for _, new in extension.windows]
+        late = [e - x for e, x in zip(ends, expected, strict=True)]
+        assert all(timedelta(0) <= lag < timedelta(seconds=1) for lag in late)
+    assert result["steps"] == 3
+
+
 def test_missing_extensions_are_skipped_and_listed() -> None:
     # given import paths of a module that does not exist and a class that does not
     paths = ["pablo.local.not_written_yet:Thing", "pablo.local.clock:NoSuchClass"]

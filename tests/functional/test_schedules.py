@@ -122,6 +122,30 @@ def test_daily_and_hourly_rules_fire_exactly_as_often_as_due_over_two_days(
     assert not [e for e in events if "error" in e]
 
 
+def test_next_due_is_the_first_firing_of_any_enabled_schedule(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    # given a daily 02:00 rule, a disabled 01:00 rule and a one-time schedule at 03:30
+    _, queue_arn = _queue(emulator, "due-inbox")
+    _rule(emulator, "daily", "cron(0 2 * * ? *)", {"Id": "inbox", "Arn": queue_arn})
+    _rule(emulator, "early", "cron(0 1 * * ? *)", {"Id": "inbox", "Arn": queue_arn})
+    emulator.client("events").disable_rule(Name="early")
+    emulator.client("scheduler").create_schedule(
+        Name="once",
+        ScheduleExpression="at(2026-11-26T03:30:00)",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": queue_arn, "RoleArn": ROLE_ARN},
+    )
+    midnight = datetime(2026, 11, 26, tzinfo=UTC)
+
+    # when the emulator asks when the runner is next due, from several instants
+    # then it is each next enabled firing in the window, and None when there is none
+    assert runner.next_due(midnight, midnight + timedelta(hours=6)) == midnight + timedelta(hours=2)
+    at_two = midnight + timedelta(hours=2)
+    assert runner.next_due(at_two, midnight + timedelta(hours=6)) == midnight + timedelta(hours=3.5)
+    assert runner.next_due(midnight, midnight + timedelta(hours=1)) is None
+
+
 def test_disabled_rules_and_past_times_do_not_fire(
     emulator: EmulatorContext, runner: ScheduleRunner
 ) -> None:
