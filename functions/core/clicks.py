@@ -26,7 +26,6 @@ columns, the same code for both paths.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from operator import attrgetter, itemgetter
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import duckdb
 import msgspec
@@ -171,7 +170,7 @@ def decode_batch(
         payloads = _decode_bytes(envelopes.data, settings, rejections)
         parsed, positions = _parse(payloads, rejections)
         payload_at = payloads.__getitem__
-    arrival_ms = envelopes.arrival_ms.take(positions)
+    arrival_ms = _take(envelopes.arrival_ms, positions)
     reasons = _field_reasons(parsed, arrival_ms, settings)
     for row in pc.indices_nonzero(pc.is_valid(reasons)).to_pylist():
         reason = reasons[row].as_py()
@@ -180,11 +179,20 @@ def decode_batch(
         rejections.append(_Rejection(position, reason, detail, payload_at(position)))
     valid_rows = pc.indices_nonzero(pc.is_null(reasons)).cast(pa.int64())
     kept_rows = _first_copies(parsed.column("event_id"), valid_rows)
-    accepted = _accepted_table(parsed.take(kept_rows), envelopes, positions.take(kept_rows))
+    accepted = _accepted_table(_take(parsed, kept_rows), envelopes, _take(positions, kept_rows))
     duplicates = len(valid_rows) - len(kept_rows)
     quarantined = _quarantine_table(rejections, envelopes, now=now)
     batch_id = _batch_id(envelopes)
     return BatchOutcome(batch_id, len(records), accepted, duplicates, quarantined)
+
+
+_Rows = TypeVar("_Rows", pa.Table, pa.Array, pa.ChunkedArray)
+
+
+def _take(values: _Rows, rows: pa.Array) -> _Rows:
+    """`values.take(rows)` for ascending, distinct row numbers: when they are all the rows
+    (the usual batch: every record valid, none repeated) that is `values` itself, no copy."""
+    return values if len(rows) == len(values) else values.take(rows)
 
 
 def _payload_at(data: Sequence[Any], position: int) -> bytes:
@@ -243,7 +251,7 @@ def parquet_bytes(
     """`table` as Parquet with the registry's file schema and fixed writer options.
 
     `dictionary_columns` limits dictionary encoding to the columns that repeat (None: all);
-    trying it on unique columns like hashes costs time and saves nothing.
+    trying it on unique columns like ids costs time and saves nothing.
     """
     schema = registry.arrow_schema()
     body = table.select(schema.names).cast(schema)
@@ -447,7 +455,9 @@ def _b64_lines(texts: pa.Array) -> pa.Array:
     con = _B64_CONNECTION[0]
     con.register("clicks_batch", pa.table({"d": texts}))
     sql = "SELECT from_base64(d) || '\n'::BLOB AS b FROM clicks_batch"
-    result = con.execute(sql).fetch_arrow_table()
+    # A relation streams into Arrow; `execute` would first materialise DuckDB's own result
+    # (measured: 2 ms of a 10,000-record batch).
+    result = con.sql(sql).fetch_arrow_table()
     return result.column("b").combine_chunks().cast(pa.binary())
 
 
@@ -671,8 +681,11 @@ def _field_reasons(
 
 
 def _bad_ids(column: pa.ChunkedArray, max_chars: int) -> pa.ChunkedArray:
-    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(column)), 0)
-    return pc.or_(blank, pc.greater(pc.utf8_length(column), max_chars))
+    # Blank = empty or only whitespace (utf8_is_space is false on ""): what str.strip() and
+    # utf8_trim_whitespace call blank, checked over all of Unicode, without a trimmed copy.
+    lengths = pc.utf8_length(column)
+    blank = pc.or_(pc.equal(lengths, 0), pc.utf8_is_space(column))
+    return pc.or_(blank, pc.greater(lengths, max_chars))
 
 
 def _field_detail(
@@ -707,7 +720,7 @@ def _first_copies(event_ids: pa.ChunkedArray, valid_rows: pa.Array) -> pa.Array:
     """Row numbers (ascending) of the valid rows that are the first copy of their event_id."""
     if len(valid_rows) == 0:
         return valid_rows
-    ids = event_ids.take(valid_rows)
+    ids = _take(event_ids, valid_rows)
     if pc.count_distinct(ids).as_py() == len(valid_rows):
         return valid_rows  # the usual batch: nothing repeated
     first = (
@@ -721,30 +734,6 @@ def _first_copies(event_ids: pa.ChunkedArray, valid_rows: pa.Array) -> pa.Array:
 # --- output tables -------------------------------------------------------------------
 
 
-def canonical_payload(parsed: pa.Table) -> pa.ChunkedArray | pa.Array:
-    """The canonical form of each payload, as Arrow binary (what payload_hash hashes).
-
-    The contract fields in contract order (event_time as decimal milliseconds) joined by
-    U+001F, an absent or null page leaving its field out. Key order, whitespace, escapes and
-    unknown fields do not change it, so two copies of one click hash alike exactly when their
-    contract fields are equal. (A field that itself holds U+001F could make two different
-    payloads look alike; the only effect would be a synthetic duplicate counted as natural.)
-    """
-    fields = [pc.cast(parsed.column(name), pa.string()) for name in PAYLOAD_FIELDS]
-    joined = pc.binary_join_element_wise(*fields, "\x1f", null_handling="skip")
-    return pc.cast(joined, pa.binary())
-
-
-def payload_hashes(parsed: pa.Table) -> pa.Array:
-    """SHA-256 hex of each canonical payload."""
-    sha256 = hashlib.sha256
-    digests = b"".join([sha256(c).digest() for c in canonical_payload(parsed).to_pylist()])
-    hexed = pa.py_buffer(binascii.hexlify(digests))
-    # The hex digests laid end to end are a fixed-size-binary array: no per-row objects.
-    fixed = pa.Array.from_buffers(pa.binary(64), parsed.num_rows, [None, hexed])
-    return fixed.cast(pa.binary()).cast(pa.string())
-
-
 def _accepted_table(kept: pa.Table, envelopes: _Envelopes, positions: pa.Array) -> pa.Table:
     """RAW_CLICKS rows of the kept payloads; `positions` are their places in the batch."""
     event_ms = kept.column("event_time")
@@ -753,10 +742,9 @@ def _accepted_table(kept: pa.Table, envelopes: _Envelopes, positions: pa.Array) 
     days = pc.divide(event_ms, _MS_PER_DAY).cast(pa.int32())
     columns: dict[str, Any] = {name: kept.column(name) for name in PAYLOAD_FIELDS}
     columns["event_time"] = event_ms.cast(timestamp)
-    columns["arrival_time"] = envelopes.arrival_ms.take(positions).cast(timestamp)
-    columns["payload_hash"] = payload_hashes(kept)
-    columns["shard_id"] = envelopes.shard_ids.take(positions)
-    columns["sequence_number"] = envelopes.sequence_numbers.take(positions)
+    columns["arrival_time"] = _take(envelopes.arrival_ms, positions).cast(timestamp)
+    columns["shard_id"] = _take(envelopes.shard_ids, positions)
+    columns["sequence_number"] = _take(envelopes.sequence_numbers, positions)
     columns["dt"] = days.cast(pa.date32()).cast(pa.string())
     schema = schemas.RAW_CLICKS.arrow_schema(with_partitions=True)
     return pa.table([columns[name] for name in schema.names], schema=schema)

@@ -253,11 +253,6 @@ RAW_CLICKS = Table(
         _c("event_time", "timestamp", "When the click happened (UTC)"),
         _c("page", "string", "Page or feature clicked", nullable=True),
         _c("arrival_time", "timestamp", "Kinesis approximate arrival time (UTC)"),
-        _c(
-            "payload_hash",
-            "string",
-            "SHA-256 of the canonical payload, to tell true from synthetic duplicates",
-        ),
         _c("shard_id", "string", "Kinesis shard it came through"),
         _c("sequence_number", "string", "Kinesis sequence number"),
     ),

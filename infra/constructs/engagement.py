@@ -122,8 +122,9 @@ class EngagementPipeline(Construct):
             description="Daily engagement: compaction, sessions, aggregates, restatements",
             timeout=Duration.minutes(15),
             memory_size_mb=3008,
-            # DuckDB spills to /tmp past its memory limit (about 4 GB at 50M clicks a day).
-            ephemeral_storage_mb=6144,
+            # /tmp holds the day's raw files, DuckDB's spill and the per-bucket scratch, then
+            # the clicks file: about 5.6 GB at 50M clicks a day (bench/README.md).
+            ephemeral_storage_mb=10240,
             read_buckets=[buckets.raw],
             write_buckets=[buckets.curated],
             state_table_access=True,

@@ -18,7 +18,6 @@ from functions.core.schemas import Table
 PIPELINE_ADDED_COLUMNS: tuple[str, ...] = (
     "source_key",
     "arrival_time",
-    "payload_hash",
     "shard_id",
     "sequence_number",
 )

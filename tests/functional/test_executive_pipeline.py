@@ -65,7 +65,6 @@ def _click(account: str, user: int, at: datetime, n: int) -> dict[str, Any]:
         "event_time": at,
         "page": "home",
         "arrival_time": at + timedelta(seconds=5),
-        "payload_hash": event_id,
         "shard_id": "shardId-000000000000",
         "sequence_number": str(n),
         "dt": at.date().isoformat(),

@@ -21,7 +21,7 @@ def at(hours: float = 0, minutes: float = 0, seconds: float = 0) -> datetime:
     return MIDNIGHT + timedelta(hours=hours, minutes=minutes, seconds=seconds)
 
 
-def raw_row(event_id: str, arrival: datetime, *, payload_hash: str = "h", **kw: Any) -> dict:
+def raw_row(event_id: str, arrival: datetime, **kw: Any) -> dict:
     row = {
         "event_id": event_id,
         "account_id": "acct-1",
@@ -30,7 +30,6 @@ def raw_row(event_id: str, arrival: datetime, *, payload_hash: str = "h", **kw: 
         "event_time": at(9),
         "page": None,
         "arrival_time": arrival,
-        "payload_hash": payload_hash,
         "shard_id": "shardId-0",
         "sequence_number": arrival.isoformat(),
         "dt": DAY.isoformat(),
@@ -72,7 +71,7 @@ def test_compaction_keeps_one_row_per_event_with_the_earliest_arrival(tmp_path: 
     rows = [
         raw_row("a", at(10, 5)),
         raw_row("a", at(10, 1)),  # earliest: kept
-        raw_row("a", at(10, 9), payload_hash="other", page="/x"),  # synthetic
+        raw_row("a", at(10, 9), page="/x"),  # synthetic: another payload
         raw_row("a", at(23, 30)),  # natural, and late
         raw_row("b", at(11)),
         raw_row("c", at(11), event_time=at(-2)),  # previous day: ignored

@@ -18,8 +18,8 @@ def _raw() -> pa.Table:
     rows = [
         raw_row("e1", at(9), user_id="u1", event_time=at(8, 59)),
         raw_row("e1", at(9, 5), user_id="u1", event_time=at(8, 59)),  # natural copy
-        raw_row("e2", at(10), user_id="u1", event_time=at(9, 10), payload_hash="x"),
-        raw_row("e2", at(11), user_id="u1", event_time=at(9, 10), payload_hash="y"),
+        raw_row("e2", at(10), user_id="u1", event_time=at(9, 10), page="/x"),
+        raw_row("e2", at(11), user_id="u1", event_time=at(9, 10), page="/y"),
         raw_row("e3", at(12), user_id="u2", event_time=at(11)),
         raw_row("e4", at(12), user_id="u2", event_time=at(11, 45)),
         raw_row("e5", at(30), user_id="u3", event_time=at(25)),  # the next day: ignored
@@ -100,3 +100,64 @@ def test_a_big_day_is_aggregated_per_user_bucket_with_the_same_result(
     # Then the per-user table is the same, in the same order
     assert split.user_daily.equals(whole.user_daily)
     assert whole.user_daily.num_rows == 2
+
+
+def test_a_big_day_writes_every_click_once_in_a_repeatable_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a day split into several user buckets (one landed row's worth each)
+    raw = _raw()
+    compaction = engagement.compact_day(raw, DAY)
+    monkeypatch.setattr(engagement, "USER_DAILY_BUCKET_ROWS", 1)
+    # When the day is computed twice
+    first = engagement.engagement_day(raw, DAY, clicks_path=str(tmp_path / "a.parquet"))
+    again = engagement.engagement_day(raw, DAY, clicks_path=str(tmp_path / "b.parquet"))
+    # Then the clicks file holds compact_day's rows, bucket by bucket (a user's clicks in
+    # time order), the same bytes each time, and no scratch file is left behind
+    written = pq.read_table(tmp_path / "a.parquet")
+    expected = compaction.clicks.drop(["dt"]).sort_by("event_id")
+    assert written.sort_by("event_id").equals(expected)
+    assert first.clicks_rows == 4
+    for user in ("u1", "u2"):
+        times = [r["event_time"] for r in written.to_pylist() if r["user_id"] == user]
+        assert times == sorted(times)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert first.dedup.equals(again.dedup) and first.dedup.equals(compaction.dedup)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "b.parquet"]
+
+
+def test_a_day_without_clicks_gives_an_empty_clicks_file(tmp_path: Path) -> None:
+    # Given raw clicks that all belong to another day
+    raw = _raw().slice(6)
+    # When the day is computed
+    result = engagement.engagement_day(raw, DAY, clicks_path=str(tmp_path / "a.parquet"))
+    # Then every output is empty but well-formed
+    assert result.clicks_rows == 0
+    assert pq.read_table(tmp_path / "a.parquet").schema == schemas.CLICKS.arrow_schema()
+    assert result.user_daily.num_rows == 0
+    assert result.dedup.to_pylist()[0]["rows_landed"] == 0
+    assert result.landed_by_hour == {}
+
+
+def test_users_sharing_a_window_key_are_still_told_apart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given two users whose clicks interleave within the session gap
+    times = {"u1": [at(10), at(10, 20), at(10, 40)], "u2": [at(10, 10), at(10, 30)]}
+    rows = [
+        raw_row(f"{user}-{i}", moment, user_id=user, event_time=moment)
+        for user, moments in times.items()
+        for i, moment in enumerate(moments)
+    ]
+    normal = engagement.engagement_day(
+        raw_table(rows), DAY, clicks_path=str(tmp_path / "a.parquet")
+    )
+    # When every user gets the same window key (as if their 64-bit hashes collided)
+    monkeypatch.setattr(engagement, "_USER_KEY", "CAST(0 AS UBIGINT)")
+    collided = engagement.engagement_day(
+        raw_table(rows), DAY, clicks_path=str(tmp_path / "b.parquet")
+    )
+    # Then the collision is detected and each user's sessions are still their own
+    assert collided.user_daily.equals(normal.user_daily)
+    assert normal.user_daily.column("sessions").to_pylist() == [1, 1]
+    assert normal.user_daily.column("session_seconds").to_pylist() == [2400.0, 1200.0]
