@@ -2,6 +2,7 @@
 
     python -m bench engagement [N ...] [--rounds R]     # default: 1,000,000, 3 rounds
     python -m bench engagement 1000000 10000000 50000000 --rounds 1
+    BENCH_PIPELINE_MEMORY_LIMIT=0.5GB python -m bench engagement 10000000 --sides pipeline
 
 Input: one day of RAW_CLICKS files as the ingest function lands them (bench/engagement_data.py,
 generated once per size and cached under bench/.data/), with natural and synthetic duplicates.
@@ -40,18 +41,24 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, Final
+from unittest import mock
 
 import pyarrow as pa
 
 from bench.engagement_data import DAY, dataset, parquet_files
 from functions.core import engagement
 
-# DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_daily._settings).
-PIPELINE_MEMORY_LIMIT: Final = "1.4GB"
+# DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_daily._settings);
+# the env var sets another, e.g. one small enough that 10M clicks already reach it (issue #4:
+# is the peak flat once the limit is reached?).
+PIPELINE_MEMORY_ENV: Final = "BENCH_PIPELINE_MEMORY_LIMIT"
+PIPELINE_MEMORY_DEFAULT: Final = "1.4GB"
 TARGET_RATIO: Final = 1.3
 TARGET_PEAK_GB: Final = 2.5
 SPARK_PYTHON_ENV: Final = "BENCH_SPARK_PYTHON"
@@ -172,17 +179,160 @@ FROM user_daily GROUP BY account_id ORDER BY account_id
 
 
 def run_pipeline(files: list[str], temp: Path) -> dict[str, Any]:
-    eng = engagement.Engine(memory_limit=PIPELINE_MEMORY_LIMIT, temp_directory=str(temp / "spill"))
-    result = engagement.engagement_day(
-        files, DAY, clicks_path=str(temp / "clicks.parquet"), engine=eng
+    eng = engagement.Engine(
+        memory_limit=pipeline_memory_limit(), temp_directory=str(temp / "spill")
     )
-    daily = engagement.engagement_daily(result.user_daily, DAY, engine=eng)
+    with MemorySampler() as sampler, sampler.watching_pipeline():
+        result = engagement.engagement_day(
+            files, DAY, clicks_path=str(temp / "clicks.parquet"), engine=eng
+        )
+        daily = engagement.engagement_daily(result.user_daily, DAY, engine=eng)
     dedup = result.dedup.to_pylist()[0]
     return {
         "digest": rows_digest(daily),
         "accounts": daily.num_rows,
         "dedup": [dedup[k] for k in _DEDUP_KEYS],
+        "user_daily_rows": result.user_daily.num_rows,
+        "user_daily_gb": result.user_daily.nbytes / GB,
+        "clicks_file": str(temp / "clicks.parquet"),  # hashed by `child`, after the clock
+        **sampler.figures(),
     }
+
+
+# --- where the pipeline's memory goes (sampled in its child process) -----------------------
+
+GB: Final = 1024**3
+SAMPLE_SECONDS: Final = 0.1
+_DUCKDB_MEMORY_SQL: Final = (
+    "SELECT coalesce(sum(memory_usage_bytes), 0), coalesce(sum(temporary_storage_bytes), 0) "
+    "FROM duckdb_memory()"
+)
+# The pipeline's steps, by the engagement function each runs in (anything else: "other").
+PHASES: Final = {
+    "_rank_repeated": "dedup (ids aggregate, ranking)",
+    "_compact_into_buckets": "bucket files (COPY)",
+    "_process_buckets": "sessions + clicks file",
+    "engagement_daily": "engagement_daily",
+}
+
+
+class MemorySampler:
+    """Every SAMPLE_SECONDS, in a thread: the process's RSS, DuckDB's own memory and spill
+    (`duckdb_memory()`, on a cursor of the pipeline's connection: what its memory_limit
+    governs) and Arrow's pool; the peaks, per step. Sampled, so a peak between two samples
+    is missed (VmHWM, printed as "peak GB", is exact); it says where the memory went."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cursor: Any = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="memory-sampler", daemon=True)
+        self.phase = "other"
+        self.duckdb_peak = self.spill_peak = 0
+        self.at_rss_peak: dict[str, Any] = {"rss_gb": 0.0}
+        self.rss_by_phase: dict[str, float] = {}
+        self.missed = 0
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    @contextmanager
+    def watching_pipeline(self) -> Iterator[None]:
+        """Patch the engagement module (this child process only): every connection it opens
+        is watched until closed, and each step in PHASES names the samples taken during it."""
+        connect = engagement._connect
+
+        def watched_connect(engine: engagement.Engine | None) -> Any:
+            return _Watched(connect(engine), self)
+
+        with ExitStack() as stack:
+            stack.enter_context(mock.patch.object(engagement, "_connect", watched_connect))
+            for name, phase in PHASES.items():
+                step = self._in_phase(getattr(engagement, name), phase)
+                stack.enter_context(mock.patch.object(engagement, name, step))
+            yield
+
+    def _in_phase(self, function: Callable[..., Any], phase: str) -> Callable[..., Any]:
+        def step(*args: Any, **kwargs: Any) -> Any:
+            before, self.phase = self.phase, phase
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.phase = before
+
+        return step
+
+    def watch(self, con: Any) -> None:
+        with self._lock:
+            self._cursor = con.cursor()
+
+    def unwatch(self) -> None:
+        # The cursor keeps the database open: closed before the connection is.
+        with self._lock:
+            if self._cursor is not None:
+                self._cursor.close()
+            self._cursor = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            self.sample()
+
+    def sample(self) -> None:
+        import duckdb  # noqa: PLC0415
+
+        row = None
+        with self._lock:
+            try:
+                row = self._cursor.execute(_DUCKDB_MEMORY_SQL).fetchone() if self._cursor else None
+            except duckdb.OutOfMemoryException:
+                # Even this tiny query needs a few KB of the limit: when none is left, that
+                # moment's DuckDB figure is missed (the peak is the limit anyway).
+                self.missed += 1
+        duck, spill = (int(row[0]), int(row[1])) if row else (0, 0)
+        rss = _status_gb("VmRSS")
+        arrow = pa.total_allocated_bytes() / GB
+        self.duckdb_peak, self.spill_peak = max(self.duckdb_peak, duck), max(self.spill_peak, spill)
+        phase = self.phase
+        self.rss_by_phase[phase] = max(self.rss_by_phase.get(phase, 0.0), rss)
+        if rss > self.at_rss_peak["rss_gb"]:
+            self.at_rss_peak = {
+                "rss_gb": rss,
+                "phase": phase,
+                "duckdb_gb": duck / GB,
+                "arrow_gb": arrow,
+                "other_gb": rss - duck / GB - arrow,
+            }
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "duckdb_peak_gb": self.duckdb_peak / GB,
+            "spill_peak_gb": self.spill_peak / GB,
+            "arrow_peak_gb": pa.default_memory_pool().max_memory() / GB,
+            "at_rss_peak": self.at_rss_peak,
+            "rss_by_phase": self.rss_by_phase,
+            "samples_missed": self.missed,
+        }
+
+
+class _Watched:
+    """A pipeline connection, watched by the sampler from `_connect` until its `with` ends."""
+
+    def __init__(self, con: Any, sampler: MemorySampler) -> None:
+        self._con, self._sampler = con, sampler
+        sampler.watch(con)
+
+    def __enter__(self) -> Any:
+        return self._con.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        self._sampler.unwatch()
+        return self._con.__exit__(*exc)
 
 
 def run_same_outputs(files: list[str], temp: Path) -> dict[str, Any]:
@@ -250,16 +400,33 @@ def anchor_memory_limit() -> str:
     return os.environ.get(ANCHOR_MEMORY_ENV) or ANCHOR_MEMORY_DEFAULT
 
 
+def pipeline_memory_limit() -> str:
+    return os.environ.get(PIPELINE_MEMORY_ENV) or PIPELINE_MEMORY_DEFAULT
+
+
 def peak_rss_gb() -> float:
     """This process's peak resident memory (VmHWM: Python, Arrow, DuckDB, everything)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+    peak = _status_gb("VmHWM")
+    return peak or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+
+
+def _status_gb(field: str) -> float:
+    """A memory field of /proc/self/status (kB) in GB; 0 where there is no /proc."""
+    status = Path("/proc/self/status")
+    lines = status.read_text().splitlines() if status.exists() else []
+    for line in lines:
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024 / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    return 0.0
 
 
 def _sql_list(files: Sequence[str]) -> str:
     return "[" + ", ".join(f"'{f}'" for f in files) + "]"
+
+
+def _file_digest(path: Path) -> str:
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()[:16]
 
 
 def _cpu_seconds() -> float:
@@ -276,6 +443,8 @@ def child(kind: str, directory: str) -> None:
         result = RUNNERS[kind](files, Path(temp))
         result["seconds"] = time.perf_counter() - started
         result["cpu_seconds"] = _cpu_seconds() - cpu_before
+        if "clicks_file" in result:  # the same bytes before and after a change?
+            result["clicks_sha"] = _file_digest(Path(result.pop("clicks_file")))
     result["peak_gb"] = peak_rss_gb()
     print(json.dumps(result))
 
@@ -347,9 +516,10 @@ def _print_table(results: dict[str, dict[str, Any]]) -> None:
             f"  {LABELS[side]:<46} {r['seconds']:>8.2f} {r['cpu_seconds']:>8.2f} "
             f"{r['peak_gb']:>8.2f}  {r['digest']}"
         )
-    pipe = results[PIPELINE]
+    pipe = results.get(PIPELINE, {"failed": "not run"})
     if "failed" in pipe:
         return
+    _print_memory(pipe)
     for anchor in (SAME_OUTPUTS, AGGREGATES_ONLY, SPARK):
         if anchor not in results or "failed" in results[anchor]:
             continue
@@ -373,6 +543,23 @@ def _print_table(results: dict[str, dict[str, Any]]) -> None:
     )
 
 
+def _print_memory(pipe: dict[str, Any]) -> None:
+    """Where the pipeline's memory went (sampled: see MemorySampler)."""
+    at = pipe["at_rss_peak"]
+    phases = ", ".join(f"{p} {gb:.2f}" for p, gb in pipe["rss_by_phase"].items())
+    print(
+        f"  pipeline memory (GB): DuckDB limit {pipeline_memory_limit()}, DuckDB's own peak "
+        f"{pipe['duckdb_peak_gb']:.2f} (duckdb_memory(), sampled), spill peak "
+        f"{pipe['spill_peak_gb']:.2f}, Arrow pool peak {pipe['arrow_peak_gb']:.2f}, "
+        f"user_daily {pipe['user_daily_rows']:,} rows {pipe['user_daily_gb']:.3f}\n"
+        f"    at the sampled RSS peak {at['rss_gb']:.2f} ({at.get('phase')}): DuckDB "
+        f"{at.get('duckdb_gb', 0):.2f} + Arrow {at.get('arrow_gb', 0):.2f} + the rest "
+        f"{at.get('other_gb', 0):.2f}\n"
+        f"    RSS peak by step: {phases}; DuckDB samples missed (limit full): "
+        f"{pipe['samples_missed']}; clicks file sha256 {pipe['clicks_sha']}"
+    )
+
+
 def _load() -> str:
     """`uptime`'s load averages (1, 5, 15 min): other work on the machine inflates walls."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -388,23 +575,42 @@ def main(argv: list[str] | None = None) -> None:
         at = args.index("--rounds")
         rounds = int(args[at + 1])
         del args[at : at + 2]
+    chosen: list[str] | None = None
+    if "--sides" in args:  # e.g. --sides pipeline: the peak-memory runs of issue #4
+        at = args.index("--sides")
+        chosen = args[at + 1].split(",")
+        del args[at : at + 2]
     sizes = [int(a.replace("_", "")) for a in args] or [1_000_000]
     sides = [PIPELINE, SAME_OUTPUTS, AGGREGATES_ONLY]
-    skip = spark_skip_reason()
+    skip = spark_skip_reason() if chosen is None or SPARK in chosen else "not chosen (--sides)"
     if skip is None:
         sides.append(SPARK)
+    if chosen is not None:
+        unknown = set(chosen) - set(LABELS)
+        if unknown:
+            raise SystemExit(f"unknown sides {sorted(unknown)}; choose from {', '.join(LABELS)}")
+        sides = [side for side in sides if side in chosen]
     print(
-        f"DuckDB memory limit: pipeline {PIPELINE_MEMORY_LIMIT}, anchors {anchor_memory_limit()} "
-        f"({ANCHOR_MEMORY_ENV}); peak = the child process's VmHWM; load: {_load()}"
+        f"DuckDB memory limit: pipeline {pipeline_memory_limit()} ({PIPELINE_MEMORY_ENV}), "
+        f"anchors {anchor_memory_limit()} ({ANCHOR_MEMORY_ENV}); peak = the child process's "
+        f"VmHWM; load: {_load()}"
     )
     print(f"PySpark anchor: {'runs' if skip is None else 'skipped: ' + skip}")
     peaks = {}
     for size in sizes:
         results = bench_size(size, rounds or (3 if size <= 2_000_000 else 1), sides)
-        peaks[size] = results[PIPELINE].get("peak_gb", float("nan"))
+        if PIPELINE in results:
+            peaks[size] = results[PIPELINE]
     if len(peaks) > 1:
-        trend = ", ".join(f"{size:,}: {gb:.2f} GB" for size, gb in peaks.items())
-        print(f"\npipeline peak memory by input size: {trend}")
+        print(f"\npipeline peak memory by input size (DuckDB limit {pipeline_memory_limit()}):")
+        for size, r in peaks.items():
+            figures = (
+                "failed"
+                if "failed" in r
+                else f"{r['peak_gb']:.2f} GB (DuckDB's own {r['duckdb_peak_gb']:.2f}, "
+                f"spill {r['spill_peak_gb']:.2f}, cpu {r['cpu_seconds']:.1f} s)"
+            )
+            print(f"  {size:>12,}: {figures}")
 
 
 if __name__ == "__main__":

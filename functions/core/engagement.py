@@ -27,6 +27,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -384,9 +385,13 @@ def active_users_days(
 # --- the whole day in one DuckDB connection: bounded memory, linear time ------------------
 
 CLICKS_BATCH_ROWS: Final = 1_000_000
-# Landed rows per user bucket (see engagement_day). A bucket's sessions window and its
-# clicks sort run in memory: 4M rows is ~0.5 GB, well within a 1.4 GB engine limit.
+# Landed rows per user bucket (see engagement_day) under the daily Lambda's 1.4 GB engine
+# limit, and the most under any limit. A bucket's sessions window and its clicks sort (two
+# cursors at once) take ~1 GB of DuckDB's 1.3 GiB at 4M rows; under a smaller limit the
+# buckets shrink in proportion (_bucket_rows): 4M-row buckets ran out of memory under 0.5 GB
+# (bench/README.md, issue #4).
 USER_DAILY_BUCKET_ROWS: Final = 4_000_000
+_BUCKET_LIMIT_BYTES_PER_ROW: Final = 350  # 1.4 GB / USER_DAILY_BUCKET_ROWS
 _BUCKET: Final = "bucket"
 
 
@@ -406,6 +411,13 @@ SELECT event_ms // 3600000 AS hour, count(*) AS n FROM kept GROUP BY ALL ORDER B
 """
 
 
+# Rows per row group of the bucket files. DuckDB's partitioned COPY keeps a row group
+# buffering in every bucket's open file, so with its default (122,880 rows) memory grew with
+# the number of buckets, i.e. with the day: 0.49 GB of RSS at 3 buckets, 0.73 GB at 36 (10M
+# rows); 16,384 rows: 0.34 and 0.35 GB, as fast (bench/README.md, issue #4).
+_BUCKET_FILE_ROW_GROUP_ROWS: Final = 16_384
+
+
 def _bucket_copy_sql(directory: str, buckets: int) -> str:
     """COPY the kept rows once into `directory/bucket=<b>/` files, one bucket per
     `hash(account_id, user_id) % buckets`: a user's clicks all land in one bucket.
@@ -413,7 +425,8 @@ def _bucket_copy_sql(directory: str, buckets: int) -> str:
     return f"""
 COPY (SELECT *, hash(account_id, user_id) % {buckets:d} AS {_BUCKET} FROM ({_KEPT_ROWS_SQL}))
 TO {_sql_string(directory)}
-   (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY ({_BUCKET}))
+   (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY ({_BUCKET}),
+    ROW_GROUP_SIZE {_BUCKET_FILE_ROW_GROUP_ROWS:d})
 """
 
 
@@ -432,16 +445,18 @@ def engagement_day(
     Memory stays near the engine's limit and time linear in the input, whatever the day's
     size: the event_ids landed more than once are found by one hash aggregate and ranked
     (small); the kept rows are then written ONCE to local scratch Parquet files split by
-    user bucket (`hash(account_id, user_id) % K`, K = rows landed / USER_DAILY_BUCKET_ROWS,
-    in a temporary directory beside `clicks_path`), and each bucket is processed alone: its
+    user bucket (`hash(account_id, user_id) % K`, K = rows landed / bucket rows, the bucket
+    rows in proportion to the engine's memory limit and at most USER_DAILY_BUCKET_ROWS, in a
+    temporary directory beside `clicks_path`), and each bucket is processed alone: its
     per-user sessions and counts, and its clicks, sorted, appended to `clicks_path` (a local
     Parquet file with the CLICKS file schema). A bucket's scratch files are deleted once
     used, so scratch disk peaks near the size of the clicks file (zstd both).
 
     Row order of the clicks file: by bucket, then (event_time, event_id) within a bucket
-    (a day of one bucket, i.e. up to USER_DAILY_BUCKET_ROWS rows, is in (event_time,
-    event_id) order, as compact_day's). Buckets come from DuckDB's `hash` (pinned version)
-    and the day's row count, so the same input gives the same bytes.
+    (a day of one bucket, e.g. up to USER_DAILY_BUCKET_ROWS rows under a 1.4 GB limit, is in
+    (event_time, event_id) order, as compact_day's). Buckets come from DuckDB's `hash`
+    (pinned version), the day's row count and the memory limit, so the same input and
+    engine give the same bytes.
     """
     if gap_minutes <= 0:
         raise ValueError(f"gap_minutes must be positive, got {gap_minutes}")
@@ -454,7 +469,7 @@ def engagement_day(
         tempfile.TemporaryDirectory(prefix="engagement-day-", dir=scratch_root) as scratch,
     ):
         _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
-        buckets = _compact_into_buckets(con, params, scratch)
+        buckets = _compact_into_buckets(con, params, scratch, _bucket_rows(engine))
         counts = _dedup_counts(con)
         hours = con.execute(_HOURS_SQL).fetchall()
         # Counted: the ranked copies (~2% of the day, every column) leave the memory limit
@@ -471,15 +486,41 @@ def engagement_day(
     )
 
 
+def _bucket_rows(engine: Engine | None) -> int:
+    """Landed rows per user bucket: in proportion to the engine's memory limit, so a bucket's
+    window and sort fit it, and at most USER_DAILY_BUCKET_ROWS (a limit in a form
+    _size_bytes does not read gets that)."""
+    limit = _size_bytes((engine or Engine()).memory_limit)
+    if limit is None:
+        return USER_DAILY_BUCKET_ROWS
+    return max(1, min(USER_DAILY_BUCKET_ROWS, limit // _BUCKET_LIMIT_BYTES_PER_ROW))
+
+
+# DuckDB's memory sizes: KB, MB, GB, TB are powers of 1000, KiB... powers of 1024; the B
+# may be left out ("500M").
+_SIZE: Final = re.compile(r"\s*(\d+(?:\.\d*)?)\s*([kmgt])(i?)b?\s*", re.IGNORECASE)
+_POWERS: Final = {"k": 1, "m": 2, "g": 3, "t": 4}
+
+
+def _size_bytes(text: str) -> int | None:
+    """Bytes in a memory size as DuckDB reads it ("1.4GB": 1,400,000,000); None if not one."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        return None
+    number, unit, binary = match.groups()
+    return round(float(number) * (1024 if binary else 1000) ** _POWERS[unit.lower()])
+
+
 def _compact_into_buckets(
-    con: duckdb.DuckDBPyConnection, params: Mapping[str, int], scratch: str
+    con: duckdb.DuckDBPyConnection, params: Mapping[str, int], scratch: str, bucket_rows: int
 ) -> list[list[str]]:
     """Rank the repeated events (`repeated`, `copies`), write the kept rows into user-bucket
-    files under `scratch` and expose them all as the `kept` view (what the dedup counts and
-    hours read). The files of each bucket, in bucket order (an empty bucket has none)."""
+    files under `scratch` (`bucket_rows` landed rows per bucket) and expose them all as the
+    `kept` view (what the dedup counts and hours read). The files of each bucket, in bucket
+    order (an empty bucket has none)."""
     _rank_repeated(con, params)
     landed = con.execute(_LANDED_ROWS_SQL).fetchone()
-    buckets = max(1, math.ceil((landed[0] if landed else 0) / USER_DAILY_BUCKET_ROWS))
+    buckets = max(1, math.ceil((landed[0] if landed else 0) / bucket_rows))
     directory = os.path.join(scratch, "kept")
     con.execute(_bucket_copy_sql(directory, buckets), params)
     files = [

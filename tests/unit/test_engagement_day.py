@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -161,3 +162,58 @@ def test_users_sharing_a_window_key_are_still_told_apart(
     assert collided.user_daily.equals(normal.user_daily)
     assert normal.user_daily.column("sessions").to_pylist() == [1, 1]
     assert normal.user_daily.column("session_seconds").to_pylist() == [2400.0, 1200.0]
+
+
+@pytest.mark.parametrize(
+    ("memory_limit", "bucket_rows"),
+    [
+        ("1.4GB", engagement.USER_DAILY_BUCKET_ROWS),  # the daily Lambda's: as before
+        ("0.5GB", 1_428_571),  # DuckDB's GB is 1000^3 bytes
+        ("500M", 1_428_571),
+        ("1GiB", 3_067_833),  # GiB: 1024^3
+        ("16GB", engagement.USER_DAILY_BUCKET_ROWS),  # never more than at 1.4 GB
+        ("80%", engagement.USER_DAILY_BUCKET_ROWS),  # not a size it reads: the default
+    ],
+)
+def test_buckets_shrink_with_the_memory_limit(memory_limit: str, bucket_rows: int) -> None:
+    # Given an engine with a memory limit
+    engine = engagement.Engine(memory_limit=memory_limit)
+    # When the rows of a user bucket are sized for it
+    rows = engagement._bucket_rows(engine)
+    # Then they are in proportion to the limit, capped at the 1.4 GB figure
+    assert rows == bucket_rows
+
+
+def test_a_small_memory_limit_splits_the_day_into_more_buckets_with_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the buckets one row can have per 100 MB of memory limit, and the bucket sizes used
+    raw = _raw()
+    monkeypatch.setattr(engagement, "_BUCKET_LIMIT_BYTES_PER_ROW", 100_000_000)
+    used: list[int] = []
+    compact = engagement._compact_into_buckets
+
+    def recording(con: Any, params: Any, scratch: str, bucket_rows: int) -> list[list[str]]:
+        used.append(bucket_rows)
+        return compact(con, params, scratch, bucket_rows)
+
+    monkeypatch.setattr(engagement, "_compact_into_buckets", recording)
+    # When the day runs under 100 MB and under 300 MB
+    small = engagement.engagement_day(
+        raw,
+        DAY,
+        clicks_path=str(tmp_path / "a.parquet"),
+        engine=engagement.Engine(memory_limit="100MB"),
+    )
+    larger = engagement.engagement_day(
+        raw,
+        DAY,
+        clicks_path=str(tmp_path / "b.parquet"),
+        engine=engagement.Engine(memory_limit="300MB"),
+    )
+    # Then the smaller limit used smaller buckets, and both give the same day
+    assert used == [1, 3]
+    assert small.user_daily.equals(larger.user_daily)
+    assert small.dedup.equals(larger.dedup)
+    written = pq.read_table(tmp_path / "a.parquet").sort_by("event_id")
+    assert written.equals(pq.read_table(tmp_path / "b.parquet").sort_by("event_id"))
