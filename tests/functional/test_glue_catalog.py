@@ -78,7 +78,7 @@ def test_a_client_does_not_ask_again_for_partitions_it_registered(
     # given a partition registered through one client, and a second, fresh client
     table = schemas.QUARANTINE
     database = _table(emulator_server, table)
-    warm = emulator_server.client("glue")
+    warm = local_client("glue", emulator_server.endpoint)  # its own: the test hooks its calls
     glue_catalog.register_partitions(
         warm, database=database, table=table, bucket="b", values=[("profit", "2026-09-01")]
     )
