@@ -11,6 +11,7 @@ ETag its GetObject answered with, never under the listing's, so a race cannot mi
 from __future__ import annotations
 
 import io
+import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -29,6 +30,8 @@ from functions.core import schemas
 # many small files (a day of a table each): they are fetched this many at a time.
 FETCH_THREADS: Final = 8
 BODY_CACHE_BYTES: Final = 128 * 2**20
+_MAX_KEPT: Final = BODY_CACHE_BYTES // 8  # a bigger object would evict everything else
+DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
 
 _bodies: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()  # least recently used first
 _bodies_lock = threading.Lock()
@@ -74,8 +77,29 @@ def read_object(s3: Any, *, bucket: str, key: str, etag: str | None = None) -> b
     return body
 
 
+def download(s3: Any, *, bucket: str, key: str, path: str, etag: str | None = None) -> None:
+    """The object streamed to a local file (any size, little memory); a small one is also
+    kept, and taken from the cache next time, when `etag` (from a listing) is known."""
+    if etag is not None:
+        with _bodies_lock:
+            cached = _bodies.get((bucket, key, etag))
+        if cached is not None:
+            with open(path, "wb") as out:
+                out.write(cached)
+            return
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=key)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(answer["Body"], out, DOWNLOAD_CHUNK_BYTES)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"download s3://{bucket}/{key}") from exc
+    if etag is not None and answer.get("ETag") and answer.get("ContentLength", 0) <= _MAX_KEPT:
+        with open(path, "rb") as written:
+            _remember((bucket, key, str(answer["ETag"])), written.read())
+
+
 def _remember(name: tuple[str, str, str], body: bytes) -> None:
-    if len(body) > BODY_CACHE_BYTES // 8:
+    if len(body) > _MAX_KEPT:
         return  # a big object would evict everything else
     with _bodies_lock:
         _bodies[name] = body

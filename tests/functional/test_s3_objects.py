@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from functions.adapters import s3_objects
 from pablo.local.context import local_client
 from tests.functional.conftest import EmulatorServer, unique_name
@@ -47,3 +49,22 @@ def test_without_an_etag_every_read_goes_to_s3(emulator_server: EmulatorServer) 
     for _ in range(2):
         assert s3_objects.read_object(s3, bucket=bucket, key="k") == b"body"
     assert len(gets) == 2
+
+
+def test_a_download_of_a_known_object_comes_from_the_cache(
+    emulator_server: EmulatorServer, tmp_path: Path
+) -> None:
+    # given an object downloaded once with its listed ETag
+    s3 = local_client("s3", emulator_server.endpoint)  # its own: the test hooks its calls
+    bucket = unique_name("download")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="day/f.parquet", Body=b"parquet bytes")
+    etag = s3_objects.list_etags(s3, bucket=bucket, prefix="day/")["day/f.parquet"]
+    s3_objects.download(s3, bucket=bucket, key="day/f.parquet", path=str(tmp_path / "a"), etag=etag)
+    gets: list[str] = []
+    s3.meta.events.register("before-call.s3.GetObject", lambda **kw: gets.append("get"))
+    # when it is downloaded again to another file
+    s3_objects.download(s3, bucket=bucket, key="day/f.parquet", path=str(tmp_path / "b"), etag=etag)
+    # then the same bytes were written without asking S3
+    assert (tmp_path / "b").read_bytes() == (tmp_path / "a").read_bytes() == b"parquet bytes"
+    assert gets == []
