@@ -209,8 +209,7 @@ class Emulator:
             while True:
                 window_start = self._covered
                 boundary = self._next_stop(window_start, min(target, boundary + step))
-                window_end = max(boundary, self.clock.now())
-                self.clock.advance_to(window_end)
+                window_end = self.clock.advance_at_least(boundary)
                 for extension in self.extensions:
                     events += self._notify(extension, window_start, window_end)
                 self._covered = window_end
