@@ -6,7 +6,6 @@ else is a bug and propagates.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -34,7 +33,6 @@ from functions.core.engagement_state import (
 _SERIALIZER: Final = TypeSerializer()
 _DESERIALIZER: Final = TypeDeserializer()
 MAX_METRIC_DATA: Final = 1000  # PutMetricData's limit per call
-DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
 
 
 def _attrs(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,29 +85,26 @@ def download_partition(
     Each object is streamed to disk in chunks, so a day of any size costs disk (Lambda's
     ephemeral storage), not memory; the caller's engine then scans the files. A day is many
     small files (one per ingest batch and event date): one GetObject each, several at a time
-    (`download_file` adds a HeadObject and a thread pool per file, 2x the requests).
+    (`download_file` adds a HeadObject and a thread pool per file, 2x the requests), and a
+    dirty day computed again finds all but its newest files in the warm container's cache.
     """
-    keys = s3_objects.list_keys(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
+    etags = s3_objects.list_etags(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
     jobs = [
         (key, os.path.join(directory, f"{number:06d}.parquet"))
-        for number, key in enumerate(k for k in keys if k.endswith(".parquet"))
+        for number, key in enumerate(k for k in etags if k.endswith(".parquet"))
     ]
+
+    def fetch(job: tuple[str, str]) -> None:
+        key, path = job
+        s3_objects.download(s3, bucket=bucket, key=key, path=path, etag=etags[key])
+
     if len(jobs) <= 1:
-        for key, path in jobs:
-            _download(s3, bucket, key, path)
+        for job in jobs:
+            fetch(job)
     else:
         with ThreadPoolExecutor(max_workers=min(s3_objects.FETCH_THREADS, len(jobs))) as pool:
-            list(pool.map(lambda job: _download(s3, bucket, *job), jobs))
+            list(pool.map(fetch, jobs))
     return [path for _, path in jobs]
-
-
-def _download(s3: Any, bucket: str, key: str, path: str) -> None:
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-        with open(path, "wb") as out:
-            shutil.copyfileobj(body, out, DOWNLOAD_CHUNK_BYTES)
-    except (ClientError, BotoCoreError) as exc:
-        raise classified(exc, f"download s3://{bucket}/{key}") from exc
 
 
 def upload_file(s3: Any, *, bucket: str, key: str, path: str) -> None:

@@ -3,6 +3,7 @@ Athena sees a partition as soon as it exists (tables using partition projection 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
@@ -21,6 +22,15 @@ def partition_location(bucket: str, table: schemas.Table, values: Sequence[str])
     return f"s3://{bucket}/{table.prefix}/{keys}/"
 
 
+# Partitions each Glue client has registered or found existing, so a warm Lambda that
+# rewrites a partition (a restated day, a re-run) does not ask again. Nothing in the
+# pipelines deletes a partition; one deleted by hand is registered again by the next cold
+# start. Kept per client object, so a new client (a test's fresh emulator) starts empty.
+_KNOWN: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], set[tuple[str, ...]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def register_partitions(
     glue: Any,
     *,
@@ -31,7 +41,8 @@ def register_partitions(
 ) -> int:
     """Add the partitions (values in partition-key order) the table lacks; an existing one is
     left as it is. Returns how many were created."""
-    wanted = sorted({tuple(v) for v in values})
+    known = _KNOWN.setdefault(glue, {}).setdefault((database, table.name), set())
+    wanted = sorted({tuple(v) for v in values} - known)
     columns = [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()]
     created = 0
     for start in range(0, len(wanted), _BATCH):
@@ -62,6 +73,7 @@ def register_partitions(
         if unexpected:
             raise TransientError(f"glue partitions of {table.name}: {unexpected[:3]}")
         created += len(chunk) - len(errors)
+        known.update(chunk)
     return created
 
 

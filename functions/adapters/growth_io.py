@@ -8,12 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-import pyarrow as pa
 from botocore.exceptions import ClientError
 
-from functions.adapters import s3_objects
 from functions.adapters.aws_errors import classified, error_code
-from functions.core import schemas
 from functions.core.account_events import Landed
 
 EVENT_PK_PREFIX: Final = "account_event#"
@@ -35,16 +32,6 @@ def delete_keys(s3: Any, *, bucket: str, keys: Sequence[str]) -> None:
     for start in range(0, len(keys), 1000):
         chunk = keys[start : start + 1000]
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
-
-
-def read_parquet_under(s3: Any, *, bucket: str, registry: schemas.Table) -> pa.Table:
-    """Every Parquet file of `registry` in `bucket`, concatenated (file schema, no partitions)."""
-    schema = registry.arrow_schema()
-    keys = s3_objects.list_keys(s3, bucket=bucket, prefix=registry.prefix + "/")
-    parts = s3_objects.read_tables(
-        s3, bucket=bucket, keys=[k for k in keys if k.endswith(".parquet")], schema=schema
-    )
-    return pa.concat_tables(parts) if parts else schema.empty_table()
 
 
 # --- the event-id ledger (first copy landed wins) ----------------------------------------

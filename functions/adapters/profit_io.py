@@ -116,13 +116,14 @@ def read_table(
             prefix += f"{name}={partition_filter[name]}/"
     schema = table.arrow_schema(with_partitions=True)
     keyed: list[tuple[str, dict[str, str]]] = []
-    for key in s3_objects.list_keys(s3, bucket=bucket, prefix=prefix):
+    etags = s3_objects.list_etags(s3, bucket=bucket, prefix=prefix)
+    for key in etags:
         values = _partitions_of(key, table)
         wanted = all(values.get(k) == v for k, v in (partition_filter or {}).items())
         if key.endswith(".parquet") and wanted:
             keyed.append((key, values))
     parts: list[pa.Table] = []
-    bodies = s3_objects.read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed])
+    bodies = s3_objects.read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed], etags=etags)
     for (_, values), rows in zip(keyed, bodies, strict=True):
         for name in table.partition_names:
             column = pa.array([values[name]] * rows.num_rows, pa.string())

@@ -1,10 +1,20 @@
 """S3 reads every pipeline shares: listing a prefix, getting an object, and fetching many
-small Parquet files at once. Errors are classified by the one shared rule (aws_errors)."""
+small Parquet files at once. Errors are classified by the one shared rule (aws_errors).
+
+A warm Lambda keeps the bodies it read, by (bucket, key, ETag), up to BODY_CACHE_BYTES:
+a listing gives each object's ETag, and an object read again with the same ETag is taken
+from memory (the daily workflows re-read the same 30 days and every account event on each
+run). A rewritten object has a new ETag, so it is read again; a body is filed under the
+ETag its GetObject answered with, never under the listing's, so a race cannot mix them.
+"""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any, Final
@@ -19,6 +29,12 @@ from functions.core import schemas
 # Each GET waits on S3 far longer than its bytes take to parse, and a pipeline's inputs are
 # many small files (a day of a table each): they are fetched this many at a time.
 FETCH_THREADS: Final = 8
+BODY_CACHE_BYTES: Final = 128 * 2**20
+_MAX_KEPT: Final = BODY_CACHE_BYTES // 8  # a bigger object would evict everything else
+DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
+
+_bodies: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()  # least recently used first
+_bodies_lock = threading.Lock()
 
 
 def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
@@ -32,21 +48,82 @@ def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
     return sorted(keys)
 
 
-def read_object(s3: Any, *, bucket: str, key: str) -> bytes:
+def list_etags(s3: Any, *, bucket: str, prefix: str) -> dict[str, str]:
+    """Every key under `prefix` with its ETag, in key order."""
+    found: dict[str, str] = {}
     try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.update((obj["Key"], obj["ETag"]) for obj in page.get("Contents", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
+    return dict(sorted(found.items()))
+
+
+def read_object(s3: Any, *, bucket: str, key: str, etag: str | None = None) -> bytes:
+    """The object's body; from this container's cache when `etag` (from a listing) is known."""
+    if etag is not None:
+        with _bodies_lock:
+            cached = _bodies.get((bucket, key, etag))
+            if cached is not None:
+                _bodies.move_to_end((bucket, key, etag))
+                return cached
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=key)
+        body: bytes = answer["Body"].read()
     except (ClientError, BotoCoreError) as exc:
         raise classified(exc, f"get s3://{bucket}/{key}") from exc
+    if etag is not None and answer.get("ETag"):
+        _remember((bucket, key, str(answer["ETag"])), body)
     return body
 
 
+def download(s3: Any, *, bucket: str, key: str, path: str, etag: str | None = None) -> None:
+    """The object streamed to a local file (any size, little memory); a small one is also
+    kept, and taken from the cache next time, when `etag` (from a listing) is known."""
+    if etag is not None:
+        with _bodies_lock:
+            cached = _bodies.get((bucket, key, etag))
+        if cached is not None:
+            with open(path, "wb") as out:
+                out.write(cached)
+            return
+    try:
+        answer = s3.get_object(Bucket=bucket, Key=key)
+        with open(path, "wb") as out:
+            shutil.copyfileobj(answer["Body"], out, DOWNLOAD_CHUNK_BYTES)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"download s3://{bucket}/{key}") from exc
+    if etag is not None and answer.get("ETag") and answer.get("ContentLength", 0) <= _MAX_KEPT:
+        with open(path, "rb") as written:
+            _remember((bucket, key, str(answer["ETag"])), written.read())
+
+
+def _remember(name: tuple[str, str, str], body: bytes) -> None:
+    if len(body) > _MAX_KEPT:
+        return  # a big object would evict everything else
+    with _bodies_lock:
+        _bodies[name] = body
+        total = sum(len(b) for b in _bodies.values())
+        while total > BODY_CACHE_BYTES:
+            _, evicted = _bodies.popitem(last=False)
+            total -= len(evicted)
+
+
 def read_tables(
-    s3: Any, *, bucket: str, keys: Sequence[str], schema: pa.Schema | None = None
+    s3: Any,
+    *,
+    bucket: str,
+    keys: Sequence[str],
+    schema: pa.Schema | None = None,
+    etags: Mapping[str, str] | None = None,
 ) -> list[pa.Table]:
-    """One table per Parquet object at `keys`, in key order (read as `schema` if given)."""
+    """One table per Parquet object at `keys`, in key order (read as `schema` if given);
+    `etags` (from list_etags) lets unchanged objects come from the cache."""
+    known = etags or {}
 
     def read(key: str) -> pa.Table:
-        return pq.read_table(io.BytesIO(read_object(s3, bucket=bucket, key=key)), schema=schema)
+        body = read_object(s3, bucket=bucket, key=key, etag=known.get(key))
+        return pq.read_table(io.BytesIO(body), schema=schema)
 
     if len(keys) <= 1:
         return [read(key) for key in keys]
@@ -54,17 +131,27 @@ def read_tables(
         return list(pool.map(read, keys))
 
 
+def read_files(s3: Any, *, bucket: str, table: schemas.Table) -> pa.Table:
+    """Every Parquet file of a registry table, concatenated (file schema, no partitions)."""
+    schema = table.arrow_schema()
+    etags = list_etags(s3, bucket=bucket, prefix=f"{table.prefix}/")
+    keys = [key for key in etags if key.endswith(".parquet")]
+    tables = read_tables(s3, bucket=bucket, keys=keys, schema=schema, etags=etags)
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
 def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date) -> pa.Table:
     """Rows of a `dt`-partitioned table for the days first..last, `dt` as a column: one
     listing of the table, not one per day."""
     schema = table.arrow_schema(with_partitions=True)
     low, high = first.isoformat(), last.isoformat()
+    etags = list_etags(s3, bucket=bucket, prefix=f"{table.prefix}/")
     keyed = [
         (key, dt)
-        for key in list_keys(s3, bucket=bucket, prefix=f"{table.prefix}/")
+        for key in etags
         if key.endswith(".parquet") and (dt := dt_of(key)) is not None and low <= dt <= high
     ]
-    tables = read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed])
+    tables = read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed], etags=etags)
     parts = [
         rows.append_column("dt", pa.array([dt] * rows.num_rows, pa.string()))
         .select(schema.names)

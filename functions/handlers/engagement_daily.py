@@ -267,15 +267,8 @@ def active_users(event: dict[str, Any]) -> dict[str, Any]:
 
 def _account_events(settings: Settings) -> pa.Table:
     """Every raw account event (small: one row per account change); empty if none landed."""
-    s3 = _client("s3")
-    keys = s3_objects.list_keys(
-        s3, bucket=settings.raw_bucket, prefix=f"{schemas.RAW_ACCOUNT_EVENTS.prefix}/"
-    )
-    return engagement_io.read_parquet(
-        s3,
-        bucket=settings.raw_bucket,
-        keys=[k for k in keys if k.endswith(".parquet")],
-        schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(),
+    return s3_objects.read_files(
+        _client("s3"), bucket=settings.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS
     )
 
 

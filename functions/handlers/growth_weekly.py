@@ -79,8 +79,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _landed(settings: Settings, now: datetime) -> account_events.KnownSplit:
-    raw = growth_io.read_parquet_under(
-        _client("s3"), bucket=settings.raw_bucket, registry=schemas.RAW_ACCOUNT_EVENTS
+    raw = s3_objects.read_files(
+        _client("s3"), bucket=settings.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS
     )
     return account_events.split_unknown_accounts(raw, received_at=now)
 

@@ -39,3 +39,13 @@ class Clock:
             self._anchor_sim = target
             self._anchor_wall = time.monotonic()
             return old, target
+
+    def advance_at_least(self, target: datetime) -> datetime:
+        """Jump to `target`, or stay where the clock already is if that is later; the new
+        time. (Reading now() and then asking for it races the clock's own running.)"""
+        target = target.astimezone(UTC)
+        with self._lock:
+            new = max(target, self._now_locked())
+            self._anchor_sim = new
+            self._anchor_wall = time.monotonic()
+            return new

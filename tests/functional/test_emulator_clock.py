@@ -146,3 +146,16 @@ def test_durations_parse_and_nonsense_is_refused() -> None:
     assert parse_duration("2w") == timedelta(weeks=2)
     with pytest.raises(ControlApiError, match="not a duration"):
         parse_duration("tomorrow")
+
+
+def test_advance_at_least_never_goes_back_and_jumps_forward() -> None:
+    # given a clock (running at wall speed)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    clock = Clock(start)
+    # when asked for an instant it has already passed, then for one ahead
+    stayed = clock.advance_at_least(start - timedelta(seconds=1))
+    jumped = clock.advance_at_least(start + timedelta(hours=1))
+    # then it stayed where it was, then jumped exactly
+    assert start <= stayed < start + timedelta(seconds=1)
+    assert jumped == start + timedelta(hours=1)
+    assert clock.now() >= jumped

@@ -9,6 +9,7 @@ from functions.adapters import glue_catalog
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.errors import TransientError
+from pablo.local.context import local_client
 from tests.functional.conftest import EmulatorServer, unique_name
 
 
@@ -69,3 +70,31 @@ def test_a_missing_table_is_terminal_and_throttling_transient(
     # and a throttled call is marked transient
     throttled = ClientError({"Error": {"Code": "ThrottlingException"}}, "BatchCreatePartition")
     assert isinstance(classified(throttled, "glue"), TransientError)
+
+
+def test_a_client_does_not_ask_again_for_partitions_it_registered(
+    emulator_server: EmulatorServer,
+) -> None:
+    # given a partition registered through one client, and a second, fresh client
+    table = schemas.QUARANTINE
+    database = _table(emulator_server, table)
+    warm = local_client("glue", emulator_server.endpoint)  # its own: the test hooks its calls
+    glue_catalog.register_partitions(
+        warm, database=database, table=table, bucket="b", values=[("profit", "2026-09-01")]
+    )
+    fresh = local_client("glue", emulator_server.endpoint)
+    calls: list[str] = []
+    for client in (warm, fresh):
+        client.meta.events.register(
+            "before-call.glue.BatchCreatePartition", lambda **kw: calls.append(kw["model"].name)
+        )
+    # when both register it again (a warm Lambda re-running a day; a cold start)
+    again = [
+        glue_catalog.register_partitions(
+            client, database=database, table=table, bucket="b", values=[("profit", "2026-09-01")]
+        )
+        for client in (warm, fresh)
+    ]
+    # then only the fresh client asked Glue, and nothing was created twice
+    assert calls == ["BatchCreatePartition"]
+    assert again == [0, 0]
