@@ -12,9 +12,9 @@ daily check that every due report exists.
   engagement, growth and profit workflows).
 - `executive-kpi`: the aggregates, the join, the reconciliation gate, the report, publication.
 
-Context `executive_freshness_wait_seconds` (default 900; 2 in the `local` environment,
+Context `executive_freshness_wait_seconds` (default 900; 1 in the `local` environment,
 whose Wait states take real seconds while the simulated clock stands still) and
-`executive_freshness_max_checks` (default 8; 60 locally) bound how long a run waits for a
+`executive_freshness_max_checks` (default 8; 120 locally) bound how long a run waits for a
 backfill: two hours in AWS, two minutes in the emulator.
 """
 
@@ -46,8 +46,8 @@ CHECKS_CONTEXT: Final = "executive_freshness_max_checks"
 DEFAULT_WAIT_SECONDS: Final = 900
 DEFAULT_MAX_CHECKS: Final = 8
 LOCAL_ENV: Final = "local"
-LOCAL_WAIT_SECONDS: Final = 2
-LOCAL_MAX_CHECKS: Final = 60
+LOCAL_WAIT_SECONDS: Final = 1
+LOCAL_MAX_CHECKS: Final = 120
 # The upstream workflows a stale input is backfilled with (PipelineWorkflow short names).
 UPSTREAM_WORKFLOWS: Final = {
     env.ENGAGEMENT_WORKFLOW_ARN: "engagement-daily",

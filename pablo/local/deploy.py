@@ -53,6 +53,7 @@ DEFAULT_STACK = "PabloPipelines"
 DEFAULT_CONTEXT: Mapping[str, str] = {"env": "local"}
 BOOTSTRAP_STACK = "CDKToolkit"
 ASSEMBLIES_DIR = Path("build") / "cdk-local"
+ASSET_CACHE_DIR = "asset-zips"  # under ASSEMBLIES_DIR, shared (share_packaged_assets)
 FIDELITY_FILE = "fidelity.json"
 LAYER_VERSION = "AWS::Lambda::LayerVersion"
 
@@ -101,6 +102,7 @@ def deploy(
         artifact = read_stack_artifact(assembly, stack_name)
         template, adaptations = adapt_assembly_for_moto(artifact)
         prepare_target(artifact, client_for, app_dir=app_dir, environment=environment)
+        share_packaged_assets(assembly, app_dir / ASSEMBLIES_DIR / ASSET_CACHE_DIR)
         with CustomResourceResponder(endpoint, client_for, artifact.stack_name):
             run_cdk(_deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment)
         entries, observed = complete_stack(
@@ -119,6 +121,26 @@ def deploy(
         )
         return 1
     return 0
+
+
+def share_packaged_assets(assembly: Path, shared: Path) -> None:
+    """Point the assembly's `.cache` (where the CDK CLI zips each file asset, named by its
+    content hash) at one folder shared by every local deploy, and keep there only the zips
+    this assembly uses: an unchanged asset is not zipped again (the layer is 210 MiB, the
+    longest part of a deploy), and old zips do not pile up."""
+    shared.mkdir(parents=True, exist_ok=True)
+    cache = assembly / ".cache"
+    if cache.is_symlink() or cache.is_file():
+        cache.unlink()
+    elif cache.is_dir():
+        shutil.rmtree(cache)
+    cache.symlink_to(shared.resolve(), target_is_directory=True)
+    used: set[str] = set()
+    for manifest in assembly.glob("*.assets.json"):
+        used |= set(json.loads(manifest.read_text()).get("files", {}))
+    for packaged in shared.glob("*.zip"):
+        if packaged.stem not in used:
+            packaged.unlink(missing_ok=True)
 
 
 def _drop_asset_copies(assembly: Path) -> None:
