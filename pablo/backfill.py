@@ -13,16 +13,16 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 from tqdm import tqdm
 
 from functions.core.engagement_state import date_range, format_time
 from functions.core.errors import ConfigurationError, PabloError
-from pablo.local.context import LOCAL_REGION, local_client
+from pablo import stack
+from pablo.local.context import LOCAL_REGION
 
-STACK_NAME: Final = "PabloPipelines"
 STATE_MACHINE_OUTPUT: Final = "EngagementDailyStateMachineArn"
 BACKFILL_REASON: Final = "backfill"
 MAX_DAYS: Final = 400
@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     engagement.add_argument("--to", dest="end", type=date.fromisoformat, required=True)
     engagement.add_argument("--endpoint", help="endpoint URL (e.g. the local emulator)")
     engagement.add_argument("--region", default=LOCAL_REGION)
-    engagement.add_argument("--stack-name", default=STACK_NAME)
+    engagement.add_argument("--stack-name", default=stack.STACK_NAME)
     engagement.add_argument("--chunk-days", type=int, default=7)
     engagement.add_argument("--timeout", type=float, default=1800.0, help="seconds per chunk")
     engagement.set_defaults(func=run_engagement)
@@ -50,9 +50,10 @@ def run_engagement(args: argparse.Namespace) -> int:
     days = backfill_days(args.start, args.end)
     if args.chunk_days <= 0:
         raise ConfigurationError("--chunk-days must be positive")
-    sfn = _client("stepfunctions", args)
-    machine = _state_machine_arn(_client("cloudformation", args), args.stack_name)
-    now = _now(args.endpoint)
+    sfn = stack.client("stepfunctions", args.endpoint, args.region)
+    cloudformation = stack.client("cloudformation", args.endpoint, args.region)
+    machine = stack.stack_output(cloudformation, args.stack_name, STATE_MACHINE_OUTPUT)
+    now = stack.now(args.endpoint)
     results = backfill(
         sfn,
         machine,
@@ -129,31 +130,3 @@ def _execute(
             raise BackfillError(f"execution {name} {status}: {described.get('cause', '')}")
         sleep(0.5)
     raise BackfillError(f"execution {name} still running after {timeout:.0f} s")
-
-
-def _state_machine_arn(cloudformation: Any, stack_name: str) -> str:
-    try:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except Exception as exc:  # botocore's ClientError: the stack is not deployed there
-        raise ConfigurationError(f"stack {stack_name} not found: {exc}") from exc
-    for output in stack.get("Outputs", []):
-        if output["OutputKey"] == STATE_MACHINE_OUTPUT:
-            return str(output["OutputValue"])
-    raise ConfigurationError(f"stack {stack_name} has no output {STATE_MACHINE_OUTPUT}")
-
-
-def _client(service: str, args: argparse.Namespace) -> Any:
-    if args.endpoint:
-        return local_client(service, args.endpoint, args.region)
-    import boto3  # noqa: PLC0415
-
-    return boto3.client(service, region_name=args.region)
-
-
-def _now(endpoint: str | None) -> datetime:
-    """The run's "now": the emulator's clock locally, the wall clock in AWS."""
-    if endpoint:
-        from pablo.local.control import ControlClient  # noqa: PLC0415
-
-        return ControlClient(endpoint).now()
-    return datetime.now(UTC)

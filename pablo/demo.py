@@ -17,7 +17,6 @@ import resource
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,8 +29,8 @@ from functions.adapters import s3_objects
 from functions.core.errors import PabloError
 from functions.core.schemas import TABLES, Bucket
 from pablo.local.context import local_client
+from pablo.stack import STACK_NAME, stack_outputs
 
-STACK_NAME = "PabloPipelines"
 STEP = timedelta(hours=6)  # replay granularity: clicks are sent in 6-hour slices
 CLOSE_DAYS = 3  # ticks past the window so the month-end close and its files land
 
@@ -339,8 +338,7 @@ def _deploy(endpoint: str) -> None:
 
 
 def _stack_outputs(endpoint: str) -> dict[str, str]:
-    stacks = local_client("cloudformation", endpoint).describe_stacks(StackName=STACK_NAME)
-    return {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0].get("Outputs", [])}
+    return stack_outputs(local_client("cloudformation", endpoint), STACK_NAME)
 
 
 def _advance(endpoint: str, to: datetime) -> list[dict[str, Any]]:
@@ -463,8 +461,7 @@ def _snapshot_lake(endpoint: str, outputs: dict[str, str], lake: Path) -> None:
         target.write_bytes(s3_objects.read_object(s3, bucket=bucket, key=key))
 
     # About 1,500 small files (the raw clicks are most): several GETs at a time.
-    with ThreadPoolExecutor(max_workers=s3_objects.FETCH_THREADS) as pool:
-        list(pool.map(copy, copies))
+    s3_objects.in_parallel(copy, copies)
 
 
 def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) -> None:

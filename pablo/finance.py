@@ -16,15 +16,12 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.exceptions import ClientError
-
 from functions.adapters import profit_io
 from functions.core.errors import PabloError
 from functions.core.landing import format_aws_time
 from functions.core.profit import check_month
+from pablo import stack
 
-STACK_NAME = "PabloPipelines"
 STATE_TABLE_OUTPUT = "StateTableName"
 WORKFLOW_OUTPUT = "ProfitMonthlyStateMachineArn"
 WAIT_SECONDS = 300.0
@@ -46,7 +43,7 @@ def register(subparsers: Any) -> None:
     signoff.add_argument(
         "--endpoint", default=None, help="emulator endpoint (default: the running emulator)"
     )
-    signoff.add_argument("--stack-name", default=STACK_NAME)
+    signoff.add_argument("--stack-name", default=stack.STACK_NAME)
     signoff.add_argument("--no-wait", action="store_true", help="do not wait for the republish")
     signoff.set_defaults(func=cmd_signoff)
 
@@ -61,7 +58,7 @@ def cmd_signoff(args: argparse.Namespace) -> int:
         by=args.by.strip(),
         note=args.note.strip(),
         clients=_Clients(endpoint),
-        now=_now(endpoint),
+        now=stack.now(endpoint),
         stack_name=args.stack_name,
         wait=not args.no_wait,
     )
@@ -76,7 +73,7 @@ def signoff(
     note: str,
     clients: Any,
     now: datetime,
-    stack_name: str = STACK_NAME,
+    stack_name: str = stack.STACK_NAME,
     wait: bool = True,
 ) -> dict[str, Any]:
     """Record the sign-off and republish the month; returns what was recorded and the
@@ -123,11 +120,7 @@ def _wait(sfn: Any, arn: str) -> dict[str, Any]:
 
 
 def _outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    try:
-        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except ClientError as exc:
-        raise SignoffError(f"stack {stack_name} not found: {exc}") from exc
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    outputs = stack.stack_outputs(cloudformation, stack_name)
     missing = {STATE_TABLE_OUTPUT, WORKFLOW_OUTPUT} - set(outputs)
     if missing:
         raise SignoffError(f"stack {stack_name} lacks outputs {sorted(missing)}")
@@ -135,15 +128,13 @@ def _outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
 
 
 class _Clients:
+    """The clients of one sign-off: the emulator's at `endpoint`, or AWS's."""
+
     def __init__(self, endpoint: str | None) -> None:
         self._endpoint = endpoint
 
     def client(self, service: str) -> Any:
-        if self._endpoint is None:
-            return boto3.client(service)
-        from pablo.local.context import local_client  # noqa: PLC0415
-
-        return local_client(service, self._endpoint)
+        return stack.client(service, self._endpoint)
 
 
 def _running_emulator() -> str | None:
@@ -153,11 +144,3 @@ def _running_emulator() -> str | None:
     if state is not None and is_emulator_process(state.pid):
         return state.endpoint
     return None
-
-
-def _now(endpoint: str | None) -> datetime:
-    if endpoint is None:
-        return datetime.now(UTC)
-    from pablo.local.control import ControlClient  # noqa: PLC0415
-
-    return ControlClient(endpoint).now()

@@ -32,9 +32,10 @@ from functions.core.errors import ConfigurationError, PabloError, ValidationErro
 from functions.core.landing import BucketRole
 from functions.core.oncall import AlarmStatus
 from functions.core.oncall_replay import Quarantined
-from pablo.local.context import LOCAL_REGION, local_client
+from pablo import stack
+from pablo.local.context import LOCAL_REGION
+from pablo.stack import STACK_NAME
 
-STACK_NAME: Final = "PabloPipelines"
 ROTATION_PATH: Final = Path(__file__).resolve().parents[1] / "config" / "oncall_rotation.json"
 # moto creates alarms in OK with this reason; AWS creates them in INSUFFICIENT_DATA.
 MOTO_INITIAL_REASON: Final = "Unchecked: Initial alarm creation"
@@ -113,12 +114,7 @@ class Target:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            if self.endpoint:
-                self._clients[service] = local_client(service, self.endpoint, self.region)
-            else:
-                import boto3  # noqa: PLC0415
-
-                self._clients[service] = boto3.client(service, region_name=self.region)
+            self._clients[service] = stack.client(service, self.endpoint, self.region)
         return self._clients[service]
 
     def outputs(self) -> dict[str, str]:

@@ -21,12 +21,12 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from functions.core.errors import ConfigurationError, PabloError, ValidationError
+from functions.core.errors import PabloError, ValidationError
 from functions.core.executive_period import (
     MONTH,
     WEEK,
@@ -38,9 +38,9 @@ from functions.core.executive_period import (
     restate_name,
     week_period,
 )
-from pablo.local.context import LOCAL_REGION, local_client
+from pablo import stack
+from pablo.local.context import LOCAL_REGION
 
-STACK_NAME: Final = "PabloPipelines"
 MACHINE_OUTPUTS: Final = {
     MONTH: "ExecutiveMonthlyStateMachineArn",
     WEEK: "ExecutiveWeeklyStateMachineArn",
@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         )
         command.add_argument("--endpoint", help="endpoint URL (e.g. the local emulator)")
         command.add_argument("--region", default=LOCAL_REGION)
-        command.add_argument("--stack-name", default=STACK_NAME)
+        command.add_argument("--stack-name", default=stack.STACK_NAME)
         command.add_argument("--wait", action="store_true", help="wait for the execution")
         command.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait")
         command.add_argument(
@@ -92,8 +92,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def cmd_run(args: argparse.Namespace) -> int:
     period = month_period(args.month) if args.grain == MONTH else _week(args.week)
-    sfn = _client("stepfunctions", args)
-    machine = _machine_arn(_client("cloudformation", args), args.stack_name, period.grain)
+    sfn = stack.client("stepfunctions", args.endpoint, args.region)
+    cloudformation = stack.client("cloudformation", args.endpoint, args.region)
+    machine = stack.stack_output(cloudformation, args.stack_name, MACHINE_OUTPUTS[period.grain])
     freshness = {
         key: value
         for key, value in (
@@ -106,7 +107,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sfn,
         machine,
         period,
-        now=_now(args.endpoint),
+        now=stack.now(args.endpoint),
         rerun=args.rerun,
         restate=args.restate,
         freshness=freshness or None,
@@ -237,32 +238,3 @@ def _week(text: str) -> Period:
         return week_period(date.fromisoformat(text))
     except ValueError as exc:
         raise ValidationError(f"--week {text!r} is not a date YYYY-MM-DD") from exc
-
-
-def _machine_arn(cloudformation: Any, stack_name: str, grain: str) -> str:
-    try:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except ClientError as exc:
-        raise ConfigurationError(f"stack {stack_name} not found: {exc}") from exc
-    key = MACHINE_OUTPUTS[grain]
-    for output in stack.get("Outputs", []):
-        if output["OutputKey"] == key:
-            return str(output["OutputValue"])
-    raise ConfigurationError(f"stack {stack_name} has no output {key}")
-
-
-def _client(service: str, args: argparse.Namespace) -> Any:
-    if args.endpoint:
-        return local_client(service, args.endpoint, args.region)
-    import boto3  # noqa: PLC0415
-
-    return boto3.client(service, region_name=args.region)
-
-
-def _now(endpoint: str | None) -> datetime:
-    """The run's "now": the emulator's clock locally, the wall clock in AWS."""
-    if endpoint:
-        from pablo.local.control import ControlClient  # noqa: PLC0415
-
-        return ControlClient(endpoint).now()
-    return datetime.now(UTC)

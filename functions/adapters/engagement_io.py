@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -98,12 +97,7 @@ def download_partition(
         key, path = job
         s3_objects.download(s3, bucket=bucket, key=key, path=path, etag=etags[key])
 
-    if len(jobs) <= 1:
-        for job in jobs:
-            fetch(job)
-    else:
-        with ThreadPoolExecutor(max_workers=min(s3_objects.FETCH_THREADS, len(jobs))) as pool:
-            list(pool.map(fetch, jobs))
+    s3_objects.in_parallel(fetch, jobs)
     return [path for _, path in jobs]
 
 

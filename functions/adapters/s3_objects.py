@@ -14,10 +14,10 @@ import io
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -29,6 +29,8 @@ from functions.core import schemas
 # Each GET waits on S3 far longer than its bytes take to parse, and a pipeline's inputs are
 # many small files (a day of a table each): they are fetched this many at a time.
 FETCH_THREADS: Final = 8
+T = TypeVar("T")
+R = TypeVar("R")
 BODY_CACHE_BYTES: Final = 128 * 2**20
 _MAX_KEPT: Final = BODY_CACHE_BYTES // 8  # a bigger object would evict everything else
 DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
@@ -125,10 +127,16 @@ def read_tables(
         body = read_object(s3, bucket=bucket, key=key, etag=known.get(key))
         return pq.read_table(io.BytesIO(body), schema=schema)
 
-    if len(keys) <= 1:
-        return [read(key) for key in keys]
-    with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(keys))) as pool:
-        return list(pool.map(read, keys))
+    return in_parallel(read, keys)
+
+
+def in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`work` on each item, FETCH_THREADS at a time (S3 calls wait, they do not compute);
+    the results in the items' order, the first exception raised."""
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 def read_files(s3: Any, *, bucket: str, table: schemas.Table) -> pa.Table:

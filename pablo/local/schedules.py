@@ -92,13 +92,15 @@ class ScheduleRunner:
 
     def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]]:
         """Fire every enabled schedule due in (old, new], in time order."""
+        # The listing next_due kept is for this step only, whatever happens below.
+        listing, self._listed = self._listed, None
         if self._ctx is None:
             return []
         if self._fired_until is not None:
             old = max(old, self._fired_until)
         if new <= old:
             return []
-        listing, self._listed = self._listing(), None
+        listing = listing or self._listing()
         firings = [
             *self._rule_firings(listing, old, new),
             *self._scheduler_firings(listing, old, new),
