@@ -207,10 +207,13 @@ _DUCKDB_MEMORY_SQL: Final = (
     "SELECT coalesce(sum(memory_usage_bytes), 0), coalesce(sum(temporary_storage_bytes), 0) "
     "FROM duckdb_memory()"
 )
-# The pipeline's steps, by the engagement function each runs in (anything else: "other").
+# The pipeline's steps, by the engagement function each runs in (anything else: "other");
+# a step run inside another names its own samples.
 PHASES: Final = {
-    "_rank_repeated": "dedup (ids aggregate, ranking)",
+    "_find_repeated": "ids aggregate",
+    "_rank_repeated": "ranking the copies",
     "_compact_into_buckets": "bucket files (COPY)",
+    "_day_counts": "dedup counts + hours",
     "_process_buckets": "sessions + clicks file",
     "engagement_daily": "engagement_daily",
 }
@@ -231,6 +234,8 @@ class MemorySampler:
         self.duckdb_peak = self.spill_peak = 0
         self.at_rss_peak: dict[str, Any] = {"rss_gb": 0.0}
         self.rss_by_phase: dict[str, float] = {}
+        # RSS as each step starts: what the steps before it left behind.
+        self.rss_at_start: dict[str, float] = {}
         self.missed = 0
 
     def __enter__(self) -> MemorySampler:
@@ -260,6 +265,7 @@ class MemorySampler:
 
     def _in_phase(self, function: Callable[..., Any], phase: str) -> Callable[..., Any]:
         def step(*args: Any, **kwargs: Any) -> Any:
+            self.rss_at_start.setdefault(phase, _status_gb("VmRSS"))
             before, self.phase = self.phase, phase
             try:
                 return function(*args, **kwargs)
@@ -316,6 +322,7 @@ class MemorySampler:
             "arrow_peak_gb": pa.default_memory_pool().max_memory() / GB,
             "at_rss_peak": self.at_rss_peak,
             "rss_by_phase": self.rss_by_phase,
+            "rss_at_start": self.rss_at_start,
             "samples_missed": self.missed,
         }
 
@@ -547,6 +554,7 @@ def _print_memory(pipe: dict[str, Any]) -> None:
     """Where the pipeline's memory went (sampled: see MemorySampler)."""
     at = pipe["at_rss_peak"]
     phases = ", ".join(f"{p} {gb:.2f}" for p, gb in pipe["rss_by_phase"].items())
+    starts = ", ".join(f"{p} {gb:.2f}" for p, gb in pipe["rss_at_start"].items())
     print(
         f"  pipeline memory (GB): DuckDB limit {pipeline_memory_limit()}, DuckDB's own peak "
         f"{pipe['duckdb_peak_gb']:.2f} (duckdb_memory(), sampled), spill peak "
@@ -555,7 +563,8 @@ def _print_memory(pipe: dict[str, Any]) -> None:
         f"    at the sampled RSS peak {at['rss_gb']:.2f} ({at.get('phase')}): DuckDB "
         f"{at.get('duckdb_gb', 0):.2f} + Arrow {at.get('arrow_gb', 0):.2f} + the rest "
         f"{at.get('other_gb', 0):.2f}\n"
-        f"    RSS peak by step: {phases}; DuckDB samples missed (limit full): "
+        f"    RSS peak by step: {phases}\n    RSS as each step starts: {starts}\n"
+        f"    DuckDB samples missed (limit full): "
         f"{pipe['samples_missed']}; clicks file sha256 {pipe['clicks_sha']}"
     )
 

@@ -30,9 +30,7 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeAlias
@@ -79,23 +77,39 @@ class Completeness:
 # --- compaction ----------------------------------------------------------------------
 
 # Compaction in three steps, so only the few repeated events go through a window: (1) the
-# event_ids of the day that landed more than once, (2) every copy of those, ranked (earliest
-# arrival first), (3) the kept rows: the events that landed once, as they are, plus the first
-# copy of each repeated one. `late`: copies of the event that arrived after $first_aggregated.
-_REPEATED_SQL: Final = """
+# hashes of the day's event_ids that landed more than once, (2) every copy of an event with
+# such a hash, ranked (earliest arrival first), (3) the kept rows: the events whose hash
+# landed once, as they are, plus the first copy of each ranked one. `late`: copies of the
+# event that arrived after $first_aggregated.
+#
+# Step (1) is the one aggregate over every row of the day, so it groups the ids' 64-bit
+# hashes rather than the id strings: a hash table a third the size, which at 50M clicks
+# under a 0.8 GB limit took the step's peak RSS from 1.20 to 0.93 GB, in less time
+# (bench/README.md, issue #4). A hash shared by two ids is harmless: it only brings an event
+# that landed once into step (2), whose window is partitioned by the id itself, so that
+# event is ranked alone (copy_no 1, copies 1) and kept as it is.
+_ID_HASH: Final = "hash(event_id)"  # a module global so a test can force collisions
+_DAY_ROWS: Final = "epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end"
+
+
+def _repeated_sql() -> str:
+    return f"""
 CREATE TEMP TABLE repeated AS
-SELECT event_id, count(*) AS copies
+SELECT {_ID_HASH} AS id_hash
 FROM raw_clicks
-WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
-GROUP BY event_id HAVING count(*) > 1
+WHERE {_DAY_ROWS}
+GROUP BY id_hash HAVING count(*) > 1
 """
 
-_COPIES_SQL: Final = """
+
+def _copies_sql() -> str:
+    return f"""
 CREATE TEMP TABLE copies AS
 SELECT event_id, account_id, user_id, event_type, page,
        epoch_ms(event_time) AS event_ms,
        epoch_ms(arrival_time) AS arrival_ms,
        row_number() OVER w AS copy_no,
+       count(*) OVER (PARTITION BY event_id) AS copies,
        -- The payload is the contract fields (ingest stores no other key); a null page
        -- equals a null page.
        struct_pack(account_id, user_id, event_type, event_time, page) IS NOT DISTINCT FROM
@@ -103,28 +117,29 @@ SELECT event_id, account_id, user_id, event_type, page,
            AS same_payload,
        count(*) FILTER (WHERE epoch_ms(arrival_time) > $first_aggregated)
            OVER (PARTITION BY event_id) AS late
-FROM raw_clicks SEMI JOIN repeated USING (event_id)
-WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
+FROM raw_clicks SEMI JOIN repeated ON {_ID_HASH} = repeated.id_hash
+WHERE {_DAY_ROWS}
 WINDOW w AS (PARTITION BY event_id
              ORDER BY arrival_time, shard_id, sequence_number,
                       account_id, user_id, event_type, event_time, page)
 """
 
-# The day's kept rows (the ANTI JOIN streams: `repeated` is the small build side).
-_KEPT_ROWS_SQL: Final = """
+
+def _kept_rows_sql() -> str:
+    """The day's kept rows (the ANTI JOIN streams: `repeated` is the small build side)."""
+    return f"""
 SELECT event_id, account_id, user_id, event_type, page,
        epoch_ms(event_time) AS event_ms,
        epoch_ms(arrival_time) AS arrival_ms,
        CAST(1 AS BIGINT) AS copies,
        CAST(epoch_ms(arrival_time) > $first_aggregated AS BIGINT) AS late
-FROM raw_clicks ANTI JOIN repeated USING (event_id)
-WHERE epoch_ms(event_time) >= $start AND epoch_ms(event_time) < $end
+FROM raw_clicks ANTI JOIN repeated ON {_ID_HASH} = repeated.id_hash
+WHERE {_DAY_ROWS}
 UNION ALL
 SELECT event_id, account_id, user_id, event_type, page, event_ms, arrival_ms, copies, late
-FROM copies JOIN repeated USING (event_id)
+FROM copies
 WHERE copy_no = 1
 """
-_KEPT_TABLE_SQL: Final = f"CREATE TEMP TABLE kept AS {_KEPT_ROWS_SQL}"
 
 
 def _clicks_sql(relation: str) -> str:
@@ -152,14 +167,19 @@ FROM copies
 
 def _rank_repeated(con: duckdb.DuckDBPyConnection, params: Mapping[str, int]) -> None:
     """Create the `repeated` and `copies` tables (`params`: start, end, first_aggregated)."""
-    con.execute(_REPEATED_SQL, {"start": params["start"], "end": params["end"]})
-    con.execute(_COPIES_SQL, params)
+    _find_repeated(con, params)
+    con.execute(_copies_sql(), params)
+
+
+def _find_repeated(con: duckdb.DuckDBPyConnection, params: Mapping[str, int]) -> None:
+    """Create `repeated`: the one aggregate over the whole day (its own step in the bench)."""
+    con.execute(_repeated_sql(), {"start": params["start"], "end": params["end"]})
 
 
 def _compact(con: duckdb.DuckDBPyConnection, params: Mapping[str, int]) -> dict[str, int]:
     """Create the `kept` table (one row per event_id) and return the DEDUP_DAILY counts."""
     _rank_repeated(con, params)
-    con.execute(_KEPT_TABLE_SQL, params)
+    con.execute(f"CREATE TEMP TABLE kept AS {_kept_rows_sql()}", params)
     return _dedup_counts(con)
 
 
@@ -386,8 +406,8 @@ def active_users_days(
 
 CLICKS_BATCH_ROWS: Final = 1_000_000
 # Landed rows per user bucket (see engagement_day) under the daily Lambda's 1.4 GB engine
-# limit, and the most under any limit. A bucket's sessions window and its clicks sort (two
-# cursors at once) take ~1 GB of DuckDB's 1.3 GiB at 4M rows; under a smaller limit the
+# limit, and the most under any limit. A bucket's sessions window and its clicks sort (sized
+# when they ran at once) took ~1 GB of DuckDB's 1.3 GiB at 4M rows; under a smaller limit the
 # buckets shrink in proportion (_bucket_rows): 4M-row buckets ran out of memory under 0.5 GB
 # (bench/README.md, issue #4).
 USER_DAILY_BUCKET_ROWS: Final = 4_000_000
@@ -423,7 +443,7 @@ def _bucket_copy_sql(directory: str, buckets: int) -> str:
     `hash(account_id, user_id) % buckets`: a user's clicks all land in one bucket.
     zstd level 1: as fast to write as snappy or no compression here, and half the disk."""
     return f"""
-COPY (SELECT *, hash(account_id, user_id) % {buckets:d} AS {_BUCKET} FROM ({_KEPT_ROWS_SQL}))
+COPY (SELECT *, hash(account_id, user_id) % {buckets:d} AS {_BUCKET} FROM ({_kept_rows_sql()}))
 TO {_sql_string(directory)}
    (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY ({_BUCKET}),
     ROW_GROUP_SIZE {_BUCKET_FILE_ROW_GROUP_ROWS:d})
@@ -440,7 +460,7 @@ def engagement_day(
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> DayResult:
-    """compact_day + engagement_user_daily in one connection, for days of any size.
+    """compact_day + engagement_user_daily for days of any size, in bounded memory.
 
     Memory stays near the engine's limit and time linear in the input, whatever the day's
     size: the event_ids landed more than once are found by one hash aggregate and ranked
@@ -450,7 +470,8 @@ def engagement_day(
     temporary directory beside `clicks_path`), and each bucket is processed alone: its
     per-user sessions and counts, and its clicks, sorted, appended to `clicks_path` (a local
     Parquet file with the CLICKS file schema). A bucket's scratch files are deleted once
-    used, so scratch disk peaks near the size of the clicks file (zstd both).
+    used, so scratch disk peaks near the size of the clicks file (zstd both). Compaction
+    and the buckets each have a connection of their own (see `_compact_day`).
 
     Row order of the clicks file: by bucket, then (event_time, event_id) within a bucket
     (a day of one bucket, e.g. up to USER_DAILY_BUCKET_ROWS rows under a 1.4 GB limit, is in
@@ -464,26 +485,55 @@ def engagement_day(
     late_after = _epoch_ms(first_aggregated_at) if first_aggregated_at else 2**62
     params = {"start": start, "end": end, "first_aggregated": late_after}
     scratch_root = os.path.dirname(os.path.abspath(clicks_path))
-    with (
-        _connect(engine) as con,
-        tempfile.TemporaryDirectory(prefix="engagement-day-", dir=scratch_root) as scratch,
-    ):
-        _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
-        buckets = _compact_into_buckets(con, params, scratch, _bucket_rows(engine))
-        counts = _dedup_counts(con)
-        hours = con.execute(_HOURS_SQL).fetchall()
-        # Counted: the ranked copies (~2% of the day, every column) leave the memory limit
-        # to the buckets.
-        con.execute("DROP TABLE copies; DROP TABLE repeated")
+    with tempfile.TemporaryDirectory(prefix="engagement-day-", dir=scratch_root) as scratch:
+        compacted = _compact_day(raw_clicks, params, scratch, engine=engine, filesystem=filesystem)
         session = {"start": start, "end": end, "gap_ms": round(gap_minutes * 60_000)}
-        user_daily, rows = _process_buckets(con, buckets, session, clicks_path)
-    landed = {datetime.fromtimestamp(h * 3600, UTC): int(n) for h, n in hours}
+        user_daily, rows = _process_buckets(compacted.buckets, session, clicks_path, engine)
     return DayResult(
         clicks_rows=rows,
-        dedup=_dedup_table(counts, day),
+        dedup=_dedup_table(compacted.counts, day),
         user_daily=_conform(user_daily, schemas.ENGAGEMENT_USER_DAILY, dt=day),
-        landed_by_hour=landed,
+        landed_by_hour=compacted.landed_by_hour,
     )
+
+
+@dataclass(frozen=True)
+class _Compacted:
+    buckets: list[list[str]]  # the scratch files of each user bucket, in bucket order
+    counts: dict[str, int]  # the DEDUP_DAILY counts
+    landed_by_hour: dict[datetime, int]
+
+
+def _compact_day(
+    raw_clicks: Source,
+    params: Mapping[str, int],
+    scratch: str,
+    *,
+    engine: Engine | None,
+    filesystem: pafs.FileSystem | None,
+) -> _Compacted:
+    """The day's kept rows in user-bucket files under `scratch`, its dedup counts and clicks
+    per hour, in a connection closed before the buckets are processed.
+
+    Why a connection of its own: the memory this step's scans and spilled aggregate leave
+    behind outside DuckDB's accounting (under a 0.8 GB limit ~0.4 GB at 10M clicks, ~0.65
+    GB at 50M; not its caches or temp tables, which it accounts; most likely freed memory
+    its allocator keeps) is only returned when the database closes. In one connection the
+    buckets ran on top of it, so the whole process's peak grew with the day (10M 1.05 GB,
+    50M 1.49 GB; bench/README.md, issue #4). The buckets need only the scratch files.
+    """
+    with _connect(engine) as con:
+        _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
+        buckets = _compact_into_buckets(con, params, scratch, _bucket_rows(engine))
+        counts, hours = _day_counts(con)
+    landed = {datetime.fromtimestamp(h * 3600, UTC): n for h, n in hours}
+    return _Compacted(buckets=buckets, counts=counts, landed_by_hour=landed)
+
+
+def _day_counts(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[tuple[int, int]]]:
+    """The DEDUP_DAILY counts and the distinct clicks per hour (epoch hour, clicks)."""
+    hours = [(int(h), int(n)) for h, n in con.execute(_HOURS_SQL).fetchall()]
+    return _dedup_counts(con), hours
 
 
 def _bucket_rows(engine: Engine | None) -> int:
@@ -531,44 +581,39 @@ def _compact_into_buckets(
     if every:
         con.execute(f"CREATE TEMP VIEW kept AS SELECT * FROM {_read_parquet(every)}")
     else:  # nothing kept (an empty day): COPY wrote no file
-        con.execute(f"CREATE TEMP TABLE kept AS {_KEPT_ROWS_SQL} LIMIT 0", params)
+        con.execute(f"CREATE TEMP TABLE kept AS {_kept_rows_sql()} LIMIT 0", params)
     return files
 
 
 def _process_buckets(
-    con: duckdb.DuckDBPyConnection,
     buckets: Sequence[Sequence[str]],
     params: Mapping[str, int],
     clicks_path: str,
+    engine: Engine | None,
 ) -> tuple[pa.Table, int]:
     """Per bucket: its users' ENGAGEMENT_USER_DAILY rows, and its clicks appended to
     `clicks_path`. The user rows of every bucket, in (account_id, user_id) order, and the
-    clicks written.
+    clicks written (the file is always written: with no row group for an empty day).
 
-    The clicks go on in a thread with its own cursor (sort, then the single-threaded Parquet
-    writer) while this one computes the sessions, so both cores stay busy. Both share the
-    engine's memory limit; the clicks stream in CLICKS_BATCH_ROWS batches. A bucket's files
-    are deleted once both are done with it.
+    Each bucket runs in a database of its own, closed when the bucket is done: the memory a
+    bucket leaves outside DuckDB's accounting is only returned then (in one connection for
+    every bucket it built up, so the more buckets, i.e. the bigger the day, the higher the
+    peak). In it, one after the other, the sessions, then the clicks (sorted, streamed in
+    CLICKS_BATCH_ROWS batches to the single-threaded Parquet writer). DuckDB's window and
+    sort each keep both cores busy on their own; run at the same time (the clicks in a
+    thread with its own cursor, as before), the two held up to ~0.5 GB more than the memory
+    limit between them, for no measurable gain in time (bench/README.md, issue #4). A
+    bucket's files are deleted once used.
     """
-    buckets = [files for files in buckets if files]
-    sessions_done = [threading.Event() for _ in buckets]
-    abandon = threading.Event()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clicks-writer") as pool:
-        written = pool.submit(
-            _write_clicks, con.cursor(), buckets, sessions_done, abandon, clicks_path
-        )
-        parts: list[pa.Table] = []
-        try:
-            for files, done in zip(buckets, sessions_done, strict=True):
+    schema = schemas.CLICKS.arrow_schema()
+    parts: list[pa.Table] = []
+    rows = 0
+    with _clicks_writer(clicks_path, schema) as writer:
+        for files in (files for files in buckets if files):
+            with _connect(engine) as con:
                 parts.append(_bucket_user_daily(con, _read_parquet(files), params))
-                done.set()
-        except BaseException:
-            abandon.set()
-            raise
-        finally:
-            for done in sessions_done:  # never leave the writer waiting
-                done.set()
-        rows = written.result()
+                rows += _write_bucket_clicks(con, files, writer, schema)
+            shutil.rmtree(os.path.dirname(files[0]))  # free the scratch disk
     if not parts:
         return schemas.ENGAGEMENT_USER_DAILY.arrow_schema().empty_table(), rows
     table = pa.concat_tables(parts)
@@ -595,28 +640,15 @@ def _bucket_user_daily(
     return con.execute(_user_daily_sql(relation, "event_ms"), params).fetch_arrow_table()
 
 
-def _write_clicks(
-    cursor: duckdb.DuckDBPyConnection,
-    buckets: Sequence[Sequence[str]],
-    sessions_done: Sequence[threading.Event],
-    abandon: threading.Event,
-    path: str,
+def _write_bucket_clicks(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[str],
+    writer: pq.ParquetWriter,
+    schema: pa.Schema,
 ) -> int:
-    """Each bucket's clicks, sorted, appended to the Parquet file at `path`; the rows written.
-    Always writes the file (with no row group for an empty day)."""
-    schema = schemas.CLICKS.arrow_schema()
-    rows = 0
-    with cursor, _clicks_writer(path, schema) as writer:
-        for files, done in zip(buckets, sessions_done, strict=True):
-            if abandon.is_set():
-                break
-            sql = _clicks_sql(_read_parquet(files))
-            rows += _write_batches(
-                writer, cursor.execute(sql).fetch_record_batch(CLICKS_BATCH_ROWS), schema
-            )
-            done.wait()
-            shutil.rmtree(os.path.dirname(files[0]))  # used by both: free the scratch disk
-    return rows
+    """A bucket's clicks, sorted, appended to `writer`; the rows written."""
+    sql = _clicks_sql(_read_parquet(files))
+    return _write_batches(writer, con.execute(sql).fetch_record_batch(CLICKS_BATCH_ROWS), schema)
 
 
 def _read_parquet(files: Sequence[str]) -> str:

@@ -1,5 +1,6 @@
-"""engagement_day (one connection, streaming) gives what compact_day + engagement_user_daily
-give, and active_users_days what active_users gives day by day."""
+"""engagement_day (compaction and each user bucket in a database of its own) gives what
+compact_day + engagement_user_daily give, and active_users_days what active_users gives
+day by day."""
 
 from __future__ import annotations
 
@@ -162,6 +163,64 @@ def test_users_sharing_a_window_key_are_still_told_apart(
     assert collided.user_daily.equals(normal.user_daily)
     assert normal.user_daily.column("sessions").to_pylist() == [1, 1]
     assert normal.user_daily.column("session_seconds").to_pylist() == [2400.0, 1200.0]
+
+
+def test_event_ids_sharing_a_hash_are_still_deduplicated_by_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given raw clicks with natural, synthetic and late copies and events that landed once
+    raw = _raw()
+    first = at(9, 30)
+    normal = engagement.engagement_day(
+        raw, DAY, clicks_path=str(tmp_path / "a.parquet"), first_aggregated_at=first
+    )
+    compacted = engagement.compact_day(raw, DAY, first_aggregated_at=first)
+    # When every event_id gets the same hash in the ids aggregate (as if they collided)
+    monkeypatch.setattr(engagement, "_ID_HASH", "hash(event_id) % 1")
+    collided = engagement.engagement_day(
+        raw, DAY, clicks_path=str(tmp_path / "b.parquet"), first_aggregated_at=first
+    )
+    compacted_collided = engagement.compact_day(raw, DAY, first_aggregated_at=first)
+    # Then each event is still ranked by its own id: the same counts, users and clicks
+    assert collided.dedup.equals(normal.dedup)
+    assert normal.dedup.to_pylist()[0]["rows_kept"] == 4
+    assert collided.user_daily.equals(normal.user_daily)
+    assert collided.landed_by_hour == normal.landed_by_hour
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert compacted_collided.clicks.equals(compacted.clicks)
+    assert compacted_collided.dedup.equals(compacted.dedup)
+
+
+def test_compaction_and_each_bucket_get_a_database_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a day split into several user buckets, and the connections and buckets recorded
+    monkeypatch.setattr(engagement, "USER_DAILY_BUCKET_ROWS", 1)
+    opened: list[Any] = []
+    filled: list[int] = []
+    connect, compact = engagement._connect, engagement._compact_into_buckets
+
+    def recording_connect(engine: Any) -> Any:
+        opened.append(connect(engine))
+        return opened[-1]
+
+    def recording_compact(con: Any, params: Any, scratch: str, rows: int) -> list[list[str]]:
+        buckets = compact(con, params, scratch, rows)
+        filled.append(sum(1 for files in buckets if files))
+        return buckets
+
+    monkeypatch.setattr(engagement, "_connect", recording_connect)
+    monkeypatch.setattr(engagement, "_compact_into_buckets", recording_compact)
+    # When the day is computed
+    result = engagement.engagement_day(_raw(), DAY, clicks_path=str(tmp_path / "a.parquet"))
+    # Then compaction had a connection and each non-empty bucket another, every one closed
+    # by the end (what a database holds outside DuckDB's accounting is given back then)
+    assert result.user_daily.num_rows == 2
+    assert filled[0] >= 1
+    assert len(opened) == 1 + filled[0]
+    for con in opened:
+        with pytest.raises(engagement.duckdb.ConnectionException):
+            con.execute("SELECT 1")
 
 
 @pytest.mark.parametrize(
