@@ -303,6 +303,8 @@ def described_alarm(alarm: Any) -> dict[str, Any]:
         "AlarmActions": list(alarm.alarm_actions or []),
         "InsufficientDataActions": list(alarm.insufficient_data_actions or []),
         "Dimensions": [{"Name": d.name, "Value": d.value} for d in alarm.dimensions or []],
+        # moto's query objects, not the API's dicts: only whether there are any is read
+        # (a metric-math alarm is skipped)
         "Metrics": list(alarm.metric_data_queries or []),
     }
     optional: dict[str, Any] = {
