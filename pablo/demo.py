@@ -170,7 +170,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             _snapshot_lake(endpoint, outputs, out / "lake")
         summary = _summary(run, replay, sections, missing, timer.elapsed())
         summary["phases_seconds"] = timer.phases
-        summary["cpu_seconds"] = _cpu_seconds(endpoint)
+        health = _emulator_health(endpoint)
+        summary["cpu_seconds"] = _cpu_seconds(health)
+        summary["clock_seconds"] = health.get("tick_seconds") or {}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _print_summary(summary, parts, out)
     finally:
@@ -198,18 +200,23 @@ class PhaseTimer:
         return time.monotonic() - self.started
 
 
-def _cpu_seconds(endpoint: str) -> dict[str, float | None]:
+def _emulator_health(endpoint: str) -> dict[str, Any]:
+    """The emulator's health report ({} when it cannot say)."""
+    from pablo.local.control import ControlApiError, ControlClient  # noqa: PLC0415
+
+    try:
+        return ControlClient(endpoint).health()
+    except ControlApiError:
+        return {}
+
+
+def _cpu_seconds(health: dict[str, Any]) -> dict[str, float | None]:
     """CPU (user + system) the demo cost: this process (generator, producer), the commands
     it ran (CDK CLI, asset build), the emulator process and its Lambda workers (None when
     the emulator cannot say)."""
-    from pablo.local.control import ControlApiError, ControlClient  # noqa: PLC0415
-
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    try:
-        emulator = ControlClient(endpoint).health().get("cpu_seconds") or {}
-    except ControlApiError:
-        emulator = {}
+    emulator = health.get("cpu_seconds") or {}
     return {
         "demo": round(own.ru_utime + own.ru_stime, 1),
         "cdk_and_build": round(children.ru_utime + children.ru_stime, 1),
@@ -492,6 +499,8 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
     print(f"time          {phases}")
     cpu = ", ".join(f"{k} {v} s" for k, v in summary["cpu_seconds"].items())
     print(f"cpu           {cpu}")
+    clock = ", ".join(f"{k} {v} s" for k, v in summary["clock_seconds"].items())
+    print(f"clock         {clock or 'not reported'} (the replay's wall time at each clock step)")
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")
     # What an analyst would type next: the same Athena SQL, on DuckDB over the snapshot.
     print(f"try next      pablo query --saved mrr_by_month --lake {out}")

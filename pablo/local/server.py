@@ -25,6 +25,7 @@ Run it with `pablo local up`, or `python -m pablo.local.server --port P`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -33,7 +34,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -134,6 +135,9 @@ class Emulator:
         self._server: _Server | None = None
         self._tick_lock = threading.Lock()
         self._covered = clock.now()  # on_clock_advance has been called up to this instant
+        # Wall seconds the clock spent in each extension (next_due + on_clock_advance) and
+        # waiting for the work of its steps ("settle"): where a replay's time goes.
+        self.tick_seconds: dict[str, float] = {}
 
     # lifecycle
     def start(self, port: int) -> str:
@@ -181,6 +185,7 @@ class Emulator:
             "endpoint": self.endpoint,
             "clock": self.clock.now().isoformat(),
             "cpu_seconds": self.cpu_seconds(),
+            "tick_seconds": {name: round(s, 1) for name, s in self.tick_seconds.items()},
             "extensions": [extension.name for extension in self.extensions],
             "skipped_extensions": self.skipped,
             "patches": self.patches,
@@ -211,11 +216,13 @@ class Emulator:
                 boundary = self._next_stop(window_start, min(target, boundary + step))
                 window_end = self.clock.advance_at_least(boundary)
                 for extension in self.extensions:
-                    events += self._notify(extension, window_start, window_end)
+                    with self._timed(extension.name):
+                        events += self._notify(extension, window_start, window_end)
                 self._covered = window_end
                 steps += 1
                 if settle:
-                    unsettled = self._settle()
+                    with self._timed("settle"):
+                        unsettled = self._settle()
                 if window_end >= target:
                     break
             return {
@@ -235,13 +242,23 @@ class Emulator:
             if next_due is None:
                 continue
             try:
-                due = next_due(after, stop)
+                with self._timed(extension.name):
+                    due = next_due(after, stop)
             except Exception:  # as in _notify: one extension's bug must not stop the clock
                 LOG.exception("extension %s failed to say when it is next due", extension.name)
                 continue
             if due is not None and after < due < stop:
                 stop = due
         return stop
+
+    @contextlib.contextmanager
+    def _timed(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            self.tick_seconds[name] = self.tick_seconds.get(name, 0.0) + spent
 
     @staticmethod
     def _notify(extension: Extension, old: datetime, new: datetime) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from pablo.local.alarms import AlarmEvaluator
+from pablo.local.alarms import AlarmEvaluator, rule_from_alarm
 from pablo.local.clock import Clock
 from pablo.local.context import EmulatorContext
 
@@ -326,3 +326,60 @@ def test_alarm_history_lists_each_state_update_newest_first(
     data = json.loads(history[1]["HistoryData"])
     assert data["newState"]["stateValue"] == "ALARM"
     assert data["oldState"]["stateValue"] == "INSUFFICIENT_DATA"
+
+
+def test_the_in_process_reads_equal_what_the_cloudwatch_api_returns(
+    emulator: EmulatorContext, evaluator: AlarmEvaluator
+) -> None:
+    # given an alarm with every member the evaluator reads, a bare one, and datapoints
+    topic_arn, _ = _topic_with_queue(emulator, "oncall")
+    _lag_alarm(emulator, topic_arn, DatapointsToAlarm=1, ActionsEnabled=False)
+    _lag_alarm(
+        emulator,
+        topic_arn,
+        AlarmName="bare",
+        AlarmDescription=None,
+        TreatMissingData=None,
+        OKActions=None,
+        Dimensions=None,
+    )
+    for minute, value in enumerate([2.0, 9.0, 4.0]):
+        _put(emulator, value, START + timedelta(minutes=minute, seconds=10))
+
+    # when the evaluator reads them from moto's backend, and the API is asked the same
+    read = {alarm["AlarmName"]: alarm for alarm in evaluator._metric_alarms()}
+    listed = emulator.client("cloudwatch").describe_alarms(AlarmTypes=["MetricAlarm"])
+    rule = rule_from_alarm(read["engagement-lag"])
+    series = evaluator._series(read["engagement-lag"], rule, START, START + timedelta(minutes=5))
+    api = emulator.client("cloudwatch").get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": NAMESPACE,
+                        "MetricName": "LagMinutes",
+                        "Dimensions": DIMENSIONS,
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
+                },
+            }
+        ],
+        StartTime=START,
+        EndTime=START + timedelta(minutes=5),
+        ScanBy="TimestampAscending",
+    )["MetricDataResults"][0]
+
+    # then every member the API returns is read the same, and so are the datapoints
+    assert len(read) == 2
+    for alarm in listed["MetricAlarms"]:
+        mine = read[alarm["AlarmName"]]
+        for key, value in alarm.items():
+            assert mine.get(key, [] if isinstance(value, list) else None) == value, key
+        assert set(mine) - set(alarm) <= {"Metrics", "Dimensions"}
+    assert series == {
+        int(stamp.replace(tzinfo=UTC).timestamp()): value
+        for stamp, value in zip(api["Timestamps"], api["Values"], strict=True)
+    }
+    assert list(series.values()) == [2.0, 9.0, 4.0]

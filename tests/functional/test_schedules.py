@@ -266,3 +266,41 @@ def test_one_time_schedule_fires_once_and_deletes_itself_when_asked(
     assert second == []
     assert _receive_all(emulator, queue_url) == ['{"backfill": true}']
     assert emulator.client("scheduler").list_schedules()["Schedules"] == []
+
+
+def test_the_in_process_listing_equals_what_the_eventbridge_api_returns(
+    emulator: EmulatorContext, runner: ScheduleRunner
+) -> None:
+    # given rules with targets (one disabled, one event-pattern rule) and Scheduler
+    # schedules, one of them disabled
+    _, queue_arn = _queue(emulator, "listed")
+    _rule(emulator, "daily", "cron(0 12 * * ? *)", {"Id": "q", "Arn": queue_arn, "Input": "{}"})
+    _rule(emulator, "hourly", "rate(1 hour)", {"Id": "q", "Arn": queue_arn})
+    emulator.client("events").disable_rule(Name="hourly")
+    emulator.client("events").put_rule(Name="files", EventPattern='{"source": ["aws.s3"]}')
+    for name, state in (("on", "ENABLED"), ("off", "DISABLED")):
+        emulator.client("scheduler").create_schedule(
+            Name=name,
+            State=state,
+            ScheduleExpression="rate(1 day)",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            Target={"Arn": queue_arn, "RoleArn": ROLE_ARN},
+        )
+
+    # when the runner lists them from moto's backends, and the API is asked the same
+    listing = runner._listing()
+    api_rules = emulator.client("events").list_rules()["Rules"]
+
+    # then the rules and their targets are those of ListRules and ListTargetsByRule
+    listed = {rule["Name"]: rule for rule in listing.rules}
+    assert sorted(listed) == sorted(rule["Name"] for rule in api_rules)
+    for api_rule in api_rules:
+        mine = listed[api_rule["Name"]]
+        assert {k: mine[k] for k in api_rule} == api_rule
+        assert set(mine) - set(api_rule) <= {"Targets", "CreatedBy"}  # no member ListRules has
+    for rule in listing.rules:
+        targets = emulator.client("events").list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert rule["Targets"] == targets
+    # and only the enabled schedule is listed, as GetSchedule returns it
+    assert [s["Name"] for s in listing.schedules] == ["on"]
+    assert listing.schedules[0]["Target"]["Arn"] == queue_arn
