@@ -15,6 +15,7 @@ starts each backfill once per execution, waits and checks again, a bounded numbe
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -41,6 +42,9 @@ class UpstreamCheck:
     reason: str | None = None  # upstream_stale or dirty_partitions when not fresh
     detail: str = ""
     backfill: dict[str, Any] = field(default_factory=dict)  # the upstream workflow's input
+    # What the backfill covers, as of this check ("" for one backfill per run): a new
+    # version, e.g. a late click landing on a day after its backfill started, starts another.
+    backfill_version: str = ""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,9 @@ def engagement_check(
         return UpstreamCheck(ENGAGEMENT, True, through)
     days = sorted(missing + dirty)
     reason = DIRTY_PARTITIONS if dirty and not missing else UPSTREAM_STALE
+    # Each day with its late-data mark count: the same stale state while a backfill runs
+    # gives the same version (no second backfill), a mark landing since gives a new one.
+    marks = ",".join(f"{d}:{by_day[d].marks if d in by_day else 0}" for d in days)
     parts = []
     if missing:
         parts.append(f"{len(missing)} day(s) not aggregated ({_span(missing)})")
@@ -90,6 +97,7 @@ def engagement_check(
             "reason": BACKFILL_REASON,
             "run_id": run_id,
         },
+        hashlib.sha256(marks.encode()).hexdigest()[:12],
     )
 
 

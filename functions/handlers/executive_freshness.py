@@ -33,6 +33,8 @@ WORKFLOW_ENV: Final = {
     freshness.PROFIT: env.PROFIT_WORKFLOW_ARN,
 }
 
+EXECUTION_NAME_LIMIT: Final = 80  # Step Functions' limit on an execution name
+
 logger = Logger()
 
 
@@ -93,8 +95,12 @@ def _checks(run: Run) -> list[freshness.UpstreamCheck]:
 
 
 def _backfill(run: Run, check: freshness.UpstreamCheck) -> dict[str, Any]:
-    """Start the upstream's backfill once per execution (the name is the idempotency key)."""
-    name = f"{run.run_id}-{check.upstream}-backfill"[:80]
+    """Start the upstream's backfill once per execution and backfill version (the name is
+    the idempotency key: a check that finds the same stale state while the backfill runs
+    starts nothing; one that finds days dirtied again since starts another)."""
+    version = f"-{check.backfill_version}" if check.backfill_version else ""
+    suffix = f"-{check.upstream}-backfill{version}"
+    name = run.run_id[: EXECUTION_NAME_LIMIT - len(suffix)] + suffix
     started = executive_io.start_execution(
         client("stepfunctions"),
         machine=os.environ[WORKFLOW_ENV[check.upstream]],

@@ -406,3 +406,22 @@ def test_generated_at_and_freshness_come_from_the_inputs() -> None:
     assert row["generated_at"] == NOW + timedelta(hours=1)
     assert row["growth_fresh_through"] == SEPTEMBER.end_instant
     assert dict(row["missing_reasons"])["mrr_cents"] == fr.UPSTREAM_STALE
+
+
+def test_the_backfill_version_changes_only_when_a_stale_day_gets_new_late_data() -> None:
+    # given the 15th dirty (one late-data mark) and the 30th never aggregated
+    def check(marks_on_15th: int) -> fr.UpstreamCheck:
+        states = [
+            DayState(d, NOW, marks_on_15th if d == date(2026, 9, 15) else 0, 0)
+            for d in SEPTEMBER.dates()
+            if d != date(2026, 9, 30)
+        ]
+        return fr.engagement_check(SEPTEMBER, states, now=NOW, run_id="r")
+
+    # when the gate checks twice with nothing new, then once after a late click on the 15th
+    first, again, dirtied = check(1), check(1), check(2)
+
+    # then the same state names the same backfill (not started twice) and new data a new one
+    assert first.backfill_version and first.backfill_version == again.backfill_version
+    assert dirtied.backfill_version != first.backfill_version
+    assert dirtied.backfill["days"] == first.backfill["days"] == ["2026-09-15", "2026-09-30"]
