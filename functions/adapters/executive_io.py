@@ -195,6 +195,21 @@ def start_execution(sfn: Any, *, machine: str, name: str, payload: dict[str, Any
     return True
 
 
+def running_execution(sfn: Any, *, machine: str, name_prefix: str) -> str | None:
+    """The name of a RUNNING execution of `machine` whose name starts with `name_prefix`."""
+    try:
+        pages = sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=machine, statusFilter="RUNNING"
+        )
+        for page in pages:
+            for execution in page.get("executions", []):
+                if str(execution["name"]).startswith(name_prefix):
+                    return str(execution["name"])
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"list the running executions of {machine}") from exc
+    return None
+
+
 def publish(sns: Any, *, topic: str, subject: str, message: dict[str, Any]) -> None:
     try:
         sns.publish(TopicArn=topic, Subject=subject[:100], Message=json.dumps(message, default=str))

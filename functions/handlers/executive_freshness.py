@@ -95,16 +95,17 @@ def _checks(run: Run) -> list[freshness.UpstreamCheck]:
 
 
 def _backfill(run: Run, check: freshness.UpstreamCheck) -> dict[str, Any]:
-    """Start the upstream's backfill once per execution and backfill version (the name is
-    the idempotency key: a check that finds the same stale state while the backfill runs
-    starts nothing; one that finds days dirtied again since starts another)."""
+    """Start the upstream's backfill, one at a time per execution: while one runs, wait for
+    it; once it has finished, a check that still finds the upstream stale starts another
+    only if the stale state changed (the backfill version, in the name: the name is the
+    idempotency key), e.g. a late click dirtied a day again while the gate waited."""
+    sfn, machine = client("stepfunctions"), os.environ[WORKFLOW_ENV[check.upstream]]
     version = f"-{check.backfill_version}" if check.backfill_version else ""
-    suffix = f"-{check.upstream}-backfill{version}"
-    name = run.run_id[: EXECUTION_NAME_LIMIT - len(suffix)] + suffix
-    started = executive_io.start_execution(
-        client("stepfunctions"),
-        machine=os.environ[WORKFLOW_ENV[check.upstream]],
-        name=name,
-        payload=check.backfill,
-    )
+    suffix = f"-{check.upstream}-backfill"
+    prefix = run.run_id[: EXECUTION_NAME_LIMIT - len(suffix) - len(version)] + suffix
+    running = executive_io.running_execution(sfn, machine=machine, name_prefix=prefix)
+    if running is not None:
+        return {"upstream": check.upstream, "execution": running, "started_now": False}
+    name = prefix + version
+    started = executive_io.start_execution(sfn, machine=machine, name=name, payload=check.backfill)
     return {"upstream": check.upstream, "execution": name, "started_now": started}

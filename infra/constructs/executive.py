@@ -100,6 +100,12 @@ class ExecutivePipeline(Construct):
             actions=["states:StartExecution"],
             resources=sorted(upstream_arns.values()),
         )
+        # A backfill still running is waited for, not started again (executive_freshness).
+        grant(
+            self.freshness.role,
+            actions=["states:ListExecutions"],
+            resources=sorted(upstream_arns.values()),
+        )
         self.kpi = PipelineFunction(
             self,
             "Kpi",

@@ -99,15 +99,20 @@ def test_the_gate_may_start_only_the_upstream_workflows(synthesized: Synthesized
         (env.PROFIT_WORKFLOW_ARN, "profit-monthly"),
     ):
         assert synthesized.config.resource_name(name) in json.dumps(variables[variable])
-    starts = [
-        statement
-        for policy in synthesized.resources("AWS::IAM::Policy").values()
-        if "ExecutiveFreshness" in json.dumps(policy["Properties"].get("Roles", []))
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
-        if statement["Action"] == "states:StartExecution"
-    ]
-    (statement,) = starts
-    assert len(statement["Resource"]) == 3 and "*" not in json.dumps(statement["Resource"])
+    for action in ("states:StartExecution", "states:ListExecutions"):
+        statements = [
+            statement
+            for policy in synthesized.resources("AWS::IAM::Policy").values()
+            if "ExecutiveFreshness" in json.dumps(policy["Properties"].get("Roles", []))
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+            if action in _as_list(statement["Action"])
+        ]
+        (statement,) = statements
+        assert len(statement["Resource"]) == 3 and "*" not in json.dumps(statement["Resource"])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def test_executive_alarms_belong_to_business_analytics() -> None:
