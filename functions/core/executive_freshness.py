@@ -9,8 +9,10 @@ there, complete and clean? Pure: the adapters read the state, this decides.
   the week before, which the weekly movements compare).
 - profit (months only; profit is monthly): the month's profit_monthly partition exists.
 
-A stale input names the backfill that repairs it (the upstream workflow's input); the gate
-starts each backfill once per execution, waits and checks again, a bounded number of times.
+A stale input names the backfill that repairs it (the upstream workflow's input) and its
+version (engagement: the stale days with their late-data marks); the gate runs one backfill
+at a time per execution and starts another only for a new version (a day dirtied again
+while it waited), waits and checks again, a bounded number of times.
 """
 
 from __future__ import annotations
