@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pyarrow.parquet as pq
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from functions.adapters import oncall_io
 from functions.core import oncall, oncall_replay, schemas
@@ -120,12 +120,9 @@ class Target:
     def outputs(self) -> dict[str, str]:
         if self._outputs is None:
             try:
-                stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)
-            except (ClientError, BotoCoreError) as exc:
-                where = self.endpoint or "AWS"
-                raise OnCallError(f"stack {self.stack} not found on {where}: {exc}") from exc
-            found = stacks["Stacks"][0].get("Outputs", [])
-            self._outputs = {o["OutputKey"]: o["OutputValue"] for o in found}
+                self._outputs = stack.stack_outputs(self.client("cloudformation"), self.stack)
+            except ConfigurationError as exc:
+                raise OnCallError(f"{exc} (on {self.endpoint or 'AWS'})") from exc
         return self._outputs
 
     def output(self, key: str) -> str:

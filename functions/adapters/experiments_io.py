@@ -102,11 +102,6 @@ def newest_day(s3: Any, *, bucket: str, table: schemas.Table) -> date | None:
     return date.fromisoformat(found[-1]) if found else None
 
 
-def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date) -> pa.Table:
-    """Rows of a dt-partitioned table for the days first..last (dt as a column)."""
-    return s3_objects.read_days(s3, bucket=bucket, table=table, first=first, last=last)
-
-
 def write_table(
     s3: Any,
     glue: Any,

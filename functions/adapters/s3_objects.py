@@ -36,18 +36,13 @@ _MAX_KEPT: Final = BODY_CACHE_BYTES // 8  # a bigger object would evict everythi
 DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
 
 _bodies: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()  # least recently used first
+_bodies_bytes = [0]  # the sum of the kept bodies' sizes, kept under _bodies_lock
 _bodies_lock = threading.Lock()
 
 
 def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
     """Every key under `prefix`, sorted (so reading them gives the same table every time)."""
-    keys: list[str] = []
-    try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    except (ClientError, BotoCoreError) as exc:
-        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
-    return sorted(keys)
+    return list(list_etags(s3, bucket=bucket, prefix=prefix))
 
 
 def list_etags(s3: Any, *, bucket: str, prefix: str) -> dict[str, str]:
@@ -104,11 +99,12 @@ def _remember(name: tuple[str, str, str], body: bytes) -> None:
     if len(body) > _MAX_KEPT:
         return  # a big object would evict everything else
     with _bodies_lock:
+        replaced = _bodies.pop(name, None)
         _bodies[name] = body
-        total = sum(len(b) for b in _bodies.values())
-        while total > BODY_CACHE_BYTES:
+        _bodies_bytes[0] += len(body) - (len(replaced) if replaced is not None else 0)
+        while _bodies_bytes[0] > BODY_CACHE_BYTES:
             _, evicted = _bodies.popitem(last=False)
-            total -= len(evicted)
+            _bodies_bytes[0] -= len(evicted)
 
 
 def read_tables(

@@ -77,7 +77,7 @@ def _settings() -> Settings:
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
         gap_minutes=float(os.environ.get(env.SESSION_GAP_MINUTES, "30")),
         # DuckDB's share of a 2 GB budget: Python, Arrow and the Parquet writer live outside
-        # its limit (the whole process peaked at 1.9 GB on 50M clicks: bench/README.md).
+        # its limit (the whole process peaks at ~1.5 GB on 50M clicks: bench/README.md).
         engine=engagement.Engine(memory_limit="1.4GB", temp_directory=f"{SCRATCH}/duckdb"),
         scratch_dir=SCRATCH,
     )

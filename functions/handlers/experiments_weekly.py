@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import experiments_io, metrics, profit_io
+from functions.adapters import experiments_io, metrics, profit_io, s3_objects
 from functions.core import experiments, experiments_inputs, schemas
 from functions.core.errors import ValidationError
 from functions.core.landing import parse_event_time
@@ -93,10 +93,10 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     first, last = span or (week, week - timedelta(days=1))  # an empty range: nobody exposed
     inputs = experiments.Inputs(
         assignments=assignments,
-        engagement_daily=experiments_io.read_days(
+        engagement_daily=s3_objects.read_days(
             s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=first, last=last
         ),
-        user_daily=experiments_io.read_days(
+        user_daily=s3_objects.read_days(
             s3, bucket=curated, table=schemas.ENGAGEMENT_USER_DAILY, first=first, last=last
         ),
         account_events=profit_io.read_table(s3, bucket=raw, table=schemas.RAW_ACCOUNT_EVENTS),

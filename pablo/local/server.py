@@ -185,7 +185,8 @@ class Emulator:
             "endpoint": self.endpoint,
             "clock": self.clock.now().isoformat(),
             "cpu_seconds": self.cpu_seconds(),
-            "tick_seconds": {name: round(s, 1) for name, s in self.tick_seconds.items()},
+            # list(): one atomic copy, the ticking thread may add a name meanwhile
+            "tick_seconds": {name: round(s, 1) for name, s in list(self.tick_seconds.items())},
             "extensions": [extension.name for extension in self.extensions],
             "skipped_extensions": self.skipped,
             "patches": self.patches,

@@ -93,6 +93,8 @@ def test_extensions_see_every_window_in_order_without_gaps() -> None:
     )
     assert first["steps"] == 3
     assert {event["extension"] for event in first["events"]} == {"recorder"}
+    # and the health report says where the ticks' time went: every extension, no settle
+    assert set(emulator.health()["tick_seconds"]) == {e.name for e in emulator.extensions}
 
 
 class DueExtension(RecordingExtension):
