@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -54,6 +55,7 @@ DEFAULT_CONTEXT: Mapping[str, str] = {"env": "local"}
 BOOTSTRAP_STACK = "CDKToolkit"
 ASSEMBLIES_DIR = Path("build") / "cdk-local"
 ASSET_CACHE_DIR = "asset-zips"  # under ASSEMBLIES_DIR, shared (share_packaged_assets)
+SHARED_ZIP_GRACE_SECONDS = 3600  # an unused shared zip younger than this is kept
 FIDELITY_FILE = "fidelity.json"
 LAYER_VERSION = "AWS::Lambda::LayerVersion"
 
@@ -126,8 +128,9 @@ def deploy(
 def share_packaged_assets(assembly: Path, shared: Path) -> None:
     """Point the assembly's `.cache` (where the CDK CLI zips each file asset, named by its
     content hash) at one folder shared by every local deploy, and keep there only the zips
-    this assembly uses: an unchanged asset is not zipped again (the layer is 210 MiB, the
-    longest part of a deploy), and old zips do not pile up."""
+    this assembly uses, and those touched within the last hour (another deploy, e.g. a
+    test's beside a demo, may be using them): an unchanged asset is not zipped again (the
+    layer is 210 MiB, the longest part of a deploy), and old zips do not pile up."""
     shared.mkdir(parents=True, exist_ok=True)
     cache = assembly / ".cache"
     if cache.is_symlink() or cache.is_file():
@@ -138,8 +141,9 @@ def share_packaged_assets(assembly: Path, shared: Path) -> None:
     used: set[str] = set()
     for manifest in assembly.glob("*.assets.json"):
         used |= set(json.loads(manifest.read_text()).get("files", {}))
+    stale_before = time.time() - SHARED_ZIP_GRACE_SECONDS
     for packaged in shared.glob("*.zip"):
-        if packaged.stem not in used:
+        if packaged.stem not in used and packaged.stat().st_mtime < stale_before:
             packaged.unlink(missing_ok=True)
 
 
