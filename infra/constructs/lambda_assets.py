@@ -10,7 +10,13 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from functions.core.errors import ConfigurationError
-from infra.lambda_build import CODE_DIR, LAMBDA_PYTHON_VERSION, LAYER_DIR, read_layer_fingerprint
+from infra.lambda_build import (
+    CODE_DIR,
+    LAMBDA_PYTHON_VERSION,
+    LAYER_DIR,
+    layer_zip,
+    read_layer_fingerprint,
+)
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 ARCHITECTURE = lambda_.Architecture.X86_64  # the layer holds manylinux x86_64 wheels
@@ -22,7 +28,7 @@ if RUNTIME.name != f"python{LAMBDA_PYTHON_VERSION}":
 
 @dataclass(frozen=True)
 class LambdaAssets:
-    """`code_dir` holds the `functions` package; `layer_dir` holds `python/` + a pins stamp."""
+    """`code_dir` holds the `functions` package; `layer_dir` the layer's zip + a pins stamp."""
 
     code_dir: Path = field(default=CODE_DIR)
     layer_dir: Path = field(default=LAYER_DIR)
@@ -34,15 +40,14 @@ class LambdaAssets:
 
     def layer_code(self) -> lambda_.Code:
         fingerprint = read_layer_fingerprint(self.layer_dir)
-        if fingerprint is None or not (self.layer_dir / "python").is_dir():
+        archive = layer_zip(self.layer_dir)
+        if fingerprint is None or not archive.is_file():
             raise ConfigurationError(f"no Lambda layer in {self.layer_dir}: {BUILD_HINT}")
-        # The pins hash is the asset hash: hashing 180 MB of wheels on every synth would
-        # cost seconds and say nothing the pins do not.
+        # The build's zip, uploaded as it is (the CLI would spend seconds zipping 210 MiB),
+        # and the pins hash is the asset hash: hashing the zip on every synth would cost
+        # time and say nothing the pins do not.
         return lambda_.Code.from_asset(
-            str(self.layer_dir),
-            asset_hash=fingerprint,
-            asset_hash_type=AssetHashType.CUSTOM,
-            exclude=[".pins.sha256"],
+            str(archive), asset_hash=fingerprint, asset_hash_type=AssetHashType.CUSTOM
         )
 
 

@@ -20,7 +20,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -54,8 +53,6 @@ DEFAULT_STACK = "PabloPipelines"
 DEFAULT_CONTEXT: Mapping[str, str] = {"env": "local"}
 BOOTSTRAP_STACK = "CDKToolkit"
 ASSEMBLIES_DIR = Path("build") / "cdk-local"
-ASSET_CACHE_DIR = "asset-zips"  # under ASSEMBLIES_DIR, shared (share_packaged_assets)
-SHARED_ZIP_GRACE_SECONDS = 3600  # an unused shared zip younger than this is kept
 FIDELITY_FILE = "fidelity.json"
 LAYER_VERSION = "AWS::Lambda::LayerVersion"
 
@@ -95,6 +92,8 @@ def deploy(
     environment = cdk_environment(endpoint)
     build_assets(app_dir, environment)
     assembly = assembly_dir(app_dir, endpoint)
+    if (assembly / ".cache").is_symlink():  # earlier versions linked it to a shared folder
+        (assembly / ".cache").unlink()
     try:
         run_cdk(
             ["synth", "--quiet", "--output", str(assembly), *_context_args(context)],
@@ -104,7 +103,6 @@ def deploy(
         artifact = read_stack_artifact(assembly, stack_name)
         template, adaptations = adapt_assembly_for_moto(artifact)
         prepare_target(artifact, client_for, app_dir=app_dir, environment=environment)
-        share_packaged_assets(assembly, app_dir / ASSEMBLIES_DIR / ASSET_CACHE_DIR)
         with CustomResourceResponder(endpoint, client_for, artifact.stack_name):
             run_cdk(_deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment)
         entries, observed = complete_stack(
@@ -125,35 +123,15 @@ def deploy(
     return 0
 
 
-def share_packaged_assets(assembly: Path, shared: Path) -> None:
-    """Point the assembly's `.cache` (where the CDK CLI zips each file asset, named by its
-    content hash) at one folder shared by every local deploy, and keep there only the zips
-    this assembly uses, and those touched within the last hour (another deploy, e.g. a
-    test's beside a demo, may be using them): an unchanged asset is not zipped again (the
-    layer is 210 MiB, the longest part of a deploy), and old zips do not pile up."""
-    shared.mkdir(parents=True, exist_ok=True)
-    cache = assembly / ".cache"
-    if cache.is_symlink() or cache.is_file():
-        cache.unlink()
-    elif cache.is_dir():
-        shutil.rmtree(cache)
-    cache.symlink_to(shared.resolve(), target_is_directory=True)
-    used: set[str] = set()
-    for manifest in assembly.glob("*.assets.json"):
-        used |= set(json.loads(manifest.read_text()).get("files", {}))
-    stale_before = time.time() - SHARED_ZIP_GRACE_SECONDS
-    for packaged in shared.glob("*.zip"):
-        if packaged.stem not in used and packaged.stat().st_mtime < stale_before:
-            packaged.unlink(missing_ok=True)
-
-
 def _drop_asset_copies(assembly: Path) -> None:
-    """Each assembly holds a copy of every asset (the layer alone is 210 MiB), read only
-    while deploying; the templates stay for whoever inspects the deploy."""
+    """Each assembly holds a copy of every asset (the layer's zip alone is 66 MiB), read
+    only while deploying; the templates stay for whoever inspects the deploy."""
     if assembly.is_dir():
         for child in assembly.glob("asset.*"):
             if child.is_dir():
                 shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)  # a zip staged as it is (the layer)
 
 
 def assembly_dir(app_dir: Path, endpoint: str) -> Path:

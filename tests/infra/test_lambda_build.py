@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import tomllib
+import zipfile
 
 import pytest
 
@@ -18,9 +20,11 @@ from infra.lambda_build import (
     build_layer,
     copy_code,
     layer_fingerprint,
+    layer_zip,
     prune,
     read_layer_fingerprint,
     read_pins,
+    zip_directory,
 )
 
 
@@ -96,14 +100,55 @@ def test_prune_removes_what_lambda_never_loads_and_keeps_the_rest(tmp_path):
 
 
 def test_an_unchanged_layer_is_not_rebuilt(tmp_path):
-    # given a layer directory whose stamp matches the pins
+    # given a layer directory whose stamp matches the pins, with its zip
     pins = read_pins(REPO_ROOT / "pyproject.toml")
     layer = tmp_path / "layer"
     (layer / "python").mkdir(parents=True)
     (layer / ".pins.sha256").write_text(layer_fingerprint(pins))
-    # when the build runs, then nothing is downloaded
+    layer_zip(layer).write_bytes(b"zip")
+    # when the build runs, then nothing is downloaded or zipped
     assert build_layer(pins, layer) is False
     assert read_layer_fingerprint(layer) == layer_fingerprint(pins)
+    assert layer_zip(layer).read_bytes() == b"zip"
+
+
+def test_a_current_layer_without_its_zip_is_zipped_not_downloaded(tmp_path, monkeypatch):
+    # given a stamped layer built before layers were zipped (pip must not run)
+    pins = read_pins(REPO_ROOT / "pyproject.toml")
+    layer = tmp_path / "layer"
+    (layer / "python" / "msgspec").mkdir(parents=True)
+    (layer / "python" / "msgspec" / "__init__.py").write_text("X = 1\n")
+    (layer / ".pins.sha256").write_text(layer_fingerprint(pins))
+    monkeypatch.setattr("infra.lambda_build.install_layer", _no_pip)
+    # when the build runs
+    assert build_layer(pins, layer) is True
+    # then the zip holds python/ at its root, as Lambda mounts a layer in /opt
+    with zipfile.ZipFile(layer_zip(layer)) as archive:
+        assert archive.namelist() == ["python/msgspec/__init__.py"]
+    assert read_layer_fingerprint(layer) == layer_fingerprint(pins)
+
+
+def _no_pip(*args, **kwargs):
+    raise AssertionError("pip ran for a layer whose pins did not change")
+
+
+def test_the_same_files_zip_to_the_same_bytes(tmp_path):
+    # given a directory zipped once
+    site = tmp_path / "python"
+    (site / "b").mkdir(parents=True)
+    (site / "b" / "y.py").write_text("y\n")
+    (site / "a.py").write_text("a\n")
+    zip_directory(site, tmp_path / "first.zip")
+    # when its files are touched (new times) and it is zipped again
+    for path in site.rglob("*.py"):
+        path.write_text(path.read_text())
+        os.utime(path, (1, 1))
+    zip_directory(site, tmp_path / "second.zip")
+    # then the bytes are equal, entries sorted and no partial file is left
+    assert (tmp_path / "first.zip").read_bytes() == (tmp_path / "second.zip").read_bytes()
+    with zipfile.ZipFile(tmp_path / "first.zip") as archive:
+        assert archive.namelist() == ["python/a.py", "python/b/y.py"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.zip", "python", "second.zip"]
 
 
 def _needed_libraries(path) -> set[str]:
