@@ -148,12 +148,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start, days = _window(manifest)
     _say(f"company: {input_dir} ({days} days from {start.isoformat()})")
 
+    clock_start = _midnight(start) - timedelta(hours=1)
     with timer.phase("emulator"):
-        endpoint, started_here = _emulator(clock_start=_midnight(start) - timedelta(hours=1))
+        endpoint, started_here = _emulator(clock_start=clock_start)
     try:
         _say(f"emulator: {endpoint}")
         with timer.phase("deploy"):
-            _deploy(endpoint)
+            endpoint = _deploy_or_retry(endpoint, started_here, clock_start=clock_start)
             outputs = _stack_outputs(endpoint)
         run = DemoRun(endpoint, outputs, input_dir, out, _read_truth(input_dir))
         parts, missing = load_parts()
@@ -334,6 +335,27 @@ def _stop_emulator() -> None:
     from pablo.local.cli import cmd_down  # noqa: PLC0415
 
     cmd_down(argparse.Namespace())
+
+
+def _deploy_or_retry(endpoint: str, started_here: bool, *, clock_start: datetime) -> str:
+    """Deploy; the endpoint deployed to. A CDK CLI failure on an emulator this demo started
+    is tried once more on a fresh one: the CLI has failed, rarely, on a response it could
+    not parse (`@aws-sdk XML parse error`) in a run that then passed as it was, and the main
+    job should not end for it. A second failure, or one on a reused emulator, ends the demo."""
+    from pablo.local.deploy import DeployError  # noqa: PLC0415
+
+    try:
+        _deploy(endpoint)
+        return endpoint
+    except DeployError as exc:
+        if not started_here:
+            raise
+        _say(f"the deploy failed ({exc}); once more on a fresh emulator")
+    _stop_emulator()
+    endpoint, _ = _emulator(clock_start=clock_start)
+    _say(f"emulator: {endpoint}")
+    _deploy(endpoint)
+    return endpoint
 
 
 def _deploy(endpoint: str) -> None:
