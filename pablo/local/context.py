@@ -16,8 +16,11 @@ LOCAL_ACCOUNT = "123456789012"  # moto's default account
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
-def local_client(service: str, endpoint: str, region: str = LOCAL_REGION) -> Any:
-    """A boto3 client for the emulator at `endpoint` (path-style S3, fake credentials)."""
+def local_client(service: str, endpoint: str | None, region: str = LOCAL_REGION) -> Any:
+    """A boto3 client for the emulator at `endpoint` (path-style S3, fake credentials).
+
+    `endpoint=None` is for code inside the emulator process only: the client targets AWS's
+    own URLs, which moto's in-process route answers there (`patches._in_process_calls`)."""
     return boto3.client(
         service,
         endpoint_url=endpoint,
@@ -32,11 +35,18 @@ class EmulatorContext:
     endpoint: str
     clock: Clock
     region: str = LOCAL_REGION
+    # True in the emulator process: extensions' calls then skip HTTP (see local_client).
+    in_process: bool = False
     _clients: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client_endpoint(self) -> str | None:
+        """The endpoint_url for an extension's own boto3 clients."""
+        return None if self.in_process else self.endpoint
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            self._clients[service] = local_client(service, self.endpoint, self.region)
+            self._clients[service] = local_client(service, self.client_endpoint, self.region)
         return self._clients[service]
 
 

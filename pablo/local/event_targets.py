@@ -234,7 +234,7 @@ class EventTargetDelivery:
             if key not in self._clients:
                 self._clients[key] = boto3.client(
                     service,
-                    endpoint_url=self._ctx.endpoint,
+                    endpoint_url=self._ctx.client_endpoint,
                     region_name=region,
                     # One attempt: an SDK retry of an invoke would run the function twice.
                     config=Config(

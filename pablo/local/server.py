@@ -148,7 +148,8 @@ class Emulator:
         bound = self._server.get_host_and_port()[1]
         os.environ["MOTO_PORT"] = str(bound)  # Step Functions tasks call back into this port
         self.endpoint = f"http://{ENDPOINT_HOST}:{bound}"
-        ctx = EmulatorContext(endpoint=self.endpoint, clock=self.clock)
+        # Extensions call moto in this process, without HTTP (patches._in_process_calls).
+        ctx = EmulatorContext(endpoint=self.endpoint, clock=self.clock, in_process=True)
         for extension in self.extensions:
             extension.start(ctx)
         LOG.info("emulator listening on %s", self.endpoint)
