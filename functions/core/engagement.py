@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -470,8 +471,9 @@ def engagement_day(
     temporary directory beside `clicks_path`), and each bucket is processed alone: its
     per-user sessions and counts, and its clicks, sorted, appended to `clicks_path` (a local
     Parquet file with the CLICKS file schema). A bucket's scratch files are deleted once
-    used, so scratch disk peaks near the size of the clicks file (zstd both). Compaction
-    and the buckets each have a connection of their own (see `_compact_day`).
+    used, so scratch disk peaks near the size of the clicks file (zstd both). On a large day
+    (over SHARED_DATABASE_MAX_ROWS landed) compaction and each bucket have a database of
+    their own (see `_compact_day`); small days share the process's warm one.
 
     Row order of the clicks file: by bucket, then (event_time, event_id) within a bucket
     (a day of one bucket, e.g. up to USER_DAILY_BUCKET_ROWS rows under a 1.4 GB limit, is in
@@ -488,7 +490,9 @@ def engagement_day(
     with tempfile.TemporaryDirectory(prefix="engagement-day-", dir=scratch_root) as scratch:
         compacted = _compact_day(raw_clicks, params, scratch, engine=engine, filesystem=filesystem)
         session = {"start": start, "end": end, "gap_ms": round(gap_minutes * 60_000)}
-        user_daily, rows = _process_buckets(compacted.buckets, session, clicks_path, engine)
+        user_daily, rows = _process_buckets(
+            compacted.buckets, session, clicks_path, engine, close_each=compacted.large
+        )
     return DayResult(
         clicks_rows=rows,
         dedup=_dedup_table(compacted.counts, day),
@@ -502,6 +506,7 @@ class _Compacted:
     buckets: list[list[str]]  # the scratch files of each user bucket, in bucket order
     counts: dict[str, int]  # the DEDUP_DAILY counts
     landed_by_hour: dict[datetime, int]
+    large: bool  # more rows landed than SHARED_DATABASE_MAX_ROWS
 
 
 def _compact_day(
@@ -513,9 +518,9 @@ def _compact_day(
     filesystem: pafs.FileSystem | None,
 ) -> _Compacted:
     """The day's kept rows in user-bucket files under `scratch`, its dedup counts and clicks
-    per hour, in a connection closed before the buckets are processed.
+    per hour; on a large day, in a database closed before the buckets are processed.
 
-    Why a connection of its own: the memory this step's scans and spilled aggregate leave
+    Why a database of its own: the memory this step's scans and spilled aggregate leave
     behind outside DuckDB's accounting (under a 0.8 GB limit ~0.4 GB at 10M clicks, ~0.65
     GB at 50M; not its caches or temp tables, which it accounts; most likely freed memory
     its allocator keeps) is only returned when the database closes. In one connection the
@@ -524,10 +529,13 @@ def _compact_day(
     """
     with _connect(engine) as con:
         _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
-        buckets = _compact_into_buckets(con, params, scratch, _bucket_rows(engine))
+        buckets, landed_rows = _compact_into_buckets(con, params, scratch, _bucket_rows(engine))
         counts, hours = _day_counts(con)
+    large = landed_rows > SHARED_DATABASE_MAX_ROWS
+    if large:
+        _close_database(engine)
     landed = {datetime.fromtimestamp(h * 3600, UTC): n for h, n in hours}
-    return _Compacted(buckets=buckets, counts=counts, landed_by_hour=landed)
+    return _Compacted(buckets=buckets, counts=counts, landed_by_hour=landed, large=large)
 
 
 def _day_counts(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[tuple[int, int]]]:
@@ -563,14 +571,15 @@ def _size_bytes(text: str) -> int | None:
 
 def _compact_into_buckets(
     con: duckdb.DuckDBPyConnection, params: Mapping[str, int], scratch: str, bucket_rows: int
-) -> list[list[str]]:
+) -> tuple[list[list[str]], int]:
     """Rank the repeated events (`repeated`, `copies`), write the kept rows into user-bucket
     files under `scratch` (`bucket_rows` landed rows per bucket) and expose them all as the
     `kept` view (what the dedup counts and hours read). The files of each bucket, in bucket
-    order (an empty bucket has none)."""
+    order (an empty bucket has none), and the rows landed."""
     _rank_repeated(con, params)
-    landed = con.execute(_LANDED_ROWS_SQL).fetchone()
-    buckets = max(1, math.ceil((landed[0] if landed else 0) / bucket_rows))
+    found = con.execute(_LANDED_ROWS_SQL).fetchone()
+    landed = int(found[0]) if found else 0
+    buckets = max(1, math.ceil(landed / bucket_rows))
     directory = os.path.join(scratch, "kept")
     con.execute(_bucket_copy_sql(directory, buckets), params)
     files = [
@@ -582,7 +591,7 @@ def _compact_into_buckets(
         con.execute(f"CREATE TEMP VIEW kept AS SELECT * FROM {_read_parquet(every)}")
     else:  # nothing kept (an empty day): COPY wrote no file
         con.execute(f"CREATE TEMP TABLE kept AS {_kept_rows_sql()} LIMIT 0", params)
-    return files
+    return files, landed
 
 
 def _process_buckets(
@@ -590,15 +599,18 @@ def _process_buckets(
     params: Mapping[str, int],
     clicks_path: str,
     engine: Engine | None,
+    *,
+    close_each: bool,
 ) -> tuple[pa.Table, int]:
     """Per bucket: its users' ENGAGEMENT_USER_DAILY rows, and its clicks appended to
     `clicks_path`. The user rows of every bucket, in (account_id, user_id) order, and the
     clicks written (the file is always written: with no row group for an empty day).
 
-    Each bucket runs in a database of its own, closed when the bucket is done: the memory a
-    bucket leaves outside DuckDB's accounting is only returned then (in one connection for
-    every bucket it built up, so the more buckets, i.e. the bigger the day, the higher the
-    peak). In it, one after the other, the sessions, then the clicks (sorted, streamed in
+    With `close_each` (a large day), each bucket runs in a database of its own, closed when
+    the bucket is done: the memory a bucket leaves outside DuckDB's accounting is only
+    returned then (in one connection for every bucket it built up, so the more buckets,
+    i.e. the bigger the day, the higher the peak). A small day's buckets share the warm
+    database. In each, one after the other, the sessions, then the clicks (sorted, streamed in
     CLICKS_BATCH_ROWS batches to the single-threaded Parquet writer). DuckDB's window and
     sort each keep both cores busy on their own; run at the same time (the clicks in a
     thread with its own cursor, as before), the two held up to ~0.5 GB more than the memory
@@ -613,6 +625,8 @@ def _process_buckets(
             with _connect(engine) as con:
                 parts.append(_bucket_user_daily(con, _read_parquet(files), params))
                 rows += _write_bucket_clicks(con, files, writer, schema)
+            if close_each:
+                _close_database(engine)
             shutil.rmtree(os.path.dirname(files[0]))  # free the scratch disk
     if not parts:
         return schemas.ENGAGEMENT_USER_DAILY.arrow_schema().empty_table(), rows
@@ -848,8 +862,37 @@ def _windows(incomplete_hours: Iterable[datetime]) -> list[tuple[datetime, datet
 # --- plumbing ------------------------------------------------------------------------
 
 
+# One DuckDB database per engine, kept for the life of the process (a warm Lambda's next
+# days): opening one costs 8-20 ms (its buffer manager and thread pool), and a run of the
+# daily workflow opens several per day. Every step takes a connection of its own on it
+# (`cursor()`): their temp tables and views are private to it and dropped when it closes.
+_DATABASES: dict[Engine, duckdb.DuckDBPyConnection] = {}
+_DATABASES_LOCK = threading.Lock()
+# A day that landed more rows than this closes the database after its compaction and after
+# each of its buckets: only closing returns the memory DuckDB keeps outside its accounting
+# (`_compact_day`), and a big day must not run on top of the last step's.
+SHARED_DATABASE_MAX_ROWS: Final = 250_000
+
+
 def _connect(engine: Engine | None) -> duckdb.DuckDBPyConnection:
+    """A new connection to the engine's database (opened on first use)."""
     engine = engine or Engine()
+    with _DATABASES_LOCK:
+        database = _DATABASES.get(engine)
+        if database is None:
+            database = _DATABASES[engine] = duckdb.connect(":memory:", config=_config(engine))
+        return database.cursor()
+
+
+def _close_database(engine: Engine | None) -> None:
+    """Close the engine's database (the next `_connect` opens a fresh one)."""
+    with _DATABASES_LOCK:
+        database = _DATABASES.pop(engine or Engine(), None)
+    if database is not None:
+        database.close()
+
+
+def _config(engine: Engine) -> dict[str, Any]:
     # Every result is ordered by an explicit ORDER BY, so insertion order need not be kept:
     # without it DuckDB materialises and spills large intermediates with less memory.
     config: dict[str, Any] = {
@@ -860,7 +903,7 @@ def _connect(engine: Engine | None) -> duckdb.DuckDBPyConnection:
         config["temp_directory"] = engine.temp_directory
     if engine.threads:
         config["threads"] = engine.threads
-    return duckdb.connect(":memory:", config=config)
+    return config
 
 
 def _register(

@@ -191,36 +191,66 @@ def test_event_ids_sharing_a_hash_are_still_deduplicated_by_id(
     assert compacted_collided.dedup.equals(compacted.dedup)
 
 
-def test_compaction_and_each_bucket_get_a_database_of_their_own(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a day split into several user buckets, and the connections and buckets recorded
-    monkeypatch.setattr(engagement, "USER_DAILY_BUCKET_ROWS", 1)
+@pytest.fixture
+def opened_databases(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every DuckDB database the engagement module opens, from a clean process state."""
+    for engine in list(engagement._DATABASES):
+        engagement._close_database(engine)
     opened: list[Any] = []
-    filled: list[int] = []
-    connect, compact = engagement._connect, engagement._compact_into_buckets
+    connect = engagement.duckdb.connect
 
-    def recording_connect(engine: Any) -> Any:
-        opened.append(connect(engine))
+    def recording_connect(*args: Any, **kwargs: Any) -> Any:
+        opened.append(connect(*args, **kwargs))
         return opened[-1]
 
-    def recording_compact(con: Any, params: Any, scratch: str, rows: int) -> list[list[str]]:
-        buckets = compact(con, params, scratch, rows)
-        filled.append(sum(1 for files in buckets if files))
-        return buckets
+    monkeypatch.setattr(engagement.duckdb, "connect", recording_connect)
+    return opened
 
-    monkeypatch.setattr(engagement, "_connect", recording_connect)
+
+def test_a_large_day_gives_compaction_and_each_bucket_a_database_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened_databases: list[Any]
+) -> None:
+    # Given a day over the shared database's size, split into several user buckets
+    monkeypatch.setattr(engagement, "SHARED_DATABASE_MAX_ROWS", 0)
+    monkeypatch.setattr(engagement, "USER_DAILY_BUCKET_ROWS", 1)
+    filled: list[int] = []
+    compact = engagement._compact_into_buckets
+
+    def recording_compact(con: Any, params: Any, scratch: str, rows: int) -> Any:
+        buckets, landed = compact(con, params, scratch, rows)
+        filled.append(sum(1 for files in buckets if files))
+        return buckets, landed
+
     monkeypatch.setattr(engagement, "_compact_into_buckets", recording_compact)
     # When the day is computed
     result = engagement.engagement_day(_raw(), DAY, clicks_path=str(tmp_path / "a.parquet"))
-    # Then compaction had a connection and each non-empty bucket another, every one closed
+    # Then compaction had a database and each non-empty bucket another, every one closed
     # by the end (what a database holds outside DuckDB's accounting is given back then)
     assert result.user_daily.num_rows == 2
-    assert filled[0] >= 1
-    assert len(opened) == 1 + filled[0]
-    for con in opened:
+    assert filled[0] >= 2
+    assert len(opened_databases) == 1 + filled[0]
+    for database in opened_databases:
         with pytest.raises(engagement.duckdb.ConnectionException):
-            con.execute("SELECT 1")
+            database.execute("SELECT 1")
+
+
+def test_small_days_share_one_warm_database_with_the_same_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, opened_databases: list[Any]
+) -> None:
+    # Given a small day computed twice on the warm database, then once as a large day
+    first = engagement.engagement_day(_raw(), DAY, clicks_path=str(tmp_path / "a.parquet"))
+    second = engagement.engagement_day(_raw(), DAY, clicks_path=str(tmp_path / "b.parquet"))
+    # Then one database served both days (its connections' temp tables did not clash) and
+    # stays open for the next
+    assert len(opened_databases) == 1
+    assert opened_databases[0].execute("SELECT 1").fetchone() == (1,)
+    # and the results are those of a database per step, to the byte
+    monkeypatch.setattr(engagement, "SHARED_DATABASE_MAX_ROWS", 0)
+    alone = engagement.engagement_day(_raw(), DAY, clicks_path=str(tmp_path / "c.parquet"))
+    assert first.user_daily.equals(alone.user_daily) and second.user_daily.equals(alone.user_daily)
+    assert first.dedup.equals(alone.dedup)
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
+    assert (tmp_path / "b.parquet").read_bytes() == (tmp_path / "c.parquet").read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -252,7 +282,7 @@ def test_a_small_memory_limit_splits_the_day_into_more_buckets_with_the_same_res
     used: list[int] = []
     compact = engagement._compact_into_buckets
 
-    def recording(con: Any, params: Any, scratch: str, bucket_rows: int) -> list[list[str]]:
+    def recording(con: Any, params: Any, scratch: str, bucket_rows: int) -> Any:
         used.append(bucket_rows)
         return compact(con, params, scratch, bucket_rows)
 
