@@ -32,6 +32,8 @@ from functions.core.engagement_state import (
 _SERIALIZER: Final = TypeSerializer()
 _DESERIALIZER: Final = TypeDeserializer()
 MAX_METRIC_DATA: Final = 1000  # PutMetricData's limit per call
+# s3transfer's own multipart threshold: a file up to it goes up in one PutObject anyway.
+SINGLE_PUT_MAX_BYTES: Final = 8 * 2**20
 
 
 def _attrs(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,7 +104,13 @@ def download_partition(
 
 
 def upload_file(s3: Any, *, bucket: str, key: str, path: str) -> None:
-    """A local file to S3, streamed (multipart when large): never read into memory whole."""
+    """A local file to S3: a small one in one PutObject, a large one streamed (multipart)
+    and never read into memory whole. (The transfer manager costs a thread pool per file,
+    which a day of a few MiB, the usual one, does not need.)"""
+    if os.path.getsize(path) <= SINGLE_PUT_MAX_BYTES:
+        with open(path, "rb") as body:
+            put_object(s3, bucket=bucket, key=key, body=body.read())
+        return
     try:
         s3.upload_file(path, bucket, key)
     except (ClientError, BotoCoreError, S3UploadFailedError) as exc:

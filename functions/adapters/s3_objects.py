@@ -1,11 +1,13 @@
 """S3 reads every pipeline shares: listing a prefix, getting an object, and fetching many
 small Parquet files at once. Errors are classified by the one shared rule (aws_errors).
 
-A warm Lambda keeps the bodies it read, by (bucket, key, ETag), up to BODY_CACHE_BYTES:
-a listing gives each object's ETag, and an object read again with the same ETag is taken
-from memory (the daily workflows re-read the same 30 days and every account event on each
-run). A rewritten object has a new ETag, so it is read again; a body is filed under the
-ETag its GetObject answered with, never under the listing's, so a race cannot mix them.
+A warm Lambda keeps the bodies it read, by (bucket, key, ETag), and the Parquet tables it
+parsed, by (bucket, key, ETag, schema), up to BODY_CACHE_BYTES together: a listing gives
+each object's ETag, and an object read again with the same ETag is taken from memory (the
+daily workflows re-read the same 30 days and every account event on each run, and parsing
+them again cost as much as the GETs). A rewritten object has a new ETag, so it is read
+again; what was read is filed under the ETag its GetObject answered with, never under the
+listing's, so a race cannot mix them.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ BODY_CACHE_BYTES: Final = 128 * 2**20
 _MAX_KEPT: Final = BODY_CACHE_BYTES // 8  # a bigger object would evict everything else
 DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
 
-_bodies: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()  # least recently used first
-_bodies_bytes = [0]  # the sum of the kept bodies' sizes, kept under _bodies_lock
+# Bodies (bytes) and parsed tables, least recently used first.
+_bodies: OrderedDict[tuple[Any, ...], bytes | pa.Table] = OrderedDict()
+_bodies_bytes = [0]  # the sum of the kept values' sizes, kept under _bodies_lock
 _bodies_lock = threading.Lock()
 
 
@@ -59,28 +62,32 @@ def list_etags(s3: Any, *, bucket: str, prefix: str) -> dict[str, str]:
 def read_object(s3: Any, *, bucket: str, key: str, etag: str | None = None) -> bytes:
     """The object's body; from this container's cache when `etag` (from a listing) is known."""
     if etag is not None:
-        with _bodies_lock:
-            cached = _bodies.get((bucket, key, etag))
-            if cached is not None:
-                _bodies.move_to_end((bucket, key, etag))
-                return cached
+        cached = _cached((bucket, key, etag))
+        if isinstance(cached, bytes):
+            return cached
+    body, answered = _get(s3, bucket=bucket, key=key)
+    if etag is not None and answered:
+        _remember((bucket, key, answered), body)
+    return body
+
+
+def _get(s3: Any, *, bucket: str, key: str) -> tuple[bytes, str | None]:
+    """The object's body and the ETag it was answered with."""
     try:
         answer = s3.get_object(Bucket=bucket, Key=key)
         body: bytes = answer["Body"].read()
     except (ClientError, BotoCoreError) as exc:
         raise classified(exc, f"get s3://{bucket}/{key}") from exc
-    if etag is not None and answer.get("ETag"):
-        _remember((bucket, key, str(answer["ETag"])), body)
-    return body
+    etag = answer.get("ETag")
+    return body, str(etag) if etag else None
 
 
 def download(s3: Any, *, bucket: str, key: str, path: str, etag: str | None = None) -> None:
     """The object streamed to a local file (any size, little memory); a small one is also
     kept, and taken from the cache next time, when `etag` (from a listing) is known."""
     if etag is not None:
-        with _bodies_lock:
-            cached = _bodies.get((bucket, key, etag))
-        if cached is not None:
+        cached = _cached((bucket, key, etag))
+        if isinstance(cached, bytes):
             with open(path, "wb") as out:
                 out.write(cached)
             return
@@ -95,16 +102,28 @@ def download(s3: Any, *, bucket: str, key: str, path: str, etag: str | None = No
             _remember((bucket, key, str(answer["ETag"])), written.read())
 
 
-def _remember(name: tuple[str, str, str], body: bytes) -> None:
-    if len(body) > _MAX_KEPT:
+def _cached(name: tuple[Any, ...]) -> bytes | pa.Table | None:
+    with _bodies_lock:
+        found = _bodies.get(name)
+        if found is not None:
+            _bodies.move_to_end(name)
+        return found
+
+
+def _remember(name: tuple[Any, ...], value: bytes | pa.Table) -> None:
+    if _size(value) > _MAX_KEPT:
         return  # a big object would evict everything else
     with _bodies_lock:
         replaced = _bodies.pop(name, None)
-        _bodies[name] = body
-        _bodies_bytes[0] += len(body) - (len(replaced) if replaced is not None else 0)
+        _bodies[name] = value
+        _bodies_bytes[0] += _size(value) - (_size(replaced) if replaced is not None else 0)
         while _bodies_bytes[0] > BODY_CACHE_BYTES:
             _, evicted = _bodies.popitem(last=False)
-            _bodies_bytes[0] -= len(evicted)
+            _bodies_bytes[0] -= _size(evicted)
+
+
+def _size(value: bytes | pa.Table) -> int:
+    return len(value) if isinstance(value, bytes) else int(value.nbytes)
 
 
 def read_tables(
@@ -116,12 +135,20 @@ def read_tables(
     etags: Mapping[str, str] | None = None,
 ) -> list[pa.Table]:
     """One table per Parquet object at `keys`, in key order (read as `schema` if given);
-    `etags` (from list_etags) lets unchanged objects come from the cache."""
+    `etags` (from list_etags) lets unchanged objects come from the cache, parsed."""
     known = etags or {}
 
     def read(key: str) -> pa.Table:
-        body = read_object(s3, bucket=bucket, key=key, etag=known.get(key))
-        return pq.read_table(io.BytesIO(body), schema=schema)
+        etag = known.get(key)
+        if etag is not None:
+            cached = _cached((bucket, key, etag, schema))
+            if isinstance(cached, pa.Table):
+                return cached
+        body, answered = _get(s3, bucket=bucket, key=key)
+        table = pq.read_table(io.BytesIO(body), schema=schema)
+        if etag is not None and answered:
+            _remember((bucket, key, answered, schema), table)
+        return table
 
     return in_parallel(read, keys)
 

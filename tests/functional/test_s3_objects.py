@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
-from functions.adapters import s3_objects
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from functions.adapters import engagement_io, s3_objects
 from pablo.local.context import local_client
 from tests.functional.conftest import EmulatorServer, unique_name
 
@@ -68,3 +73,66 @@ def test_a_download_of_a_known_object_comes_from_the_cache(
     # then the same bytes were written without asking S3
     assert (tmp_path / "b").read_bytes() == (tmp_path / "a").read_bytes() == b"parquet bytes"
     assert gets == []
+
+
+def test_parsed_tables_are_kept_by_etag_and_schema(emulator_server: EmulatorServer) -> None:
+    # given two Parquet objects under a prefix, and a count of the GetObject calls made
+    s3 = local_client("s3", emulator_server.endpoint)  # its own: the test hooks its calls
+    bucket = unique_name("tables")
+    s3.create_bucket(Bucket=bucket)
+    for name, values in (("a", [1, 2]), ("b", [3])):
+        s3.put_object(Bucket=bucket, Key=f"t/{name}.parquet", Body=_parquet({"x": values}))
+    gets: list[str] = []
+    s3.meta.events.register("before-call.s3.GetObject", lambda **kw: gets.append("get"))
+    wide = pa.schema([("x", pa.int64())])
+    narrow = pa.schema([("x", pa.int32())])
+
+    def read_all(schema: pa.Schema) -> list[pa.Table]:
+        etags = s3_objects.list_etags(s3, bucket=bucket, prefix="t/")
+        return s3_objects.read_tables(
+            s3, bucket=bucket, keys=list(etags), schema=schema, etags=etags
+        )
+
+    # when both are read twice, once under another schema, then one is rewritten and re-read
+    first, second = read_all(wide), read_all(wide)
+    as_int32 = read_all(narrow)
+    s3.put_object(Bucket=bucket, Key="t/b.parquet", Body=_parquet({"x": [4]}))
+    third = read_all(wide)
+
+    # then the second read was parsed tables from memory, another schema is its own entry,
+    # and only the rewritten object was fetched again
+    assert [t.column("x").to_pylist() for t in first] == [[1, 2], [3]]
+    assert all(a.equals(b) for a, b in zip(first, second, strict=True))
+    assert [t.schema for t in as_int32] == [narrow, narrow]
+    assert [t.column("x").to_pylist() for t in third] == [[1, 2], [4]]
+    assert len(gets) == 2 + 2 + 1
+
+
+def _parquet(columns: dict[str, list[int]]) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.table(columns), sink)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize("single_put_max", [1 << 20, 16])
+def test_a_file_uploads_whole_small_or_streamed_large(
+    emulator_server: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    single_put_max: int,
+) -> None:
+    # given a local file, and the size up to which one PutObject sends it
+    monkeypatch.setattr(engagement_io, "SINGLE_PUT_MAX_BYTES", single_put_max)
+    s3 = local_client("s3", emulator_server.endpoint)
+    bucket = unique_name("upload")
+    s3.create_bucket(Bucket=bucket)
+    path = tmp_path / "data.parquet"
+    path.write_bytes(b"clicks of a day" * 10)
+    puts: list[str] = []
+    s3.meta.events.register("before-call.s3.PutObject", lambda **kw: puts.append("put"))
+    # when it is uploaded (one PutObject when small, the transfer manager when larger)
+    engagement_io.upload_file(s3, bucket=bucket, key="k/data.parquet", path=str(path))
+    # then the object holds the file's bytes either way
+    stored = s3.get_object(Bucket=bucket, Key="k/data.parquet")["Body"].read()
+    assert stored == path.read_bytes()
+    assert len(puts) == 1  # 150 bytes: one part even for the transfer manager
