@@ -146,7 +146,9 @@ class Emulator:
         self._server = _Server(self, port)
         self._server.start()
         bound = self._server.get_host_and_port()[1]
-        os.environ["MOTO_PORT"] = str(bound)  # Step Functions tasks call back into this port
+        # Where moto's Step Functions tasks would call over HTTP; they call in process
+        # (patches._in_process_calls), but moto reads it whenever its route is off.
+        os.environ["MOTO_PORT"] = str(bound)
         self.endpoint = f"http://{ENDPOINT_HOST}:{bound}"
         # Extensions call moto in this process, without HTTP (patches._in_process_calls).
         ctx = EmulatorContext(endpoint=self.endpoint, clock=self.clock, in_process=True)
