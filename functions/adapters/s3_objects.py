@@ -102,6 +102,22 @@ def download(s3: Any, *, bucket: str, key: str, path: str, etag: str | None = No
             _remember((bucket, key, str(answer["ETag"])), written.read())
 
 
+def is_current(*, bucket: str, key: str, etag: str | None, body: bytes) -> bool:
+    """True when S3 already holds `body` at `key`: `etag` (from a listing) names a body this
+    container wrote or read, and it is the same bytes. (The ETag alone cannot say: under
+    SSE-KMS it is not the body's MD5.)"""
+    if etag is None:
+        return False
+    held = _cached((bucket, key, etag))
+    return isinstance(held, bytes) and held == body
+
+
+def remember_written(*, bucket: str, key: str, etag: str | None, body: bytes) -> None:
+    """Keep a body this container put, under the ETag the put answered with."""
+    if etag:
+        _remember((bucket, key, etag), body)
+
+
 def _cached(name: tuple[Any, ...]) -> bytes | pa.Table | None:
     with _bodies_lock:
         found = _bodies.get(name)

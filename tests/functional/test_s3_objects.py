@@ -9,7 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.adapters import engagement_io, s3_objects
+from functions.adapters import engagement_io, profit_io, s3_objects
+from functions.core import schemas
 from pablo.local.context import local_client
 from tests.functional.conftest import EmulatorServer, unique_name
 
@@ -136,3 +137,44 @@ def test_a_file_uploads_whole_small_or_streamed_large(
     stored = s3.get_object(Bucket=bucket, Key="k/data.parquet")["Body"].read()
     assert stored == path.read_bytes()
     assert len(puts) == 1  # 150 bytes: one part even for the transfer manager
+
+
+def test_a_rebuild_puts_only_the_partitions_that_changed(emulator_server: EmulatorServer) -> None:
+    # given three months of a partitioned table written once, and a count of the puts
+    s3 = local_client("s3", emulator_server.endpoint)  # its own: the test hooks its calls
+    bucket = unique_name("rebuild")
+    s3.create_bucket(Bucket=bucket)
+    table = schemas.EXPENSES_MONTHLY
+
+    def rows(july_cents: int) -> pa.Table:
+        months = {"2026-07": july_cents, "2026-08": 200, "2026-09": 300}
+        return pa.Table.from_pylist(
+            [
+                {"category": "cloud", "team": "data", "amount_cents": c, "lines": 1, "month": m}
+                for m, c in months.items()
+            ],
+            table.arrow_schema(with_partitions=True),
+        )
+
+    def rebuild(july_cents: int) -> list[str]:
+        return profit_io.write_partitioned(
+            s3, bucket=bucket, table=table, rows=rows(july_cents), name="data", finance=False
+        )
+
+    first = rebuild(100)
+    puts: list[str] = []
+    s3.meta.events.register("before-call.s3.PutObject", lambda **kw: puts.append("put"))
+    # when the same rows are written again, then July changes, then a cold container writes
+    same = rebuild(100)
+    after_same = len(puts)
+    rebuild(150)
+    after_july = len(puts)
+    s3_objects._bodies.clear()
+    s3_objects._bodies_bytes[0] = 0
+    rebuild(150)
+    # then nothing was put for unchanged rows, only July when it changed, and a container
+    # that cannot compare puts every file; every key is returned each time
+    assert (after_same, after_july, len(puts)) == (0, 1, 4)
+    assert same == first and len(first) == 3
+    july = s3.get_object(Bucket=bucket, Key=first[0])["Body"].read()
+    assert pq.read_table(io.BytesIO(july)).column("amount_cents").to_pylist() == [150]
