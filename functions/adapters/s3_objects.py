@@ -48,11 +48,15 @@ def list_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
     return list(list_etags(s3, bucket=bucket, prefix=prefix))
 
 
-def list_etags(s3: Any, *, bucket: str, prefix: str) -> dict[str, str]:
-    """Every key under `prefix` with its ETag, in key order."""
+def list_etags(
+    s3: Any, *, bucket: str, prefix: str, start_after: str | None = None
+) -> dict[str, str]:
+    """Every key under `prefix` (after `start_after`, if given) with its ETag, in key order."""
     found: dict[str, str] = {}
+    after = {"StartAfter": start_after} if start_after else {}
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **after)
+        for page in pages:
             found.update((obj["Key"], obj["ETag"]) for obj in page.get("Contents", []))
     except (ClientError, BotoCoreError) as exc:
         raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
@@ -189,10 +193,13 @@ def read_files(s3: Any, *, bucket: str, table: schemas.Table) -> pa.Table:
 
 def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date) -> pa.Table:
     """Rows of a `dt`-partitioned table for the days first..last, `dt` as a column: one
-    listing of the table, not one per day."""
+    listing of the table, not one per day, that starts at `first` when `dt` is the first
+    partition (keys sort by day then), so years of older days are never listed."""
     schema = table.arrow_schema(with_partitions=True)
     low, high = first.isoformat(), last.isoformat()
-    etags = list_etags(s3, bucket=bucket, prefix=f"{table.prefix}/")
+    prefix = f"{table.prefix}/"
+    start_after = f"{prefix}dt={low}" if table.partition_names[:1] == ["dt"] else None
+    etags = list_etags(s3, bucket=bucket, prefix=prefix, start_after=start_after)
     keyed = [
         (key, dt)
         for key in etags

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -82,7 +83,9 @@ def test_parsed_tables_are_kept_by_etag_and_schema(emulator_server: EmulatorServ
     bucket = unique_name("tables")
     s3.create_bucket(Bucket=bucket)
     for name, values in (("a", [1, 2]), ("b", [3])):
-        s3.put_object(Bucket=bucket, Key=f"t/{name}.parquet", Body=_parquet({"x": values}))
+        s3.put_object(
+            Bucket=bucket, Key=f"t/{name}.parquet", Body=_parquet(pa.table({"x": values}))
+        )
     gets: list[str] = []
     s3.meta.events.register("before-call.s3.GetObject", lambda **kw: gets.append("get"))
     wide = pa.schema([("x", pa.int64())])
@@ -97,7 +100,7 @@ def test_parsed_tables_are_kept_by_etag_and_schema(emulator_server: EmulatorServ
     # when both are read twice, once under another schema, then one is rewritten and re-read
     first, second = read_all(wide), read_all(wide)
     as_int32 = read_all(narrow)
-    s3.put_object(Bucket=bucket, Key="t/b.parquet", Body=_parquet({"x": [4]}))
+    s3.put_object(Bucket=bucket, Key="t/b.parquet", Body=_parquet(pa.table({"x": [4]})))
     third = read_all(wide)
 
     # then the second read was parsed tables from memory, another schema is its own entry,
@@ -109,9 +112,9 @@ def test_parsed_tables_are_kept_by_etag_and_schema(emulator_server: EmulatorServ
     assert len(gets) == 2 + 2 + 1
 
 
-def _parquet(columns: dict[str, list[int]]) -> bytes:
+def _parquet(rows: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(pa.table(columns), sink)
+    pq.write_table(rows, sink)
     return sink.getvalue()
 
 
@@ -178,3 +181,41 @@ def test_a_rebuild_puts_only_the_partitions_that_changed(emulator_server: Emulat
     assert same == first and len(first) == 3
     july = s3.get_object(Bucket=bucket, Key=first[0])["Body"].read()
     assert pq.read_table(io.BytesIO(july)).column("amount_cents").to_pylist() == [150]
+
+
+def test_a_window_of_days_is_listed_from_its_first_day(emulator_server: EmulatorServer) -> None:
+    # given five days of a dt-partitioned table, and the listings' parameters recorded
+    s3 = local_client("s3", emulator_server.endpoint)  # its own: the test hooks its calls
+    bucket = unique_name("days")
+    s3.create_bucket(Bucket=bucket)
+    table = schemas.PRODUCER_COUNTS
+    for day in range(1, 6):
+        dt = f"2026-09-0{day}"
+        rows = pa.Table.from_pylist(
+            [
+                {
+                    "producer_id": "p",
+                    "minute": datetime(2026, 9, day, tzinfo=UTC),
+                    "sent": day,
+                    "spilled": 0,
+                }
+            ],
+            table.arrow_schema(),
+        )
+        s3.put_object(Bucket=bucket, Key=f"{table.prefix}/dt={dt}/a.parquet", Body=_parquet(rows))
+    listed: list[dict[str, object]] = []
+    s3.meta.events.register(
+        "before-parameter-build.s3.ListObjectsV2", lambda params, **kw: listed.append(params)
+    )
+    # when days 3 and 4 are read
+    rows = s3_objects.read_days(
+        s3, bucket=bucket, table=table, first=date(2026, 9, 3), last=date(2026, 9, 4)
+    )
+    # then exactly their rows come back, from a listing that started at the first day
+    assert rows.column("sent").to_pylist() == [3, 4]
+    assert rows.column("dt").to_pylist() == ["2026-09-03", "2026-09-04"]
+    assert [p.get("StartAfter") for p in listed] == [f"{table.prefix}/dt=2026-09-03"]
+    after = s3_objects.list_etags(
+        s3, bucket=bucket, prefix=f"{table.prefix}/", start_after=listed[0]["StartAfter"]
+    )
+    assert [s3_objects.dt_of(key) for key in after] == ["2026-09-03", "2026-09-04", "2026-09-05"]
