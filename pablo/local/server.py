@@ -7,7 +7,9 @@
   `EXTENSION_PATHS`, written separately; one that cannot be imported is skipped with a
   warning and listed in the health report.
 - `/pablo-api/` is the control API, on the same port:
-  GET  /pablo-api/health  -> status, pid, clock, extensions, skipped extensions, patches
+  GET  /pablo-api/health  -> status, pid, clock, extensions, skipped extensions, patches,
+       http_requests (AWS API requests served over HTTP: calls made inside the emulator
+       never count, see patches._in_process_calls)
   GET  /pablo-api/clock   -> {"now": iso}
   POST /pablo-api/clock   {"to": iso} or {"by_seconds": n}, optional "step_seconds",
        "settle" -> advances in steps of at most step_seconds (default an hour), stopping
@@ -138,6 +140,8 @@ class Emulator:
         # Wall seconds the clock spent in each extension (next_due + on_clock_advance) and
         # waiting for the work of its steps ("settle"): where a replay's time goes.
         self.tick_seconds: dict[str, float] = {}
+        self.http_requests = 0  # AWS API requests served over HTTP (ControlApi counts them)
+        self._http_requests_lock = threading.Lock()
 
     # lifecycle
     def start(self, port: int) -> str:
@@ -193,7 +197,12 @@ class Emulator:
             "extensions": [extension.name for extension in self.extensions],
             "skipped_extensions": self.skipped,
             "patches": self.patches,
+            "http_requests": self.http_requests,
         }
+
+    def count_http_request(self) -> None:
+        with self._http_requests_lock:
+            self.http_requests += 1
 
     def advance(
         self,
@@ -307,6 +316,7 @@ class ControlApi:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(CONTROL_PREFIX):
+            self._emulator.count_http_request()
             return self._app(environ, start_response)
         method = environ.get("REQUEST_METHOD", "GET")
         route = path[len(CONTROL_PREFIX) :].strip("/")

@@ -210,3 +210,52 @@ def test_state_machine_created_by_cloudformation_executes_and_names_are_optional
     assert first["executionArn"] != second["executionArn"]
     assert json.loads(_wait(emulator_server, first)["output"]) == {"ran": "d1"}
     assert json.loads(_wait(emulator_server, second)["output"]) == {"ran": "d2"}
+
+
+def test_a_task_calls_lambda_inside_the_emulator_not_over_http(
+    emulator_server: EmulatorServer, flaky: dict[str, str]
+) -> None:
+    # given a Map of ten Lambda tasks whose function makes no AWS call, and every HTTP
+    # request this test makes counted on its own client
+    echo = emulator_server.client("lambda").create_function(
+        FunctionName=unique_name("echo"),
+        Runtime="python3.12",
+        Role=flaky["role"],
+        Handler="app.handler",
+        Code={"ZipFile": _zip("def handler(event, context):\n    return event\n")},
+    )["FunctionArn"]
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "Iterator": {
+                    "StartAt": "Task",
+                    "States": {"Task": {**_task("lambda-invoke-integration", echo), "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    sfn = emulator_server.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=unique_name("machine"), definition=json.dumps(definition), roleArn=flaky["role"]
+    )["stateMachineArn"]
+    own: list[str] = []
+    sfn.meta.events.register("before-send", lambda **kw: own.append("request"))
+    before = _http_requests(emulator_server)
+    # when it runs to the end
+    started = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1] * 10}))
+    done = _wait(emulator_server, started)
+    # then it succeeded, and the only HTTP requests the emulator served were this test's:
+    # the ten invokes (and moto's client per task) stayed in the emulator's process
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"]) == [1] * 10
+    assert _http_requests(emulator_server) - before == len(own)
+
+
+def _http_requests(emulator: EmulatorServer) -> int:
+    from pablo.local.control import ControlClient  # noqa: PLC0415
+
+    return int(ControlClient(emulator.endpoint).health()["http_requests"])
