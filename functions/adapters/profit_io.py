@@ -9,6 +9,7 @@ objects are never stored under another key even if a default changed.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -97,7 +98,10 @@ def write_partitioned(
         etag = put_bytes(s3, bucket=bucket, key=key, body=body, finance=finance)
         s3_objects.remember_written(bucket=bucket, key=key, etag=etag, body=body)
 
-    held = s3_objects.list_etags(s3, bucket=bucket, prefix=f"{table.prefix}/")
+    # Only the keys about to be written are listed, not the table: their common prefix,
+    # character by character, as S3 prefixes are (one key is its own prefix).
+    written_prefix = os.path.commonprefix([key for key, _ in files])  # noqa: RUF071
+    held = s3_objects.list_etags(s3, bucket=bucket, prefix=written_prefix)
     changed = [
         (key, body)
         for key, body in files

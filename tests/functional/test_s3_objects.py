@@ -134,12 +134,21 @@ def test_a_file_uploads_whole_small_or_streamed_large(
     path.write_bytes(b"clicks of a day" * 10)
     puts: list[str] = []
     s3.meta.events.register("before-call.s3.PutObject", lambda **kw: puts.append("put"))
+    managed: list[str] = []
+    transfer = s3.upload_file
+
+    def counted_transfer(*args: object, **kwargs: object) -> None:
+        managed.append("transfer manager")
+        transfer(*args, **kwargs)
+
+    monkeypatch.setattr(s3, "upload_file", counted_transfer)
     # when it is uploaded (one PutObject when small, the transfer manager when larger)
     engagement_io.upload_file(s3, bucket=bucket, key="k/data.parquet", path=str(path))
-    # then the object holds the file's bytes either way
+    # then the object holds the file's bytes either way, sent by the path its size chose
     stored = s3.get_object(Bucket=bucket, Key="k/data.parquet")["Body"].read()
     assert stored == path.read_bytes()
     assert len(puts) == 1  # 150 bytes: one part even for the transfer manager
+    assert len(managed) == (0 if single_put_max >= len(stored) else 1)
 
 
 def test_a_rebuild_puts_only_the_partitions_that_changed(emulator_server: EmulatorServer) -> None:
