@@ -5,27 +5,43 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+LOCKS := requirements
+# Installs only what a lock names, each file checked against its hash: pip never resolves.
+PIP_LOCKED := $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint bench synth clean lambda-assets chromium
+.PHONY: setup demo test lint bench synth clean lambda-assets chromium lock
 
-$(VENV)/.installed: pyproject.toml
+# The installers (pip, setuptools, uv) first, from their own lock.
+$(VENV)/.bootstrapped: $(LOCKS)/bootstrap.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==25.3
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PIP_LOCKED) -r $(LOCKS)/bootstrap.txt
+	touch $@
+
+# Every runtime and dev package from the lock, then this project itself (editable, built by
+# the locked setuptools: no build isolation, so nothing is fetched), then a consistency check.
+$(VENV)/.installed: $(VENV)/.bootstrapped $(LOCKS)/dev.txt pyproject.toml
+	$(PIP_LOCKED) -r $(LOCKS)/dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-# Always runs: it re-copies functions/ (cheap) and re-downloads the layer only when the
-# pins in pyproject.toml change.
+# Always runs: it re-copies functions/ (cheap) and re-installs the layer only when
+# requirements/layer.txt or the build script changes.
 lambda-assets: $(VENV)/.installed
 	$(PY) -m infra.lambda_build
 
 setup: $(VENV)/.installed node_modules/.installed lambda-assets
+
+# Refreshes the locks on purpose, after a pin in pyproject.toml or bootstrap.in changed:
+# packages already locked keep their versions unless UPGRADE=1. Then run `make test`.
+lock: $(VENV)/.bootstrapped
+	$(PY) -m infra.lock $(if $(UPGRADE),--upgrade)
 
 demo: setup
 	$(VENV)/bin/pablo demo --out demo-out

@@ -4,9 +4,10 @@ Two directories, both read by `infra.constructs.pipeline_function`:
 
 - `build/lambda/code/functions/`: a copy of `functions/` (refreshed on every run: it is
   cheap, and a redeploy must pick up code changes);
-- `build/lambda/layer/python/`: the runtime dependencies, downloaded as manylinux wheels for
-  the Lambda runtime with the SAME pins as pyproject.toml, then pruned of what Lambda never
-  loads. Skipped when a stamp file says the pins and pip arguments have not changed.
+- `build/lambda/layer/python/`: the runtime dependencies, installed as manylinux wheels for
+  the Lambda runtime from the hashed lock `requirements/layer.txt` (every package, transitive
+  ones included; pip never resolves), then pruned of what Lambda never loads. Skipped when
+  a stamp file says the lock and this script have not changed.
 - `build/lambda/layer/layer.zip`: that directory zipped once, here, and deployed as it is:
   left to the CDK CLI, zipping 210 MiB would cost every first deploy about 5 s.
 
@@ -30,9 +31,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from functions.core.errors import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+LAYER_LOCK = REPO_ROOT / "requirements" / "layer.txt"
 BUILD_DIR = REPO_ROOT / "build" / "lambda"
 CODE_DIR = BUILD_DIR / "code"
 LAYER_DIR = BUILD_DIR / "layer"
@@ -42,8 +46,9 @@ LAYER_ZIP_NAME = "layer.zip"
 # Every entry gets this time, so the same files always make the same bytes.
 ZIP_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
 
-# What the deployed functions import at run time. boto3 is missing on purpose: the
-# Lambda Python runtime ships it, and bundling a second copy costs 15 MB for nothing.
+# What the deployed functions import at run time: the layer lock's roots, at their
+# pyproject.toml pins (`make lock` compiles requirements/layer.txt from them). boto3 is missing
+# on purpose: the Lambda Python runtime ships it, and bundling a second copy costs 15 MB.
 LAYER_PACKAGES: tuple[str, ...] = (
     "pyarrow",
     "duckdb",
@@ -55,7 +60,9 @@ LAYER_PACKAGES: tuple[str, ...] = (
 )
 
 LAMBDA_PYTHON_VERSION = "3.12"
-# pip with only manylinux2014 finds no pyarrow 26 wheel, hence three platform tags.
+# The platform `make lock` resolves the layer for (uv's name for manylinux_2_28 x86_64).
+LAYER_LOCK_PLATFORM = "x86_64-manylinux_2_28"
+# pip with only manylinux2014 finds no pyarrow wheel, hence three platform tags.
 PIP_PLATFORM_ARGS: tuple[str, ...] = (
     "--platform",
     "manylinux_2_28_x86_64",
@@ -111,15 +118,24 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def read_pins(pyproject: Path, packages: Iterable[str] = LAYER_PACKAGES) -> list[Pin]:
-    """The exact pins of `packages` in pyproject.toml's dependencies (never respelled)."""
-    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+def declared_pins(pyproject: Path, *, extras: Iterable[str] = ()) -> dict[str, Pin]:
+    """`{normalised name: Pin}` of pyproject.toml's exact `==` dependencies, and of `extras`."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    specs = list(project.get("dependencies", []))
+    for extra in extras:
+        specs += project.get("optional-dependencies", {}).get(extra, [])
     declared: dict[str, Pin] = {}
-    for spec in data.get("project", {}).get("dependencies", []):
+    for spec in specs:
         match = _PIN_RE.match(spec.replace(" ", ""))
         if match:
             pin = Pin(name=match["name"], version=match["ver"])
             declared[normalise(pin.name)] = pin
+    return declared
+
+
+def read_pins(pyproject: Path, packages: Iterable[str] = LAYER_PACKAGES) -> list[Pin]:
+    """The exact pins of `packages` in pyproject.toml's dependencies (never respelled)."""
+    declared = declared_pins(pyproject)
     wanted = tuple(packages)
     missing = [p for p in wanted if normalise(p) not in declared]
     if missing:
@@ -129,10 +145,45 @@ def read_pins(pyproject: Path, packages: Iterable[str] = LAYER_PACKAGES) -> list
     return [declared[normalise(p)] for p in wanted]
 
 
-def layer_fingerprint(pins: Sequence[Pin]) -> str:
-    """Changes when a pin or the pip arguments change: then the layer is rebuilt."""
-    text = "\n".join([*sorted(p.requirement for p in pins), *PIP_PLATFORM_ARGS])
-    return hashlib.sha256(text.encode()).hexdigest()
+def layer_requirements(pins: Sequence[Pin]) -> str:
+    """The layer lock's input (`make lock` pipes it to `uv pip compile`)."""
+    return "".join(f"{pin.requirement}\n" for pin in pins)
+
+
+def read_locked(lock: Path) -> dict[str, str]:
+    """`{normalised name: version}` of a pip lock's entries whose environment markers hold
+    for this interpreter (a universal lock can name one package twice, per Python)."""
+    locked: dict[str, str] = {}
+    for line in lock.read_text(encoding="utf-8").splitlines():
+        if not line or line[0] in " #-":
+            continue  # hash continuations, comments and options
+        requirement = Requirement(line.rstrip("\\ "))
+        if requirement.marker is None or requirement.marker.evaluate():
+            (specifier,) = requirement.specifier
+            locked[normalise(requirement.name)] = specifier.version
+    return locked
+
+
+def check_lock_covers(pins: Sequence[Pin], lock: Path) -> None:
+    """Refuse a layer lock that does not hold exactly pyproject.toml's pins (a stale lock)."""
+    if not lock.is_file():
+        raise ConfigurationError(f"no layer lock at {lock}: run `make lock`")
+    locked = read_locked(lock)
+    stale = [p.requirement for p in pins if locked.get(normalise(p.name)) != p.version]
+    if stale:
+        raise ConfigurationError(
+            f"{lock} does not lock {stale} as pyproject.toml pins them: run `make lock`"
+        )
+
+
+def layer_fingerprint(lock: Path, build_script: Path = Path(__file__)) -> str:
+    """The layer's CDK asset hash: the locked set (every package, version and wheel hash)
+    plus this script (pruning, pip arguments). Any change to either rebuilds the layer."""
+    digest = hashlib.sha256()
+    for path in (lock, build_script):
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
 
 
 def copy_code(source: Path, code_dir: Path) -> Path:
@@ -182,8 +233,9 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and not f.is_symlink())
 
 
-def install_layer(pins: Sequence[Pin], site_dir: Path, *, python: str = sys.executable) -> None:
-    """pip-install the pins, for the Lambda runtime's platform, into `site_dir`."""
+def install_layer(lock: Path, site_dir: Path, *, python: str = sys.executable) -> None:
+    """pip-install the locked set, for the Lambda runtime's platform, into `site_dir`:
+    every wheel checked against its hash, nothing resolved."""
     if site_dir.exists():
         shutil.rmtree(site_dir)
     site_dir.mkdir(parents=True)
@@ -198,25 +250,28 @@ def install_layer(pins: Sequence[Pin], site_dir: Path, *, python: str = sys.exec
         "--target",
         str(site_dir),
         *PIP_PLATFORM_ARGS,
-        *(p.requirement for p in pins),
+        "--require-hashes",
+        "--no-deps",
+        "--requirement",
+        str(lock),
     ]
     result = subprocess.run(command, check=False)
     if result.returncode != 0:
         raise ConfigurationError(f"pip could not build the Lambda layer: {' '.join(command)}")
 
 
-def build_layer(pins: Sequence[Pin], layer_dir: Path, *, force: bool = False) -> bool:
+def build_layer(lock: Path, layer_dir: Path, *, force: bool = False) -> bool:
     """Build the layer unless its stamp matches; True when it was (re)built. The zip is
     written before the stamp, so a stamped layer always has its zip."""
     stamp = layer_dir / LAYER_STAMP_NAME
-    fingerprint = layer_fingerprint(pins)
+    fingerprint = layer_fingerprint(lock)
     site_dir = layer_dir / "python"
     current = not force and site_dir.is_dir() and _read(stamp) == fingerprint
     if current and layer_zip(layer_dir).is_file():
         return False
     stamp.unlink(missing_ok=True)  # a half-built layer must never look current
     if not current:
-        install_layer(pins, site_dir)
+        install_layer(lock, site_dir)
         freed = prune(site_dir)
         print(f"layer: pruned {mib(freed)}")
     zip_directory(site_dir, layer_zip(layer_dir))
@@ -273,14 +328,17 @@ def build(*, repo_root: Path = REPO_ROOT, force_layer: bool = False) -> int:
     """Build both assets, print their sizes, write the marker; return the total bytes."""
     build_dir = repo_root / "build" / "lambda"
     pins = read_pins(repo_root / "pyproject.toml")
+    lock = repo_root / LAYER_LOCK.relative_to(REPO_ROOT)
+    check_lock_covers(pins, lock)
     copy_code(repo_root / "functions", build_dir / "code")
-    rebuilt = build_layer(pins, build_dir / "layer", force=force_layer)
+    rebuilt = build_layer(lock, build_dir / "layer", force=force_layer)
     code_size = directory_size(build_dir / "code")
     layer_size = directory_size(build_dir / "layer" / "python")
     total = code_size + layer_size
     print(f"code:  {mib(code_size)}  ({build_dir / 'code'})")
-    state = "rebuilt" if rebuilt else "unchanged pins, kept"
-    print(f"layer: {mib(layer_size)}  ({state}: {', '.join(p.requirement for p in pins)})")
+    state = "rebuilt" if rebuilt else "unchanged lock, kept"
+    locked = ", ".join(f"{name}=={version}" for name, version in read_locked(lock).items())
+    print(f"layer: {mib(layer_size)}  ({state}: {locked})")
     print(f"       {mib(layer_zip(build_dir / 'layer').stat().st_size)} zipped")
     for name, size in package_sizes(build_dir / "layer" / "python")[:6]:
         print(f"         {name:<24} {mib(size)}")
@@ -295,10 +353,18 @@ def build(*, repo_root: Path = REPO_ROOT, force_layer: bool = False) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--force-layer", action="store_true", help="rebuild the layer even if pins are unchanged"
+        "--force-layer", action="store_true", help="rebuild the layer even if the lock is unchanged"
+    )
+    parser.add_argument(
+        "--layer-requirements",
+        action="store_true",
+        help="print the layer lock's input (its pyproject.toml pins) and build nothing",
     )
     args = parser.parse_args(argv)
     try:
+        if args.layer_requirements:
+            print(layer_requirements(read_pins(REPO_ROOT / "pyproject.toml")), end="")
+            return 0
         build(force_layer=args.force_layer)
     except ConfigurationError as exc:
         print(f"lambda_build: {exc}", file=sys.stderr)

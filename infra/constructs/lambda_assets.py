@@ -28,7 +28,7 @@ if RUNTIME.name != f"python{LAMBDA_PYTHON_VERSION}":
 
 @dataclass(frozen=True)
 class LambdaAssets:
-    """`code_dir` holds the `functions` package; `layer_dir` the layer's zip + a pins stamp."""
+    """`code_dir` holds the `functions` package; `layer_dir` the layer's zip + a lock stamp."""
 
     code_dir: Path = field(default=CODE_DIR)
     layer_dir: Path = field(default=LAYER_DIR)
@@ -44,8 +44,8 @@ class LambdaAssets:
         if fingerprint is None or not archive.is_file():
             raise ConfigurationError(f"no Lambda layer in {self.layer_dir}: {BUILD_HINT}")
         # The build's zip, uploaded as it is (the CLI would spend seconds zipping 210 MiB),
-        # and the pins hash is the asset hash: hashing the zip on every synth would cost
-        # time and say nothing the pins do not.
+        # and the hash of the locked set (plus the build script) is the asset hash: hashing
+        # the zip on every synth would cost time and say nothing the lock does not.
         return lambda_.Code.from_asset(
             str(archive), asset_hash=fingerprint, asset_hash_type=AssetHashType.CUSTOM
         )
@@ -61,5 +61,5 @@ def dependencies_layer(
         code=assets.layer_code(),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
-        description="pyarrow, duckdb, msgspec, powertools, plotly (pins of pyproject.toml)",
+        description="pyarrow, duckdb, msgspec, powertools, plotly (requirements/layer.txt)",
     )

@@ -1,4 +1,4 @@
-"""The Lambda build: same pins as pyproject.toml, pruning, stamp, and a sound pruned layer."""
+"""The Lambda build: the layer from its hashed lock, pruning, stamp, and a sound pruned layer."""
 
 from __future__ import annotations
 
@@ -14,15 +14,19 @@ import pytest
 from functions.core.errors import ConfigurationError
 from infra.lambda_build import (
     LAYER_DIR,
+    LAYER_LOCK,
     LAYER_PACKAGES,
     REPO_ROOT,
     Pin,
     build_layer,
+    check_lock_covers,
     copy_code,
+    install_layer,
     layer_fingerprint,
     layer_zip,
     prune,
     read_layer_fingerprint,
+    read_locked,
     read_pins,
     zip_directory,
 )
@@ -46,10 +50,54 @@ def test_a_package_without_an_exact_pin_is_refused(tmp_path):
         read_pins(pyproject, ["pyarrow", "duckdb"])
 
 
-def test_fingerprint_changes_with_any_pin():
-    pins = [Pin("pyarrow", "26.0.1"), Pin("duckdb", "1.4.4")]
-    assert layer_fingerprint(pins) == layer_fingerprint(list(reversed(pins)))
-    assert layer_fingerprint(pins) != layer_fingerprint([Pin("pyarrow", "26.0.2"), pins[1]])
+def test_the_layer_lock_holds_every_pin_and_its_dependencies():
+    # given pyproject.toml's layer pins and the committed layer lock
+    pins = read_pins(REPO_ROOT / "pyproject.toml")
+    locked = read_locked(LAYER_LOCK)
+    # then every pin is locked at its version, and so are packages nobody pinned directly
+    check_lock_covers(pins, LAYER_LOCK)
+    assert {"jmespath", "typing-extensions"} <= set(locked)
+    assert "boto3" not in locked
+
+
+def test_a_stale_layer_lock_is_refused(tmp_path):
+    # given a lock that still holds an older pyarrow than pyproject.toml pins
+    lock = tmp_path / "layer.txt"
+    lock.write_text("pyarrow==24.0.0 \\\n    --hash=sha256:00\nduckdb==1.4.4\n")
+    # when the build checks it, then it names the stale pin and the fix
+    with pytest.raises(ConfigurationError, match=r"pyarrow==25.0.1.*make lock"):
+        check_lock_covers([Pin("pyarrow", "25.0.1"), Pin("duckdb", "1.4.4")], lock)
+
+
+def test_fingerprint_changes_with_any_locked_package_or_hash_and_with_the_script(tmp_path):
+    # given a lock and a build script
+    lock = tmp_path / "layer.txt"
+    script = tmp_path / "lambda_build.py"
+    lock.write_text("jmespath==1.1.0 \\\n    --hash=sha256:aa\n")
+    script.write_text("X = 1\n")
+    before = layer_fingerprint(lock, script)
+    assert layer_fingerprint(lock, script) == before
+    # when a transitive package's hash changes, or the script does, then so does the hash
+    lock.write_text("jmespath==1.1.0 \\\n    --hash=sha256:ab\n")
+    after_hash = layer_fingerprint(lock, script)
+    script.write_text("X = 2\n")
+    assert len({before, after_hash, layer_fingerprint(lock, script)}) == 3
+
+
+def test_the_layer_is_installed_from_the_lock_with_hashes_and_no_resolution(tmp_path, monkeypatch):
+    # given a pip that records how it is called
+    calls = []
+    monkeypatch.setattr(
+        "infra.lambda_build.subprocess.run",
+        lambda command, check: calls.append(command) or subprocess.CompletedProcess(command, 0),
+    )
+    # when the layer is installed
+    install_layer(LAYER_LOCK, tmp_path / "python")
+    # then pip reads the lock, checks hashes and resolves nothing
+    (command,) = calls
+    assert command[command.index("--requirement") + 1] == str(LAYER_LOCK)
+    assert {"--require-hashes", "--no-deps", "--only-binary=:all:"} <= set(command)
+    assert not any("==" in arg for arg in command)
 
 
 def test_code_copy_drops_caches_and_replaces_stale_files(tmp_path):
@@ -100,36 +148,34 @@ def test_prune_removes_what_lambda_never_loads_and_keeps_the_rest(tmp_path):
 
 
 def test_an_unchanged_layer_is_not_rebuilt(tmp_path):
-    # given a layer directory whose stamp matches the pins, with its zip
-    pins = read_pins(REPO_ROOT / "pyproject.toml")
+    # given a layer directory whose stamp matches the lock, with its zip
     layer = tmp_path / "layer"
     (layer / "python").mkdir(parents=True)
-    (layer / ".pins.sha256").write_text(layer_fingerprint(pins))
+    (layer / ".pins.sha256").write_text(layer_fingerprint(LAYER_LOCK))
     layer_zip(layer).write_bytes(b"zip")
     # when the build runs, then nothing is downloaded or zipped
-    assert build_layer(pins, layer) is False
-    assert read_layer_fingerprint(layer) == layer_fingerprint(pins)
+    assert build_layer(LAYER_LOCK, layer) is False
+    assert read_layer_fingerprint(layer) == layer_fingerprint(LAYER_LOCK)
     assert layer_zip(layer).read_bytes() == b"zip"
 
 
 def test_a_current_layer_without_its_zip_is_zipped_not_downloaded(tmp_path, monkeypatch):
     # given a stamped layer built before layers were zipped (pip must not run)
-    pins = read_pins(REPO_ROOT / "pyproject.toml")
     layer = tmp_path / "layer"
     (layer / "python" / "msgspec").mkdir(parents=True)
     (layer / "python" / "msgspec" / "__init__.py").write_text("X = 1\n")
-    (layer / ".pins.sha256").write_text(layer_fingerprint(pins))
+    (layer / ".pins.sha256").write_text(layer_fingerprint(LAYER_LOCK))
     monkeypatch.setattr("infra.lambda_build.install_layer", _no_pip)
     # when the build runs
-    assert build_layer(pins, layer) is True
+    assert build_layer(LAYER_LOCK, layer) is True
     # then the zip holds python/ at its root, as Lambda mounts a layer in /opt
     with zipfile.ZipFile(layer_zip(layer)) as archive:
         assert archive.namelist() == ["python/msgspec/__init__.py"]
-    assert read_layer_fingerprint(layer) == layer_fingerprint(pins)
+    assert read_layer_fingerprint(layer) == layer_fingerprint(LAYER_LOCK)
 
 
 def _no_pip(*args, **kwargs):
-    raise AssertionError("pip ran for a layer whose pins did not change")
+    raise AssertionError("pip ran for a layer whose lock did not change")
 
 
 def test_the_same_files_zip_to_the_same_bytes(tmp_path):
@@ -161,9 +207,9 @@ def _needed_libraries(path) -> set[str]:
 def test_the_built_layer_has_every_shared_library_its_extensions_need():
     # given the real layer (built by `make` or the synth fixture) and readelf
     site = LAYER_DIR / "python"
-    if not site.is_dir() or shutil.which("readelf") is None:
-        pytest.skip("no built layer or no readelf")
-    assert read_layer_fingerprint() == layer_fingerprint(read_pins(REPO_ROOT / "pyproject.toml"))
+    assert site.is_dir(), "no built layer: run `python -m infra.lambda_build`"
+    assert shutil.which("readelf") is not None, "readelf (binutils) is needed to inspect the layer"
+    assert read_layer_fingerprint() == layer_fingerprint(LAYER_LOCK)
     shared = list(site.rglob("*.so")) + list(site.rglob("*.so.*"))
     present = {p.name for p in shared}
     bundled = {name for name in present if name.startswith(("libarrow", "libparquet"))}
