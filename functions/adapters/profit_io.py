@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 
 from functions.adapters import glue_catalog, s3_objects, state_store
 from functions.adapters.aws_errors import classified
-from functions.core import schemas
+from functions.core import definitions, schemas
 from functions.core.clicks import parquet_bytes
 
 MONTH_PK: Final = "profit#month"
@@ -167,11 +167,12 @@ def _partitions_of(key: str, table: schemas.Table) -> dict[str, str]:
 
 
 def known_accounts(s3: Any, *, bucket: str) -> frozenset[str] | None:
-    """Accounts some account event created (raw_account_events), or None if none landed."""
+    """Accounts a creating event created (`definitions.known_accounts` over
+    raw_account_events), or None if no account event landed at all."""
     events = read_table(s3, bucket=bucket, table=schemas.RAW_ACCOUNT_EVENTS)
     if events.num_rows == 0:
         return None
-    return frozenset(events.column("account_id").to_pylist())
+    return definitions.known_accounts(events)
 
 
 # --- the state table -----------------------------------------------------------------

@@ -22,7 +22,7 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 
-from functions.core import schemas
+from functions.core import definitions, schemas
 from functions.core.executive_freshness import (
     ENGAGEMENT,
     GROWTH,
@@ -265,8 +265,9 @@ SELECT count(*) FILTER (WHERE known)::BIGINT AS accounts,
        count(*) FILTER (WHERE mrr_end_cents > 0)::BIGINT AS active_accounts,
        count(*) FILTER (WHERE mrr_new_cents > 0)::BIGINT AS new_accounts,
        count(*) FILTER (WHERE mrr_churn_cents > 0)::BIGINT AS churned_accounts,
-       count(*) FILTER (WHERE paid_cents > 0)::BIGINT AS paying_accounts,
+       count(*) FILTER (WHERE known AND {paying})::BIGINT AS paying_accounts,
        coalesce(sum(seats_end) FILTER (WHERE mrr_end_cents > 0), 0)::BIGINT AS seats,
+       coalesce(sum(mau) FILTER (WHERE mrr_end_cents > 0), 0)::BIGINT AS mau_paying,
        coalesce(sum(mrr_start_cents), 0)::BIGINT AS mrr_start_cents,
        coalesce(sum(mrr_end_cents), 0)::BIGINT AS mrr_end_cents,
        coalesce(sum(mrr_new_cents), 0)::BIGINT AS mrr_new_cents,
@@ -291,7 +292,12 @@ def join_totals(
     """Accounts x (account, period) aggregates, summed. The arguments are SQL relations
     (a registered table, or `read_parquet('...')` in the benchmark): the same statement
     runs on a Lambda's Arrow tables and on a million accounts from Parquet."""
-    sql = JOIN_SQL.format(accounts=accounts, engagement=engagement, revenue=revenue)
+    sql = JOIN_SQL.format(
+        accounts=accounts,
+        engagement=engagement,
+        revenue=revenue,
+        paying=definitions.PAYING_SUBSCRIBER_SQL,
+    )
     cursor = con.execute(sql)
     names = [d[0] for d in cursor.description or []]
     row = cursor.fetchone()
@@ -470,7 +476,11 @@ def _engagement(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) 
     if _stale(inputs, GROWTH):
         row.set("seat_utilisation", None, UPSTREAM_STALE)
     else:
-        row.set("seat_utilisation", *ratio(int(totals["mau"]), int(totals["seats"]), NO_SEATS))
+        # Users and seats of the same accounts: those paying at the period end.
+        row.set(
+            "seat_utilisation",
+            *ratio(int(totals["mau_paying"]), int(totals["seats"]), NO_SEATS),
+        )
 
 
 def _profit(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) -> None:

@@ -366,3 +366,39 @@ def test_rerunning_a_month_gives_identical_tables(landed: EmulatorServer) -> Non
         assert status == "SUCCEEDED"
         outputs.append(etags())
     assert outputs[0] == outputs[1] and len(outputs[0]) == len(tables)
+
+
+def test_an_account_with_events_but_no_creating_event_is_not_known(
+    landed: EmulatorServer,
+) -> None:
+    # given the landed accounts (each created by `subscribed`) plus an account whose only
+    # landed event is a seat change: it has events, but nothing created it
+    s3, buckets = landed.client("s3"), _buckets(landed)
+    ghost = {
+        "event_id": "evt-ghost",
+        "account_id": "acct-ghost",
+        "event_type": "seats_changed",
+        "event_time": datetime(2026, 8, 2, tzinfo=UTC),
+        "plan": "team",
+        "seats": 2,
+        "mrr_cents": 7000,
+        "currency": "USD",
+        "recorded_by": "test",
+        "source_key": "account_events/2026/08/02/ghost.jsonl",
+        "month": "2026-08",
+    }
+    profit_io.write_partitioned(
+        s3,
+        bucket=buckets.raw,
+        table=schemas.RAW_ACCOUNT_EVENTS,
+        rows=pa.Table.from_pylist(
+            [ghost], schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(with_partitions=True)
+        ),
+        name="ghost",
+        finance=False,
+    )
+    # when the profit pipeline reads the account list from the raw bucket
+    known = profit_io.known_accounts(s3, bucket=buckets.raw)
+    # then the ghost account is not among them, the created ones all are
+    assert known is not None and "acct-ghost" not in known
+    assert "acct-0001" in known

@@ -261,6 +261,43 @@ def test_a_month_with_no_subscribers_has_no_nan_and_says_why() -> None:
     ex.kpi_table([row])  # conforms to the registry
 
 
+def test_seat_utilisation_counts_users_and_seats_of_the_same_paying_accounts() -> None:
+    # given a paying account (MRR 100 at the end, 4 seats, MAU 3), a trial account (no MRR,
+    # 10 seats on its trial, MAU 5) and an unknown account's clicks (MAU 2)
+    accounts = pa.Table.from_pylist(
+        [
+            _account("paying", start=100, end=100, seats=4),
+            _account("trial", start=0, end=0, seats=10),
+        ],
+        schema=ex.ACCOUNTS,
+    )
+
+    def active(account: str, mau: int) -> dict[str, Any]:
+        return {
+            "account_id": account,
+            "active_user_days": mau,
+            "session_hours": 1.0,
+            "clicks": mau,
+            "days_present": 1,
+            "incomplete_days": 0,
+            "wau": mau,
+            "mau": mau,
+        }
+
+    engagement = _engagement([active("paying", 3), active("trial", 5), active("stray", 2)])
+    revenue = pa.Table.from_pylist([], schema=ex.REVENUE_AGGREGATE)
+    # when the month's KPIs are built
+    totals = ex.join_tables(accounts, engagement, revenue)
+    row = ex.kpi_row(
+        ex.KpiInputs(
+            SEPTEMBER, totals, _fresh(SEPTEMBER), ex.ProfitTotals(0, 0, 0, 0, 0), "final", NOW
+        )
+    )
+    # then utilisation = 3 users / 4 seats of the one paying account (not 10 / 4)
+    assert row["seat_utilisation"] == 3 / 4
+    assert row["mau"] == 3 + 5 + 2
+
+
 def test_an_account_with_no_activity_counts_and_divides_safely() -> None:
     accounts = pa.Table.from_pylist(
         [
@@ -378,6 +415,7 @@ _COUNT = st.integers(min_value=0, max_value=10**12)
                     "active_user_days",
                     "wau",
                     "mau",
+                    "mau_paying",
                     "incomplete_days",
                 )
             },
