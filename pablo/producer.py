@@ -14,8 +14,11 @@
   record keeps its event_id and the pipeline deduplicates.
 - it counts, per minute of event_time, the records sent and spilled (the PRODUCER_COUNTS
   table); every record offered is counted exactly once, in one of the two. A replay is not
-  counted again (it returns its own totals), so `sent + spilled` stays what was offered and
-  an hour that spilled stays marked as an outage in stream_completeness.
+  counted again as offered (it returns its own totals): each replayed record moves from
+  spilled to sent in its minute, so `sent + spilled` stays what was offered and `spilled` is
+  what is still unaccounted for; stream_completeness marks an hour incomplete while it is
+  above zero. A replayed record carries the time it was first tried in its partition key
+  (`definitions.spilled_partition_key`): the ingest measures lateness from then.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from functions.adapters import engagement_io
 from functions.core import schemas
+from functions.core.definitions import epoch_ms, spilled_partition_key
 from functions.core.errors import ValidationError
 
 MAX_RECORDS_PER_CALL: Final = 500
@@ -57,10 +61,20 @@ class OutgoingRecord:
     data: bytes
     partition_key: str
     minute: datetime
+    # Set on a record read back from the spill: when the producer first tried to send it.
+    first_attempt_ms: int | None = None
+
+    @property
+    def kinesis_key(self) -> str:
+        """The partition key sent: a replayed record's carries its first attempt, so the
+        ingest measures lateness from when the click was first offered, not from the replay."""
+        if self.first_attempt_ms is None:
+            return self.partition_key
+        return spilled_partition_key(self.first_attempt_ms, self.partition_key)
 
     @property
     def size(self) -> int:
-        return len(self.data) + len(self.partition_key.encode("utf-8"))
+        return len(self.data) + len(self.kinesis_key.encode("utf-8"))
 
 
 @dataclass
@@ -115,6 +129,7 @@ class ClickProducer:
 
     def _send_batch(self, batch: list[OutgoingRecord], result: SendResult, *, count: bool) -> None:
         pending = list(batch)
+        first_attempt_ms = epoch_ms(self.clock())
         attempts = 1 if self._unavailable else self.max_attempts
         for attempt in range(attempts):
             if attempt:
@@ -122,7 +137,7 @@ class ClickProducer:
             try:
                 response = self.client.put_records(
                     StreamName=self.stream_name,
-                    Records=[{"Data": r.data, "PartitionKey": r.partition_key} for r in pending],
+                    Records=[{"Data": r.data, "PartitionKey": r.kinesis_key} for r in pending],
                 )
             except (EndpointConnectionError, ClientError, BotoCoreError) as exc:
                 result.calls += 1
@@ -136,12 +151,14 @@ class ClickProducer:
             for record, outcome in zip(pending, response["Records"], strict=True):
                 (failed if outcome.get("ErrorCode") else accepted).append(record)
             self._count(accepted, "sent", result, enabled=count)
+            if not count:
+                self._count_replayed(accepted)
             result.resent += len(failed)
             pending = failed
             if not pending:
                 return
         self._unavailable = True
-        self._spill(pending, result, count=count)
+        self._spill(pending, result, count=count, first_attempt_ms=first_attempt_ms)
 
     def _backoff(self, attempt: int) -> float:
         """Full jitter: uniform in [0, min(max_delay, base * 2^attempt))."""
@@ -149,7 +166,14 @@ class ClickProducer:
 
     # --- spilling and replay ---------------------------------------------------------
 
-    def _spill(self, records: list[OutgoingRecord], result: SendResult, *, count: bool) -> None:
+    def _spill(
+        self,
+        records: list[OutgoingRecord],
+        result: SendResult,
+        *,
+        count: bool,
+        first_attempt_ms: int,
+    ) -> None:
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)
         lines = [
             json.dumps(
@@ -157,6 +181,8 @@ class ClickProducer:
                     "partition_key": r.partition_key,
                     "minute": r.minute.isoformat(),
                     "data_b64": base64.b64encode(r.data).decode("ascii"),
+                    # A record spilled again keeps the time it was first offered.
+                    "first_attempt_ms": r.first_attempt_ms or first_attempt_ms,
                 }
             )
             + "\n"
@@ -201,6 +227,37 @@ class ClickProducer:
             day = self._counts.setdefault(record.minute.date().isoformat(), {})
             counts = day.setdefault(record.minute, _Counts())
             setattr(counts, kind, getattr(counts, kind) + 1)
+
+    def _count_replayed(self, records: list[OutgoingRecord]) -> None:
+        """A replayed record is no longer spilled: its minute's count moves from spilled to
+        sent, so `sent + spilled` stays what was offered and `spilled` is what is still
+        unaccounted for (the hour turns complete once nothing is). Only minutes this
+        producer counted as spilled move: a replay in another process has no counts to
+        correct."""
+        for record in records:
+            counts = self._counts.get(record.minute.date().isoformat(), {}).get(record.minute)
+            if counts is not None and counts.spilled > 0:
+                counts.spilled -= 1
+                counts.sent += 1
+
+    def resume_counts(self, s3: Any, *, bucket: str, days: Iterable[str]) -> None:
+        """Take up the counts this producer id uploaded earlier for `days` (a replay in a new
+        process: its moves from spilled to sent then correct the uploaded file instead of
+        replacing it with the replay's counts alone)."""
+        for day in sorted(set(days) - self._counts.keys()):
+            uploaded = engagement_io.read_partition(
+                s3, bucket=bucket, table=schemas.PRODUCER_COUNTS, partitions={"dt": day}
+            )
+            for row in uploaded.to_pylist():
+                if row["producer_id"] != self.producer_id:
+                    continue
+                minute = row["minute"]
+                minute = minute.replace(tzinfo=UTC) if minute.tzinfo is None else minute
+                counts = self._counts.setdefault(day, {}).setdefault(
+                    minute.astimezone(UTC), _Counts()
+                )
+                counts.sent += row["sent"]
+                counts.spilled += row["spilled"]
 
     def counts_table(self, *, days: Iterable[str] | None = None) -> pa.Table:
         """PRODUCER_COUNTS rows (partition dt included), one per minute of event_time;
@@ -270,6 +327,7 @@ def read_spill(path: Path) -> list[OutgoingRecord]:
                         data=base64.b64decode(item["data_b64"], validate=True),
                         partition_key=item["partition_key"],
                         minute=datetime.fromisoformat(item["minute"]),
+                        first_attempt_ms=item.get("first_attempt_ms"),
                     )
                 )
     return records

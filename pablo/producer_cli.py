@@ -36,7 +36,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--producer-id", default="send-clicks")
     parser.add_argument("--counts-out", type=Path, help="write per-minute counts here")
     parser.add_argument(
-        "--replay-spill", action="store_true", help="first resend what an earlier run spilled"
+        "--replay-spill",
+        action="store_true",
+        help="first resend what an earlier run spilled (with --counts-bucket, its uploaded "
+        "counts are taken up and corrected: the replayed minutes are no longer spilled)",
     )
     parser.add_argument(
         "--counts-bucket",
@@ -54,7 +57,13 @@ def run(args: argparse.Namespace) -> int:
         spill_path=args.spill,
         producer_id=args.producer_id,
     )
+    s3 = None
+    if args.counts_bucket:
+        s3 = local_client("s3", args.endpoint, args.region) if args.endpoint else boto3.client("s3")
     if args.replay_spill:
+        if s3 is not None:
+            spilled_days = {r.minute.date().isoformat() for r in producer.spilled_records()}
+            producer.resume_counts(s3, bucket=args.counts_bucket, days=spilled_days)
         replayed = producer.replay_spill()
         print(f"replayed {replayed.sent} spilled clicks ({replayed.spilled} still spilled)")
     result = producer.send(read_clicks(args.file))
@@ -64,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.counts_out:
         producer.write_counts(args.counts_out)
-    if args.counts_bucket:
-        s3 = local_client("s3", args.endpoint, args.region) if args.endpoint else boto3.client("s3")
+    if s3 is not None:
         for key in producer.upload_counts(s3, bucket=args.counts_bucket):
             print(f"counts: s3://{args.counts_bucket}/{key}")
     return 0 if result.spilled == 0 else 1

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from functions.core import schemas
+from functions.core import definitions, schemas
 
 # --- reason codes (docs/data-contracts.md lists them for producers) -------------------
 INVALID_BASE64: Final = "invalid_base64"  # kinesis.data is not strict base64
@@ -56,7 +56,7 @@ NON_FINITE_NUMBER: Final = "non_finite_number"  # NaN, Infinity, or a number tha
 TIMESTAMP_IN_SECONDS: Final = "timestamp_in_seconds"  # event_time < 1e11: seconds, not ms
 NEGATIVE_TIMESTAMP: Final = "negative_timestamp"
 FUTURE_TIMESTAMP: Final = "future_timestamp"  # after arrival + max future skew
-TOO_LATE: Final = "too_late"  # before arrival - allowed lateness
+TOO_LATE: Final = "too_late"  # before first sent (arrival, or a spill's first try) - lateness
 UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"  # not in schemas.CLICK_EVENT_TYPES
 OVERSIZED_RECORD: Final = "oversized_record"  # more than max_record_bytes
 INVALID_ID: Final = "invalid_id"  # event_id, account_id or user_id blank or too long
@@ -137,6 +137,9 @@ class _Envelopes:
     shard_ids: pa.Array
     sequence_numbers: pa.Array
     arrival_ms: pa.Array  # approximateArrivalTimestamp in epoch milliseconds
+    # When the click was first offered: the first attempt a spill replay carries in its
+    # partition key (definitions.first_attempt_ms), else the arrival; never after arrival.
+    offered_ms: pa.Array
     records: Sequence[Mapping[str, Any]]  # for the rare fields only quarantine needs
     data: list[Any]  # the base64 text; anything else is quarantined as invalid_base64
 
@@ -171,10 +174,12 @@ def decode_batch(
         parsed, positions = _parse(payloads, rejections)
         payload_at = payloads.__getitem__
     arrival_ms = _take(envelopes.arrival_ms, positions)
-    reasons = _field_reasons(parsed, arrival_ms, settings)
+    offered_ms = _take(envelopes.offered_ms, positions)
+    reasons = _field_reasons(parsed, arrival_ms, settings, offered_ms=offered_ms)
     for row in pc.indices_nonzero(pc.is_valid(reasons)).to_pylist():
         reason = reasons[row].as_py()
-        detail = _field_detail(reason, parsed, row, arrival_ms[row].as_py(), settings)
+        moment = (offered_ms if reason == TOO_LATE else arrival_ms)[row].as_py()
+        detail = _field_detail(reason, parsed, row, moment, settings)
         position = positions[row].as_py()
         rejections.append(_Rejection(position, reason, detail, payload_at(position)))
     valid_rows = pc.indices_nonzero(pc.is_null(reasons)).cast(pa.int64())
@@ -278,14 +283,25 @@ def _envelopes(records: Sequence[Mapping[str, Any]]) -> _Envelopes:
     sequence_numbers = pa.array(list(map(itemgetter("sequenceNumber"), kinesis)), pa.string())
     arrivals = list(map(itemgetter("approximateArrivalTimestamp"), kinesis))
     arrival_s = pa.array(arrivals, pa.float64())
+    arrival_ms = pc.round(pc.multiply(arrival_s, 1000)).cast(pa.int64())
     return _Envelopes(
         record_ids=record_ids,
         shard_ids=_shard_ids(record_ids),
         sequence_numbers=sequence_numbers,
-        arrival_ms=pc.round(pc.multiply(arrival_s, 1000)).cast(pa.int64()),
+        arrival_ms=arrival_ms,
+        offered_ms=_offered_ms(kinesis, arrival_ms),
         records=records,
         data=[k.get("data") for k in kinesis],  # .get: a missing data is quarantined
     )
+
+
+def _offered_ms(kinesis: Sequence[Mapping[str, Any]], arrival_ms: pa.Array) -> pa.Array:
+    """Per record, the earlier of its arrival and the first attempt a spill replay carries
+    (a marker can make a click less late, never later than its arrival)."""
+    first = [definitions.first_attempt_ms(k.get("partitionKey")) for k in kinesis]
+    if not any(first):
+        return arrival_ms
+    return pc.min_element_wise(pa.array(first, pa.int64()), arrival_ms, skip_nulls=True)
 
 
 def _shard_ids(record_ids: list[str]) -> pa.Array:
@@ -661,7 +677,11 @@ _EVENT_TYPES: Final = pa.array(schemas.CLICK_EVENT_TYPES, pa.string())
 
 
 def _field_reasons(
-    parsed: pa.Table, arrival_ms: pa.ChunkedArray, settings: IngestSettings
+    parsed: pa.Table,
+    arrival_ms: pa.ChunkedArray,
+    settings: IngestSettings,
+    *,
+    offered_ms: pa.ChunkedArray,
 ) -> pa.ChunkedArray | pa.Array:
     """A reason code per row (null when the row is valid); the first failing rule wins."""
     if parsed.num_rows == 0:
@@ -674,7 +694,12 @@ def _field_reasons(
         NEGATIVE_TIMESTAMP: pc.less(event_time, 0),
         TIMESTAMP_IN_SECONDS: pc.less(event_time, MIN_EPOCH_MS),
         FUTURE_TIMESTAMP: pc.greater(event_time, pc.add(arrival_ms, _ms(settings.max_future_skew))),
-        TOO_LATE: pc.less(event_time, pc.subtract(arrival_ms, _ms(settings.allowed_lateness))),
+        # Late is measured from when the click was first offered: a click the producer held
+        # in its spill through an outage is not late however long the outage lasted.
+        TOO_LATE: pc.less(
+            event_time,
+            pc.subtract(offered_ms, _ms(settings.allowed_lateness)),
+        ),
     }
     conditions = pc.make_struct(*rules.values(), field_names=list(rules))
     return pc.case_when(conditions, *(pa.scalar(code) for code in rules))
@@ -704,7 +729,9 @@ def _field_detail(
     if reason == FUTURE_TIMESTAMP:
         return f"event_time {event_time} is after arrival {arrival} + {settings.max_future_skew}"
     if reason == TOO_LATE:
-        return f"event_time {event_time} is before arrival {arrival} - {settings.allowed_lateness}"
+        return (
+            f"event_time {event_time} is before first sent {arrival} - {settings.allowed_lateness}"
+        )
     return f"event_time {event_time}"
 
 

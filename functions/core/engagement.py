@@ -787,7 +787,8 @@ def stream_completeness(
 
     `producer_counts`: PRODUCER_COUNTS rows (per producer and minute of event_time).
     `landed_by_hour`: distinct clicks landed per hour of event_time. `hours`: extra hours to
-    report even with no counts at all. An hour is incomplete when anything was spilled, or
+    report even with no counts at all. An hour is incomplete while anything is still spilled
+    (a replay moves its records from spilled to sent: the hour heals once they land), or
     when offered - landed is more than both `min_missing` and offered x tolerance (offered
     counts records, landed counts distinct clicks: duplicates and quarantined records make a
     small gap that is not data loss). Consecutive incomplete hours form one window.

@@ -408,8 +408,8 @@ PRODUCER_COUNTS = Table(
     columns=(
         _c("producer_id", "string", "Producer instance"),
         _c("minute", "timestamp", "Minute of event_time (UTC)"),
-        _c("sent", "bigint", "Records accepted by PutRecords"),
-        _c("spilled", "bigint", "Records spilled because the stream was unavailable"),
+        _c("sent", "bigint", "Records accepted by PutRecords (a spill replay included)"),
+        _c("spilled", "bigint", "Records still in the spill (stream unavailable, not replayed)"),
     ),
     partition_keys=(_dt(),),
 )
@@ -541,8 +541,8 @@ STREAM_COMPLETENESS = Table(
         _c("hour", "timestamp", "Hour window start (UTC)"),
         _c("sent", "bigint", "Records the producers report sent or spilled"),
         _c("landed", "bigint", "Records landed in raw_clicks"),
-        _c("spilled", "bigint", "Records the producers could not send"),
-        _c("complete", "boolean", "landed covers sent within tolerance and nothing was spilled"),
+        _c("spilled", "bigint", "Records still in a producer's spill (not yet replayed)"),
+        _c("complete", "boolean", "landed covers sent within tolerance and nothing is spilled"),
     ),
     partition_keys=(_dt(),),
 )

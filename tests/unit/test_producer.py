@@ -108,19 +108,48 @@ def test_an_unavailable_stream_spills_and_replay_sends_later(tmp_path: Path) -> 
     )
     client = ScriptedKinesis(errors=[missing])
     p = producer(client, tmp_path)
+    first_try = datetime(2026, 9, 10, 9, 30, tzinfo=UTC)
+    p.clock = lambda: first_try
     # when 3 clicks are sent: the first call fails, the next batch only probes once
     result = p.send([click(i) for i in range(3)])
     assert (result.sent, result.spilled, len(client.calls)) == (0, 3, 1)
     spill = (tmp_path / "spill.jsonl").read_text().splitlines()
     assert len(spill) == 3
-    # then a replay sends them, keeping their event_ids, and empties the spill
+    # and, before the replay, the minute counts 3 offered, all 3 still spilled
+    assert p.counts_table().column("spilled").to_pylist() == [3]
+    # then a replay (days later) sends them, keeping their event_ids, and empties the spill
+    p.clock = lambda: datetime(2026, 9, 20, tzinfo=UTC)
     replay = p.replay_spill()
     assert replay.sent == 3 and sorted(client.delivered) == ["e0", "e1", "e2"]
     assert not (tmp_path / "spill.jsonl").exists()
-    # and the counts say what was offered: spilled once, never counted as sent again
+    # each replayed record's partition key carries the first attempt, not the replay time
+    first_ms = int(first_try.timestamp() * 1000)
+    assert [r["PartitionKey"] for r in client.calls[-1]] == [
+        f"spilled:{first_ms}:acct-0",
+        f"spilled:{first_ms}:acct-1",
+        f"spilled:{first_ms}:acct-2",
+    ]
+    # and the counts still say 3 offered, now sent and none spilled: nothing unaccounted for
     counts = p.counts_table()
     assert counts.schema == schemas.PRODUCER_COUNTS.arrow_schema(with_partitions=True)
-    assert counts.column("sent").to_pylist() == [0] and counts.column("spilled").to_pylist() == [3]
+    assert counts.column("sent").to_pylist() == [3] and counts.column("spilled").to_pylist() == [0]
+
+
+def test_a_record_spilled_twice_keeps_its_first_attempt(tmp_path: Path) -> None:
+    # given a click spilled at 09:30, and a replay at 10:00 that fails again
+    down = EndpointConnectionError(endpoint_url="http://nowhere")
+    client = ScriptedKinesis(errors=[down, down])
+    p = producer(client, tmp_path)
+    p.clock = lambda: datetime(2026, 9, 10, 9, 30, tzinfo=UTC)
+    p.send([click(0)])
+    p.clock = lambda: datetime(2026, 9, 10, 10, 0, tzinfo=UTC)
+    assert p.replay_spill().spilled == 1
+    # when it is replayed once the stream is back
+    assert p.replay_spill().sent == 1
+    # then its key still names 09:30, its first attempt
+    first_ms = int(datetime(2026, 9, 10, 9, 30, tzinfo=UTC).timestamp() * 1000)
+    assert client.calls[-1][0]["PartitionKey"] == f"spilled:{first_ms}:acct-0"
+    assert p.counts_table().column("spilled").to_pylist() == [0]
 
 
 def test_persistent_throttling_spills_after_max_attempts(tmp_path: Path) -> None:
