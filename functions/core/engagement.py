@@ -44,6 +44,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from functions.core import schemas
+from functions.core.lifecycle import PAYING_STATUSES, STATUS_AFTER
 
 Source: TypeAlias = pa.Table | ds.Dataset | Sequence[str]
 
@@ -978,7 +979,8 @@ def _hour(moment: datetime) -> datetime:
 
 def seats_as_of(account_events: pa.Table, day: date) -> dict[str, int | None]:
     """Licensed seats per account at the end of `day`: the seats of its latest
-    RAW_ACCOUNT_EVENTS row (by event_time, then event_id) that carries a seat count.
+    RAW_ACCOUNT_EVENTS row (by event_time, then event_id) that carries a seat count, while
+    its status is paying (active, renewal_due, cancelled); 0 once it is in trial or churned.
 
     Accounts whose events never name seats map to None (utilisation is then null with
     reason `no_seats`). An empty table gives {} (no account events landed at all).
@@ -990,10 +992,18 @@ def seats_as_of(account_events: pa.Table, day: date) -> dict[str, int | None]:
         pc.less(account_events.column("event_time"), pa.scalar(day_end, pa.timestamp("ms", "UTC")))
     )
     seats: dict[str, int | None] = {}
-    rows = upto.select(["account_id", "event_time", "event_id", "seats"]).to_pylist()
+    status: dict[str, str] = {}
+    rows = upto.select(["account_id", "event_type", "event_time", "event_id", "seats"]).to_pylist()
     for row in sorted(rows, key=lambda r: (r["event_time"], r["event_id"])):
+        after = STATUS_AFTER.get(row["event_type"])
+        if after is not None:
+            status[row["account_id"]] = after
         if row["seats"] is not None or row["account_id"] not in seats:
             seats[row["account_id"]] = (
                 row["seats"] if row["seats"] is not None else seats.get(row["account_id"])
             )
-    return seats
+    # A trial or churned account licenses no seat: its last seat count is not a licence.
+    return {
+        account: 0 if account in status and status[account] not in PAYING_STATUSES else count
+        for account, count in seats.items()
+    }

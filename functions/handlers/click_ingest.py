@@ -20,7 +20,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io
-from functions.core import env, schemas
+from functions.core import env, metric_names, schemas
 from functions.core.clicks import (
     RAW_CLICKS_COMPRESSION_LEVEL,
     RAW_CLICKS_DICTIONARY_COLUMNS,
@@ -33,7 +33,7 @@ from functions.core.clicks import (
 from functions.core.errors import TransientError
 from functions.handlers.clients import client as _client
 
-RECEIVED_METRIC: Final = "ClicksReceived"
+RECEIVED_METRIC: Final = metric_names.CLICKS_RECEIVED
 ACCEPTED_METRIC: Final = "ClicksAccepted"
 DUPLICATE_METRIC: Final = "ClicksDuplicate"
 QUARANTINED_METRIC: Final = "ClicksQuarantined"
@@ -62,7 +62,7 @@ def _settings() -> Settings:
         state_table=os.environ[env.STATE_TABLE],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
         ingest=IngestSettings(
-            allowed_lateness=timedelta(days=int(os.environ.get(env.ALLOWED_LATENESS_DAYS, "7")))
+            allowed_lateness=timedelta(days=int(os.environ[env.ALLOWED_LATENESS_DAYS]))
         ),
     )
 

@@ -27,7 +27,7 @@ import pyarrow as pa
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io, glue_catalog, s3_objects
-from functions.core import engagement, env, schemas
+from functions.core import engagement, env, metric_names, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.engagement_state import (
     ACTIVE_WINDOW_DAYS,
@@ -46,7 +46,7 @@ SCRATCH: Final = tempfile.gettempdir()  # /tmp on Lambda: its ephemeral storage
 COMPLETENESS_TOLERANCE: Final = 0.05
 COMPLETENESS_MIN_MISSING: Final = 10
 ENGAGEMENT_METRICS: Final = ("active_users", "sessions", "session_hours", "clicks")
-DAYS_COMPUTED_METRIC: Final = "EngagementDaysComputed"
+DAYS_COMPUTED_METRIC: Final = metric_names.ENGAGEMENT_DAYS_COMPUTED
 RESTATED_METRIC: Final = "EngagementRestatements"
 INCOMPLETE_HOURS_METRIC: Final = "StreamIncompleteHours"
 
@@ -75,7 +75,7 @@ def _settings() -> Settings:
         raw_database=os.environ[env.GLUE_DATABASE_RAW],
         curated_database=os.environ[env.GLUE_DATABASE_CURATED],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
-        gap_minutes=float(os.environ.get(env.SESSION_GAP_MINUTES, "30")),
+        gap_minutes=float(os.environ[env.SESSION_GAP_MINUTES]),
         # DuckDB's share of a 2 GB budget: Python, Arrow and the Parquet writer live outside
         # its limit (the whole process peaks at ~1.5 GB on 50M clicks: bench/README.md).
         engine=engagement.Engine(memory_limit="1.4GB", temp_directory=f"{SCRATCH}/duckdb"),

@@ -20,6 +20,7 @@ import pytest
 
 from functions.adapters import profit_io
 from functions.core import schemas
+from functions.core.errors import ValidationError
 from pablo import finance
 from pablo.demo import DemoRun
 from pablo.demo_parts.profit import ProfitDemo
@@ -300,6 +301,48 @@ def test_monthly_schedule_flags_the_mismatch_and_signoff_clears_it(
 def test_signoff_of_a_month_never_computed_is_refused(landed: EmulatorServer) -> None:
     with pytest.raises(finance.SignoffError, match="not been computed"):
         finance.signoff(month="2025-01", by="x", note="y", clients=landed, now=landed.control.now())
+
+
+def test_signoffs_are_an_append_only_trail_of_the_figures_signed(
+    landed: EmulatorServer,
+) -> None:
+    dynamodb, table = landed.client("dynamodb"), landed.outputs["StateTableName"]
+    month, at = "2025-03", datetime(2025, 4, 10, 9, tzinfo=UTC)
+    # given Dana signs off March's figures A
+    first = profit_io.record_signoff(
+        dynamodb, table=table, month=month, by="Dana", note="verified", at=at, figures="A"
+    )
+    # when Lee tries to sign off the same figures A again, it is refused, naming Dana
+    with pytest.raises(ValidationError, match="signed off with these figures by Dana"):
+        profit_io.record_signoff(
+            dynamodb,
+            table=table,
+            month=month,
+            by="Lee",
+            note="again",
+            at=at + timedelta(hours=1),
+            figures="A",
+        )
+    # and once the figures changed to B, Lee's sign-off is a new entry; Dana's is kept
+    profit_io.record_signoff(
+        dynamodb,
+        table=table,
+        month=month,
+        by="Lee",
+        note="restated revenue",
+        at=at + timedelta(days=1),
+        figures="B",
+    )
+    trail = profit_io.signoffs(dynamodb, table=table, month=month)
+    assert [(e["by"], e["figures"], e["note"]) for e in trail] == [
+        ("Dana", "A", "verified"),
+        ("Lee", "B", "restated revenue"),
+    ]
+    assert trail[0]["at"] == first["at"] == "2025-04-10T09:00:00Z"
+    # and only figures B are covered by the latest sign-off
+    latest = profit_io.signoff(dynamodb, table=table, month=month)
+    assert profit_io.signed_off_figures(latest, "B")
+    assert not profit_io.signed_off_figures(latest, "A")
 
 
 def _objects(s3: Any, bucket: str, prefix: str) -> dict[str, tuple[str, Any]]:
