@@ -81,6 +81,7 @@ GROWTH_KPIS: Final = (
 PROFIT_KPIS: Final = (
     "revenue_cents",
     "expenses_cents",
+    "salaries_cents",
     "profit_cents",
     "unit_profit_cents",
     "cost_per_account_cents",
@@ -498,6 +499,7 @@ def _profit(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) -> N
     # revenue by construction; the profit pipeline's figure is the one reconciled.
     row.set("revenue_cents", profit.revenue_cents)
     row.set("expenses_cents", profit.expenses_cents)
+    row.set("salaries_cents", profit.salaries_cents)
     row.set("profit_cents", profit.profit_cents)
     subscribers = profit.paying_subscribers
     row.set("unit_profit_cents", *ratio(profit.profit_cents, subscribers, NO_SUBSCRIBERS))

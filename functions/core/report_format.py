@@ -98,6 +98,7 @@ _SPECS: Final = (
     KpiSpec("seat_utilisation", "Seat utilisation", Kind.PERCENT, Group.ENGAGEMENT, +1),
     KpiSpec("revenue_cents", "Revenue", Kind.MONEY, Group.PROFIT, +1, headline=True),
     KpiSpec("expenses_cents", "Expenses", Kind.MONEY, Group.PROFIT, -1),
+    KpiSpec("salaries_cents", "Salaries", Kind.MONEY, Group.PROFIT, -1),
     KpiSpec("profit_cents", "Profit", Kind.MONEY, Group.PROFIT, +1, headline=True),
     KpiSpec("unit_profit_cents", "Profit per paying account", Kind.MONEY, Group.PROFIT, +1),
     KpiSpec("cost_per_account_cents", "Cost per paying account", Kind.MONEY, Group.PROFIT, -1),
