@@ -40,6 +40,7 @@ NO_ACTIVITY: Final = "no_activity"
 NO_SEATS: Final = "no_seats"
 NO_DATA: Final = "no_data"
 UPSTREAM_INCOMPLETE: Final = "upstream_incomplete"
+PARTIAL_PERIOD: Final = "partial_period"
 MONTHLY_ONLY: Final = "monthly_only"
 FINAL: Final = "final"
 PRELIMINARY: Final = "preliminary"
@@ -414,7 +415,7 @@ def kpi_row(inputs: KpiInputs) -> dict[str, Any]:
 def publication_status(inputs: KpiInputs) -> str:
     """final when every input was fresh (and, for a month, the profit pipeline reconciled
     it with the ledger or an accountant signed it off); preliminary otherwise."""
-    if not all(c.fresh for c in inputs.checks.values()):
+    if not all(c.fresh and c.covered for c in inputs.checks.values()):
         return PRELIMINARY
     if inputs.totals is not None and inputs.totals.get("incomplete_days"):
         return PRELIMINARY
@@ -465,6 +466,12 @@ def _engagement(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) 
     if int(totals["incomplete_days"]):
         # A stream outage overlapped the period: a low count would be reported as truth.
         row.null(ENGAGEMENT_KPIS, UPSTREAM_INCOMPLETE)
+        return
+    check = inputs.checks.get(ENGAGEMENT)
+    if check is not None and not check.covered:
+        # The data starts after the period's first day: an average over the whole period
+        # would understate, as during an outage.
+        row.null(ENGAGEMENT_KPIS, PARTIAL_PERIOD)
         return
     user_days = int(totals["active_user_days"])
     row.set("dau", *ratio(user_days, inputs.period.days, NO_DATA))

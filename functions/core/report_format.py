@@ -135,6 +135,7 @@ REASON_WORDS: Final = {
     "no_revenue": "no revenue",
     "upstream_stale": "upstream stale",
     "upstream_incomplete": "upstream incomplete",
+    "partial_period": "data starts after the period's first day",
     "upstream_missing": "upstream missing",
     "missing_ledger": "ledger total missing",
     "late_data": "late data arrived",

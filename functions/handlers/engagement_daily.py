@@ -45,7 +45,13 @@ SCRATCH: Final = tempfile.gettempdir()  # /tmp on Lambda: its ephemeral storage
 # quarantined records open a small gap in every hour that is not data loss.
 COMPLETENESS_TOLERANCE: Final = 0.05
 COMPLETENESS_MIN_MISSING: Final = 10
-ENGAGEMENT_METRICS: Final = ("active_users", "sessions", "session_hours", "clicks")
+# Every value of an engagement_daily row, each click type and `complete` (1/0) included:
+# a restatement names whichever changed.
+ENGAGEMENT_METRICS: Final = tuple(
+    c.name
+    for c in schemas.ENGAGEMENT_DAILY.columns
+    if c.name not in {"account_id", "complete_reason"}
+)
 DAYS_COMPUTED_METRIC: Final = metric_names.ENGAGEMENT_DAYS_COMPUTED
 RESTATED_METRIC: Final = "EngagementRestatements"
 INCOMPLETE_HOURS_METRIC: Final = "StreamIncompleteHours"
@@ -206,6 +212,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         at=now,
         seen_marks=state.marks,
         run_id=run_id,
+        landed=int(computed.dedup.to_pylist()[0]["rows_kept"]),
     )
     dedup = computed.dedup.to_pylist()[0]
     incomplete = sum(1 for c in completeness.hours.column("complete").to_pylist() if not c)

@@ -244,6 +244,7 @@ def _checks(gate: dict[str, Any]) -> dict[str, freshness.UpstreamCheck]:
             fresh_through=parse_time(through) if through else None,
             reason=item.get("reason"),
             detail=item.get("detail", ""),
+            covered=bool(item.get("covered", True)),
         )
     return checks
 

@@ -233,6 +233,9 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
     restated = rig.read(rig.curated, f"{schemas.RESTATEMENTS.prefix}/").to_pylist()
     changes = {(r["metric"], r["old_value"], r["new_value"]) for r in restated}
     assert ("clicks", 4.0, 5.0) in changes and ("active_users", 2.0, 3.0) in changes
+    # every changed value is restated, the late click's own type included
+    clicks_of_type = row["clicks_click"]
+    assert ("clicks_click", clicks_of_type - 1.0, float(clicks_of_type)) in changes
     assert {r["period"] for r in restated} == {day.isoformat()}
     assert {r["table_name"] for r in restated} == {"engagement_daily"}
     late = _curated(rig, schemas.DEDUP_DAILY, day).to_pylist()[0]

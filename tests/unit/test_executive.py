@@ -92,6 +92,38 @@ def test_engagement_is_fresh_when_every_day_is_aggregated_and_clean() -> None:
     assert check.fresh and check.fresh_through == datetime(2026, 10, 1, tzinfo=UTC)
 
 
+def test_a_month_whose_data_starts_mid_month_is_fresh_but_partial_never_final() -> None:
+    # given every September day aggregated and clean, but the 1st-14th backfilled before any
+    # click existed (0 landed) and clicks from the 15th on
+    states = [DayState(d, NOW, 0, 0, landed=0 if d.day < 15 else 40) for d in SEPTEMBER.dates()]
+    check = fr.engagement_check(SEPTEMBER, states, now=NOW, run_id="r")
+    # then the input is fresh (nothing to backfill) but does not cover the month
+    assert check.fresh and not check.covered
+    assert "starts after 2026-09-01" in check.detail
+    # and the month's row is preliminary with engagement KPIs null for that reason
+    checks = {**_fresh(SEPTEMBER), fr.ENGAGEMENT: check}
+    totals = ex.join_tables(
+        pa.Table.from_pylist([_account("a", start=100, end=100)], schema=ex.ACCOUNTS),
+        _engagement([]),
+        pa.Table.from_pylist([], schema=ex.REVENUE_AGGREGATE),
+    )
+    row = ex.kpi_row(
+        ex.KpiInputs(SEPTEMBER, totals, checks, ex.ProfitTotals(0, 0, 0, 0, 0), "final", NOW)
+    )
+    assert row["publication_status"] == ex.PRELIMINARY
+    assert dict(row["missing_reasons"])["mau"] == ex.PARTIAL_PERIOD
+    assert row["mrr_cents"] == 100  # growth covers the month: still reported
+
+
+def test_data_from_before_the_month_covers_it_even_if_its_first_day_was_quiet() -> None:
+    # given clicks on 31 August, none on 1 September, some from the 2nd
+    august_31 = DayState(date(2026, 8, 31), NOW, 0, 0, landed=12)
+    states = [august_31] + [
+        DayState(d, NOW, 0, 0, landed=0 if d.day == 1 else 5) for d in SEPTEMBER.dates()
+    ]
+    assert fr.engagement_check(SEPTEMBER, states, now=NOW, run_id="r").covered
+
+
 def test_a_dirty_or_missing_day_is_stale_and_names_its_backfill() -> None:
     # given a dirty day on the 15th and the 30th never aggregated
     states = _days(
