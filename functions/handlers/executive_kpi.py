@@ -328,14 +328,20 @@ def _history(period: Period, current: pa.Table) -> pa.Table:
 
 
 def _relevant_restatements(period: Period, kpis: pa.Table) -> pa.Table:
+    """The restatements of this grain's KPI rows recorded since the last report (the newest
+    earlier row's build), of any period, and this run's own."""
     where, s3 = settings().where, client("s3")
     staged = executive_io.get_work(s3, bucket=where.curated, period=period, name="restatements")
     every = executive_io.read_table(s3, bucket=where.curated, table=schemas.RESTATEMENTS)
-    periods = pa.array(kpis.column("period").to_pylist(), pa.string())
+    earlier = kpis.filter(pc.less(kpis.column("period"), period.name))
     mask = pc.and_(
         pc.equal(every.column("table_name"), schemas.EXEC_KPI.name),
-        pc.is_in(every.column("period"), periods),
+        pc.equal(every.column("key"), period.grain),
     )
+    if earlier.num_rows:
+        restated_at = every.column("restated_at")
+        last_report = pc.max(earlier.column("generated_at")).cast(restated_at.type)
+        mask = pc.and_(mask, pc.greater(restated_at, last_report))
     schema = schemas.RESTATEMENTS.arrow_schema(with_partitions=True)
     return pa.concat_tables([every.filter(mask).cast(schema), staged.cast(schema)])
 
