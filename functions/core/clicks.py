@@ -115,6 +115,9 @@ class BatchOutcome:
     accepted: pa.Table  # RAW_CLICKS rows, partitions included
     duplicates: int
     quarantined: pa.Table  # QUARANTINE rows, partitions included
+    # RAW_CLICKS rows of the `duplicates` later copies: they land in raw_clicks too, so the
+    # daily dedup counts every copy (dedup_daily), in-batch ones included.
+    duplicate_copies: pa.Table
 
     @property
     def event_dates(self) -> list[str]:
@@ -186,9 +189,11 @@ def decode_batch(
     kept_rows = _first_copies(parsed.column("event_id"), valid_rows)
     accepted = _accepted_table(_take(parsed, kept_rows), envelopes, _take(positions, kept_rows))
     duplicates = len(valid_rows) - len(kept_rows)
+    copy_rows = pc.filter(valid_rows, pc.invert(pc.is_in(valid_rows, kept_rows)))
+    copies = _accepted_table(_take(parsed, copy_rows), envelopes, _take(positions, copy_rows))
     quarantined = _quarantine_table(rejections, envelopes, now=now)
     batch_id = _batch_id(envelopes)
-    return BatchOutcome(batch_id, len(records), accepted, duplicates, quarantined)
+    return BatchOutcome(batch_id, len(records), accepted, duplicates, quarantined, copies)
 
 
 _Rows = TypeVar("_Rows", pa.Table, pa.Array, pa.ChunkedArray)

@@ -301,8 +301,9 @@ class EngagementDemo:
         dedup = section["dedup"]
         truth = section["truth"]
         in_batch = section["duplicates_in_batch"]
-        cross = dedup["natural_duplicates"] + dedup["synthetic_duplicates"]
+        counted = dedup["natural_duplicates"] + dedup["synthetic_duplicates"]
         expected = (truth["natural_duplicate_copies"] or 0) + (truth["synthetic_duplicates"] or 0)
+        verdict = "match" if counted == expected else "DIFFER"
         spilled_days = ", ".join(f"{d} ({n})" for d, n in section["spilled_by_event_day"].items())
         freshness = section["freshness_alarm"]
         transitions = "; ".join(
@@ -314,11 +315,11 @@ class EngagementDemo:
             f"{section['accepted']}, in-batch duplicates {in_batch}, "
             f"quarantined {section['quarantined']}",
             f"quarantined by reason: {reasons or 'none'}",
-            f"duplicates removed {in_batch + cross}: {in_batch} in batch (ingest; natural and "
-            f"synthetic together) + {dedup['natural_duplicates']} natural / "
-            f"{dedup['synthetic_duplicates']} synthetic across batches (dedup_daily); truth "
-            f"{expected} (natural {truth['natural_duplicate_copies']}, synthetic "
-            f"{truth['synthetic_duplicates']}); too late: truth {truth['too_late']}",
+            f"duplicates removed {counted} (dedup_daily: {dedup['natural_duplicates']} natural / "
+            f"{dedup['synthetic_duplicates']} synthetic, in-batch and across batches; "
+            f"{in_batch} of them in batch, as the ingest counted); truth {expected} (natural "
+            f"{truth['natural_duplicate_copies']}, synthetic {truth['synthetic_duplicates']}), "
+            f"{verdict}; too late: truth {truth['too_late']}",
             _truth_check(section),
             f"outage {' .. '.join(section['outage'] or ['none'])}: spilled "
             f"{section['spilled_during_outage']}, replayed {section['replayed_after_outage']}",

@@ -268,3 +268,25 @@ def test_a_spill_marker_never_makes_a_click_later_than_its_arrival() -> None:
     )
     # then lateness is still measured from the arrival: accepted
     assert clicks.decode_batch([fresh], now=NOW).accepted.num_rows == 1
+
+
+def test_in_batch_copies_are_kept_as_duplicate_rows_for_the_daily_dedup() -> None:
+    # given a batch: a, a again (natural), b, b with another page (synthetic), c
+    a, b, c = (payload(event_id=name) for name in "abc")
+    batch = [
+        record(encode(a), 1),
+        record(encode(a), 2),
+        record(encode(b), 3),
+        record(encode({**b, "page": "/other"}), 4),
+        record(encode(c), 5),
+    ]
+    outcome = clicks.decode_batch(batch, now=NOW)
+    # then the first copy of each id is accepted, and the 2 later copies are duplicate rows
+    assert outcome.accepted.column("event_id").to_pylist() == ["a", "b", "c"]
+    assert outcome.duplicates == 2 == outcome.duplicate_copies.num_rows
+    copies = outcome.duplicate_copies.to_pylist()
+    assert [(r["event_id"], r["page"], r["sequence_number"]) for r in copies] == [
+        ("a", "/reports", f"{2:020d}"),
+        ("b", "/other", f"{4:020d}"),
+    ]
+    assert outcome.duplicate_copies.schema == outcome.accepted.schema
