@@ -495,3 +495,64 @@ def test_the_backfill_version_changes_only_when_a_stale_day_gets_new_late_data()
     assert first.backfill_version and first.backfill_version == again.backfill_version
     assert dirtied.backfill_version != first.backfill_version
     assert dirtied.backfill["days"] == first.backfill["days"] == ["2026-09-15", "2026-09-30"]
+
+
+_ACCOUNT_ROW = st.tuples(
+    st.integers(min_value=0, max_value=50_000),  # MRR at start
+    st.integers(min_value=0, max_value=50_000),  # MRR at end
+    st.integers(min_value=0, max_value=40),  # seats at end
+    st.integers(min_value=0, max_value=30),  # MAU
+    st.integers(min_value=-5_000, max_value=90_000),  # money received
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(_ACCOUNT_ROW, min_size=1, max_size=8))
+def test_every_kpi_equals_the_figure_in_the_curated_table_it_comes_from(
+    rows: list[tuple[int, int, int, int, int]],
+) -> None:
+    # given any growth_account_monthly, engagement aggregate and revenue_account_monthly rows
+    names = [f"acct-{i}" for i in range(len(rows))]
+    accounts = pa.Table.from_pylist(
+        [
+            _account(n, start=start, end=end, seats=seats)
+            for n, (start, end, seats, _, _) in zip(names, rows, strict=True)
+        ],
+        schema=ex.ACCOUNTS,
+    )
+    engagement = _engagement(
+        [
+            {
+                "account_id": n,
+                "active_user_days": mau,
+                "session_hours": 0.0,
+                "clicks": mau,
+                "days_present": 1,
+                "incomplete_days": 0,
+                "wau": mau,
+                "mau": mau,
+            }
+            for n, (_, _, _, mau, _) in zip(names, rows, strict=True)
+        ]
+    )
+    revenue = pa.Table.from_pylist(
+        [{"account_id": n, "paid_cents": paid} for n, (*_, paid) in zip(names, rows, strict=True)],
+        schema=ex.REVENUE_AGGREGATE,
+    )
+    paid = [r[4] for r in rows]
+    profit = ex.ProfitTotals(sum(paid), 1_000, 2_000, sum(paid) - 3_000, sum(p > 0 for p in paid))
+    # when the month's row is built
+    totals = ex.join_tables(accounts, engagement, revenue)
+    row = ex.kpi_row(ex.KpiInputs(SEPTEMBER, totals, _fresh(SEPTEMBER), profit, "final", NOW))
+    # then each KPI is the sum (or ratio) of its source columns, computed here directly
+    assert row["mrr_cents"] == sum(r[1] for r in rows)
+    assert row["arr_cents"] == 12 * sum(r[1] for r in rows)
+    assert row["active_accounts"] == sum(r[1] > 0 for r in rows)
+    assert row["mau"] == sum(r[3] for r in rows)
+    paying_seats = sum(r[2] for r in rows if r[1] > 0)
+    paying_mau = sum(r[3] for r in rows if r[1] > 0)
+    assert row["seat_utilisation"] == (paying_mau / paying_seats if paying_seats else None)
+    assert row["revenue_cents"] == profit.revenue_cents
+    assert row["salaries_cents"] == profit.salaries_cents
+    assert row["profit_cents"] == row["revenue_cents"] - 1_000 - 2_000
+    assert totals["paying_accounts"] == sum(p > 0 for p in paid)
