@@ -43,7 +43,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from functions.core import schemas
+from functions.core import definitions, schemas
 from functions.core.lifecycle import PAYING_STATUSES, STATUS_AFTER
 
 Source: TypeAlias = pa.Table | ds.Dataset | Sequence[str]
@@ -276,7 +276,7 @@ def engagement_user_daily(
     clicks: Source,
     day: date,
     *,
-    gap_minutes: float = 30,
+    gap_minutes: float = definitions.DEFAULT_SESSION_GAP_MINUTES,
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> pa.Table:
@@ -328,7 +328,9 @@ def engagement_daily(
     return _conform(table, schemas.ENGAGEMENT_DAILY, dt=day)
 
 
-_ACTIVE_SQL: Final = """
+# Active users (docs/metrics.md, Definitions): WAU / MAU windows of definitions.WAU_DAYS /
+# MAU_DAYS days ending the day, inclusive.
+_ACTIVE_SQL: Final = f"""
 WITH targets AS (
     SELECT CAST(unnest($days) AS DATE) AS day
 ), active AS (
@@ -337,9 +339,9 @@ WITH targets AS (
 ), counts AS (
     SELECT t.day, a.account_id,
            count(DISTINCT a.user_id) FILTER (WHERE a.d = t.day) AS dau,
-           count(DISTINCT a.user_id) FILTER (WHERE a.d > t.day - 7) AS wau,
+           count(DISTINCT a.user_id) FILTER (WHERE a.d > t.day - {definitions.WAU_DAYS}) AS wau,
            count(DISTINCT a.user_id) AS mau
-    FROM targets t JOIN active a ON a.d BETWEEN t.day - 29 AND t.day
+    FROM targets t JOIN active a ON a.d BETWEEN t.day - {definitions.MAU_DAYS - 1} AND t.day
     GROUP BY t.day, a.account_id
 ), seats_by_day AS (
     SELECT t.day, s.account_id, s.seats FROM seats s JOIN targets t ON CAST(s.dt AS DATE) = t.day
@@ -458,7 +460,7 @@ def engagement_day(
     *,
     clicks_path: str,
     first_aggregated_at: datetime | None = None,
-    gap_minutes: float = 30,
+    gap_minutes: float = definitions.DEFAULT_SESSION_GAP_MINUTES,
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> DayResult:
