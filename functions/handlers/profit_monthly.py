@@ -24,6 +24,8 @@ from functions.handlers.clients import client
 from functions.handlers.profit_common import Settings, settings
 
 UNRECONCILED_METRIC = metric_names.PROFIT_MONTH_UNRECONCILED
+# Invoices and expense lines of accounts no creating event created (quarantined, counted).
+UNKNOWN_ACCOUNT_METRIC = "ProfitUnknownAccountRows"
 OUTPUT_NAME = "profit-monthly"
 
 logger = Logger()
@@ -79,6 +81,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         },
     )
     awaiting = _publish_awaiting(config, dynamodb, now)
+    metrics.put_count(
+        client("cloudwatch"),
+        namespace=config.metrics_namespace,
+        metric=UNKNOWN_ACCOUNT_METRIC,
+        dimensions={},
+        at=now,
+        count=tables.quarantined.num_rows,
+    )
     totals = tables.totals
     answer = {
         "month": month,

@@ -21,6 +21,7 @@ import pytest
 from functions.adapters import profit_io
 from functions.core import schemas
 from functions.core.errors import ValidationError
+from functions.handlers import profit_monthly
 from pablo import finance
 from pablo.demo import DemoRun
 from pablo.demo_parts.profit import ProfitDemo
@@ -243,6 +244,22 @@ def test_monthly_schedule_flags_the_mismatch_and_signoff_clears_it(
     }
     assert recon["revenue"]["status"] == "mismatched"
     assert recon["revenue"]["difference_cents"] == fault["difference_cents"]
+    # and the month's rows of accounts no creating event created are counted
+    unknown = [
+        f
+        for f in truth["faults"]["malformed_records"]
+        if f["reason"] == "unknown_account" and f["id"].split("-")[1] == MONTH.replace("-", "")
+    ]
+    assert unknown, "the generator injects an unknown account's invoice every month"
+    points = stack.client("cloudwatch").get_metric_statistics(
+        Namespace=stack.outputs["MetricsNamespace"],
+        MetricName=profit_monthly.UNKNOWN_ACCOUNT_METRIC,
+        StartTime=datetime(2026, 10, 1, tzinfo=UTC),
+        EndTime=datetime(2026, 10, 31, tzinfo=UTC),
+        Period=86400,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [p["Maximum"] for p in points] == [float(len(unknown))]
     assert recon["expenses"]["status"] == recon["salaries"]["status"] == "matched"
     # and the partitions are in the catalog for Athena
     glue = stack.client("glue")
