@@ -10,7 +10,7 @@ the published figures from the raw files; the pipelines import them from here:
   (invoices paid or refunded with `paid_date` in the month, refunds negative) sums to more
   than zero. Invoices issued, open or void count nothing.
 - seat utilisation: monthly active users of the accounts paying at the period end /
-  licensed seats of the same accounts.
+  licensed seats of the same accounts (the executive join sums both over those accounts).
 - period coverage: a period is covered when data exists from its first day; a period whose
   data starts later cannot be final.
 - producer spill: a click the producer could not send is replayed later with the time it
@@ -77,13 +77,6 @@ DEFAULT_ALLOWED_LATENESS_DAYS: Final = 7
 # WAU / MAU windows, in days ending the day (inclusive).
 WAU_DAYS: Final = 7
 MAU_DAYS: Final = 30
-
-
-def seat_utilisation(paying_mau: int, paying_seats: int) -> float | None:
-    """Active users of the paying accounts / their licensed seats; None without seats."""
-    if paying_seats <= 0:
-        return None
-    return paying_mau / paying_seats
 
 
 # --- the producer's spill ------------------------------------------------------------

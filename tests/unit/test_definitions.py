@@ -256,8 +256,3 @@ def test_a_period_is_covered_only_when_its_data_starts_by_its_first_day() -> Non
     assert definitions.covers(date(2026, 8, 15), date(2026, 9, 1))
     assert not definitions.covers(date(2026, 9, 2), date(2026, 9, 1))
     assert not definitions.covers(None, date(2026, 9, 1))
-
-
-def test_seat_utilisation_is_users_of_paying_accounts_over_their_seats() -> None:
-    assert definitions.seat_utilisation(30, 40) == 0.75
-    assert definitions.seat_utilisation(3, 0) is None
