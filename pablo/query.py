@@ -1,15 +1,16 @@
 """`pablo query`: the same Athena SQL on Athena (AWS), or on DuckDB over a lake snapshot or
 the emulator's Glue catalog.
 
-    pablo query "SELECT month, mrr_end_cents FROM growth_monthly" [--format table|csv|json]
+    pablo query "SELECT month, mrr_end_cents FROM growth_monthly" [--format table|csv|json|parquet]
     pablo query --saved mrr_by_month --lake demo-out        # a `pablo demo --out` snapshot
     pablo query --saved profit_by_month --endpoint http://localhost:5000   # the emulator
     pablo query --list-saved
 
 Where it runs: `--lake DIR` on the snapshot; else `--endpoint URL`, or the running emulator
 (`pablo local up`), on its Glue tables and S3 data; else Athena in the analyst workgroup of
-`--env` (cdk.json, default prod). Tables are `database.table` (`curated.growth_monthly`,
-or the Glue name `pablo_prod_curated.growth_monthly`) or bare names in `--database`.
+`--env` (cdk.json, default prod), through awswrangler. Tables are `database.table`
+(`curated.growth_monthly`, or the Glue name `pablo_prod_curated.growth_monthly`) or bare
+names in `--database`.
 Errors are one line (`pablo: ...`) with exit code 2. See docs/query.md.
 """
 
@@ -25,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.schemas import Database
 from infra.config import PipelineConfig, config_from_context, read_cdk_json_context
-from pablo.query_output import FORMATS, render
+from pablo.query_output import FORMATS, write
 from pablo.query_saved import DEFAULT_DATABASE, load_saved_queries, saved_query
 from pablo.query_sql import QueryError, check_tables, for_athena, registry_catalog, translate
 
@@ -58,6 +59,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--env", default=DEFAULT_ENV, help="cdk.json environment, for Athena")
     parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL first")
+    parser.add_argument(
+        "--ctas",
+        action="store_true",
+        help="on Athena: awswrangler's CTAS approach (faster for large results; needs Glue "
+        "and S3 write access in the workgroup's location)",
+    )
     parser.set_defaults(func=cmd_query)
 
 
@@ -75,8 +82,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         workgroup=args.workgroup,
         env=args.env,
         show_sql=args.show_sql,
+        ctas=args.ctas,
     )
-    sys.stdout.write(render(table, args.output_format))
+    write(table, args.output_format, sys.stdout)
     return 0
 
 
@@ -101,10 +109,11 @@ def run_query(
     workgroup: str = ANALYSTS_WORKGROUP,
     env: str = DEFAULT_ENV,
     show_sql: bool = False,
+    ctas: bool = False,
 ) -> pa.Table:
     """The rows of `sql`: DuckDB on `lake` or the emulator at `endpoint`, else Athena."""
     if lake is None and endpoint is None:
-        return _on_athena(sql, database=database, workgroup=workgroup, env=env)
+        return _on_athena(sql, database=database, workgroup=workgroup, env=env, ctas=ctas)
     from pablo import query_engine  # noqa: PLC0415 (DuckDB only when it runs here)
 
     if lake is not None:
@@ -161,7 +170,7 @@ def athena_workgroup(workgroup: str, config: PipelineConfig) -> str:
     return workgroup
 
 
-def _on_athena(sql: str, *, database: str, workgroup: str, env: str) -> pa.Table:
+def _on_athena(sql: str, *, database: str, workgroup: str, env: str, ctas: bool) -> pa.Table:
     import boto3  # noqa: PLC0415
 
     from pablo.query_athena import run_athena  # noqa: PLC0415
@@ -178,10 +187,11 @@ def _on_athena(sql: str, *, database: str, workgroup: str, env: str) -> pa.Table
         allow_restricted=is_finance_workgroup(workgroup),
     )
     return run_athena(
-        boto3.client("athena", region_name=config.region),
+        boto3.Session(region_name=config.region),
         for_athena(sql, databases),
         workgroup=athena_workgroup(workgroup, config),
         database=databases[database],
+        ctas=ctas,
     )
 
 
