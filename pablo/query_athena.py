@@ -16,6 +16,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pablo.query_sql import QueryError
 
+# How often a running query is polled on AWS (awswrangler's own default).
+AWS_POLL_SECONDS = 1.0
+
 
 def run_athena(
     session: Any,
@@ -24,6 +27,7 @@ def run_athena(
     workgroup: str,
     database: str,
     ctas: bool = False,
+    poll_seconds: float = AWS_POLL_SECONDS,
 ) -> pa.Table:
     """The query's rows as Arrow; QueryError (one line) when Athena refuses or fails it."""
     import awswrangler as wr  # noqa: PLC0415 (pandas and numpy only when a query runs on AWS)
@@ -35,6 +39,7 @@ def run_athena(
             workgroup=workgroup,
             ctas_approach=ctas,
             boto3_session=session,
+            athena_query_wait_polling_delay=poll_seconds,
         )
     except (ClientError, BotoCoreError, *_wrangler_errors(wr)) as exc:
         raise QueryError(f"Athena: {_one_line(exc)}") from exc

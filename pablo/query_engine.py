@@ -22,6 +22,7 @@ import pyarrow.fs as pafs
 from functions.core import schemas
 from pablo.query_sql import (
     DEFAULT_DATABASE,
+    NOT_SUPPORTED,
     Catalog,
     QueryError,
     TableSpec,
@@ -120,7 +121,9 @@ def execute(translation: Translation, *, filesystem: pafs.FileSystem | None = No
         try:
             return athena_types(con.execute(translation.sql).fetch_arrow_table())
         except duckdb.Error as exc:
-            raise QueryError(f"the DuckDB path cannot run this query: {_one_line(exc)}") from exc
+            raise QueryError(
+                f"the DuckDB path cannot run this query: {_one_line(exc)}", reason=NOT_SUPPORTED
+            ) from exc
         except pa.ArrowException as exc:
             raise QueryError(f"reading the Parquet failed: {_one_line(exc)}") from exc
 

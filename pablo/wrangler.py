@@ -5,8 +5,8 @@
     wr.catalog.tables(database="pablo_local_curated", boto3_session=session)
 
 On AWS nothing is needed: awswrangler uses the default boto3 session. See docs/query.md for
-what works on the emulator (the Glue catalog and S3 reads and writes) and what does not
-(moto's Athena runs no SQL).
+what works on the emulator: the Glue catalog, S3, and Athena queries (run on DuckDB by the
+emulator's Athena, pablo/local/athena.py).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pablo.local.context import LOCAL_CREDENTIALS, LOCAL_REGION
 
 # The services awswrangler reaches through `wr.config.<service>_endpoint_url`.
 EMULATED_SERVICES: tuple[str, ...] = ("s3", "glue", "athena", "sts")
+# awswrangler polls a query every second by default; the emulator answers in milliseconds.
+EMULATOR_POLL_SECONDS = 0.02
 
 
 def emulator_session(endpoint: str) -> Any:
@@ -31,3 +33,10 @@ def emulator_session(endpoint: str) -> Any:
         setattr(wr.config, f"{service}_endpoint_url", endpoint)
     wr.config.botocore_config = Config(s3={"addressing_style": "path"})
     return boto3.Session(region_name=LOCAL_REGION, **LOCAL_CREDENTIALS)
+
+
+def reset_wrangler_endpoints() -> None:
+    """Point awswrangler back at AWS (its configuration is global to the process)."""
+    import awswrangler as wr  # noqa: PLC0415
+
+    wr.config.reset()

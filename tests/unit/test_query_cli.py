@@ -22,15 +22,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from functions.core import schemas
 from infra.config import config_from_context, read_cdk_json_context
 from pablo.cli import main
-from pablo.query import (
-    ANALYSTS_WORKGROUP,
-    FINANCE_WORKGROUP,
-    athena_workgroup,
-    glue_database_names,
-    run_query,
-)
+from pablo.query import athena_workgroup, glue_database_names, run_query
 from pablo.query_athena import run_athena
-from pablo.query_sql import QueryError
+from pablo.query_sql import ANALYSTS_WORKGROUP, FINANCE_WORKGROUP, QueryError
 from tests.unit.query_lake import write_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
