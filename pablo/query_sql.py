@@ -66,6 +66,15 @@ class QueryError(PabloError):
 
 
 @dataclass(frozen=True)
+class TextFormat:
+    """A Glue table of delimited text (LazySimpleSerDe or OpenCSVSerde), as Athena reads it."""
+
+    delimiter: str = ","
+    quote: str | None = None  # OpenCSVSerde's quoteChar; LazySimpleSerDe has none
+    skip_header_lines: int = 0
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """One queryable table: where its Parquet lives and its Glue columns.
 
@@ -80,6 +89,7 @@ class TableSpec:
     location: str = ""
     restricted: bool = False
     description: str = ""
+    text: TextFormat | None = None  # a delimited text (CSV) table; None: Parquet
 
     @property
     def qualified_name(self) -> str:

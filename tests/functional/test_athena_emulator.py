@@ -269,3 +269,50 @@ def test_awswrangler_reads_a_query_from_the_emulators_athena(lab: EmulatorServer
         {"user_id": "u2", "clicks": 4},
     ]
     assert str(frame["clicks"].dtype) == "Int64"
+
+
+def test_csv_tables_and_projected_partitions_are_read(lab: EmulatorServer) -> None:
+    # Given a CSV table (OpenCSVSerde, a header line to skip, partitions by projection: no
+    # partition is registered in Glue) with two files under hive paths
+    glue, s3 = lab.client("glue"), lab.client("s3")
+    glue.create_table(
+        DatabaseName=DATABASE,
+        TableInput={
+            "Name": "prices",
+            "Parameters": {
+                "skip.header.line.count": "1",
+                "projection.enabled": "true",
+                "projection.plan.type": "enum",
+                "projection.plan.values": "team,business",
+                "storage.location.template": f"s3://{LAKE}/prices/plan=${{plan}}/",
+            },
+            "PartitionKeys": [{"Name": "plan", "Type": "string"}],
+            "StorageDescriptor": {
+                "Columns": [
+                    {"Name": "seats", "Type": "bigint"},
+                    {"Name": "note", "Type": "string"},
+                ],
+                "Location": f"s3://{LAKE}/prices/",
+                "SerdeInfo": {
+                    "SerializationLibrary": "org.apache.hadoop.hive.serde2.OpenCSVSerde",
+                    "Parameters": {"separatorChar": ";", "quoteChar": '"'},
+                },
+            },
+        },
+    )
+    s3.put_object(
+        Bucket=LAKE, Key="prices/plan=team/a.csv", Body=b'seats;note\n5;"a; quoted"\n;none\n10;\n'
+    )
+    s3.put_object(Bucket=LAKE, Key="prices/plan=business/b.csv", Body=b"seats;note\n50;big\n")
+    # When it is queried
+    execution = _run(lab, "SELECT plan, seats, note FROM prices ORDER BY seats")
+    # Then every row is read, the header skipped, the quoted delimiter kept; an empty
+    # number is NULL (sorted last) and an empty string stays a string
+    assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"]
+    page = lab.client("athena").get_query_results(QueryExecutionId=execution["QueryExecutionId"])
+    assert _values(page)[1:] == [
+        ["team", "5", "a; quoted"],
+        ["team", "10", ""],
+        ["business", "50", "big"],
+        ["team", None, "none"],
+    ]
