@@ -678,9 +678,10 @@ def _diagnose(raw: bytes, max_depth: int) -> ClickPayload | tuple[str, str]:
     return _check_fields(value)
 
 
-# A JSON string (its escapes included, closed or not) or one bracket: the tokens that decide
-# nesting. Strings are matched whole so brackets inside them do not count.
-_NESTING_TOKEN: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
+# A JSON string (its escapes included, closed or not) or one structural character: enough
+# to follow a document's shape without parsing it. Strings are matched whole so brackets,
+# commas and colons inside them do not count. (pablo send-clicks finds envelopes with it.)
+JSON_STRUCTURE: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{},:]', re.DOTALL)
 
 
 def nests_deeper_than(raw: bytes, max_depth: int) -> bool:
@@ -690,7 +691,7 @@ def nests_deeper_than(raw: bytes, max_depth: int) -> bool:
     if raw.count(b"{") + raw.count(b"[") <= max_depth:
         return False
     depth = 0
-    for token in _NESTING_TOKEN.finditer(raw):
+    for token in JSON_STRUCTURE.finditer(raw):
         opener = token.group()[:1]
         if opener in (b"{", b"["):
             depth += 1
