@@ -81,6 +81,8 @@ TEAMS: tuple[str, ...] = (
 LEDGER_LINES: tuple[str, ...] = ("revenue", "expenses", "salaries")
 UNIT_TYPES: tuple[str, ...] = ("account", "user")
 REPORTING_CURRENCY = "USD"
+# Every input's ids (docs/data-contracts.md, "Ids"): non-empty, at most this many characters.
+MAX_ID_CHARS = 128
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class ClickLimits:
     docs/data-contracts.md states them (tests/unit/test_contracts.py compares the two)."""
 
     max_record_bytes: int = 1_048_576  # Kinesis's own per-record limit
-    max_id_chars: int = 128  # event_id, account_id, user_id
+    max_id_chars: int = MAX_ID_CHARS  # event_id, account_id, user_id
     # Depth of arrays and objects, the record itself being depth 1. A click is flat; the
     # bound keeps any decoder (recursive ones included) far from its own stack limit.
     max_nesting_depth: int = 32
