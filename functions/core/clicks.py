@@ -8,7 +8,11 @@ event and puts every record in exactly one of three places:
 - quarantined: a `QUARANTINE` row with the raw bytes and one of the reason codes below.
 
 So `received == accepted + duplicates + quarantined`, always. Bad data never raises: a raised
-error would make Lambda retry the whole batch and block the shard.
+error would make Lambda retry the whole batch and block the shard. Whatever a decoder raises
+on a record's bytes (RecursionError and MemoryError included) sends the fast path to the
+careful one, and the careful path turns it into that record's quarantine (`undecodable` when
+no other reason code names it). Limits (record size, id length, nesting depth, timestamp
+range) are the schema registry's `schemas.CLICK_LIMITS`.
 
 Two paths give the same answer (property tests hold them to it):
 
