@@ -152,6 +152,26 @@ def cases(arrival_ms: int) -> list[Case]:
             clicks.INVALID_UTF8,
         ),
         Case(
+            "lone surrogate escape in an unknown field",
+            compact(click(38, arrival_ms))[:-1] + b',"x":["\\udfff"]}',
+            clicks.INVALID_UTF8,
+        ),
+        Case(
+            "lone surrogate escape in a key",
+            compact(click(39, arrival_ms))[:-1] + b',"\\ud800":1}',
+            clicks.INVALID_UTF8,
+        ),
+        Case(
+            "surrogate pair escape (valid)",
+            compact(click(44, arrival_ms, page="@")).replace(b'"@"', b'"\\ud83d\\ude00"'),
+            ACCEPTED,
+        ),
+        Case(
+            "overflowing float in an unknown field",
+            compact(click(45, arrival_ms))[:-1] + b',"x":-1e400}',
+            clicks.NON_FINITE_NUMBER,
+        ),
+        Case(
             "Latin-1 text",
             json.dumps(click(23, arrival_ms, page="/caf\u00e9"), ensure_ascii=False).encode(
                 "latin-1"

@@ -664,15 +664,24 @@ def _diagnose(raw: bytes, max_depth: int) -> ClickPayload | tuple[str, str]:
         non_finite.append(name)
         return math.nan
 
+    def float_hook(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):  # 1e400 overflows a double
+            non_finite.append(text[:32])
+        return number
+
     try:
         value = json.loads(
             text,
             object_pairs_hook=pairs_hook,
             parse_constant=constant_hook,
+            parse_float=float_hook,
             parse_int=_parse_int,
         )
     except json.JSONDecodeError as exc:
         return INVALID_JSON, str(exc)
+    if _holds_lone_surrogate(value):
+        return INVALID_UTF8, "a string holds a lone surrogate escape (not valid Unicode)"
     if non_finite:
         return NON_FINITE_NUMBER, f"{non_finite[0]} is not a JSON number"
     if not isinstance(value, dict):
@@ -727,8 +736,6 @@ def _check_fields(obj: dict[str, Any]) -> ClickPayload | tuple[str, str]:
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
             return WRONG_TYPE, f"{name} is {type(value).__name__}, not a string"
-        if isinstance(value, str) and _has_lone_surrogate(value):
-            return INVALID_UTF8, f"{name} holds a lone surrogate"
     event_time = obj["event_time"]
     if isinstance(event_time, float) and not math.isfinite(event_time):
         return NON_FINITE_NUMBER, f"event_time {event_time} is not finite"
@@ -747,9 +754,11 @@ def _check_fields(obj: dict[str, Any]) -> ClickPayload | tuple[str, str]:
     )
 
 
-def _has_lone_surrogate(text: str) -> bool:
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether any string of the parsed record, keys included, holds a lone surrogate (an
+    escape like "\\ud800" that UTF-8 cannot encode): the record is not valid Unicode text."""
     try:
-        text.encode("utf-8")
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return True
     return False
