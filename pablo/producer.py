@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
@@ -135,14 +134,14 @@ class ClickProducer:
     # --- sending ---------------------------------------------------------------------
 
     def send(self, clicks: Iterable[Mapping[str, Any] | bytes]) -> SendResult:
-        """Send click payloads (dicts are JSON-encoded; bytes are sent as they are)."""
+        """Send click payloads (bytes as they are; dicts JSON-encoded, see `encode_click`)."""
         return self._send_all(self.prepare(c) for c in clicks)
 
     def prepare(self, click: Mapping[str, Any] | bytes) -> OutgoingRecord:
         if isinstance(click, bytes):
             data, fields = click, _fields_of(click)
         else:
-            data, fields = msgspec.json.encode(click), click
+            data, fields = encode_click(click), click
         return OutgoingRecord(data, partition_key(data, fields), self._minute_of(fields))
 
     def _send_all(self, records: Iterable[OutgoingRecord], *, count: bool = True) -> SendResult:
@@ -351,6 +350,14 @@ def read_spill(path: Path) -> list[OutgoingRecord]:
                     )
                 )
     return records
+
+
+def encode_click(click: Mapping[str, Any]) -> bytes:
+    """Compact JSON of a click, faithful to what it holds: a NaN or infinite float stays a
+    `NaN`/`Infinity` literal (not null) and a lone surrogate becomes the bytes it stands for
+    (invalid UTF-8), so the ingest function quarantines the record for what it is."""
+    text = json.dumps(click, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _spill_line(record: OutgoingRecord) -> str:

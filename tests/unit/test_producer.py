@@ -361,3 +361,16 @@ def test_the_partition_key_is_the_account_or_a_hash_of_the_bytes(
     else:
         assert record.partition_key == expected
     assert record.data == data
+
+
+def test_a_click_given_as_a_dict_is_encoded_faithfully(tmp_path: Path) -> None:
+    # given clicks as dicts: a usual one, one with a NaN time, one with a lone surrogate
+    usual = click(0)
+    nan = {**click(1), "event_time": float("nan")}
+    surrogate = {**click(2), "page": "\udcff"}
+    p = producer(ScriptedKinesis(), tmp_path)
+    # when they are prepared
+    # then the usual one is compact JSON, NaN stays NaN, the surrogate stays invalid UTF-8
+    assert p.prepare(usual).data == json.dumps(usual, separators=(",", ":")).encode()
+    assert p.prepare(nan).data.endswith(b'"event_time":NaN,"page":""}')
+    assert b'"page":"\xed\xb3\xbf"' in p.prepare(surrogate).data
