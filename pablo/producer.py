@@ -44,11 +44,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters import engagement_io
 from functions.core import schemas
+from functions.core.clicks import OVERSIZED_RECORD
 from functions.core.errors import ConfigurationError, ValidationError
 
 MAX_RECORDS_PER_CALL: Final = 500
 MAX_BYTES_PER_CALL: Final = 5 * 1024 * 1024
-MAX_BYTES_PER_RECORD: Final = 1024 * 1024
+MAX_BYTES_PER_RECORD: Final = schemas.CLICK_LIMITS.max_record_bytes  # data + partition key
 MAX_PARTITION_KEY_CHARS: Final = 256  # Kinesis's limit, in Unicode characters
 # A record without a usable account_id is keyed by a hash of its bytes (see partition_key).
 HASHED_KEY_PREFIX: Final = "sha256:"
@@ -91,6 +92,7 @@ class SendResult:
     spilled: int = 0
     calls: int = 0
     retried: int = 0  # records sent again after a per-record failure or a failed call
+    rejected: int = 0  # records Kinesis cannot take (over 1 MB), kept in the rejected file
     failed_calls: int = 0  # PutRecords calls that raised (endpoint, throttling, missing stream)
 
 
@@ -144,15 +146,36 @@ class ClickProducer:
             data, fields = encode_click(click), click
         return OutgoingRecord(data, partition_key(data, fields), self._minute_of(fields))
 
+    @property
+    def rejected_path(self) -> Path:
+        """Where records Kinesis cannot take are kept (spill format, with a reason)."""
+        return self._sibling(".rejected")
+
     def _send_all(self, records: Iterable[OutgoingRecord], *, count: bool = True) -> SendResult:
         result = SendResult()
-        for batch in _batches(records):
+        for batch in _batches(self._sendable(records, result)):
             unsent, fatal = self._send_batch(batch, result, count=count)
             if unsent:
                 self._spill(unsent, result, count=count)
             if fatal is not None:
                 raise self._cannot_send(fatal) from fatal
         return result
+
+    def _sendable(
+        self, records: Iterable[OutgoingRecord], result: SendResult
+    ) -> Iterator[OutgoingRecord]:
+        """The records Kinesis can take; each bigger one goes to the rejected file (never
+        offered to the stream, so counted neither sent nor spilled) and the rest go on."""
+        for record in records:
+            if record.size <= MAX_BYTES_PER_RECORD:
+                yield record
+                continue
+            self.rejected_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.rejected_path.open("a", encoding="utf-8") as rejected:
+                rejected.write(_spill_line(record, reason=OVERSIZED_RECORD))
+                rejected.flush()
+                os.fsync(rejected.fileno())
+            result.rejected += 1
 
     def _cannot_send(self, error: Exception) -> ConfigurationError:
         return ConfigurationError(
@@ -360,12 +383,14 @@ def encode_click(click: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _spill_line(record: OutgoingRecord) -> str:
+def _spill_line(record: OutgoingRecord, *, reason: str | None = None) -> str:
     item = {
         "partition_key": record.partition_key,
         "minute": record.minute.isoformat(),
         "data_b64": base64.b64encode(record.data).decode("ascii"),
     }
+    if reason is not None:
+        item["reason"] = reason
     return json.dumps(item) + "\n"
 
 
@@ -408,11 +433,11 @@ def _batches(records: Iterable[OutgoingRecord]) -> Iterator[list[OutgoingRecord]
     batch: list[OutgoingRecord] = []
     size = 0
     for record in records:
-        if record.size > MAX_BYTES_PER_RECORD:
+        if record.size > MAX_BYTES_PER_RECORD:  # _sendable keeps them out
             raise ValidationError(
                 f"a click of {record.size} bytes exceeds Kinesis's limit of "
                 f"{MAX_BYTES_PER_RECORD} bytes per record; it cannot be sent",
-                reason="oversized_record",
+                reason=OVERSIZED_RECORD,
             )
         if batch and (
             len(batch) == MAX_RECORDS_PER_CALL or size + record.size > MAX_BYTES_PER_CALL

@@ -13,7 +13,9 @@ not objects). The envelope is found by scanning the line's structure, never by p
 record, so a record holding NaN, repeated keys or deep nesting is still sent as written.
 
 The partition key is the record's account_id when it can be read, else a hash of its bytes
-(pablo.producer.partition_key). Exit code 1 when anything was spilled.
+(pablo.producer.partition_key). A line over Kinesis's 1 MB limit cannot be sent: it is kept
+in the rejected file next to the spill and the others go on. Exit code 1 when anything was
+spilled or rejected.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Final
 
 import boto3
 
-from functions.core.clicks import JSON_STRUCTURE
+from functions.core.clicks import JSON_STRUCTURE, OVERSIZED_RECORD
 from functions.core.errors import ConfigurationError
 from pablo.local.context import LOCAL_REGION, local_client
 from pablo.producer import ClickProducer
@@ -74,13 +76,18 @@ def run(args: argparse.Namespace) -> int:
         f"sent {result.sent} clicks in {result.calls} calls ({result.failed_calls} failed), "
         f"retried {result.retried}, spilled {result.spilled} to {args.spill}"
     )
+    if result.rejected:
+        print(
+            f"rejected {result.rejected} records larger than Kinesis's 1 MB limit: kept in "
+            f"{producer.rejected_path} (reason {OVERSIZED_RECORD}); they cannot be sent"
+        )
     if args.counts_out:
         producer.write_counts(args.counts_out)
     if args.counts_bucket:
         s3 = local_client("s3", args.endpoint, args.region) if args.endpoint else boto3.client("s3")
         for key in producer.upload_counts(s3, bucket=args.counts_bucket):
             print(f"counts: s3://{args.counts_bucket}/{key}")
-    return 0 if result.spilled == 0 else 1
+    return 0 if result.spilled == 0 and result.rejected == 0 else 1
 
 
 def read_clicks(path: Path) -> Iterator[bytes]:

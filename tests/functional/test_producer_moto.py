@@ -340,3 +340,20 @@ def test_send_clicks_keys_unparseable_lines_by_a_hash_of_their_bytes(
     # Then the parseable one is keyed by its account, the others by the same hash
     keys = [r["PartitionKey"] for r in _landed(kinesis)]
     assert keys[0] == "acct-9" and keys[1] == keys[2] and keys[1].startswith("sha256:")
+
+
+def test_send_clicks_keeps_a_line_over_1_mb_aside_and_sends_the_rest(
+    kinesis: Any, endpoint: str, tmp_path: Path
+) -> None:
+    # Given a line too big for Kinesis between two clicks
+    path = tmp_path / "big.jsonl"
+    big = json.dumps({**click(1), "page": "x" * 1_100_000}).encode()
+    path.write_bytes(json.dumps(click(0)).encode() + b"\n" + big + b"\n" + b"not json\n")
+    # When the command sends the file
+    code = _run_send_clicks(endpoint, path, tmp_path)
+    # Then the others landed, the big line is kept whole in the rejected file, and it says so
+    assert code == 1
+    assert [r["Data"] for r in _landed(kinesis)] == [json.dumps(click(0)).encode(), b"not json"]
+    kept = json.loads((tmp_path / "s.jsonl.rejected").read_text())
+    assert base64.b64decode(kept["data_b64"]) == big
+    assert kept["reason"] == clicks.OVERSIZED_RECORD

@@ -3,6 +3,7 @@ spill only when the stream stays away, and in-order, resumable replay."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
 from functions.core import schemas
-from functions.core.errors import ConfigurationError, ValidationError
+from functions.core.errors import ConfigurationError
 from pablo.producer import (
     HASHED_KEY_PREFIX,
     MAX_RECORDS_PER_CALL,
@@ -292,9 +293,20 @@ def test_counts_of_chosen_days_only_are_returned_in_minute_order(tmp_path: Path)
     ]
 
 
-def test_an_oversized_click_is_refused_with_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ValidationError, match="exceeds"):
-        producer(ScriptedKinesis(), tmp_path).send([click(0, size=1_100_000)])
+def test_an_oversized_click_is_kept_aside_and_the_others_go_on(tmp_path: Path) -> None:
+    # given a click over Kinesis's 1 MB limit between two small ones
+    client = ScriptedKinesis()
+    p = producer(client, tmp_path)
+    big = click(1, size=1_100_000)
+    # when they are sent
+    result = p.send([click(0), big, click(2)])
+    # then the small ones are sent and the big one is kept, whole, in the rejected file
+    assert (result.sent, result.rejected, result.spilled) == (2, 1, 0)
+    assert client.delivered == ["e0", "e2"]
+    kept = json.loads(p.rejected_path.read_text())
+    assert kept["reason"] == "oversized_record"
+    assert json.loads(base64.b64decode(kept["data_b64"])) == big
+    assert p.spilled_records() == []  # never replayed: it cannot be sent
 
 
 def test_read_clicks_sends_every_line_byte_for_byte(tmp_path: Path) -> None:
