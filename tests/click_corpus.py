@@ -23,6 +23,9 @@ ACCEPTED: Final = "accepted"
 DUPLICATE: Final = "duplicate"
 MS_DAY: Final = 86_400_000
 LIMITS: Final = schemas.CLICK_LIMITS
+# Reason codes no record can produce on purpose: `undecodable` names a decoder failure (e.g.
+# out of memory) that tests/unit/test_clicks.py injects instead.
+REASONS_WITHOUT_A_CASE: Final = frozenset({clicks.UNDECODABLE})
 
 
 @dataclass(frozen=True)
@@ -404,9 +407,3 @@ def cases(arrival_ms: int) -> list[Case]:
         ),
     ]
     return out
-
-
-def undecodable_is_the_only_reason_without_a_case() -> frozenset[str]:
-    """Reason codes no corpus record can produce on purpose: `undecodable` names a decoder
-    failure (e.g. out of memory) that tests/unit/test_clicks.py injects instead."""
-    return frozenset({clicks.UNDECODABLE})

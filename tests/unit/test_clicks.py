@@ -60,7 +60,7 @@ ALONE = [c for c in CORPUS if c.expected != corpus.DUPLICATE]
 
 
 def test_the_corpus_covers_every_reason_code() -> None:
-    covered = {c.expected for c in CORPUS} | corpus.undecodable_is_the_only_reason_without_a_case()
+    covered = {c.expected for c in CORPUS} | corpus.REASONS_WITHOUT_A_CASE
     assert covered == {*clicks.REASON_CODES, corpus.ACCEPTED, corpus.DUPLICATE}
 
 
