@@ -135,6 +135,16 @@ def cases(arrival_ms: int) -> list[Case]:
             ).encode(),
             ACCEPTED,
         ),
+        Case(
+            "whitespace around the object, CRLF included",
+            b" \t" + compact(click(12, arrival_ms)) + b" \r\n",
+            ACCEPTED,
+        ),
+        Case(
+            "escaped letters in values",
+            compact(click(13, arrival_ms)).replace(b'"click"', b'"\\u0063lick"'),
+            ACCEPTED,
+        ),
         Case("exact resend in the same batch", ok, DUPLICATE),
         Case("same event_id, other page", compact(click(1, arrival_ms, page="/other")), DUPLICATE),
         # --- bytes and encodings ---
@@ -232,6 +242,12 @@ def cases(arrival_ms: int) -> list[Case]:
         ),
         Case("hex number", _with_time(36, "0x1A2B3C4D5E6"), clicks.INVALID_JSON),
         Case("leading zero", _with_time(37, "0" + str(t)), clicks.INVALID_JSON),
+        Case("plus sign", _with_time(46, "+" + str(t)), clicks.INVALID_JSON),
+        Case(
+            "raw NUL byte in a string",
+            compact(click(47, arrival_ms, page="a@b")).replace(b"@", b"\x00"),
+            clicks.INVALID_JSON,
+        ),
         Case("whitespace only", b"   \n ", clicks.INVALID_JSON),
         Case("empty payload", b"", clicks.INVALID_JSON, travels=False),
         # --- nesting ---
@@ -322,6 +338,7 @@ def cases(arrival_ms: int) -> list[Case]:
             "fractional time", compact(click(66, arrival_ms, event_time=t + 0.5)), clicks.WRONG_TYPE
         ),
         Case("integral float time", _with_time(67, f"{t}.0"), clicks.WRONG_TYPE),
+        Case("exponent time", _with_time(72, "1.7e12"), clicks.WRONG_TYPE),
         Case("number as user_id", compact(click(68, arrival_ms, user_id=7)), clicks.WRONG_TYPE),
         Case("object as page", compact(click(69, arrival_ms, page={"p": 1})), clicks.WRONG_TYPE),
         Case(
@@ -387,6 +404,7 @@ def cases(arrival_ms: int) -> list[Case]:
             clicks.FUTURE_TIMESTAMP,
         ),
         Case("time beyond int64", _with_time(93, "9" * 25), clicks.FUTURE_TIMESTAMP),
+        Case("time of 2^63", _with_time(97, str(2**63)), clicks.FUTURE_TIMESTAMP),
         Case("time of 5,000 digits", _with_time(94, "1" * 5000), clicks.FUTURE_TIMESTAMP),
         Case(
             "eight days late",
