@@ -15,7 +15,7 @@ record, so a record holding NaN, repeated keys or deep nesting is still sent as 
 The partition key is the record's account_id when it can be read, else a hash of its bytes
 (pablo.producer.partition_key). A line over Kinesis's 1 MB limit cannot be sent: it is kept
 in the rejected file next to the spill and the others go on. Exit code 1 when anything was
-spilled or rejected.
+spilled or rejected, or a `--replay-spill` left records in the spill.
 """
 
 from __future__ import annotations
@@ -68,9 +68,11 @@ def run(args: argparse.Namespace) -> int:
         spill_path=args.spill,
         producer_id=args.producer_id,
     )
+    still_spilled = 0
     if args.replay_spill:
         replayed = producer.replay_spill()
-        print(f"replayed {replayed.sent} spilled clicks ({replayed.spilled} still spilled)")
+        still_spilled = replayed.spilled
+        print(f"replayed {replayed.sent} spilled clicks ({still_spilled} still spilled)")
     result = producer.send(read_clicks(args.file))
     print(
         f"sent {result.sent} clicks in {result.calls} calls ({result.failed_calls} failed), "
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         s3 = local_client("s3", args.endpoint, args.region) if args.endpoint else boto3.client("s3")
         for key in producer.upload_counts(s3, bucket=args.counts_bucket):
             print(f"counts: s3://{args.counts_bucket}/{key}")
-    return 0 if result.spilled == 0 and result.rejected == 0 else 1
+    return 0 if result.spilled == result.rejected == still_spilled == 0 else 1
 
 
 def read_clicks(path: Path) -> Iterator[bytes]:
