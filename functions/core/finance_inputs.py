@@ -48,7 +48,7 @@ DUPLICATE_ID: Final = "duplicate_id"
 UNKNOWN_ACCOUNT: Final = "unknown_account"
 INVALID_PATH: Final = "invalid_path"
 
-MAX_ID_CHARS: Final = 128
+MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS
 _INT_RE: Final = re.compile(r"^-?[0-9]+$")
 _DATE_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _MONTH_IN_KEY: Final = re.compile(r"/([0-9]{4})-([0-9]{2})/[^/]+$")
