@@ -1,15 +1,16 @@
 """`pablo query`: the same Athena SQL on Athena (AWS), or on DuckDB over a lake snapshot or
 the emulator's Glue catalog.
 
-    pablo query "SELECT month, mrr_end_cents FROM growth_monthly" [--format table|csv|json]
+    pablo query "SELECT month, mrr_end_cents FROM growth_monthly" [--format table|csv|json|parquet]
     pablo query --saved mrr_by_month --lake demo-out        # a `pablo demo --out` snapshot
     pablo query --saved profit_by_month --endpoint http://localhost:5000   # the emulator
     pablo query --list-saved
 
 Where it runs: `--lake DIR` on the snapshot; else `--endpoint URL`, or the running emulator
 (`pablo local up`), on its Glue tables and S3 data; else Athena in the analyst workgroup of
-`--env` (cdk.json, default prod). Tables are `database.table` (`curated.growth_monthly`,
-or the Glue name `pablo_prod_curated.growth_monthly`) or bare names in `--database`.
+`--env` (cdk.json, default prod), through awswrangler. Tables are `database.table`
+(`curated.growth_monthly`, or the Glue name `pablo_prod_curated.growth_monthly`) or bare
+names in `--database`.
 Errors are one line (`pablo: ...`) with exit code 2. See docs/query.md.
 """
 
@@ -24,15 +25,26 @@ import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.schemas import Database
-from infra.config import PipelineConfig, config_from_context, read_cdk_json_context
-from pablo.query_output import FORMATS, render
+from infra.config import DEFAULT_ENV as LOCAL_ENV
+from infra.config import (
+    PipelineConfig,
+    config_from_context,
+    load_config,
+    read_cdk_json_context,
+)
+from pablo.query_output import FORMATS, write
 from pablo.query_saved import DEFAULT_DATABASE, load_saved_queries, saved_query
-from pablo.query_sql import QueryError, check_tables, for_athena, registry_catalog, translate
+from pablo.query_sql import (
+    ANALYSTS_WORKGROUP,
+    FINANCE_WORKGROUP,
+    QueryError,
+    check_tables,
+    for_athena,
+    is_finance_workgroup,
+    registry_catalog,
+    translate,
+)
 
-# The workgroups' short names (infra/constructs/athena.py ANALYSTS and FINANCE; a test keeps
-# them equal: importing the CDK construct here would start jsii for every query).
-ANALYSTS_WORKGROUP = "analysts"
-FINANCE_WORKGROUP = "finance"
 DEFAULT_ENV = "prod"
 
 
@@ -58,6 +70,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--env", default=DEFAULT_ENV, help="cdk.json environment, for Athena")
     parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL first")
+    parser.add_argument(
+        "--ctas",
+        action="store_true",
+        help="on Athena: awswrangler's CTAS approach (faster for large results; needs Glue "
+        "and S3 write access in the workgroup's location)",
+    )
     parser.set_defaults(func=cmd_query)
 
 
@@ -75,8 +93,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         workgroup=args.workgroup,
         env=args.env,
         show_sql=args.show_sql,
+        ctas=args.ctas,
     )
-    sys.stdout.write(render(table, args.output_format))
+    write(table, args.output_format, sys.stdout)
     return 0
 
 
@@ -101,52 +120,70 @@ def run_query(
     workgroup: str = ANALYSTS_WORKGROUP,
     env: str = DEFAULT_ENV,
     show_sql: bool = False,
+    ctas: bool = False,
 ) -> pa.Table:
-    """The rows of `sql`: DuckDB on `lake` or the emulator at `endpoint`, else Athena."""
-    if lake is None and endpoint is None:
-        return _on_athena(sql, database=database, workgroup=workgroup, env=env)
-    from pablo import query_engine  # noqa: PLC0415 (DuckDB only when it runs here)
-
+    """The rows of `sql`: DuckDB on `lake`; else Athena, the emulator's at `endpoint` or AWS's."""
     if lake is not None:
-        catalog = query_engine.lake_catalog(lake)
-        filesystem = None
-    else:
-        assert endpoint is not None
-        catalog, filesystem = _emulator_catalog(endpoint)
-    translation = translate(
-        sql,
-        catalog,
-        default_database=database,
-        allow_restricted=is_finance_workgroup(workgroup),
-    )
-    if show_sql:
-        print(translation.sql.rstrip() + ";\n", file=sys.stderr)
-    return query_engine.execute(translation, filesystem=filesystem)
+        from pablo import query_engine  # noqa: PLC0415 (DuckDB only when it runs here)
 
-
-def is_finance_workgroup(workgroup: str) -> bool:
-    return workgroup == FINANCE_WORKGROUP or workgroup.endswith(f"-{FINANCE_WORKGROUP}")
-
-
-def _emulator_catalog(endpoint: str) -> tuple[Any, Any]:
-    from pablo import query_engine  # noqa: PLC0415
-    from pablo.local.context import LOCAL_CREDENTIALS, LOCAL_REGION, local_client  # noqa: PLC0415
-
-    try:
-        catalog = query_engine.glue_catalog(local_client("glue", endpoint))
-    except (BotoCoreError, ClientError) as exc:
-        raise QueryError(f"cannot read the Glue catalog at {endpoint}: {exc}") from exc
-    if not catalog.tables:
-        raise QueryError(
-            f"the emulator at {endpoint} has no Glue tables: deploy first (pablo local deploy)"
+        translation = translate(
+            sql,
+            query_engine.lake_catalog(lake),
+            default_database=database,
+            allow_restricted=is_finance_workgroup(workgroup),
         )
-    filesystem = query_engine.s3_filesystem(
-        endpoint,
-        LOCAL_REGION,
-        LOCAL_CREDENTIALS["aws_access_key_id"],
-        LOCAL_CREDENTIALS["aws_secret_access_key"],
+        if show_sql:
+            print(translation.sql.rstrip() + ";\n", file=sys.stderr)
+        return query_engine.execute(translation)
+    if endpoint is not None:
+        return _on_emulator(
+            sql, endpoint=endpoint, database=database, workgroup=workgroup, show_sql=show_sql
+        )
+    return _on_athena(sql, database=database, workgroup=workgroup, env=env, ctas=ctas)
+
+
+def _on_emulator(
+    sql: str, *, endpoint: str, database: str, workgroup: str, show_sql: bool
+) -> pa.Table:
+    """The emulator's Athena, through the same API calls as on AWS (awswrangler); the
+    emulator runs the SQL on DuckDB (pablo/local/athena.py). `--show-sql` shows that SQL."""
+    from pablo.local.context import local_client  # noqa: PLC0415
+    from pablo.query_athena import run_athena  # noqa: PLC0415
+    from pablo.wrangler import (  # noqa: PLC0415
+        EMULATOR_POLL_SECONDS,
+        emulator_session,
+        reset_wrangler_endpoints,
     )
-    return catalog, filesystem
+
+    config = load_config(LOCAL_ENV)
+    databases = glue_database_names(config.glue_prefix)
+    if database not in databases:
+        raise QueryError(f"unknown database {database!r}; one of {', '.join(databases)}")
+    if show_sql:
+        from pablo import query_engine  # noqa: PLC0415
+
+        try:
+            catalog = query_engine.glue_catalog(local_client("glue", endpoint))
+        except (BotoCoreError, ClientError) as exc:
+            raise QueryError(f"cannot read the Glue catalog at {endpoint}: {exc}") from exc
+        translation = translate(
+            sql,
+            catalog,
+            default_database=database,
+            allow_restricted=is_finance_workgroup(workgroup),
+        )
+        print(translation.sql.rstrip() + ";\n", file=sys.stderr)
+    session = emulator_session(endpoint)
+    try:
+        return run_athena(
+            session,
+            for_athena(sql, databases),
+            workgroup=athena_workgroup(workgroup, config),
+            database=databases[database],
+            poll_seconds=EMULATOR_POLL_SECONDS,
+        )
+    finally:
+        reset_wrangler_endpoints()
 
 
 def glue_database_names(glue_prefix: str) -> dict[str, str]:
@@ -161,7 +198,7 @@ def athena_workgroup(workgroup: str, config: PipelineConfig) -> str:
     return workgroup
 
 
-def _on_athena(sql: str, *, database: str, workgroup: str, env: str) -> pa.Table:
+def _on_athena(sql: str, *, database: str, workgroup: str, env: str, ctas: bool) -> pa.Table:
     import boto3  # noqa: PLC0415
 
     from pablo.query_athena import run_athena  # noqa: PLC0415
@@ -178,10 +215,11 @@ def _on_athena(sql: str, *, database: str, workgroup: str, env: str) -> pa.Table
         allow_restricted=is_finance_workgroup(workgroup),
     )
     return run_athena(
-        boto3.client("athena", region_name=config.region),
+        boto3.Session(region_name=config.region),
         for_athena(sql, databases),
         workgroup=athena_workgroup(workgroup, config),
         database=databases[database],
+        ctas=ctas,
     )
 
 

@@ -1,17 +1,14 @@
-"""Run a query on Athena itself (AWS), in a workgroup, with plain boto3 calls.
+"""Run a query on Athena itself (AWS), in a workgroup, through awswrangler.
 
-awswrangler would do this, but awswrangler 3.17.1 (the newest) requires pyarrow < 26 and
-the project pins pyarrow 26.0.1; the three calls it would make are made here instead:
-StartQueryExecution, GetQueryExecution until the query ends, GetQueryResults pages.
-Results arrive as strings; they are typed back from Athena's column types.
+`awswrangler.athena.read_sql_query` starts the query, waits for it and reads its result;
+with `ctas_approach=False` (the default here) it reads the CSV Athena writes to the
+workgroup's output location, so it needs nothing but the workgroup's own permissions. The
+CTAS approach (`ctas=True`) is faster for large results but creates a temporary table and
+Parquet files, which needs Glue and S3 write access in the workgroup's location.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
@@ -19,108 +16,46 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from pablo.query_sql import QueryError
 
-TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
-FIRST_POLL_SECONDS = 0.25
-MAX_POLL_SECONDS = 5.0
-DEFAULT_TIMEOUT_SECONDS = 30 * 60
-
-_INTEGERS = frozenset({"tinyint", "smallint", "integer", "int", "bigint"})
-_FLOATS = frozenset({"double", "float", "real"})
+# How often a running query is polled on AWS (awswrangler's own default).
+AWS_POLL_SECONDS = 1.0
 
 
 def run_athena(
-    athena: Any,
+    session: Any,
     sql: str,
     *,
     workgroup: str,
     database: str,
-    sleep: Callable[[float], None] = time.sleep,
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ctas: bool = False,
+    poll_seconds: float = AWS_POLL_SECONDS,
 ) -> pa.Table:
-    """The query's rows; QueryError (one line) when Athena refuses or fails it."""
+    """The query's rows as Arrow; QueryError (one line) when Athena refuses or fails it."""
+    import awswrangler as wr  # noqa: PLC0415 (pandas and numpy only when a query runs on AWS)
+
     try:
-        started = athena.start_query_execution(
-            QueryString=sql,
-            WorkGroup=workgroup,
-            QueryExecutionContext={"Database": database},
+        frame = wr.athena.read_sql_query(
+            sql,
+            database=database,
+            workgroup=workgroup,
+            ctas_approach=ctas,
+            boto3_session=session,
+            athena_query_wait_polling_delay=poll_seconds,
         )
-        execution_id = started["QueryExecutionId"]
-        _wait(athena, execution_id, sleep=sleep, timeout_seconds=timeout_seconds)
-        return _results(athena, execution_id)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, *_wrangler_errors(wr)) as exc:
         raise QueryError(f"Athena: {_one_line(exc)}") from exc
+    # Athena's NULL arrives as NaN in float columns; Arrow reads NaN from pandas as null.
+    return pa.Table.from_pandas(frame, preserve_index=False)
 
 
-def _wait(
-    athena: Any, execution_id: str, *, sleep: Callable[[float], None], timeout_seconds: float
-) -> None:
-    delay, waited = FIRST_POLL_SECONDS, 0.0
-    while True:
-        execution = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]
-        status = execution["Status"]
-        state = status["State"]
-        if state == "SUCCEEDED":
-            return
-        if state in TERMINAL_STATES:
-            reason = status.get("StateChangeReason") or state.lower()
-            raise QueryError(f"Athena query {execution_id} {state.lower()}: {_first(reason)}")
-        if waited >= timeout_seconds:
-            athena.stop_query_execution(QueryExecutionId=execution_id)
-            raise QueryError(f"Athena query {execution_id} still {state} after {waited:.0f} s")
-        sleep(delay)
-        waited += delay
-        delay = min(delay * 2, MAX_POLL_SECONDS)
-
-
-def _results(athena: Any, execution_id: str) -> pa.Table:
-    columns: list[dict[str, Any]] = []
-    rows: list[list[str | None]] = []
-    paginator = athena.get_paginator("get_query_results")
-    for page in paginator.paginate(QueryExecutionId=execution_id):
-        result_set = page.get("ResultSet", {})
-        if not columns:
-            columns = result_set.get("ResultSetMetadata", {}).get("ColumnInfo", [])
-        rows.extend(
-            [cell.get("VarCharValue") for cell in row.get("Data", [])]
-            for row in result_set.get("Rows", [])
-        )
-    names = [c["Name"] for c in columns]
-    # A SELECT's first row repeats the column names.
-    if rows and rows[0] == names:
-        rows = rows[1:]
-    values = {
-        name: [
-            typed(row[i] if i < len(row) else None, column.get("Type", "varchar")) for row in rows
-        ]
-        for i, (name, column) in enumerate(zip(names, columns, strict=True))
-    }
-    return pa.table(values) if names else pa.table({})
-
-
-def typed(text: str | None, athena_type: str) -> Any:
-    """A result value from its text and Athena type (unknown types stay text)."""
-    if text is None:
-        return None
-    kind = athena_type.lower().split("(")[0].strip()
-    if kind in _INTEGERS:
-        return int(text)
-    if kind in _FLOATS:
-        return float(text)
-    if kind == "decimal":
-        return Decimal(text)
-    if kind == "boolean":
-        return text.lower() == "true"
-    if kind == "date":
-        return date.fromisoformat(text)
-    if kind.startswith("timestamp"):
-        return datetime.fromisoformat(text.removesuffix(" UTC"))
-    return text
-
-
-def _first(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else text
+def _wrangler_errors(wr: Any) -> tuple[type[Exception], ...]:
+    """awswrangler's own exceptions (QueryFailed, QueryCancelled, ...): they share no base."""
+    return tuple(
+        value
+        for value in vars(wr.exceptions).values()
+        if isinstance(value, type) and issubclass(value, Exception)
+    )
 
 
 def _one_line(exc: BaseException) -> str:
-    return _first(str(exc)) or type(exc).__name__
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -16,15 +16,18 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from functions.core import schemas
 from pablo.query_sql import (
     DEFAULT_DATABASE,
+    NOT_SUPPORTED,
     Catalog,
     QueryError,
     TableSpec,
+    TextFormat,
     Translation,
     registry_catalog,
     translate,
@@ -79,7 +82,31 @@ def _glue_spec(database: str, table: Mapping[str, Any]) -> TableSpec:
         location=storage.get("Location", ""),
         restricted=parameters.get("pablo.restricted") == "true",
         description=table.get("Description", ""),
+        text=text_format(storage, parameters),
     )
+
+
+# The two SerDes Athena reads delimited text with; any other table is read as Parquet.
+LAZY_SIMPLE_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+OPEN_CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+
+
+def text_format(storage: Mapping[str, Any], parameters: Mapping[str, str]) -> TextFormat | None:
+    """How a Glue table's text files are split, or None for a Parquet table."""
+    serde = storage.get("SerdeInfo", {})
+    library = serde.get("SerializationLibrary", "")
+    options = serde.get("Parameters", {})
+    skip = int(parameters.get("skip.header.line.count", "0"))
+    if library == OPEN_CSV_SERDE:
+        return TextFormat(
+            delimiter=options.get("separatorChar", ","),
+            quote=options.get("quoteChar", '"'),
+            skip_header_lines=skip,
+        )
+    if library == LAZY_SIMPLE_SERDE:
+        delimiter = options.get("field.delim", options.get("serialization.format", "\x01"))
+        return TextFormat(delimiter=delimiter, skip_header_lines=skip)
+    return None
 
 
 def s3_filesystem(endpoint: str, region: str, access_key: str, secret_key: str) -> pafs.FileSystem:
@@ -120,7 +147,9 @@ def execute(translation: Translation, *, filesystem: pafs.FileSystem | None = No
         try:
             return athena_types(con.execute(translation.sql).fetch_arrow_table())
         except duckdb.Error as exc:
-            raise QueryError(f"the DuckDB path cannot run this query: {_one_line(exc)}") from exc
+            raise QueryError(
+                f"the DuckDB path cannot run this query: {_one_line(exc)}", reason=NOT_SUPPORTED
+            ) from exc
         except pa.ArrowException as exc:
             raise QueryError(f"reading the Parquet failed: {_one_line(exc)}") from exc
 
@@ -174,12 +203,34 @@ def _dataset(spec: TableSpec, fs: pafs.FileSystem) -> ds.Dataset | pa.Table:
         return ds.dataset(
             path,
             filesystem=fs,
-            format="parquet",
+            format=_file_format(spec, schema),
             schema=schema,
             partitioning=ds.partitioning(partitions, flavor="hive"),
         )
     except (OSError, pa.ArrowException) as exc:
         raise QueryError(f"cannot read {spec.qualified_name} at {spec.location}: {exc}") from exc
+
+
+def _file_format(spec: TableSpec, schema: pa.Schema) -> ds.FileFormat | str:
+    """Parquet, or CSV read with the table's own columns: text files have no header Athena
+    reads (a header line is skipped by count); an empty field is an empty string in a
+    string column and NULL in any other, as Athena reads it."""
+    if spec.text is None:
+        return "parquet"
+    file_columns = [f for f in schema if f.name not in dict(spec.partition_keys)]
+    return ds.CsvFileFormat(
+        parse_options=pacsv.ParseOptions(
+            delimiter=spec.text.delimiter,
+            quote_char=spec.text.quote or False,
+        ),
+        read_options=pacsv.ReadOptions(
+            column_names=[f.name for f in file_columns], skip_rows=spec.text.skip_header_lines
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={f.name: f.type for f in file_columns},
+            strings_can_be_null=False,
+        ),
+    )
 
 
 def _path(location: str) -> str:

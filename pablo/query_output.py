@@ -1,4 +1,4 @@
-"""Query results as an aligned text table, CSV or JSON."""
+"""Query results as an aligned text table, CSV, JSON or Parquet."""
 
 from __future__ import annotations
 
@@ -7,12 +7,29 @@ import io
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-FORMATS: tuple[str, ...] = ("table", "csv", "json")
+from pablo.query_sql import QueryError
+
+TEXT_FORMATS: tuple[str, ...] = ("table", "csv", "json")
+PARQUET = "parquet"
+FORMATS: tuple[str, ...] = (*TEXT_FORMATS, PARQUET)
 NULL_TEXT = "NULL"
+
+
+def write(table: pa.Table, output_format: str, stream: TextIO) -> None:
+    """`table` on `stream` in `output_format`; Parquet as bytes, never onto a terminal."""
+    if output_format != PARQUET:
+        stream.write(render(table, output_format))
+        return
+    if stream.isatty():
+        raise QueryError("--format parquet writes binary: redirect it to a file (> out.parquet)")
+    stream.flush()
+    pq.write_table(table, stream.buffer, compression="zstd")
+    stream.buffer.flush()
 
 
 def render(table: pa.Table, output_format: str) -> str:
@@ -22,7 +39,7 @@ def render(table: pa.Table, output_format: str) -> str:
         return to_json(table)
     if output_format == "table":
         return to_text_table(table)
-    raise ValueError(f"unknown format {output_format!r}; one of {', '.join(FORMATS)}")
+    raise ValueError(f"unknown format {output_format!r}; one of {', '.join(TEXT_FORMATS)}")
 
 
 def plain(value: Any) -> Any:

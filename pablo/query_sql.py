@@ -37,10 +37,41 @@ DEFAULT_DATABASE = schemas.Database.CURATED.value
 _ATHENA_UNNAMED = "_col{}"
 
 
+# Athena's names for why a query failed (the start of its StateChangeReason): a QueryError's
+# `reason`, so the emulator's Athena fails a query as Athena would.
+SYNTAX_ERROR = "SYNTAX_ERROR"
+SCHEMA_NOT_FOUND = "SCHEMA_NOT_FOUND"
+TABLE_NOT_FOUND = "TABLE_NOT_FOUND"
+COLUMN_NOT_FOUND = "COLUMN_NOT_FOUND"
+ACCESS_DENIED = "ACCESS_DENIED"
+NOT_SUPPORTED = "NOT_SUPPORTED"
+GENERIC_USER_ERROR = "GENERIC_USER_ERROR"
+
+
+# The workgroups' short names (infra/constructs/athena.py ANALYSTS and FINANCE; a test keeps
+# them equal: importing the CDK construct here would start jsii for every query).
+ANALYSTS_WORKGROUP = "analysts"
+FINANCE_WORKGROUP = "finance"
+
+
+def is_finance_workgroup(workgroup: str) -> bool:
+    """Finance tables are read only here: `finance`, or a deployed `<prefix>-finance`."""
+    return workgroup == FINANCE_WORKGROUP or workgroup.endswith(f"-{FINANCE_WORKGROUP}")
+
+
 class QueryError(PabloError):
     """The query cannot run: unknown table or column, syntax, or unsupported on this path."""
 
-    reason = "query"
+    reason = GENERIC_USER_ERROR
+
+
+@dataclass(frozen=True)
+class TextFormat:
+    """A Glue table of delimited text (LazySimpleSerDe or OpenCSVSerde), as Athena reads it."""
+
+    delimiter: str = ","
+    quote: str | None = None  # OpenCSVSerde's quoteChar; LazySimpleSerDe has none
+    skip_header_lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +89,7 @@ class TableSpec:
     location: str = ""
     restricted: bool = False
     description: str = ""
+    text: TextFormat | None = None  # a delimited text (CSV) table; None: Parquet
 
     @property
     def qualified_name(self) -> str:
@@ -99,11 +131,16 @@ class Catalog:
         database = default_database if not qualifier else self.logical_database(qualifier)
         if database is None:
             known = ", ".join(self.databases)
-            raise QueryError(f"unknown database {qualifier!r}; known databases: {known}")
+            raise QueryError(
+                f"unknown database {qualifier!r}; known databases: {known}",
+                reason=SCHEMA_NOT_FOUND,
+            )
         spec = self.find(database, name)
         if spec is not None:
             return spec
-        raise QueryError(self._unknown_table_message(qualifier, database, name))
+        raise QueryError(
+            self._unknown_table_message(qualifier, database, name), reason=TABLE_NOT_FOUND
+        )
 
     def _unknown_table_message(self, qualifier: str | None, database: str, name: str) -> str:
         shown = f"{qualifier}.{name}" if qualifier else name
@@ -151,19 +188,19 @@ class Translation:
 def parse_query(sql: str) -> exp.Query:
     """One Athena SELECT statement, or a QueryError saying what is wrong with it."""
     if not sql.strip():
-        raise QueryError("empty query")
+        raise QueryError("empty query", reason=SYNTAX_ERROR)
     try:
         statements = [s for s in sqlglot.parse(sql, read=READ_DIALECT) if s is not None]
     except ParseError as exc:
-        raise QueryError(_syntax_message(exc)) from exc
+        raise QueryError(_syntax_message(exc), reason=SYNTAX_ERROR) from exc
     except TokenError as exc:
-        raise QueryError(f"syntax error: {_first_line(exc)}") from exc
+        raise QueryError(f"syntax error: {_first_line(exc)}", reason=SYNTAX_ERROR) from exc
     if len(statements) != 1:
-        raise QueryError(f"expected one statement, got {len(statements)}")
+        raise QueryError(f"expected one statement, got {len(statements)}", reason=SYNTAX_ERROR)
     statement = statements[0]
     if not isinstance(statement, exp.Query):
         kind = statement.key.upper()
-        raise QueryError(f"only SELECT queries can run here, not {kind}")
+        raise QueryError(f"only SELECT queries can run here, not {kind}", reason=NOT_SUPPORTED)
     return statement
 
 
@@ -216,14 +253,16 @@ def translate(
         )
         typed = annotate_types(qualified, schema=schema, dialect=READ_DIALECT)
     except OptimizeError as exc:
-        raise QueryError(_column_message(exc)) from exc
+        raise QueryError(_column_message(exc), reason=COLUMN_NOT_FOUND) from exc
     _fix_map_cardinality(typed)
     _exact_estimates(typed)
     _dates_stay_dates(typed)
     try:
         duck = typed.sql(dialect=WRITE_DIALECT, unsupported_level=ErrorLevel.RAISE, pretty=True)
     except UnsupportedError as exc:
-        raise QueryError(f"the DuckDB path cannot run this query: {_first_line(exc)}") from exc
+        raise QueryError(
+            f"the DuckDB path cannot run this query: {_first_line(exc)}", reason=NOT_SUPPORTED
+        ) from exc
     return Translation(sql=duck, tables=tuple(used))
 
 
@@ -260,7 +299,8 @@ def _check_restricted(used: Iterable[TableSpec], *, allow_restricted: bool) -> N
         if spec.restricted and not allow_restricted:
             raise QueryError(
                 f"{spec.qualified_name} is restricted to finance: run it in the finance "
-                "workgroup (--workgroup finance)"
+                "workgroup (--workgroup finance)",
+                reason=ACCESS_DENIED,
             )
 
 

@@ -86,7 +86,7 @@ REASON_CODES: Final[tuple[str, ...]] = (
 PRICE_PER_SEAT_CENTS: Final[dict[str, int]] = {"starter": 2000, "team": 3500, "business": 6000}
 FREE_EVENT_TYPES: Final = frozenset({"trial_started", "churned"})  # mrr_cents must be 0
 NULL_PLAN_EVENT_TYPES: Final = frozenset({"churned"})  # plan and seats may be null
-MAX_ID_CHARS: Final = 128
+MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS
 MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 
 # Contract order of the sent fields.

@@ -8,7 +8,11 @@ event and puts every record in exactly one of three places:
 - quarantined: a `QUARANTINE` row with the raw bytes and one of the reason codes below.
 
 So `received == accepted + duplicates + quarantined`, always. Bad data never raises: a raised
-error would make Lambda retry the whole batch and block the shard.
+error would make Lambda retry the whole batch and block the shard. Whatever a decoder raises
+on a record's bytes (RecursionError and MemoryError included) sends the fast path to the
+careful one, and the careful path turns it into that record's quarantine (`undecodable` when
+no other reason code names it). Limits (record size, id length, nesting depth, timestamp
+range) are the schema registry's `schemas.CLICK_LIMITS`.
 
 Two paths give the same answer (property tests hold them to it):
 
@@ -26,8 +30,11 @@ columns, the same code for both paths.
 from __future__ import annotations
 
 import binascii
+import codecs
 import json
 import math
+import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -45,8 +52,13 @@ from functions.core import definitions, schemas
 
 # --- reason codes (docs/data-contracts.md lists them for producers) -------------------
 INVALID_BASE64: Final = "invalid_base64"  # kinesis.data is not strict base64
+BYTE_ORDER_MARK: Final = "byte_order_mark"  # the bytes open with a UTF-8/16/32 byte-order mark
 INVALID_UTF8: Final = "invalid_utf8"  # bytes are not UTF-8, or a string holds a lone surrogate
-INVALID_JSON: Final = "invalid_json"  # not one JSON document (includes NaN/Infinity literals)
+NESTING_TOO_DEEP: Final = "nesting_too_deep"  # arrays/objects deeper than max_nesting_depth
+INVALID_JSON: Final = "invalid_json"  # not one JSON document
+# The decoder failed on this record in a way none of the codes above names (for example it
+# ran out of memory): the detail names the exception. The rest of the batch goes on.
+UNDECODABLE: Final = "undecodable"
 NOT_AN_OBJECT: Final = "not_an_object"  # valid JSON, but not an object
 DUPLICATE_JSON_KEY: Final = "duplicate_json_key"  # the object names a key twice
 MISSING_FIELD: Final = "missing_field"  # a required field is absent
@@ -61,28 +73,32 @@ UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"  # not in schemas.CLICK_EVENT_T
 OVERSIZED_RECORD: Final = "oversized_record"  # more than max_record_bytes
 INVALID_ID: Final = "invalid_id"  # event_id, account_id or user_id blank or too long
 
+# In the order they are checked: a record gets the first that applies (a lone surrogate
+# inside a string is found while its field is checked, so it is reported there).
 REASON_CODES: Final[tuple[str, ...]] = (
+    OVERSIZED_RECORD,
     INVALID_BASE64,
+    BYTE_ORDER_MARK,
     INVALID_UTF8,
+    NESTING_TOO_DEEP,
     INVALID_JSON,
+    UNDECODABLE,
+    NON_FINITE_NUMBER,
     NOT_AN_OBJECT,
     DUPLICATE_JSON_KEY,
     MISSING_FIELD,
     NULL_FIELD,
     WRONG_TYPE,
-    NON_FINITE_NUMBER,
-    TIMESTAMP_IN_SECONDS,
+    INVALID_ID,
+    UNKNOWN_EVENT_TYPE,
     NEGATIVE_TIMESTAMP,
+    TIMESTAMP_IN_SECONDS,
     FUTURE_TIMESTAMP,
     TOO_LATE,
-    UNKNOWN_EVENT_TYPE,
-    OVERSIZED_RECORD,
-    INVALID_ID,
 )
 
 SOURCE: Final = "clicks"
-# Smallest plausible epoch-milliseconds value (1973-03-03); below it the producer sent seconds.
-MIN_EPOCH_MS: Final = 100_000_000_000
+MIN_EPOCH_MS: Final = schemas.CLICK_LIMITS.min_event_time_ms
 _MS_PER_DAY: Final = 86_400_000
 
 # The payload fields the producer sends, in contract order; `page` alone may be null/absent.
@@ -98,12 +114,14 @@ RAW_CLICKS_COMPRESSION_LEVEL: Final = 1
 
 @dataclass(frozen=True)
 class IngestSettings:
-    """Limits of the click contract (the handler builds them from its environment)."""
+    """Limits of the click contract: the registry's (schemas.CLICK_LIMITS), with the
+    lateness the deployment chose (the handler reads it from its environment)."""
 
-    allowed_lateness: timedelta = timedelta(days=7)
-    max_future_skew: timedelta = timedelta(minutes=5)
-    max_record_bytes: int = 1_048_576  # Kinesis's own per-record limit
-    max_id_chars: int = 256
+    allowed_lateness: timedelta = timedelta(days=schemas.CLICK_LIMITS.allowed_lateness_days)
+    max_future_skew: timedelta = timedelta(minutes=schemas.CLICK_LIMITS.max_future_skew_minutes)
+    max_record_bytes: int = schemas.CLICK_LIMITS.max_record_bytes
+    max_id_chars: int = schemas.CLICK_LIMITS.max_id_chars
+    max_nesting_depth: int = schemas.CLICK_LIMITS.max_nesting_depth
 
 
 @dataclass(frozen=True)
@@ -168,13 +186,13 @@ def decode_batch(
     settings = settings or IngestSettings()
     envelopes = _envelopes(records)
     rejections: list[_Rejection] = []
-    parsed = _fast_batch(envelopes.data, settings)
+    parsed = _fast_batch_or_none(envelopes.data, settings)
     if parsed is not None:  # the usual batch: every record decodes cleanly
         positions = pa.array(range(len(records)), pa.int64())
         payload_at: Callable[[int], bytes] = partial(_payload_at, envelopes.data)
     else:
         payloads = _decode_bytes(envelopes.data, settings, rejections)
-        parsed, positions = _parse(payloads, rejections)
+        parsed, positions = _parse(payloads, rejections, settings)
         payload_at = payloads.__getitem__
     arrival_ms = _take(envelopes.arrival_ms, positions)
     offered_ms = _take(envelopes.offered_ms, positions)
@@ -410,7 +428,9 @@ class ClickPayload(msgspec.Struct, gc=False):
 _PAYLOAD_DECODER: Final = msgspec.json.Decoder(ClickPayload)
 
 
-def _parse(payloads: Sequence[bytes], rejections: list[_Rejection]) -> tuple[pa.Table, pa.Array]:
+def _parse(
+    payloads: Sequence[bytes], rejections: list[_Rejection], settings: IngestSettings
+) -> tuple[pa.Table, pa.Array]:
     """Arrow columns of every structurally valid payload, and their batch positions."""
     rejected = {r.position for r in rejections}
     positions = [p for p in range(len(payloads)) if p not in rejected]
@@ -419,8 +439,17 @@ def _parse(payloads: Sequence[bytes], rejections: list[_Rejection]) -> tuple[pa.
     if all([payload[:1] == b"{" for payload in kept]):
         table = _fast_parse(b"".join([payload + b"\n" for payload in kept]), len(kept))
     if table is None:
-        table, positions = _careful_parse(payloads, positions, rejections)
+        table, positions = _careful_parse(payloads, positions, rejections, settings)
     return table, pa.array(positions, pa.int64())
+
+
+def _fast_batch_or_none(data: Sequence[Any], settings: IngestSettings) -> pa.Table | None:
+    """`_fast_batch`, where any exception means "take the careful path": the fast path only
+    ever speeds up the common case, the careful path decides each record's fate."""
+    try:
+        return _fast_batch(data, settings)
+    except Exception:  # whatever a decoder raises on bytes: look closer
+        return None
 
 
 def _fast_batch(data: Sequence[Any], settings: IngestSettings) -> pa.Table | None:
@@ -506,7 +535,7 @@ def _fast_parse(buffer: bytes, count: int) -> pa.Table | None:
     try:
         buffer.decode("utf-8")  # refuses UTF-8-encoded surrogates too; memchr speed on ASCII
         rows = _PAYLOAD_DECODER.decode_lines(buffer)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+    except Exception:  # RecursionError, MemoryError too: look closer
         return None
     if len(rows) != count:
         return None
@@ -517,7 +546,7 @@ def _fast_parse(buffer: bytes, count: int) -> pa.Table | None:
         columns[_PAGE] = [None if page is msgspec.UNSET else page for page in pages]
     try:
         table = pa.table(columns, schema=_PAYLOAD_SCHEMA)
-    except (OverflowError, UnicodeEncodeError, pa.ArrowInvalid):
+    except (OverflowError, UnicodeEncodeError, pa.ArrowException):
         return None
     keys = count * (len(PAYLOAD_FIELDS)) - absent
     inner = sum(_colons(table.column(name)) for name in (*REQUIRED_STRING_FIELDS, _PAGE))
@@ -543,13 +572,16 @@ def _values(array: pa.Array) -> bytes:
 
 
 def _careful_parse(
-    payloads: Sequence[bytes], positions: Sequence[int], rejections: list[_Rejection]
+    payloads: Sequence[bytes],
+    positions: Sequence[int],
+    rejections: list[_Rejection],
+    settings: IngestSettings,
 ) -> tuple[pa.Table, list[int]]:
     rows: list[ClickPayload] = []
     kept: list[int] = []
     for position in positions:
         raw = payloads[position]
-        verdict = parse_payload(raw)
+        verdict = parse_payload(raw, max_depth=settings.max_nesting_depth)
         if isinstance(verdict, ClickPayload):
             rows.append(verdict)
             kept.append(position)
@@ -562,16 +594,22 @@ def _careful_parse(
     return pa.table(columns, schema=_PAYLOAD_SCHEMA), kept
 
 
-def parse_payload(raw: bytes) -> ClickPayload | tuple[str, str]:
-    """One payload: the decoded contract fields, or (reason code, detail)."""
+def parse_payload(
+    raw: bytes, *, max_depth: int = schemas.CLICK_LIMITS.max_nesting_depth
+) -> ClickPayload | tuple[str, str]:
+    """One payload: the decoded contract fields, or (reason code, detail). Never raises.
+
+    msgspec accepts exactly the records with the contract's keys and types (depth 1); any
+    other record (an extra key, however deep, shows as an extra colon) gets the diagnosis.
+    """
     try:
         payload = _PAYLOAD_DECODER.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
-        return diagnose(raw)
+    except Exception:  # whatever msgspec raises on bytes: diagnose says why
+        return diagnose(raw, max_depth=max_depth)
     if _may_repeat_a_key(raw, payload):
-        return diagnose(raw)
+        return diagnose(raw, max_depth=max_depth)
     if not -(2**63) <= payload.event_time < 2**63:  # JSON integers are unbounded; int64 is not
-        return diagnose(raw)
+        return diagnose(raw, max_depth=max_depth)
     return payload
 
 
@@ -593,12 +631,47 @@ def _may_repeat_a_key(raw: bytes, payload: ClickPayload) -> bool:
     return raw.count(b":") != keys + inner
 
 
-def diagnose(raw: bytes) -> ClickPayload | tuple[str, str]:
-    """The exact verdict on one payload, with the standard library (slow, thorough)."""
+def diagnose(
+    raw: bytes, *, max_depth: int = schemas.CLICK_LIMITS.max_nesting_depth
+) -> ClickPayload | tuple[str, str]:
+    """The exact verdict on one payload, with the standard library (slow, thorough).
+
+    Never raises: a failure no reason code names is `undecodable`, with the exception.
+    """
+    try:
+        return _diagnose(raw, max_depth)
+    except Exception as exc:  # e.g. MemoryError: this record only
+        return UNDECODABLE, f"{type(exc).__name__}: {exc}"
+
+
+_BYTE_ORDER_MARKS: Final = (
+    codecs.BOM_UTF8,
+    codecs.BOM_UTF32_LE,  # before UTF-16 LE, whose mark is its prefix
+    codecs.BOM_UTF32_BE,
+    codecs.BOM_UTF16_LE,
+    codecs.BOM_UTF16_BE,
+)
+# Python's int() refuses more than 4,300 digits; any integer this long is beyond int64 anyway.
+_MAX_INT_DIGITS: Final = 64
+_BEYOND_INT64: Final = 2**64
+
+
+def _parse_int(text: str) -> int:
+    if len(text) <= _MAX_INT_DIGITS:
+        return int(text)
+    return -_BEYOND_INT64 if text.startswith("-") else _BEYOND_INT64
+
+
+def _diagnose(raw: bytes, max_depth: int) -> ClickPayload | tuple[str, str]:
+    mark = next((m for m in _BYTE_ORDER_MARKS if raw.startswith(m)), None)
+    if mark is not None:
+        return BYTE_ORDER_MARK, f"the record opens with the byte-order mark {mark!r}"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         return INVALID_UTF8, str(exc)
+    if nests_deeper_than(raw, max_depth):
+        return NESTING_TOO_DEEP, f"arrays/objects nest more than {max_depth} levels deep"
     non_finite: list[str] = []
 
     def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -612,12 +685,24 @@ def diagnose(raw: bytes) -> ClickPayload | tuple[str, str]:
         non_finite.append(name)
         return math.nan
 
+    def float_hook(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):  # 1e400 overflows a double
+            non_finite.append(text[:32])
+        return number
+
     try:
-        value = json.loads(text, object_pairs_hook=pairs_hook, parse_constant=constant_hook)
+        value = json.loads(
+            text,
+            object_pairs_hook=pairs_hook,
+            parse_constant=constant_hook,
+            parse_float=float_hook,
+            parse_int=_parse_int,
+        )
     except json.JSONDecodeError as exc:
         return INVALID_JSON, str(exc)
-    except RecursionError:
-        return INVALID_JSON, "nested too deeply"
+    if _holds_lone_surrogate(value):
+        return INVALID_UTF8, "a string holds a lone surrogate escape (not valid Unicode)"
     if non_finite:
         return NON_FINITE_NUMBER, f"{non_finite[0]} is not a JSON number"
     if not isinstance(value, dict):
@@ -625,6 +710,30 @@ def diagnose(raw: bytes) -> ClickPayload | tuple[str, str]:
     if isinstance(value, _RepeatedKeys):
         return DUPLICATE_JSON_KEY, f"keys repeated: {', '.join(value.repeated())}"
     return _check_fields(value)
+
+
+# A JSON string (its escapes included, closed or not) or one structural character: enough
+# to follow a document's shape without parsing it. Strings are matched whole so brackets,
+# commas and colons inside them do not count. (pablo send-clicks finds envelopes with it.)
+JSON_STRUCTURE: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{},:]', re.DOTALL)
+
+
+def nests_deeper_than(raw: bytes, max_depth: int) -> bool:
+    """Whether arrays and objects in `raw` nest deeper than `max_depth` (the record itself
+    is depth 1), found on the bytes without parsing, so no depth can exhaust a stack. A
+    record with no more brackets than `max_depth` cannot be deeper: no scan at all."""
+    if raw.count(b"{") + raw.count(b"[") <= max_depth:
+        return False
+    depth = 0
+    for token in JSON_STRUCTURE.finditer(raw):
+        opener = token.group()[:1]
+        if opener in (b"{", b"["):
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif opener in (b"}", b"]"):
+            depth -= 1
+    return False
 
 
 class _RepeatedKeys(dict[str, Any]):
@@ -635,7 +744,7 @@ class _RepeatedKeys(dict[str, Any]):
         self._names = [k for k, _ in pairs]
 
     def repeated(self) -> list[str]:
-        return sorted({k for k in self._names if self._names.count(k) > 1})
+        return sorted(k for k, n in Counter(self._names).items() if n > 1)
 
 
 def _check_fields(obj: dict[str, Any]) -> ClickPayload | tuple[str, str]:
@@ -648,8 +757,6 @@ def _check_fields(obj: dict[str, Any]) -> ClickPayload | tuple[str, str]:
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
             return WRONG_TYPE, f"{name} is {type(value).__name__}, not a string"
-        if isinstance(value, str) and _has_lone_surrogate(value):
-            return INVALID_UTF8, f"{name} holds a lone surrogate"
     event_time = obj["event_time"]
     if isinstance(event_time, float) and not math.isfinite(event_time):
         return NON_FINITE_NUMBER, f"event_time {event_time} is not finite"
@@ -668,9 +775,11 @@ def _check_fields(obj: dict[str, Any]) -> ClickPayload | tuple[str, str]:
     )
 
 
-def _has_lone_surrogate(text: str) -> bool:
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether any string of the parsed record, keys included, holds a lone surrogate (an
+    escape like "\\ud800" that UTF-8 cannot encode): the record is not valid Unicode text."""
     try:
-        text.encode("utf-8")
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return True
     return False
@@ -782,6 +891,16 @@ def _accepted_table(kept: pa.Table, envelopes: _Envelopes, positions: pa.Array) 
     return pa.table([columns[name] for name in schema.names], schema=schema)
 
 
+# A detail names what was wrong; the raw bytes are kept whole in `raw`.
+_MAX_DETAIL_CHARS: Final = 500
+
+
+def _printable(detail: str) -> str:
+    """The detail as valid UTF-8 (a repeated key may hold a lone surrogate), cut short."""
+    short = detail if len(detail) <= _MAX_DETAIL_CHARS else detail[:_MAX_DETAIL_CHARS] + "..."
+    return short.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _quarantine_table(
     rejections: Sequence[_Rejection], envelopes: _Envelopes, *, now: datetime
 ) -> pa.Table:
@@ -794,7 +913,7 @@ def _quarantine_table(
         "record_id": [envelopes.record_ids[r.position] for r in ordered],
         "source": [SOURCE] * n,
         "reason": [r.reason for r in ordered],
-        "detail": [r.detail for r in ordered],
+        "detail": [_printable(r.detail) for r in ordered],
         "raw": [r.raw for r in ordered],
         "received_at": [now_utc] * n,
         "source_key": [envelopes.records[r.position].get("eventSourceARN") for r in ordered],

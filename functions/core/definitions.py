@@ -86,6 +86,7 @@ MAU_DAYS: Final = 30
 # The payload is the contract's and stays byte for byte what the client produced.
 SPILL_KEY_PREFIX: Final = "spilled:"
 MAX_PARTITION_KEY_CHARS: Final = 256
+MAX_EPOCH_MS_DIGITS: Final = 15  # up to the year 33658
 
 
 def spilled_partition_key(first_attempt_ms: int, partition_key: str) -> str:
@@ -99,7 +100,8 @@ def first_attempt_ms(partition_key: object) -> int | None:
     if not isinstance(partition_key, str) or not partition_key.startswith(SPILL_KEY_PREFIX):
         return None
     text, sep, _ = partition_key[len(SPILL_KEY_PREFIX) :].partition(":")
-    if not sep or not text.isdigit():
+    # ASCII digits that fit epoch milliseconds (a forged key must never break the ingest).
+    if not sep or not (text.isascii() and text.isdigit()) or len(text) > MAX_EPOCH_MS_DIGITS:
         return None
     return int(text)
 

@@ -53,7 +53,7 @@ UNKNOWN_EXPERIMENT: Final = "unknown_experiment"
 UNKNOWN_VARIANT: Final = "unknown_variant"
 
 WEIGHT_SUM_TOLERANCE: Final = 0.001
-MAX_ID_CHARS: Final = 128
+MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS
 MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 # Experiment and variant keys become partition values and file names: keep them path-safe.
 _KEY_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -47,7 +47,7 @@ INCONSISTENT_STATUS: Final = "inconsistent_status"
 DUPLICATE_ID: Final = "duplicate_id"
 INVALID_PATH: Final = "invalid_path"
 
-MAX_ID_CHARS: Final = 128
+MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS
 _INT_RE: Final = re.compile(r"^-?[0-9]+$")
 _DATE_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _MONTH_IN_KEY: Final = re.compile(r"/([0-9]{4})-([0-9]{2})/[^/]+$")

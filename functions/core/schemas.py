@@ -81,6 +81,28 @@ TEAMS: tuple[str, ...] = (
 LEDGER_LINES: tuple[str, ...] = ("revenue", "expenses", "salaries")
 UNIT_TYPES: tuple[str, ...] = ("account", "user")
 REPORTING_CURRENCY = "USD"
+# Every input's ids (docs/data-contracts.md, "Ids"): non-empty, at most this many characters.
+MAX_ID_CHARS = 128
+
+
+@dataclass(frozen=True)
+class ClickLimits:
+    """The limits of one click record: the ingest function enforces them and
+    docs/data-contracts.md states them (tests/unit/test_contracts.py compares the two)."""
+
+    max_record_bytes: int = 1_048_576  # Kinesis's own per-record limit
+    max_id_chars: int = MAX_ID_CHARS  # event_id, account_id, user_id
+    # Depth of arrays and objects, the record itself being depth 1. A click is flat; the
+    # bound keeps any decoder (recursive ones included) far from its own stack limit.
+    max_nesting_depth: int = 32
+    # Smallest plausible epoch-milliseconds value (1973-03-03); below it a producer sent seconds.
+    min_event_time_ms: int = 100_000_000_000
+    max_future_skew_minutes: int = 5  # event_time may be at most this far after arrival
+    # Default of the deployment setting `allowed_lateness_days`: an older click is too late.
+    allowed_lateness_days: int = 7
+
+
+CLICK_LIMITS = ClickLimits()
 
 
 _SCALAR_ARROW: dict[str, pa.DataType] = {

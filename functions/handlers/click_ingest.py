@@ -65,7 +65,13 @@ def _settings() -> Settings:
         state_table=os.environ[env.STATE_TABLE],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
         ingest=IngestSettings(
-            allowed_lateness=timedelta(days=int(os.environ[env.ALLOWED_LATENESS_DAYS]))
+            allowed_lateness=timedelta(
+                days=int(
+                    os.environ.get(
+                        env.ALLOWED_LATENESS_DAYS, schemas.CLICK_LIMITS.allowed_lateness_days
+                    )
+                )
+            )
         ),
     )
 

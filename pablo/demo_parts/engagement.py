@@ -29,7 +29,7 @@ from functions.adapters import s3_objects
 from functions.core import schemas
 from functions.handlers import click_ingest
 from functions.handlers.engagement_monitor import FRESHNESS_METRIC
-from pablo.producer import ClickProducer
+from pablo.producer import ClickProducer, VirtualTime
 from pablo.producer_cli import payload_of
 
 STREAM_OUTPUT: Final = "ClickStreamName"
@@ -74,13 +74,16 @@ class EngagementDemo:
             raise RuntimeError(f"the deployed stack has no {STREAM_OUTPUT} output")
         spill = Path(run.out_dir) / "spill" / "clicks.jsonl"
         spill.unlink(missing_ok=True)
+        virtual_time = VirtualTime()
         self.producer = ClickProducer(
             client=run.client("kinesis"),
             stream_name=stream,
             spill_path=spill,
             producer_id=PRODUCER_ID,
-            max_attempts=3,
-            sleep=lambda _: None,  # the demo's stream never throttles; no need to wait
+            # Backoff waits cost no wall time; the retry deadline still counts them, so
+            # the simulated outage spills as a real one would.
+            sleep=virtual_time.sleep,
+            monotonic=virtual_time.monotonic,
             # The emulator's clock, as the stream's arrival times: a spilled click's first
             # attempt must be on the same clock as its arrival.
             clock=self.run_control().now,

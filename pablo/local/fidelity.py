@@ -71,7 +71,9 @@ TYPE_NOTES: dict[str, tuple[str, ...]] = {
     ),
     "AWS::Scheduler::Schedule": ("moto stores schedules but never fires them",),
     "AWS::Athena::WorkGroup": (
-        "moto's Athena runs no SQL (local SQL runs on DuckDB); workgroup limits are not enforced",
+        "queries run on DuckDB (pablo/local/athena.py): SELECT, CTAS and INSERT INTO only; "
+        "bytes scanned counts whole files; the .csv.metadata result file is JSON, not Athena's "
+        "binary format; result encryption and engine versions are not applied",
     ),
     "AWS::Lambda::Function": (
         "moto runs no function code without Docker (the emulator's Lambda runtime must)",

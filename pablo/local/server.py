@@ -68,6 +68,7 @@ EXTENSION_PATHS: Final = (
     "pablo.local.schedules:ScheduleRunner",
     "pablo.local.alarms:AlarmEvaluator",
     "pablo.local.event_targets:EventTargetDelivery",
+    "pablo.local.athena:AthenaSql",
 )
 DEFAULT_STEP_SECONDS: Final = 3600.0
 DEFAULT_DRAIN_SECONDS: Final = 60.0

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from functions.core import clicks, schemas
+from functions.core import schemas
 from functions.core.engagement_state import DAY_PK, FRESHNESS_PK, FRESHNESS_SK, format_time
 from functions.handlers import click_ingest
+from tests import click_corpus
 from tests.conftest import EmulatorServer
 from tests.functional.conftest import unique_name
 from tests.functional.engagement_support import (
@@ -49,34 +50,16 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def corpus(now: datetime) -> list[tuple[bytes, str]]:
-    """Every bad-input class a producer can put on the stream, with its reason code.
-    (Invalid base64 and oversized records cannot travel through Kinesis, which encodes the
-    bytes itself and refuses records over 1 MB: tests/unit/test_clicks.py covers them.)"""
-    t = _ms(now - timedelta(minutes=1))
-    ids = '"event_id":"x","account_id":"a","user_id":"u","event_type":"click"'
+def bad_records(now: datetime) -> list[tuple[bytes, str]]:
+    """The corpus's bad records that Kinesis can carry, with their reason codes (invalid
+    base64, empty and oversized records cannot travel: tests/unit/test_clicks.py has them)."""
+    arrival_ms = _ms(now)
     return [
-        (b'{"event_id":"\xff"}', clicks.INVALID_UTF8),
-        (("{" + ids.replace('"x"', '"\\ud800"') + f',"event_time":{t}}}').encode(), "invalid_utf8"),
-        (
-            _json(_click("sur", now, page="\udcff")).replace(b"\\udcff", b"\xed\xb3\xbf"),
-            "invalid_utf8",
-        ),
-        (b"click!", clicks.INVALID_JSON),
-        (b"[1,2]", clicks.NOT_AN_OBJECT),
-        (("{" + ids + f',"event_time":{t},"event_id":"y"}}').encode(), clicks.DUPLICATE_JSON_KEY),
-        (_json({k: v for k, v in _click("m", now).items() if k != "user_id"}), "missing_field"),
-        (_json(_click("n", now, account_id=None)), clicks.NULL_FIELD),
-        (_json(_click("w", now, event_time=True)), clicks.WRONG_TYPE),
-        (_json(_click("w2", now, event_time="1700000000000")), clicks.WRONG_TYPE),
-        (("{" + ids + ',"event_time":NaN}').encode(), clicks.NON_FINITE_NUMBER),
-        (("{" + ids + ',"event_time":Infinity}').encode(), clicks.NON_FINITE_NUMBER),
-        (_json(_click("s", now, event_time=_ms(now) // 1000)), clicks.TIMESTAMP_IN_SECONDS),
-        (_json(_click("neg", now, event_time=-5)), clicks.NEGATIVE_TIMESTAMP),
-        (_json(_click("fut", now + timedelta(days=3))), clicks.FUTURE_TIMESTAMP),
-        (_json(_click("late", now - timedelta(days=8))), clicks.TOO_LATE),
-        (_json(_click("type", now, event_type="hover")), clicks.UNKNOWN_EVENT_TYPE),
-        (_json(_click(" ", now)), clicks.INVALID_ID),
+        (case.data, case.expected)
+        for case in click_corpus.cases(arrival_ms)
+        if case.travels
+        and isinstance(case.data, bytes)
+        and case.expected not in (click_corpus.ACCEPTED, click_corpus.DUPLICATE)
     ]
 
 
@@ -126,7 +109,7 @@ def test_every_record_is_accepted_duplicate_or_quarantined_with_its_reason(
     stream, queue_url = _stream_with_mapping(rig)
     good = [_click(f"good-{i}", now - timedelta(minutes=i)) for i in range(20)]
     late = _click("late-but-allowed", now - timedelta(days=2))
-    bad = corpus(now)
+    bad = bad_records(now)
     payloads = [_json(c) for c in good] + [_json(good[0]), _json(good[1])] + [_json(late)]
     payloads += [raw for raw, _ in bad]
     # When the batch goes through the stream and the mapping

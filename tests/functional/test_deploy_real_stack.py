@@ -12,11 +12,6 @@ import pytest
 from pablo.local.deploy import REPO_ROOT, assembly_dir
 from tests.conftest import STACK_NAME, EmulatorServer
 
-pytestmark = pytest.mark.skipif(
-    not (REPO_ROOT / "cdk.json").exists() or not (REPO_ROOT / "infra" / "app.py").exists(),
-    reason="the real CDK app (cdk.json, infra/app.py) is not there",
-)
-
 
 @pytest.fixture(scope="module")
 def report(deployed_stack: EmulatorServer) -> dict[str, Any]:

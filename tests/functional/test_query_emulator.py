@@ -14,6 +14,7 @@ from pablo.cli import main
 from pablo.query import run_query
 from pablo.query_saved import load_saved_queries, saved_query
 from pablo.query_sql import QueryError
+from pablo.wrangler import emulator_session
 from tests.conftest import EmulatorServer
 
 CLOCK_START = "2026-10-02T00:00:00+00:00"
@@ -121,3 +122,31 @@ def test_every_saved_query_is_a_named_query_of_the_analyst_workgroup(
     saved = load_saved_queries()
     assert len(saved) >= 9
     assert {q.sql for q in saved} <= texts
+
+
+def test_awswrangler_reads_the_emulators_catalog_and_lake(stack: EmulatorServer) -> None:
+    # Given awswrangler pointed at the emulator, as a notebook would be
+    import awswrangler as wr  # noqa: PLC0415
+
+    session = emulator_session(stack.endpoint)
+    database = stack.outputs["CuratedDatabaseName"]
+    bucket = stack.outputs["CuratedBucketName"]
+    try:
+        # When it lists the catalog and reads the table's files as a dataset
+        tables = wr.catalog.tables(database=database, limit=None, boto3_session=session)
+        frame = wr.s3.read_parquet(
+            f"s3://{bucket}/{schemas.GROWTH_MONTHLY.prefix}/",
+            dataset=True,
+            boto3_session=session,
+        )
+    finally:
+        wr.config.reset()
+    # Then the deployed Glue tables are there, with the registry's descriptions
+    described = dict(zip(tables["Table"], tables["Description"], strict=True))
+    assert described["growth_monthly"] == schemas.GROWTH_MONTHLY.description
+    # And the rows are the files', with the month partition read from the keys
+    rows = frame.sort_values("month")[["month", "mrr_end_cents", "accounts_end"]]
+    assert rows.to_dict("records") == [
+        {"month": month, "mrr_end_cents": end, "accounts_end": accounts}
+        for month, (_, end, accounts) in MONTHS.items()
+    ]

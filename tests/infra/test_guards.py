@@ -150,8 +150,7 @@ def test_cdk_cli_synthesizes_the_prod_environment(tmp_path):
     # given the pinned CDK CLI and cdk.json (its `app` command and its environments)
     repo = Path(__file__).resolve().parents[2]
     cdk = repo / "node_modules" / ".bin" / "cdk"
-    if not cdk.exists():
-        pytest.skip("node_modules not installed (make setup)")
+    assert cdk.exists(), "the pinned CDK CLI is not installed: run `make setup`"
     # when `cdk synth -c env=prod` runs from the repository root
     result = subprocess.run(
         [str(cdk), "synth", "--quiet", "-c", "env=prod", "-o", str(tmp_path / "cdk.out")],

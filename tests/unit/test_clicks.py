@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions.core import clicks, definitions, engagement, schemas
+from tests import click_corpus as corpus
 
 ARRIVAL = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)
 NOW = ARRIVAL + timedelta(seconds=5)
@@ -54,84 +55,109 @@ def body(i: int) -> dict[str, Any]:
     return payload(event_id=f"evt-{i:04d}")
 
 
-ID = '"event_id":"e","account_id":"a","user_id":"u","event_type":"click"'
-T = ARRIVAL_MS - 1000
-
-# (name, raw payload bytes or base64 text, expected reason)
-BAD_INPUTS: list[tuple[str, bytes | str, str]] = [
-    ("not base64", "not*base64!", clicks.INVALID_BASE64),
-    ("base64 missing padding", "YWJjZA", clicks.INVALID_BASE64),
-    ("base64 data after padding", "YWJjZA=A", clicks.INVALID_BASE64),
-    ("base64 padding inside", "YQ==YWJj", clicks.INVALID_BASE64),
-    ("invalid utf-8", b'{"event_id":"\xff"}', clicks.INVALID_UTF8),
-    ("utf-8 encoded surrogate", b'{"event_id":"\xed\xa0\x80"}', clicks.INVALID_UTF8),
-    (
-        "lone surrogate escape",
-        ("{" + ID.replace('"e"', '"\\ud800"') + f',"event_time":{T}}}').encode(),
-        clicks.INVALID_UTF8,
-    ),
-    ("not json", b"click!", clicks.INVALID_JSON),
-    ("truncated json", b'{"event_id":', clicks.INVALID_JSON),
-    ("empty payload", b"", clicks.INVALID_JSON),
-    ("array", b"[1,2]", clicks.NOT_AN_OBJECT),
-    ("string", b'"click"', clicks.NOT_AN_OBJECT),
-    (
-        "duplicate key",
-        ("{" + ID + f',"event_time":{T},"event_id":"other"}}').encode(),
-        clicks.DUPLICATE_JSON_KEY,
-    ),
-    (
-        "missing field",
-        encode({k: v for k, v in payload().items() if k != "user_id"}),
-        clicks.MISSING_FIELD,
-    ),
-    ("null field", encode(payload(account_id=None)), clicks.NULL_FIELD),
-    ("string time", encode(payload(event_time=str(T))), clicks.WRONG_TYPE),
-    ("bool time", ("{" + ID + ',"event_time":true}').encode(), clicks.WRONG_TYPE),
-    ("float time", encode(payload(event_time=T + 0.5)), clicks.WRONG_TYPE),
-    ("number id", encode(payload(user_id=7)), clicks.WRONG_TYPE),
-    ("NaN time", ("{" + ID + ',"event_time":NaN}').encode(), clicks.NON_FINITE_NUMBER),
-    ("Infinity time", ("{" + ID + ',"event_time":-Infinity}').encode(), clicks.NON_FINITE_NUMBER),
-    ("overflowing time", ("{" + ID + ',"event_time":1e400}').encode(), clicks.NON_FINITE_NUMBER),
-    ("seconds", encode(payload(event_time=ARRIVAL_MS // 1000)), clicks.TIMESTAMP_IN_SECONDS),
-    ("negative", encode(payload(event_time=-5)), clicks.NEGATIVE_TIMESTAMP),
-    ("far future", encode(payload(event_time=ARRIVAL_MS + 3_600_000)), clicks.FUTURE_TIMESTAMP),
-    ("microseconds", encode(payload(event_time=ARRIVAL_MS * 1000)), clicks.FUTURE_TIMESTAMP),
-    ("eight days late", encode(payload(event_time=ARRIVAL_MS - 8 * 86_400_000)), clicks.TOO_LATE),
-    ("unknown type", encode(payload(event_type="hover")), clicks.UNKNOWN_EVENT_TYPE),
-    ("oversized", encode(payload(page="x" * (1_048_576 + 10))), clicks.OVERSIZED_RECORD),
-    ("empty id", encode(payload(event_id="")), clicks.INVALID_ID),
-    ("blank id", encode(payload(account_id="   ")), clicks.INVALID_ID),
-    ("unicode-blank id", encode(payload(user_id="\u3000\t\u2028")), clicks.INVALID_ID),
-    ("absurd id", encode(payload(user_id="u" * 1000)), clicks.INVALID_ID),
-]
+CORPUS = corpus.cases(ARRIVAL_MS)
+ALONE = [c for c in CORPUS if c.expected != corpus.DUPLICATE]
 
 
 def test_the_corpus_covers_every_reason_code() -> None:
-    assert {reason for _, _, reason in BAD_INPUTS} == set(clicks.REASON_CODES)
+    covered = {c.expected for c in CORPUS} | corpus.REASONS_WITHOUT_A_CASE
+    assert covered == {*clicks.REASON_CODES, corpus.ACCEPTED, corpus.DUPLICATE}
 
 
-@pytest.mark.parametrize(("name", "data", "reason"), BAD_INPUTS, ids=[n for n, _, _ in BAD_INPUTS])
-def test_each_bad_record_is_quarantined_with_its_reason_and_the_batch_goes_on(
-    name: str, data: bytes | str, reason: str
-) -> None:
-    # given a bad record between two good ones
-    records = [record(encode(body(1)), 1), record(data, 2), record(encode(body(3)), 3)]
+@pytest.mark.parametrize("case", ALONE, ids=[c.name for c in ALONE])
+def test_each_corpus_record_gets_its_verdict_and_the_batch_goes_on(case: corpus.Case) -> None:
+    # given a corpus record between two good ones
+    records = [record(encode(body(1)), 1), record(case.data, 2), record(encode(body(3)), 3)]
     # when the batch is decoded
     outcome = clicks.decode_batch(records, now=NOW)
-    # then the bad one is quarantined with its reason and its bytes, the good ones accepted
-    assert outcome.quarantined.column("reason").to_pylist() == [reason], name
+    # then the good ones are accepted and the record is where the corpus says, bytes intact
+    accepted = outcome.accepted.column("event_id").to_pylist()
+    assert accepted[0] == "evt-0001" and accepted[-1] == "evt-0003"
+    assert outcome.received == 3 == outcome.accepted.num_rows + outcome.quarantined.num_rows
+    if case.expected == corpus.ACCEPTED:
+        assert outcome.quarantined.num_rows == 0 and len(accepted) == 3
+        return
+    assert outcome.quarantined.column("reason").to_pylist() == [case.expected], case.name
     row = outcome.quarantined.to_pylist()[0]
-    expected_raw = data.encode() if isinstance(data, str) else data
-    if reason != clicks.OVERSIZED_RECORD:
-        assert row["raw"] == expected_raw
+    expected_raw = case.data.encode() if isinstance(case.data, str) else case.data
+    if case.expected == clicks.OVERSIZED_RECORD:  # kept as received: never decoded
+        expected_raw = base64.b64encode(expected_raw)
+    assert row["raw"] == expected_raw
     assert row["record_id"] == f"shardId-000000000003:{2:020d}"
     assert row["sequence_number"] == f"{2:020d}"
     assert row["shard_id"] == "shardId-000000000003"
     assert row["source"] == "clicks" and row["pipeline"] == "engagement"
     assert row["detail"]
+
+
+def test_the_whole_corpus_as_one_batch_puts_every_record_in_its_place() -> None:
+    # given every corpus record in one batch (the fast path refuses it: the careful path)
+    records = [record(case.data, seq) for seq, case in enumerate(CORPUS)]
+    # when it is decoded
+    outcome = clicks.decode_batch(records, now=NOW)
+    # then each record is accepted, counted duplicate or quarantined as the corpus says
+    where = {int(r["sequence_number"]): r["reason"] for r in outcome.quarantined.to_pylist()}
+    where |= {
+        int(s): corpus.ACCEPTED for s in outcome.accepted.column("sequence_number").to_pylist()
+    }
+    got = [where.get(seq, corpus.DUPLICATE) for seq in range(len(CORPUS))]
+    assert got == [c.expected for c in CORPUS]
+    duplicates = sum(c.expected == corpus.DUPLICATE for c in CORPUS)
+    assert outcome.duplicates == duplicates
+    assert outcome.received == outcome.accepted.num_rows + duplicates + outcome.quarantined.num_rows
+    # and both tables can be written as the handler writes them
+    assert clicks.write_parquet(outcome.quarantined, schemas.QUARANTINE)
+    assert clicks.write_parquet(outcome.accepted, schemas.RAW_CLICKS)
+
+
+@pytest.mark.parametrize("failure", [MemoryError, RecursionError, SystemError, KeyError])
+def test_a_decoder_failing_on_one_record_quarantines_it_as_undecodable(
+    failure: type[Exception], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given decoders that fail on one record the way a C extension or the runtime can
+    poison = encode(payload(event_id="poison", extra=1))
+
+    class Failing:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def decode(self, raw: bytes) -> Any:
+            if b"poison" in raw:
+                raise failure("injected")
+            return self.real.decode(raw)
+
+        def decode_lines(self, raw: bytes) -> Any:
+            if b"poison" in raw:
+                raise failure("injected")
+            return self.real.decode_lines(raw)
+
+    real_loads = json.loads
+
+    def failing_loads(text: str, **kwargs: Any) -> Any:
+        if "poison" in text:
+            raise failure("injected")
+        return real_loads(text, **kwargs)
+
+    monkeypatch.setattr(clicks, "_PAYLOAD_DECODER", Failing(clicks._PAYLOAD_DECODER))
+    monkeypatch.setattr(clicks.json, "loads", failing_loads)
+    records = [record(encode(body(1)), 1), record(poison, 2), record(encode(body(3)), 3)]
+    # when the batch is decoded
+    outcome = clicks.decode_batch(records, now=NOW)
+    # then that record alone is quarantined, named by the exception, and the rest accepted
+    assert outcome.quarantined.column("reason").to_pylist() == [clicks.UNDECODABLE]
+    assert outcome.quarantined.column("detail")[0].as_py().startswith(failure.__name__)
     assert outcome.accepted.column("event_id").to_pylist() == ["evt-0001", "evt-0003"]
-    assert outcome.received == 3 == outcome.accepted.num_rows + outcome.quarantined.num_rows
+
+
+def test_the_default_limits_are_the_registry_ones() -> None:
+    settings = clicks.IngestSettings()
+    limits = schemas.CLICK_LIMITS
+    assert settings.max_id_chars == limits.max_id_chars == 128
+    assert settings.max_record_bytes == limits.max_record_bytes
+    assert settings.max_nesting_depth == limits.max_nesting_depth
+    assert settings.max_future_skew == timedelta(minutes=limits.max_future_skew_minutes)
+    assert settings.allowed_lateness == timedelta(days=limits.allowed_lateness_days)
+    assert limits.min_event_time_ms == clicks.MIN_EPOCH_MS
 
 
 def test_accepted_rows_match_the_registry_and_carry_kinesis_metadata() -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from functions.core import schemas
+from functions.core import clicks, schemas
 from pablo.generate.contracts import INPUTS, PIPELINE_ADDED_COLUMNS, InputContract
 from pablo.generate.model import PRICE_PER_SEAT_CENTS
 
@@ -89,3 +90,26 @@ def test_the_doc_states_the_list_prices_and_the_reporting_currency() -> None:
     for plan, cents in PRICE_PER_SEAT_CENTS.items():
         assert f"`{plan}` {cents} cents" in text
     assert f"`{schemas.REPORTING_CURRENCY}`" in text
+
+
+def _table_rows(section: str, header: str) -> list[list[str]]:
+    """The rows of the markdown table under `header` in `section`, cells stripped."""
+    start = section.index(header)
+    lines = section[start:].split("\n\n", 1)[0].splitlines()[2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_the_click_limits_in_the_doc_are_the_registry_limits() -> None:
+    # Given the limits table of the clicks section
+    rows = _table_rows(_section("clicks"), "| limit | value |")
+    # When its names and values are read
+    documented = {name.strip("`"): int(value) for name, value, _ in rows}
+    # Then they are exactly the registry's, and the id rule for every input says the same
+    assert documented == dataclasses.asdict(schemas.CLICK_LIMITS)
+    text = DOC.read_text(encoding="utf-8")
+    assert f"at most {schemas.CLICK_LIMITS.max_id_chars} characters" in text
+
+
+def test_the_click_reason_codes_in_the_doc_are_the_code_ones_in_check_order() -> None:
+    rows = _table_rows(_section("clicks"), "| reason | when |")
+    assert tuple(reason.strip("`") for reason, _ in rows) == clicks.REASON_CODES

@@ -248,6 +248,9 @@ def test_a_replayed_record_carries_its_first_attempt_in_the_partition_key() -> N
     assert definitions.first_attempt_ms("acct-0005") is None
     assert definitions.first_attempt_ms("spilled:soon:acct-0005") is None
     assert definitions.first_attempt_ms(None) is None
+    # a forged key with a number beyond epoch milliseconds, or non-ASCII digits, is ignored
+    assert definitions.first_attempt_ms("spilled:" + "9" * 30 + ":acct") is None
+    assert definitions.first_attempt_ms("spilled:\u0661\u0662:acct") is None
     assert len(definitions.spilled_partition_key(1, "x" * 300)) == 256
 
 

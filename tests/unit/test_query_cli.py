@@ -13,8 +13,8 @@ from typing import Any
 
 import boto3
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from botocore.config import Config
 from moto import mock_aws
 from moto.athena.models import QueryResults, athena_backends
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -22,15 +22,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from functions.core import schemas
 from infra.config import config_from_context, read_cdk_json_context
 from pablo.cli import main
-from pablo.query import (
-    ANALYSTS_WORKGROUP,
-    FINANCE_WORKGROUP,
-    athena_workgroup,
-    glue_database_names,
-    run_query,
-)
+from pablo.query import athena_workgroup, glue_database_names, run_query
 from pablo.query_athena import run_athena
-from pablo.query_sql import QueryError
+from pablo.query_sql import ANALYSTS_WORKGROUP, FINANCE_WORKGROUP, QueryError
 from tests.unit.query_lake import write_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -178,15 +172,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield athena_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
 
 
-def test_athena_path_runs_in_the_analyst_workgroup_with_glue_names(aws: Any) -> None:
-    # Given Athena answering a query with typed columns (header row first, as Athena does)
-    columns = [{"Name": "month", "Type": "varchar"}, {"Name": "mrr", "Type": "double"}]
-    columns += [{"Name": "accounts", "Type": "bigint"}, {"Name": "day", "Type": "date"}]
-    rows: list[list[str | None]] = [
-        ["month", "mrr", "accounts", "day"],
-        ["2026-09", "82.3", "5", "2026-09-01"],
-        ["2026-10", None, "6", "2026-10-01"],
-    ]
+def _queue_results(aws: Any, columns: list[dict[str, str]], rows: list[list[str | None]]) -> None:
+    """What moto's Athena answers for the next query (it runs no SQL itself)."""
     aws.query_results_queue.append(
         QueryResults(
             rows=[
@@ -195,12 +182,31 @@ def test_athena_path_runs_in_the_analyst_workgroup_with_glue_names(aws: Any) -> 
             column_info=columns,
         )
     )
-    # And the analyst workgroup exists
+
+
+def test_athena_path_runs_in_the_analyst_workgroup_through_awswrangler(aws: Any) -> None:
+    # Given Athena answering a query with typed columns (header row first, as Athena does)
+    columns = [{"Name": "month", "Type": "varchar"}, {"Name": "mrr", "Type": "double"}]
+    columns += [{"Name": "accounts", "Type": "bigint"}, {"Name": "day", "Type": "date"}]
+    _queue_results(
+        aws,
+        columns,
+        [
+            ["month", "mrr", "accounts", "day"],
+            ["2026-09", "82.3", "5", "2026-09-01"],
+            ["2026-10", None, "6", "2026-10-01"],
+        ],
+    )
+    # And the analyst workgroup, writing its results where awswrangler reads them
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="results")
     athena = boto3.client("athena", region_name="us-east-1")
-    athena.create_work_group(Name="pablo-prod-analysts")
+    athena.create_work_group(
+        Name="pablo-prod-analysts",
+        Configuration={"ResultConfiguration": {"OutputLocation": "s3://results/analysts/"}},
+    )
     # When pablo query runs with no lake and no emulator
     table = run_query("SELECT month FROM curated.growth_monthly", env="prod")
-    # Then the rows come back typed
+    # Then the rows come back typed, Athena's NULL as null
     assert table.to_pylist()[1] == {
         "month": "2026-10",
         "mrr": None,
@@ -216,30 +222,60 @@ def test_athena_path_runs_in_the_analyst_workgroup_with_glue_names(aws: Any) -> 
     assert execution["WorkGroup"] == "pablo-prod-analysts"
 
 
-def test_athena_polls_until_done_without_real_waiting(aws: Any) -> None:
-    # Given moto's Athena, whose executions go QUEUED -> RUNNING -> SUCCEEDED
-    athena = boto3.client("athena", region_name="us-east-1")
-    waits: list[float] = []
-    # When run_athena polls with an injected sleep
-    table = run_athena(
-        athena, "SELECT 1", workgroup="primary", database="default", sleep=waits.append
+def test_a_failed_athena_query_is_one_line(aws: Any) -> None:
+    # Given a workgroup and a query execution Athena marks FAILED
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="results")
+    boto3.client("athena", region_name="us-east-1").create_work_group(
+        Name="primary-results",
+        Configuration={"ResultConfiguration": {"OutputLocation": "s3://results/"}},
     )
-    # Then it returns (no rows were queued) after backing off, never longer than the cap
-    assert table.num_rows == 0
-    assert all(0 < w <= 5.0 for w in waits)
+    original = aws.start_query_execution
+
+    def failing(*args: Any, **kwargs: Any) -> str:
+        execution_id = original(*args, **kwargs)
+        aws.executions[execution_id].status = "FAILED"
+        return execution_id
+
+    aws.start_query_execution = failing
+    # When it runs / Then a one-line QueryError says Athena failed it
+    with pytest.raises(QueryError, match=r"^Athena: ") as caught:
+        run_athena(
+            boto3.Session(region_name="us-east-1"),
+            "SELECT 1",
+            workgroup="primary-results",
+            database="default",
+        )
+    assert "\n" not in str(caught.value)
 
 
-def test_athena_refusal_is_one_line() -> None:
-    # Given an Athena client that cannot reach any endpoint
-    athena = boto3.client(
-        "athena",
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+def test_athena_refusal_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a session whose Athena endpoint cannot be reached
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    session = boto3.Session(
+        region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
     # When a query is started / Then a one-line QueryError says Athena failed
     with pytest.raises(QueryError, match=r"^Athena: ") as caught:
-        run_athena(athena, "SELECT 1", workgroup="primary", database="default")
+        run_athena(session, "SELECT 1", workgroup="primary", database="default")
     assert "\n" not in str(caught.value)
+
+
+def test_parquet_format_writes_the_rows_as_parquet(small_lake: Path, tmp_path: Path) -> None:
+    # Given the lake / When a real process asks for Parquet on a redirected stdout
+    target = tmp_path / "out.parquet"
+    with target.open("wb") as sink:
+        result = subprocess.run(
+            [sys.executable, "-m", "pablo", "query", SQL, "--lake", str(small_lake),
+             "--format", "parquet"],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=False,
+            check=False,
+        )
+    # Then the file is Parquet with the query's rows and types
+    assert result.returncode == 0, result.stderr
+    assert pq.read_table(target).to_pylist() == [
+        {"month": "2026-09", "per_account": 350, "nrr": None, "nrr_reason": "no_starting_mrr"},
+        {"month": "2026-10", "per_account": 350, "nrr": 1.5, "nrr_reason": None},
+    ]
