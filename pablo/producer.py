@@ -69,6 +69,7 @@ class SendResult:
     spilled: int = 0
     calls: int = 0
     resent: int = 0  # records sent again after a per-record failure
+    spill_reason: str | None = None  # why the last records were spilled
 
 
 @dataclass
@@ -116,6 +117,7 @@ class ClickProducer:
     def _send_batch(self, batch: list[OutgoingRecord], result: SendResult, *, count: bool) -> None:
         pending = list(batch)
         attempts = 1 if self._unavailable else self.max_attempts
+        reason = "no attempt"
         for attempt in range(attempts):
             if attempt:
                 self.sleep(self._backoff(attempt))
@@ -126,6 +128,7 @@ class ClickProducer:
                 )
             except (EndpointConnectionError, ClientError, BotoCoreError) as exc:
                 result.calls += 1
+                reason = " ".join(str(exc).split())
                 if _stream_unavailable(exc):
                     break
                 continue
@@ -140,7 +143,12 @@ class ClickProducer:
             pending = failed
             if not pending:
                 return
+            codes = sorted(
+                {str(r.get("ErrorCode")) for r in response["Records"] if r.get("ErrorCode")}
+            )
+            reason = f"records still failing after {attempt + 1} calls ({', '.join(codes)})"
         self._unavailable = True
+        result.spill_reason = reason
         self._spill(pending, result, count=count)
 
     def _backoff(self, attempt: int) -> float:

@@ -1,18 +1,36 @@
-"""Query results as an aligned text table, CSV or JSON."""
+"""The output convention of every command that prints data: `--format table|csv|json`.
+
+Query results render as an aligned text table, CSV or JSON. The module is read to build the
+command line's parsers: pyarrow is imported only to render.
+"""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 FORMATS: tuple[str, ...] = ("table", "csv", "json")
+DEFAULT_FORMAT = "table"
 NULL_TEXT = "NULL"
+
+
+def add_format_argument(parser: argparse.ArgumentParser) -> None:
+    """`--format`, read as `args.output_format`."""
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=DEFAULT_FORMAT,
+        dest="output_format",
+        help="output format",
+    )
 
 
 def render(table: pa.Table, output_format: str) -> str:
@@ -92,6 +110,8 @@ def to_text_table(table: pa.Table) -> str:
 
 
 def _is_numeric(data_type: pa.DataType) -> bool:
+    import pyarrow as pa  # noqa: PLC0415
+
     return bool(
         pa.types.is_integer(data_type)
         or pa.types.is_floating(data_type)

@@ -15,7 +15,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from functions.core import clicks
-from pablo import producer_cli
+from pablo.commands import send_clicks
 from pablo.local.context import local_client
 from pablo.producer import ClickProducer
 
@@ -158,7 +158,7 @@ def test_send_clicks_command_sends_a_replay_file(
         + "garbage\n"
     )
     parser = argparse.ArgumentParser()
-    producer_cli.register(parser.add_subparsers())
+    send_clicks.register(parser.add_subparsers())
     args = parser.parse_args(
         [
             "send-clicks",
