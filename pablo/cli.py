@@ -79,7 +79,8 @@ class VersionAction(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *_: Any, **__: Any) -> NoReturn:
         from importlib.metadata import version  # noqa: PLC0415
 
-        parser.exit(EXIT_OK, f"{parser.prog} {version(DISTRIBUTION)}\n")
+        print(f"{parser.prog} {version(DISTRIBUTION)}")
+        parser.exit(EXIT_OK)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -167,12 +167,14 @@ def client(service: str, endpoint: str | None, region: str | None = None) -> Any
 
 
 def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
-    """The deployed stack's outputs, by key; ConfigurationError if it is not deployed."""
-    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+    """The deployed stack's outputs, by key; ConfigurationError if it is not deployed (an
+    unreachable endpoint is the SDK's own error: the operation failed, nothing is wrong
+    with the command)."""
+    from botocore.exceptions import ClientError  # noqa: PLC0415
 
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    except (ClientError, BotoCoreError) as exc:
+    except ClientError as exc:
         raise ConfigurationError(f"stack {stack_name} not found: {exc}") from exc
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
