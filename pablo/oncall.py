@@ -1,6 +1,6 @@
 """`pablo oncall`: what is firing, who owns it, acknowledging, the weekly handover, replays.
 
-    pablo oncall status [--json]
+    pablo oncall status [--format text|csv|json]
     pablo oncall ack ALARM --by NAME [--note TEXT]
     pablo oncall rotation [--week YYYY-MM-DD] [--config PATH]
     pablo oncall handoff [--week YYYY-MM-DD] [--config PATH]
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -36,6 +37,7 @@ from functions.core.oncall_replay import Quarantined
 from pablo import stack
 from pablo.local.context import LOCAL_REGION
 from pablo.producer_cli import CLICK_STREAM_OUTPUT
+from pablo.query_output import CSV, JSON, rows_to_csv, rows_to_json
 from pablo.stack import STACK_NAME
 
 # moto creates alarms in OK with this reason; AWS creates them in INSUFFICIENT_DATA.
@@ -155,11 +157,21 @@ def effective_state(alarm: dict[str, Any]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     statuses = oncall.open_alarms(alarm_statuses(Target.from_args(args)))
-    if args.json:
-        print(json.dumps([s.as_dict() for s in statuses], indent=2))
+    rows = [s.as_dict() for s in statuses]
+    if args.output_format == JSON:
+        sys.stdout.write(rows_to_json(rows))
+    elif args.output_format == CSV:
+        sys.stdout.write(rows_to_csv(status_columns(), rows))
     else:
         print("\n".join(oncall.status_lines(statuses)))
     return 0
+
+
+def status_columns() -> list[str]:
+    """The columns of `oncall status --format csv`: AlarmStatus.as_dict's keys (a blank
+    status has them all), so that no alarm open still gives the header."""
+    blank = AlarmStatus(name="", state="", since="", actions_enabled=True, spec=None)
+    return list(blank.as_dict())
 
 
 # --- ack -----------------------------------------------------------------------------

@@ -17,28 +17,40 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pyarrow as pa
 
-FORMATS: tuple[str, ...] = ("table", "csv", "json")
-DEFAULT_FORMAT = "table"
+TABLE, CSV, JSON, TEXT = "table", "csv", "json", "text"
+FORMATS: tuple[str, ...] = (TABLE, CSV, JSON)
+# A command whose output is a report rather than rows: its human text, or JSON.
+REPORT_FORMATS: tuple[str, ...] = (TEXT, JSON)
 NULL_TEXT = "NULL"
 
 
-def add_format_argument(parser: argparse.ArgumentParser) -> None:
-    """`--format`, read as `args.output_format`."""
+def add_format_argument(
+    parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS
+) -> None:
+    """`--format` (the first of `formats` by default) and `--json`, its shorthand; read as
+    `args.output_format`."""
     parser.add_argument(
         "--format",
-        choices=FORMATS,
-        default=DEFAULT_FORMAT,
+        choices=formats,
+        default=formats[0],
         dest="output_format",
         help="output format",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_const",
+        const=JSON,
+        dest="output_format",
+        help=f"same as --format {JSON}",
     )
 
 
 def render(table: pa.Table, output_format: str) -> str:
-    if output_format == "csv":
+    if output_format == CSV:
         return to_csv(table)
-    if output_format == "json":
+    if output_format == JSON:
         return to_json(table)
-    if output_format == "table":
+    if output_format == TABLE:
         return to_text_table(table)
     raise ValueError(f"unknown format {output_format!r}; one of {', '.join(FORMATS)}")
 
@@ -76,16 +88,25 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def to_json(table: pa.Table) -> str:
-    rows = [{k: plain(v) for k, v in row.items()} for row in _rows(table)]
-    return json.dumps(rows, indent=2) + "\n"
+    return rows_to_json(_rows(table))
 
 
 def to_csv(table: pa.Table) -> str:
+    return rows_to_csv(table.column_names, _rows(table))
+
+
+def rows_to_json(rows: list[dict[str, Any]]) -> str:
+    """Rows (any command's records) as a JSON array of objects."""
+    return json.dumps([{k: plain(v) for k, v in row.items()} for row in rows], indent=2) + "\n"
+
+
+def rows_to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV: a header, nulls empty, nested values as compact JSON."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.column_names)
-    for row in _rows(table):
-        writer.writerow("" if v is None else text(v) for v in row.values())
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow("" if row.get(c) is None else text(row[c]) for c in columns)
     return buffer.getvalue()
 
 

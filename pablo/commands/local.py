@@ -9,6 +9,7 @@ from typing import Any
 from pablo.commands import Handler
 from pablo.local.clock import parse_instant
 from pablo.local.state import DEFAULT_PORT
+from pablo.query_output import REPORT_FORMATS, add_format_argument
 from pablo.stack import STACK_NAME, endpoint_help
 
 
@@ -33,7 +34,7 @@ def register(subparsers: Any) -> None:
     down.set_defaults(func=Handler("pablo.local.cli:cmd_down"))
 
     status = commands.add_parser("status", help="endpoint, pid, clock and stack outputs")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    add_format_argument(status, REPORT_FORMATS)
     status.add_argument("--stack-name", default=STACK_NAME, help="the deployed stack")
     status.set_defaults(func=Handler("pablo.local.cli:cmd_status"))
 
@@ -43,7 +44,7 @@ def register(subparsers: Any) -> None:
     target.add_argument("--by", help="duration to move by: 90s, 15m, 6h, 1d12h, 2w")
     tick.add_argument("--step", help="largest step between extension calls (default 1h)")
     tick.add_argument("--no-settle", action="store_true", help="do not wait for executions")
-    tick.add_argument("--json", action="store_true", help="print the full response")
+    add_format_argument(tick, REPORT_FORMATS)
     tick.set_defaults(func=Handler("pablo.local.cli:cmd_tick"))
 
     deploy = commands.add_parser(

@@ -8,6 +8,7 @@ from typing import Any, Final
 
 from functions.core.schemas import Pipeline
 from pablo.commands import Handler
+from pablo.query_output import CSV, JSON, TEXT, add_format_argument
 from pablo.stack import add_target_arguments
 
 ROTATION_PATH: Final = Path(__file__).resolve().parents[2] / "config" / "oncall_rotation.json"
@@ -18,7 +19,7 @@ def register(subparsers: Any) -> None:
     commands = parser.add_subparsers(dest="oncall_command", required=True, metavar="COMMAND")
 
     status = commands.add_parser("status", help="alarms in ALARM or INSUFFICIENT_DATA")
-    status.add_argument("--json", action="store_true", help="JSON instead of text")
+    add_format_argument(status, (TEXT, CSV, JSON))
     add_target_arguments(status)
     status.set_defaults(func=Handler("pablo.oncall:cmd_status"))
 

@@ -35,6 +35,7 @@ from pablo.local.state import (
     local_dir,
     running_state,
 )
+from pablo.query_output import JSON
 from pablo.stack import command_target
 
 START_TIMEOUT_SECONDS: Final = 60.0
@@ -174,7 +175,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "skipped_extensions": health["skipped_extensions"],
         "stack": _stack_outputs(state.endpoint, args.stack_name),
     }
-    if args.json:
+    if args.output_format == JSON:
         print(json.dumps(report, indent=2))
         return 0
     print(f"endpoint   {report['endpoint']} (pid {report['pid']}, since {report['started_at']})")
@@ -198,7 +199,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
     step = parse_duration(args.step) if args.step else None
     by = parse_duration(args.by) if args.by else None
     result = client.advance(to=args.to, by=by, step=step, settle=not args.no_settle)
-    if args.json:
+    if args.output_format == JSON:
         print(json.dumps(result, indent=2))
         return 0
     print(

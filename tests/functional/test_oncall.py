@@ -8,6 +8,7 @@ closes the acknowledgement; quarantined clicks and account-event lines are repla
 
 from __future__ import annotations
 
+import csv
 import functools
 import io
 import json
@@ -306,12 +307,17 @@ def test_the_cli_prints_status_json_handoff_and_one_line_errors(
     # when status --json, handoff and an ack of an unknown alarm run through `pablo`
     assert main(["oncall", "status", "--json", *endpoint]) == 0
     status = json.loads(capsys.readouterr().out)
+    assert main(["oncall", "status", "--format", "csv", *endpoint]) == 0
+    status_csv = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert main(["oncall", "handoff", *endpoint]) == 0
     handoff = capsys.readouterr().out
     assert main(["oncall", "ack", "nope", "--by", "Alex Kim", *endpoint]) == 2
     error = capsys.readouterr().err
-    # then every listed alarm is open, with its inventory fields
+    # then every listed alarm is open, with its inventory fields, in JSON and in CSV
     assert status and {row["state"] for row in status} <= {"ALARM", "INSUFFICIENT_DATA"}
+    assert [(r["alarm"], r["owner"]) for r in status_csv] == [
+        (r["alarm"], r["owner"]) for r in status
+    ]
     assert all(row["owner"] and row["runbook"] for row in status)
     # and the note has its sections, and the error is one line
     assert "## Acknowledgements" in handoff and name in handoff

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import resource
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from functions.core.errors import (
 from pablo.cli import EXIT_FAILED, EXIT_USAGE, build_parser, exit_code, main
 from pablo.commands import Handler
 from pablo.local.state import EmulatorNotRunningError
+from pablo.query_output import rows_to_csv, rows_to_json
 from pablo.stack import PABLO_ENDPOINT_ENV, NoTargetError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -228,3 +230,47 @@ def test_an_aws_sdk_error_is_one_line_with_exit_code_1(
         f"pablo: target: {endpoint} (--endpoint)",
         f'pablo: Could not connect to the endpoint URL: "{endpoint}/"',
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "output_format"),
+    [
+        (["oncall", "status"], "text"),
+        (["oncall", "status", "--format", "csv"], "csv"),
+        (["oncall", "status", "--json"], "json"),
+        (["local", "status"], "text"),
+        (["local", "tick", "--by", "1h", "--json"], "json"),
+        (["query", "SELECT 1"], "table"),
+        (["query", "SELECT 1", "--json"], "json"),
+    ],
+)
+def test_one_output_option_for_every_command_that_prints_data(
+    argv: list[str], output_format: str
+) -> None:
+    # When a command that prints data is parsed / Then --format (or --json) says how
+    assert build_parser().parse_args(argv).output_format == output_format
+
+
+def test_a_report_command_refuses_a_tabular_format(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["local", "status", "--format", "csv"])
+    assert exited.value.code == EXIT_USAGE
+    assert "invalid choice: 'csv'" in capsys.readouterr().err
+
+
+def test_rows_render_as_csv_and_json_with_nulls_and_nested_values() -> None:
+    # Given records as a command builds them (a null, a nested value, a boolean)
+    rows = [
+        {"alarm": "a", "ack": None, "enabled": True},
+        {"alarm": "b", "ack": {"by": "Alex"}, "enabled": False},
+    ]
+    # Then CSV has the header, an empty null, compact JSON for the nested value
+    assert rows_to_csv(["alarm", "ack", "enabled"], rows).splitlines() == [
+        "alarm,ack,enabled",
+        "a,,true",
+        'b,"{""by"":""Alex""}",false',
+    ]
+    # and JSON keeps the types
+    assert json.loads(rows_to_json(rows)) == rows
+    # and no rows still give the header
+    assert rows_to_csv(["alarm"], []) == "alarm\n"
