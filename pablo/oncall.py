@@ -238,13 +238,23 @@ def _week(args: argparse.Namespace, target: Target | None) -> date:
 
 def cmd_rotation(args: argparse.Namespace) -> int:
     rotation = load_rotation(args.config)
-    target = Target.from_args(args) if args.week is None else None  # emulator clock if any
+    target = _clock_target(args) if args.week is None else None
     lines = oncall.rotation_lines(rotation, _week(args, target))
     missing = oncall.missing_pipelines(rotation)
     if missing:
         lines.append(f"no rotation configured for: {', '.join(missing)} ({args.config})")
     print("\n".join(lines))
     return 0
+
+
+def _clock_target(args: argparse.Namespace) -> Target | None:
+    """The rotation needs only "now": the clock of an endpoint if one is found, else the
+    wall clock (no AWS call, so no credentials needed)."""
+    try:
+        where = stack.command_target(args, allow_aws=False)
+    except stack.NoTargetError:
+        return None
+    return Target(where.endpoint, region=args.region, stack=args.stack_name)
 
 
 def build_handoff(target: Target, rotation: oncall.Rotation, week: date) -> oncall.Handoff:

@@ -274,3 +274,18 @@ def test_rows_render_as_csv_and_json_with_nulls_and_nested_values() -> None:
     assert json.loads(rows_to_json(rows)) == rows
     # and no rows still give the header
     assert rows_to_csv(["alarm"], []) == "alarm\n"
+
+
+def test_the_rotation_needs_no_target(tmp_path: Path) -> None:
+    # Given no emulator, no endpoint and no AWS credentials
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PABLO_HOME": str(tmp_path),
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    # When the rotation is asked for / Then it answers on the wall clock, with no target line
+    done = _pablo("-m", "pablo", "oncall", "rotation", env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("this week (") and done.stderr == ""
