@@ -105,15 +105,11 @@ def resolve_target(
     return Target(TargetSource.AWS, None, region, f"credentials: {method}")
 
 
-def command_target(
-    args: argparse.Namespace, *, allow_aws: bool = True, region: str | None = None
-) -> Target:
-    """`resolve_target` for a parsed command line (`--endpoint`, `--region` when it has
-    them), said on stderr in one line."""
+def command_target(args: argparse.Namespace, *, allow_aws: bool = True) -> Target:
+    """`resolve_target` for a parsed command line (`--endpoint`, and `--region` when it has
+    one), said on stderr in one line."""
     target = resolve_target(
-        getattr(args, "endpoint", None),
-        region=getattr(args, "region", None) or region,
-        allow_aws=allow_aws,
+        args.endpoint, region=getattr(args, "region", None), allow_aws=allow_aws
     )
     print(f"pablo: target: {target.describe()}", file=sys.stderr)
     return target
@@ -128,12 +124,11 @@ def endpoint_help(*, allow_aws: bool = True) -> str:
     )
 
 
-def add_target_arguments(parser: argparse.ArgumentParser, *, stack: bool = True) -> None:
-    """The options of every command that talks to AWS."""
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that talks to the deployed stack."""
     parser.add_argument("--endpoint", help=endpoint_help())
     parser.add_argument("--region", default=LOCAL_REGION, help="AWS region")
-    if stack:
-        parser.add_argument("--stack-name", default=STACK_NAME, help="the deployed stack")
+    parser.add_argument("--stack-name", default=STACK_NAME, help="the deployed stack")
 
 
 def running_emulator_state() -> EmulatorState | None:

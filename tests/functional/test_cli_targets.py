@@ -149,6 +149,25 @@ def test_send_clicks_finds_the_emulator_and_the_stacks_stream(
     assert set(event_ids) <= set(landed)
 
 
+def test_send_clicks_to_a_missing_stream_says_why_it_spilled(
+    deployed_by_variable: DeployedByVariable, tmp_path: Path
+) -> None:
+    server = deployed_by_variable.server
+    # Given a click and a stream that does not exist
+    clicks = tmp_path / "clicks.jsonl"
+    clicks.write_text(json.dumps({"event_id": "spilled-0", "event_time": T0}) + "\n")
+    env = _environment(**{PABLO_HOME_ENV: str(server.home)})
+    # When it is sent there
+    spill = tmp_path / "spill.jsonl"
+    done = _pablo("send-clicks", str(clicks), "--stream", "nope", "--spill", str(spill), env=env)
+    # Then it is spilled, exit code 1, and stderr says why in one line after the target's
+    assert done.returncode == 1, done.stderr
+    target, why = done.stderr.splitlines()
+    assert target == _emulator_line(server)
+    assert why.startswith("pablo: spilled 1 clicks: ") and "ResourceNotFoundException" in why
+    assert len(spill.read_text().splitlines()) == 1
+
+
 def test_run_monthly_finds_the_emulator(deployed_by_variable: DeployedByVariable) -> None:
     server = deployed_by_variable.server
     assert deployed_by_variable.deploy.returncode == 0, "the deploy failed: see the test above"

@@ -111,6 +111,8 @@ def test_an_unavailable_stream_spills_and_replay_sends_later(tmp_path: Path) -> 
     # when 3 clicks are sent: the first call fails, the next batch only probes once
     result = p.send([click(i) for i in range(3)])
     assert (result.sent, result.spilled, len(client.calls)) == (0, 3, 1)
+    # and says why (the send-clicks command prints it)
+    assert result.spill_reason is not None and "ResourceNotFoundException" in result.spill_reason
     spill = (tmp_path / "spill.jsonl").read_text().splitlines()
     assert len(spill) == 3
     # then a replay sends them, keeping their event_ids, and empties the spill
@@ -128,6 +130,10 @@ def test_persistent_throttling_spills_after_max_attempts(tmp_path: Path) -> None
     p = producer(client, tmp_path)
     result = p.send([click(0), click(1)])
     assert (result.sent, result.spilled, len(client.calls)) == (1, 1, p.max_attempts)
+    assert result.spill_reason == (
+        f"records still failing after {p.max_attempts} calls "
+        "(ProvisionedThroughputExceededException)"
+    )
     client.fail_ids.clear()
     assert p.replay_spill().sent == 1 and client.delivered == ["e0", "e1"]
 
@@ -136,6 +142,7 @@ def test_an_unreachable_endpoint_spills_at_once(tmp_path: Path) -> None:
     client = ScriptedKinesis(errors=[EndpointConnectionError(endpoint_url="http://nowhere")])
     result = producer(client, tmp_path).send([click(0, minute=1), click(1, minute=2)])
     assert (result.spilled, len(client.calls)) == (2, 1)
+    assert result.spill_reason == 'Could not connect to the endpoint URL: "http://nowhere"'
 
 
 def test_counts_are_per_minute_of_event_time_and_written_as_parquet_or_json(tmp_path: Path) -> None:
