@@ -19,6 +19,15 @@ CDK_JSON = REPO_ROOT / "cdk.json"
 ENV_CONTEXT_KEY = "env"
 ENVIRONMENTS_CONTEXT_KEY = "environments"
 DEFAULT_ENV = "local"
+# The Athena workgroups' purposes (named `<name_prefix>-<purpose>` when deployed): analysts
+# read everything but finance data; finance reads finance data too.
+ANALYSTS_WORKGROUP = "analysts"
+FINANCE_WORKGROUP = "finance"
+
+
+def is_finance_workgroup(workgroup: str) -> bool:
+    """Finance tables are read only here: `finance`, or a deployed `<prefix>-finance`."""
+    return workgroup == FINANCE_WORKGROUP or workgroup.endswith(f"-{FINANCE_WORKGROUP}")
 
 Synthesizer = Literal["cli-credentials", "default"]
 SYNTHESIZERS: tuple[str, ...] = ("cli-credentials", "default")

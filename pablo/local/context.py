@@ -6,9 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
-
 from pablo.local.clock import Clock
 
 LOCAL_REGION = "us-east-1"
@@ -21,6 +18,11 @@ def local_client(service: str, endpoint: str | None, region: str = LOCAL_REGION)
 
     `endpoint=None` is for code inside the emulator process only: the client targets AWS's
     own URLs, which moto's in-process route answers there (`patches._in_process_calls`)."""
+    # boto3 only once a client is made: the command line reads the constants above to
+    # build its parser, which must not cost boto3's import.
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
     return boto3.client(
         service,
         endpoint_url=endpoint,
