@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.errors import ConfigurationError, PabloError
+from infra.config import ACCOUNT_CONTEXT_KEY
 from pablo.local import fidelity
 from pablo.local.cfn_resolve import StackFacts, evaluate_condition, references, resolve
 from pablo.local.context import LOCAL_CREDENTIALS, LOCAL_REGION, local_client
@@ -55,9 +56,6 @@ CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 ASSET_BUILD_MODULE = "infra.lambda_build"
 DEFAULT_STACK = "PabloPipelines"
 DEFAULT_CONTEXT: Mapping[str, str] = {"env": "local"}
-# The context key the app reads its account from (infra.config.ACCOUNT_CONTEXT_KEY; not
-# imported, so that this deployer works with any CDK app, the test app included).
-ACCOUNT_CONTEXT_KEY = "account"
 BOOTSTRAP_STACK = "CDKToolkit"
 ASSEMBLIES_DIR = Path("build") / "cdk-local"
 FIDELITY_FILE = "fidelity.json"
@@ -86,9 +84,7 @@ def target_at(endpoint: str, client_for: ClientFor) -> Target:
     try:
         account = str(client_for("sts").get_caller_identity()["Account"])
     except (ClientError, BotoCoreError) as exc:
-        raise DeployError(
-            f"no AWS API answers at {endpoint} (STS GetCallerIdentity: {exc})"
-        ) from exc
+        raise DeployError(f"STS GetCallerIdentity failed at {endpoint}: {exc}") from exc
     return Target(endpoint=endpoint, account=account)
 
 

@@ -3,7 +3,8 @@
 Used by tests/functional/test_deploy*.py to exercise `pablo.local.deploy` independently of
 the real stack. Context: `stack_name` (default DeployApp), `synthesizer=default` to need a
 `cdk bootstrap` (the default is CliCredentialsStackSynthesizer with a file assets bucket),
-`account` (the deployer passes what the target's STS answers).
+`account` (infra.config.ACCOUNT_CONTEXT_KEY: the deployer passes what the target's STS
+answers).
 """
 
 from __future__ import annotations
