@@ -61,8 +61,8 @@ SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.awslambda.models",
         "LayerVersion",
-        "patches: cloudformation-lambda-layers (physical_resource_id = arn)",
-        instance_attributes=("arn",),
+        "patches: cloudformation-lambda-layers (physical_resource_id = arn); lambda_runtime",
+        instance_attributes=("arn", "code_bytes", "code_digest"),
     ),
     Seam("moto.core.models", "botocore_stubber.enabled", "patches: in-process-calls"),
     Seam("moto.core", "DEFAULT_ACCOUNT_ID", "context.emulator_account"),
@@ -171,6 +171,7 @@ SEAMS: tuple[Seam, ...] = (
         "esm: wake pollers on put",
         ("self", "stream_arn", "stream_name"),
     ),
+    Seam("moto.kinesis.models", "Stream", "esm: wake pollers on put", instance_attributes=("arn",)),
     # pablo.local.event_targets
     Seam(
         "moto.events.models",
@@ -179,6 +180,13 @@ SEAMS: tuple[Seam, ...] = (
         ("self", "original_event", "transform_input"),
         ("targets", "event_pattern", "state"),
     ),
+    Seam(
+        "moto.events.models",
+        "EventPattern.matches_event",
+        "event_targets: rules match as moto does",
+        ("self", "event"),
+    ),
+    Seam("moto.events.models", "EventPattern.get_pattern", "event_targets", ("self",)),
     Seam("moto.s3.notifications", "unix_time", "event_targets: S3 event times", ("dt",)),
     Seam(
         "moto.s3.notifications",
@@ -201,7 +209,10 @@ SEAMS: tuple[Seam, ...] = (
             "memory_size",
             "function_name",
             "code",
+            "code_digest",
             "region",
+            "account_id",
+            "partition",
         ),
     ),
     Seam("moto.awslambda.models", "lambda_backends", "lambda_runtime: layer contents"),
@@ -212,6 +223,7 @@ SEAMS: tuple[Seam, ...] = (
         ("self", "layer_version_arn"),
     ),
     Seam("moto.s3.models", "s3_backends", "lambda_runtime: code still in S3"),
+    Seam("moto.s3.models", "FakeKey", "lambda_runtime", instance_attributes=("value",)),
     Seam(
         "moto.s3.models",
         "S3Backend.get_object",
@@ -243,7 +255,14 @@ SEAMS: tuple[Seam, ...] = (
     Seam("moto.moto_server.werkzeug_app", "create_backend_app", "server", ("service",)),
     # pablo.local.schedules
     Seam("moto.events.models", "events_backends", "schedules: rules of the default bus"),
+    Seam("moto.events.models", "EventBus", "schedules", instance_attributes=("rules",)),
     Seam("moto.scheduler.models", "scheduler_backends", "schedules: enabled schedules"),
+    Seam(
+        "moto.scheduler.models",
+        "ScheduleGroup",
+        "schedules",
+        instance_attributes=("name", "schedules"),
+    ),
 )
 
 
