@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pablo.commands.report",
     "pablo.commands.demo",
     "pablo.commands.query",
+    "pablo.commands.smoke",
 )
 
 EXIT_OK: Final = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -9,8 +10,19 @@ from typing import Any, Protocol
 from pablo.local.clock import Clock
 
 LOCAL_REGION = "us-east-1"
-LOCAL_ACCOUNT = "123456789012"  # moto's default account
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# moto's server acts in this account for every request when the variable is set.
+MOTO_ACCOUNT_ENV = "MOTO_ACCOUNT_ID"
+
+
+def emulator_account() -> str:
+    """The account moto serves the emulator's own (fake) credentials in; for code inside
+    the emulator process that reads moto's backends, which are keyed by account.
+
+    Code outside the emulator asks STS (`get_caller_identity`) instead."""
+    from moto.core import DEFAULT_ACCOUNT_ID  # noqa: PLC0415  (emulator process only)
+
+    return os.environ.get(MOTO_ACCOUNT_ENV) or DEFAULT_ACCOUNT_ID
 
 
 def local_client(service: str, endpoint: str | None, region: str = LOCAL_REGION) -> Any:

@@ -63,6 +63,7 @@ HELP_COMMANDS = (
     ("report", "preview"),
     ("demo",),
     ("query",),
+    ("smoke-check",),
 )
 
 
@@ -161,6 +162,7 @@ def test_every_command_names_a_function_that_exists() -> None:
         "report preview",
         "demo",
         "query",
+        "smoke-check",
     }
     for path, parser in leaves.items():
         # Then each runs a Handler whose module and function exist
