@@ -1,6 +1,6 @@
 """Run the benchmarks: `python -m bench` (all, default sizes) or `python -m bench NAME [ARGS]`.
 
-NAME is a key of BENCHMARKS (`ingest`, `engagement`, `exec_join`); ARGS go to that
+NAME is a key of BENCHMARKS (`ingest`, `engagement`, `exec_join`, `cli`); ARGS go to that
 benchmark's main (e.g. `python -m bench engagement 1000000 10000000 --rounds 1`). Each
 prints a small table and exits 0: benchmarks report figures and ratios, they never fail on
 time.
@@ -17,6 +17,8 @@ BENCHMARKS: dict[str, str] = {
     # The executive join at 1M accounts and 50M then 100M clicks: generating its data the
     # first time takes about a quarter of an hour (cached under bench/.data/ afterwards).
     "exec_join": "bench.bench_exec_join",
+    # `pablo --help` and each command group's help, in CPU seconds against the anchor.
+    "cli": "bench.bench_cli",
 }
 
 

@@ -11,7 +11,13 @@ from typing import Any
 
 from aws_cdk import App
 
-from infra.config import config_from_context, read_cdk_json_context
+from infra.config import (
+    ACCOUNT_CONTEXT_KEY,
+    ENV_CONTEXT_KEY,
+    ENVIRONMENTS_CONTEXT_KEY,
+    config_from_context,
+    read_cdk_json_context,
+)
 from infra.constructs.alarms import InventoryAlarms
 from infra.constructs.engagement import install as install_engagement
 from infra.constructs.executive import install as install_executive
@@ -48,7 +54,10 @@ def build_app(
     """
     app = App(context={**read_cdk_json_context(), **(context or {})}, outdir=outdir)
     config = config_from_context(
-        {key: app.node.try_get_context(key) for key in ("env", "environments")}
+        {
+            key: app.node.try_get_context(key)
+            for key in (ENV_CONTEXT_KEY, ENVIRONMENTS_CONTEXT_KEY, ACCOUNT_CONTEXT_KEY)
+        }
     )
     stack = PipelinesStack(app, config=config)
     for install in PIPELINES:

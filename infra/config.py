@@ -1,6 +1,8 @@
 """Per-environment configuration, read from cdk.json context and validated once.
 
 `cdk.json` holds `environments.<name>` blocks; `-c env=NAME` picks one (default `local`).
+`-c account=ID` overrides the block's account (the local deploy passes what the target's
+STS answers; a real deploy may pass the account it targets).
 Nothing environment-specific lives in code: change cdk.json or pass `-c` instead.
 """
 
@@ -18,7 +20,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CDK_JSON = REPO_ROOT / "cdk.json"
 ENV_CONTEXT_KEY = "env"
 ENVIRONMENTS_CONTEXT_KEY = "environments"
+ACCOUNT_CONTEXT_KEY = "account"
+# What a CDK synthesizer replaces in `file_assets_bucket` with the stack's account/region.
+ACCOUNT_PLACEHOLDER = "${AWS::AccountId}"
+REGION_PLACEHOLDER = "${AWS::Region}"
 DEFAULT_ENV = "local"
+# The Athena workgroups' purposes (named `<name_prefix>-<purpose>` when deployed): analysts
+# read everything but finance data; finance reads finance data too.
+ANALYSTS_WORKGROUP = "analysts"
+FINANCE_WORKGROUP = "finance"
+
+
+def is_finance_workgroup(workgroup: str) -> bool:
+    """Finance tables are read only here: `finance`, or a deployed `<prefix>-finance`."""
+    return workgroup == FINANCE_WORKGROUP or workgroup.endswith(f"-{FINANCE_WORKGROUP}")
 
 Synthesizer = Literal["cli-credentials", "default"]
 SYNTHESIZERS: tuple[str, ...] = ("cli-credentials", "default")
@@ -29,11 +44,47 @@ _REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # instead of `-`, in Glue database names.
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HTTPS_RE = re.compile(r"^https://[^\s/]+\S*$")
+_SLACK_WORKSPACE_RE = re.compile(r"^[0-9A-Z]{1,255}$")
+_SLACK_CHANNEL_RE = re.compile(r"^[A-Za-z0-9]+$")
 # CloudWatch Logs accepts only these retention values.
 LOG_RETENTION_DAYS: frozenset[int] = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557}
     | {2922, 3288, 3653}
 )
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    """A Slack channel that AWS Chatbot posts the on-call topic's alarms to. The workspace
+    must be authorised once in the AWS Chatbot console (docs/deploy.md)."""
+
+    workspace_id: str
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class OnCallSubscriptions:
+    """Who the on-call topic notifies: e-mail addresses (each confirms once), HTTPS
+    endpoints (PagerDuty, Opsgenie and similar SNS integrations) and Slack channels."""
+
+    email: tuple[str, ...] = ()
+    https: tuple[str, ...] = ()
+    slack: tuple[SlackChannel, ...] = ()
+
+    def problems(self) -> list[str]:
+        found = [f"e-mail {a!r} is not an address" for a in self.email if not _EMAIL_RE.match(a)]
+        found += [
+            f"{url!r} is not an https:// URL" for url in self.https if not _HTTPS_RE.match(url)
+        ]
+        for channel in self.slack:
+            if not (
+                _SLACK_WORKSPACE_RE.match(channel.workspace_id)
+                and _SLACK_CHANNEL_RE.match(channel.channel_id)
+            ):
+                found.append(f"slack channel {channel} needs workspace_id (T...) and channel_id")
+        return [f"oncall_subscriptions: {problem}" for problem in found]
 
 
 @dataclass(frozen=True)
@@ -56,6 +107,10 @@ class PipelineConfig:
     access_log_retention_days: int
     metrics_namespace: str
     file_assets_bucket: str | None = None
+    # Where docs/runbooks is served (e.g. the repository's web view): alarm descriptions then
+    # carry absolute links. Empty: links relative to the repository root.
+    runbook_base_url: str = ""
+    oncall_subscriptions: OnCallSubscriptions = OnCallSubscriptions()
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -76,6 +131,15 @@ class PipelineConfig:
     def resource_name(self, purpose: str) -> str:
         """Name for a regional resource (table, topic, workgroup, role): `<prefix>-<purpose>`."""
         return f"{self.name_prefix}-{purpose}"
+
+    @property
+    def file_assets_bucket_name(self) -> str | None:
+        """`file_assets_bucket` with the account and region filled in."""
+        if self.file_assets_bucket is None:
+            return None
+        return self.file_assets_bucket.replace(ACCOUNT_PLACEHOLDER, self.account).replace(
+            REGION_PLACEHOLDER, self.region
+        )
 
 
 def _problems(config: PipelineConfig) -> list[str]:
@@ -109,11 +173,14 @@ def _problems(config: PipelineConfig) -> list[str]:
     if config.reconciliation_tolerance_cents < 0:
         problems.append("reconciliation_tolerance_cents must not be negative")
     if config.synthesizer == "cli-credentials" and not (
-        config.file_assets_bucket and _BUCKET_RE.match(config.file_assets_bucket)
+        config.file_assets_bucket_name and _BUCKET_RE.match(config.file_assets_bucket_name)
     ):
         problems.append("synthesizer cli-credentials needs a valid file_assets_bucket name")
     if len(config.bucket_name("athena-results")) > 63:
         problems.append("name_prefix is too long: bucket names would exceed 63 characters")
+    if config.runbook_base_url and not _HTTPS_RE.match(config.runbook_base_url):
+        problems.append("runbook_base_url must be an https:// URL (or empty)")
+    problems.extend(config.oncall_subscriptions.problems())
     return problems
 
 
@@ -125,7 +192,33 @@ _TYPES: dict[str, type] = {
     "retain_data": bool,
     "metrics_namespace": str,
     "file_assets_bucket": str,
+    "runbook_base_url": str,
+    "oncall_subscriptions": dict,
 }
+_SUBSCRIPTION_KINDS = ("email", "https", "slack")
+
+
+def subscriptions_from_dict(env_name: str, raw: dict[str, Any]) -> OnCallSubscriptions:
+    """`oncall_subscriptions`: {"email": [..], "https": [..], "slack": [{workspace_id,
+    channel_id}]}, every kind optional."""
+    where = f"environments.{env_name}.oncall_subscriptions"
+    unknown = sorted(set(raw) - set(_SUBSCRIPTION_KINDS))
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown keys {unknown}; known {_SUBSCRIPTION_KINDS}")
+    lists = {kind: raw.get(kind, []) for kind in _SUBSCRIPTION_KINDS}
+    for kind, items in lists.items():
+        expected = dict if kind == "slack" else str
+        if not isinstance(items, list) or not all(isinstance(i, expected) for i in items):
+            raise ConfigurationError(f"{where}.{kind} must be a list of {expected.__name__}")
+    try:
+        slack = tuple(SlackChannel(**channel) for channel in lists["slack"])
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"{where}.slack: each channel is {{workspace_id, channel_id}} ({exc})"
+        ) from exc
+    return OnCallSubscriptions(
+        email=tuple(lists["email"]), https=tuple(lists["https"]), slack=slack
+    )
 
 
 def config_from_dict(env_name: str, raw: dict[str, Any]) -> PipelineConfig:
@@ -134,7 +227,7 @@ def config_from_dict(env_name: str, raw: dict[str, Any]) -> PipelineConfig:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigurationError(f"environments.{env_name}: unknown keys {unknown}")
-    optional = {"file_assets_bucket"}
+    optional = {"file_assets_bucket", "runbook_base_url", "oncall_subscriptions"}
     missing = sorted(known - optional - set(raw))
     if missing:
         raise ConfigurationError(f"environments.{env_name}: missing keys {missing}")
@@ -146,11 +239,17 @@ def config_from_dict(env_name: str, raw: dict[str, Any]) -> PipelineConfig:
             raise ConfigurationError(
                 f"environments.{env_name}.{key} must be {expected.__name__}, got {value!r}"
             )
-    return PipelineConfig(env_name=env_name, **raw)
+    values = dict(raw)
+    if "oncall_subscriptions" in values:
+        values["oncall_subscriptions"] = subscriptions_from_dict(
+            env_name, values["oncall_subscriptions"]
+        )
+    return PipelineConfig(env_name=env_name, **values)
 
 
 def config_from_context(context: dict[str, Any]) -> PipelineConfig:
-    """The environment that context key `env` names, from context key `environments`."""
+    """The environment that context key `env` names, from context key `environments`,
+    with its account replaced by context key `account` when that is given."""
     env_name = context.get(ENV_CONTEXT_KEY) or DEFAULT_ENV
     environments = context.get(ENVIRONMENTS_CONTEXT_KEY)
     if not isinstance(environments, dict) or not environments:
@@ -159,7 +258,11 @@ def config_from_context(context: dict[str, Any]) -> PipelineConfig:
         raise ConfigurationError(
             f"unknown environment {env_name!r} (-c env=NAME); known: {sorted(environments)}"
         )
-    return config_from_dict(str(env_name), environments[env_name])
+    block = dict(environments[env_name])
+    account = context.get(ACCOUNT_CONTEXT_KEY)
+    if account:
+        block["account"] = str(account)
+    return config_from_dict(str(env_name), block)
 
 
 def read_cdk_json_context(path: Path = CDK_JSON) -> dict[str, Any]:

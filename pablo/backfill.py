@@ -21,7 +21,6 @@ from tqdm import tqdm
 from functions.core.engagement_state import date_range, format_time
 from functions.core.errors import ConfigurationError, PabloError
 from pablo import stack
-from pablo.local.context import LOCAL_REGION
 
 STATE_MACHINE_OUTPUT: Final = "EngagementDailyStateMachineArn"
 BACKFILL_REASON: Final = "backfill"
@@ -32,28 +31,16 @@ class BackfillError(PabloError):
     reason = "backfill_failed"
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("backfill", help="recompute a range of days of a pipeline")
-    pipelines = parser.add_subparsers(dest="pipeline", required=True)
-    engagement = pipelines.add_parser("engagement", help="the daily engagement tables")
-    engagement.add_argument("--from", dest="start", type=date.fromisoformat, required=True)
-    engagement.add_argument("--to", dest="end", type=date.fromisoformat, required=True)
-    engagement.add_argument("--endpoint", help="endpoint URL (e.g. the local emulator)")
-    engagement.add_argument("--region", default=LOCAL_REGION)
-    engagement.add_argument("--stack-name", default=stack.STACK_NAME)
-    engagement.add_argument("--chunk-days", type=int, default=7)
-    engagement.add_argument("--timeout", type=float, default=1800.0, help="seconds per chunk")
-    engagement.set_defaults(func=run_engagement)
-
-
 def run_engagement(args: argparse.Namespace) -> int:
     days = backfill_days(args.start, args.end)
     if args.chunk_days <= 0:
         raise ConfigurationError("--chunk-days must be positive")
-    sfn = stack.client("stepfunctions", args.endpoint, args.region)
-    cloudformation = stack.client("cloudformation", args.endpoint, args.region)
-    machine = stack.stack_output(cloudformation, args.stack_name, STATE_MACHINE_OUTPUT)
-    now = stack.now(args.endpoint)
+    target = stack.command_target(args)
+    sfn = target.client("stepfunctions")
+    machine = stack.stack_output(
+        target.client("cloudformation"), args.stack_name, STATE_MACHINE_OUTPUT
+    )
+    now = stack.now(target.endpoint)
     results = backfill(
         sfn,
         machine,

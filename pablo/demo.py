@@ -126,18 +126,6 @@ class Delivery:
     key: str = field(compare=False)
 
 
-def register(subparsers: Any) -> None:
-    demo = subparsers.add_parser("demo", help="the pipelines end to end on the emulator")
-    demo.add_argument("--out", type=Path, default=Path("demo-out"), help="summary and lake")
-    demo.add_argument("--input", type=Path, default=None, help="a company in the contracts")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--accounts", type=int, default=None)
-    demo.add_argument("--days", type=int, default=None)
-    demo.add_argument("--start", default=None, help="YYYY-MM-DD")
-    demo.add_argument("--keep-running", action="store_true", help="leave the emulator up")
-    demo.set_defaults(func=cmd_demo)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     timer = PhaseTimer()
     out: Path = args.out

@@ -4,8 +4,9 @@
 
 Records who, when and why in the pipeline state table, then republishes the month through
 the monthly profit workflow (`{"time": now, "month": M}`): the month becomes `signed_off`
-and the mismatch metric drops to 0, which clears the Finance alarm. "Now" is the emulator's
-clock when an emulator runs (or `--endpoint` names one), the wall clock against AWS.
+and the mismatch metric drops to 0, which clears the Finance alarm. The target is found as
+every command finds it (`pablo.stack.resolve_target`); "now" is the emulator's clock there,
+the wall clock against AWS.
 """
 
 from __future__ import annotations
@@ -31,34 +32,17 @@ class SignoffError(PabloError):
     reason = "signoff"
 
 
-def register(subparsers: Any) -> None:
-    finance = subparsers.add_parser("finance", help="finance reviews of the profit numbers")
-    commands = finance.add_subparsers(dest="finance_command", required=True)
-    signoff = commands.add_parser(
-        "signoff", help="sign off a month's profit (records who/when, republishes it)"
-    )
-    signoff.add_argument("--month", required=True, help="YYYY-MM")
-    signoff.add_argument("--by", required=True, help="the accountant's name")
-    signoff.add_argument("--note", required=True, help="what was verified")
-    signoff.add_argument(
-        "--endpoint", default=None, help="emulator endpoint (default: the running emulator)"
-    )
-    signoff.add_argument("--stack-name", default=stack.STACK_NAME)
-    signoff.add_argument("--no-wait", action="store_true", help="do not wait for the republish")
-    signoff.set_defaults(func=cmd_signoff)
-
-
 def cmd_signoff(args: argparse.Namespace) -> int:
     month = check_month(args.month)
     if not args.by.strip() or not args.note.strip():
         raise SignoffError("--by and --note must not be empty")
-    endpoint = args.endpoint or _running_emulator()
+    target = stack.command_target(args)
     result = signoff(
         month=month,
         by=args.by.strip(),
         note=args.note.strip(),
-        clients=_Clients(endpoint),
-        now=stack.now(endpoint),
+        clients=target,
+        now=stack.now(target.endpoint),
         stack_name=args.stack_name,
         wait=not args.no_wait,
     )
@@ -136,22 +120,3 @@ def _outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     if missing:
         raise SignoffError(f"stack {stack_name} lacks outputs {sorted(missing)}")
     return outputs
-
-
-class _Clients:
-    """The clients of one sign-off: the emulator's at `endpoint`, or AWS's."""
-
-    def __init__(self, endpoint: str | None) -> None:
-        self._endpoint = endpoint
-
-    def client(self, service: str) -> Any:
-        return stack.client(service, self._endpoint)
-
-
-def _running_emulator() -> str | None:
-    from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
-
-    state = load_state()
-    if state is not None and is_emulator_process(state.pid):
-        return state.endpoint
-    return None

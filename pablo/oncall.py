@@ -1,15 +1,16 @@
 """`pablo oncall`: what is firing, who owns it, acknowledging, the weekly handover, replays.
 
-    pablo oncall status [--json]
+    pablo oncall status [--format text|csv|json]
     pablo oncall ack ALARM --by NAME [--note TEXT]
     pablo oncall rotation [--week YYYY-MM-DD] [--config PATH]
     pablo oncall handoff [--week YYYY-MM-DD] [--config PATH]
     pablo oncall replay-quarantine --pipeline P --reason R [--dry-run] [--by NAME]
 
-Against AWS (default credentials) or the emulator: `--endpoint URL`, else the running
-`pablo local` emulator if there is one. Resource names come from the stack's CloudFormation
-outputs; alarm owners, runbooks and severities from the alarm inventory; "now" is the
-emulator's clock locally, the wall clock on AWS. The logic is in functions/core/oncall.py.
+The target is found as every command finds it (`pablo.stack.resolve_target`: `--endpoint`,
+$PABLO_ENDPOINT, the running embedded emulator, AWS). Resource names come from the stack's
+CloudFormation outputs; alarm owners, runbooks and severities from the alarm inventory;
+"now" is the emulator's clock locally, the wall clock on AWS. The logic is in
+functions/core/oncall.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import time
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -34,9 +36,10 @@ from functions.core.oncall import AlarmStatus
 from functions.core.oncall_replay import Quarantined
 from pablo import stack
 from pablo.local.context import LOCAL_REGION
+from pablo.producer_cli import CLICK_STREAM_OUTPUT
+from pablo.query_output import CSV, JSON, rows_to_csv, rows_to_json
 from pablo.stack import STACK_NAME
 
-ROTATION_PATH: Final = Path(__file__).resolve().parents[1] / "config" / "oncall_rotation.json"
 # moto creates alarms in OK with this reason; AWS creates them in INSUFFICIENT_DATA.
 MOTO_INITIAL_REASON: Final = "Unchecked: Initial alarm creation"
 BACKFILL_PREFIX: Final = "backfill-"
@@ -50,41 +53,6 @@ BUCKET_OUTPUTS: Final = {
 
 class OnCallError(PabloError):
     reason = "oncall"
-
-
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("oncall", help="alarms, acknowledgements, rotation, replays")
-    commands = parser.add_subparsers(dest="oncall_command", required=True, metavar="COMMAND")
-
-    status = commands.add_parser("status", help="alarms in ALARM or INSUFFICIENT_DATA")
-    status.add_argument("--json", action="store_true", help="JSON instead of text")
-    _target_arguments(status)
-    status.set_defaults(func=cmd_status)
-
-    ack = commands.add_parser("ack", help="acknowledge an alarm and mute it until OK")
-    ack.add_argument("alarm", help="alarm name or inventory key (e.g. click-freshness)")
-    ack.add_argument("--by", required=True, help="who acknowledges")
-    ack.add_argument("--note", default="", help="what is being done")
-    _target_arguments(ack)
-    ack.set_defaults(func=cmd_ack)
-
-    for name, func, text in (
-        ("rotation", cmd_rotation, "who owns each pipeline this week and next"),
-        ("handoff", cmd_handoff, "the weekly handover note"),
-    ):
-        sub = commands.add_parser(name, help=text)
-        sub.add_argument("--week", type=date.fromisoformat, help="a day of the week (YYYY-MM-DD)")
-        sub.add_argument("--config", type=Path, default=ROTATION_PATH, help="rotation JSON")
-        _target_arguments(sub)
-        sub.set_defaults(func=func)
-
-    replay = commands.add_parser("replay-quarantine", help="re-send quarantined records")
-    replay.add_argument("--pipeline", required=True, choices=[p.value for p in schemas.Pipeline])
-    replay.add_argument("--reason", required=True, help="reason code of the records to re-send")
-    replay.add_argument("--dry-run", action="store_true", help="say what would be re-sent")
-    replay.add_argument("--by", default="pablo oncall", help="who replays (recorded)")
-    _target_arguments(replay)
-    replay.set_defaults(func=cmd_replay)
 
 
 def _target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,7 +78,8 @@ class Target:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Target:
-        return cls(args.endpoint or _running_emulator(), region=args.region, stack=args.stack_name)
+        where = stack.command_target(args)
+        return cls(where.endpoint, region=args.region, stack=args.stack_name)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -144,15 +113,6 @@ class Target:
         if self.endpoint is not None:
             return stamp.replace(tzinfo=UTC)
         return stamp.astimezone(UTC)
-
-
-def _running_emulator() -> str | None:
-    from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
-
-    state = load_state()
-    if state is not None and is_emulator_process(state.pid):
-        return state.endpoint
-    return None
 
 
 # --- status --------------------------------------------------------------------------
@@ -197,11 +157,21 @@ def effective_state(alarm: dict[str, Any]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     statuses = oncall.open_alarms(alarm_statuses(Target.from_args(args)))
-    if args.json:
-        print(json.dumps([s.as_dict() for s in statuses], indent=2))
+    rows = [s.as_dict() for s in statuses]
+    if args.output_format == JSON:
+        sys.stdout.write(rows_to_json(rows))
+    elif args.output_format == CSV:
+        sys.stdout.write(rows_to_csv(status_columns(), rows))
     else:
         print("\n".join(oncall.status_lines(statuses)))
     return 0
+
+
+def status_columns() -> list[str]:
+    """The columns of `oncall status --format csv`: AlarmStatus.as_dict's keys (a blank
+    status has them all), so that no alarm open still gives the header."""
+    blank = AlarmStatus(name="", state="", since="", actions_enabled=True, spec=None)
+    return list(blank.as_dict())
 
 
 # --- ack -----------------------------------------------------------------------------
@@ -268,13 +238,23 @@ def _week(args: argparse.Namespace, target: Target | None) -> date:
 
 def cmd_rotation(args: argparse.Namespace) -> int:
     rotation = load_rotation(args.config)
-    target = Target.from_args(args) if args.week is None else None  # emulator clock if any
+    target = _clock_target(args) if args.week is None else None
     lines = oncall.rotation_lines(rotation, _week(args, target))
     missing = oncall.missing_pipelines(rotation)
     if missing:
         lines.append(f"no rotation configured for: {', '.join(missing)} ({args.config})")
     print("\n".join(lines))
     return 0
+
+
+def _clock_target(args: argparse.Namespace) -> Target | None:
+    """The rotation needs only "now": the clock of an endpoint if one is found, else the
+    wall clock (no AWS call, so no credentials needed)."""
+    try:
+        where = stack.command_target(args, allow_aws=False)
+    except stack.NoTargetError:
+        return None
+    return Target(where.endpoint, region=args.region, stack=args.stack_name)
 
 
 def build_handoff(target: Target, rotation: oncall.Rotation, week: date) -> oncall.Handoff:
@@ -436,7 +416,7 @@ def replay_quarantine(
     now = target.now()
     targets = []
     if plan.clicks:
-        stream = target.output("ClickStreamName")
+        stream = target.output(CLICK_STREAM_OUTPUT)
         _send_clicks(target.client("kinesis"), stream, plan.clicks)
         targets.append(f"kinesis:{stream}")
     s3 = target.client("s3")
@@ -553,6 +533,5 @@ __all__ = [
     "alarm_statuses",
     "alarm_summary_lines",
     "build_handoff",
-    "register",
     "replay_quarantine",
 ]

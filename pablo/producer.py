@@ -108,6 +108,7 @@ class SendResult:
     retried: int = 0  # records sent again after a per-record failure or a failed call
     rejected: int = 0  # records Kinesis cannot take (over 1 MB), kept in the rejected file
     failed_calls: int = 0  # PutRecords calls that raised (endpoint, throttling, missing stream)
+    spill_reason: str | None = None  # why the last records were spilled
 
 
 @dataclass
@@ -211,6 +212,10 @@ class ClickProducer:
             if attempt:
                 delay = self._backoff(attempt)
                 if self.monotonic() + delay > deadline:
+                    result.spill_reason = (
+                        f"{result.spill_reason} (still failing after {attempt} calls, "
+                        f"{self.retry_deadline:g} s without progress)"
+                    )
                     return pending, None
                 self.sleep(delay)
                 result.retried += len(pending)
@@ -223,6 +228,7 @@ class ClickProducer:
                 )
             except (ClientError, BotoCoreError) as exc:
                 result.failed_calls += 1
+                result.spill_reason = " ".join(str(exc).split())
                 if _error_code(exc) in _NOT_RETRYABLE_CODES:
                     return pending, exc
                 continue
@@ -237,6 +243,8 @@ class ClickProducer:
                 return [], None
             if accepted:  # the stream answers: the deadline counts from its last progress
                 deadline = self.monotonic() + self.retry_deadline
+            codes = sorted({str(o["ErrorCode"]) for o in response["Records"] if o.get("ErrorCode")})
+            result.spill_reason = f"records refused ({', '.join(codes)})"
             pending = failed
 
     def _backoff(self, attempt: int) -> float:

@@ -14,8 +14,9 @@ record, so a record holding NaN, repeated keys or deep nesting is still sent as 
 
 The partition key is the record's account_id when it can be read, else a hash of its bytes
 (pablo.producer.partition_key). A line over Kinesis's 1 MB limit cannot be sent: it is kept
-in the rejected file next to the spill and the others go on. Exit code 1 when anything was
-spilled or rejected, or a `--replay-spill` left records in the spill.
+in the rejected file next to the spill and the others go on. The stream is the deployed
+stack's (output `ClickStreamName`) unless `--stream` names one. Exit code 1 when anything was
+spilled (with why, on stderr) or rejected, or a `--replay-spill` left records in the spill.
 """
 
 from __future__ import annotations
@@ -23,69 +24,49 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-import boto3
-
 from functions.core.clicks import JSON_STRUCTURE, OVERSIZED_RECORD
 from functions.core.errors import ConfigurationError
-from pablo.local.context import LOCAL_REGION, local_client
+from pablo import stack
 from pablo.producer import ClickProducer
 
-DEFAULT_STREAM = "pablo-clicks"
-DEFAULT_SPILL = Path(".pablo/spill/clicks.jsonl")
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "send-clicks", help="send JSON lines of clicks to the Kinesis click stream"
-    )
-    parser.add_argument("file", type=Path, help="JSON lines: payloads or replay envelopes")
-    parser.add_argument("--stream", default=DEFAULT_STREAM, help="Kinesis stream name")
-    parser.add_argument("--endpoint", help="endpoint URL (e.g. the local emulator)")
-    parser.add_argument("--region", default=LOCAL_REGION)
-    parser.add_argument("--spill", type=Path, default=DEFAULT_SPILL, help="spill file")
-    parser.add_argument("--producer-id", default="send-clicks")
-    parser.add_argument("--counts-out", type=Path, help="write per-minute counts here")
-    parser.add_argument(
-        "--replay-spill",
-        action="store_true",
-        help="first resend what an earlier run spilled (with --counts-bucket, its uploaded "
-        "counts are taken up and corrected: the replayed minutes are no longer spilled)",
-    )
-    parser.add_argument(
-        "--counts-bucket",
-        help="raw bucket: upload the per-minute counts to raw/producer_counts/ (outage detection)",
-    )
-    parser.set_defaults(func=run)
+CLICK_STREAM_OUTPUT: Final = "ClickStreamName"
 
 
 def run(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise ConfigurationError(f"{args.file} is not a file")
+    target = stack.command_target(args)
+    stream = args.stream or stack.stack_output(
+        target.client("cloudformation"), args.stack_name, CLICK_STREAM_OUTPUT
+    )
     producer = ClickProducer(
-        client=_client(args.endpoint, args.region),
-        stream_name=args.stream,
+        client=target.client("kinesis"),
+        stream_name=stream,
         spill_path=args.spill,
         producer_id=args.producer_id,
     )
-    s3 = None
-    if args.counts_bucket:
-        s3 = local_client("s3", args.endpoint, args.region) if args.endpoint else boto3.client("s3")
     still_spilled = 0
     if args.replay_spill:
-        if s3 is not None:
+        if args.counts_bucket:
+            # The counts this producer id uploaded before: the replay moves its records from
+            # spilled to sent in them, instead of uploading the replay's counts alone.
             spilled_days = {r.minute.date().isoformat() for r in producer.spilled_records()}
-            producer.resume_counts(s3, bucket=args.counts_bucket, days=spilled_days)
+            producer.resume_counts(
+                target.client("s3"), bucket=args.counts_bucket, days=spilled_days
+            )
         replayed = producer.replay_spill()
         still_spilled = replayed.spilled
         print(f"replayed {replayed.sent} spilled clicks ({still_spilled} still spilled)")
     result = producer.send(read_clicks(args.file))
     print(
-        f"sent {result.sent} clicks in {result.calls} calls ({result.failed_calls} failed), "
-        f"retried {result.retried}, spilled {result.spilled} to {args.spill}"
+        f"sent {result.sent} clicks to {stream} in {result.calls} calls "
+        f"({result.failed_calls} failed), retried {result.retried}, "
+        f"spilled {result.spilled} to {args.spill}"
     )
     if result.rejected:
         print(
@@ -94,9 +75,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.counts_out:
         producer.write_counts(args.counts_out)
-    if s3 is not None:
-        for key in producer.upload_counts(s3, bucket=args.counts_bucket):
+    if args.counts_bucket:
+        for key in producer.upload_counts(target.client("s3"), bucket=args.counts_bucket):
             print(f"counts: s3://{args.counts_bucket}/{key}")
+    if result.spilled:
+        print(f"pablo: spilled {result.spilled} clicks: {result.spill_reason}", file=sys.stderr)
     return 0 if result.spilled == result.rejected == still_spilled == 0 else 1
 
 
@@ -187,10 +170,3 @@ def payload_of(record: Any) -> dict[str, Any] | bytes:
     if isinstance(record, str):
         return record.encode("utf-8", "surrogatepass")
     return json.dumps(record).encode("utf-8")
-
-
-def _client(endpoint: str | None, region: str) -> Any:
-    if endpoint:
-        return local_client("kinesis", endpoint, region)
-
-    return boto3.client("kinesis", region_name=region)  # real AWS: the usual credentials

@@ -6,12 +6,13 @@ the emulator's Glue catalog.
     pablo query --saved profit_by_month --endpoint http://localhost:5000   # the emulator
     pablo query --list-saved
 
-Where it runs: `--lake DIR` on the snapshot; else `--endpoint URL`, or the running emulator
+Where it runs: `--lake DIR` on the snapshot; else the target every command finds
+(`pablo.stack.resolve_target`): `--endpoint URL`, $PABLO_ENDPOINT or the running emulator
 (`pablo local up`), on its Glue tables and S3 data; else Athena in the analyst workgroup of
 `--env` (cdk.json, default prod), through awswrangler. Tables are `database.table`
 (`curated.growth_monthly`, or the Glue name `pablo_prod_curated.growth_monthly`) or bare
-names in `--database`.
-Errors are one line (`pablo: ...`) with exit code 2. See docs/query.md.
+names in `--database`. Errors are one line (`pablo: ...`): exit code 2 for a wrong command
+line, 1 for a query that failed. See docs/query.md.
 """
 
 from __future__ import annotations
@@ -19,64 +20,27 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.core.errors import ConfigurationError
 from functions.core.schemas import Database
-from infra.config import DEFAULT_ENV as LOCAL_ENV
 from infra.config import (
+    ANALYSTS_WORKGROUP,
+    FINANCE_WORKGROUP,
     PipelineConfig,
     config_from_context,
+    is_finance_workgroup,
     load_config,
     read_cdk_json_context,
 )
-from pablo.query_output import FORMATS, write
+from infra.config import DEFAULT_ENV as LOCAL_ENV
+from pablo.commands.query import DEFAULT_ENV
+from pablo.query_output import write
 from pablo.query_saved import DEFAULT_DATABASE, load_saved_queries, saved_query
-from pablo.query_sql import (
-    ANALYSTS_WORKGROUP,
-    FINANCE_WORKGROUP,
-    QueryError,
-    check_tables,
-    for_athena,
-    is_finance_workgroup,
-    registry_catalog,
-    translate,
-)
-
-DEFAULT_ENV = "prod"
-
-
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "query",
-        help="run Athena SQL on Athena, or on DuckDB over a lake snapshot or the emulator",
-        description=(__doc__ or "").split("\n\n")[0],
-    )
-    parser.add_argument("sql", nargs="?", help="the query (Athena SQL); '-' reads stdin")
-    parser.add_argument("--saved", metavar="NAME", help="run queries/NAME.sql")
-    parser.add_argument("--list-saved", action="store_true", help="list the saved queries")
-    parser.add_argument("--format", choices=FORMATS, default="table", dest="output_format")
-    parser.add_argument("--lake", type=Path, help="a lake snapshot (pablo demo --out DIR)")
-    parser.add_argument("--endpoint", help="emulator endpoint (default: the running emulator)")
-    parser.add_argument(
-        "--workgroup",
-        default=ANALYSTS_WORKGROUP,
-        help="analysts (default) or finance, or a full workgroup name",
-    )
-    parser.add_argument(
-        "--database", help=f"database of bare table names (default {DEFAULT_DATABASE})"
-    )
-    parser.add_argument("--env", default=DEFAULT_ENV, help="cdk.json environment, for Athena")
-    parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL first")
-    parser.add_argument(
-        "--ctas",
-        action="store_true",
-        help="on Athena: awswrangler's CTAS approach (faster for large results; needs Glue "
-        "and S3 write access in the workgroup's location)",
-    )
-    parser.set_defaults(func=cmd_query)
+from pablo.query_sql import QueryError, check_tables, for_athena, registry_catalog, translate
+from pablo.stack import command_target
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -85,11 +49,12 @@ def cmd_query(args: argparse.Namespace) -> int:
             print(f"{query.name:<24} {query.title}")
         return 0
     sql, database = _query_text(args)
+    endpoint = None if args.lake is not None else command_target(args).endpoint
     table = run_query(
         sql,
         database=database,
         lake=args.lake,
-        endpoint=args.endpoint or _running_emulator(),
+        endpoint=endpoint,
         workgroup=args.workgroup,
         env=args.env,
         show_sql=args.show_sql,
@@ -101,12 +66,12 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 def _query_text(args: argparse.Namespace) -> tuple[str, str]:
     if args.saved and args.sql:
-        raise QueryError("give either SQL or --saved NAME, not both")
+        raise ConfigurationError("give either SQL or --saved NAME, not both")
     if args.saved:
         query = saved_query(args.saved)
         return query.sql, args.database or query.database
     if not args.sql:
-        raise QueryError("no query: give SQL, --saved NAME or --list-saved")
+        raise ConfigurationError("no query: give SQL, --saved NAME or --list-saved")
     sql = sys.stdin.read() if args.sql == "-" else args.sql
     return sql, args.database or DEFAULT_DATABASE
 
@@ -221,12 +186,3 @@ def _on_athena(sql: str, *, database: str, workgroup: str, env: str, ctas: bool)
         database=databases[database],
         ctas=ctas,
     )
-
-
-def _running_emulator() -> str | None:
-    from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
-
-    state = load_state()
-    if state is not None and is_emulator_process(state.pid):
-        return state.endpoint
-    return None

@@ -1,23 +1,52 @@
-"""Query results as an aligned text table, CSV, JSON or Parquet."""
+"""The output convention of every command that prints data: `--format table|csv|json`.
+
+Query results render as an aligned text table, CSV, JSON or Parquet. The module is read to
+build the command line's parsers: pyarrow is imported only to render.
+"""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+from functions.core.errors import ConfigurationError
 
-from pablo.query_sql import QueryError
+if TYPE_CHECKING:
+    import pyarrow as pa
 
-TEXT_FORMATS: tuple[str, ...] = ("table", "csv", "json")
-PARQUET = "parquet"
-FORMATS: tuple[str, ...] = (*TEXT_FORMATS, PARQUET)
+TABLE, CSV, JSON, TEXT, PARQUET = "table", "csv", "json", "text", "parquet"
+FORMATS: tuple[str, ...] = (TABLE, CSV, JSON)
+# `pablo query` also writes its rows as Parquet, with their types.
+QUERY_FORMATS: tuple[str, ...] = (*FORMATS, PARQUET)
+# A command whose output is a report rather than rows: its human text, or JSON.
+REPORT_FORMATS: tuple[str, ...] = (TEXT, JSON)
 NULL_TEXT = "NULL"
+
+
+def add_format_argument(
+    parser: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS
+) -> None:
+    """`--format` (the first of `formats` by default) and `--json`, its shorthand; read as
+    `args.output_format`."""
+    parser.add_argument(
+        "--format",
+        choices=formats,
+        default=formats[0],
+        dest="output_format",
+        help="output format",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_const",
+        const=JSON,
+        dest="output_format",
+        help=f"same as --format {JSON}",
+    )
 
 
 def write(table: pa.Table, output_format: str, stream: TextIO) -> None:
@@ -26,20 +55,24 @@ def write(table: pa.Table, output_format: str, stream: TextIO) -> None:
         stream.write(render(table, output_format))
         return
     if stream.isatty():
-        raise QueryError("--format parquet writes binary: redirect it to a file (> out.parquet)")
+        raise ConfigurationError(
+            "--format parquet writes binary: redirect it to a file (> out.parquet)"
+        )
+    import pyarrow.parquet as pq  # noqa: PLC0415 (pyarrow only when rows are written)
+
     stream.flush()
     pq.write_table(table, stream.buffer, compression="zstd")
     stream.buffer.flush()
 
 
 def render(table: pa.Table, output_format: str) -> str:
-    if output_format == "csv":
+    if output_format == CSV:
         return to_csv(table)
-    if output_format == "json":
+    if output_format == JSON:
         return to_json(table)
-    if output_format == "table":
+    if output_format == TABLE:
         return to_text_table(table)
-    raise ValueError(f"unknown format {output_format!r}; one of {', '.join(TEXT_FORMATS)}")
+    raise ValueError(f"unknown format {output_format!r}; one of {', '.join(FORMATS)}")
 
 
 def plain(value: Any) -> Any:
@@ -75,16 +108,25 @@ def _rows(table: pa.Table) -> list[dict[str, Any]]:
 
 
 def to_json(table: pa.Table) -> str:
-    rows = [{k: plain(v) for k, v in row.items()} for row in _rows(table)]
-    return json.dumps(rows, indent=2) + "\n"
+    return rows_to_json(_rows(table))
 
 
 def to_csv(table: pa.Table) -> str:
+    return rows_to_csv(table.column_names, _rows(table))
+
+
+def rows_to_json(rows: list[dict[str, Any]]) -> str:
+    """Rows (any command's records) as a JSON array of objects."""
+    return json.dumps([{k: plain(v) for k, v in row.items()} for row in rows], indent=2) + "\n"
+
+
+def rows_to_csv(columns: list[str], rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV: a header, nulls empty, nested values as compact JSON."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(table.column_names)
-    for row in _rows(table):
-        writer.writerow("" if v is None else text(v) for v in row.values())
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow("" if row.get(c) is None else text(row[c]) for c in columns)
     return buffer.getvalue()
 
 
@@ -109,6 +151,8 @@ def to_text_table(table: pa.Table) -> str:
 
 
 def _is_numeric(data_type: pa.DataType) -> bool:
+    import pyarrow as pa  # noqa: PLC0415
+
     return bool(
         pa.types.is_integer(data_type)
         or pa.types.is_floating(data_type)

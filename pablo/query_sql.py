@@ -48,17 +48,6 @@ NOT_SUPPORTED = "NOT_SUPPORTED"
 GENERIC_USER_ERROR = "GENERIC_USER_ERROR"
 
 
-# The workgroups' short names (infra/constructs/athena.py ANALYSTS and FINANCE; a test keeps
-# them equal: importing the CDK construct here would start jsii for every query).
-ANALYSTS_WORKGROUP = "analysts"
-FINANCE_WORKGROUP = "finance"
-
-
-def is_finance_workgroup(workgroup: str) -> bool:
-    """Finance tables are read only here: `finance`, or a deployed `<prefix>-finance`."""
-    return workgroup == FINANCE_WORKGROUP or workgroup.endswith(f"-{FINANCE_WORKGROUP}")
-
-
 class QueryError(PabloError):
     """The query cannot run: unknown table or column, syntax, or unsupported on this path."""
 

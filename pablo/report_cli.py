@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import pyarrow as pa
@@ -26,15 +25,6 @@ SAMPLE_PERIODS: Final = 13
 SAMPLE_OPENING_MRR_CENTS: Final = {"month": 0, "week": 20_000_000}
 SAMPLE_GENERATED_AT: Final = "2026-11-04T06:00:00Z"
 ENGAGEMENT_KPIS: Final = ("dau", "wau", "mau", "hours_per_active_user_day", "seat_utilisation")
-
-
-def register(subparsers: Any) -> None:
-    report = subparsers.add_parser("report", help="the executive report")
-    commands = report.add_subparsers(dest="report_command", required=True)
-    preview = commands.add_parser("preview", help="render the report from sample data")
-    preview.add_argument("--out", required=True, type=Path, help="HTML file to write")
-    preview.add_argument("--grain", choices=("month", "week"), default="month")
-    preview.set_defaults(func=cmd_preview)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:

@@ -40,7 +40,6 @@ from functions.core.executive_period import (
     week_period,
 )
 from pablo import stack
-from pablo.local.context import LOCAL_REGION
 
 MACHINE_OUTPUTS: Final = {
     MONTH: "ExecutiveMonthlyStateMachineArn",
@@ -61,41 +60,13 @@ class Started:
     input: dict[str, Any]
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("run", help="start an executive KPI workflow by hand")
-    grains = parser.add_subparsers(dest="grain_command", required=True)
-    monthly = grains.add_parser("monthly", help="the monthly executive KPIs and report")
-    monthly.add_argument("--month", required=True, help="YYYY-MM")
-    weekly = grains.add_parser("weekly", help="the weekly executive KPIs and report")
-    weekly.add_argument("--week", required=True, help="the week's Sunday, YYYY-MM-DD")
-    for command in (monthly, weekly):
-        again = command.add_mutually_exclusive_group()
-        again.add_argument("--rerun", action="store_true", help="re-run a failed period")
-        again.add_argument(
-            "--restate",
-            action="store_true",
-            help="recompute a published period now (late data); changes become restatements",
-        )
-        command.add_argument("--endpoint", help="endpoint URL (e.g. the local emulator)")
-        command.add_argument("--region", default=LOCAL_REGION)
-        command.add_argument("--stack-name", default=stack.STACK_NAME)
-        command.add_argument("--wait", action="store_true", help="wait for the execution")
-        command.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait")
-        command.add_argument(
-            "--freshness-wait", type=int, help="seconds between freshness checks (lower only)"
-        )
-        command.add_argument(
-            "--freshness-checks", type=int, help="freshness checks before failing (lower only)"
-        )
-    monthly.set_defaults(func=cmd_run, grain=MONTH)
-    weekly.set_defaults(func=cmd_run, grain=WEEK)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     period = month_period(args.month) if args.grain == MONTH else _week(args.week)
-    sfn = stack.client("stepfunctions", args.endpoint, args.region)
-    cloudformation = stack.client("cloudformation", args.endpoint, args.region)
-    machine = stack.stack_output(cloudformation, args.stack_name, MACHINE_OUTPUTS[period.grain])
+    target = stack.command_target(args)
+    sfn = target.client("stepfunctions")
+    machine = stack.stack_output(
+        target.client("cloudformation"), args.stack_name, MACHINE_OUTPUTS[period.grain]
+    )
     freshness = {
         key: value
         for key, value in (
@@ -108,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         sfn,
         machine,
         period,
-        now=stack.now(args.endpoint),
+        now=stack.now(target.endpoint),
         rerun=args.rerun,
         restate=args.restate,
         freshness=freshness or None,

@@ -64,10 +64,13 @@ def _wait_for_state(home: Path, process: subprocess.Popen[bytes], log_path: Path
 
 
 @contextlib.contextmanager
-def start_emulator(home: Path, *, clock_start: str | None = None) -> Iterator[EmulatorServer]:
-    """The emulator process on a free port, stopped (SIGTERM, then SIGKILL) on exit."""
+def start_emulator(
+    home: Path, *, clock_start: str | None = None, environment: dict[str, str] | None = None
+) -> Iterator[EmulatorServer]:
+    """The emulator process on a free port, stopped (SIGTERM, then SIGKILL) on exit;
+    `environment` adds variables to its own (e.g. MOTO_ACCOUNT_ID)."""
     log_path = home / "server.log"
-    env = {**os.environ, PABLO_HOME_ENV: str(home)}
+    env = {**os.environ, **(environment or {}), PABLO_HOME_ENV: str(home)}
     command = [sys.executable, "-m", "pablo.local.server", "--port", "0"]
     if clock_start is not None:
         command += ["--clock-start", clock_start]

@@ -11,11 +11,15 @@ cannot be computed, with the reason in a `*_reason` column or the `missing_reaso
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 class Database(StrEnum):
@@ -105,25 +109,33 @@ class ClickLimits:
 CLICK_LIMITS = ClickLimits()
 
 
-_SCALAR_ARROW: dict[str, pa.DataType] = {
-    "string": pa.string(),
-    "bigint": pa.int64(),
-    "int": pa.int32(),
-    "double": pa.float64(),
-    "boolean": pa.bool_(),
-    "timestamp": pa.timestamp("ms", tz="UTC"),
-    "date": pa.date32(),
-    "binary": pa.binary(),
-    "map<string,string>": pa.map_(pa.string(), pa.string()),
+# Arrow is imported only when a schema is asked for: the registry's names and Glue types are
+# read without it (the `pablo` command line, the CDK app).
+_SCALAR_ARROW: dict[str, Callable[[ModuleType], pa.DataType]] = {
+    "string": lambda pa: pa.string(),
+    "bigint": lambda pa: pa.int64(),
+    "int": lambda pa: pa.int32(),
+    "double": lambda pa: pa.float64(),
+    "boolean": lambda pa: pa.bool_(),
+    "timestamp": lambda pa: pa.timestamp("ms", tz="UTC"),
+    "date": lambda pa: pa.date32(),
+    "binary": lambda pa: pa.binary(),
+    "map<string,string>": lambda pa: pa.map_(pa.string(), pa.string()),
 }
 
 
+def _check_glue_type(glue_type: str) -> None:
+    if glue_type not in _SCALAR_ARROW:
+        raise ValueError(f"type {glue_type!r} is not in the registry's type map")
+
+
+@cache
 def arrow_type(glue_type: str) -> pa.DataType:
     """Arrow type for a Glue type name of this registry."""
-    try:
-        return _SCALAR_ARROW[glue_type]
-    except KeyError as exc:
-        raise ValueError(f"type {glue_type!r} is not in the registry's type map") from exc
+    _check_glue_type(glue_type)
+    import pyarrow  # noqa: PLC0415
+
+    return _SCALAR_ARROW[glue_type](pyarrow)
 
 
 @dataclass(frozen=True)
@@ -134,9 +146,11 @@ class Column:
     nullable: bool = False
 
     def __post_init__(self) -> None:
-        arrow_type(self.type)  # fail at import time on a typo
+        _check_glue_type(self.type)  # fail at import time on a typo
 
     def arrow_field(self) -> pa.Field:
+        import pyarrow as pa  # noqa: PLC0415
+
         return pa.field(self.name, arrow_type(self.type), nullable=self.nullable)
 
 
@@ -188,6 +202,8 @@ class Table:
 
     def arrow_schema(self, *, with_partitions: bool = False) -> pa.Schema:
         """The schema of the Parquet files (partition keys live in the path)."""
+        import pyarrow as pa  # noqa: PLC0415
+
         cols = self.columns + (self.partition_keys if with_partitions else ())
         return pa.schema([c.arrow_field() for c in cols])
 

@@ -2,7 +2,8 @@
 
 The inventory (`functions/core/alarm_inventory`) is the only place an alarm is defined;
 this construct maps each entry to CloudWatch, with the owner and runbook in the
-description and every state change (ALARM, OK, INSUFFICIENT_DATA) sent to the topic.
+description (an absolute link when the environment sets `runbook_base_url`) and every
+state change (ALARM, OK, INSUFFICIENT_DATA) sent to the topic.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class InventoryAlarms(Construct):
                 self,
                 item.key,
                 alarm_name=platform.alarm_name(item.key),
-                alarm_description=item.alarm_description(),
+                alarm_description=item.alarm_description(platform.config.runbook_base_url),
                 metric=cloudwatch.Metric(
                     namespace=namespace,
                     metric_name=item.metric_name,

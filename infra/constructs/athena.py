@@ -8,10 +8,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import ANALYSTS_WORKGROUP, FINANCE_WORKGROUP, PipelineConfig
 
-ANALYSTS = "analysts"
-FINANCE = "finance"
+ANALYSTS = ANALYSTS_WORKGROUP
+FINANCE = FINANCE_WORKGROUP
 # Guards against a runaway scan: 100 GB per query is far above any report here.
 BYTES_SCANNED_CUTOFF = 100 * 1024**3
 

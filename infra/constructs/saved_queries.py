@@ -49,8 +49,8 @@ class SavedQueries(Construct):
                 work_group=workgroup.ref,
             )
             # The named query lives in the workgroup and reads the database's tables.
-            named.add_dependency(workgroup)
-            named.add_dependency(platform.catalog.databases[database])
+            named.add_resource_dependency(workgroup)
+            named.add_resource_dependency(platform.catalog.databases[database])
             self.named_queries[query.name] = named
 
 

@@ -24,7 +24,7 @@ def synthesizer_for(config: PipelineConfig) -> IStackSynthesizer:
     parameters or roles (the emulator has none). Elsewhere: the default bootstrap."""
     if config.synthesizer == "cli-credentials":
         return CliCredentialsStackSynthesizer(
-            file_assets_bucket_name=config.file_assets_bucket, bucket_prefix="assets/"
+            file_assets_bucket_name=config.file_assets_bucket_name, bucket_prefix="assets/"
         )
     return DefaultStackSynthesizer()
 

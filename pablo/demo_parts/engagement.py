@@ -30,9 +30,9 @@ from functions.core import schemas
 from functions.handlers import click_ingest
 from functions.handlers.engagement_monitor import FRESHNESS_METRIC
 from pablo.producer import ClickProducer, VirtualTime
-from pablo.producer_cli import payload_of
+from pablo.producer_cli import CLICK_STREAM_OUTPUT, payload_of
 
-STREAM_OUTPUT: Final = "ClickStreamName"
+STREAM_OUTPUT: Final = CLICK_STREAM_OUTPUT
 PRODUCER_ID: Final = "demo-web"
 ALARM_KEYS: Final = ("click-freshness", "click-stream-silent")
 # Alarms are watched from the outage's start until this long after its end.

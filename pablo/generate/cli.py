@@ -20,29 +20,6 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a YYYY-MM-DD date") from exc
 
 
-def register(subparsers: Any) -> None:
-    defaults = GeneratorConfig()
-    parser = subparsers.add_parser(
-        "generate",
-        help="write a synthetic company's raw inputs (deterministic for a seed)",
-        description="Writes every raw input in the formats of docs/data-contracts.md, "
-        "plus truth.json (injected faults, expected totals) and manifest.json.",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
-    parser.add_argument("--accounts", type=int, default=defaults.accounts)
-    parser.add_argument("--start", type=_date, default=defaults.start, help="YYYY-MM-DD")
-    parser.add_argument("--days", type=int, default=defaults.days)
-    parser.add_argument(
-        "--clicks-per-user-day",
-        type=float,
-        default=defaults.clicks_per_user_day,
-        help="mean clicks of a user on a day they are active (scales click volume)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.set_defaults(func=run)
-
-
 def run(args: argparse.Namespace) -> int:
     config = GeneratorConfig(
         seed=args.seed,

@@ -54,7 +54,7 @@ from pablo.local.alarm_eval import (
     period_boundaries,
     window_starts,
 )
-from pablo.local.context import LOCAL_ACCOUNT, EmulatorContext
+from pablo.local.context import EmulatorContext, emulator_account
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class AlarmEvaluator:
     def _backend(self) -> Any:
         """moto's CloudWatch backend of the account and region the API clients act in."""
         assert self._ctx is not None
-        return cloudwatch_models.cloudwatch_backends[LOCAL_ACCOUNT][self._ctx.region]
+        return cloudwatch_models.cloudwatch_backends[emulator_account()][self._ctx.region]
 
     def _metric_alarms(self) -> list[dict[str, Any]]:
         """Every metric alarm, as DescribeAlarms(AlarmTypes=[MetricAlarm]) lists it."""
@@ -371,7 +371,7 @@ def stamp_transition_time(alarm: dict[str, Any], at: datetime, *, region: str) -
     """Date the new state at its period boundary, as AWS does, not at the (later) moment the
     tick got to it: "since when" in `pablo oncall status` and the history depend on it.
     In-process, because no API sets StateUpdatedTimestamp."""
-    account = alarm["AlarmArn"].split(":")[4] or LOCAL_ACCOUNT
+    account = alarm["AlarmArn"].split(":")[4] or emulator_account()
     backend = cloudwatch_models.cloudwatch_backends[account][region]
     stored = backend.alarms.get(alarm["AlarmName"])
     if stored is not None:
@@ -530,7 +530,7 @@ def notification(transition: Transition, *, region: str) -> dict[str, Any]:
     return {
         "AlarmName": alarm["AlarmName"],
         "AlarmDescription": alarm.get("AlarmDescription"),
-        "AWSAccountId": alarm["AlarmArn"].split(":")[4] or LOCAL_ACCOUNT,
+        "AWSAccountId": alarm["AlarmArn"].split(":")[4] or emulator_account(),
         "AlarmConfigurationUpdatedTimestamp": format_aws_time(updated) if updated else None,
         "NewStateValue": result.state,
         "NewStateReason": result.reason,

@@ -30,6 +30,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from moto.athena.responses import AthenaResponse
 
+from infra.config import is_finance_workgroup
 from pablo import query_engine
 from pablo.local import athena_sql
 from pablo.local.athena_sql import Statement
@@ -40,7 +41,6 @@ from pablo.query_sql import (
     TABLE_NOT_FOUND,
     Catalog,
     QueryError,
-    is_finance_workgroup,
     translate,
 )
 

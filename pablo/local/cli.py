@@ -21,9 +21,7 @@ from pablo.local.context import local_client
 from pablo.local.control import ControlApiError, ControlClient, parse_duration
 from pablo.local.server import (
     BIND_ADDRESS,
-    DEFAULT_PORT,
     LOG_PATH_ENV,
-    parse_instant,
     serve,
 )
 from pablo.local.state import (
@@ -37,49 +35,11 @@ from pablo.local.state import (
     local_dir,
     running_state,
 )
+from pablo.query_output import JSON
+from pablo.stack import command_target
 
-DEFAULT_STACK: Final = "PabloPipelines"
 START_TIMEOUT_SECONDS: Final = 60.0
 STOP_TIMEOUT_SECONDS: Final = 15.0
-
-
-def register(subparsers: Any) -> None:
-    local = subparsers.add_parser("local", help="the embedded AWS emulator (moto + extensions)")
-    commands = local.add_subparsers(dest="local_command", required=True, metavar="SUBCOMMAND")
-
-    up = commands.add_parser("up", help="start the emulator")
-    up.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
-    up.add_argument("--detach", action="store_true", help="run in the background")
-    up.add_argument("--clock-start", type=_instant, default=None, help="ISO time; default now")
-    up.set_defaults(func=cmd_up)
-
-    down = commands.add_parser("down", help="stop the emulator")
-    down.set_defaults(func=cmd_down)
-
-    status = commands.add_parser("status", help="endpoint, pid, clock and stack outputs")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
-    status.add_argument("--stack-name", default=DEFAULT_STACK)
-    status.set_defaults(func=cmd_status)
-
-    tick = commands.add_parser("tick", help="move the emulator clock forward")
-    target = tick.add_mutually_exclusive_group(required=True)
-    target.add_argument("--to", type=_instant, help="ISO time to move to")
-    target.add_argument("--by", help="duration to move by: 90s, 15m, 6h, 1d12h, 2w")
-    tick.add_argument("--step", help="largest step between extension calls (default 1h)")
-    tick.add_argument("--no-settle", action="store_true", help="do not wait for executions")
-    tick.add_argument("--json", action="store_true", help="print the full response")
-    tick.set_defaults(func=cmd_tick)
-
-    deploy = commands.add_parser("deploy", help="deploy the CDK app into the emulator")
-    deploy.add_argument("--stack-name", default=DEFAULT_STACK)
-    deploy.set_defaults(func=cmd_deploy)
-
-
-def _instant(text: str) -> Any:
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 # up / down
@@ -215,7 +175,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "skipped_extensions": health["skipped_extensions"],
         "stack": _stack_outputs(state.endpoint, args.stack_name),
     }
-    if args.json:
+    if args.output_format == JSON:
         print(json.dumps(report, indent=2))
         return 0
     print(f"endpoint   {report['endpoint']} (pid {report['pid']}, since {report['started_at']})")
@@ -239,7 +199,7 @@ def cmd_tick(args: argparse.Namespace) -> int:
     step = parse_duration(args.step) if args.step else None
     by = parse_duration(args.by) if args.by else None
     result = client.advance(to=args.to, by=by, step=step, settle=not args.no_settle)
-    if args.json:
+    if args.output_format == JSON:
         print(json.dumps(result, indent=2))
         return 0
     print(
@@ -254,10 +214,10 @@ def cmd_tick(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    state = running_state()
-    try:
-        # Lazy: written separately, and heavy (CDK synth); only this command needs it.
-        from pablo.local.deploy import deploy  # noqa: PLC0415
-    except ImportError as exc:
-        raise PabloError(f"the local deploy is not available: {exc}") from exc
-    return int(deploy(state.endpoint, stack_name=args.stack_name))
+    """Into the target every command finds, except AWS itself (`pablo.stack.resolve_target`):
+    `--endpoint`, $PABLO_ENDPOINT or the running embedded emulator."""
+    from pablo.local.deploy import deploy  # noqa: PLC0415 (CDK synth: only this command)
+
+    target = command_target(args, allow_aws=False)
+    assert target.endpoint is not None  # allow_aws=False: an endpoint or NoTargetError
+    return int(deploy(target.endpoint, stack_name=args.stack_name))

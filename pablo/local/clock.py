@@ -49,3 +49,12 @@ class Clock:
             self._anchor_sim = new
             self._anchor_wall = time.monotonic()
             return new
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant; a naive one is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"not an ISO 8601 time: {text!r}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
-
 from pablo.local.clock import Clock
 
 LOCAL_REGION = "us-east-1"
-LOCAL_ACCOUNT = "123456789012"  # moto's default account
 LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+# moto's server acts in this account for every request when the variable is set.
+MOTO_ACCOUNT_ENV = "MOTO_ACCOUNT_ID"
+
+
+def emulator_account() -> str:
+    """The account moto serves the emulator's own (fake) credentials in; for code inside
+    the emulator process that reads moto's backends, which are keyed by account.
+
+    Code outside the emulator asks STS (`get_caller_identity`) instead."""
+    from moto.core import DEFAULT_ACCOUNT_ID  # noqa: PLC0415  (emulator process only)
+
+    return os.environ.get(MOTO_ACCOUNT_ENV) or DEFAULT_ACCOUNT_ID
 
 
 def local_client(service: str, endpoint: str | None, region: str = LOCAL_REGION) -> Any:
@@ -21,6 +30,11 @@ def local_client(service: str, endpoint: str | None, region: str = LOCAL_REGION)
 
     `endpoint=None` is for code inside the emulator process only: the client targets AWS's
     own URLs, which moto's in-process route answers there (`patches._in_process_calls`)."""
+    # boto3 only once a client is made: the command line reads the constants above to
+    # build its parser, which must not cost boto3's import.
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
+
     return boto3.client(
         service,
         endpoint_url=endpoint,

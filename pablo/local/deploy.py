@@ -1,8 +1,11 @@
 """`pablo local deploy`: the real `cdk deploy` into the emulator, then what moto skipped.
 
+0. ask the target's STS which account it acts in (`get_caller_identity`): the emulator,
+   LocalStack or any endpoint; the app is synthesized for that account (`-c account=ID`);
 1. build the Lambda assets (`python -m infra.lambda_build`, when the app has it);
-2. `cdk synth` once with `-c env=local`; from the cloud assembly, either create the file
-   assets bucket (CliCredentialsStackSynthesizer) or `cdk bootstrap` (default synthesizer);
+2. `cdk synth` once with `-c env=local -c account=ID`; from the cloud assembly, either
+   create the file assets bucket (CliCredentialsStackSynthesizer) or `cdk bootstrap`
+   (default synthesizer);
    rewrite the assembly's template where moto 5.2.5 breaks (`pablo.local.moto_template`);
 3. `cdk deploy --require-approval never --method direct` with the real CDK CLI pointed at
    the emulator, its progress streamed to the terminal (custom resources are answered by
@@ -20,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -31,9 +35,10 @@ from urllib.parse import urlparse
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.errors import ConfigurationError, PabloError
+from infra.config import ACCOUNT_CONTEXT_KEY
 from pablo.local import fidelity
 from pablo.local.cfn_resolve import StackFacts, evaluate_condition, references, resolve
-from pablo.local.context import LOCAL_ACCOUNT, LOCAL_CREDENTIALS, LOCAL_REGION, local_client
+from pablo.local.context import LOCAL_CREDENTIALS, LOCAL_REGION, local_client
 from pablo.local.custom_resources import CustomResourceResponder
 from pablo.local.live import (
     ClientFor,
@@ -64,6 +69,26 @@ class DeployError(PabloError):
 
 
 @dataclass(frozen=True)
+class Target:
+    """Where the deploy goes: the endpoint and the account its STS says the credentials
+    act in (moto answers 123456789012 unless started with MOTO_ACCOUNT_ID; LocalStack
+    answers 000000000000 for the fake credentials)."""
+
+    endpoint: str
+    account: str
+    region: str = LOCAL_REGION
+
+
+def target_at(endpoint: str, client_for: ClientFor) -> Target:
+    """The target's account, from `sts.get_caller_identity()` on that endpoint."""
+    try:
+        account = str(client_for("sts").get_caller_identity()["Account"])
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"STS GetCallerIdentity failed at {endpoint}: {exc}") from exc
+    return Target(endpoint=endpoint, account=account)
+
+
+@dataclass(frozen=True)
 class StackArtifact:
     """The stack to deploy, as the cloud assembly describes it."""
 
@@ -83,33 +108,23 @@ def deploy(
     context: Mapping[str, str] = DEFAULT_CONTEXT,
     report_path: Path | None = None,
 ) -> int:
-    """Deploy the CDK app in `app_dir` into the emulator at `endpoint`; 0 when complete.
+    """Deploy the CDK app in `app_dir` to the AWS API at `endpoint` (the embedded emulator,
+    LocalStack, ...) in the account its STS reports; 0 when complete.
 
     Returns 1 when the stack deployed but a skipped resource could not be created (the
     fidelity report says which and why). Raises DeployError when the CDK CLI fails.
     """
     client_for = emulator_clients(endpoint)
-    environment = cdk_environment(endpoint)
-    build_assets(app_dir, environment)
-    assembly = assembly_dir(app_dir, endpoint)
-    if (assembly / ".cache").is_symlink():  # earlier versions linked it to a shared folder
-        (assembly / ".cache").unlink()
-    try:
-        run_cdk(
-            ["synth", "--quiet", "--output", str(assembly), *_context_args(context)],
-            app_dir=app_dir,
-            environment=environment,
+    target = target_at(endpoint, client_for)
+    print(f"deploying to {endpoint}, account {target.account} (from STS), {target.region}")
+    context = {**context, ACCOUNT_CONTEXT_KEY: target.account}
+    # The CLI caches the account of an access key in $CDK_HOME: the same fake key meets
+    # other accounts on other targets (moto with MOTO_ACCOUNT_ID, LocalStack).
+    with tempfile.TemporaryDirectory(prefix="pablo-cdk-home-") as cdk_home:
+        environment = cdk_environment(target, Path(cdk_home))
+        entries, artifact, observed = _synth_and_deploy(
+            client_for, target, environment, stack_name=stack_name, app_dir=app_dir, context=context
         )
-        artifact = read_stack_artifact(assembly, stack_name)
-        template, adaptations = adapt_assembly_for_moto(artifact)
-        prepare_target(artifact, client_for, app_dir=app_dir, environment=environment)
-        with CustomResourceResponder(endpoint, client_for, artifact.stack_name):
-            run_cdk(_deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment)
-        entries, observed = complete_stack(
-            client_for, artifact.stack_name, template=template, adaptations=adaptations
-        )
-    finally:
-        _drop_asset_copies(assembly)
     print(fidelity.render(entries))
     document = fidelity.to_document(entries, stack_name=artifact.stack_name, endpoint=endpoint)
     saved = fidelity.save(document, report_path or local_dir() / FIDELITY_FILE)
@@ -121,6 +136,42 @@ def deploy(
         )
         return 1
     return 0
+
+
+def _synth_and_deploy(
+    client_for: ClientFor,
+    target: Target,
+    environment: Mapping[str, str],
+    *,
+    stack_name: str,
+    app_dir: Path,
+    context: Mapping[str, str],
+) -> tuple[list[fidelity.ResourceFidelity], StackArtifact, fidelity.Observation]:
+    endpoint = target.endpoint
+    build_assets(app_dir, environment)
+    assembly = assembly_dir(app_dir, endpoint)
+    if (assembly / ".cache").is_symlink():  # earlier versions linked it to a shared folder
+        (assembly / ".cache").unlink()
+    try:
+        run_cdk(
+            ["synth", "--quiet", "--output", str(assembly), *_context_args(context)],
+            app_dir=app_dir,
+            environment=environment,
+        )
+        artifact = read_stack_artifact(assembly, stack_name, target)
+        template, adaptations = adapt_assembly_for_moto(artifact)
+        prepare_target(artifact, client_for, target, app_dir=app_dir, environment=environment)
+        with CustomResourceResponder(endpoint, client_for, artifact.stack_name):
+            run_cdk(_deploy_arguments(artifact, assembly), app_dir=app_dir, environment=environment)
+        entries, observed = complete_stack(
+            client_for,
+            artifact.stack_name,
+            template=template,
+            adaptations=adaptations,
+        )
+    finally:
+        _drop_asset_copies(assembly)
+    return entries, artifact, observed
 
 
 def _drop_asset_copies(assembly: Path) -> None:
@@ -149,8 +200,10 @@ def emulator_clients(endpoint: str) -> ClientFor:
 # -- the CDK CLI ----------------------------------------------------------------------------
 
 
-def cdk_environment(endpoint: str) -> dict[str, str]:
-    """The CLI's environment: emulator endpoint, path-style S3, fake credentials, quiet."""
+def cdk_environment(target: Target, cdk_home: Path) -> dict[str, str]:
+    """The CLI's environment: the target's endpoint and account, path-style S3, fake
+    credentials, its own CDK_HOME (caches), quiet."""
+    endpoint = target.endpoint
     environment = dict(os.environ)
     environment.update(
         {
@@ -160,10 +213,11 @@ def cdk_environment(endpoint: str) -> dict[str, str]:
             "CDK_S3_FORCE_PATH_STYLE": "1",
             "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
             "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
-            "AWS_REGION": LOCAL_REGION,
-            "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "CDK_DEFAULT_ACCOUNT": LOCAL_ACCOUNT,
-            "CDK_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_REGION": target.region,
+            "AWS_DEFAULT_REGION": target.region,
+            "CDK_DEFAULT_ACCOUNT": target.account,
+            "CDK_DEFAULT_REGION": target.region,
+            "CDK_HOME": str(cdk_home),
             "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
             "CDK_DISABLE_VERSION_CHECK": "1",
             "CDK_DISABLE_CLI_TELEMETRY": "true",
@@ -217,7 +271,7 @@ def build_assets(app_dir: Path, environment: Mapping[str, str]) -> None:
 # -- the cloud assembly -----------------------------------------------------------------------
 
 
-def read_stack_artifact(assembly: Path, stack_name: str) -> StackArtifact:
+def read_stack_artifact(assembly: Path, stack_name: str, target: Target) -> StackArtifact:
     manifest = json.loads((assembly / "manifest.json").read_text(encoding="utf-8"))
     artifacts: dict[str, Any] = manifest.get("artifacts", {})
     for artifact_id, artifact in artifacts.items():
@@ -226,7 +280,7 @@ def read_stack_artifact(assembly: Path, stack_name: str) -> StackArtifact:
             continue
         if stack_name not in (artifact_id, properties.get("stackName")):
             continue
-        buckets = _asset_buckets(assembly, artifacts, artifact.get("dependencies", []))
+        buckets = _asset_buckets(assembly, artifacts, artifact.get("dependencies", []), target)
         return StackArtifact(
             artifact_id=artifact_id,
             display_name=str(artifact.get("displayName", artifact_id)),
@@ -242,7 +296,7 @@ def read_stack_artifact(assembly: Path, stack_name: str) -> StackArtifact:
 
 
 def _asset_buckets(
-    assembly: Path, artifacts: Mapping[str, Any], dependencies: Sequence[str]
+    assembly: Path, artifacts: Mapping[str, Any], dependencies: Sequence[str], target: Target
 ) -> tuple[str, ...]:
     buckets: set[str] = set()
     for dependency in dependencies:
@@ -256,7 +310,7 @@ def _asset_buckets(
             )
         for asset in assets.get("files", {}).values():
             for destination in asset.get("destinations", {}).values():
-                buckets.add(_fill_placeholders(str(destination["bucketName"])))
+                buckets.add(_fill_placeholders(str(destination["bucketName"]), target))
     return tuple(sorted(buckets))
 
 
@@ -269,10 +323,10 @@ def adapt_assembly_for_moto(artifact: StackArtifact) -> tuple[dict[str, Any], di
     return template, adaptations
 
 
-def _fill_placeholders(text: str) -> str:
+def _fill_placeholders(text: str, target: Target) -> str:
     return (
-        text.replace("${AWS::AccountId}", LOCAL_ACCOUNT)
-        .replace("${AWS::Region}", LOCAL_REGION)
+        text.replace("${AWS::AccountId}", target.account)
+        .replace("${AWS::Region}", target.region)
         .replace("${AWS::Partition}", "aws")
     )
 
@@ -280,6 +334,7 @@ def _fill_placeholders(text: str) -> str:
 def prepare_target(
     artifact: StackArtifact,
     client_for: ClientFor,
+    target: Target,
     *,
     app_dir: Path,
     environment: Mapping[str, str],
@@ -288,7 +343,7 @@ def prepare_target(
     if artifact.needs_bootstrap:
         if not _stack_exists(client_for, BOOTSTRAP_STACK):
             run_cdk(
-                ["bootstrap", f"aws://{LOCAL_ACCOUNT}/{LOCAL_REGION}", "--progress", "events"],
+                ["bootstrap", f"aws://{target.account}/{target.region}", "--progress", "events"],
                 app_dir=app_dir,
                 environment=environment,
             )
@@ -323,7 +378,8 @@ def read_deployed_stack(
     client_for: ClientFor, stack_name: str, template: Mapping[str, Any] | None = None
 ) -> DeployedStack:
     """The deployed stack's resources and facts; `template` is the app's own template
-    (before `adapt_for_moto`), read back from the stack when not given."""
+    (before `adapt_for_moto`), read back from the stack when not given. The account and
+    region are the stack's own (its ARN), as `AWS::AccountId` resolves in CloudFormation."""
     cloudformation = client_for("cloudformation")
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if template is None:
@@ -333,9 +389,10 @@ def read_deployed_stack(
         parameter["ParameterKey"]: parameter.get("ResolvedValue", parameter.get("ParameterValue"))
         for parameter in stack.get("Parameters", [])
     }
+    _, _, _, region, account, _ = stack["StackId"].split(":", 5)
     facts = StackFacts(
-        account=LOCAL_ACCOUNT,
-        region=LOCAL_REGION,
+        account=account,
+        region=region,
         stack_name=stack_name,
         stack_id=stack["StackId"],
         parameters=parameters,

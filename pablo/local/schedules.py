@@ -36,7 +36,7 @@ from typing import Any, Final
 from moto.events.models import events_backends
 from moto.scheduler.models import scheduler_backends
 
-from pablo.local.context import LOCAL_ACCOUNT, EmulatorContext
+from pablo.local.context import EmulatorContext, emulator_account
 from pablo.local.schedule_expressions import ScheduleExpressionError, parse_schedule
 
 log = logging.getLogger(__name__)
@@ -152,14 +152,14 @@ class ScheduleRunner:
         """Every rule of the default event bus as ListRules returns it, with its `Targets`
         as ListTargetsByRule returns them."""
         assert self._ctx is not None
-        bus = events_backends[LOCAL_ACCOUNT][self._ctx.region].event_buses.get("default")
+        bus = events_backends[emulator_account()][self._ctx.region].event_buses.get("default")
         rules = list(bus.rules.values()) if bus is not None else []  # one atomic copy
         return [{**rule.describe(), "Targets": [dict(t) for t in rule.targets]} for rule in rules]
 
     def _enabled_schedules(self) -> list[tuple[str, str]]:
         """(group, name) of every enabled Scheduler schedule."""
         assert self._ctx is not None
-        backend = scheduler_backends[LOCAL_ACCOUNT][self._ctx.region]
+        backend = scheduler_backends[emulator_account()][self._ctx.region]
         return [
             (group.name, schedule.name)
             for group in list(backend.schedule_groups.values())
@@ -306,7 +306,7 @@ def _as_utc(value: Any) -> datetime | None:
 
 def scheduled_event(firing: Firing, *, region: str) -> dict[str, Any]:
     """AWS's "Scheduled Event"; its id is stable for a (rule, time) so reruns match."""
-    account = firing.arn.split(":")[4] or LOCAL_ACCOUNT
+    account = firing.arn.split(":")[4] or emulator_account()
     return {
         "version": "0",
         "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{firing.arn}@{firing.at.isoformat()}")),

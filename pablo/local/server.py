@@ -51,17 +51,16 @@ from moto.moto_server.werkzeug_app import (
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from werkzeug.serving import make_server
 
-from pablo.local.clock import Clock
+from pablo.local.clock import Clock, parse_instant
 from pablo.local.context import EmulatorContext, Extension
 from pablo.local.lambda_runtime import LambdaRuntime
 from pablo.local.patches import install_patches
-from pablo.local.state import EmulatorState, clear_state, save_state
+from pablo.local.state import DEFAULT_PORT, EmulatorState, clear_state, save_state
 
 LOG = logging.getLogger("pablo.local.server")
 
 BIND_ADDRESS: Final = "127.0.0.1"
 ENDPOINT_HOST: Final = "localhost"  # moto reads a TemplateURL as bucket/key only for this host
-DEFAULT_PORT: Final = 5000
 CONTROL_PREFIX: Final = "/pablo-api/"
 EXTENSION_PATHS: Final = (
     "pablo.local.esm:KinesisEventSourcePoller",
@@ -81,15 +80,6 @@ SETTLE_POLL_SECONDS: Final = 0.02
 LOG_PATH_ENV: Final = "PABLO_LOCAL_SERVER_LOG"  # set by `pablo local up --detach`
 
 StartResponse = Callable[..., Any]
-
-
-def parse_instant(text: str) -> datetime:
-    """An ISO 8601 instant; a naive one is taken as UTC."""
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValueError(f"not an ISO 8601 time: {text!r}") from exc
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def load_extensions(paths: Iterable[str]) -> tuple[list[Extension], list[str]]:

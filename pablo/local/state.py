@@ -16,6 +16,7 @@ from functions.core.errors import PabloError
 
 PABLO_HOME_ENV: Final = "PABLO_HOME"
 SERVER_MODULE: Final = "pablo.local.server"
+DEFAULT_PORT: Final = 5000
 
 
 class EmulatorNotRunningError(PabloError):

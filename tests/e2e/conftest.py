@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-PABLO_ENDPOINT = "PABLO_ENDPOINT"
+from pablo.stack import PABLO_ENDPOINT_ENV as PABLO_ENDPOINT
+
 LOCALSTACK_SKIP_REASON = (
     f"{PABLO_ENDPOINT} is unset: LocalStack needs Docker, which this machine lacks "
     "(see localstack/README.md)"

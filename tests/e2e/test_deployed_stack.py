@@ -99,3 +99,17 @@ def test_the_fidelity_report_accounts_for_every_resource(target: EmulatorServer)
     reported = json.dumps(report)
     for logical_id in resources:
         assert logical_id in reported, f"{logical_id} missing from the fidelity report"
+
+
+def test_the_smoke_check_passes_on_the_deployed_stack(target: EmulatorServer) -> None:
+    from pablo.smoke import Outcome, smoke_check  # noqa: PLC0415
+
+    # Given the real stack, deployed; when `pablo smoke-check` checks it
+    checks = smoke_check(target.client, STACK_NAME)
+    # Then nothing fails, and it looked at the stream, the workflows and every alarm
+    failed = [f"{c.what}: {c.detail}" for c in checks if c.outcome is Outcome.FAIL]
+    assert not failed, failed
+    whats = " ".join(c.what for c in checks)
+    assert "Kinesis stream" in whats and "state machine" in whats and "S3 bucket" in whats
+    (alarms,) = [c for c in checks if c.what == "CloudWatch alarms"]
+    assert alarms.detail.startswith(f"all {len(INVENTORY)} present")

@@ -36,8 +36,8 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/event-targets-test"
 DELIVERY_TIMEOUT = 60.0
 _LAUNCHER = """
 import signal, sys, threading
-from pablo.local.clock import Clock
-from pablo.local.server import EXTENSION_PATHS, Emulator, parse_instant
+from pablo.local.clock import Clock, parse_instant
+from pablo.local.server import EXTENSION_PATHS, Emulator
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
 paths = tuple(dict.fromkeys((*EXTENSION_PATHS, sys.argv[2])))

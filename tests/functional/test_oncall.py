@@ -8,6 +8,7 @@ closes the acknowledgement; quarantined clicks and account-event lines are repla
 
 from __future__ import annotations
 
+import csv
 import functools
 import io
 import json
@@ -25,6 +26,7 @@ from functions.core import schemas
 from functions.core.alarm_inventory import INVENTORY
 from functions.core.errors import ValidationError
 from pablo import oncall
+from pablo.commands.oncall import ROTATION_PATH
 from pablo.demo_parts.oncall import OnCallDemo
 from tests.conftest import EmulatorServer
 from tests.functional.conftest import wait_for as shared_wait_for
@@ -32,7 +34,7 @@ from tests.functional.conftest import wait_for as shared_wait_for
 CLOCK_START = "2026-09-01T00:00:00+00:00"
 ALARM_KEY = "profit-reconciliation-mismatch"  # 5-minute periods: quick to drive
 METRIC = "ProfitMonthUnreconciled"
-ROTATION = oncall.ROTATION_PATH
+ROTATION = ROTATION_PATH
 WAIT_SECONDS = 90.0
 wait_for = functools.partial(shared_wait_for, timeout=WAIT_SECONDS)
 
@@ -305,13 +307,20 @@ def test_the_cli_prints_status_json_handoff_and_one_line_errors(
     # when status --json, handoff and an ack of an unknown alarm run through `pablo`
     assert main(["oncall", "status", "--json", *endpoint]) == 0
     status = json.loads(capsys.readouterr().out)
+    assert main(["oncall", "status", "--format", "csv", *endpoint]) == 0
+    status_csv = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert main(["oncall", "handoff", *endpoint]) == 0
     handoff = capsys.readouterr().out
     assert main(["oncall", "ack", "nope", "--by", "Alex Kim", *endpoint]) == 2
     error = capsys.readouterr().err
-    # then every listed alarm is open, with its inventory fields
+    # then every listed alarm is open, with its inventory fields, in JSON and in CSV
     assert status and {row["state"] for row in status} <= {"ALARM", "INSUFFICIENT_DATA"}
+    assert [(r["alarm"], r["owner"]) for r in status_csv] == [
+        (r["alarm"], r["owner"]) for r in status
+    ]
     assert all(row["owner"] and row["runbook"] for row in status)
     # and the note has its sections, and the error is one line
     assert "## Acknowledgements" in handoff and name in handoff
-    assert error.count("\n") == 1 and error.startswith("pablo: unknown alarm 'nope'")
+    target, failure = error.splitlines()
+    assert target == f"pablo: target: {deployed_stack.endpoint} (--endpoint)"
+    assert failure.startswith("pablo: unknown alarm 'nope'")

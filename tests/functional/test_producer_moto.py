@@ -24,7 +24,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from functions.core import clicks
-from pablo import producer_cli
+from pablo.commands import send_clicks
 from pablo.local.context import local_client
 from pablo.producer import ClickProducer, VirtualTime
 from tests import click_corpus
@@ -189,7 +189,7 @@ def test_send_clicks_command_sends_a_replay_file(
         + "garbage\n"
     )
     parser = argparse.ArgumentParser()
-    producer_cli.register(parser.add_subparsers())
+    send_clicks.register(parser.add_subparsers())
     args = parser.parse_args(
         [
             "send-clicks",
@@ -318,7 +318,7 @@ def test_partial_failures_lose_duplicate_and_spill_nothing(
 
 def _run_send_clicks(endpoint: str, path: Path, tmp_path: Path, stream: str = STREAM) -> int:
     parser = argparse.ArgumentParser()
-    producer_cli.register(parser.add_subparsers())
+    send_clicks.register(parser.add_subparsers())
     spill = str(tmp_path / "s.jsonl")
     command = ["send-clicks", str(path), "--stream", stream, "--endpoint", endpoint]
     args = parser.parse_args([*command, "--spill", spill])

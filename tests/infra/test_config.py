@@ -99,3 +99,70 @@ def test_missing_settings_are_listed():
 def test_context_without_environments_is_refused():
     with pytest.raises(ConfigurationError, match="no `environments`"):
         config_from_context({"env": "local"})
+
+
+def test_context_account_replaces_the_environment_account():
+    # given cdk.json's local block (account 123456789012) and `-c account=210987654321`
+    context = {**read_cdk_json_context(), "env": "local", "account": "210987654321"}
+    # when the config is read
+    config = config_from_context(context)
+    # then names and the assets bucket use the given account
+    assert config.account == "210987654321"
+    assert config.bucket_name("raw") == "pablo-local-raw-210987654321-us-east-1"
+    assert config.file_assets_bucket_name == "pablo-local-cdk-assets-210987654321"
+
+
+def test_a_wrong_context_account_is_refused():
+    context = {**read_cdk_json_context(), "env": "local", "account": "0000"}
+    with pytest.raises(ConfigurationError, match="account must be 12 digits"):
+        config_from_context(context)
+
+
+def test_oncall_subscriptions_and_runbook_url_are_read():
+    # given a block with every kind of subscriber and a runbook base URL
+    block = {
+        **_local_block(),
+        "runbook_base_url": "https://git.example.com/pablo/blob/main",
+        "oncall_subscriptions": {
+            "email": ["oncall@example.com"],
+            "https": ["https://events.pagerduty.com/integration/abc/enqueue"],
+            "slack": [{"workspace_id": "T0123ABCD", "channel_id": "C0456EFGH"}],
+        },
+    }
+    # when it is loaded
+    config = config_from_dict("local", block)
+    # then each is kept as given
+    wanted = config.oncall_subscriptions
+    assert wanted.email == ("oncall@example.com",)
+    assert wanted.https == ("https://events.pagerduty.com/integration/abc/enqueue",)
+    assert [(c.workspace_id, c.channel_id) for c in wanted.slack] == [("T0123ABCD", "C0456EFGH")]
+    assert config.runbook_base_url == "https://git.example.com/pablo/blob/main"
+
+
+def test_no_subscriptions_and_relative_runbooks_by_default():
+    config = load_config("local")
+    assert config.oncall_subscriptions.email == ()
+    assert config.oncall_subscriptions.https == ()
+    assert config.oncall_subscriptions.slack == ()
+    assert config.runbook_base_url == ""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"runbook_base_url": "http://wiki/runbooks"}, "runbook_base_url must be an https"),
+        ({"oncall_subscriptions": {"email": ["oncall"]}}, "e-mail 'oncall' is not an address"),
+        ({"oncall_subscriptions": {"https": ["http://x.io/h"]}}, "is not an https:// URL"),
+        ({"oncall_subscriptions": {"sms": ["+15550100"]}}, r"unknown keys \['sms'\]"),
+        ({"oncall_subscriptions": {"email": "a@b.io"}}, "email must be a list of str"),
+        ({"oncall_subscriptions": {"slack": [{"channel_id": "C1"}]}}, "workspace_id"),
+        (
+            {"oncall_subscriptions": {"slack": [{"workspace_id": "t1", "channel_id": "C1"}]}},
+            "needs workspace_id",
+        ),
+    ],
+)
+def test_invalid_oncall_settings_are_refused(change, message):
+    block = {**_local_block(), **change}
+    with pytest.raises(ConfigurationError, match=message):
+        config_from_dict("local", block)

@@ -168,6 +168,9 @@ def test_cdk_cli_synthesizes_the_prod_environment(tmp_path):
     )
     # then it succeeds and the template uses the prod names, retention and bootstrap
     assert result.returncode == 0, result.stderr[-3000:]
+    # and says nothing about feature flags left unset (cdk.json sets the recommended ones)
+    output = result.stdout + result.stderr
+    assert "feature flags are not configured" not in output, output[-3000:]
     template = json.loads((tmp_path / "cdk.out" / f"{STACK_NAME}.template.json").read_text())
     assert "BootstrapVersion" in template["Parameters"]
     buckets = [r for r in template["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]

@@ -46,6 +46,16 @@ def test_the_description_carries_sla_owners_severity_and_runbook() -> None:
     assert item.pages
 
 
+def test_the_runbook_link_is_absolute_under_a_base_url() -> None:
+    # Given an alarm and where the repository's files are served (a trailing slash or not)
+    item = _silence_alarm()
+    base = "https://git.example.com/pablo/blob/main/"
+    # Then the description links the runbook section under it
+    expected = "https://git.example.com/pablo/blob/main/docs/runbooks/engagement.md#clicks-silent"
+    assert item.runbook_link(base) == expected
+    assert item.alarm_description(base).endswith(f"| runbook: {expected}")
+
+
 def test_every_inventory_entry_is_reachable_by_key_and_keys_are_unique() -> None:
     keys = [item.key for item in INVENTORY]
     assert len(keys) == len(set(keys))

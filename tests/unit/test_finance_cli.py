@@ -9,11 +9,12 @@ import pytest
 
 from functions.core.errors import PabloError
 from pablo import finance
+from pablo.commands import finance as finance_commands
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pablo")
-    finance.register(parser.add_subparsers(dest="command", required=True))
+    finance_commands.register(parser.add_subparsers(dest="command", required=True))
     return parser
 
 
@@ -22,7 +23,7 @@ def test_signoff_parses_month_by_and_note() -> None:
         ["finance", "signoff", "--month", "2026-09", "--by", "Dana", "--note", "verified"]
     )
     assert (args.month, args.by, args.note) == ("2026-09", "Dana", "verified")
-    assert args.func is finance.cmd_signoff
+    assert args.func.resolve() is finance.cmd_signoff
 
 
 def test_signoff_requires_who_and_why() -> None:

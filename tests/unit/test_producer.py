@@ -144,8 +144,9 @@ def test_a_missing_stream_spills_after_the_deadline_and_replay_sends_later(
     p.clock = lambda: first_try
     # when 3 clicks are sent
     result = p.send([click(i) for i in range(3)])
-    # then they were retried until the deadline, and only then spilled
+    # then they were retried until the deadline, and only then spilled, saying why
     assert (result.sent, result.spilled) == (0, 3)
+    assert result.spill_reason is not None and "ResourceNotFoundException" in result.spill_reason
     assert result.failed_calls == len(client.calls) > 10
     assert p.retry_deadline - 2 * p.max_delay < clock.now <= p.retry_deadline
     assert len((tmp_path / "spill.jsonl").read_text().splitlines()) == 3

@@ -1,4 +1,5 @@
-"""`pablo query` from the command line: formats, one-line errors with exit code 2, and the
+"""`pablo query` from the command line: formats, one-line errors (exit code 1 for a query that
+cannot run, 2 for a wrong command line), and the
 Athena path (boto3 against moto's Athena, which records the query but runs no SQL)."""
 
 from __future__ import annotations
@@ -20,11 +21,17 @@ from moto.athena.models import QueryResults, athena_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from functions.core import schemas
-from infra.config import config_from_context, read_cdk_json_context
+from infra.config import (
+    ANALYSTS_WORKGROUP,
+    FINANCE_WORKGROUP,
+    config_from_context,
+    is_finance_workgroup,
+    read_cdk_json_context,
+)
 from pablo.cli import main
 from pablo.query import athena_workgroup, glue_database_names, run_query
 from pablo.query_athena import run_athena
-from pablo.query_sql import ANALYSTS_WORKGROUP, FINANCE_WORKGROUP, QueryError
+from pablo.query_sql import QueryError
 from tests.unit.query_lake import write_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -92,30 +99,41 @@ def test_csv_and_json_formats(small_lake: Path, capsys: pytest.CaptureFixture[st
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "code"),
     [
-        (["SELECT * FROM nope"], "pablo: unknown table nope in database curated"),
-        (["SELECT month FROM"], "pablo: syntax error at line 1, column 17: Expected table name"),
+        (["SELECT * FROM nope"], "pablo: unknown table nope in database curated", 1),
+        (
+            ["SELECT month FROM"],
+            "pablo: syntax error at line 1, column 17: Expected table name",
+            1,
+        ),
         (
             ["SELECT format_datetime(month, 'yyyy') FROM growth_monthly"],
             "pablo: the DuckDB path cannot run this query: Scalar Function with name "
             "format_datetime does not exist!",
+            1,
         ),
         (
             ["SELECT reduce(array[1], 0, (s, x) -> s + x, s -> s) FROM growth_monthly"],
             "pablo: the DuckDB path cannot run this query: Argument 'finish' is not supported",
+            1,
         ),
-        (["--saved", "nope"], "pablo: no saved query 'nope'; saved queries: "),
-        ([], "pablo: no query: give SQL, --saved NAME or --list-saved"),
+        (["--saved", "nope"], "pablo: no saved query 'nope'; saved queries: ", 1),
+        ([], "pablo: no query: give SQL, --saved NAME or --list-saved", 2),
+        (["SELECT 1", "--saved", "x"], "pablo: give either SQL or --saved NAME, not both", 2),
     ],
 )
-def test_errors_are_one_line_with_exit_code_2(
-    small_lake: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+def test_errors_are_one_line_with_their_exit_code(
+    small_lake: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+    code: int,
 ) -> None:
-    # Given a query that cannot run / When run from the command line
-    code, out, err = _run(capsys, *argv, "--lake", str(small_lake))
-    # Then exit code 2, nothing on stdout, and one line on stderr
-    assert code == 2
+    # Given a query that cannot run (1) or a wrong command line (2) / When run
+    exit_code, out, err = _run(capsys, *argv, "--lake", str(small_lake))
+    # Then that exit code, nothing on stdout, and one line on stderr
+    assert exit_code == code
     assert out == ""
     assert len(err.splitlines()) == 1
     assert err.startswith(message)
@@ -129,11 +147,21 @@ def test_a_real_process_prints_no_traceback(small_lake: Path) -> None:
         text=True,
         cwd=REPO_ROOT,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "PABLO_HOME": str(small_lake / "no-emulator")},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PABLO_HOME": str(small_lake / "no-emulator"),
+            # No emulator runs: the target is AWS, with these (unused) credentials.
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        },
     )
-    # Then exit code 2 and one line, no traceback (it failed before reaching Athena)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == ["pablo: unknown table curated.nope in database curated"]
+    # Then exit code 1 and one line after the target's, no traceback (it failed before
+    # reaching Athena)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        "pablo: target: AWS (credentials: env)",
+        "pablo: unknown table curated.nope in database curated",
+    ]
 
 
 def test_list_saved_names_every_query_file(capsys: pytest.CaptureFixture[str]) -> None:
@@ -148,13 +176,19 @@ def test_list_saved_names_every_query_file(capsys: pytest.CaptureFixture[str]) -
 
 def test_names_match_the_deployed_workgroups_and_databases() -> None:
     # Given the CDK constructs' own naming functions
-    from infra.constructs.athena import ANALYSTS, FINANCE  # noqa: PLC0415
     from infra.constructs.catalog import glue_database_name  # noqa: PLC0415
 
     config = config_from_context({**read_cdk_json_context(), "env": "prod"})
     # Then pablo query names the same workgroups and Glue databases
-    assert (ANALYSTS_WORKGROUP, FINANCE_WORKGROUP) == (ANALYSTS, FINANCE)
-    assert athena_workgroup(ANALYSTS, config) == config.resource_name(ANALYSTS)
+    analysts = athena_workgroup(ANALYSTS_WORKGROUP, config)
+    finance = athena_workgroup(FINANCE_WORKGROUP, config)
+    assert (analysts, finance) == ("pablo-prod-analysts", "pablo-prod-finance")
+    # And only the finance one, by short or deployed name, reads finance tables
+    assert [is_finance_workgroup(w) for w in (analysts, finance, FINANCE_WORKGROUP)] == [
+        False,
+        True,
+        True,
+    ]
     assert glue_database_names(config.glue_prefix) == {
         db.value: glue_database_name(config, db) for db in schemas.Database
     }

@@ -26,7 +26,7 @@ from functions.core.report_format import (
     reason_words,
 )
 from functions.core.report_model import kpi_display_rows, kpi_history
-from pablo import report_cli
+from pablo.commands import report as report_commands
 from pablo.report_cli import (
     kpi_table,
     periods_ending,
@@ -395,7 +395,7 @@ def test_a_first_period_says_there_is_nothing_to_compare_with() -> None:
 def test_the_preview_command_writes_a_report(tmp_path: Any) -> None:
     # given the `pablo report` commands on their own parser
     parser = argparse.ArgumentParser()
-    report_cli.register(parser.add_subparsers())
+    report_commands.register(parser.add_subparsers())
     out = tmp_path / "preview" / "report.html"
     # when the preview is asked for a week
     args = parser.parse_args(["report", "preview", "--out", str(out), "--grain", "week"])

@@ -100,10 +100,15 @@ class AlarmSpec:
             return f"pages the on-call ({self.coverage.value})"
         return "waits for working hours"
 
-    def alarm_description(self) -> str:
+    def runbook_link(self, base_url: str = "") -> str:
+        """The runbook section under `base_url` (where the repository's files are served, so
+        a link in an alarm e-mail opens); relative to the repository root without one."""
+        return f"{base_url.rstrip('/')}/{self.runbook}" if base_url else self.runbook
+
+    def alarm_description(self, runbook_base_url: str = "") -> str:
         """What the on-call engineer reads first: what broke, who owns it, where to look."""
         return (
             f"{self.description or self.sla} | SLA: {self.sla} | owner: {self.owner.value} "
             f"| secondary: {self.secondary_owner.value} | severity: {self.severity.value}, "
-            f"{self.response} | runbook: {self.runbook}"
+            f"{self.response} | runbook: {self.runbook_link(runbook_base_url)}"
         )

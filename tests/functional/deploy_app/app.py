@@ -2,7 +2,9 @@
 
 Used by tests/functional/test_deploy*.py to exercise `pablo.local.deploy` independently of
 the real stack. Context: `stack_name` (default DeployApp), `synthesizer=default` to need a
-`cdk bootstrap` (the default is CliCredentialsStackSynthesizer with a file assets bucket).
+`cdk bootstrap` (the default is CliCredentialsStackSynthesizer with a file assets bucket),
+`account` (infra.config.ACCOUNT_CONTEXT_KEY: the deployer passes what the target's STS
+answers).
 """
 
 from __future__ import annotations
@@ -217,7 +219,7 @@ app = cdk.App()
 DeployAppStack(
     app,
     app.node.try_get_context("stack_name") or "DeployApp",
-    env=cdk.Environment(account="123456789012", region="us-east-1"),
+    env=cdk.Environment(account=app.node.try_get_context("account"), region="us-east-1"),
     synthesizer=synthesizer(app),
 )
 app.synth()

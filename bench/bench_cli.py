@@ -1,0 +1,63 @@
+"""`python -m bench cli`: the CPU seconds of `pablo --help` and of every command group's
+`--help`, each a fresh `python -m pablo` process, against the anchor
+`python -c "sum(range(3*10**8))"` measured in the same run (target: each help < 0.3 CPU s).
+
+CPU seconds (user + system of the child, `RUSAGE_CHILDREN`) rather than wall time: another
+process on the machine slows the wall clock, not the work done. Best of `--rounds`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+from typing import Final
+
+ANCHOR: Final = ("-c", "sum(range(3*10**8))")
+TARGET_CPU_SECONDS: Final = 0.3
+HELPS: Final = (
+    (),
+    ("generate",),
+    ("local",),
+    ("local", "deploy"),
+    ("send-clicks",),
+    ("backfill", "engagement"),
+    ("finance", "signoff"),
+    ("run", "monthly"),
+    ("oncall", "status"),
+    ("report", "preview"),
+    ("demo",),
+    ("query",),
+)
+
+
+def cpu_seconds(argv: list[str]) -> float:
+    """User + system CPU seconds of one child process running `argv`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench cli")
+    parser.add_argument("--rounds", type=int, default=3, help="best of this many runs")
+    rounds = parser.parse_args(argv).rounds
+    python = sys.executable
+    anchor = cpu_seconds([python, *ANCHOR])
+    floor = min(cpu_seconds([python, "-c", "pass"]) for _ in range(rounds))
+    print(f"load average {os.getloadavg()[0]:.1f}; best of {rounds}; CPU seconds")
+    print(f"{'anchor: python -c sum(range(3*10**8))':44} {anchor:7.3f}")
+    print(f"{'python -c pass (interpreter start)':44} {floor:7.3f} {floor / anchor:8.4f}x")
+    worst = 0.0
+    for command in HELPS:
+        seconds = min(
+            cpu_seconds([python, "-m", "pablo", *command, "--help"]) for _ in range(rounds)
+        )
+        worst = max(worst, seconds)
+        name = f"pablo {' '.join(command)} --help".replace("  ", " ")
+        print(f"{name:44} {seconds:7.3f} {seconds / anchor:8.4f}x")
+    verdict = "met" if worst < TARGET_CPU_SECONDS else "NOT met"
+    print(f"slowest help {worst:.3f} CPU s: target < {TARGET_CPU_SECONDS} s {verdict}")

@@ -1,0 +1,48 @@
+"""`pablo query`: the parser (the command: pablo.query)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from infra.config import ANALYSTS_WORKGROUP, FINANCE_WORKGROUP
+from pablo.commands import Handler
+from pablo.query_output import QUERY_FORMATS, add_format_argument
+from pablo.query_saved import DEFAULT_DATABASE
+from pablo.stack import endpoint_help
+
+# Athena on AWS runs in this cdk.json environment unless --env names another.
+DEFAULT_ENV: Final = "prod"
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "query",
+        help="run Athena SQL on Athena (AWS or the emulator's), or on DuckDB over a lake",
+        description="`pablo query`: the same Athena SQL on Athena (AWS, or the emulator's, "
+        "which runs it on DuckDB), or on DuckDB over a lake snapshot. See docs/query.md.",
+    )
+    parser.add_argument("sql", nargs="?", help="the query (Athena SQL); '-' reads stdin")
+    parser.add_argument("--saved", metavar="NAME", help="run queries/NAME.sql")
+    parser.add_argument("--list-saved", action="store_true", help="list the saved queries")
+    add_format_argument(parser, QUERY_FORMATS)
+    parser.add_argument("--lake", type=Path, help="a lake snapshot (pablo demo --out DIR)")
+    parser.add_argument("--endpoint", help=endpoint_help() + " (Athena)")
+    parser.add_argument(
+        "--workgroup",
+        default=ANALYSTS_WORKGROUP,
+        help=f"{ANALYSTS_WORKGROUP} or {FINANCE_WORKGROUP}, or a full workgroup name",
+    )
+    parser.add_argument(
+        "--database",
+        help=f"database of bare table names; default: the saved query's, else {DEFAULT_DATABASE}",
+    )
+    parser.add_argument("--env", default=DEFAULT_ENV, help="cdk.json environment, for Athena")
+    parser.add_argument("--show-sql", action="store_true", help="print the DuckDB SQL first")
+    parser.add_argument(
+        "--ctas",
+        action="store_true",
+        help="on Athena: awswrangler's CTAS approach (faster for large results; needs Glue "
+        "and S3 write access in the workgroup's location)",
+    )
+    parser.set_defaults(func=Handler("pablo.query:cmd_query"))

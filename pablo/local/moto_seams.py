@@ -1,0 +1,366 @@
+"""Every moto internal the emulator patches or relies on, with what it relies on.
+
+moto is pinned, but its internals are not an API: an upgrade may move a class, rename a
+function or change a signature, and a patch written against the old shape then fails at
+run time, deep in a demo, or silently does nothing. `tests/unit/test_moto_seams.py` checks
+each seam below against the installed moto and fails with a message naming the seam, the
+moto version and what was expected; it also checks that every moto name the code under
+`pablo/` imports and every attribute it touches on one is listed here, so this list
+cannot fall behind the code.
+
+A seam is a module, a dotted attribute path inside it, and optionally:
+- `params`: the parameter names the patch calls or replaces it with, in order (`self`
+  included for methods; a classmethod's `cls` is not part of its signature);
+- `instance_attributes`: attributes the code reads on its instances, checked as
+  `self.<name>` assignments in the class's source (its own or a base class's).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Seam:
+    module: str
+    attribute: str
+    used_by: str  # the module (and patch) that depends on it
+    params: tuple[str, ...] | None = None
+    instance_attributes: tuple[str, ...] = ()
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.module}.{self.attribute}" if self.attribute else self.module
+
+
+SEAMS: tuple[Seam, ...] = (
+    # pablo.local.patches
+    Seam("moto.backends", "list_of_moto_modules", "patches: moto-module-list-cached", ()),
+    Seam(
+        "moto.awslambda.models",
+        "LambdaFunction.create_from_cloudformation_json",
+        "patches: cloudformation-lambda-layers",
+        ("resource_name", "cloudformation_json", "account_id", "region_name"),
+        ("layers",),
+    ),
+    Seam(
+        "moto.awslambda.models",
+        "LambdaFunction._get_layers_data",
+        "patches: cloudformation-lambda-layers",
+        ("self", "layers_versions_arns"),
+    ),
+    Seam(
+        "moto.awslambda.models",
+        "LambdaFunction.invoke",
+        "patches: lambda-function-error-unhandled",
+        ("self", "body", "request_headers", "response_headers"),
+    ),
+    Seam(
+        "moto.awslambda.models",
+        "LayerVersion",
+        "patches: cloudformation-lambda-layers (physical_resource_id = arn); lambda_runtime",
+        instance_attributes=("arn", "code_bytes", "code_digest"),
+    ),
+    Seam("moto.core.models", "botocore_stubber.enabled", "patches: in-process-calls"),
+    Seam("moto.core", "DEFAULT_ACCOUNT_ID", "context.emulator_account"),
+    Seam("moto.core.utils", "unix_time", "patches, event_targets", ("dt",)),
+    Seam(
+        "moto.kinesis.models",
+        "Record.__init__",
+        "patches: kinesis-arrival-time-from-clock",
+        ("self", "partition_key", "data", "sequence_number", "explicit_hash_key"),
+        ("created_at", "created_at_datetime"),
+    ),
+    Seam(
+        "moto.kinesis.models",
+        "Shard.put_record",
+        "patches: kinesis-shard-indexed-thread-safe",
+        ("self", "partition_key", "data", "explicit_hash_key"),
+        ("records",),
+    ),
+    Seam(
+        "moto.kinesis.models",
+        "Shard.get_records",
+        "patches: kinesis-shard-indexed-thread-safe",
+        ("self", "last_sequence_id", "limit"),
+    ),
+    Seam(
+        "moto.kinesis.models",
+        "Shard.get_max_sequence_number",
+        "patches: kinesis-shard-indexed-thread-safe",
+        ("self",),
+    ),
+    Seam(
+        "moto.stepfunctions.models",
+        "stepfunctions_backends",
+        "patches: cloudformation-state-machines-execute",
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.utils.boto_client",
+        "boto_client_for",
+        "patches: in-process-calls",
+        ("region", "service", "state_credentials"),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.models",
+        "StepFunctionsParserBackend.start_execution",
+        "patches: sfn-execution-name-default",
+        ("self", "state_machine_arn", "name"),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.models",
+        "stepfunctions_parser_backends",
+        "patches, server.running_executions",
+    ),
+    # pablo.local.alarms
+    Seam("moto.cloudwatch.models", "cloudwatch_backends", "alarms: the alarm store"),
+    Seam(
+        "moto.cloudwatch.models",
+        "CloudWatchBackend",
+        "alarms: reads its alarms in process",
+        instance_attributes=("alarms",),
+    ),
+    Seam(
+        "moto.cloudwatch.models",
+        "CloudWatchBackend.get_metric_data",
+        "alarms: the datapoints an alarm evaluates",
+        ("self", "queries", "start_time", "end_time", "scan_by"),
+    ),
+    Seam(
+        "moto.cloudwatch.models",
+        "Alarm",
+        "alarms: described_alarm, state_updates, stamp_transition_time",
+        instance_attributes=(
+            *("name", "alarm_arn", "actions_enabled", "ok_actions", "alarm_actions"),
+            *("insufficient_data_actions", "dimensions", "metric_data_queries", "rule"),
+            *("description", "configuration_updated_timestamp", "state_value", "state_reason"),
+            *("state_reason_data", "state_updated_timestamp", "metric_name", "namespace"),
+            *("statistic", "extended_statistic", "period", "unit", "evaluation_periods"),
+            *("datapoints_to_alarm", "threshold", "comparison_operator", "treat_missing_data"),
+            *("evaluate_low_sample_count_percentile", "history"),
+        ),
+    ),
+    Seam("moto.cloudwatch.models", "utcnow", "alarms: metric timestamps from the clock", ()),
+    Seam("moto.cloudwatch.responses", "CloudWatchResponse", "alarms: DescribeAlarmHistory"),
+    Seam("moto.core.responses", "ActionResult.__init__", "alarms", ("self", "result")),
+    # pablo.local.esm
+    Seam(
+        "moto.awslambda.models",
+        "LambdaBackend.send_kinesis_message",
+        "esm: moto's own per-record delivery turned off",
+        ("self", "function_name", "kinesis_stream"),
+    ),
+    Seam(
+        "moto.kinesis.models",
+        "KinesisBackend.put_record",
+        "esm: wake pollers on put (reads stream_arn, stream_name)",
+        ("self", "stream_arn", "stream_name"),
+    ),
+    Seam(
+        "moto.kinesis.models",
+        "KinesisBackend.put_records",
+        "esm: wake pollers on put (reads stream_arn, stream_name)",
+        ("self", "stream_arn", "stream_name", "records"),
+    ),
+    Seam(
+        "moto.kinesis.models",
+        "KinesisBackend.describe_stream",
+        "esm: wake pollers on put",
+        ("self", "stream_arn", "stream_name"),
+    ),
+    Seam("moto.kinesis.models", "Stream", "esm: wake pollers on put", instance_attributes=("arn",)),
+    # pablo.local.event_targets
+    Seam(
+        "moto.events.models",
+        "Rule.send_to_targets",
+        "event_targets: Lambda and Step Functions targets",
+        ("self", "original_event", "transform_input"),
+        ("targets", "event_pattern", "state"),
+    ),
+    Seam(
+        "moto.events.models",
+        "EventPattern.matches_event",
+        "event_targets: rules match as moto does",
+        ("self", "event"),
+    ),
+    Seam("moto.events.models", "EventPattern.get_pattern", "event_targets", ("self",)),
+    Seam("moto.s3.notifications", "unix_time", "event_targets: S3 event times", ("dt",)),
+    Seam(
+        "moto.s3.notifications",
+        "iso_8601_datetime_with_milliseconds",
+        "event_targets: S3 event times",
+        ("value",),
+    ),
+    # pablo.local.lambda_runtime
+    Seam(
+        "moto.awslambda.models",
+        "LambdaFunction._invoke_lambda",
+        "lambda_runtime: every invocation path runs the deployed zip",
+        ("self", "event"),
+        (
+            "code_bytes",
+            "handler",
+            "environment_vars",
+            "layers",
+            "timeout",
+            "memory_size",
+            "function_name",
+            "code",
+            "code_digest",
+            "region",
+            "account_id",
+            "partition",
+        ),
+    ),
+    Seam("moto.awslambda.models", "lambda_backends", "lambda_runtime: layer contents"),
+    Seam(
+        "moto.awslambda.models",
+        "LambdaBackend.layers_versions_by_arn",
+        "lambda_runtime: layer contents",
+        ("self", "layer_version_arn"),
+    ),
+    Seam("moto.s3.models", "s3_backends", "lambda_runtime: code still in S3"),
+    Seam("moto.s3.models", "FakeKey", "lambda_runtime", instance_attributes=("value",)),
+    Seam(
+        "moto.s3.models",
+        "S3Backend.get_object",
+        "lambda_runtime: code still in S3",
+        ("self", "bucket_name", "key_name"),
+    ),
+    # pablo.local.server
+    Seam("moto.core.config", "default_user_config", "server: Step Functions execute"),
+    Seam(
+        "moto.moto_server.threaded_moto_server",
+        "ThreadedMotoServer.__init__",
+        "server: the control API in front of moto",
+        ("self", "ip_address", "port", "verbose"),
+        ("_ip_address", "_port", "_server_ready_event", "_server"),
+    ),
+    Seam(
+        "moto.moto_server.threaded_moto_server",
+        "ThreadedMotoServer._server_entry",
+        "server: replaced to wrap moto's WSGI app",
+        ("self",),
+    ),
+    Seam(
+        "moto.moto_server.werkzeug_app",
+        "DomainDispatcherApplication.__init__",
+        "server",
+        ("self", "create_app"),
+    ),
+    Seam("moto.moto_server.werkzeug_app", "MotoRequestHandler", "server"),
+    Seam("moto.moto_server.werkzeug_app", "create_backend_app", "server", ("service",)),
+    # pablo.local.schedules
+    Seam("moto.events.models", "events_backends", "schedules: rules of the default bus"),
+    Seam("moto.events.models", "EventBus", "schedules", instance_attributes=("rules",)),
+    Seam("moto.scheduler.models", "scheduler_backends", "schedules: enabled schedules"),
+    Seam(
+        "moto.scheduler.models",
+        "ScheduleGroup",
+        "schedules",
+        instance_attributes=("name", "schedules"),
+    ),
+    # pablo.local.athena: the query calls answered by DuckDB; workgroups stay moto's
+    *(
+        Seam("moto.athena.responses", f"AthenaResponse.{operation}", "athena", ("self",))
+        for operation in (
+            "start_query_execution",
+            "get_query_execution",
+            "get_query_results",
+            "stop_query_execution",
+            "list_query_executions",
+        )
+    ),
+    Seam("moto.athena.responses", "AthenaResponse._get_param", "athena"),
+    Seam("moto.athena.responses", "AthenaResponse.athena_backend", "athena"),
+    Seam("moto.athena.models", "AthenaBackend.get_work_group", "athena", ("self", "name")),
+)
+
+
+# Attributes the emulator adds to moto's classes (nothing of moto's to check: a moto that
+# defines one itself is overridden, as the patch's docstring says).
+ADDED: tuple[tuple[str, str], ...] = (
+    ("moto.awslambda.models", "LayerVersion.physical_resource_id"),
+    ("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarm_history"),
+    ("moto.athena.responses", "AthenaResponse.batch_get_query_execution"),
+)
+
+
+def moto_version() -> str:
+    try:
+        return str(importlib.import_module("moto").__version__)
+    except ImportError:
+        return "(not installed)"
+
+
+def resolve(seam: Seam) -> Any:
+    """The object the seam names; ImportError or AttributeError when it moved."""
+    target: Any = importlib.import_module(seam.module)
+    for part in filter(None, seam.attribute.split(".")):
+        target = getattr(target, part)
+    return target
+
+
+def problems(seam: Seam, *, version: str | None = None) -> list[str]:
+    """What no longer matches in the installed moto; empty when the seam holds."""
+    moved = f"moto {version or moto_version()} moved {seam.qualified_name} (used by {seam.used_by})"
+    try:
+        target = resolve(seam)
+    except (ImportError, AttributeError) as exc:
+        return [f"{moved}: {type(exc).__name__}: {exc}"]
+    found: list[str] = []
+    if seam.params is not None:
+        found.extend(_signature_problems(seam, target, moved))
+    if seam.instance_attributes:
+        found.extend(_attribute_problems(seam, target, moved))
+    return found
+
+
+def _signature_problems(seam: Seam, target: Any, moved: str) -> list[str]:
+    expected = seam.params or ()
+    try:
+        parameters = list(inspect.signature(target).parameters.values())
+    except (TypeError, ValueError) as exc:
+        return [f"{moved}: not callable with a signature ({exc})"]
+    named = [p.name for p in parameters if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if tuple(named[: len(expected)]) != expected:
+        return [f"{moved}: expected params ({', '.join(expected)}), found ({', '.join(named)})"]
+    return []
+
+
+def _attribute_problems(seam: Seam, target: Any, moved: str) -> list[str]:
+    owner = target if inspect.isclass(target) else _owning_class(seam)
+    if owner is None:
+        return [f"{moved}: no class to read instance attributes from"]
+    source = "\n".join(_class_source(cls) for cls in inspect.getmro(owner))
+    missing = [
+        name
+        for name in seam.instance_attributes
+        if not hasattr(owner, name)  # a property or class attribute
+        and f"self.{name} =" not in source
+        and f"self.{name}:" not in source
+    ]
+    if missing:
+        return [f"{moved}: instances no longer set {', '.join(missing)}"]
+    return []
+
+
+def _owning_class(seam: Seam) -> type | None:
+    module = importlib.import_module(seam.module)
+    owner = getattr(module, seam.attribute.split(".")[0], None)
+    return owner if inspect.isclass(owner) else None
+
+
+def _class_source(cls: type) -> str:
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):  # builtins (object) have no source
+        return ""
+
+
+def all_problems() -> list[str]:
+    version = moto_version()
+    return [problem for seam in SEAMS for problem in problems(seam, version=version)]
