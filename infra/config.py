@@ -43,7 +43,6 @@ _REGION_RE = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 # Used in bucket names (3-63 chars with account and region appended) and, with `_`
 # instead of `-`, in Glue database names.
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")
-_CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _HTTPS_RE = re.compile(r"^https://[^\s/]+\S*$")
@@ -98,7 +97,6 @@ class PipelineConfig:
     name_prefix: str
     synthesizer: Synthesizer
     retain_data: bool
-    freshness_hours: int
     allowed_lateness_days: int
     session_gap_minutes: int
     reconciliation_tolerance_cents: int
@@ -107,7 +105,6 @@ class PipelineConfig:
     athena_results_days: int
     quarantine_retention_days: int
     access_log_retention_days: int
-    reporting_currency: str
     metrics_namespace: str
     file_assets_bucket: str | None = None
     # Where docs/runbooks is served (e.g. the repository's web view): alarm descriptions then
@@ -156,10 +153,6 @@ def _problems(config: PipelineConfig) -> list[str]:
         ),
         (config.synthesizer in SYNTHESIZERS, f"synthesizer must be one of {SYNTHESIZERS}"),
         (
-            bool(_CURRENCY_RE.match(config.reporting_currency)),
-            "reporting_currency must be an ISO 4217 code such as USD",
-        ),
-        (
             config.log_retention_days in LOG_RETENTION_DAYS,
             "log_retention_days: not a value "
             "CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, ..., 365, 400, ...)",
@@ -168,7 +161,6 @@ def _problems(config: PipelineConfig) -> list[str]:
     ]
     problems.extend(message for ok, message in checks if not ok)
     for name in (
-        "freshness_hours",
         "allowed_lateness_days",
         "session_gap_minutes",
         "noncurrent_version_days",
@@ -198,7 +190,6 @@ _TYPES: dict[str, type] = {
     "name_prefix": str,
     "synthesizer": str,
     "retain_data": bool,
-    "reporting_currency": str,
     "metrics_namespace": str,
     "file_assets_bucket": str,
     "runbook_base_url": str,

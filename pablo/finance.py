@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.adapters import profit_io
-from functions.core.errors import PabloError
+from functions.core.errors import PabloError, ValidationError
 from functions.core.landing import format_aws_time
 from functions.core.profit import check_month
 from pablo import stack
@@ -65,13 +65,24 @@ def signoff(
     outputs = _outputs(clients.client("cloudformation"), stack_name)
     table = outputs[STATE_TABLE_OUTPUT]
     dynamodb = clients.client("dynamodb")
-    if profit_io.month_record(dynamodb, table=table, month=month) is None:
+    record = profit_io.month_record(dynamodb, table=table, month=month)
+    if record is None:
         raise SignoffError(
             f"{month} has not been computed by the profit workflow yet: nothing to sign off"
         )
-    recorded = profit_io.record_signoff(
-        dynamodb, table=table, month=month, by=by, note=note, at=now
-    )
+    try:
+        # The figures signed are the month's reconciliation as it stands now.
+        recorded = profit_io.record_signoff(
+            dynamodb,
+            table=table,
+            month=month,
+            by=by,
+            note=note,
+            at=now,
+            figures=str(record.get("reconciliation")),
+        )
+    except ValidationError as exc:
+        raise SignoffError(str(exc)) from exc
     sfn = clients.client("stepfunctions")
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     execution = sfn.start_execution(

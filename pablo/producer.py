@@ -20,8 +20,11 @@ resending exactly the failed records within a deadline, spilling only when the s
   the demo's virtual outage) while the deadline still counts the backoff.
 - it counts, per minute of event_time, the records sent and spilled (the PRODUCER_COUNTS
   table); every record offered is counted exactly once, in one of the two. A replay is not
-  counted again (it returns its own totals), so `sent + spilled` stays what was offered and
-  an hour that spilled stays marked as an outage in stream_completeness.
+  counted again as offered (it returns its own totals): each replayed record moves from
+  spilled to sent in its minute, so `sent + spilled` stays what was offered and `spilled`
+  is what is still unaccounted for; stream_completeness marks an hour incomplete while it is
+  above zero. A replayed record carries the time it was first tried in its partition key
+  (`definitions.spilled_partition_key`): the ingest measures lateness from then.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters import engagement_io
 from functions.core import schemas
 from functions.core.clicks import OVERSIZED_RECORD
+from functions.core.definitions import epoch_ms, spilled_partition_key
 from functions.core.errors import ConfigurationError, ValidationError
 
 MAX_RECORDS_PER_CALL: Final = 500
@@ -80,10 +84,20 @@ class OutgoingRecord:
     data: bytes
     partition_key: str
     minute: datetime
+    # Set on a record that was spilled: when the producer first tried to send it.
+    first_attempt_ms: int | None = None
+
+    @property
+    def kinesis_key(self) -> str:
+        """The partition key sent: a replayed record's carries its first attempt, so the
+        ingest measures lateness from when the click was first offered, not from the replay."""
+        if self.first_attempt_ms is None:
+            return self.partition_key
+        return spilled_partition_key(self.first_attempt_ms, self.partition_key)
 
     @property
     def size(self) -> int:
-        return len(self.data) + len(self.partition_key.encode("utf-8"))
+        return len(self.data) + len(self.kinesis_key.encode("utf-8"))
 
 
 @dataclass
@@ -155,9 +169,10 @@ class ClickProducer:
     def _send_all(self, records: Iterable[OutgoingRecord], *, count: bool = True) -> SendResult:
         result = SendResult()
         for batch in _batches(self._sendable(records, result)):
+            first_attempt_ms = epoch_ms(self.clock())
             unsent, fatal = self._send_batch(batch, result, count=count)
             if unsent:
-                self._spill(unsent, result, count=count)
+                self._spill(unsent, result, count=count, first_attempt_ms=first_attempt_ms)
             if fatal is not None:
                 raise self._cannot_send(fatal) from fatal
         return result
@@ -209,7 +224,7 @@ class ClickProducer:
             try:
                 response = self.client.put_records(
                     StreamName=self.stream_name,
-                    Records=[{"Data": r.data, "PartitionKey": r.partition_key} for r in pending],
+                    Records=[{"Data": r.data, "PartitionKey": r.kinesis_key} for r in pending],
                 )
             except (ClientError, BotoCoreError) as exc:
                 result.failed_calls += 1
@@ -222,6 +237,8 @@ class ClickProducer:
             for record, outcome in zip(pending, response["Records"], strict=True):
                 (failed if outcome.get("ErrorCode") else accepted).append(record)
             self._count(accepted, "sent", result, enabled=count)
+            if not count:
+                self._count_replayed(accepted)
             if not failed:
                 return [], None
             if accepted:  # the stream answers: the deadline counts from its last progress
@@ -236,9 +253,20 @@ class ClickProducer:
 
     # --- spilling and replay ---------------------------------------------------------
 
-    def _spill(self, records: list[OutgoingRecord], result: SendResult, *, count: bool) -> None:
+    def _spill(
+        self,
+        records: list[OutgoingRecord],
+        result: SendResult,
+        *,
+        count: bool,
+        first_attempt_ms: int,
+    ) -> None:
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [_spill_line(r) for r in records]
+        # A record spilled again keeps the time it was first offered.
+        lines = [
+            _spill_line(r, first_attempt_ms=r.first_attempt_ms or first_attempt_ms)
+            for r in records
+        ]
         with self.spill_path.open("a", encoding="utf-8") as spill:
             spill.writelines(lines)
             spill.flush()
@@ -310,6 +338,37 @@ class ClickProducer:
             counts = day.setdefault(record.minute, _Counts())
             setattr(counts, kind, getattr(counts, kind) + 1)
 
+    def _count_replayed(self, records: list[OutgoingRecord]) -> None:
+        """A replayed record is no longer spilled: its minute's count moves from spilled to
+        sent, so `sent + spilled` stays what was offered and `spilled` is what is still
+        unaccounted for (the hour turns complete once nothing is). Only minutes counted as
+        spilled move (a replay in a new process takes up the uploaded counts first:
+        `resume_counts`)."""
+        for record in records:
+            counts = self._counts.get(record.minute.date().isoformat(), {}).get(record.minute)
+            if counts is not None and counts.spilled > 0:
+                counts.spilled -= 1
+                counts.sent += 1
+
+    def resume_counts(self, s3: Any, *, bucket: str, days: Iterable[str]) -> None:
+        """Take up the counts this producer id uploaded earlier for `days` (a replay in a new
+        process: its moves from spilled to sent then correct the uploaded file instead of
+        replacing it with the replay's counts alone)."""
+        for day in sorted(set(days) - self._counts.keys()):
+            uploaded = engagement_io.read_partition(
+                s3, bucket=bucket, table=schemas.PRODUCER_COUNTS, partitions={"dt": day}
+            )
+            for row in uploaded.to_pylist():
+                if row["producer_id"] != self.producer_id:
+                    continue
+                minute = row["minute"]
+                minute = minute.replace(tzinfo=UTC) if minute.tzinfo is None else minute
+                counts = self._counts.setdefault(day, {}).setdefault(
+                    minute.astimezone(UTC), _Counts()
+                )
+                counts.sent += row["sent"]
+                counts.spilled += row["spilled"]
+
     def counts_table(self, *, days: Iterable[str] | None = None) -> pa.Table:
         """PRODUCER_COUNTS rows (partition dt included), one per minute of event_time;
         only the minutes of `days` (YYYY-MM-DD) when given."""
@@ -378,6 +437,7 @@ def read_spill(path: Path) -> list[OutgoingRecord]:
                         data=base64.b64decode(item["data_b64"], validate=True),
                         partition_key=item["partition_key"],
                         minute=datetime.fromisoformat(item["minute"]),
+                        first_attempt_ms=item.get("first_attempt_ms"),
                     )
                 )
     return records
@@ -391,12 +451,17 @@ def encode_click(click: Mapping[str, Any]) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-def _spill_line(record: OutgoingRecord, *, reason: str | None = None) -> str:
-    item = {
+def _spill_line(
+    record: OutgoingRecord, *, reason: str | None = None, first_attempt_ms: int | None = None
+) -> str:
+    item: dict[str, Any] = {
         "partition_key": record.partition_key,
         "minute": record.minute.isoformat(),
         "data_b64": base64.b64encode(record.data).decode("ascii"),
     }
+    attempt = first_attempt_ms if first_attempt_ms is not None else record.first_attempt_ms
+    if attempt is not None:
+        item["first_attempt_ms"] = attempt
     if reason is not None:
         item["reason"] = reason
     return json.dumps(item) + "\n"

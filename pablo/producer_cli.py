@@ -52,6 +52,13 @@ def run(args: argparse.Namespace) -> int:
     )
     still_spilled = 0
     if args.replay_spill:
+        if args.counts_bucket:
+            # The counts this producer id uploaded before: the replay moves its records from
+            # spilled to sent in them, instead of uploading the replay's counts alone.
+            spilled_days = {r.minute.date().isoformat() for r in producer.spilled_records()}
+            producer.resume_counts(
+                target.client("s3"), bucket=args.counts_bucket, days=spilled_days
+            )
         replayed = producer.replay_spill()
         still_spilled = replayed.spilled
         print(f"replayed {replayed.sent} spilled clicks ({still_spilled} still spilled)")

@@ -124,6 +124,7 @@ def sample_kpi_row(
         "seat_utilisation": mau / (active * 10),
         "revenue_cents": revenue,
         "expenses_cents": expenses,
+        "salaries_cents": salaries,
         "profit_cents": profit,
         "unit_profit_cents": profit / active,
         "cost_per_account_cents": (expenses + salaries) / active,

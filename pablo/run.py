@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
+from functions.adapters import executive_io
 from functions.core.errors import PabloError, ValidationError
 from functions.core.executive_period import (
     MONTH,
@@ -180,12 +181,7 @@ def _executions(sfn: Any, machine: str) -> list[dict[str, Any]]:
 
 def period_executions(sfn: Any, machine: str, period: Period) -> list[dict[str, Any]]:
     """The period's executions (first run and re-runs), oldest first."""
-    found: list[dict[str, Any]] = []
-    for execution in _executions(sfn, machine):
-        parsed = period_of_execution(execution["name"])
-        if parsed and parsed[:2] == (period.grain, period.name):
-            found.append(execution)
-    return sorted(found, key=lambda e: period_of_execution(e["name"])[2])  # type: ignore[index]
+    return executive_io.period_executions(sfn, machine=machine, period=period)
 
 
 def wait(

@@ -173,20 +173,28 @@ def get_day_state(dynamodb: Any, *, table: str, day: date) -> DayState:
 
 
 def record_aggregated(
-    dynamodb: Any, *, table: str, day: date, at: datetime, seen_marks: int, run_id: str
+    dynamodb: Any,
+    *,
+    table: str,
+    day: date,
+    at: datetime,
+    seen_marks: int,
+    run_id: str,
+    landed: int,
 ) -> None:
     """The day is published as of `seen_marks` late arrivals (marks that come after stay dirty);
-    `aggregated_at` keeps the first publication."""
+    `aggregated_at` keeps the first publication; `landed` = distinct clicks kept (0 for a day
+    aggregated before any data: it covers nothing)."""
     try:
         dynamodb.update_item(
             TableName=table,
             Key=_attrs({"pk": DAY_PK, "sk": day.isoformat()}),
             UpdateExpression=(
                 "SET aggregated_at = if_not_exists(aggregated_at, :at), clean_marks = :seen, "
-                "last_run = :run, last_run_at = :at"
+                "last_run = :run, last_run_at = :at, landed = :landed"
             ),
             ExpressionAttributeValues=_attrs(
-                {":at": format_time(at), ":seen": seen_marks, ":run": run_id}
+                {":at": format_time(at), ":seen": seen_marks, ":run": run_id, ":landed": landed}
             ),
         )
     except (ClientError, BotoCoreError) as exc:

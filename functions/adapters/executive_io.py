@@ -19,16 +19,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.adapters import engagement_io, profit_io, s3_objects
+from functions.adapters import engagement_io, profit_io, s3_objects, state_store
 from functions.adapters.aws_errors import classified
-from functions.core import schemas
+from functions.core import executive_inputs, schemas
 from functions.core.engagement_state import DayState
-from functions.core.executive_period import Period
+from functions.core.executive_freshness import PROFIT
+from functions.core.executive_period import Period, period_of_execution
 
 WORK_PREFIX: Final = "_work/executive"  # outside every table's location: never in Athena
 REPORT_PREFIX: Final = "reports/executive"
 KPI_FILE: Final = "exec_kpi"
 ALREADY_EXISTS: Final = "ExecutionAlreadyExists"
+BUILT_FROM_PK: Final = "executive#built-from"
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,66 @@ def read_days(s3: Any, *, bucket: str, table: schemas.Table, period: Period) -> 
         for day in period.dates()
     ]
     return pa.concat_tables(parts)
+
+
+# --- what a row was built from -------------------------------------------------------
+
+
+def input_versions(
+    s3: Any,
+    *,
+    bucket: str,
+    period: Period,
+    profit_record: dict[str, Any] | None,
+    upstreams: Iterable[str] | None = None,
+) -> dict[str, str]:
+    """Per upstream (all, or `upstreams`), the version of the inputs the period's row reads
+    now (executive_inputs.version of their files' ETags; the profit month's status too)."""
+    versions: dict[str, str] = {}
+    wanted = None if upstreams is None else set(upstreams)
+    for upstream, prefixes in executive_inputs.input_prefixes(period).items():
+        if wanted is not None and upstream not in wanted:
+            continue
+        etags: dict[str, str] = {}
+        for prefix in prefixes:
+            etags.update(s3_objects.list_etags(s3, bucket=bucket, prefix=prefix))
+        extra = None
+        if upstream == PROFIT:
+            record = profit_record or {}
+            extra = {
+                "publication_status": record.get("publication_status"),
+                "reconciliation": record.get("reconciliation"),
+            }
+        versions[upstream] = executive_inputs.version(etags, extra=extra)
+    return versions
+
+
+def _built_from_key(period: Period) -> str:
+    return f"{period.grain}#{period.name}"
+
+
+def record_built_from(
+    dynamodb: Any, *, table: str, period: Period, versions: dict[str, str], run_id: str
+) -> None:
+    """The input versions the published row of `period` was built from."""
+    state_store.put_record(
+        dynamodb,
+        table=table,
+        item={
+            "pk": BUILT_FROM_PK,
+            "sk": _built_from_key(period),
+            "versions": json.dumps(versions, sort_keys=True),
+            "run_id": run_id,
+        },
+    )
+
+
+def built_from(dynamodb: Any, *, table: str, period: Period) -> dict[str, str] | None:
+    item = state_store.get_item(dynamodb, table=table, pk=BUILT_FROM_PK, sk=_built_from_key(period))
+    if item is None:
+        return None
+    versions: dict[str, str] = json.loads(str(item["versions"]))
+    return versions
 
 
 # --- work files between the steps ------------------------------------------------------
@@ -208,6 +270,20 @@ def running_execution(sfn: Any, *, machine: str, name_prefix: str) -> str | None
     except (ClientError, BotoCoreError) as exc:
         raise classified(exc, f"list the running executions of {machine}") from exc
     return None
+
+
+def period_executions(sfn: Any, *, machine: str, period: Period) -> list[dict[str, Any]]:
+    """The period's executions (first run, re-runs and restatements), oldest first."""
+    found: list[dict[str, Any]] = []
+    try:
+        for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=machine):
+            for execution in page.get("executions", []):
+                parsed = period_of_execution(str(execution["name"]))
+                if parsed and parsed[:2] == (period.grain, period.name):
+                    found.append(execution)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"list the executions of {machine}") from exc
+    return sorted(found, key=lambda e: period_of_execution(str(e["name"]))[2])  # type: ignore[index]
 
 
 def publish(sns: Any, *, topic: str, subject: str, message: dict[str, Any]) -> None:

@@ -22,8 +22,9 @@ from botocore.exceptions import ClientError
 
 from functions.adapters import glue_catalog, s3_objects, state_store
 from functions.adapters.aws_errors import classified
-from functions.core import schemas
+from functions.core import definitions, schemas
 from functions.core.clicks import parquet_bytes
+from functions.core.errors import ValidationError
 
 MONTH_PK: Final = "profit#month"
 SIGNOFF_PK: Final = "profit#signoff"
@@ -167,11 +168,12 @@ def _partitions_of(key: str, table: schemas.Table) -> dict[str, str]:
 
 
 def known_accounts(s3: Any, *, bucket: str) -> frozenset[str] | None:
-    """Accounts some account event created (raw_account_events), or None if none landed."""
+    """Accounts a creating event created (`definitions.known_accounts` over
+    raw_account_events), or None if no account event landed at all."""
     events = read_table(s3, bucket=bucket, table=schemas.RAW_ACCOUNT_EVENTS)
     if events.num_rows == 0:
         return None
-    return frozenset(events.column("account_id").to_pylist())
+    return definitions.known_accounts(events)
 
 
 # --- the state table -----------------------------------------------------------------
@@ -207,23 +209,61 @@ def month_records(dynamodb: Any, *, table: str) -> list[dict[str, Any]]:
     return items
 
 
+def signoffs(dynamodb: Any, *, table: str, month: str) -> list[dict[str, Any]]:
+    """Every sign-off of `month`, oldest first (an append-only trail: one item each)."""
+    items: list[dict[str, Any]] = []
+    pages = dynamodb.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :month)",
+        ExpressionAttributeValues={":pk": {"S": SIGNOFF_PK}, ":month": {"S": f"{month}#"}},
+        ConsistentRead=True,
+    )
+    try:
+        for page in pages:
+            items.extend(
+                {name: _DESERIALIZER.deserialize(value) for name, value in raw.items()}
+                for raw in page.get("Items", [])
+            )
+    except ClientError as exc:
+        raise classified(exc, f"query the sign-offs of {month}") from exc
+    return sorted(items, key=lambda item: str(item["sk"]))
+
+
 def signoff(dynamodb: Any, *, table: str, month: str) -> dict[str, Any] | None:
-    return state_store.get_item(dynamodb, table=table, pk=SIGNOFF_PK, sk=month)
+    """The latest sign-off of `month`, or None."""
+    trail = signoffs(dynamodb, table=table, month=month)
+    return trail[-1] if trail else None
 
 
 def record_signoff(
-    dynamodb: Any, *, table: str, month: str, by: str, note: str, at: datetime
+    dynamodb: Any, *, table: str, month: str, by: str, note: str, at: datetime, figures: str
 ) -> dict[str, Any]:
+    """Append a sign-off of `figures` (the month's reconciliation as the accountant saw it).
+    The same figures signed off again are refused; figures that changed since the latest
+    sign-off get an entry of their own, the earlier ones kept."""
+    latest = signoff(dynamodb, table=table, month=month)
+    if latest is not None and latest.get("figures") == figures:
+        raise ValidationError(
+            f"{month} was signed off with these figures by {latest['by']} at {latest['at']}",
+            reason="already_signed_off",
+        )
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     item = {
         "pk": SIGNOFF_PK,
-        "sk": month,
+        "sk": f"{month}#{stamp}",
         "month": month,
         "by": by,
         "note": note,
         "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "figures": figures,
     }
     state_store.put_record(dynamodb, table=table, item=item)
     return item
+
+
+def signed_off_figures(signed: dict[str, Any] | None, figures: str) -> bool:
+    """Whether the latest sign-off covers `figures` (the month's reconciliation now)."""
+    return signed is not None and signed.get("figures") == figures
 
 
 def as_json(value: Any) -> str:

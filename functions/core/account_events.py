@@ -34,7 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.core import schemas
-from functions.core.lifecycle import NEW, TRANSITIONS, Event
+from functions.core.definitions import UNKNOWN_ACCOUNT, known_accounts
+from functions.core.lifecycle import Event
 from functions.core.strict_input import (
     DUPLICATE_JSON_KEY,
     INVALID_JSON,
@@ -59,7 +60,6 @@ NEGATIVE_AMOUNT: Final = "negative_amount"
 MRR_MISMATCH: Final = "mrr_mismatch"
 UNKNOWN_CURRENCY: Final = "unknown_currency"
 DUPLICATE_EVENT_ID: Final = "duplicate_event_id"
-UNKNOWN_ACCOUNT: Final = "unknown_account"  # the weekly run's check, over every landed event
 
 REASON_CODES: Final[tuple[str, ...]] = (
     INVALID_UTF8,
@@ -80,8 +80,6 @@ REASON_CODES: Final[tuple[str, ...]] = (
     UNKNOWN_CURRENCY,
     DUPLICATE_EVENT_ID,
 )
-# The event types that create an account: the lifecycle model's first steps.
-CREATING_EVENT_TYPES: Final = frozenset(TRANSITIONS[NEW])
 
 # List prices per seat per month (docs/data-contracts.md); the generator's copy is held
 # equal by tests/unit/test_growth_account_events.py.
@@ -397,8 +395,7 @@ def split_unknown_accounts(raw: pa.Table, *, received_at: datetime) -> KnownSpli
     `subscribed` event created. One row per event_id (raw files may overlap after a re-send),
     ordered by account, time and id; the raw bytes are the event's canonical JSON line, as the
     landed line itself is not kept in the raw table."""
-    creating = pc.is_in(raw.column("event_type"), value_set=pa.array(sorted(CREATING_EVENT_TYPES)))
-    created = pc.unique(raw.filter(creating).column("account_id"))
+    created = pa.array(sorted(known_accounts(raw)), pa.string())
     known = pc.is_in(raw.column("account_id"), value_set=created)
     unknown: dict[str, dict[str, Any]] = {}
     for row in raw.filter(pc.invert(known)).to_pylist():

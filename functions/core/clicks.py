@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from functions.core import schemas
+from functions.core import definitions, schemas
 
 # --- reason codes (docs/data-contracts.md lists them for producers) -------------------
 INVALID_BASE64: Final = "invalid_base64"  # kinesis.data is not strict base64
@@ -68,7 +68,7 @@ NON_FINITE_NUMBER: Final = "non_finite_number"  # NaN, Infinity, or a number tha
 TIMESTAMP_IN_SECONDS: Final = "timestamp_in_seconds"  # event_time < 1e11: seconds, not ms
 NEGATIVE_TIMESTAMP: Final = "negative_timestamp"
 FUTURE_TIMESTAMP: Final = "future_timestamp"  # after arrival + max future skew
-TOO_LATE: Final = "too_late"  # before arrival - allowed lateness
+TOO_LATE: Final = "too_late"  # before first sent (arrival, or a spill's first try) - lateness
 UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"  # not in schemas.CLICK_EVENT_TYPES
 OVERSIZED_RECORD: Final = "oversized_record"  # more than max_record_bytes
 INVALID_ID: Final = "invalid_id"  # event_id, account_id or user_id blank or too long
@@ -133,6 +133,9 @@ class BatchOutcome:
     accepted: pa.Table  # RAW_CLICKS rows, partitions included
     duplicates: int
     quarantined: pa.Table  # QUARANTINE rows, partitions included
+    # RAW_CLICKS rows of the `duplicates` later copies: they land in raw_clicks too, so the
+    # daily dedup counts every copy (dedup_daily), in-batch ones included.
+    duplicate_copies: pa.Table
 
     @property
     def event_dates(self) -> list[str]:
@@ -155,6 +158,9 @@ class _Envelopes:
     shard_ids: pa.Array
     sequence_numbers: pa.Array
     arrival_ms: pa.Array  # approximateArrivalTimestamp in epoch milliseconds
+    # When the click was first offered: the first attempt a spill replay carries in its
+    # partition key (definitions.first_attempt_ms), else the arrival; never after arrival.
+    offered_ms: pa.Array
     records: Sequence[Mapping[str, Any]]  # for the rare fields only quarantine needs
     data: list[Any]  # the base64 text; anything else is quarantined as invalid_base64
 
@@ -189,19 +195,23 @@ def decode_batch(
         parsed, positions = _parse(payloads, rejections, settings)
         payload_at = payloads.__getitem__
     arrival_ms = _take(envelopes.arrival_ms, positions)
-    reasons = _field_reasons(parsed, arrival_ms, settings)
+    offered_ms = _take(envelopes.offered_ms, positions)
+    reasons = _field_reasons(parsed, arrival_ms, settings, offered_ms=offered_ms)
     for row in pc.indices_nonzero(pc.is_valid(reasons)).to_pylist():
         reason = reasons[row].as_py()
-        detail = _field_detail(reason, parsed, row, arrival_ms[row].as_py(), settings)
+        moment = (offered_ms if reason == TOO_LATE else arrival_ms)[row].as_py()
+        detail = _field_detail(reason, parsed, row, moment, settings)
         position = positions[row].as_py()
         rejections.append(_Rejection(position, reason, detail, payload_at(position)))
     valid_rows = pc.indices_nonzero(pc.is_null(reasons)).cast(pa.int64())
     kept_rows = _first_copies(parsed.column("event_id"), valid_rows)
     accepted = _accepted_table(_take(parsed, kept_rows), envelopes, _take(positions, kept_rows))
     duplicates = len(valid_rows) - len(kept_rows)
+    copy_rows = pc.filter(valid_rows, pc.invert(pc.is_in(valid_rows, kept_rows)))
+    copies = _accepted_table(_take(parsed, copy_rows), envelopes, _take(positions, copy_rows))
     quarantined = _quarantine_table(rejections, envelopes, now=now)
     batch_id = _batch_id(envelopes)
-    return BatchOutcome(batch_id, len(records), accepted, duplicates, quarantined)
+    return BatchOutcome(batch_id, len(records), accepted, duplicates, quarantined, copies)
 
 
 _Rows = TypeVar("_Rows", pa.Table, pa.Array, pa.ChunkedArray)
@@ -296,14 +306,25 @@ def _envelopes(records: Sequence[Mapping[str, Any]]) -> _Envelopes:
     sequence_numbers = pa.array(list(map(itemgetter("sequenceNumber"), kinesis)), pa.string())
     arrivals = list(map(itemgetter("approximateArrivalTimestamp"), kinesis))
     arrival_s = pa.array(arrivals, pa.float64())
+    arrival_ms = pc.round(pc.multiply(arrival_s, 1000)).cast(pa.int64())
     return _Envelopes(
         record_ids=record_ids,
         shard_ids=_shard_ids(record_ids),
         sequence_numbers=sequence_numbers,
-        arrival_ms=pc.round(pc.multiply(arrival_s, 1000)).cast(pa.int64()),
+        arrival_ms=arrival_ms,
+        offered_ms=_offered_ms(kinesis, arrival_ms),
         records=records,
         data=[k.get("data") for k in kinesis],  # .get: a missing data is quarantined
     )
+
+
+def _offered_ms(kinesis: Sequence[Mapping[str, Any]], arrival_ms: pa.Array) -> pa.Array:
+    """Per record, the earlier of its arrival and the first attempt a spill replay carries
+    (a marker can make a click less late, never later than its arrival)."""
+    first = [definitions.first_attempt_ms(k.get("partitionKey")) for k in kinesis]
+    if not any(first):
+        return arrival_ms
+    return pc.min_element_wise(pa.array(first, pa.int64()), arrival_ms, skip_nulls=True)
 
 
 def _shard_ids(record_ids: list[str]) -> pa.Array:
@@ -770,7 +791,11 @@ _EVENT_TYPES: Final = pa.array(schemas.CLICK_EVENT_TYPES, pa.string())
 
 
 def _field_reasons(
-    parsed: pa.Table, arrival_ms: pa.ChunkedArray, settings: IngestSettings
+    parsed: pa.Table,
+    arrival_ms: pa.ChunkedArray,
+    settings: IngestSettings,
+    *,
+    offered_ms: pa.ChunkedArray,
 ) -> pa.ChunkedArray | pa.Array:
     """A reason code per row (null when the row is valid); the first failing rule wins."""
     if parsed.num_rows == 0:
@@ -783,7 +808,12 @@ def _field_reasons(
         NEGATIVE_TIMESTAMP: pc.less(event_time, 0),
         TIMESTAMP_IN_SECONDS: pc.less(event_time, MIN_EPOCH_MS),
         FUTURE_TIMESTAMP: pc.greater(event_time, pc.add(arrival_ms, _ms(settings.max_future_skew))),
-        TOO_LATE: pc.less(event_time, pc.subtract(arrival_ms, _ms(settings.allowed_lateness))),
+        # Late is measured from when the click was first offered: a click the producer held
+        # in its spill through an outage is not late however long the outage lasted.
+        TOO_LATE: pc.less(
+            event_time,
+            pc.subtract(offered_ms, _ms(settings.allowed_lateness)),
+        ),
     }
     conditions = pc.make_struct(*rules.values(), field_names=list(rules))
     return pc.case_when(conditions, *(pa.scalar(code) for code in rules))
@@ -813,7 +843,9 @@ def _field_detail(
     if reason == FUTURE_TIMESTAMP:
         return f"event_time {event_time} is after arrival {arrival} + {settings.max_future_skew}"
     if reason == TOO_LATE:
-        return f"event_time {event_time} is before arrival {arrival} - {settings.allowed_lateness}"
+        return (
+            f"event_time {event_time} is before first sent {arrival} - {settings.allowed_lateness}"
+        )
     return f"event_time {event_time}"
 
 

@@ -43,7 +43,8 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from functions.core import schemas
+from functions.core import definitions, schemas
+from functions.core.lifecycle import PAYING_STATUSES, STATUS_AFTER
 
 Source: TypeAlias = pa.Table | ds.Dataset | Sequence[str]
 
@@ -275,7 +276,7 @@ def engagement_user_daily(
     clicks: Source,
     day: date,
     *,
-    gap_minutes: float = 30,
+    gap_minutes: float = definitions.DEFAULT_SESSION_GAP_MINUTES,
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> pa.Table:
@@ -327,7 +328,9 @@ def engagement_daily(
     return _conform(table, schemas.ENGAGEMENT_DAILY, dt=day)
 
 
-_ACTIVE_SQL: Final = """
+# Active users (docs/metrics.md, Definitions): WAU / MAU windows of definitions.WAU_DAYS /
+# MAU_DAYS days ending the day, inclusive.
+_ACTIVE_SQL: Final = f"""
 WITH targets AS (
     SELECT CAST(unnest($days) AS DATE) AS day
 ), active AS (
@@ -336,9 +339,9 @@ WITH targets AS (
 ), counts AS (
     SELECT t.day, a.account_id,
            count(DISTINCT a.user_id) FILTER (WHERE a.d = t.day) AS dau,
-           count(DISTINCT a.user_id) FILTER (WHERE a.d > t.day - 7) AS wau,
+           count(DISTINCT a.user_id) FILTER (WHERE a.d > t.day - {definitions.WAU_DAYS}) AS wau,
            count(DISTINCT a.user_id) AS mau
-    FROM targets t JOIN active a ON a.d BETWEEN t.day - 29 AND t.day
+    FROM targets t JOIN active a ON a.d BETWEEN t.day - {definitions.MAU_DAYS - 1} AND t.day
     GROUP BY t.day, a.account_id
 ), seats_by_day AS (
     SELECT t.day, s.account_id, s.seats FROM seats s JOIN targets t ON CAST(s.dt AS DATE) = t.day
@@ -457,7 +460,7 @@ def engagement_day(
     *,
     clicks_path: str,
     first_aggregated_at: datetime | None = None,
-    gap_minutes: float = 30,
+    gap_minutes: float = definitions.DEFAULT_SESSION_GAP_MINUTES,
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> DayResult:
@@ -787,7 +790,8 @@ def stream_completeness(
 
     `producer_counts`: PRODUCER_COUNTS rows (per producer and minute of event_time).
     `landed_by_hour`: distinct clicks landed per hour of event_time. `hours`: extra hours to
-    report even with no counts at all. An hour is incomplete when anything was spilled, or
+    report even with no counts at all. An hour is incomplete while anything is still spilled
+    (a replay moves its records from spilled to sent: the hour heals once they land), or
     when offered - landed is more than both `min_missing` and offered x tolerance (offered
     counts records, landed counts distinct clicks: duplicates and quarantined records make a
     small gap that is not data loss). Consecutive incomplete hours form one window.
@@ -977,7 +981,8 @@ def _hour(moment: datetime) -> datetime:
 
 def seats_as_of(account_events: pa.Table, day: date) -> dict[str, int | None]:
     """Licensed seats per account at the end of `day`: the seats of its latest
-    RAW_ACCOUNT_EVENTS row (by event_time, then event_id) that carries a seat count.
+    RAW_ACCOUNT_EVENTS row (by event_time, then event_id) that carries a seat count, while
+    its status is paying (active, renewal_due, cancelled); 0 once it is in trial or churned.
 
     Accounts whose events never name seats map to None (utilisation is then null with
     reason `no_seats`). An empty table gives {} (no account events landed at all).
@@ -989,10 +994,18 @@ def seats_as_of(account_events: pa.Table, day: date) -> dict[str, int | None]:
         pc.less(account_events.column("event_time"), pa.scalar(day_end, pa.timestamp("ms", "UTC")))
     )
     seats: dict[str, int | None] = {}
-    rows = upto.select(["account_id", "event_time", "event_id", "seats"]).to_pylist()
+    status: dict[str, str] = {}
+    rows = upto.select(["account_id", "event_type", "event_time", "event_id", "seats"]).to_pylist()
     for row in sorted(rows, key=lambda r: (r["event_time"], r["event_id"])):
+        after = STATUS_AFTER.get(row["event_type"])
+        if after is not None:
+            status[row["account_id"]] = after
         if row["seats"] is not None or row["account_id"] not in seats:
             seats[row["account_id"]] = (
                 row["seats"] if row["seats"] is not None else seats.get(row["account_id"])
             )
-    return seats
+    # A trial or churned account licenses no seat: its last seat count is not a licence.
+    return {
+        account: 0 if account in status and status[account] not in PAYING_STATUSES else count
+        for account, count in seats.items()
+    }

@@ -33,6 +33,8 @@ class DayState:
     aggregated_at: datetime | None
     marks: int
     clean_marks: int
+    # Distinct clicks kept when last aggregated; None when not recorded (older items).
+    landed: int | None = None
 
     @property
     def dirty(self) -> bool:
@@ -47,6 +49,7 @@ def day_state(item: Mapping[str, Any]) -> DayState:
         aggregated_at=parse_time(str(aggregated)) if aggregated else None,
         marks=int(item.get("marks", 0)),
         clean_marks=int(item.get("clean_marks", 0)),
+        landed=int(item["landed"]) if item.get("landed") is not None else None,
     )
 
 

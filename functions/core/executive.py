@@ -22,7 +22,7 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 
-from functions.core import schemas
+from functions.core import definitions, schemas
 from functions.core.executive_freshness import (
     ENGAGEMENT,
     GROWTH,
@@ -40,6 +40,7 @@ NO_ACTIVITY: Final = "no_activity"
 NO_SEATS: Final = "no_seats"
 NO_DATA: Final = "no_data"
 UPSTREAM_INCOMPLETE: Final = "upstream_incomplete"
+PARTIAL_PERIOD: Final = "partial_period"
 MONTHLY_ONLY: Final = "monthly_only"
 FINAL: Final = "final"
 PRELIMINARY: Final = "preliminary"
@@ -81,6 +82,7 @@ GROWTH_KPIS: Final = (
 PROFIT_KPIS: Final = (
     "revenue_cents",
     "expenses_cents",
+    "salaries_cents",
     "profit_cents",
     "unit_profit_cents",
     "cost_per_account_cents",
@@ -265,8 +267,9 @@ SELECT count(*) FILTER (WHERE known)::BIGINT AS accounts,
        count(*) FILTER (WHERE mrr_end_cents > 0)::BIGINT AS active_accounts,
        count(*) FILTER (WHERE mrr_new_cents > 0)::BIGINT AS new_accounts,
        count(*) FILTER (WHERE mrr_churn_cents > 0)::BIGINT AS churned_accounts,
-       count(*) FILTER (WHERE paid_cents > 0)::BIGINT AS paying_accounts,
+       count(*) FILTER (WHERE known AND {paying})::BIGINT AS paying_accounts,
        coalesce(sum(seats_end) FILTER (WHERE mrr_end_cents > 0), 0)::BIGINT AS seats,
+       coalesce(sum(mau) FILTER (WHERE mrr_end_cents > 0), 0)::BIGINT AS mau_paying,
        coalesce(sum(mrr_start_cents), 0)::BIGINT AS mrr_start_cents,
        coalesce(sum(mrr_end_cents), 0)::BIGINT AS mrr_end_cents,
        coalesce(sum(mrr_new_cents), 0)::BIGINT AS mrr_new_cents,
@@ -291,7 +294,12 @@ def join_totals(
     """Accounts x (account, period) aggregates, summed. The arguments are SQL relations
     (a registered table, or `read_parquet('...')` in the benchmark): the same statement
     runs on a Lambda's Arrow tables and on a million accounts from Parquet."""
-    sql = JOIN_SQL.format(accounts=accounts, engagement=engagement, revenue=revenue)
+    sql = JOIN_SQL.format(
+        accounts=accounts,
+        engagement=engagement,
+        revenue=revenue,
+        paying=definitions.PAYING_SUBSCRIBER_SQL,
+    )
     cursor = con.execute(sql)
     names = [d[0] for d in cursor.description or []]
     row = cursor.fetchone()
@@ -407,7 +415,7 @@ def kpi_row(inputs: KpiInputs) -> dict[str, Any]:
 def publication_status(inputs: KpiInputs) -> str:
     """final when every input was fresh (and, for a month, the profit pipeline reconciled
     it with the ledger or an accountant signed it off); preliminary otherwise."""
-    if not all(c.fresh for c in inputs.checks.values()):
+    if not all(c.fresh and c.covered for c in inputs.checks.values()):
         return PRELIMINARY
     if inputs.totals is not None and inputs.totals.get("incomplete_days"):
         return PRELIMINARY
@@ -459,6 +467,12 @@ def _engagement(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) 
         # A stream outage overlapped the period: a low count would be reported as truth.
         row.null(ENGAGEMENT_KPIS, UPSTREAM_INCOMPLETE)
         return
+    check = inputs.checks.get(ENGAGEMENT)
+    if check is not None and not check.covered:
+        # The data starts after the period's first day: an average over the whole period
+        # would understate, as during an outage.
+        row.null(ENGAGEMENT_KPIS, PARTIAL_PERIOD)
+        return
     user_days = int(totals["active_user_days"])
     row.set("dau", *ratio(user_days, inputs.period.days, NO_DATA))
     row.set("wau", int(totals["wau"]))
@@ -470,7 +484,11 @@ def _engagement(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) 
     if _stale(inputs, GROWTH):
         row.set("seat_utilisation", None, UPSTREAM_STALE)
     else:
-        row.set("seat_utilisation", *ratio(int(totals["mau"]), int(totals["seats"]), NO_SEATS))
+        # Users and seats of the same accounts: those paying at the period end.
+        row.set(
+            "seat_utilisation",
+            *ratio(int(totals["mau_paying"]), int(totals["seats"]), NO_SEATS),
+        )
 
 
 def _profit(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) -> None:
@@ -488,6 +506,7 @@ def _profit(row: _Row, inputs: KpiInputs, totals: Mapping[str, Any] | None) -> N
     # revenue by construction; the profit pipeline's figure is the one reconciled.
     row.set("revenue_cents", profit.revenue_cents)
     row.set("expenses_cents", profit.expenses_cents)
+    row.set("salaries_cents", profit.salaries_cents)
     row.set("profit_cents", profit.profit_cents)
     subscribers = profit.paying_subscribers
     row.set("unit_profit_cents", *ratio(profit.profit_cents, subscribers, NO_SUBSCRIBERS))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
+from functions.core import definitions
 from functions.core.engagement_state import DayState
 from functions.core.executive_period import MONTH, WEEK, Period, format_time
 
@@ -47,11 +48,15 @@ class UpstreamCheck:
     # What the backfill covers, as of this check ("" for one backfill per run): a new
     # version, e.g. a late click landing on a day after its backfill started, starts another.
     backfill_version: str = ""
+    # The input's data starts on or before the period's first day (definitions.covers): a
+    # period whose data starts later is fresh but partial, never final.
+    covered: bool = True
 
     def as_json(self) -> dict[str, Any]:
         return {
             "upstream": self.upstream,
             "fresh": self.fresh,
+            "covered": self.covered,
             "fresh_through": format_time(self.fresh_through) if self.fresh_through else None,
             "reason": self.reason,
             "detail": self.detail,
@@ -76,7 +81,9 @@ def engagement_check(
             break
         through = _day_end(day)
     if not missing and not dirty:
-        return UpstreamCheck(ENGAGEMENT, True, through)
+        covered = definitions.covers(_first_data_day(by_day.values()), period.start)
+        detail = "" if covered else f"engagement data starts after {period.start.isoformat()}"
+        return UpstreamCheck(ENGAGEMENT, True, through, detail=detail, covered=covered)
     days = sorted(missing + dirty)
     reason = DIRTY_PARTITIONS if dirty and not missing else UPSTREAM_STALE
     # Each day with its late-data mark count: the same stale state while a backfill runs
@@ -101,6 +108,13 @@ def engagement_check(
         },
         hashlib.sha256(marks.encode()).hexdigest()[:12],
     )
+
+
+def _first_data_day(states: Iterable[DayState]) -> date | None:
+    """The first day with clicks (a day aggregated with none, e.g. backfilled before the
+    data starts, is not data); a day of an item that predates the count counts as data."""
+    days = [s.day for s in states if s.aggregated_at is not None and s.landed != 0]
+    return min(days) if days else None
 
 
 def growth_check(period: Period, present: Mapping[str, bool], *, now: datetime) -> UpstreamCheck:

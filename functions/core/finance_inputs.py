@@ -45,7 +45,6 @@ MIXED_CURRENCY: Final = "mixed_currency"
 NEGATIVE_AMOUNT: Final = "negative_amount"
 INCONSISTENT_STATUS: Final = "inconsistent_status"
 DUPLICATE_ID: Final = "duplicate_id"
-UNKNOWN_ACCOUNT: Final = "unknown_account"
 INVALID_PATH: Final = "invalid_path"
 
 MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS

@@ -7,10 +7,12 @@ does the set work in memory. Outputs follow the curated/finance registry tables:
   `paid`/`refunded` with paid_date in the month), and the expenses attributable to it;
 - expenses_monthly: by category and team;
 - salaries_team_monthly (finance only): by team;
-- profit_monthly: revenue - expenses - salaries, paying subscribers, unit profit and cost per
-  account (null with reason `no_subscribers` when nobody paid: never a division error).
+- profit_monthly: revenue - expenses - salaries, paying subscribers (accounts whose revenue
+  received in the month is above zero: `definitions.paying_subscribers`), unit profit and
+  cost per account (null with reason `no_subscribers` when nobody paid: never a division
+  error).
 
-Invoices and expenses whose account no account event ever created are left out of every
+Invoices and expenses whose account no creating account event created are left out of every
 sum and returned as quarantine rows (`unknown_account`); the contract checks this here, in
 the monthly run, because only this run has the account list.
 """
@@ -27,14 +29,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.core import finance_inputs, schemas
+from functions.core import definitions, finance_inputs, schemas
+from functions.core.definitions import REVENUE_STATUSES
 from functions.core.errors import ValidationError
 
 NO_SUBSCRIBERS: Final = "no_subscribers"
 # A month for which nothing landed at all (before the company's first delivery): nothing to
 # publish or reconcile. Missing files of a live month are the landing inventory's alarm.
 NO_DATA: Final = "no_data"
-REVENUE_STATUSES: Final = ("paid", "refunded")
 # A month's key in landing paths and partitions.
 _MONTH_KEY_REGEX: Final = r"/([0-9]{4}-[0-9]{2})/[^/]+$"
 
@@ -46,7 +48,9 @@ class FinanceInputs:
     invoices: pa.Table  # every raw_invoices row landed so far (latest row wins)
     expenses: pa.Table  # raw_expenses rows (any months; filtered to the month here)
     salaries: pa.Table  # raw_salaries rows of the month
-    known_accounts: frozenset[str] | None  # None: no account list yet (check skipped)
+    # Accounts a creating event created (definitions.known_accounts); None: no account
+    # event landed yet, so the check is skipped rather than quarantining every invoice.
+    known_accounts: frozenset[str] | None
 
 
 @dataclass(frozen=True)
@@ -141,13 +145,17 @@ def month_tables(month: str, inputs: FinanceInputs, *, now: datetime) -> Monthly
         expenses = _expenses(con, month)
         salaries = _salaries(con, month)
         quarantined = _unknown_accounts(con, now)
-        paying = _scalar(
-            con,
-            "SELECT count(*) FROM (SELECT account_id FROM revenue_rows WHERE known_account "
-            "GROUP BY account_id HAVING sum(amount_cents) > 0)",
-        )
     finally:
         con.close()
+    paying = definitions.paying_subscribers(
+        dict(
+            zip(
+                revenue_accounts.column("account_id").to_pylist(),
+                revenue_accounts.column("paid_cents").to_pylist(),
+                strict=True,
+            )
+        )
+    )
     totals = MonthTotals(
         revenue_cents=_sum(revenue_accounts, "paid_cents"),
         expenses_cents=_sum(expenses, "amount_cents"),
@@ -310,7 +318,7 @@ def _unknown_accounts(con: duckdb.DuckDBPyConnection, now: datetime) -> pa.Table
             finance_inputs.Rejection(
                 line=None,
                 raw=_as_csv_line(values),
-                reason=finance_inputs.UNKNOWN_ACCOUNT,
+                reason=definitions.UNKNOWN_ACCOUNT,
                 detail=f"{values[fields.index('account_id')]} was created by no account event",
                 source_key=key,
                 record_id=f"{key}#{values[fields.index(id_field)]}",

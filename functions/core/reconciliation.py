@@ -91,6 +91,7 @@ class Reconciliation:
                     "computed_cents": r.computed_cents,
                     "ledger_cents": r.ledger_cents,
                     "difference_cents": r.difference_cents,
+                    "tolerance_cents": r.tolerance_cents,
                 }
                 for r in self.lines
             },

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 import pyarrow as pa
 
 from functions.core.report_charts import CHARTS, ChartSpec, Gap, chart_gaps, chart_html, plotly_js
 from functions.core.report_format import Group, period_label
 from functions.core.report_model import (
+    MATCHED,
+    SIGNED_OFF,
     FreshnessRow,
     KpiRow,
     Publication,
@@ -68,9 +71,9 @@ def render_report(
                 generated_at=generated_at,
             ),
             _status_callout(status),
-            _headline(kpi_rows),
+            _headline(kpi_rows, grain=grain, unreconciled=_unreconciled(recon, status)),
             _charts(grain=grain, history=history),
-            _kpi_table(kpi_rows),
+            _kpi_table(kpi_rows, grain=grain),
             _data_quality(freshness, recon),
             _restatements(restated),
             _footer(),
@@ -147,7 +150,30 @@ def _restated_note(row: KpiRow) -> str:
     return f'<div class="restated">Restated · first published as {_e(row.restated_from)}</div>'
 
 
-def _headline(rows: Iterable[KpiRow]) -> str:
+# Retention ratios compare the period's end with its start: the label says which period.
+PERIOD_RATIOS: Final = frozenset({"nrr", "grr", "logo_churn_rate"})
+
+
+def _label(row: KpiRow, grain: str) -> str:
+    if row.spec.column in PERIOD_RATIOS:
+        return f"{row.spec.label} ({'month' if grain == 'month' else 'week'}, start to end)"
+    return row.spec.label
+
+
+def _unreconciled(recon: Sequence[ReconciliationRow] | None, status: Publication) -> bool:
+    """The month's money figures do not match the ledger and nobody signed them off."""
+    if status.status == SIGNED_OFF or recon is None:
+        return False
+    return any(r.status_code != MATCHED for r in recon)
+
+
+def _unreconciled_note(row: KpiRow, unreconciled: bool) -> str:
+    if not unreconciled or row.missing or row.spec.group is not Group.PROFIT:
+        return ""
+    return '<div class="unreconciled">Not reconciled with the ledger</div>'
+
+
+def _headline(rows: Iterable[KpiRow], *, grain: str, unreconciled: bool) -> str:
     cards = []
     for row in rows:
         if not row.spec.headline:
@@ -155,11 +181,11 @@ def _headline(rows: Iterable[KpiRow]) -> str:
         caption = "not reported" if row.missing else "vs previous period"
         cards.append(
             f'<div class="card kpi-card" {_kpi_attributes(row)}>\n'
-            f'<div class="label">{_e(row.spec.label)}</div>\n'
+            f'<div class="label">{_e(_label(row, grain))}</div>\n'
             f'<div class="figure">{_value_html(row)}</div>\n'
             f'<div class="sub">{_change_html(row) if not row.missing else ""}'
             f' <span class="caption">{caption}</span></div>\n'
-            f"{_restated_note(row)}</div>"
+            f"{_unreconciled_note(row, unreconciled)}{_restated_note(row)}</div>"
         )
     return '<section id="headline" class="cards">\n' + "\n".join(cards) + "\n</section>"
 
@@ -192,7 +218,7 @@ def _gap_sentences(gaps: Sequence[Gap]) -> list[str]:
     ]
 
 
-def _kpi_table(rows: Sequence[KpiRow]) -> str:
+def _kpi_table(rows: Sequence[KpiRow], *, grain: str) -> str:
     lines = []
     for group in Group:
         members = [r for r in rows if r.spec.group is group]
@@ -202,7 +228,7 @@ def _kpi_table(rows: Sequence[KpiRow]) -> str:
         for row in members:
             lines.append(
                 f"<tr {_kpi_attributes(row)}>"
-                f"<td>{_e(row.spec.label)}{_restated_note(row)}</td>"
+                f"<td>{_e(_label(row, grain))}{_restated_note(row)}</td>"
                 f'<td class="num">{_value_html(row)}</td>'
                 f'<td class="num prev">{_e(row.previous_text)}</td>'
                 f'<td class="num">{_change_html(row)}</td></tr>'
@@ -342,4 +368,16 @@ tr.group th { background:#f7f8fb; font-size:13px; color:var(--ink); }
 footer { font-size:12.5px; margin-top:20px; }
 @media (max-width: 900px) { .cards { grid-template-columns:repeat(2, minmax(0,1fr)); }
   .charts, .two-up { grid-template-columns:1fr; } }
+.unreconciled { margin-top:6px; font-size:12.5px; font-weight:600; color:var(--warn); }
+@media print {
+  @page { size: A4 landscape; margin: 12mm; }
+  body { background:#fff; font-size:11pt; }
+  main { max-width:none; padding:0; }
+  .card, section { box-shadow:none; break-inside:avoid; page-break-inside:avoid; }
+  .cards { grid-template-columns:repeat(4, minmax(0,1fr)); }
+  .charts, .two-up { grid-template-columns:1fr 1fr; }
+  .modebar, .modebar-container { display:none !important; }
+  a { color:inherit; text-decoration:none; }
+  * { -webkit-print-color-adjust:exact; print-color-adjust:exact; }
+}
 """

@@ -90,11 +90,12 @@ CHARTS: Final = (
     ),
     ChartSpec(
         div_id="chart-profit",
-        title="Revenue, expenses and profit",
+        title="Revenue, expenses, salaries and profit",
         subtitle="Profit is revenue less expenses and salaries",
         series=(
             Series("revenue_cents", "Revenue", BLUE),
             Series("expenses_cents", "Expenses", LIGHT_BLUE),
+            Series("salaries_cents", "Salaries", GREY),
             Series("profit_cents", "Profit", GREEN, kind="line"),
         ),
         barmode="group",

@@ -446,8 +446,8 @@ PRODUCER_COUNTS = Table(
     columns=(
         _c("producer_id", "string", "Producer instance"),
         _c("minute", "timestamp", "Minute of event_time (UTC)"),
-        _c("sent", "bigint", "Records accepted by PutRecords"),
-        _c("spilled", "bigint", "Records spilled because the stream was unavailable"),
+        _c("sent", "bigint", "Records accepted by PutRecords (a spill replay included)"),
+        _c("spilled", "bigint", "Records still in the spill (stream unavailable, not replayed)"),
     ),
     partition_keys=(_dt(),),
 )
@@ -579,8 +579,8 @@ STREAM_COMPLETENESS = Table(
         _c("hour", "timestamp", "Hour window start (UTC)"),
         _c("sent", "bigint", "Records the producers report sent or spilled"),
         _c("landed", "bigint", "Records landed in raw_clicks"),
-        _c("spilled", "bigint", "Records the producers could not send"),
-        _c("complete", "boolean", "landed covers sent within tolerance and nothing was spilled"),
+        _c("spilled", "bigint", "Records still in a producer's spill (not yet replayed)"),
+        _c("complete", "boolean", "landed covers sent within tolerance and nothing is spilled"),
     ),
     partition_keys=(_dt(),),
 )
@@ -826,7 +826,8 @@ _KPI_COLUMNS: tuple[Column, ...] = (
     _c("seat_utilisation", "double", "MAU / licensed seats", nullable=True),
     _cents("revenue_cents", "Money paid", nullable=True),
     _cents("expenses_cents", "Ops expenses", nullable=True),
-    _cents("profit_cents", "Profit", nullable=True),
+    _cents("salaries_cents", "Salaries, all teams together", nullable=True),
+    _cents("profit_cents", "Profit: revenue - expenses - salaries", nullable=True),
     _c("unit_profit_cents", "double", "Profit per paying subscriber", nullable=True),
     _c("cost_per_account_cents", "double", "Cost per paying account", nullable=True),
     _c("missing_reasons", "map<string,string>", "For every null KPI, its reason code"),

@@ -20,7 +20,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io
-from functions.core import env, schemas
+from functions.core import env, metric_names, schemas
 from functions.core.clicks import (
     RAW_CLICKS_COMPRESSION_LEVEL,
     RAW_CLICKS_DICTIONARY_COLUMNS,
@@ -33,7 +33,7 @@ from functions.core.clicks import (
 from functions.core.errors import TransientError
 from functions.handlers.clients import client as _client
 
-RECEIVED_METRIC: Final = "ClicksReceived"
+RECEIVED_METRIC: Final = metric_names.CLICKS_RECEIVED
 ACCEPTED_METRIC: Final = "ClicksAccepted"
 DUPLICATE_METRIC: Final = "ClicksDuplicate"
 QUARANTINED_METRIC: Final = "ClicksQuarantined"
@@ -41,6 +41,9 @@ QUARANTINED_METRIC: Final = "ClicksQuarantined"
 QUARANTINED_BY_REASON_METRIC: Final = "ClicksQuarantinedByReason"
 DIRTY_DAYS_METRIC: Final = "ClickDaysMarkedDirty"
 REASON_DIMENSION: Final = "Reason"
+
+# The name of a batch's file of in-batch duplicate copies: `<batch_id>-duplicates.parquet`.
+DUPLICATE_COPIES_SUFFIX: Final = "-duplicates"
 
 logger = Logger()
 
@@ -124,15 +127,22 @@ def write_outcome(outcome: BatchOutcome, settings: Settings) -> None:
         for dt, body in write_parquet(outcome.quarantined, schemas.QUARANTINE).items():
             key = object_key(schemas.QUARANTINE, {"pipeline": pipeline, "dt": dt}, outcome.batch_id)
             engagement_io.put_object(s3, bucket=settings.quarantine_bucket, key=key, body=body)
-    if outcome.accepted.num_rows:
+    # The batch's later copies of an event_id go to raw_clicks too, in a file of their own:
+    # the daily dedup then counts every duplicate, in-batch ones included (dedup_daily).
+    for rows, name in (
+        (outcome.accepted, outcome.batch_id),
+        (outcome.duplicate_copies, f"{outcome.batch_id}{DUPLICATE_COPIES_SUFFIX}"),
+    ):
+        if rows.num_rows == 0:
+            continue
         files = write_parquet(
-            outcome.accepted,
+            rows,
             schemas.RAW_CLICKS,
             dictionary_columns=RAW_CLICKS_DICTIONARY_COLUMNS,
             compression_level=RAW_CLICKS_COMPRESSION_LEVEL,
         )
         for dt, body in files.items():
-            key = object_key(schemas.RAW_CLICKS, {"dt": dt}, outcome.batch_id)
+            key = object_key(schemas.RAW_CLICKS, {"dt": dt}, name)
             engagement_io.put_object(s3, bucket=settings.raw_bucket, key=key, body=body)
 
 

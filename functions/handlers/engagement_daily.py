@@ -27,7 +27,7 @@ import pyarrow as pa
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io, glue_catalog, s3_objects
-from functions.core import engagement, env, schemas
+from functions.core import engagement, env, metric_names, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.engagement_state import (
     ACTIVE_WINDOW_DAYS,
@@ -45,8 +45,14 @@ SCRATCH: Final = tempfile.gettempdir()  # /tmp on Lambda: its ephemeral storage
 # quarantined records open a small gap in every hour that is not data loss.
 COMPLETENESS_TOLERANCE: Final = 0.05
 COMPLETENESS_MIN_MISSING: Final = 10
-ENGAGEMENT_METRICS: Final = ("active_users", "sessions", "session_hours", "clicks")
-DAYS_COMPUTED_METRIC: Final = "EngagementDaysComputed"
+# Every value of an engagement_daily row, each click type and `complete` (1/0) included:
+# a restatement names whichever changed.
+ENGAGEMENT_METRICS: Final = tuple(
+    c.name
+    for c in schemas.ENGAGEMENT_DAILY.columns
+    if c.name not in {"account_id", "complete_reason"}
+)
+DAYS_COMPUTED_METRIC: Final = metric_names.ENGAGEMENT_DAYS_COMPUTED
 RESTATED_METRIC: Final = "EngagementRestatements"
 INCOMPLETE_HOURS_METRIC: Final = "StreamIncompleteHours"
 
@@ -75,7 +81,7 @@ def _settings() -> Settings:
         raw_database=os.environ[env.GLUE_DATABASE_RAW],
         curated_database=os.environ[env.GLUE_DATABASE_CURATED],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
-        gap_minutes=float(os.environ.get(env.SESSION_GAP_MINUTES, "30")),
+        gap_minutes=float(os.environ[env.SESSION_GAP_MINUTES]),
         # DuckDB's share of a 2 GB budget: Python, Arrow and the Parquet writer live outside
         # its limit (the whole process peaks at ~1.5 GB on 50M clicks: bench/README.md).
         engine=engagement.Engine(memory_limit="1.4GB", temp_directory=f"{SCRATCH}/duckdb"),
@@ -206,6 +212,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         at=now,
         seen_marks=state.marks,
         run_id=run_id,
+        landed=int(computed.dedup.to_pylist()[0]["rows_kept"]),
     )
     dedup = computed.dedup.to_pylist()[0]
     incomplete = sum(1 for c in completeness.hours.column("complete").to_pylist() if not c)

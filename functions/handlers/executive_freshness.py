@@ -25,8 +25,6 @@ from functions.core import executive_freshness as freshness
 from functions.handlers.clients import client
 from functions.handlers.executive_common import Run, run_request, settings
 
-DEFAULT_WAIT_SECONDS: Final = 900
-DEFAULT_MAX_CHECKS: Final = 8
 WORKFLOW_ENV: Final = {
     freshness.ENGAGEMENT: env.ENGAGEMENT_WORKFLOW_ARN,
     freshness.GROWTH: env.GROWTH_WORKFLOW_ARN,
@@ -60,8 +58,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _bounds(requested: dict[str, Any]) -> tuple[int, int]:
-    wait = int(os.environ.get(env.FRESHNESS_WAIT_SECONDS, DEFAULT_WAIT_SECONDS))
-    checks = int(os.environ.get(env.FRESHNESS_MAX_CHECKS, DEFAULT_MAX_CHECKS))
+    # The deployment sets both (infra/constructs/executive.py holds their defaults).
+    wait = int(os.environ[env.FRESHNESS_WAIT_SECONDS])
+    checks = int(os.environ[env.FRESHNESS_MAX_CHECKS])
     if "wait_seconds" in requested:
         wait = max(1, min(wait, int(requested["wait_seconds"])))
     if "max_checks" in requested:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io, metrics
-from functions.core import engagement, executive, schemas
+from functions.core import engagement, executive, executive_inputs, schemas
 from functions.core import executive_freshness as freshness
 from functions.core.errors import ValidationError
 from functions.core.executive_period import WEEK, Period, parse_time
@@ -64,6 +64,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     where, s3 = settings().where, client("s3")
     period = run.period
+    _note_versions(s3, where.curated, period, freshness.ENGAGEMENT, profit_record=None)
     daily = executive_io.read_days(
         s3, bucket=where.curated, table=schemas.ENGAGEMENT_DAILY, period=period
     )
@@ -81,6 +82,7 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
 def aggregate_growth(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     where, s3 = settings().where, client("s3")
     period = run.period
+    _note_versions(s3, where.curated, period, freshness.GROWTH, profit_record=None)
     if period.grain == WEEK:
         snapshots = [
             executive_io.read_table(
@@ -112,6 +114,10 @@ def aggregate_profit(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     totals: dict[str, Any] | None = None
     record = None
     if period.grain != WEEK:
+        record = executive_io.profit_month(
+            client("dynamodb"), table=where.state_table, month=period.name
+        )
+        _note_versions(s3, where.curated, period, freshness.PROFIT, profit_record=record)
         revenue = executive.revenue_aggregate(
             executive_io.read_table(
                 s3,
@@ -137,9 +143,6 @@ def aggregate_profit(run: Run, event: dict[str, Any]) -> dict[str, Any]:
                     "paying_subscribers",
                 )
             }
-        record = executive_io.profit_month(
-            client("dynamodb"), table=where.state_table, month=period.name
-        )
     executive_io.put_work(s3, bucket=where.curated, period=period, name="revenue", table=revenue)
     profit = {
         "totals": totals,
@@ -148,6 +151,30 @@ def aggregate_profit(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     }
     executive_io.put_work_json(s3, bucket=where.curated, period=period, name="profit", value=profit)
     return {"paying_accounts": revenue.num_rows, "profit_status": profit["publication_status"]}
+
+
+def _note_versions(
+    s3: Any, bucket: str, period: Period, upstream: str, *, profit_record: dict[str, Any] | None
+) -> None:
+    """The version of this upstream's inputs, listed before they are read (a change racing
+    the read then shows as a difference at the next daily check: a rebuild, never a miss)."""
+    versions = executive_io.input_versions(
+        s3, bucket=bucket, period=period, profit_record=profit_record, upstreams=[upstream]
+    )
+    executive_io.put_work_json(
+        s3, bucket=bucket, period=period, name=f"built_from-{upstream}", value=versions
+    )
+
+
+def _built_from(s3: Any, bucket: str, period: Period) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for upstream in executive_inputs.input_prefixes(period):
+        versions.update(
+            executive_io.get_work_json(
+                s3, bucket=bucket, period=period, name=f"built_from-{upstream}"
+            )
+        )
+    return versions
 
 
 # --- the join, the gate, the report, publication --------------------------------------
@@ -194,6 +221,7 @@ def reconcile(run: Run, event: dict[str, Any]) -> dict[str, Any]:
         run,
         table,
         backfilled=int((event.get("gate") or {}).get("attempt", 1)) > 1,
+        built_from=_built_from(s3, where.curated, period),
     )
     executive_io.put_work(
         s3, bucket=where.curated, period=period, name="restatements", table=restated
@@ -216,12 +244,17 @@ def _checks(gate: dict[str, Any]) -> dict[str, freshness.UpstreamCheck]:
             fresh_through=parse_time(through) if through else None,
             reason=item.get("reason"),
             detail=item.get("detail", ""),
+            covered=bool(item.get("covered", True)),
         )
     return checks
 
 
-def _restatements(run: Run, new_row: pa.Table, *, backfilled: bool) -> pa.Table:
-    """Every KPI of the period that differs from the row published before: old, new, why."""
+def _restatements(
+    run: Run, new_row: pa.Table, *, backfilled: bool, built_from: dict[str, str]
+) -> pa.Table:
+    """Every KPI of the period that differs from the row published before: old, new, why.
+    Why: `backfill` when this run backfilled an input; `late_data` when an input changed
+    since the published row was built, or that row was preliminary; else `correction`."""
     where, s3 = settings().where, client("s3")
     period = run.period
     published = executive_io.read_table(
@@ -232,7 +265,14 @@ def _restatements(run: Run, new_row: pa.Table, *, backfilled: bool) -> pa.Table:
     )
     if published.num_rows == 0:
         return schemas.RESTATEMENTS.arrow_schema(with_partitions=True).empty_table()
-    reason = freshness.BACKFILL_REASON if backfilled else _why(published)
+    recorded = executive_io.built_from(client("dynamodb"), table=where.state_table, period=period)
+    inputs_changed = bool(recorded and executive_inputs.changed_inputs(recorded, built_from))
+    if backfilled:
+        reason = freshness.BACKFILL_REASON
+    elif inputs_changed:
+        reason = engagement.LATE_DATA
+    else:
+        reason = _why(published)
     return engagement.restatement_rows(
         published.select(executive.KPI_COLUMNS).append_column("grain", published.column("grain")),
         new_row.select(executive.KPI_COLUMNS).append_column("grain", new_row.column("grain")),
@@ -288,14 +328,20 @@ def _history(period: Period, current: pa.Table) -> pa.Table:
 
 
 def _relevant_restatements(period: Period, kpis: pa.Table) -> pa.Table:
+    """The restatements of this grain's KPI rows recorded since the last report (the newest
+    earlier row's build), of any period, and this run's own."""
     where, s3 = settings().where, client("s3")
     staged = executive_io.get_work(s3, bucket=where.curated, period=period, name="restatements")
     every = executive_io.read_table(s3, bucket=where.curated, table=schemas.RESTATEMENTS)
-    periods = pa.array(kpis.column("period").to_pylist(), pa.string())
+    earlier = kpis.filter(pc.less(kpis.column("period"), period.name))
     mask = pc.and_(
         pc.equal(every.column("table_name"), schemas.EXEC_KPI.name),
-        pc.is_in(every.column("period"), periods),
+        pc.equal(every.column("key"), period.grain),
     )
+    if earlier.num_rows:
+        restated_at = every.column("restated_at")
+        last_report = pc.max(earlier.column("generated_at")).cast(restated_at.type)
+        mask = pc.and_(mask, pc.greater(restated_at, last_report))
     schema = schemas.RESTATEMENTS.arrow_schema(with_partitions=True)
     return pa.concat_tables([every.filter(mask).cast(schema), staged.cast(schema)])
 
@@ -312,7 +358,8 @@ def _reconciliation(period: Period, summary: Any) -> pa.Table | None:
             "computed_cents": detail["computed_cents"],
             "ledger_cents": detail["ledger_cents"],
             "difference_cents": detail["difference_cents"],
-            "tolerance_cents": 0,
+            # The tolerance the profit pipeline applied (deployment setting), as recorded.
+            "tolerance_cents": detail["tolerance_cents"],
             "status": detail["status"],
             "month": period.name,
         }
@@ -338,6 +385,13 @@ def publish(run: Run, event: dict[str, Any]) -> dict[str, Any]:
             rows=restated,
             name=f"exec_kpi-{period.grain}-{period.name}-{run.run_id}",
         )
+    executive_io.record_built_from(
+        client("dynamodb"),
+        table=where.state_table,
+        period=period,
+        versions=_built_from(s3, where.curated, period),
+        run_id=run.run_id,
+    )
     _metrics(run, restated.num_rows)
     status = row.column("publication_status").to_pylist()[0]
     return {

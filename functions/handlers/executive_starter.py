@@ -7,9 +7,12 @@ a period (`monthly-YYYY-MM`, `weekly-<Sunday>`), so the schedules target this fu
 - `{"action": "start", "grain": "month" | "week", "time": <the schedule's time>}` starts
   the period before `time` under its name; ExecutionAlreadyExists means it was started
   already (a redelivered schedule, or someone ran `pablo run` first): nothing to do.
-- `{"action": "check", "time": ...}` publishes `ExecutiveReportsMissing`: the due periods
-  (the latest month from day 6, the latest week from Tuesday) with no exec_kpi row, and
-  `ExecutivePreliminaryMonths`: closed months whose row is still preliminary.
+- `{"action": "check", "time": ...}` first starts a restatement run
+  (`<name>-restate-<n>`) of every recent published period whose inputs changed since its
+  row was built (functions/core/executive_inputs.py), then publishes
+  `ExecutiveReportsMissing`: the due periods (the latest month from day 6, the latest week
+  from Tuesday) with no exec_kpi row, and `ExecutivePreliminaryMonths`: closed months whose
+  row is still preliminary.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io, metrics
-from functions.core import env, schemas
+from functions.core import env, executive_inputs, metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.executive_period import (
     MONTH,
@@ -29,7 +32,9 @@ from functions.core.executive_period import (
     Period,
     format_time,
     parse_time,
+    period_of_execution,
     period_to_run,
+    restate_name,
 )
 from functions.handlers.clients import client
 from functions.handlers.executive_common import settings
@@ -41,8 +46,8 @@ WORKFLOW_ENV: Final = {
 # When a period's report is due: the schedule plus the freshness gate's bounded wait.
 MONTH_DUE_DAY: Final = 6
 WEEK_DUE_AFTER: Final = timedelta(days=1)  # Tuesday 00:00 after the Sunday
-MISSING_METRIC: Final = "ExecutiveReportsMissing"
-PRELIMINARY_METRIC: Final = "ExecutivePreliminaryMonths"
+MISSING_METRIC: Final = metric_names.EXECUTIVE_REPORTS_MISSING
+PRELIMINARY_METRIC: Final = metric_names.EXECUTIVE_PRELIMINARY_MONTHS
 PRELIMINARY_LOOKBACK_MONTHS: Final = 3
 
 logger = Logger()
@@ -93,6 +98,7 @@ def check(now: datetime) -> dict[str, Any]:
     missing = [
         p.execution_name for p in due_periods(now) if not _published(s3, config.where.curated, p)
     ]
+    restating = _restate_changed(s3, config.where, now)
     preliminary = _preliminary_months(s3, config.where.curated, now)
     cloudwatch = client("cloudwatch")
     for metric, count in ((MISSING_METRIC, len(missing)), (PRELIMINARY_METRIC, len(preliminary))):
@@ -104,7 +110,47 @@ def check(now: datetime) -> dict[str, Any]:
             at=now,
             count=count,
         )
-    return {"missing": missing, "preliminary_months": preliminary}
+    return {"missing": missing, "preliminary_months": preliminary, "restating": restating}
+
+
+def _restate_changed(s3: Any, where: executive_io.Locations, now: datetime) -> list[str]:
+    """Start a restatement run of every watched period whose published row was built from
+    inputs that have changed since (a late event, a backfill, a replayed outage, a
+    sign-off): the row follows its inputs. A period with a run in progress is left to it."""
+    dynamodb, sfn = client("dynamodb"), client("stepfunctions")
+    latest = {p.grain: p for p in due_periods(now)}
+    started: list[str] = []
+    for period in executive_inputs.lookback_periods(latest):
+        recorded = executive_io.built_from(dynamodb, table=where.state_table, period=period)
+        if recorded is None or not _published(s3, where.curated, period):
+            continue
+        record = (
+            executive_io.profit_month(dynamodb, table=where.state_table, month=period.name)
+            if period.grain == MONTH
+            else None
+        )
+        current = executive_io.input_versions(
+            s3, bucket=where.curated, period=period, profit_record=record
+        )
+        changed = executive_inputs.changed_inputs(recorded, current)
+        if not changed:
+            continue
+        machine = os.environ[WORKFLOW_ENV[period.grain]]
+        runs = executive_io.period_executions(sfn, machine=machine, period=period)
+        if any(r["status"] == "RUNNING" for r in runs):
+            continue
+        attempt = max((period_of_execution(str(r["name"])) or ("", "", 0))[2] for r in runs) + 1
+        name = restate_name(period, attempt)
+        payload = {
+            "time": format_time(now),
+            "grain": period.grain,
+            "period": period.name,
+            "run_id": name,
+        }
+        if executive_io.start_execution(sfn, machine=machine, name=name, payload=payload):
+            logger.info("restating", extra={"execution": name, "changed_inputs": changed})
+            started.append(name)
+    return started
 
 
 def _published(s3: Any, bucket: str, period: Period) -> bool:

@@ -21,13 +21,13 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import experiments_io, metrics, profit_io, s3_objects
-from functions.core import experiments, experiments_inputs, schemas
+from functions.core import experiments, experiments_inputs, metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.landing import parse_event_time
 from functions.handlers.clients import client
 from functions.handlers.experiments_common import Settings, settings
 
-SRM_METRIC: Final = "ExperimentsFailingSrm"
+SRM_METRIC: Final = metric_names.EXPERIMENTS_FAILING_SRM
 OUTPUT_NAME: Final = "experiments-weekly"
 
 logger = Logger()

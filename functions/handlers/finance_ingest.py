@@ -40,7 +40,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ):
         return {"status": "ignored", "key": landed.key}
     source = classification.source
-    spec = finance_inputs.spec_for(source, config.reporting_currency)
+    spec = finance_inputs.spec_for(source)
     s3 = client("s3")
     data = s3_objects.read_object(s3, bucket=landed.bucket, key=landed.key)
     outcome = finance_inputs.validate_file(

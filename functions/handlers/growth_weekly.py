@@ -25,7 +25,7 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import glue_catalog, growth_io, s3_objects
-from functions.core import account_events, env, growth, growth_paths, schemas
+from functions.core import account_events, env, growth, growth_paths, metric_names, schemas
 from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
 from functions.core.landing import parse_event_time
@@ -34,8 +34,8 @@ from functions.handlers.clients import client as _client
 RESTATE_WEEKS: Final = 4  # account events are recorded up to 3 days late
 CLOSED_WEEKS_CHECKED: Final = 4
 RESTATE_MONTHS: Final = 2
-SNAPSHOT_MISSING_METRIC: Final = "GrowthClosedWeekSnapshotsMissing"
-INFERRED_SHARE_METRIC: Final = "GrowthInferredStatusSharePercent"
+SNAPSHOT_MISSING_METRIC: Final = metric_names.GROWTH_CLOSED_WEEK_SNAPSHOTS_MISSING
+INFERRED_SHARE_METRIC: Final = metric_names.GROWTH_INFERRED_STATUS_SHARE_PERCENT
 LIFECYCLE_ISSUES_METRIC: Final = "GrowthLifecycleIssues"
 UNKNOWN_ACCOUNT_METRIC: Final = "GrowthUnknownAccountEvents"
 UNKNOWN_ACCOUNTS_FILE: Final = "account_events_unknown_accounts"

@@ -19,8 +19,6 @@ class Settings:
     state_table: str
     metrics_namespace: str
     topic_arn: str
-    reporting_currency: str
-    tolerance_cents: int
     review_days: int
     glue_databases: dict[schemas.Database, str]
 
@@ -48,8 +46,6 @@ def settings() -> Settings:
         state_table=os.environ[env.STATE_TABLE],
         metrics_namespace=os.environ[env.METRICS_NAMESPACE],
         topic_arn=os.environ[env.ONCALL_TOPIC_ARN],
-        reporting_currency=os.environ[env.REPORTING_CURRENCY],
-        tolerance_cents=int(os.environ.get(env.RECONCILIATION_TOLERANCE_CENTS, "0")),
         review_days=int(os.environ.get(env.PROFIT_REVIEW_DAYS, str(DEFAULT_REVIEW_DAYS))),
         glue_databases={
             schemas.Database.RAW: os.environ[env.GLUE_DATABASE_RAW],

@@ -11,18 +11,21 @@ table and publishes `ProfitMonthUnreconciled`: the number of months still prelim
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, profit_io
-from functions.core import profit, reconciliation, schemas
+from functions.core import env, metric_names, profit, reconciliation, schemas
 from functions.core.landing import format_aws_time, parse_event_time
 from functions.handlers.clients import client
 from functions.handlers.profit_common import Settings, settings
 
-UNRECONCILED_METRIC = "ProfitMonthUnreconciled"
+UNRECONCILED_METRIC = metric_names.PROFIT_MONTH_UNRECONCILED
+# Invoices and expense lines of accounts no creating event created (quarantined, counted).
+UNKNOWN_ACCOUNT_METRIC = "ProfitUnknownAccountRows"
 OUTPUT_NAME = "profit-monthly"
 
 logger = Logger()
@@ -57,10 +60,12 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         month,
         tables.totals,
         reconciliation.ledger_totals(ledger, month),
-        tolerance_cents=config.tolerance_cents,
+        tolerance_cents=int(os.environ[env.RECONCILIATION_TOLERANCE_CENTS]),
     )
+    # A sign-off covers the figures it was given: once they change, the month needs a new one.
+    figures = profit_io.as_json(result.summary())
     signoff = profit_io.signoff(dynamodb, table=config.state_table, month=month)
-    status = result.publication_status(signed_off=signoff is not None)
+    status = result.publication_status(signed_off=profit_io.signed_off_figures(signoff, figures))
     _write(config, s3, tables, result, status)
     profit_io.record_month(
         dynamodb,
@@ -70,12 +75,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "month": month,
             "publication_status": status,
             "matched": result.matched,
-            "reconciliation": profit_io.as_json(result.summary()),
+            "reconciliation": figures,
             "computed_at": format_aws_time(now),
             "accounts_checked": inputs.known_accounts is not None,
         },
     )
     awaiting = _publish_awaiting(config, dynamodb, now)
+    metrics.put_count(
+        client("cloudwatch"),
+        namespace=config.metrics_namespace,
+        metric=UNKNOWN_ACCOUNT_METRIC,
+        dimensions={},
+        at=now,
+        count=tables.quarantined.num_rows,
+    )
     totals = tables.totals
     answer = {
         "month": month,

@@ -12,12 +12,12 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, profit_io
-from functions.core import profit, profit_review
+from functions.core import metric_names, profit, profit_review
 from functions.core.landing import parse_event_time
 from functions.handlers.clients import client
 from functions.handlers.profit_common import settings
 
-OVERDUE_METRIC = "ProfitMonthsOverdueForReview"
+OVERDUE_METRIC = metric_names.PROFIT_MONTHS_OVERDUE_FOR_REVIEW
 
 logger = Logger()
 
@@ -37,7 +37,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         for m, record in records.items()
         if record is not None and record.get("publication_status") != profit.NO_DATA
     }
-    signed = {m for m in computed if profit_io.signoff(dynamodb, table=config.state_table, month=m)}
+    # Signed off = the latest sign-off covers the month's figures as they stand now.
+    signed = {
+        m
+        for m in computed
+        if profit_io.signed_off_figures(
+            profit_io.signoff(dynamodb, table=config.state_table, month=m),
+            str((records[m] or {}).get("reconciliation")),
+        )
+    }
     overdue = profit_review.overdue_months(
         now.date(), computed=computed, signed_off=signed, review_days=config.review_days
     )

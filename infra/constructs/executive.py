@@ -139,12 +139,21 @@ class ExecutivePipeline(Construct):
             timeout=Duration.minutes(1),
             memory_size_mb=512,
             read_buckets=[buckets.curated],
+            # Reads what each published row was built from and the profit month's status.
+            state_table_access=True,
             environment=machines,
             publish_metrics=True,
         )
         grant(
             self.starter.role,
             actions=["states:StartExecution"],
+            resources=list(machines.values()),
+        )
+        # A period whose inputs changed is restated under the next free name, and not
+        # while a run of it is in progress.
+        grant(
+            self.starter.role,
+            actions=["states:ListExecutions"],
             resources=list(machines.values()),
         )
         self.rules = [

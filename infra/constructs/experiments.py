@@ -4,8 +4,9 @@
   Created" events under `experiments/` and `assignments/`; validates, deduplicates and
   lands definitions and assignments in the raw bucket, quarantines bad lines.
 - `experiments-weekly` behind the Step Functions workflow
-  `state_machines/experiments_weekly.asl.json`, scheduled Monday 06:00 UTC: after the
-  daily engagement run (02:00) has aggregated Sunday, so the week is complete. It writes
+  `state_machines/experiments_weekly.asl.json`, scheduled every day at 06:00 UTC, after the
+  daily engagement run (02:00): each run rebuilds the latest closed week (through its
+  Sunday), so the tables follow late clicks within a day, as the engagement tables do. It writes
   experiment_assignments, experiment_unit_daily, experiment_covariates and
   experiment_health_weekly, and publishes ExperimentsFailingSrm (the SRM alarm's metric).
 
@@ -37,8 +38,10 @@ from infra.stacks.pipelines_stack import PipelinesStack
 
 ASL_PATH: Final = STATE_MACHINES_DIR / "experiments_weekly.asl.json"
 SOURCES: Final = ("experiments", "assignments")
-# Monday 06:00 UTC: engagement's daily run (02:00) has aggregated the week's Sunday.
-WEEKLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="6", week_day="MON")
+# Every day at 06:00 UTC, after engagement's daily run (02:00) aggregated yesterday and every
+# day a late click dirtied: the latest closed week is rebuilt with them (unchanged files are
+# not written again), so the experiment tables never lag the clicks by more than a day.
+DAILY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="6")
 SRM_THRESHOLD_CONTEXT: Final = "experiment_srm_p_threshold"
 PRE_PERIOD_CONTEXT: Final = "experiment_pre_period_days"
 
@@ -115,14 +118,14 @@ class ExperimentsPipeline(Construct):
             asl_path=ASL_PATH,
         )
         self.state_machine = self.workflow.state_machine
-        weekly_rule = events.Rule(
+        daily_rule = events.Rule(
             self,
-            "WeeklySchedule",
-            description="Weekly experiment workflow, Monday 06:00 UTC",
-            schedule=WEEKLY_SCHEDULE,
+            "DailySchedule",
+            description="Experiment workflow of the latest closed week, daily 06:00 UTC",
+            schedule=DAILY_SCHEDULE,
         )
-        weekly_rule.add_target(targets.SfnStateMachine(self.state_machine))
-        self.rules = [landing_rule, weekly_rule]
+        daily_rule.add_target(targets.SfnStateMachine(self.state_machine))
+        self.rules = [landing_rule, daily_rule]
         stack = Stack.of(self)
         CfnOutput(
             stack,

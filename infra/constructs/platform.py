@@ -129,7 +129,6 @@ class Platform(Construct):
             env.ENVIRONMENT_NAME: config.env_name,
             env.ALLOWED_LATENESS_DAYS: str(config.allowed_lateness_days),
             env.SESSION_GAP_MINUTES: str(config.session_gap_minutes),
-            env.REPORTING_CURRENCY: config.reporting_currency,
         }
 
     def alarm_name(self, purpose: str) -> str:

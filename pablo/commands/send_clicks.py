@@ -25,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--producer-id", default="send-clicks", help="recorded in the counts")
     parser.add_argument("--counts-out", type=Path, help="write per-minute counts here")
     parser.add_argument(
-        "--replay-spill", action="store_true", help="first resend what an earlier run spilled"
+        "--replay-spill",
+        action="store_true",
+        help="first resend what an earlier run spilled (with --counts-bucket, the counts "
+        "uploaded before are taken up and corrected: the replayed clicks are no longer spilled)",
     )
     parser.add_argument(
         "--counts-bucket",

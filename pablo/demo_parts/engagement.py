@@ -84,6 +84,9 @@ class EngagementDemo:
             # the simulated outage spills as a real one would.
             sleep=virtual_time.sleep,
             monotonic=virtual_time.monotonic,
+            # The emulator's clock, as the stream's arrival times: a spilled click's first
+            # attempt must be on the same clock as its arrival.
+            clock=self.run_control().now,
         )
         window = run.truth.get("faults", {}).get("stream_outage") or {}
         if window:
@@ -114,7 +117,7 @@ class EngagementDemo:
         if normal:
             self.producer.send(normal)
         if self.outage and cursor >= self.outage[1] and self.producer.spill_path.exists():
-            self.replayed += self.producer.replay_spill().sent
+            self._replay()
         self.touched_days |= _event_days(normal + down)
         if cursor.hour == 0:
             # Once a day, before the 02:00 workflow: the day's producer counts, and the
@@ -123,6 +126,13 @@ class EngagementDemo:
             self._upload_counts()
             self.run_control().drain_streams(timeout=120)
         self._watch_alarms(cursor)
+
+    def _replay(self) -> None:
+        """Resend the spill; the days it spilled into get their counts uploaded again (the
+        replayed minutes are no longer spilled, so those hours can turn complete)."""
+        assert self.producer is not None
+        self.touched_days |= {r.minute.date().isoformat() for r in self.producer.spilled_records()}
+        self.replayed += self.producer.replay_spill().sent
 
     def _send_during_outage(self, payloads: list[dict[str, Any] | bytes]) -> None:
         assert self.producer is not None
@@ -173,7 +183,7 @@ class EngagementDemo:
     def finish(self) -> dict[str, Any]:
         assert self.producer is not None
         if self.producer.spill_path.exists():
-            self.replayed += self.producer.replay_spill().sent
+            self._replay()
         self._upload_counts()
         self.run_control().drain_streams(timeout=120)
         metrics = {
@@ -221,6 +231,9 @@ class EngagementDemo:
                 ),
                 "synthetic_duplicates": len(faults.get("click_synthetic_duplicates", [])),
                 "too_late": len(faults.get("too_late_clicks", [])),
+                "accepted_event_ids": self.run.truth.get("totals", {})
+                .get("clicks", {})
+                .get("expected_accepted_event_ids"),
                 "malformed": len(
                     [f for f in faults.get("malformed_records", []) if f.get("input") == "clicks"]
                 ),
@@ -291,8 +304,9 @@ class EngagementDemo:
         dedup = section["dedup"]
         truth = section["truth"]
         in_batch = section["duplicates_in_batch"]
-        cross = dedup["natural_duplicates"] + dedup["synthetic_duplicates"]
+        counted = dedup["natural_duplicates"] + dedup["synthetic_duplicates"]
         expected = (truth["natural_duplicate_copies"] or 0) + (truth["synthetic_duplicates"] or 0)
+        verdict = "match" if counted == expected else "DIFFER"
         spilled_days = ", ".join(f"{d} ({n})" for d, n in section["spilled_by_event_day"].items())
         freshness = section["freshness_alarm"]
         transitions = "; ".join(
@@ -304,11 +318,12 @@ class EngagementDemo:
             f"{section['accepted']}, in-batch duplicates {in_batch}, "
             f"quarantined {section['quarantined']}",
             f"quarantined by reason: {reasons or 'none'}",
-            f"duplicates removed {in_batch + cross}: {in_batch} in batch (ingest; natural and "
-            f"synthetic together) + {dedup['natural_duplicates']} natural / "
-            f"{dedup['synthetic_duplicates']} synthetic across batches (dedup_daily); truth "
-            f"{expected} (natural {truth['natural_duplicate_copies']}, synthetic "
-            f"{truth['synthetic_duplicates']}); too late: truth {truth['too_late']}",
+            f"duplicates removed {counted} (dedup_daily: {dedup['natural_duplicates']} natural / "
+            f"{dedup['synthetic_duplicates']} synthetic, in-batch and across batches; "
+            f"{in_batch} of them in batch, as the ingest counted); truth {expected} (natural "
+            f"{truth['natural_duplicate_copies']}, synthetic {truth['synthetic_duplicates']}), "
+            f"{verdict}; too late: truth {truth['too_late']}",
+            _truth_check(section),
             f"outage {' .. '.join(section['outage'] or ['none'])}: spilled "
             f"{section['spilled_during_outage']}, replayed {section['replayed_after_outage']}",
             f"incomplete days {', '.join(section['incomplete_days']) or 'none'}; clicks spilled "
@@ -322,6 +337,22 @@ class EngagementDemo:
             f"{section['max_freshness_hours']} h",
             f"alarms around the outage: {transitions or 'not observed'}",
         ]
+
+
+def _truth_check(section: dict[str, Any]) -> str:
+    """Distinct clicks kept (dedup_daily, outage replays included) and clicks quarantined
+    too_late, each against truth.json."""
+    truth = section["truth"]
+    kept = section["dedup"]["rows_kept"]
+    too_late = section["quarantined_by_reason"].get("too_late", 0)
+    checks = [
+        ("distinct clicks kept", kept, truth.get("accepted_event_ids")),
+        ("too late", too_late, truth.get("too_late")),
+    ]
+    return "vs truth.json: " + ", ".join(
+        f"{name} {got} ({'match' if got == want else f'DIFFER: truth {want}'})"
+        for name, got, want in checks
+    )
 
 
 def _day_ranges(days: list[str]) -> str:

@@ -3,7 +3,8 @@ with the injected mismatch flagged (and its alarm to the Data Science owner), th
 assigned to two variants.
 
 Definitions and assignments land through the demo's delivery plan and the weekly workflow
-runs on its schedule (Monday 06:00 UTC); this part only watches: on a Monday step it lists
+runs on its schedule (daily 06:00 UTC, the latest closed week); this part only watches: on
+a Monday step (a new week closed) it lists
 the week's health partition (one ListObjects) until it is there, then reads it (one small
 file) and the alarm state (one DescribeAlarms). Everything else is read once at the end.
 """

@@ -77,8 +77,13 @@ class ProfitDemo:
                 **{k: v for k, v in row.items() if k != "month"},
                 "reconciliation": _parsed(record.get("reconciliation") if record else None),
             }
+        invoices = self.run.truth.get("totals", {}).get("invoices", {})
         return {
             "months": months,
+            "truth": {
+                "revenue_cents_by_month": invoices.get("revenue_cents_by_month", {}),
+                "paying_subscribers_by_month": invoices.get("paying_subscribers_by_month", {}),
+            },
             "mismatch_month": self.mismatch_month,
             "flagged_at": self.flagged_at,
             "alarm_fired_at": self.alarm_fired_at,
@@ -101,6 +106,7 @@ class ProfitDemo:
                 f"profit {_dollars(row['profit_cents'])}, {row['paying_subscribers']} paying, "
                 f"unit profit {unit_text} [{row['publication_status']}]"
             )
+            out.append(f"  vs truth.json: {_truth_check(section.get('truth') or {}, month, row)}")
             lines = (row.get("reconciliation") or {}).get("lines", {})
             off = [
                 f"{line} {detail['status']} by {_dollars(detail['difference_cents'])}"
@@ -143,6 +149,22 @@ class ProfitDemo:
             return
         self.signoff = result["signoff"]
         self.signed_off_at = now.isoformat()
+
+
+def _truth_check(truth: dict[str, Any], month: str, row: dict[str, Any]) -> str:
+    """Revenue and paying subscribers of the month against truth.json."""
+    checks = [
+        ("revenue", row["revenue_cents"], truth.get("revenue_cents_by_month", {}).get(month, 0)),
+        (
+            "paying subscribers",
+            row["paying_subscribers"],
+            truth.get("paying_subscribers_by_month", {}).get(month, 0),
+        ),
+    ]
+    return ", ".join(
+        f"{name} {got} ({'match' if got == want else f'DIFFER: truth {want}'})"
+        for name, got, want in checks
+    )
 
 
 def _parsed(text: Any) -> dict[str, Any] | None:

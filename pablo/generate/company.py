@@ -195,6 +195,12 @@ def _invoice_totals(billing: Billing) -> dict[str, Any]:
         "invoices": len(billing.invoices),
         "revenue_cents_by_month": billing.revenue_by_month(),
         "revenue_cents_by_account_month": billing.revenue_by_account_month(),
+        # Paying subscribers of a month: accounts whose money received in it, net of
+        # refunds, is above zero (docs/metrics.md, Definitions).
+        "paying_subscribers_by_month": {
+            month: sum(1 for cents in accounts.values() if cents > 0)
+            for month, accounts in billing.revenue_by_account_month().items()
+        },
     }
 
 

@@ -23,16 +23,20 @@ from tests import click_corpus
 from tests.conftest import EmulatorServer
 
 PARTITION_KEY = "corpus"  # one shard, so the batch keeps the corpus order (duplicates follow)
+# A batch's in-batch duplicate copies land in raw_clicks too, in a file of their own.
+_COPIES_FILE = f"{click_ingest.DUPLICATE_COPIES_SUFFIX}.parquet"
 
 
-def _read(server: EmulatorServer, bucket: str, prefix: str) -> pa.Table:
+def _read(
+    server: EmulatorServer, bucket: str, prefix: str, *, suffix: str = ".parquet"
+) -> pa.Table:
     s3 = server.client("s3")
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     keys = sorted(o["Key"] for p in pages for o in p.get("Contents", []))
     tables = [
         pq.read_table(io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()))
         for key in keys
-        if key.endswith(".parquet")
+        if key.endswith(suffix) and (suffix != ".parquet" or not key.endswith(_COPIES_FILE))
     ]
     return (
         pa.concat_tables(tables)
@@ -70,12 +74,21 @@ def landed(deployed_stack: EmulatorServer) -> dict[str, Any]:
     sequences = [r["SequenceNumber"] for r in response["Records"]]
     assert stack.control.drain_streams(timeout=180)["drained"] is True
     raw = _read(stack, stack.outputs["RawBucketName"], f"{schemas.RAW_CLICKS.prefix}/")
+    copies = _read(
+        stack, stack.outputs["RawBucketName"], f"{schemas.RAW_CLICKS.prefix}/", suffix=_COPIES_FILE
+    )
     quarantine = _read(
         stack,
         stack.outputs["QuarantineBucketName"],
         f"{schemas.QUARANTINE.prefix}/pipeline={schemas.Pipeline.ENGAGEMENT.value}/",
     )
-    return {"cases": cases, "sequences": sequences, "raw": raw, "quarantine": quarantine}
+    return {
+        "cases": cases,
+        "sequences": sequences,
+        "raw": raw,
+        "copies": copies,
+        "quarantine": quarantine,
+    }
 
 
 def test_every_corpus_record_is_accepted_duplicate_or_quarantined_with_its_reason(
@@ -85,6 +98,7 @@ def test_every_corpus_record_is_accepted_duplicate_or_quarantined_with_its_reaso
     cases, sequences = landed["cases"], landed["sequences"]
     quarantined = {r["sequence_number"]: r for r in landed["quarantine"].to_pylist()}
     accepted = Counter(landed["raw"].column("sequence_number").to_pylist())
+    copies = Counter(landed["copies"].column("sequence_number").to_pylist())
     # When each record is looked up by the sequence number Kinesis gave it
     got = []
     for case, sequence in zip(cases, sequences, strict=True):
@@ -96,6 +110,8 @@ def test_every_corpus_record_is_accepted_duplicate_or_quarantined_with_its_reaso
             assert accepted[sequence] == 1, case.name
             got.append(click_corpus.ACCEPTED)
         else:
+            # a duplicate is kept once, in the batch's copies file (the daily dedup counts it)
+            assert copies[sequence] == 1, case.name
             got.append(click_corpus.DUPLICATE)
     # Then each one is where the corpus says, with the corpus's reason
     assert dict(zip([c.name for c in cases], got, strict=True)) == {

@@ -136,10 +136,13 @@ def test_every_record_is_accepted_duplicate_or_quarantined_with_its_reason(
         assert (
             metric_sum(rig, click_ingest.QUARANTINED_BY_REASON_METRIC, {"Reason": reason}) == count
         )
-    # and accepted clicks land by event date with their arrival time
+    # and accepted clicks land by event date with their arrival time, the 2 in-batch copies
+    # too (in a file of their own), so the daily dedup counts them: 21 + 2 rows
     landed = rig.read(rig.raw, f"{schemas.RAW_CLICKS.prefix}/")
-    assert landed.num_rows == 21
+    assert landed.num_rows == 21 + 2
+    assert len(set(landed.column("event_id").to_pylist())) == 21
     keys = rig.keys(rig.raw, f"{schemas.RAW_CLICKS.prefix}/")
+    assert sum(k.endswith(f"{click_ingest.DUPLICATE_COPIES_SUFFIX}.parquet") for k in keys) == 1
     assert any(f"dt={two_days_ago}/" in k for k in keys)
     arrivals = landed.column("arrival_time").to_pylist()
     assert all(abs((a - now).total_seconds()) < 600 for a in arrivals)

@@ -129,7 +129,8 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
     day = now.date() - timedelta(days=1)
     at = datetime(day.year, day.month, day.day, 10, tzinfo=UTC)
     # Given clicks for yesterday in two batches: a natural duplicate (the same record resent)
-    # and a synthetic one (same event_id, different payload) across batches
+    # and a synthetic one (same event_id, different payload) within the first batch (e3, e4),
+    # and one of each across the batches (e1, e2)
     _send(
         rig,
         stream,
@@ -138,6 +139,8 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
             _click("e2", at + timedelta(minutes=10), "u1"),
             _click("e3", at + timedelta(hours=1), "u1"),
             _click("e4", at + timedelta(hours=2), "u2"),
+            _click("e3", at + timedelta(hours=1), "u1"),
+            _click("e4", at + timedelta(hours=2), "u2", page="/elsewhere"),
         ],
     )
     _send(
@@ -184,7 +187,9 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
     clicks = _curated(rig, schemas.CLICKS, day)
     assert sorted(clicks.column("event_id").to_pylist()) == ["e1", "e2", "e3", "e4"]
     dedup = _curated(rig, schemas.DEDUP_DAILY, day).to_pylist()[0]
-    assert (dedup["natural_duplicates"], dedup["synthetic_duplicates"]) == (1, 1)
+    # every copy counted: e1 and e3 natural, e2 and e4 synthetic (in batch and across)
+    assert (dedup["natural_duplicates"], dedup["synthetic_duplicates"]) == (2, 2)
+    assert (dedup["rows_landed"], dedup["rows_kept"]) == (8, 4)
     # and sessions: u1 has 10:00-10:10 and 11:00 (2 sessions, 600 s), u2 one of 0 s
     daily = _curated(rig, schemas.ENGAGEMENT_DAILY, day).to_pylist()
     assert len(daily) == 1
@@ -233,6 +238,9 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
     restated = rig.read(rig.curated, f"{schemas.RESTATEMENTS.prefix}/").to_pylist()
     changes = {(r["metric"], r["old_value"], r["new_value"]) for r in restated}
     assert ("clicks", 4.0, 5.0) in changes and ("active_users", 2.0, 3.0) in changes
+    # every changed value is restated, the late click's own type included
+    clicks_of_type = row["clicks_click"]
+    assert ("clicks_click", clicks_of_type - 1.0, float(clicks_of_type)) in changes
     assert {r["period"] for r in restated} == {day.isoformat()}
     assert {r["table_name"] for r in restated} == {"engagement_daily"}
     late = _curated(rig, schemas.DEDUP_DAILY, day).to_pylist()[0]

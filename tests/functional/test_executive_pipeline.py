@@ -20,9 +20,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from functions.adapters import engagement_io, executive_io, profit_io
+from functions.adapters import engagement_io, executive_io, profit_io, s3_objects
 from functions.core import env, schemas
 from functions.core.executive_period import month_period, week_period
 from pablo import backfill, run
@@ -369,7 +370,11 @@ def test_the_schedule_finds_the_month_already_started_and_the_check_counts_repor
     assert answer == {"execution": "monthly-2026-09", "started": False, "already_started": True}
     # and the daily check sees September published (preliminary) and last week missing
     check = _invoke_starter(company, {"action": "check", "time": "2026-10-06T09:00:00Z"})
-    assert check == {"missing": ["weekly-2026-10-04"], "preliminary_months": ["2026-09"]}
+    assert check == {
+        "missing": ["weekly-2026-10-04"],
+        "preliminary_months": ["2026-09"],
+        "restating": [],  # nothing September was built from has changed
+    }
 
 
 def test_a_step_failing_twice_transiently_is_retried_and_the_week_succeeds(
@@ -516,3 +521,51 @@ def test_late_data_after_publication_is_restated_with_old_new_and_why(
     assert restated["mau"]["new_value"] == after["mau"]
     assert restated["mau"]["reason"] == "backfill" and restated["mau"]["run_id"] == started.name
     assert "revenue_cents" not in restated  # unchanged figures are not restated
+
+
+def test_a_published_month_follows_a_changed_input_and_logs_why(
+    company: EmulatorServer,
+) -> None:
+    stack = company
+    s3, out = stack.client("s3"), stack.outputs
+    curated = out["CuratedBucketName"]
+    period = month_period(MONTH)
+    (before,) = _kpi_rows(stack, "month", MONTH)
+    # given the growth table September was built from changes after publication: a late
+    # account event raised acct-b's MRR at the end of September from 3,000 to 3,500
+    prefix = f"{schemas.GROWTH_ACCOUNT_MONTHLY.prefix}/month={MONTH}/"
+    (key,) = [k for k in s3_objects.list_keys(s3, bucket=curated, prefix=prefix)]
+    table = pq.read_table(pa.BufferReader(s3.get_object(Bucket=curated, Key=key)["Body"].read()))
+    rows = table.to_pylist()
+    for row in rows:
+        if row["account_id"] == "acct-b":
+            row["mrr_end_cents"] += 500
+            row["mrr_expansion_cents"] += 500
+    buffer = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), buffer)
+    s3.put_object(Bucket=curated, Key=key, Body=buffer.getvalue().to_pybytes())
+    # when the daily check runs
+    check = _invoke_starter(stack, {"action": "check", "time": "2026-10-07T09:00:00Z"})
+    # then it started the month's next restatement (and one of each week whose days the
+    # earlier tests' late clicks changed), which rebuilt the row
+    (name,) = [n for n in check["restating"] if n.startswith(f"{period.execution_name}-")]
+    assert name.startswith(f"{period.execution_name}-restate-")
+    for started in check["restating"]:
+        machine = _machine(stack, "month" if started.startswith("monthly-") else "week")
+        arn = f"{machine.replace(':stateMachine:', ':execution:')}:{started}"
+        status, _ = run.wait(stack.client("stepfunctions"), arn, timeout=420)
+        assert status == "SUCCEEDED", started
+    (after,) = _kpi_rows(stack, "month", MONTH)
+    assert after["mrr_cents"] == before["mrr_cents"] + 500
+    # and the change is a restatement with its old and new value and why
+    restated = [
+        r
+        for r in executive_io.read_table(s3, bucket=curated, table=schemas.RESTATEMENTS).to_pylist()
+        if r["run_id"] == name and r["metric"] == "mrr_cents"
+    ]
+    assert [(r["old_value"], r["new_value"], r["reason"]) for r in restated] == [
+        (before["mrr_cents"], before["mrr_cents"] + 500, "late_data")
+    ]
+    # and a second check finds nothing more to rebuild
+    again = _invoke_starter(stack, {"action": "check", "time": "2026-10-08T09:00:00Z"})
+    assert again["restating"] == []

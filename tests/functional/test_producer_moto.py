@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -140,6 +142,7 @@ def test_an_unavailable_stream_spills_and_replays_into_the_pipeline(
         spill_path=tmp_path / "spill.jsonl",
         sleep=clock.sleep,
         monotonic=clock.monotonic,
+        clock=lambda: datetime.fromtimestamp(T0 / 1000 + 60, UTC),
     )
     # when clicks are sent, they spill once the deadline has passed
     assert p.send([click(i) for i in range(4)]).spilled == 4
@@ -147,20 +150,30 @@ def test_an_unavailable_stream_spills_and_replays_into_the_pipeline(
     # and once the stream is back, a replay sends them
     wrapper.down_calls = 0
     assert p.replay_spill().sent == 4
-    # then the landed records decode as a clean batch in the pipeline
-    records = [
-        {
-            "kinesis": {
-                "data": base64.b64encode(r["Data"]).decode(),
-                "sequenceNumber": r["SequenceNumber"],
-                "approximateArrivalTimestamp": T0 / 1000 + 60,
-            },
-            "eventID": f"shardId-000000000000:{r['SequenceNumber']}",
-        }
-        for r in _landed(kinesis)
-    ]
-    outcome = clicks.decode_batch(records, now=datetime(2026, 9, 10, 9, 2, tzinfo=UTC))
+    ten_days_later = T0 / 1000 + 10 * 86_400
+
+    def as_lambda_records(*, with_key: bool) -> list[dict[str, Any]]:
+        return [
+            {
+                "kinesis": {
+                    "data": base64.b64encode(r["Data"]).decode(),
+                    "sequenceNumber": r["SequenceNumber"],
+                    "approximateArrivalTimestamp": ten_days_later,
+                    **({"partitionKey": r["PartitionKey"]} if with_key else {}),
+                },
+                "eventID": f"shardId-000000000000:{r['SequenceNumber']}",
+            }
+            for r in _landed(kinesis)
+        ]
+
+    now = datetime.fromtimestamp(ten_days_later + 5, UTC)
+    # then the landed records, with the partition keys the stream kept, are a clean batch:
+    # lateness counts from their first attempt, a minute after their event time
+    outcome = clicks.decode_batch(as_lambda_records(with_key=True), now=now)
     assert outcome.accepted.num_rows == 4 and outcome.quarantined.num_rows == 0
+    # while the same records without the replay's key would all be too late
+    unmarked = clicks.decode_batch(as_lambda_records(with_key=False), now=now)
+    assert unmarked.reason_counts() == {clicks.TOO_LATE: 4}
 
 
 def test_send_clicks_command_sends_a_replay_file(
@@ -200,6 +213,37 @@ def test_send_clicks_command_sends_a_replay_file(
     # the two clicks under their event minute; the garbage (no event_time) under the clock's
     assert counts[0]["minute"] == "2026-09-10T09:00:00+00:00" and counts[0]["sent"] == 2
     assert sum(c["sent"] for c in counts) == 3
+
+
+def test_a_replay_in_a_new_process_corrects_the_uploaded_counts(
+    kinesis: Any, endpoint: str, tmp_path: Path
+) -> None:
+    # given a producer that spilled 3 clicks of 09:00 and uploaded its counts (0 sent, 3
+    # spilled), as the demo and `pablo send-clicks --counts-bucket` do
+    s3 = local_client("s3", endpoint)
+    s3.create_bucket(Bucket="raw-counts")
+    spill = tmp_path / "spill.jsonl"
+    down = FailingChosenRecords(kinesis, set(), down_calls=10_000)
+    clock = VirtualTime()
+    first = ClickProducer(
+        client=down,
+        stream_name=STREAM,
+        spill_path=spill,
+        producer_id="web",
+        sleep=clock.sleep,
+        monotonic=clock.monotonic,
+    )
+    assert first.send([click(i) for i in range(3)]).spilled == 3
+    first.upload_counts(s3, bucket="raw-counts")
+    # when a new process with the same producer id takes up those counts and replays
+    second = ClickProducer(client=kinesis, stream_name=STREAM, spill_path=spill, producer_id="web")
+    second.resume_counts(s3, bucket="raw-counts", days={"2026-09-10"})
+    assert second.replay_spill().sent == 3
+    second.upload_counts(s3, bucket="raw-counts")
+    # then the day's file says 3 offered at 09:00, all sent, none still spilled
+    body = s3.get_object(Bucket="raw-counts", Key="raw/producer_counts/dt=2026-09-10/web.parquet")
+    rows = pq.read_table(pa.BufferReader(body["Body"].read())).to_pylist()
+    assert [(r["sent"], r["spilled"]) for r in rows] == [(3, 0)]
 
 
 class PartialFailures:

@@ -20,6 +20,8 @@ import pytest
 
 from functions.adapters import profit_io
 from functions.core import schemas
+from functions.core.errors import ValidationError
+from functions.handlers import profit_monthly
 from pablo import finance
 from pablo.demo import DemoRun
 from pablo.demo_parts.profit import ProfitDemo
@@ -242,6 +244,22 @@ def test_monthly_schedule_flags_the_mismatch_and_signoff_clears_it(
     }
     assert recon["revenue"]["status"] == "mismatched"
     assert recon["revenue"]["difference_cents"] == fault["difference_cents"]
+    # and the month's rows of accounts no creating event created are counted
+    unknown = [
+        f
+        for f in truth["faults"]["malformed_records"]
+        if f["reason"] == "unknown_account" and f["id"].split("-")[1] == MONTH.replace("-", "")
+    ]
+    assert unknown, "the generator injects an unknown account's invoice every month"
+    points = stack.client("cloudwatch").get_metric_statistics(
+        Namespace=stack.outputs["MetricsNamespace"],
+        MetricName=profit_monthly.UNKNOWN_ACCOUNT_METRIC,
+        StartTime=datetime(2026, 10, 1, tzinfo=UTC),
+        EndTime=datetime(2026, 10, 31, tzinfo=UTC),
+        Period=86400,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert [p["Maximum"] for p in points] == [float(len(unknown))]
     assert recon["expenses"]["status"] == recon["salaries"]["status"] == "matched"
     # and the partitions are in the catalog for Athena
     glue = stack.client("glue")
@@ -300,6 +318,48 @@ def test_monthly_schedule_flags_the_mismatch_and_signoff_clears_it(
 def test_signoff_of_a_month_never_computed_is_refused(landed: EmulatorServer) -> None:
     with pytest.raises(finance.SignoffError, match="not been computed"):
         finance.signoff(month="2025-01", by="x", note="y", clients=landed, now=landed.control.now())
+
+
+def test_signoffs_are_an_append_only_trail_of_the_figures_signed(
+    landed: EmulatorServer,
+) -> None:
+    dynamodb, table = landed.client("dynamodb"), landed.outputs["StateTableName"]
+    month, at = "2025-03", datetime(2025, 4, 10, 9, tzinfo=UTC)
+    # given Dana signs off March's figures A
+    first = profit_io.record_signoff(
+        dynamodb, table=table, month=month, by="Dana", note="verified", at=at, figures="A"
+    )
+    # when Lee tries to sign off the same figures A again, it is refused, naming Dana
+    with pytest.raises(ValidationError, match="signed off with these figures by Dana"):
+        profit_io.record_signoff(
+            dynamodb,
+            table=table,
+            month=month,
+            by="Lee",
+            note="again",
+            at=at + timedelta(hours=1),
+            figures="A",
+        )
+    # and once the figures changed to B, Lee's sign-off is a new entry; Dana's is kept
+    profit_io.record_signoff(
+        dynamodb,
+        table=table,
+        month=month,
+        by="Lee",
+        note="restated revenue",
+        at=at + timedelta(days=1),
+        figures="B",
+    )
+    trail = profit_io.signoffs(dynamodb, table=table, month=month)
+    assert [(e["by"], e["figures"], e["note"]) for e in trail] == [
+        ("Dana", "A", "verified"),
+        ("Lee", "B", "restated revenue"),
+    ]
+    assert trail[0]["at"] == first["at"] == "2025-04-10T09:00:00Z"
+    # and only figures B are covered by the latest sign-off
+    latest = profit_io.signoff(dynamodb, table=table, month=month)
+    assert profit_io.signed_off_figures(latest, "B")
+    assert not profit_io.signed_off_figures(latest, "A")
 
 
 def _objects(s3: Any, bucket: str, prefix: str) -> dict[str, tuple[str, Any]]:
@@ -366,3 +426,39 @@ def test_rerunning_a_month_gives_identical_tables(landed: EmulatorServer) -> Non
         assert status == "SUCCEEDED"
         outputs.append(etags())
     assert outputs[0] == outputs[1] and len(outputs[0]) == len(tables)
+
+
+def test_an_account_with_events_but_no_creating_event_is_not_known(
+    landed: EmulatorServer,
+) -> None:
+    # given the landed accounts (each created by `subscribed`) plus an account whose only
+    # landed event is a seat change: it has events, but nothing created it
+    s3, buckets = landed.client("s3"), _buckets(landed)
+    ghost = {
+        "event_id": "evt-ghost",
+        "account_id": "acct-ghost",
+        "event_type": "seats_changed",
+        "event_time": datetime(2026, 8, 2, tzinfo=UTC),
+        "plan": "team",
+        "seats": 2,
+        "mrr_cents": 7000,
+        "currency": "USD",
+        "recorded_by": "test",
+        "source_key": "account_events/2026/08/02/ghost.jsonl",
+        "month": "2026-08",
+    }
+    profit_io.write_partitioned(
+        s3,
+        bucket=buckets.raw,
+        table=schemas.RAW_ACCOUNT_EVENTS,
+        rows=pa.Table.from_pylist(
+            [ghost], schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(with_partitions=True)
+        ),
+        name="ghost",
+        finance=False,
+    )
+    # when the profit pipeline reads the account list from the raw bucket
+    known = profit_io.known_accounts(s3, bucket=buckets.raw)
+    # then the ghost account is not among them, the created ones all are
+    assert known is not None and "acct-ghost" not in known
+    assert "acct-0001" in known

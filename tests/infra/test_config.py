@@ -8,7 +8,6 @@ import json
 import pytest
 
 from functions.core.errors import ConfigurationError
-from functions.core.schemas import REPORTING_CURRENCY
 from infra.config import (
     CDK_JSON,
     config_from_context,
@@ -26,10 +25,8 @@ def test_local_and_prod_load_with_the_run_book_thresholds():
     for name in ("local", "prod"):
         config = load_config(name)
         assert config.env_name == name
-        assert config.freshness_hours == 48  # engagement SLA: data within 48 hours
         assert config.allowed_lateness_days == 7
         assert config.session_gap_minutes == 30
-        assert config.reporting_currency == REPORTING_CURRENCY
     assert load_config("local").synthesizer == "cli-credentials"
     assert load_config("prod").synthesizer == "default"
     assert load_config("prod").retain_data is True
@@ -71,13 +68,12 @@ def test_unknown_environment_names_the_known_ones():
         ({"region": "moon-1"}, "region"),
         ({"name_prefix": "Pablo_Local"}, "name_prefix"),
         ({"synthesizer": "legacy"}, "synthesizer must be one of"),
-        ({"reporting_currency": "usd"}, "ISO 4217"),
         ({"log_retention_days": 42}, "log_retention_days"),
         ({"session_gap_minutes": 0}, "session_gap_minutes must be positive"),
         ({"reconciliation_tolerance_cents": -1}, "must not be negative"),
         ({"file_assets_bucket": "No Such Bucket"}, "file_assets_bucket"),
-        ({"freshness_hours": "48"}, "freshness_hours must be int"),
-        ({"freshness_hours": True}, "freshness_hours must be int"),
+        ({"allowed_lateness_days": "7"}, "allowed_lateness_days must be int"),
+        ({"allowed_lateness_days": True}, "allowed_lateness_days must be int"),
         ({"retain_data": "yes"}, "retain_data must be bool"),
         ({"surprise": 1}, r"unknown keys \['surprise'\]"),
     ],
@@ -92,9 +88,11 @@ def test_invalid_settings_are_refused_with_the_reason(change, message):
 
 def test_missing_settings_are_listed():
     block = _local_block()
-    del block["freshness_hours"]
+    del block["allowed_lateness_days"]
     del block["region"]
-    with pytest.raises(ConfigurationError, match=r"missing keys \['freshness_hours', 'region'\]"):
+    with pytest.raises(
+        ConfigurationError, match=r"missing keys \['allowed_lateness_days', 'region'\]"
+    ):
         config_from_dict("local", block)
 
 

@@ -63,7 +63,7 @@ def test_weekly_function_gets_threshold_and_pre_period(synthesized: Synthesized)
     assert int(variables[env.EXPERIMENT_PRE_PERIOD_DAYS]) == 14
 
 
-def test_weekly_workflow_runs_monday_morning(synthesized: Synthesized) -> None:
+def test_the_workflow_rebuilds_the_latest_week_every_morning(synthesized: Synthesized) -> None:
     machines = synthesized.resources("AWS::StepFunctions::StateMachine")
     ((machine_id, machine),) = [
         (k, m) for k, m in machines.items() if k.startswith("ExperimentsWorkflow")
@@ -75,7 +75,7 @@ def test_weekly_workflow_runs_monday_morning(synthesized: Synthesized) -> None:
         for r in synthesized.resources("AWS::Events::Rule").values()
         if machine_id in json.dumps(r["Properties"].get("Targets", []))
     ]
-    assert schedules == ["cron(0 6 ? * MON *)"]
+    assert schedules == ["cron(0 6 * * ? *)"]
     assert "ExperimentsWeeklyStateMachineArn" in synthesized.template["Outputs"]
 
 

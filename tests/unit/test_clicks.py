@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.core import clicks, engagement, schemas
+from functions.core import clicks, definitions, engagement, schemas
 from tests import click_corpus as corpus
 
 ARRIVAL = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)
@@ -258,3 +258,61 @@ def test_lateness_and_skew_follow_the_settings() -> None:
     two_days = encode(payload(event_time=ARRIVAL_MS - 2 * 86_400_000))
     outcome = clicks.decode_batch([record(two_days, 1)], now=NOW, settings=settings)
     assert outcome.quarantined.column("reason").to_pylist() == [clicks.TOO_LATE]
+
+
+def test_a_click_replayed_from_the_producer_spill_is_late_only_from_its_first_attempt() -> None:
+    # given three clicks that arrive now, each with an event time 10 days ago:
+    #   a: sent normally                                   -> 10 days late: too_late
+    #   b: replayed from the spill, first tried 9 days ago -> 1 day late: accepted
+    #   c: replayed from the spill, first tried 8 days after its event (the client itself
+    #      was late)                                       -> 8 days late: too_late
+    day = 86_400_000
+    event_time = ARRIVAL_MS - 10 * day
+    a, b, c = (
+        record(encode(payload(event_id=name, event_time=event_time)), seq)
+        for seq, name in enumerate("abc", start=1)
+    )
+    b["kinesis"]["partitionKey"] = definitions.spilled_partition_key(ARRIVAL_MS - 9 * day, "acct-1")
+    c["kinesis"]["partitionKey"] = definitions.spilled_partition_key(event_time + 8 * day, "acct-1")
+    # when the batch is decoded with the default 7 days of allowed lateness
+    outcome = clicks.decode_batch([a, b, c], now=NOW)
+    # then only b lands; a and c stay queryable in the quarantine with their reason
+    assert outcome.accepted.column("event_id").to_pylist() == ["b"]
+    quarantined = outcome.quarantined.to_pylist()
+    assert [(json.loads(r["raw"])["event_id"], r["reason"]) for r in quarantined] == [
+        ("a", clicks.TOO_LATE),
+        ("c", clicks.TOO_LATE),
+    ]
+    assert outcome.reason_counts() == {clicks.TOO_LATE: 2}
+
+
+def test_a_spill_marker_never_makes_a_click_later_than_its_arrival() -> None:
+    # given a click 2 days old whose marker claims a first attempt after its arrival
+    fresh = record(encode(payload(event_time=ARRIVAL_MS - 2 * 86_400_000)), 1)
+    fresh["kinesis"]["partitionKey"] = definitions.spilled_partition_key(
+        ARRIVAL_MS + 30 * 86_400_000, "acct-1"
+    )
+    # then lateness is still measured from the arrival: accepted
+    assert clicks.decode_batch([fresh], now=NOW).accepted.num_rows == 1
+
+
+def test_in_batch_copies_are_kept_as_duplicate_rows_for_the_daily_dedup() -> None:
+    # given a batch: a, a again (natural), b, b with another page (synthetic), c
+    a, b, c = (payload(event_id=name) for name in "abc")
+    batch = [
+        record(encode(a), 1),
+        record(encode(a), 2),
+        record(encode(b), 3),
+        record(encode({**b, "page": "/other"}), 4),
+        record(encode(c), 5),
+    ]
+    outcome = clicks.decode_batch(batch, now=NOW)
+    # then the first copy of each id is accepted, and the 2 later copies are duplicate rows
+    assert outcome.accepted.column("event_id").to_pylist() == ["a", "b", "c"]
+    assert outcome.duplicates == 2 == outcome.duplicate_copies.num_rows
+    copies = outcome.duplicate_copies.to_pylist()
+    assert [(r["event_id"], r["page"], r["sequence_number"]) for r in copies] == [
+        ("a", "/reports", f"{2:020d}"),
+        ("b", "/other", f"{4:020d}"),
+    ]
+    assert outcome.duplicate_copies.schema == outcome.accepted.schema

@@ -75,6 +75,7 @@ def test_every_record_lands_in_exactly_one_place(datas: list[str]) -> None:
     # then in = accepted + duplicates + quarantined, with known reasons and unique event ids
     quarantined = outcome.quarantined.num_rows
     assert len(datas) == outcome.accepted.num_rows + outcome.duplicates + quarantined
+    assert outcome.duplicate_copies.num_rows == outcome.duplicates
     assert set(outcome.quarantined.column("reason").to_pylist()) <= set(clicks.REASON_CODES)
     ids = outcome.accepted.column("event_id").to_pylist()
     assert len(ids) == len(set(ids))

@@ -25,8 +25,8 @@ def _section(**changes: Any) -> dict[str, Any]:
         "dedup": {
             "rows_landed": 90,
             "rows_kept": 88,
-            "natural_duplicates": 1,
-            "synthetic_duplicates": 1,
+            "natural_duplicates": 6,
+            "synthetic_duplicates": 2,
         },
         "restated_days": ["2026-09-01", "2026-09-02", "2026-09-04"],
         "incomplete_days": ["2026-09-29", "2026-10-01"],
@@ -90,15 +90,16 @@ def test_a_freshness_alarm_that_never_fired_says_so() -> None:
 
 
 def test_the_summary_lines_reconcile_duplicates_with_the_truth() -> None:
-    # Given a section whose duplicates (6 in batch + 1 + 1 across batches) match the truth (8)
+    # Given a section whose dedup_daily counts every duplicate (6 natural + 2 synthetic, 6 of
+    # them in batch) as the truth does (8)
     lines = EngagementDemo().lines(_section())
     text = "\n".join(lines)
     # Then every figure the issue asks for is on a line
     assert "clicks in 100 (offered 100): accepted 90" in text
     assert "quarantined by reason: invalid_json 1, too_late 3" in text
-    assert "duplicates removed 8: 6 in batch" in text
-    assert "1 natural / 1 synthetic across batches" in text
-    assert "truth 8 (natural 6, synthetic 2)" in text
+    assert "duplicates removed 8 (dedup_daily: 6 natural / 2 synthetic" in text
+    assert "6 of them in batch" in text
+    assert "truth 8 (natural 6, synthetic 2), match" in text
     assert "clicks spilled by event day: 2026-09-29 (1), 2026-10-01 (19)" in text
     assert "restated days (3): 2026-09-01..2026-09-02, 2026-09-04" in text
     assert "fired 2026-10-04T00:00:00+00:00 during the outage" in text

@@ -285,6 +285,37 @@ def test_stream_completeness_finds_outage_windows() -> None:
     assert result.outages == [(at(2), at(4))]
 
 
+def test_an_outage_hour_turns_complete_once_its_spill_is_replayed_and_has_landed() -> None:
+    def hour_09(sent: int, spilled: int, landed: int) -> bool:
+        counts = pa.Table.from_pylist(
+            [
+                {
+                    "producer_id": "p",
+                    "minute": at(9),
+                    "sent": sent,
+                    "spilled": spilled,
+                    "dt": DAY.isoformat(),
+                }
+            ],
+            schema=schemas.PRODUCER_COUNTS.arrow_schema(with_partitions=True),
+        )
+        result = engagement.stream_completeness(counts, {at(9): landed}, tolerance=0.05)
+        (row,) = result.hours.to_pylist()
+        assert row["sent"] == sent + spilled  # offered never changes
+        complete: bool = row["complete"]
+        return complete
+
+    # given 100 clicks offered at 09:00, 8 of them spilled during an outage
+    # then while the 8 are in the spill, the hour is incomplete (92 of 100 landed)
+    assert not hour_09(sent=92, spilled=8, landed=92)
+    # and after a replay of 5 of them, 3 are still unaccounted for: still incomplete
+    assert not hour_09(sent=97, spilled=3, landed=97)
+    # and once all 8 are replayed and landed (100 of 100), it is complete
+    assert hour_09(sent=100, spilled=0, landed=100)
+    # but replayed records that have not landed yet leave a gap above tolerance: 91 of 100
+    assert not hour_09(sent=100, spilled=0, landed=91)
+
+
 def test_landed_by_hour_counts_distinct_clicks_per_event_hour() -> None:
     table = click_rows([("u", at(9, 1)), ("u", at(9, 59)), ("v", at(10))])
     assert engagement.landed_by_hour(table) == {at(9): 2, at(10): 1}

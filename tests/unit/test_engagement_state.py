@@ -113,6 +113,7 @@ def test_a_transient_s3_failure_is_one_item_failure_at_the_first_record(
         env.QUARANTINE_BUCKET: "q",
         env.STATE_TABLE: "state",
         env.METRICS_NAMESPACE: "ns",
+        env.ALLOWED_LATENESS_DAYS: "7",
     }.items():
         monkeypatch.setenv(name, value)
     click_ingest._settings.cache_clear()
@@ -142,3 +143,47 @@ def test_a_transient_s3_failure_is_one_item_failure_at_the_first_record(
     click_ingest._settings.cache_clear()
     # Then the batch is retried from its first record, not raised (which would block the shard)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "00007"}]}
+
+
+def test_trial_and_churned_accounts_license_no_seats() -> None:
+    # given by the end of 2026-09-10:
+    #   trial: started a trial with 5 seats                     -> 0 (not paying)
+    #   gone:  subscribed with 4 seats, cancelled, then churned -> 0
+    #   paid:  subscribed with 3 seats, then cancelled (pays to the end of its contract) -> 3
+    #   back:  churned then reactivated with 6 seats            -> 6
+    rows = [
+        ("t1", "trial", "trial_started", datetime(2026, 9, 1, tzinfo=UTC), 5),
+        ("g1", "gone", "subscribed", datetime(2026, 9, 1, tzinfo=UTC), 4),
+        ("g2", "gone", "cancelled", datetime(2026, 9, 3, tzinfo=UTC), None),
+        ("g3", "gone", "churned", datetime(2026, 9, 5, tzinfo=UTC), None),
+        ("p1", "paid", "subscribed", datetime(2026, 9, 1, tzinfo=UTC), 3),
+        ("p2", "paid", "cancelled", datetime(2026, 9, 8, tzinfo=UTC), None),
+        ("b1", "back", "subscribed", datetime(2026, 8, 1, tzinfo=UTC), 2),
+        ("b2", "back", "cancelled", datetime(2026, 8, 2, tzinfo=UTC), None),
+        ("b3", "back", "churned", datetime(2026, 8, 3, tzinfo=UTC), None),
+        ("b4", "back", "reactivated", datetime(2026, 9, 9, tzinfo=UTC), 6),
+    ]
+    schema = schemas.RAW_ACCOUNT_EVENTS.arrow_schema()
+    table = pa.table(
+        {
+            "event_id": [r[0] for r in rows],
+            "account_id": [r[1] for r in rows],
+            "event_type": [r[2] for r in rows],
+            "event_time": [r[3] for r in rows],
+            "plan": [None] * len(rows),
+            "seats": [r[4] for r in rows],
+            "mrr_cents": [None] * len(rows),
+            "currency": ["USD"] * len(rows),
+            "recorded_by": [None] * len(rows),
+            "source_key": ["k"] * len(rows),
+        },
+        schema=schema,
+    )
+    assert engagement.seats_as_of(table, date(2026, 9, 10)) == {
+        "trial": 0,
+        "gone": 0,
+        "paid": 3,
+        "back": 6,
+    }
+    # and on 2026-09-04, before the churn, the cancelled account still pays for its 4 seats
+    assert engagement.seats_as_of(table, date(2026, 9, 4))["gone"] == 4

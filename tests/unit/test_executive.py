@@ -92,6 +92,38 @@ def test_engagement_is_fresh_when_every_day_is_aggregated_and_clean() -> None:
     assert check.fresh and check.fresh_through == datetime(2026, 10, 1, tzinfo=UTC)
 
 
+def test_a_month_whose_data_starts_mid_month_is_fresh_but_partial_never_final() -> None:
+    # given every September day aggregated and clean, but the 1st-14th backfilled before any
+    # click existed (0 landed) and clicks from the 15th on
+    states = [DayState(d, NOW, 0, 0, landed=0 if d.day < 15 else 40) for d in SEPTEMBER.dates()]
+    check = fr.engagement_check(SEPTEMBER, states, now=NOW, run_id="r")
+    # then the input is fresh (nothing to backfill) but does not cover the month
+    assert check.fresh and not check.covered
+    assert "starts after 2026-09-01" in check.detail
+    # and the month's row is preliminary with engagement KPIs null for that reason
+    checks = {**_fresh(SEPTEMBER), fr.ENGAGEMENT: check}
+    totals = ex.join_tables(
+        pa.Table.from_pylist([_account("a", start=100, end=100)], schema=ex.ACCOUNTS),
+        _engagement([]),
+        pa.Table.from_pylist([], schema=ex.REVENUE_AGGREGATE),
+    )
+    row = ex.kpi_row(
+        ex.KpiInputs(SEPTEMBER, totals, checks, ex.ProfitTotals(0, 0, 0, 0, 0), "final", NOW)
+    )
+    assert row["publication_status"] == ex.PRELIMINARY
+    assert dict(row["missing_reasons"])["mau"] == ex.PARTIAL_PERIOD
+    assert row["mrr_cents"] == 100  # growth covers the month: still reported
+
+
+def test_data_from_before_the_month_covers_it_even_if_its_first_day_was_quiet() -> None:
+    # given clicks on 31 August, none on 1 September, some from the 2nd
+    august_31 = DayState(date(2026, 8, 31), NOW, 0, 0, landed=12)
+    states = [august_31] + [
+        DayState(d, NOW, 0, 0, landed=0 if d.day == 1 else 5) for d in SEPTEMBER.dates()
+    ]
+    assert fr.engagement_check(SEPTEMBER, states, now=NOW, run_id="r").covered
+
+
 def test_a_dirty_or_missing_day_is_stale_and_names_its_backfill() -> None:
     # given a dirty day on the 15th and the 30th never aggregated
     states = _days(
@@ -261,6 +293,43 @@ def test_a_month_with_no_subscribers_has_no_nan_and_says_why() -> None:
     ex.kpi_table([row])  # conforms to the registry
 
 
+def test_seat_utilisation_counts_users_and_seats_of_the_same_paying_accounts() -> None:
+    # given a paying account (MRR 100 at the end, 4 seats, MAU 3), a trial account (no MRR,
+    # 10 seats on its trial, MAU 5) and an unknown account's clicks (MAU 2)
+    accounts = pa.Table.from_pylist(
+        [
+            _account("paying", start=100, end=100, seats=4),
+            _account("trial", start=0, end=0, seats=10),
+        ],
+        schema=ex.ACCOUNTS,
+    )
+
+    def active(account: str, mau: int) -> dict[str, Any]:
+        return {
+            "account_id": account,
+            "active_user_days": mau,
+            "session_hours": 1.0,
+            "clicks": mau,
+            "days_present": 1,
+            "incomplete_days": 0,
+            "wau": mau,
+            "mau": mau,
+        }
+
+    engagement = _engagement([active("paying", 3), active("trial", 5), active("stray", 2)])
+    revenue = pa.Table.from_pylist([], schema=ex.REVENUE_AGGREGATE)
+    # when the month's KPIs are built
+    totals = ex.join_tables(accounts, engagement, revenue)
+    row = ex.kpi_row(
+        ex.KpiInputs(
+            SEPTEMBER, totals, _fresh(SEPTEMBER), ex.ProfitTotals(0, 0, 0, 0, 0), "final", NOW
+        )
+    )
+    # then utilisation = 3 users / 4 seats of the one paying account (not 10 / 4)
+    assert row["seat_utilisation"] == 3 / 4
+    assert row["mau"] == 3 + 5 + 2
+
+
 def test_an_account_with_no_activity_counts_and_divides_safely() -> None:
     accounts = pa.Table.from_pylist(
         [
@@ -378,6 +447,7 @@ _COUNT = st.integers(min_value=0, max_value=10**12)
                     "active_user_days",
                     "wau",
                     "mau",
+                    "mau_paying",
                     "incomplete_days",
                 )
             },
@@ -425,3 +495,64 @@ def test_the_backfill_version_changes_only_when_a_stale_day_gets_new_late_data()
     assert first.backfill_version and first.backfill_version == again.backfill_version
     assert dirtied.backfill_version != first.backfill_version
     assert dirtied.backfill["days"] == first.backfill["days"] == ["2026-09-15", "2026-09-30"]
+
+
+_ACCOUNT_ROW = st.tuples(
+    st.integers(min_value=0, max_value=50_000),  # MRR at start
+    st.integers(min_value=0, max_value=50_000),  # MRR at end
+    st.integers(min_value=0, max_value=40),  # seats at end
+    st.integers(min_value=0, max_value=30),  # MAU
+    st.integers(min_value=-5_000, max_value=90_000),  # money received
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(_ACCOUNT_ROW, min_size=1, max_size=8))
+def test_every_kpi_equals_the_figure_in_the_curated_table_it_comes_from(
+    rows: list[tuple[int, int, int, int, int]],
+) -> None:
+    # given any growth_account_monthly, engagement aggregate and revenue_account_monthly rows
+    names = [f"acct-{i}" for i in range(len(rows))]
+    accounts = pa.Table.from_pylist(
+        [
+            _account(n, start=start, end=end, seats=seats)
+            for n, (start, end, seats, _, _) in zip(names, rows, strict=True)
+        ],
+        schema=ex.ACCOUNTS,
+    )
+    engagement = _engagement(
+        [
+            {
+                "account_id": n,
+                "active_user_days": mau,
+                "session_hours": 0.0,
+                "clicks": mau,
+                "days_present": 1,
+                "incomplete_days": 0,
+                "wau": mau,
+                "mau": mau,
+            }
+            for n, (_, _, _, mau, _) in zip(names, rows, strict=True)
+        ]
+    )
+    revenue = pa.Table.from_pylist(
+        [{"account_id": n, "paid_cents": paid} for n, (*_, paid) in zip(names, rows, strict=True)],
+        schema=ex.REVENUE_AGGREGATE,
+    )
+    paid = [r[4] for r in rows]
+    profit = ex.ProfitTotals(sum(paid), 1_000, 2_000, sum(paid) - 3_000, sum(p > 0 for p in paid))
+    # when the month's row is built
+    totals = ex.join_tables(accounts, engagement, revenue)
+    row = ex.kpi_row(ex.KpiInputs(SEPTEMBER, totals, _fresh(SEPTEMBER), profit, "final", NOW))
+    # then each KPI is the sum (or ratio) of its source columns, computed here directly
+    assert row["mrr_cents"] == sum(r[1] for r in rows)
+    assert row["arr_cents"] == 12 * sum(r[1] for r in rows)
+    assert row["active_accounts"] == sum(r[1] > 0 for r in rows)
+    assert row["mau"] == sum(r[3] for r in rows)
+    paying_seats = sum(r[2] for r in rows if r[1] > 0)
+    paying_mau = sum(r[3] for r in rows if r[1] > 0)
+    assert row["seat_utilisation"] == (paying_mau / paying_seats if paying_seats else None)
+    assert row["revenue_cents"] == profit.revenue_cents
+    assert row["salaries_cents"] == profit.salaries_cents
+    assert row["profit_cents"] == row["revenue_cents"] - 1_000 - 2_000
+    assert totals["paying_accounts"] == sum(p > 0 for p in paid)

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from functions.core import account_events as ae
-from functions.core import strict_input
+from functions.core import definitions, strict_input
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 
@@ -168,7 +168,7 @@ def test_events_of_an_account_no_event_created_are_quarantined_as_unknown_accoun
     assert split.known.column("event_id").to_pylist() == ["e-1"]
     assert split.unknown_accounts == ("acct-0009",)
     (row,) = split.quarantined.to_pylist()
-    assert row["reason"] == ae.UNKNOWN_ACCOUNT == "unknown_account"
+    assert row["reason"] == definitions.UNKNOWN_ACCOUNT == "unknown_account"
     assert row["source"] == "account_events" and row["pipeline"] == "growth"
     assert row["record_id"] == "account_events/2026/09/01/a.jsonl#e-9"
     assert row["dt"] == "2026-09-15" and row["line_number"] is None
@@ -193,4 +193,4 @@ def test_an_account_becomes_known_when_its_creating_event_lands_late() -> None:
 
 
 def test_creating_event_types_are_the_lifecycle_models_first_steps() -> None:
-    assert {"trial_started", "subscribed"} == ae.CREATING_EVENT_TYPES
+    assert {"trial_started", "subscribed"} == definitions.CREATING_EVENT_TYPES

@@ -140,6 +140,8 @@ def test_a_missing_stream_spills_after_the_deadline_and_replay_sends_later(
     client = ScriptedKinesis(errors=[missing_stream() for _ in range(60)])
     clock = VirtualTime()
     p = producer(client, tmp_path, clock=clock)
+    first_try = datetime(2026, 9, 10, 9, 30, tzinfo=UTC)
+    p.clock = lambda: first_try
     # when 3 clicks are sent
     result = p.send([click(i) for i in range(3)])
     # then they were retried until the deadline, and only then spilled, saying why
@@ -148,8 +150,12 @@ def test_a_missing_stream_spills_after_the_deadline_and_replay_sends_later(
     assert result.failed_calls == len(client.calls) > 10
     assert p.retry_deadline - 2 * p.max_delay < clock.now <= p.retry_deadline
     assert len((tmp_path / "spill.jsonl").read_text().splitlines()) == 3
-    # and a replay once the stream is back sends them, keeping their event_ids, and empties it
+    # and, before the replay, the minute counts 3 offered, all 3 still spilled
+    assert p.counts_table().column("spilled").to_pylist() == [3]
+    # and a replay (days later) once the stream is back sends them, keeping their
+    # event_ids, and empties it
     client.errors.clear()
+    p.clock = lambda: datetime(2026, 9, 20, tzinfo=UTC)
     replay = p.replay_spill()
     assert (replay.sent, replay.spilled) == (3, 0) and sorted(client.delivered) == [
         "e0",
@@ -157,10 +163,36 @@ def test_a_missing_stream_spills_after_the_deadline_and_replay_sends_later(
         "e2",
     ]
     assert not (tmp_path / "spill.jsonl").exists()
-    # and the counts say what was offered: spilled once, never counted as sent again
+    # each replayed record's partition key carries the first attempt, not the replay time
+    first_ms = int(first_try.timestamp() * 1000)
+    assert [r["PartitionKey"] for r in client.calls[-1]] == [
+        f"spilled:{first_ms}:acct-0",
+        f"spilled:{first_ms}:acct-1",
+        f"spilled:{first_ms}:acct-2",
+    ]
+    # and the counts still say 3 offered, now sent and none spilled: nothing unaccounted for
     counts = p.counts_table()
     assert counts.schema == schemas.PRODUCER_COUNTS.arrow_schema(with_partitions=True)
-    assert counts.column("sent").to_pylist() == [0] and counts.column("spilled").to_pylist() == [3]
+    assert counts.column("sent").to_pylist() == [3] and counts.column("spilled").to_pylist() == [0]
+
+
+def test_a_record_spilled_twice_keeps_its_first_attempt(tmp_path: Path) -> None:
+    # given a click spilled at 09:30 (the stream missing past the deadline), and a replay at
+    # 10:00 that finds it missing again
+    client = ScriptedKinesis(errors=[missing_stream() for _ in range(60)])
+    p = producer(client, tmp_path)
+    p.clock = lambda: datetime(2026, 9, 10, 9, 30, tzinfo=UTC)
+    assert p.send([click(0)]).spilled == 1
+    client.errors = [missing_stream() for _ in range(60)]
+    p.clock = lambda: datetime(2026, 9, 10, 10, 0, tzinfo=UTC)
+    assert p.replay_spill().spilled == 1
+    # when it is replayed once the stream is back
+    client.errors.clear()
+    assert p.replay_spill().sent == 1
+    # then its key still names 09:30, its first attempt
+    first_ms = int(datetime(2026, 9, 10, 9, 30, tzinfo=UTC).timestamp() * 1000)
+    assert client.calls[-1][0]["PartitionKey"] == f"spilled:{first_ms}:acct-0"
+    assert p.counts_table().column("spilled").to_pylist() == [0]
 
 
 def test_a_stream_back_within_the_deadline_loses_and_spills_nothing(tmp_path: Path) -> None:

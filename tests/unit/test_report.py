@@ -402,3 +402,37 @@ def test_the_preview_command_writes_a_report(tmp_path: Any) -> None:
     # then it writes the weekly report
     assert args.func(args) == 0
     assert "Week ending Sunday 25 October 2026" in out.read_text(encoding="utf-8")
+
+
+def test_money_cards_say_when_the_month_is_not_reconciled_and_ratios_name_their_period() -> None:
+    # given the sample month, whose revenue line differs from the ledger by $12,345
+    inputs = sample_inputs("month")
+    page = render(inputs)
+    # then the revenue card says it is not reconciled; a growth card does not
+    blocks = page.split('<div class="card kpi-card" ')[1:]
+    by_kpi = {}
+    for block in blocks:
+        found = re.match(r'data-kpi="([a-z_]+)"', block)
+        assert found is not None
+        by_kpi[found.group(1)] = block
+    assert "Not reconciled with the ledger" in by_kpi["revenue_cents"]
+    assert "Not reconciled with the ledger" not in by_kpi["mrr_cents"]
+    # and NRR says it compares the month's end with its start
+    assert "Net revenue retention (month, start to end)" in by_kpi["nrr"]
+    # and the profit chart has salaries, and the page has a print stylesheet
+    assert '"name":"Salaries"' in page.replace(" ", "")
+    assert "@media print" in page
+
+
+def test_a_reconciled_month_has_no_unreconciled_note() -> None:
+    # given the same month with every ledger line matched to the cent
+    inputs = sample_inputs("month")
+    table = inputs["reconciliation"].to_pylist()
+    for row in table:
+        row["ledger_cents"], row["difference_cents"], row["status"] = (
+            row["computed_cents"],
+            0,
+            "matched",
+        )
+    inputs["reconciliation"] = reconciliation_table(table)
+    assert "Not reconciled with the ledger" not in render(inputs)

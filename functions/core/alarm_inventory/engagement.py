@@ -7,6 +7,7 @@ engagement_daily.py (EngagementDaysComputed, per day aggregated).
 
 from __future__ import annotations
 
+from functions.core import metric_names
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -16,9 +17,11 @@ from functions.core.alarm_inventory.spec import (
 )
 from functions.core.schemas import Pipeline
 
+# The run book's SLA, defined here only: the alarm's threshold and every text about it.
+FRESHNESS_SLA_HOURS = 48
 FRESHNESS_SLA = (
-    "Data will arrive within 48hrs - if latest timestamp > the current timestamp - 48 hrs, "
-    "then the SLA is not met"
+    f"Data will arrive within {FRESHNESS_SLA_HOURS}hrs - if latest timestamp > the current "
+    f"timestamp - {FRESHNESS_SLA_HOURS} hrs, then the SLA is not met"
 )
 HOUR = 3600
 DAY = 24 * HOUR
@@ -28,11 +31,11 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="click-freshness",
         pipeline=Pipeline.ENGAGEMENT,
         sla=FRESHNESS_SLA,
-        metric_name="ClickFreshnessHours",
+        metric_name=metric_names.CLICK_FRESHNESS_HOURS,
         statistic="Maximum",
         period_seconds=6 * HOUR,
         evaluation_periods=1,
-        threshold=48,
+        threshold=FRESHNESS_SLA_HOURS,
         comparison=Comparison.GREATER_THAN,
         # Published every 6 hours once any click has landed. Missing data means the check
         # itself did not run or nothing ever landed: the silent-stream alarm (breaching on
@@ -40,13 +43,13 @@ ALARMS: tuple[AlarmSpec, ...] = (
         missing_data=MissingData.NOT_BREACHING,
         severity=Severity.PAGE,
         owner=Owner.FRONTEND,
-        description="The newest click landed is more than 48 hours old",
+        description=f"The newest click landed is more than {FRESHNESS_SLA_HOURS} hours old",
     ),
     AlarmSpec(
         key="click-stream-silent",
         pipeline=Pipeline.ENGAGEMENT,
         sla=FRESHNESS_SLA,
-        metric_name="ClicksReceived",
+        metric_name=metric_names.CLICKS_RECEIVED,
         statistic="Sum",
         period_seconds=6 * HOUR,
         # 24 hours without a single record: nights and weekends are quiet, never silent
@@ -65,7 +68,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="engagement-daily-missed",
         pipeline=Pipeline.ENGAGEMENT,
         sla="Issues will be fixed within 1 week",
-        metric_name="EngagementDaysComputed",
+        metric_name=metric_names.ENGAGEMENT_DAYS_COMPUTED,
         statistic="Sum",
         period_seconds=DAY,
         evaluation_periods=2,

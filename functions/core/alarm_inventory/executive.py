@@ -8,6 +8,7 @@ Both metrics are published once a day by the executive starter's check
 
 from __future__ import annotations
 
+from functions.core import metric_names
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -25,7 +26,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="executive-report-missing",
         pipeline=Pipeline.EXECUTIVE,
         sla=SLA,
-        metric_name="ExecutiveReportsMissing",
+        metric_name=metric_names.EXECUTIVE_REPORTS_MISSING,
         statistic="Maximum",
         period_seconds=DAY,
         evaluation_periods=1,
@@ -44,7 +45,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="executive-month-preliminary",
         pipeline=Pipeline.EXECUTIVE,
         sla=SLA,
-        metric_name="ExecutivePreliminaryMonths",
+        metric_name=metric_names.EXECUTIVE_PRELIMINARY_MONTHS,
         statistic="Maximum",
         period_seconds=DAY,
         evaluation_periods=1,

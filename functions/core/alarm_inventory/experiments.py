@@ -9,6 +9,7 @@ weekly run, at the run's scheduled time.
 
 from __future__ import annotations
 
+from functions.core import metric_names
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -29,7 +30,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="experiment-sample-ratio-mismatch",
         pipeline=Pipeline.EXPERIMENT,
         sla=SRM_SLA,
-        metric_name="ExperimentsFailingSrm",
+        metric_name=metric_names.EXPERIMENTS_FAILING_SRM,
         statistic="Maximum",
         # Short periods: a re-run after a fix (which publishes 0) must not share a period
         # with the run that raised it, or Maximum would still see the failure.

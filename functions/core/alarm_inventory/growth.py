@@ -3,6 +3,7 @@ week"; owners Accounts Team, secondary Data Engineering; no on-call: working hou
 
 from __future__ import annotations
 
+from functions.core import metric_names
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -23,7 +24,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="growth-weekly-snapshot-missing",
         pipeline=Pipeline.GROWTH,
         sla=SLA,
-        metric_name="GrowthClosedWeekSnapshotsMissing",
+        metric_name=metric_names.GROWTH_CLOSED_WEEK_SNAPSHOTS_MISSING,
         statistic="Maximum",
         period_seconds=WEEK_SECONDS,
         evaluation_periods=1,
@@ -43,7 +44,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="growth-inferred-status-share",
         pipeline=Pipeline.GROWTH,
         sla=SLA,
-        metric_name="GrowthInferredStatusSharePercent",
+        metric_name=metric_names.GROWTH_INFERRED_STATUS_SHARE_PERCENT,
         statistic="Maximum",
         period_seconds=WEEK_SECONDS,
         evaluation_periods=1,

@@ -8,6 +8,7 @@ when a month is computed or republished after a sign-off) and profit_review.py
 
 from __future__ import annotations
 
+from functions.core import metric_names
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -30,7 +31,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="profit-reconciliation-mismatch",
         pipeline=Pipeline.PROFIT,
         sla=MISMATCH_SLA,
-        metric_name="ProfitMonthUnreconciled",
+        metric_name=metric_names.PROFIT_MONTH_UNRECONCILED,
         statistic="Maximum",
         # Short periods: a sign-off (which republishes the count without the month) must
         # not share a period with the run that raised it, or Maximum would still see 1.
@@ -52,7 +53,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         key="profit-review-overdue",
         pipeline=Pipeline.PROFIT,
         sla=REVIEW_SLA,
-        metric_name="ProfitMonthsOverdueForReview",
+        metric_name=metric_names.PROFIT_MONTHS_OVERDUE_FOR_REVIEW,
         statistic="Maximum",
         period_seconds=DAY,
         evaluation_periods=1,
