@@ -190,32 +190,36 @@ def month_record(dynamodb: Any, *, table: str, month: str) -> dict[str, Any] | N
 def month_records(dynamodb: Any, *, table: str) -> list[dict[str, Any]]:
     """Every computed month's record (a few a year: one query, no pagination concerns
     until decades of months)."""
-    items: list[dict[str, Any]] = []
-    paginator = dynamodb.get_paginator("query")
-    pages = paginator.paginate(
-        TableName=table,
-        KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": MONTH_PK}},
-        ConsistentRead=True,
+    return _query(
+        dynamodb,
+        table=table,
+        condition="pk = :pk",
+        values={":pk": {"S": MONTH_PK}},
+        what="query profit months",
     )
-    try:
-        for page in pages:
-            items.extend(
-                {name: _DESERIALIZER.deserialize(value) for name, value in raw.items()}
-                for raw in page.get("Items", [])
-            )
-    except ClientError as exc:
-        raise classified(exc, "query profit months") from exc
-    return items
 
 
 def signoffs(dynamodb: Any, *, table: str, month: str) -> list[dict[str, Any]]:
     """Every sign-off of `month`, oldest first (an append-only trail: one item each)."""
+    items = _query(
+        dynamodb,
+        table=table,
+        condition="pk = :pk AND begins_with(sk, :month)",
+        values={":pk": {"S": SIGNOFF_PK}, ":month": {"S": f"{month}#"}},
+        what=f"query the sign-offs of {month}",
+    )
+    return sorted(items, key=lambda item: str(item["sk"]))
+
+
+def _query(
+    dynamodb: Any, *, table: str, condition: str, values: Mapping[str, Any], what: str
+) -> list[dict[str, Any]]:
+    """Every item a consistent Query finds, deserialised, over all its pages."""
     items: list[dict[str, Any]] = []
     pages = dynamodb.get_paginator("query").paginate(
         TableName=table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :month)",
-        ExpressionAttributeValues={":pk": {"S": SIGNOFF_PK}, ":month": {"S": f"{month}#"}},
+        KeyConditionExpression=condition,
+        ExpressionAttributeValues=dict(values),
         ConsistentRead=True,
     )
     try:
@@ -225,8 +229,8 @@ def signoffs(dynamodb: Any, *, table: str, month: str) -> list[dict[str, Any]]:
                 for raw in page.get("Items", [])
             )
     except ClientError as exc:
-        raise classified(exc, f"query the sign-offs of {month}") from exc
-    return sorted(items, key=lambda item: str(item["sk"]))
+        raise classified(exc, what) from exc
+    return items
 
 
 def signoff(dynamodb: Any, *, table: str, month: str) -> dict[str, Any] | None:
