@@ -61,7 +61,7 @@ def test_weekly_workflow_is_scheduled_sunday_evening_with_retries_and_catch(
 
 def test_growth_alarms_are_tickets_owned_by_the_accounts_team() -> None:
     growth = [a for a in INVENTORY if a.pipeline.value == "growth"]
-    assert {a.key for a in growth} == {
+    assert {a.key for a in growth if a.watched is None} == {
         "growth-weekly-snapshot-missing",
         "growth-inferred-status-share",
     }
