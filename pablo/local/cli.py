@@ -23,6 +23,7 @@ from pablo.local.server import (
     BIND_ADDRESS,
     DEFAULT_PORT,
     LOG_PATH_ENV,
+    STOP_GRACE_SECONDS,
     parse_instant,
     serve,
 )
@@ -40,7 +41,7 @@ from pablo.local.state import (
 
 DEFAULT_STACK: Final = "PabloPipelines"
 START_TIMEOUT_SECONDS: Final = 60.0
-STOP_TIMEOUT_SECONDS: Final = 15.0
+STOP_TIMEOUT_SECONDS: Final = STOP_GRACE_SECONDS + 5.0
 
 
 def register(subparsers: Any) -> None:

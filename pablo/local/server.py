@@ -63,9 +63,14 @@ BIND_ADDRESS: Final = "127.0.0.1"
 ENDPOINT_HOST: Final = "localhost"  # moto reads a TemplateURL as bucket/key only for this host
 DEFAULT_PORT: Final = 5000
 CONTROL_PREFIX: Final = "/pablo-api/"
+# How long a stop may take before the process exits regardless; below the time
+# `pablo local down` waits before it resorts to SIGKILL (pablo.local.cli).
+STOP_GRACE_SECONDS: Final = 10.0
 EXTENSION_PATHS: Final = (
     "pablo.local.esm:KinesisEventSourcePoller",
     "pablo.local.schedules:ScheduleRunner",
+    # Before the alarms: what a tick publishes is there when they evaluate.
+    "pablo.local.service_metrics:ServiceMetrics",
     "pablo.local.alarms:AlarmEvaluator",
     "pablo.local.event_targets:EventTargetDelivery",
 )
@@ -162,14 +167,20 @@ class Emulator:
         return self.endpoint
 
     def stop(self) -> None:
+        """No new request, no new invocation, every running one ended, then the extensions
+        in reverse order: an extension waiting for its deliveries (a Lambda invocation of up
+        to 15 minutes) must not hold the shutdown."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        runtime = self.extension(LambdaRuntime.name)
+        if isinstance(runtime, LambdaRuntime):
+            runtime.close()
         for extension in reversed(self.extensions):
             try:
                 extension.stop()
             except Exception:
                 LOG.exception("extension %s failed to stop", extension.name)
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU (user + system) so far of this process (moto and the extensions, one GIL)
@@ -403,10 +414,21 @@ class _Server(ThreadedMotoServer):
 
 
 def serve(*, port: int, clock_start: datetime | None, record_state: bool) -> int:
-    """Run the emulator until SIGTERM or SIGINT; record it in the state file meanwhile."""
+    """Run the emulator until SIGTERM or SIGINT; record it in the state file meanwhile.
+
+    On the signal it stops within STOP_GRACE_SECONDS: requests refused, Lambda environments
+    ended (busy ones too), extensions stopped, state file removed. Nothing survives it: the
+    emulator keeps no state across a restart. If stopping hangs past the grace, the process
+    exits anyway (status 1), state file removed, so `pablo local down` never needs SIGKILL."""
     stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     emulator = Emulator(clock=Clock(clock_start))
     endpoint = emulator.start(port)
     bound = int(endpoint.rsplit(":", 1)[1])
@@ -418,10 +440,27 @@ def serve(*, port: int, clock_start: datetime | None, record_state: bool) -> int
     try:
         stop.wait()
     finally:
+        why = signal.Signals(received[0]).name if received else "shutdown"
+        LOG.info("stopping on %s", why)
+        watchdog = threading.Timer(
+            STOP_GRACE_SECONDS, _exit_now, kwargs={"record_state": record_state}
+        )
+        watchdog.daemon = True
+        watchdog.start()
         emulator.stop()
+        watchdog.cancel()
         if record_state:
             clear_state(pid=os.getpid())
+        LOG.info("emulator stopped")
     return 0
+
+
+def _exit_now(*, record_state: bool) -> None:
+    LOG.error("the emulator did not stop within %.0f s: exiting anyway", STOP_GRACE_SECONDS)
+    if record_state:
+        clear_state(pid=os.getpid())
+    logging.shutdown()
+    os._exit(1)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
