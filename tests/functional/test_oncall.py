@@ -193,6 +193,33 @@ def test_handoff_and_demo_summary_show_the_fired_alarm_and_its_ack(
     assert any(f"docs/runbooks/profit.md#{ALARM_KEY}" in line for line in summary)
 
 
+def test_the_handoff_lists_manual_and_automatic_backfills_of_the_week(
+    deployed_stack: EmulatorServer, target: oncall.Target
+) -> None:
+    # given a manual backfill (`pablo backfill`'s naming) and one the executive freshness
+    # gate started (its naming), both this week on the pipeline clock
+    sfn = deployed_stack.client("stepfunctions")
+    arn = deployed_stack.outputs["GrowthWeeklyStateMachineArn"]
+    now = deployed_stack.control.now()
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    manual = f"{core.MANUAL_BACKFILL_PREFIX}20260801-20260807-{stamp}"
+    automatic = "monthly-2026-08-growth-backfill"
+    for name in (manual, automatic):
+        sfn.start_execution(
+            stateMachineArn=arn, name=name, input=json.dumps({"time": core.format_time(now)})
+        )
+    # when the week's handover note is built
+    rotation = oncall.load_rotation(ROTATION)
+    note = core.handoff_lines(oncall.build_handoff(target, rotation, core.week_start(now.date())))
+    # then both are listed, each saying who started it
+    assert any(line.startswith(f"- {manual} (") and "; manual)" in line for line in note)
+    assert any(
+        line.startswith(f"- {automatic} (")
+        and "automatic, by the freshness gate of monthly-2026-08" in line
+        for line in note
+    )
+
+
 # --- alarms on AWS's own metrics (published by the emulator as AWS would) -------------
 
 
