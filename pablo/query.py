@@ -8,8 +8,11 @@ the emulator's Glue catalog.
 
 Where it runs: `--lake DIR` on the snapshot; else `--endpoint URL`, or the running emulator
 (`pablo local up`), on its Glue tables and S3 data; else Athena in the analyst workgroup of
-`--env` (cdk.json, default prod). Tables are `database.table` (`curated.growth_monthly`,
-or the Glue name `pablo_prod_curated.growth_monthly`) or bare names in `--database`.
+`--env` (cdk.json, default prod). Finance tables need `--role finance` (on Athena: the
+finance workgroup, which IAM allows only to finance). Locally DuckDB reads the catalog's
+tables and nothing else: no file, extension or database of its own. Tables are
+`database.table` (`curated.growth_monthly`, or the Glue name
+`pablo_prod_curated.growth_monthly`) or bare names in `--database`.
 Errors are one line (`pablo: ...`) with exit code 2. See docs/query.md.
 """
 
@@ -34,6 +37,11 @@ from pablo.query_sql import QueryError, check_tables, for_athena, registry_catal
 ANALYSTS_WORKGROUP = "analysts"
 FINANCE_WORKGROUP = "finance"
 DEFAULT_ENV = "prod"
+# Who runs the query. Locally it is the only access control (the stand-in for the finance
+# workgroup and its IAM role); on Athena it picks the workgroup, and IAM decides.
+ANALYST_ROLE = "analyst"
+FINANCE_ROLE = "finance"
+ROLES = (ANALYST_ROLE, FINANCE_ROLE)
 
 
 def register(subparsers: Any) -> None:
@@ -49,9 +57,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--lake", type=Path, help="a lake snapshot (pablo demo --out DIR)")
     parser.add_argument("--endpoint", help="emulator endpoint (default: the running emulator)")
     parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default=ANALYST_ROLE,
+        help="analyst (default) or finance: finance tables need finance",
+    )
+    parser.add_argument(
         "--workgroup",
-        default=ANALYSTS_WORKGROUP,
-        help="analysts (default) or finance, or a full workgroup name",
+        help="Athena only: analysts or finance (default: the role's), or a full name",
     )
     parser.add_argument(
         "--database", help=f"database of bare table names (default {DEFAULT_DATABASE})"
@@ -72,6 +85,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         database=database,
         lake=args.lake,
         endpoint=args.endpoint or _running_emulator(),
+        role=args.role,
         workgroup=args.workgroup,
         env=args.env,
         show_sql=args.show_sql,
@@ -98,13 +112,17 @@ def run_query(
     database: str = DEFAULT_DATABASE,
     lake: Path | None = None,
     endpoint: str | None = None,
-    workgroup: str = ANALYSTS_WORKGROUP,
+    role: str = ANALYST_ROLE,
+    workgroup: str | None = None,
     env: str = DEFAULT_ENV,
     show_sql: bool = False,
 ) -> pa.Table:
     """The rows of `sql`: DuckDB on `lake` or the emulator at `endpoint`, else Athena."""
+    if role not in ROLES:
+        raise QueryError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if lake is None and endpoint is None:
-        return _on_athena(sql, database=database, workgroup=workgroup, env=env)
+        chosen = workgroup or (FINANCE_WORKGROUP if role == FINANCE_ROLE else ANALYSTS_WORKGROUP)
+        return _on_athena(sql, database=database, workgroup=chosen, env=env)
     from pablo import query_engine  # noqa: PLC0415 (DuckDB only when it runs here)
 
     if lake is not None:
@@ -114,10 +132,7 @@ def run_query(
         assert endpoint is not None
         catalog, filesystem = _emulator_catalog(endpoint)
     translation = translate(
-        sql,
-        catalog,
-        default_database=database,
-        allow_restricted=is_finance_workgroup(workgroup),
+        sql, catalog, default_database=database, allow_restricted=role == FINANCE_ROLE
     )
     if show_sql:
         print(translation.sql.rstrip() + ";\n", file=sys.stderr)
