@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pablo.report_cli",
     "pablo.demo",
     "pablo.query",
+    "pablo.validate",
 )
 
 

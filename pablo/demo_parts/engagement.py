@@ -212,7 +212,10 @@ class EngagementDemo:
             "freshness_alarm": self._freshness_alarm(),
             "max_freshness_hours": freshness,
             "seconds_in_steps": round(self.seconds_in_steps, 1),
-            "truth": {
+            # Empty without a truth.json: the summary then reports figures only.
+            "truth": {}
+            if not self.run.truth
+            else {
                 "natural_duplicate_copies": faults.get("click_natural_duplicates", {}).get(
                     "copies"
                 ),
@@ -289,7 +292,9 @@ class EngagementDemo:
         truth = section["truth"]
         in_batch = section["duplicates_in_batch"]
         cross = dedup["natural_duplicates"] + dedup["synthetic_duplicates"]
-        expected = (truth["natural_duplicate_copies"] or 0) + (truth["synthetic_duplicates"] or 0)
+        expected = (truth.get("natural_duplicate_copies") or 0) + (
+            truth.get("synthetic_duplicates") or 0
+        )
         spilled_days = ", ".join(f"{d} ({n})" for d, n in section["spilled_by_event_day"].items())
         freshness = section["freshness_alarm"]
         transitions = "; ".join(
@@ -303,9 +308,13 @@ class EngagementDemo:
             f"quarantined by reason: {reasons or 'none'}",
             f"duplicates removed {in_batch + cross}: {in_batch} in batch (ingest; natural and "
             f"synthetic together) + {dedup['natural_duplicates']} natural / "
-            f"{dedup['synthetic_duplicates']} synthetic across batches (dedup_daily); truth "
-            f"{expected} (natural {truth['natural_duplicate_copies']}, synthetic "
-            f"{truth['synthetic_duplicates']}); too late: truth {truth['too_late']}",
+            f"{dedup['synthetic_duplicates']} synthetic across batches (dedup_daily)"
+            + (
+                f"; truth {expected} (natural {truth['natural_duplicate_copies']}, synthetic "
+                f"{truth['synthetic_duplicates']}); too late: truth {truth['too_late']}"
+                if truth
+                else ""
+            ),
             f"outage {' .. '.join(section['outage'] or ['none'])}: spilled "
             f"{section['spilled_during_outage']}, replayed {section['replayed_after_outage']}",
             f"incomplete days {', '.join(section['incomplete_days']) or 'none'}; clicks spilled "
