@@ -122,6 +122,11 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--days", type=int, default=None)
     demo.add_argument("--start", default=None, help="YYYY-MM-DD")
     demo.add_argument("--keep-running", action="store_true", help="leave the emulator up")
+    demo.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="run under IAM enforcement: each function acts as its own role",
+    )
     demo.set_defaults(func=cmd_demo)
 
 
@@ -142,7 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     clock_start = midnight(start) - timedelta(hours=1)
     with timer.phase("emulator"):
-        endpoint, started_here = _emulator(clock_start=clock_start)
+        endpoint, started_here = _emulator(clock_start=clock_start, enforce_iam=args.enforce_iam)
     try:
         _say(f"emulator: {endpoint}")
         with timer.phase("deploy"):
@@ -259,15 +264,23 @@ def _read_truth(input_dir: Path) -> dict[str, Any]:
 # --- the emulator ------------------------------------------------------------------
 
 
-def _emulator(*, clock_start: datetime) -> tuple[str, bool]:
-    """(endpoint, started by us). Reuses a running emulator whose clock is not past start."""
+def _emulator(*, clock_start: datetime, enforce_iam: bool = False) -> tuple[str, bool]:
+    """(endpoint, started by us). Reuses a running emulator whose clock is not past start
+    and whose IAM enforcement is the one asked for."""
     from pablo.local.cli import _start_detached  # noqa: PLC0415
     from pablo.local.control import ControlClient  # noqa: PLC0415
     from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
 
     state = load_state()
     if state is not None and is_emulator_process(state.pid):
-        now = datetime.fromisoformat(ControlClient(state.endpoint).health()["clock"])
+        health = ControlClient(state.endpoint).health()
+        if bool(health.get("iam_enforced")) != enforce_iam:
+            raise DemoError(
+                "the running emulator's IAM enforcement is "
+                f"{'on' if health.get('iam_enforced') else 'off'}: stop it with "
+                "`pablo local down` and run again"
+            )
+        now = datetime.fromisoformat(health["clock"])
         if now > clock_start:
             raise DemoError(
                 f"the running emulator's clock is at {now.isoformat()}, past the data's start "
@@ -275,7 +288,7 @@ def _emulator(*, clock_start: datetime) -> tuple[str, bool]:
             )
         return state.endpoint, False
     _say("starting the emulator")
-    state = _start_detached(0, clock_start)
+    state = _start_detached(0, clock_start, enforce_iam=enforce_iam)
     return state.endpoint, True
 
 

@@ -64,13 +64,17 @@ def _wait_for_state(home: Path, process: subprocess.Popen[bytes], log_path: Path
 
 
 @contextlib.contextmanager
-def start_emulator(home: Path, *, clock_start: str | None = None) -> Iterator[EmulatorServer]:
+def start_emulator(
+    home: Path, *, clock_start: str | None = None, enforce_iam: bool = False
+) -> Iterator[EmulatorServer]:
     """The emulator process on a free port, stopped (SIGTERM, then SIGKILL) on exit."""
     log_path = home / "server.log"
     env = {**os.environ, PABLO_HOME_ENV: str(home)}
     command = [sys.executable, "-m", "pablo.local.server", "--port", "0"]
     if clock_start is not None:
         command += ["--clock-start", clock_start]
+    if enforce_iam:
+        command.append("--enforce-iam")
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:

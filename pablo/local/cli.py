@@ -52,6 +52,11 @@ def register(subparsers: Any) -> None:
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.add_argument("--clock-start", type=_instant, default=None, help="ISO time; default now")
+    up.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="check every request against IAM; functions act as their roles",
+    )
     up.set_defaults(func=cmd_up)
 
     down = commands.add_parser("down", help="stop the emulator")
@@ -115,18 +120,25 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not args.detach:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        return serve(port=args.port, clock_start=args.clock_start, record_state=True)
-    state = _start_detached(args.port, args.clock_start)
+        return serve(
+            port=args.port,
+            clock_start=args.clock_start,
+            record_state=True,
+            enforce_iam=args.enforce_iam,
+        )
+    state = _start_detached(args.port, args.clock_start, enforce_iam=args.enforce_iam)
     print(f"emulator running at {state.endpoint} (pid {state.pid}); log {state.log_path}")
     return 0
 
 
-def _start_detached(port: int, clock_start: Any) -> EmulatorState:
+def _start_detached(port: int, clock_start: Any, *, enforce_iam: bool = False) -> EmulatorState:
     log_path = local_dir() / "server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", SERVER_MODULE, "--port", str(port)]
     if clock_start is not None:
         command += ["--clock-start", clock_start.isoformat()]
+    if enforce_iam:
+        command.append("--enforce-iam")
     with log_path.open("ab") as log:
         child = subprocess.Popen(
             command,

@@ -32,7 +32,7 @@ from typing import Any, Final
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.s3.models import s3_backends
 
-from pablo.local import service_metrics
+from pablo.local import iam, service_metrics
 from pablo.local.clock import Clock
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
 from pablo.local.lambda_code import CodeCache, ExtractedCode
@@ -63,6 +63,7 @@ class FunctionSpec:
     code: ExtractedCode
     layers: tuple[ExtractedCode, ...]
     region: str
+    role: str = ""  # the execution role: under IAM enforcement, the worker's credentials
 
     @property
     def log_group(self) -> str:
@@ -273,6 +274,18 @@ def _runtime_error(request_id: str, error_type: str, status: str) -> dict[str, s
     }
 
 
+def _credentials(spec: FunctionSpec) -> dict[str, str]:
+    """The function's role's temporary credentials under IAM enforcement (it may do what
+    its role allows, nothing more); the emulator's fixed ones otherwise."""
+    if iam.enforcing() and spec.role:
+        return iam.role_credentials(spec.role, session_name=spec.name)
+    return {
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": "testing",
+    }
+
+
 def _worker_environment(spec: FunctionSpec, endpoint: str, stream: str) -> dict[str, str]:
     """The variables Lambda sets, the function's own, and the emulator's endpoint."""
     env = dict(spec.environment)
@@ -294,9 +307,7 @@ def _worker_environment(spec: FunctionSpec, endpoint: str, stream: str) -> dict[
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
-            "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
-            "AWS_SESSION_TOKEN": "testing",
+            **_credentials(spec),
             # The host's ~/.aws files must not change how the handler's SDK behaves.
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -512,6 +523,7 @@ class LambdaRuntime:
             code=self._cache.function_code(_function_zip(fn), digest=fn.code_digest),
             layers=tuple(self._layers(fn)),
             region=fn.region,
+            role=str(fn.role or ""),
         )
 
     def _layers(self, fn: Any) -> list[ExtractedCode]:

@@ -51,6 +51,7 @@ from moto.moto_server.werkzeug_app import (
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from werkzeug.serving import make_server
 
+from pablo.local import iam
 from pablo.local.clock import Clock
 from pablo.local.context import EmulatorContext, Extension
 from pablo.local.lambda_runtime import LambdaRuntime
@@ -132,8 +133,15 @@ def running_executions() -> int:
 class Emulator:
     """Clock, extensions and the control API around one moto server."""
 
-    def __init__(self, *, clock: Clock, extension_paths: Sequence[str] = EXTENSION_PATHS) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        extension_paths: Sequence[str] = EXTENSION_PATHS,
+        enforce_iam: bool = False,
+    ) -> None:
         self.clock = clock
+        self.enforce_iam = enforce_iam
         self.extensions: list[Extension] = [LambdaRuntime()]
         more, self.skipped = load_extensions(extension_paths)
         self.extensions += more
@@ -151,6 +159,8 @@ class Emulator:
     # lifecycle
     def start(self, port: int) -> str:
         self.patches = install_patches(self.clock)
+        if self.enforce_iam:  # before the first request: nothing runs unchecked
+            iam.enforce()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._server = _Server(self, port)
         self._server.start()
@@ -209,6 +219,7 @@ class Emulator:
             "skipped_extensions": self.skipped,
             "patches": self.patches,
             "http_requests": self.http_requests,
+            "iam_enforced": iam.enforcing(),
         }
 
     def count_http_request(self) -> None:
@@ -413,7 +424,9 @@ class _Server(ThreadedMotoServer):
         self._server.serve_forever()
 
 
-def serve(*, port: int, clock_start: datetime | None, record_state: bool) -> int:
+def serve(
+    *, port: int, clock_start: datetime | None, record_state: bool, enforce_iam: bool = False
+) -> int:
     """Run the emulator until SIGTERM or SIGINT; record it in the state file meanwhile.
 
     On the signal it stops within STOP_GRACE_SECONDS: requests refused, Lambda environments
@@ -429,7 +442,7 @@ def serve(*, port: int, clock_start: datetime | None, record_state: bool) -> int
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, on_signal)
-    emulator = Emulator(clock=Clock(clock_start))
+    emulator = Emulator(clock=Clock(clock_start), enforce_iam=enforce_iam)
     endpoint = emulator.start(port)
     bound = int(endpoint.rsplit(":", 1)[1])
     if record_state:
@@ -468,12 +481,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--clock-start", type=parse_instant, default=None)
     parser.add_argument("--no-state", action="store_true", help="do not write the state file")
+    parser.add_argument("--enforce-iam", action="store_true", help="check every request's IAM")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return serve(port=args.port, clock_start=args.clock_start, record_state=not args.no_state)
+    return serve(
+        port=args.port,
+        clock_start=args.clock_start,
+        record_state=not args.no_state,
+        enforce_iam=args.enforce_iam,
+    )
 
 
 if __name__ == "__main__":
