@@ -15,10 +15,12 @@ must allow the action. Turned on here at start, before anything is deployed:
   exactly what its role's policies allow.
 
 Signatures are not verified (moto miscomputes some; see `_skip_signature_recomputation`).
-What moto evaluates (checked on moto 5.2.5): S3 requests against the bucket or object ARN,
-SQS against the queue ARN; every other service's actions against the resource `*`, so an
-Allow on a specific ARN (a DynamoDB table, a Glue database, a state machine) does not match
-and the call is denied; a statement with a Condition is treated as not matching either.
+What is evaluated against what: moto checks S3 requests against the bucket or object ARN and
+SQS against the queue ARN; the emulator adds the ARN AWS evaluates for DynamoDB (table),
+Kinesis (stream), SNS (topic), Step Functions (state machine or execution) and Glue (the
+table, else the database, else the catalog), and the `cloudwatch:namespace` condition key of
+PutMetricData (`_resolve_resources`). Other services' actions are checked against `*`, and
+other condition keys are not supplied (a statement conditioned on them does not match).
 Step Functions tasks call moto in process, so they act as the service, not yet as the state
 machine's role; the fixed keys moto's interpreter signs them with belong to the
 administrator, for the case where they go over HTTP.
@@ -34,7 +36,7 @@ from typing import Any, Final
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.botocore_stubber import BotocoreStubber
-from moto.iam.access_control import IAMRequestBase
+from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
 from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 
@@ -75,6 +77,7 @@ def enforce(account: str = LOCAL_ACCOUNT) -> None:
         if not _state["enforcing"]:
             _exempt_in_process_calls()
             _skip_signature_recomputation()
+            _resolve_resources()
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         ActionAuthenticatorMixin.request_count = 0
         _state["enforcing"] = True
@@ -133,3 +136,127 @@ def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
         "AWS_SESSION_TOKEN": assumed.session_token,
     }
+
+
+# --- what a request acts on, as AWS evaluates it -------------------------------------
+#
+# moto evaluates S3 and SQS requests against their resource and every other service's
+# against `*`, where an Allow on a specific ARN never matches: the stack's grants (a table,
+# a stream, a topic, a state machine, a Glue table) would all be denied. The emulator gives
+# those services the resource AWS evaluates, so a grant is judged on its ARN: it neither
+# allows more than its ARN nor is refused for naming one.
+
+_request_conditions = threading.local()  # condition keys of the request being checked
+
+
+def _json_body(response: Any) -> dict[str, Any]:
+    try:
+        body = json.loads(response.body or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _param(response: Any, name: str) -> str | None:
+    value = _json_body(response).get(name)
+    if value is None:
+        try:
+            value = response._get_param(name)
+        except Exception:  # a protocol whose parameters this request does not carry
+            value = None
+    return value if isinstance(value, str) and value else None
+
+
+def _dynamodb_resource(response: Any) -> str:
+    body = _json_body(response)
+    name = body.get("TableName")
+    if name is None and isinstance(body.get("RequestItems"), dict) and body["RequestItems"]:
+        name = next(iter(body["RequestItems"]))
+    if name is None and isinstance(body.get("TransactItems"), list) and body["TransactItems"]:
+        first: Any = next(iter(body["TransactItems"][0].values()), {})
+        name = first.get("TableName") if isinstance(first, dict) else None
+    if not isinstance(name, str):
+        return "*"
+    if name.startswith("arn:"):
+        return name
+    return f"arn:aws:dynamodb:{response.region}:{response.current_account}:table/{name}"
+
+
+def _kinesis_resource(response: Any) -> str:
+    arn = _param(response, "StreamARN")
+    if arn:
+        return arn
+    name = _param(response, "StreamName")
+    if not name:
+        return "*"
+    return f"arn:aws:kinesis:{response.region}:{response.current_account}:stream/{name}"
+
+
+def _sns_resource(response: Any) -> str:
+    return _param(response, "TopicArn") or "*"
+
+
+def _states_resource(response: Any) -> str:
+    return _param(response, "executionArn") or _param(response, "stateMachineArn") or "*"
+
+
+def _glue_resource(response: Any) -> str:
+    region, account = response.region, response.current_account
+    database, table = _param(response, "DatabaseName"), _param(response, "TableName")
+    if database and table:
+        return f"arn:aws:glue:{region}:{account}:table/{database}/{table}"
+    if database:
+        return f"arn:aws:glue:{region}:{account}:database/{database}"
+    return f"arn:aws:glue:{region}:{account}:catalog"
+
+
+def _cloudwatch_conditions(response: Any) -> dict[str, str]:
+    namespace = _param(response, "Namespace")
+    return {"cloudwatch:namespace": namespace} if namespace else {}
+
+
+def _resolve_resources() -> None:
+    from moto.cloudwatch.responses import CloudWatchResponse  # noqa: PLC0415
+    from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
+    from moto.glue.responses import GlueResponse  # noqa: PLC0415
+    from moto.kinesis.responses import KinesisResponse  # noqa: PLC0415
+    from moto.sns.responses import SNSResponse  # noqa: PLC0415
+    from moto.stepfunctions.responses import StepFunctionResponse  # noqa: PLC0415
+
+    for response_class, resolver in (
+        (DynamoHandler, _dynamodb_resource),
+        (KinesisResponse, _kinesis_resource),
+        (SNSResponse, _sns_resource),
+        (StepFunctionResponse, _states_resource),
+        (GlueResponse, _glue_resource),
+    ):
+        setattr(response_class, "_determine_resource", resolver)  # noqa: B010
+
+    def cloudwatch_resource(response: Any) -> str:
+        _request_conditions.values = _cloudwatch_conditions(response)
+        return "*"
+
+    CloudWatchResponse._determine_resource = cloudwatch_resource  # type: ignore[attr-defined]
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        """moto's check, with the request's condition keys (cloudwatch:namespace) given to
+        every statement instead of none (which fails any statement with a Condition)."""
+        conditions = getattr(_request_conditions, "values", None) or {}
+        _request_conditions.values = None
+        if self._action == "sts:GetCallerIdentity":
+            return
+        permitted = False
+        for policy in self._access_key.collect_policies():
+            result = IAMPolicy(policy).is_action_permitted(
+                self._action, resource, incoming_condition_values=conditions or None
+            )
+            if result == PermissionResult.DENIED:
+                self._raise_access_denied()
+            elif result == PermissionResult.PERMITTED:
+                permitted = True
+        if self._is_assuming_role_operation(resource):
+            permitted = permitted and self._check_role_trust_relationship(resource)
+        if not permitted:
+            self._raise_access_denied()
+
+    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]

@@ -465,15 +465,22 @@ def serve(
         if record_state:
             clear_state(pid=os.getpid())
         LOG.info("emulator stopped")
-    return 0
+        _exit_now(code=0, record_state=False)
+    return 0  # not reached: the process ends above
 
 
-def _exit_now(*, record_state: bool) -> None:
-    LOG.error("the emulator did not stop within %.0f s: exiting anyway", STOP_GRACE_SECONDS)
+def _exit_now(*, code: int = 1, record_state: bool) -> None:
+    """End the process now. Once the emulator has stopped, threads moto started and never
+    ends (its Step Functions executors, a request thread still reading) would otherwise
+    hold the interpreter's exit for as long as they run: nothing of them is kept anyway."""
+    if code:
+        LOG.error("the emulator did not stop within %.0f s: exiting anyway", STOP_GRACE_SECONDS)
     if record_state:
         clear_state(pid=os.getpid())
     logging.shutdown()
-    os._exit(1)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
