@@ -150,11 +150,18 @@ _request_conditions = threading.local()  # condition keys of the request being c
 
 
 def _json_body(response: Any) -> dict[str, Any]:
-    try:
-        body = json.loads(response.body or "{}")
-    except (TypeError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}
+    """The request's parameters: moto's parsed ones when it has them, else the JSON body."""
+    for candidate in (getattr(response, "params", None), getattr(response, "body", None)):
+        if isinstance(candidate, dict) and candidate:
+            return candidate
+        if isinstance(candidate, str | bytes) and candidate:
+            try:
+                parsed = json.loads(candidate)
+            except ValueError:
+                continue
+            if isinstance(parsed, dict):
+                return parsed
+    return {}
 
 
 def _param(response: Any, name: str) -> str | None:
@@ -215,6 +222,16 @@ def _cloudwatch_conditions(response: Any) -> dict[str, str]:
     return {"cloudwatch:namespace": namespace} if namespace else {}
 
 
+# moto names an action after the signing name of its endpoint; IAM's prefix differs for some.
+_IAM_PREFIXES: Final = {"monitoring": "cloudwatch"}
+
+
+def _iam_action(signed: str) -> str:
+    """`monitoring:PutMetricData` as IAM names it: `cloudwatch:PutMetricData`."""
+    service, _, operation = signed.partition(":")
+    return f"{_IAM_PREFIXES.get(service, service)}:{operation}"
+
+
 def _resolve_resources() -> None:
     from moto.cloudwatch.responses import CloudWatchResponse  # noqa: PLC0415
     from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
@@ -245,10 +262,11 @@ def _resolve_resources() -> None:
         _request_conditions.values = None
         if self._action == "sts:GetCallerIdentity":
             return
+        action = _iam_action(self._action)
         permitted = False
         for policy in self._access_key.collect_policies():
             result = IAMPolicy(policy).is_action_permitted(
-                self._action, resource, incoming_condition_values=conditions or None
+                action, resource, incoming_condition_values=conditions or None
             )
             if result == PermissionResult.DENIED:
                 self._raise_access_denied()

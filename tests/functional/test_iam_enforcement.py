@@ -34,6 +34,22 @@ HANDLER = textwrap.dedent(
                 outcome[bucket] = "written"
             except Exception as exc:
                 outcome[bucket] = type(exc).__name__ + ": " + str(exc)[:200]
+        dynamodb = boto3.client("dynamodb")
+        for table in event.get("tables", []):
+            try:
+                dynamodb.put_item(TableName=table, Item={"pk": {"S": "k"}})
+                outcome[table] = "written"
+            except Exception as exc:
+                outcome[table] = type(exc).__name__ + ": " + str(exc)[:200]
+        cloudwatch = boto3.client("cloudwatch")
+        for namespace in event.get("namespaces", []):
+            try:
+                cloudwatch.put_metric_data(
+                    Namespace=namespace, MetricData=[{"MetricName": "M", "Value": 1.0}]
+                )
+                outcome[namespace] = "published"
+            except Exception as exc:
+                outcome[namespace] = type(exc).__name__ + ": " + str(exc)[:200]
         for record in event.get("Records", []):
             s3.put_object(
                 Bucket=record["kinesis"]["partitionKey"],
@@ -58,8 +74,16 @@ def _zip(source: str) -> bytes:
     return buffer.getvalue()
 
 
-def _function_with_role(server: EmulatorServer, allowed_bucket: str) -> str:
-    """A function whose role may put objects in `allowed_bucket` only (and write its logs)."""
+def _function_with_role(
+    server: EmulatorServer,
+    allowed_bucket: str,
+    *,
+    allowed_table: str = "none",
+    allowed_namespace: str = "none",
+) -> str:
+    """A function whose role may put objects in `allowed_bucket`, items in `allowed_table`
+    and metrics in `allowed_namespace` (the stack's grant: `*` under a namespace condition),
+    nothing else."""
     iam = server.client("iam")
     role_name = unique_name("writer-role")
     trust = {
@@ -80,7 +104,18 @@ def _function_with_role(server: EmulatorServer, allowed_bucket: str) -> str:
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
                 "Resource": f"arn:aws:s3:::{allowed_bucket}/*",
-            }
+            },
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:PutItem",
+                "Resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{allowed_table}",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": allowed_namespace}},
+            },
         ],
     }
     iam.put_role_policy(RoleName=role_name, PolicyName="write", PolicyDocument=json.dumps(policy))
@@ -137,6 +172,34 @@ def test_an_invocation_acts_as_the_function_role(enforced: EmulatorServer) -> No
         "written-by-the-function"
     ]
     assert s3.list_objects_v2(Bucket=forbidden).get("KeyCount") == 0
+
+
+def test_grants_on_a_table_or_under_a_namespace_condition_are_judged_on_them(
+    enforced: EmulatorServer,
+) -> None:
+    # Given two tables, and a function allowed to write to the first and to publish metrics
+    # in one namespace only
+    dynamodb = enforced.client("dynamodb")
+    allowed, other = unique_name("allowed-table"), unique_name("other-table")
+    for table in (allowed, other):
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    name = _function_with_role(
+        enforced, unique_name("unused"), allowed_table=allowed, allowed_namespace="Pablo/Mine"
+    )
+    # When it writes to both tables and publishes in both namespaces
+    outcome = _invoke(
+        enforced, name, {"tables": [allowed, other], "namespaces": ["Pablo/Mine", "Other"]}
+    )
+    # Then the table's ARN and the namespace condition decide, as in AWS
+    assert outcome[allowed] == "written"
+    assert "AccessDenied" in outcome[other]
+    assert outcome["Pablo/Mine"] == "published"
+    assert "AccessDenied" in outcome["Other"]
 
 
 def test_the_emulator_poller_delivers_a_stream_to_a_function_under_enforcement(
