@@ -1,8 +1,9 @@
-"""The engagement pipeline end to end on the real stack, deployed into an emulator that
-enforces IAM: clicks through Kinesis, the mapping and the ingest function (as its own role)
+"""Pipelines end to end on the real stack, deployed into an emulator that enforces IAM.
+Engagement: clicks through Kinesis, the mapping and the ingest function (as its own role)
 into raw and quarantine, then the daily Step Functions workflow and its function (as its own
-role) into the curated tables. Any permission the CDK grants lack fails a step here with an
-AccessDenied naming the role and the action."""
+role) into the curated tables. Growth: an account-events file landed in S3, through
+EventBridge to its ingest function (as its own role) into raw. Any permission the CDK grants
+lack fails a step here with an AccessDenied naming the role and the action."""
 
 from __future__ import annotations
 
@@ -101,4 +102,36 @@ def test_clicks_land_in_raw_and_quarantine_and_the_daily_workflow_runs_under_iam
     assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
     assert _keys(server, "CuratedBucketName", "curated/engagement_daily/")
     # And no function was refused anything along the way
+    assert _denials(server) == []
+
+
+ACCOUNT_EVENT = {
+    "event_id": "29ff6f0b-5a9c-4317-86bb-16c83dbe92b0",
+    "account_id": "acct-0003",
+    "event_type": "subscribed",
+    "event_time": "2026-08-30T10:18:00Z",
+    "plan": "team",
+    "seats": 53,
+    "mrr_cents": 185500,
+    "currency": "USD",
+    "recorded_by": "ae:jkim",
+}
+
+
+def test_an_account_events_file_lands_in_raw_under_iam(enforced_stack: EmulatorServer) -> None:
+    # Given an account-events file delivered to the landing bucket (its ingest function
+    # checks event ids in the state table with BatchGetItem)
+    server = enforced_stack
+    key = "account_events/2026/08/31/iam-check.jsonl"
+    server.client("s3").put_object(
+        Bucket=server.outputs["LandingBucketName"],
+        Key=key,
+        Body=json.dumps(ACCOUNT_EVENT).encode() + b"\n",
+    )
+    # Then the ingest function, as its own role, lands it in raw, refused nothing
+    landed = wait_for(
+        lambda: _keys(server, "RawBucketName", "raw/raw_account_events/"),
+        "the account event in raw",
+    )
+    assert landed
     assert _denials(server) == []
