@@ -170,6 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary["phases_seconds"] = timer.phases
         health = _emulator_health(endpoint)
         summary["cpu_seconds"] = _cpu_seconds(health)
+        summary["iam_enforced"] = bool(health.get("iam_enforced"))
         summary["clock_seconds"] = health.get("tick_seconds") or {}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _print_summary(summary, parts, out)
@@ -482,6 +483,8 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
     print(f"time          {phases}")
     cpu = ", ".join(f"{k} {v} s" for k, v in summary["cpu_seconds"].items())
     print(f"cpu           {cpu}")
+    if summary.get("iam_enforced"):
+        print("iam           enforced: each function ran as its own role")
     clock = ", ".join(f"{k} {v} s" for k, v in summary["clock_seconds"].items())
     print(f"clock         {clock or 'not reported'} (the replay's wall time at each clock step)")
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")
