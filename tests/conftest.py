@@ -112,11 +112,13 @@ DEPLOY_ATTEMPTS = 2
 def deployed_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EmulatorServer]:
-    """A fresh emulator with the real stack deployed by the real CDK CLI, per module."""
+    """A fresh emulator with the real stack deployed by the real CDK CLI, per module (a
+    module's CLOCK_START sets its clock, ENFORCE_IAM = True turns IAM enforcement on)."""
     clock_start = getattr(request.module, "CLOCK_START", DEFAULT_CLOCK_START)
+    enforce_iam = bool(getattr(request.module, "ENFORCE_IAM", False))
     for attempt in range(1, DEPLOY_ATTEMPTS + 1):
         home = tmp_path_factory.mktemp("pablo-deployed")
-        with start_emulator(home, clock_start=clock_start) as server:
+        with start_emulator(home, clock_start=clock_start, enforce_iam=enforce_iam) as server:
             if not _deploy_into(server, home):
                 message = f"the local deploy failed (attempt {attempt}); log: {server.log_path}"
                 if attempt == DEPLOY_ATTEMPTS:

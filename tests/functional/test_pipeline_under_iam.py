@@ -10,28 +10,24 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
-from tests.conftest import EmulatorServer, _deploy_into, start_emulator
+from tests.conftest import EmulatorServer
 from tests.functional.conftest import unique_name, wait_for
 
 CLOCK_START = "2026-09-01T00:00:00+00:00"
+ENFORCE_IAM = True  # read by the deployed_stack fixture (tests/conftest.py)
 EXECUTION_TIMEOUT = 300.0
 
 
 @pytest.fixture(scope="module")
-def enforced_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
-    home = tmp_path_factory.mktemp("pablo-iam-stack")
-    with start_emulator(home, clock_start=CLOCK_START, enforce_iam=True) as server:
-        if not _deploy_into(server, home):
-            pytest.fail(f"the deploy under IAM enforcement failed; log: {server.log_path}")
-        stacks = server.client("cloudformation").describe_stacks(StackName="PabloPipelines")
-        server.outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks["Stacks"][0]["Outputs"]}
-        yield server
+def enforced_stack(deployed_stack: EmulatorServer) -> EmulatorServer:
+    """The real stack, deployed into an emulator started with IAM enforcement on."""
+    assert deployed_stack.control.health()["iam_enforced"] is True
+    return deployed_stack
 
 
 def _click(at: datetime, **overrides: Any) -> bytes:
