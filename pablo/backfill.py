@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from functions.core.engagement_state import date_range, format_time
 from functions.core.errors import ConfigurationError, PabloError
+from functions.core.oncall import MANUAL_BACKFILL_PREFIX
 from pablo import stack
 
 STATE_MACHINE_OUTPUT: Final = "EngagementDailyStateMachineArn"
@@ -81,7 +82,7 @@ def backfill(
     with tqdm(total=len(days), unit="day", disable=not progress, desc="engagement") as bar:
         for start in range(0, len(days), chunk_days):
             chunk = days[start : start + chunk_days]
-            name = f"backfill-{chunk[0]:%Y%m%d}-{chunk[-1]:%Y%m%d}-{stamp}"
+            name = f"{MANUAL_BACKFILL_PREFIX}{chunk[0]:%Y%m%d}-{chunk[-1]:%Y%m%d}-{stamp}"
             run_input = {
                 "time": format_time(now),
                 "days": [d.isoformat() for d in chunk],

@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pablo.commands.demo",
     "pablo.commands.query",
     "pablo.commands.smoke",
+    "pablo.commands.validate",
 )
 
 EXIT_OK: Final = 0

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,22 +28,20 @@ from tqdm import tqdm
 from functions.adapters import s3_objects
 from functions.core.errors import PabloError
 from functions.core.schemas import TABLES, Bucket
+from pablo.input_check import (
+    CLOSE_DAYS,
+    Delivery,
+    InputReport,
+    check_input,
+    midnight,
+    plan_deliveries,
+)
 from pablo.local.context import local_client
 from pablo.stack import STACK_NAME, stack_outputs
 
+__all__ = ["CLOSE_DAYS", "Delivery", "DemoRun", "PhaseTimer", "plan_deliveries"]
+
 STEP = timedelta(hours=6)  # replay granularity: clicks are sent in 6-hour slices
-CLOSE_DAYS = 3  # ticks past the window so the month-end close and its files land
-
-# When the company delivers each generated input (see docs/data-contracts.md).
-DAILY_INPUTS = ("account_events", "assignments")  # a file per recorded day, landed next 01:00
-MONTHLY_INPUTS = {  # a file per month, landed on day N of the next month at 02:00
-    "invoices": 1,
-    "expenses": 1,
-    "salaries": 2,
-    "ledger": 3,
-}
-FINANCE_INPUTS = ("salaries", "ledger")
-
 
 # Each pipeline adds its part of the demo here (`module:Class`, see `DemoPart`); a part
 # whose module does not exist yet is skipped and said so.
@@ -115,15 +113,6 @@ def load_parts(paths: tuple[str, ...] = DEMO_PARTS) -> tuple[list[DemoPart], lis
     return parts, missing
 
 
-@dataclass(frozen=True, order=True)
-class Delivery:
-    """One landing file: when it lands and where."""
-
-    at: datetime
-    source: str
-    path: Path = field(compare=False)
-    bucket_output: str = field(compare=False)
-    key: str = field(compare=False)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -132,13 +121,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with timer.phase("generate"):
         input_dir = args.input or _generate(args, out / "input")
-        manifest = _read_manifest(input_dir)
-    start, days = _window(manifest)
-    _say(f"company: {input_dir} ({days} days from {start.isoformat()})")
+        report = check_input(input_dir)
+    if not report.ok or report.window is None:
+        print_check(report, sys.stderr)
+        return 1
+    for finding in report.ignored:
+        _say(f"ignored {finding.line()}")
+    start, days = report.window.start, report.window.days
+    _say(f"company: {input_dir} ({days} days from {start.isoformat()}, {report.window.origin})")
 
-    clock_start = _midnight(start) - timedelta(hours=1)
+    clock_start = midnight(start) - timedelta(hours=1)
     with timer.phase("emulator"):
-        endpoint, started_here = _emulator(clock_start=clock_start)
+        endpoint, started_here = _emulator(clock_start=clock_start, enforce_iam=args.enforce_iam)
     try:
         _say(f"emulator: {endpoint}")
         with timer.phase("deploy"):
@@ -151,7 +145,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         with timer.phase("replay"):
             for part in parts:
                 part.start(run)
-            deliveries = plan_deliveries(input_dir, start, days)
+            deliveries = report.deliveries
             replay = _replay(run, deliveries, start=start, days=days, parts=parts)
         with timer.phase("results"):
             sections = {part.name: part.finish() for part in parts}
@@ -161,6 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary["phases_seconds"] = timer.phases
         health = _emulator_health(endpoint)
         summary["cpu_seconds"] = _cpu_seconds(health)
+        summary["iam_enforced"] = bool(health.get("iam_enforced"))
         summary["clock_seconds"] = health.get("tick_seconds") or {}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _print_summary(summary, parts, out)
@@ -233,12 +228,17 @@ def _generate(args: argparse.Namespace, target: Path) -> Path:
     return target
 
 
-def _read_manifest(input_dir: Path) -> dict[str, Any]:
-    path = input_dir / "manifest.json"
-    if not path.is_file():
-        raise DemoError(f"{input_dir} has no manifest.json: is it a `pablo generate` output?")
-    manifest: dict[str, Any] = json.loads(path.read_text())
-    return manifest
+def print_check(report: InputReport, stream: Any) -> None:
+    """The folder check for someone about to fix it: every line, then how many problems."""
+    for line in report.lines():
+        print(line, file=stream)
+    count = len(report.problems)
+    print(
+        f"{report.directory}: {count} problem(s); nothing was started"
+        if count
+        else f"{report.directory}: ready",
+        file=stream,
+    )
 
 
 def _read_truth(input_dir: Path) -> dict[str, Any]:
@@ -247,67 +247,26 @@ def _read_truth(input_dir: Path) -> dict[str, Any]:
     return truth
 
 
-def _window(manifest: dict[str, Any]) -> tuple[date, int]:
-    parameters = manifest["parameters"]
-    return date.fromisoformat(parameters["start"]), int(parameters["days"])
-
-
-def plan_deliveries(input_dir: Path, start: date, days: int) -> list[Delivery]:
-    """Every generated landing file with the simulated time the company delivers it."""
-    first = _midnight(start)
-    deliveries: list[Delivery] = []
-    for source in DAILY_INPUTS:
-        for path in sorted((input_dir / source).glob("*.jsonl")):
-            day = date.fromisoformat(path.stem)
-            at = max(first, _midnight(day) + timedelta(days=1, hours=1))
-            key = f"{source}/{day:%Y/%m/%d}/{source}-{day.isoformat()}.jsonl"
-            deliveries.append(Delivery(at, source, path, "LandingBucketName", key))
-    for source, day_of_month in MONTHLY_INPUTS.items():
-        for path in sorted((input_dir / source).glob("*.csv")):
-            month = path.stem[:7]  # YYYY-MM.csv, or YYYY-MM-<what>.csv for a second file
-            at = max(first, _next_month(month) + timedelta(days=day_of_month - 1, hours=2))
-            name = f"{source}-{path.stem}.csv"
-            if source in FINANCE_INPUTS:
-                bucket, key = "FinanceBucketName", f"landing/{source}/{month}/{name}"
-            else:
-                bucket, key = "LandingBucketName", f"{source}/{month}/{name}"
-            deliveries.append(Delivery(at, source, path, bucket, key))
-    experiments = input_dir / "experiments" / "experiments.csv"
-    if experiments.is_file():
-        deliveries.append(
-            Delivery(
-                first,
-                "experiments",
-                experiments,
-                "LandingBucketName",
-                "experiments/experiments.csv",
-            )
-        )
-    horizon = first + timedelta(days=days + CLOSE_DAYS)
-    return sorted(d for d in deliveries if d.at <= horizon)
-
-
-def _midnight(day: date) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _next_month(month: str) -> datetime:
-    year, mon = (int(part) for part in month.split("-"))
-    return datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=UTC)
-
-
 # --- the emulator ------------------------------------------------------------------
 
 
-def _emulator(*, clock_start: datetime) -> tuple[str, bool]:
-    """(endpoint, started by us). Reuses a running emulator whose clock is not past start."""
+def _emulator(*, clock_start: datetime, enforce_iam: bool = False) -> tuple[str, bool]:
+    """(endpoint, started by us). Reuses a running emulator whose clock is not past start
+    and whose IAM enforcement is the one asked for."""
     from pablo.local.cli import _start_detached  # noqa: PLC0415
     from pablo.local.control import ControlClient  # noqa: PLC0415
     from pablo.local.state import is_emulator_process, load_state  # noqa: PLC0415
 
     state = load_state()
     if state is not None and is_emulator_process(state.pid):
-        now = datetime.fromisoformat(ControlClient(state.endpoint).health()["clock"])
+        health = ControlClient(state.endpoint).health()
+        if bool(health.get("iam_enforced")) != enforce_iam:
+            raise DemoError(
+                "the running emulator's IAM enforcement is "
+                f"{'on' if health.get('iam_enforced') else 'off'}: stop it with "
+                "`pablo local down` and run again"
+            )
+        now = datetime.fromisoformat(health["clock"])
         if now > clock_start:
             raise DemoError(
                 f"the running emulator's clock is at {now.isoformat()}, past the data's start "
@@ -315,7 +274,7 @@ def _emulator(*, clock_start: datetime) -> tuple[str, bool]:
             )
         return state.endpoint, False
     _say("starting the emulator")
-    state = _start_detached(0, clock_start)
+    state = _start_detached(0, clock_start, enforce_iam=enforce_iam)
     return state.endpoint, True
 
 
@@ -385,7 +344,7 @@ def _replay(
     landed: dict[str, int] = {}
     events: list[dict[str, Any]] = []
     pending = list(deliveries)
-    cursor = _midnight(start)
+    cursor = midnight(start)
     end = cursor + timedelta(days=days + CLOSE_DAYS)
     steps = int((end - cursor) / STEP)
     with tqdm(total=steps, desc="simulated time", unit="6h", file=sys.stderr) as bar:
@@ -509,6 +468,8 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
     print(f"time          {phases}")
     cpu = ", ".join(f"{k} {v} s" for k, v in summary["cpu_seconds"].items())
     print(f"cpu           {cpu}")
+    if summary.get("iam_enforced"):
+        print("iam           enforced: each function ran as its own role")
     clock = ", ".join(f"{k} {v} s" for k, v in summary["clock_seconds"].items())
     print(f"clock         {clock or 'not reported'} (the replay's wall time at each clock step)")
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")

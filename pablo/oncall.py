@@ -42,7 +42,6 @@ from pablo.stack import STACK_NAME
 
 # moto creates alarms in OK with this reason; AWS creates them in INSUFFICIENT_DATA.
 MOTO_INITIAL_REASON: Final = "Unchecked: Initial alarm creation"
-BACKFILL_PREFIX: Final = "backfill-"
 KINESIS_BATCH: Final = 500
 KINESIS_ATTEMPTS: Final = 5
 BUCKET_OUTPUTS: Final = {
@@ -301,8 +300,11 @@ def week_restatements(target: Target, week: date) -> list[dict[str, Any]]:
 
 
 def week_backfills(target: Target, week: date) -> list[dict[str, Any]]:
-    """Executions named `backfill-...` of the stack's workflows started in the week (the
-    name's stamp is the pipeline clock; the start date is the wall clock in the emulator)."""
+    """Every backfill execution of the stack's workflows started in the week: manual ones
+    (`pablo backfill`, named `backfill-...-<stamp>`) and automatic ones (started by the
+    executive freshness gate, named `<run>-<upstream>-backfill-<version>`). Dated on the
+    pipeline clock: the manual name's stamp, the automatic input's `time`; the execution's
+    start date (wall clock in the emulator) only when neither is there."""
     sfn = target.client("stepfunctions")
     found = []
     for key, arn in sorted(target.outputs().items()):
@@ -312,9 +314,11 @@ def week_backfills(target: Target, week: date) -> list[dict[str, Any]]:
         for page in paginator.paginate(stateMachineArn=arn):
             for execution in page.get("executions", []):
                 name = execution["name"]
-                if not name.startswith(BACKFILL_PREFIX):
+                kind = oncall.backfill_kind(name)
+                if kind is None:
                     continue
-                started = _stamp_of(name) or target.utc(execution["startDate"])
+                started = _stamp_of(name) if kind == oncall.MANUAL else _input_time(sfn, execution)
+                started = started or target.utc(execution["startDate"])
                 if oncall.in_week(started, week):
                     found.append(
                         {
@@ -322,9 +326,19 @@ def week_backfills(target: Target, week: date) -> list[dict[str, Any]]:
                             "state_machine": arn.rsplit(":", 1)[-1],
                             "status": execution["status"],
                             "start": oncall.format_time(started),
+                            "kind": kind,
                         }
                     )
     return sorted(found, key=lambda b: (b["start"], b["name"]))
+
+
+def _input_time(sfn: Any, execution: dict[str, Any]) -> datetime | None:
+    described = sfn.describe_execution(executionArn=execution["executionArn"])
+    try:
+        moment = json.loads(described.get("input") or "{}").get("time")
+        return oncall.parse_time(moment) if isinstance(moment, str) else None
+    except (ValueError, AttributeError):
+        return None
 
 
 def _stamp_of(name: str) -> datetime | None:

@@ -9,7 +9,10 @@ the emulator's Glue catalog.
 Where it runs: `--lake DIR` on the snapshot; else the target every command finds
 (`pablo.stack.resolve_target`): `--endpoint URL`, $PABLO_ENDPOINT or the running emulator
 (`pablo local up`), on its Glue tables and S3 data; else Athena in the analyst workgroup of
-`--env` (cdk.json, default prod), through awswrangler. Tables are `database.table`
+`--env` (cdk.json, default prod), through awswrangler. Finance tables need `--role finance`
+(on Athena, AWS's or the emulator's: the finance workgroup, which IAM allows only to finance;
+on a lake, the only access control). On a lake DuckDB reads the catalog's tables and nothing
+else: no file, extension or database of its own. Tables are `database.table`
 (`curated.growth_monthly`, or the Glue name `pablo_prod_curated.growth_monthly`) or bare
 names in `--database`. Errors are one line (`pablo: ...`): exit code 2 for a wrong command
 line, 1 for a query that failed. See docs/query.md.
@@ -36,7 +39,7 @@ from infra.config import (
     read_cdk_json_context,
 )
 from infra.config import DEFAULT_ENV as LOCAL_ENV
-from pablo.commands.query import DEFAULT_ENV
+from pablo.commands.query import ANALYST_ROLE, DEFAULT_ENV, FINANCE_ROLE, ROLES
 from pablo.query_output import write
 from pablo.query_saved import DEFAULT_DATABASE, load_saved_queries, saved_query
 from pablo.query_sql import QueryError, check_tables, for_athena, registry_catalog, translate
@@ -55,6 +58,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         database=database,
         lake=args.lake,
         endpoint=endpoint,
+        role=args.role,
         workgroup=args.workgroup,
         env=args.env,
         show_sql=args.show_sql,
@@ -82,12 +86,16 @@ def run_query(
     database: str = DEFAULT_DATABASE,
     lake: Path | None = None,
     endpoint: str | None = None,
-    workgroup: str = ANALYSTS_WORKGROUP,
+    role: str = ANALYST_ROLE,
+    workgroup: str | None = None,
     env: str = DEFAULT_ENV,
     show_sql: bool = False,
     ctas: bool = False,
 ) -> pa.Table:
-    """The rows of `sql`: DuckDB on `lake`; else Athena, the emulator's at `endpoint` or AWS's."""
+    """The rows of `sql`: DuckDB on `lake`; else Athena, the emulator's at `endpoint` or AWS's,
+    in `workgroup` (default: the role's)."""
+    if role not in ROLES:
+        raise QueryError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if lake is not None:
         from pablo import query_engine  # noqa: PLC0415 (DuckDB only when it runs here)
 
@@ -95,16 +103,17 @@ def run_query(
             sql,
             query_engine.lake_catalog(lake),
             default_database=database,
-            allow_restricted=is_finance_workgroup(workgroup),
+            allow_restricted=role == FINANCE_ROLE,
         )
         if show_sql:
             print(translation.sql.rstrip() + ";\n", file=sys.stderr)
         return query_engine.execute(translation)
+    chosen = workgroup or (FINANCE_WORKGROUP if role == FINANCE_ROLE else ANALYSTS_WORKGROUP)
     if endpoint is not None:
         return _on_emulator(
-            sql, endpoint=endpoint, database=database, workgroup=workgroup, show_sql=show_sql
+            sql, endpoint=endpoint, database=database, workgroup=chosen, show_sql=show_sql
         )
-    return _on_athena(sql, database=database, workgroup=workgroup, env=env, ctas=ctas)
+    return _on_athena(sql, database=database, workgroup=chosen, env=env, ctas=ctas)
 
 
 def _on_emulator(

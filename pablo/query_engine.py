@@ -144,14 +144,28 @@ def execute(translation: Translation, *, filesystem: pafs.FileSystem | None = No
         con.execute("SET TimeZone = 'UTC'")
         for spec in translation.tables:
             _create_view(con, spec, filesystem)
+        lock_to_registered_tables(con)
         try:
             return athena_types(con.execute(translation.sql).fetch_arrow_table())
+        except duckdb.PermissionException as exc:
+            raise QueryError(
+                f"pablo query reads only the catalog's tables: {_one_line(exc)}"
+            ) from exc
         except duckdb.Error as exc:
             raise QueryError(
                 f"the DuckDB path cannot run this query: {_one_line(exc)}", reason=NOT_SUPPORTED
             ) from exc
         except pa.ArrowException as exc:
             raise QueryError(f"reading the Parquet failed: {_one_line(exc)}") from exc
+
+
+def lock_to_registered_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """From here on the connection reads only the views already made: no file, directory,
+    extension or database of its own (read_csv, COPY, ATTACH, INSTALL/LOAD are refused),
+    and the setting cannot be switched back. The views' data comes through pyarrow, which
+    was opened before the lock."""
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def athena_types(table: pa.Table) -> pa.Table:

@@ -190,7 +190,26 @@ def parse_query(sql: str) -> exp.Query:
     if not isinstance(statement, exp.Query):
         kind = statement.key.upper()
         raise QueryError(f"only SELECT queries can run here, not {kind}", reason=NOT_SUPPORTED)
+    _refuse_table_functions(statement)
     return statement
+
+
+def _refuse_table_functions(query: exp.Query) -> None:
+    """Queries read catalog tables only: a table function in FROM (DuckDB's read_csv,
+    read_parquet, read_text, glob...) would read any file the user can, finance files
+    included. UNNEST, Athena's one table function, is not a table reference and stays."""
+    for table in query.find_all(exp.Table):
+        if isinstance(table.this, exp.Func):
+            call = table.this.sql(dialect=READ_DIALECT)
+            raise QueryError(
+                f"{_shorten(call)} is not a table: pablo query reads only the catalog's "
+                "tables (database.table)",
+                reason=ACCESS_DENIED,
+            )
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def referenced_tables(query: exp.Query) -> list[exp.Table]:
@@ -287,8 +306,8 @@ def _check_restricted(used: Iterable[TableSpec], *, allow_restricted: bool) -> N
     for spec in used:
         if spec.restricted and not allow_restricted:
             raise QueryError(
-                f"{spec.qualified_name} is restricted to finance: run it in the finance "
-                "workgroup (--workgroup finance)",
+                f"{spec.qualified_name} is restricted to finance: run it as finance "
+                "(--role finance)",
                 reason=ACCESS_DENIED,
             )
 

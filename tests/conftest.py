@@ -65,7 +65,11 @@ def _wait_for_state(home: Path, process: subprocess.Popen[bytes], log_path: Path
 
 @contextlib.contextmanager
 def start_emulator(
-    home: Path, *, clock_start: str | None = None, environment: dict[str, str] | None = None
+    home: Path,
+    *,
+    clock_start: str | None = None,
+    environment: dict[str, str] | None = None,
+    enforce_iam: bool = False,
 ) -> Iterator[EmulatorServer]:
     """The emulator process on a free port, stopped (SIGTERM, then SIGKILL) on exit;
     `environment` adds variables to its own (e.g. MOTO_ACCOUNT_ID)."""
@@ -74,6 +78,8 @@ def start_emulator(
     command = [sys.executable, "-m", "pablo.local.server", "--port", "0"]
     if clock_start is not None:
         command += ["--clock-start", clock_start]
+    if enforce_iam:
+        command.append("--enforce-iam")
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -111,11 +117,13 @@ DEPLOY_ATTEMPTS = 2
 def deployed_stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[EmulatorServer]:
-    """A fresh emulator with the real stack deployed by the real CDK CLI, per module."""
+    """A fresh emulator with the real stack deployed by the real CDK CLI, per module (a
+    module's CLOCK_START sets its clock, ENFORCE_IAM = True turns IAM enforcement on)."""
     clock_start = getattr(request.module, "CLOCK_START", DEFAULT_CLOCK_START)
+    enforce_iam = bool(getattr(request.module, "ENFORCE_IAM", False))
     for attempt in range(1, DEPLOY_ATTEMPTS + 1):
         home = tmp_path_factory.mktemp("pablo-deployed")
-        with start_emulator(home, clock_start=clock_start) as server:
+        with start_emulator(home, clock_start=clock_start, enforce_iam=enforce_iam) as server:
             if not _deploy_into(server, home):
                 message = f"the local deploy failed (attempt {attempt}); log: {server.log_path}"
                 if attempt == DEPLOY_ATTEMPTS:

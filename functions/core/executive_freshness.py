@@ -18,6 +18,7 @@ while it waited), waits and checks again, a bounded number of times.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,6 +36,23 @@ UPSTREAMS: Final = (ENGAGEMENT, GROWTH, PROFIT)
 UPSTREAM_STALE: Final = "upstream_stale"
 DIRTY_PARTITIONS: Final = "dirty_partitions"
 BACKFILL_REASON: Final = "backfill"
+# An automatic backfill's execution name: `<run id, cut>-<upstream>-backfill[-<version>]`
+# (the name is the idempotency key: one backfill per run, upstream and stale state).
+_AUTOMATIC_BACKFILL = re.compile(
+    rf"-(?P<upstream>{'|'.join(UPSTREAMS)})-backfill(?:-(?P<version>[0-9a-f]+))?$"
+)
+
+
+def backfill_suffix(upstream: str) -> str:
+    """What ends the name of every automatic backfill of `upstream` (before its version)."""
+    return f"-{upstream}-backfill"
+
+
+def automatic_backfill_run(name: str) -> str | None:
+    """The (possibly cut) run id of the gate that started execution `name`, or None when
+    `name` is not an automatic backfill."""
+    found = _AUTOMATIC_BACKFILL.search(name)
+    return name[: found.start()] if found else None
 
 
 @dataclass(frozen=True)

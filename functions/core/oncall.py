@@ -20,6 +20,7 @@ from typing import Any, Final
 from functions.core.alarm_inventory import INVENTORY, AlarmSpec
 from functions.core.alarm_inventory.spec import COVERAGE, Coverage
 from functions.core.errors import ConfigurationError, ValidationError
+from functions.core.executive_freshness import automatic_backfill_run
 from functions.core.schemas import Pipeline
 
 ALARM: Final = "ALARM"
@@ -303,6 +304,31 @@ def status_lines(statuses: Sequence[AlarmStatus]) -> list[str]:
 
 # --- the weekly handover note --------------------------------------------------------
 
+# `pablo backfill` names its executions `backfill-<first day>-<last day>-<stamp>`.
+MANUAL_BACKFILL_PREFIX: Final = "backfill-"
+MANUAL: Final = "manual"
+AUTOMATIC: Final = "automatic"
+
+
+def backfill_kind(execution_name: str) -> str | None:
+    """MANUAL (`pablo backfill`), AUTOMATIC (the executive freshness gate's), or None for
+    an execution that is no backfill."""
+    if execution_name.startswith(MANUAL_BACKFILL_PREFIX):
+        return MANUAL
+    if automatic_backfill_run(execution_name) is not None:
+        return AUTOMATIC
+    return None
+
+
+def _backfill_line(row: Mapping[str, Any]) -> str:
+    name = str(row["name"])
+    kind = row.get("kind") or backfill_kind(name)
+    if kind == AUTOMATIC:
+        how = f"automatic, by the freshness gate of {automatic_backfill_run(name)}"
+    else:
+        how = "manual"
+    return f"{name} ({row['state_machine']}; {how}): {row['status']}, started {row['start']}"
+
 
 @dataclass(frozen=True)
 class Handoff:
@@ -312,7 +338,7 @@ class Handoff:
     alarms: list[AlarmStatus]
     acks: list[Ack]
     restatements: list[dict[str, Any]]
-    backfills: list[dict[str, Any]]  # name, state machine, status, start
+    backfills: list[dict[str, Any]]  # name, state_machine, status, start, kind
     replays: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -342,10 +368,7 @@ def handoff_lines(note: Handoff) -> list[str]:
     lines += ["", f"## Restatements ({len(note.restatements)})"]
     lines += [f"- {_restatement(r)}" for r in note.restatements] or ["- none"]
     lines += ["", f"## Backfills ({len(note.backfills)})"]
-    lines += [
-        f"- {b['name']} ({b['state_machine']}): {b['status']}, started {b['start']}"
-        for b in note.backfills
-    ] or ["- none"]
+    lines += [f"- {_backfill_line(b)}" for b in note.backfills] or ["- none"]
     lines += ["", f"## Quarantine replays ({len(note.replays)})"]
     lines += [
         f"- {r['pipeline']} {r['reason']}: {r['records']} records by {r['by']} at "

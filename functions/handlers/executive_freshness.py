@@ -100,7 +100,7 @@ def _backfill(run: Run, check: freshness.UpstreamCheck) -> dict[str, Any]:
     idempotency key), e.g. a late click dirtied a day again while the gate waited."""
     sfn, machine = client("stepfunctions"), os.environ[WORKFLOW_ENV[check.upstream]]
     version = f"-{check.backfill_version}" if check.backfill_version else ""
-    suffix = f"-{check.upstream}-backfill"
+    suffix = freshness.backfill_suffix(check.upstream)
     prefix = run.run_id[: EXECUTION_NAME_LIMIT - len(suffix) - len(version)] + suffix
     running = executive_io.running_execution(sfn, machine=machine, name_prefix=prefix)
     if running is not None:

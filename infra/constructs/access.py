@@ -227,6 +227,8 @@ class AccessRoles(Construct):
                 "dynamodb:Query",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
+                # `pablo oncall replay-quarantine` marks the replayed records in batches
+                "dynamodb:BatchWriteItem",
             ],
             resources=[state_table.table_arn],
         )

@@ -186,6 +186,8 @@ class PipelineFunction(Construct):
             self.role,
             actions=[
                 "dynamodb:GetItem",
+                # reads of many keys at once (the account-events ingest's duplicate check)
+                "dynamodb:BatchGetItem",
                 "dynamodb:PutItem",
                 "dynamodb:UpdateItem",
                 "dynamodb:DeleteItem",

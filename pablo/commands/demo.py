@@ -17,4 +17,9 @@ def register(subparsers: Any) -> None:
     demo.add_argument("--days", type=int, help="days; default: the generator's")
     demo.add_argument("--start", help="first day, YYYY-MM-DD; default: the generator's")
     demo.add_argument("--keep-running", action="store_true", help="leave the emulator up")
+    demo.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="run under IAM enforcement: each function acts as its own role",
+    )
     demo.set_defaults(func=Handler("pablo.demo:cmd_demo"))

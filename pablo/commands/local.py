@@ -28,6 +28,11 @@ def register(subparsers: Any) -> None:
     up.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     up.add_argument("--detach", action="store_true", help="run in the background")
     up.add_argument("--clock-start", type=_instant, help="ISO time of the clock; default now")
+    up.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="check every request against IAM; functions act as their roles",
+    )
     up.set_defaults(func=Handler("pablo.local.cli:cmd_up"))
 
     down = commands.add_parser("down", help="stop the emulator")

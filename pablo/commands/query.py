@@ -13,6 +13,11 @@ from pablo.stack import endpoint_help
 
 # Athena on AWS runs in this cdk.json environment unless --env names another.
 DEFAULT_ENV: Final = "prod"
+# Who runs the query. On a lake it is the only access control (the stand-in for the finance
+# workgroup and its IAM role); on Athena it picks the workgroup, and IAM decides.
+ANALYST_ROLE: Final = "analyst"
+FINANCE_ROLE: Final = "finance"
+ROLES: Final = (ANALYST_ROLE, FINANCE_ROLE)
 
 
 def register(subparsers: Any) -> None:
@@ -29,9 +34,15 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--lake", type=Path, help="a lake snapshot (pablo demo --out DIR)")
     parser.add_argument("--endpoint", help=endpoint_help() + " (Athena)")
     parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default=ANALYST_ROLE,
+        help=f"finance tables need {FINANCE_ROLE}",
+    )
+    parser.add_argument(
         "--workgroup",
-        default=ANALYSTS_WORKGROUP,
-        help=f"{ANALYSTS_WORKGROUP} or {FINANCE_WORKGROUP}, or a full workgroup name",
+        help=f"Athena only: {ANALYSTS_WORKGROUP} or {FINANCE_WORKGROUP} (default: the role's), "
+        "or a full workgroup name",
     )
     parser.add_argument(
         "--database",

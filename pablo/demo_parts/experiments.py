@@ -70,10 +70,14 @@ class ExperimentsDemo:
             "latest_week": latest,
             "srm_flagged": flagged,
             "srm_injected": injected,
-            "flagged_as_injected": flagged == injected,
+            "has_truth": bool(self.run.truth),
+            "flagged_as_injected": flagged == injected if self.run.truth else None,
             "multiple_variant_units": {k: sorted(v) for k, v in sorted(multiple.items())},
-            "multiple_variants_as_injected": {k: sorted(v) for k, v in multiple.items()}
-            == expected_multiple,
+            "multiple_variants_as_injected": (
+                {k: sorted(v) for k, v in multiple.items()} == expected_multiple
+                if self.run.truth
+                else None
+            ),
             "alarm_fired_at": self.alarm_fired_at,
             "alarm_state": self._alarm_state(),
             "errors": self.errors,
@@ -95,10 +99,15 @@ class ExperimentsDemo:
             )
         for experiment_id, units in section["multiple_variant_units"].items():
             out.append(f"  two variants, excluded: {experiment_id}: {', '.join(units)}")
+        injected = (
+            f" (injected: {', '.join(section['srm_injected']) or 'none'})"
+            if section.get("has_truth", True)
+            else ""
+        )
         out.append(
-            f"SRM flagged {', '.join(section['srm_flagged']) or 'none'} (injected: "
-            f"{', '.join(section['srm_injected']) or 'none'}); alarm to Data Science "
-            f"{section['alarm_fired_at'] or 'not fired'}, now {section['alarm_state']}"
+            f"SRM flagged {', '.join(section['srm_flagged']) or 'none'}{injected}; alarm to "
+            f"Data Science {section['alarm_fired_at'] or 'not fired'}, now "
+            f"{section['alarm_state']}"
         )
         out += [f"error: {e}" for e in section["errors"]]
         return out

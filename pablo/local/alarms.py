@@ -77,6 +77,7 @@ REGION_NAMES: Final = {
     "eu-central-1": "EU (Frankfurt)",
 }
 SUBJECT_LIMIT: Final = 100  # SNS refuses longer subjects
+S3: Final = "AWS/S3"
 STATE_CHANGE_SOURCE: Final = "aws.cloudwatch"
 STATE_CHANGE_DETAIL_TYPE: Final = "CloudWatch Alarm State Change"
 
@@ -100,6 +101,10 @@ class AlarmEvaluator:
         self._reported_skips: set[str] = set()
         self._restore_clock: Callable[[], None] | None = None
         self._restore_history: Callable[[], None] | None = None
+        # (namespace, metric name) of every datapoint stored, taken once per tick: an alarm
+        # whose metric has none is evaluated on an empty series without querying moto,
+        # whose every query scans all stored datapoints.
+        self._published: frozenset[tuple[str, str]] | None = None
 
     def start(self, ctx: EmulatorContext) -> None:
         self._ctx = ctx
@@ -125,6 +130,7 @@ class AlarmEvaluator:
         if new <= old:
             return []
         transitions: list[Transition] = []
+        self._published = self._published_metrics()
         for alarm in self._metric_alarms():
             rule = self._rule_or_skip(alarm)
             if rule is not None:
@@ -144,6 +150,10 @@ class AlarmEvaluator:
         """moto's CloudWatch backend of the account and region the API clients act in."""
         assert self._ctx is not None
         return cloudwatch_models.cloudwatch_backends[emulator_account()][self._ctx.region]
+
+    def _published_metrics(self) -> frozenset[tuple[str, str]]:
+        stored = list(self._backend().metric_data)  # one atomic copy: threads publish
+        return frozenset((datum.namespace, datum.name) for datum in stored)
 
     def _metric_alarms(self) -> list[dict[str, Any]]:
         """Every metric alarm, as DescribeAlarms(AlarmTypes=[MetricAlarm]) lists it."""
@@ -188,6 +198,10 @@ class AlarmEvaluator:
         self, alarm: dict[str, Any], rule: AlarmRule, start: datetime, end: datetime
     ) -> dict[int, float]:
         """The alarm's statistic per period start (epoch seconds) in [start, end)."""
+        metric = (alarm["Namespace"], alarm["MetricName"])
+        # moto computes AWS/S3's metrics on every query instead of storing them
+        if self._published is not None and metric not in self._published and metric[0] != S3:
+            return {}
         metric_stat: dict[str, Any] = {
             "Metric": {
                 "Namespace": alarm["Namespace"],

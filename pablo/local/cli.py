@@ -22,6 +22,7 @@ from pablo.local.control import ControlApiError, ControlClient, parse_duration
 from pablo.local.server import (
     BIND_ADDRESS,
     LOG_PATH_ENV,
+    STOP_GRACE_SECONDS,
     serve,
 )
 from pablo.local.state import (
@@ -39,7 +40,7 @@ from pablo.query_output import JSON
 from pablo.stack import command_target
 
 START_TIMEOUT_SECONDS: Final = 60.0
-STOP_TIMEOUT_SECONDS: Final = 15.0
+STOP_TIMEOUT_SECONDS: Final = STOP_GRACE_SECONDS + 5.0
 
 
 # up / down
@@ -74,18 +75,25 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not args.detach:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        return serve(port=args.port, clock_start=args.clock_start, record_state=True)
-    state = _start_detached(args.port, args.clock_start)
+        return serve(
+            port=args.port,
+            clock_start=args.clock_start,
+            record_state=True,
+            enforce_iam=args.enforce_iam,
+        )
+    state = _start_detached(args.port, args.clock_start, enforce_iam=args.enforce_iam)
     print(f"emulator running at {state.endpoint} (pid {state.pid}); log {state.log_path}")
     return 0
 
 
-def _start_detached(port: int, clock_start: Any) -> EmulatorState:
+def _start_detached(port: int, clock_start: Any, *, enforce_iam: bool = False) -> EmulatorState:
     log_path = local_dir() / "server.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", SERVER_MODULE, "--port", str(port)]
     if clock_start is not None:
         command += ["--clock-start", clock_start.isoformat()]
+    if enforce_iam:
+        command.append("--enforce-iam")
     with log_path.open("ab") as log:
         child = subprocess.Popen(
             command,

@@ -41,6 +41,7 @@ from typing import Any, Final
 from moto.awslambda.models import LambdaBackend
 from moto.kinesis.models import KinesisBackend
 
+from pablo.local import service_metrics
 from pablo.local.context import EmulatorContext
 from pablo.local.esm_batches import (
     RECORD_AGE_EXCEEDED,
@@ -125,6 +126,9 @@ class KinesisEventSourcePoller:
             self._manager = None
         with self._lock:
             pollers, self._pollers = list(self._pollers.values()), {}
+        # Every poller told first, then joined: they wind down together, not one by one.
+        for poller in pollers:
+            poller.request_stop()
         for poller in pollers:
             poller.stop()
         if self._restore_moto is not None:
@@ -332,9 +336,12 @@ class MappingPoller:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+    def stop(self) -> None:
+        self.request_stop()
         self._thread.join(timeout=30)
 
     def wake(self) -> None:
@@ -449,7 +456,7 @@ class MappingPoller:
             ShardIterator=shard.iterator, Limit=self.batch_size, StreamARN=self.stream_arn
         )
         shard.iterator = page.get("NextShardIterator") or shard.iterator
-        return [
+        records = [
             StreamRecord(
                 sequence_number=r["SequenceNumber"],
                 partition_key=r["PartitionKey"],
@@ -458,6 +465,14 @@ class MappingPoller:
             )
             for r in page.get("Records", [])
         ]
+        if records:
+            service_metrics.iterator_age(
+                self.stream_arn,
+                newest_read=records[-1].arrival,
+                now=self._ctx.clock.now(),
+                region=self._ctx.region,
+            )
+        return records
 
     def _first_iterator(self, shard_id: str) -> str:
         position = self.config.get("StartingPosition") or "TRIM_HORIZON"

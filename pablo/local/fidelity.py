@@ -143,6 +143,40 @@ PROPERTY_NOTES: dict[str, dict[str, str]] = {
     },
 }
 
+# AWS service metrics (namespace, name) the emulator publishes as AWS would
+# (pablo.local.service_metrics); an alarm on any other AWS/ metric sees only missing data.
+PRODUCED_SERVICE_METRICS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Kinesis", "GetRecords.IteratorAgeMilliseconds"),
+        ("AWS/Kinesis", "IncomingRecords"),  # moto's own
+        ("AWS/Kinesis", "IncomingBytes"),  # moto's own
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/States", "ExecutionsTimedOut"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    }
+)
+NOT_PRODUCED_WHY: dict[tuple[str, str], str] = {
+    ("AWS/Lambda", "Throttles"): "the emulator runs every invocation and never throttles",
+}
+
+
+def alarm_metric_note(properties: Mapping[str, Any]) -> str | None:
+    """Why an alarm on an AWS service metric the emulator never publishes can only see
+    missing data locally; None for the stack's own metrics and the produced ones."""
+    namespace, metric = properties.get("Namespace"), properties.get("MetricName")
+    if not isinstance(namespace, str) or not namespace.startswith("AWS/"):
+        return None
+    if (namespace, metric) in PRODUCED_SERVICE_METRICS:
+        return None
+    why = NOT_PRODUCED_WHY.get((namespace, str(metric)), "neither moto nor the emulator does")
+    treat = properties.get("TreatMissingData", "missing")
+    return (
+        f"{namespace} {metric} is never published locally ({why}): the alarm evaluates "
+        f"missing data only (TreatMissingData {treat})"
+    )
+
+
 POLICY_PROPERTIES: dict[str, tuple[str, ...]] = {
     "AWS::S3::BucketPolicy": ("PolicyDocument",),
     "AWS::SNS::TopicPolicy": ("PolicyDocument",),
@@ -171,6 +205,10 @@ def not_honoured(resource_type: str, properties: Mapping[str, Any]) -> tuple[str
     policies = [properties.get(name) for name in POLICY_PROPERTIES.get(resource_type, ())]
     if _has_condition(policies):
         notes.append(POLICY_CONDITIONS)
+    if resource_type == "AWS::CloudWatch::Alarm":
+        metric_note = alarm_metric_note(properties)
+        if metric_note is not None:
+            notes.append(metric_note)
     return tuple(notes)
 
 

@@ -32,6 +32,8 @@ from typing import Any, Final
 from moto.awslambda.models import LambdaFunction, lambda_backends
 from moto.s3.models import s3_backends
 
+from pablo.local import iam, service_metrics
+from pablo.local.clock import Clock
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
 from pablo.local.lambda_code import CodeCache, ExtractedCode
 from pablo.local.state import local_dir
@@ -61,6 +63,7 @@ class FunctionSpec:
     code: ExtractedCode
     layers: tuple[ExtractedCode, ...]
     region: str
+    role: str = ""  # the execution role: under IAM enforcement, the worker's credentials
 
     @property
     def log_group(self) -> str:
@@ -245,6 +248,12 @@ class Worker:
         self._log_offset += len(data)
         return data.decode("utf-8", errors="replace")
 
+    def interrupt(self) -> None:
+        """End the environment's process, even mid-invocation: the invoking thread reads
+        EOF and reports the invocation as died (the pool then closes the worker)."""
+        if self.alive:
+            self._process.kill()
+
     def kill(self) -> None:
         if self.alive:
             self._process.kill()
@@ -262,6 +271,18 @@ def _runtime_error(request_id: str, error_type: str, status: str) -> dict[str, s
     return {
         "errorType": error_type,
         "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {status}",
+    }
+
+
+def _credentials(spec: FunctionSpec) -> dict[str, str]:
+    """The function's role's temporary credentials under IAM enforcement (it may do what
+    its role allows, nothing more); the emulator's fixed ones otherwise."""
+    if iam.enforcing() and spec.role:
+        return iam.role_credentials(spec.role, session_name=spec.name)
+    return {
+        "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
+        "AWS_SESSION_TOKEN": "testing",
     }
 
 
@@ -286,9 +307,7 @@ def _worker_environment(spec: FunctionSpec, endpoint: str, stream: str) -> dict[
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": spec.region,
             "AWS_DEFAULT_REGION": spec.region,
-            "AWS_ACCESS_KEY_ID": LOCAL_CREDENTIALS["aws_access_key_id"],
-            "AWS_SECRET_ACCESS_KEY": LOCAL_CREDENTIALS["aws_secret_access_key"],
-            "AWS_SESSION_TOKEN": "testing",
+            **_credentials(spec),
             # The host's ~/.aws files must not change how the handler's SDK behaves.
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -366,11 +385,15 @@ class LambdaRuntime:
         self._cache = CodeCache(cache_dir or local_dir() / "lambda" / "code")
         self._pools: dict[str, WorkerPool] = {}
         self._lock = threading.Lock()
+        self._workers: set[Worker] = set()  # every live environment, idle or busy
+        self._closed = False  # stopping: no new invocation
         self._endpoint = ""
+        self._clock: Clock | None = None
         self._original: Callable[..., InvokeResult] | None = None
 
     def start(self, ctx: EmulatorContext) -> None:
         self._endpoint = ctx.endpoint
+        self._clock = ctx.clock
         self._original = LambdaFunction._invoke_lambda
         runtime = self
 
@@ -379,14 +402,24 @@ class LambdaRuntime:
 
         LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
 
+    def close(self) -> None:
+        """Refuse new invocations and end every environment, the busy ones included: an
+        invocation in progress ends as a runtime error instead of holding the shutdown or
+        outliving the emulator in an orphan process."""
+        with self._lock:
+            self._closed = True
+            pools, self._pools = list(self._pools.values()), {}
+            workers, self._workers = list(self._workers), set()
+        for worker in workers:
+            worker.interrupt()
+        for pool in pools:
+            pool.retire()
+
     def stop(self) -> None:
+        self.close()
         if self._original is not None:
             LambdaFunction._invoke_lambda = self._original  # type: ignore[method-assign]
             self._original = None
-        with self._lock:
-            pools, self._pools = list(self._pools.values()), {}
-        for pool in pools:
-            pool.retire()
 
     def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]] | None:
         """Lambda has nothing scheduled of its own."""
@@ -399,8 +432,20 @@ class LambdaRuntime:
         return [pid for pool in pools for pid in pool.worker_pids()]
 
     def invoke(self, fn: Any, event: Any) -> InvokeResult:
-        """The seam: run `fn` on `event`; (payload, errored, log tail) as moto expects."""
+        """The seam: run `fn` on `event`; (payload, errored, log tail) as moto expects. A
+        function error is counted in AWS/Lambda Errors, as Lambda does."""
+        result = self._run(fn, event)
+        if result[1] and self._clock is not None and not self._closed:
+            service_metrics.function_error(
+                fn.function_name, at=self._clock.now(), region=fn.region, account=fn.account_id
+            )
+        return result
+
+    def _run(self, fn: Any, event: Any) -> InvokeResult:
         request_id = str(uuid.uuid4())
+        if self._closed:
+            error = {"errorType": "Runtime.Unavailable", "errorMessage": "emulator stopping"}
+            return json.dumps(error), True, ""
         try:
             pool = self._pool_for(fn)
         except Exception as exc:  # a function the emulator cannot run: say why, like AWS
@@ -414,6 +459,7 @@ class LambdaRuntime:
             init_error = None
             if worker is None:
                 worker = pool.spawn()
+                self._track(worker)
                 init_error = worker.init()
             if init_error is not None:
                 init_error.setdefault("requestId", request_id)
@@ -433,6 +479,20 @@ class LambdaRuntime:
             return result.payload, result.errored, _tail(lines)
         finally:
             pool.release(worker, reusable=reusable)
+            if worker is not None and not (reusable and worker.alive):
+                self._untrack(worker)
+
+    def _track(self, worker: Worker) -> None:
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                self._workers.add(worker)
+        if closed:  # spawned while the emulator closed: end it too
+            worker.interrupt()
+
+    def _untrack(self, worker: Worker) -> None:
+        with self._lock:
+            self._workers.discard(worker)
 
     def _pool_for(self, fn: Any) -> WorkerPool:
         spec = self._spec(fn)
@@ -463,6 +523,7 @@ class LambdaRuntime:
             code=self._cache.function_code(_function_zip(fn), digest=fn.code_digest),
             layers=tuple(self._layers(fn)),
             region=fn.region,
+            role=str(fn.role or ""),
         )
 
     def _layers(self, fn: Any) -> list[ExtractedCode]:

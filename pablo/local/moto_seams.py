@@ -277,6 +277,47 @@ SEAMS: tuple[Seam, ...] = (
     Seam("moto.athena.responses", "AthenaResponse._get_param", "athena"),
     Seam("moto.athena.responses", "AthenaResponse.athena_backend", "athena"),
     Seam("moto.athena.models", "AthenaBackend.get_work_group", "athena", ("self", "name")),
+    # pablo.local.iam: moto's IAM enforcement, judged against the ARNs AWS uses
+    Seam(
+        "moto.core.authorization",
+        "ActionAuthenticatorMixin._authenticate_and_authorize_action",
+        "iam: the resource each request is judged against",
+        ("self", "iam_request_cls", "resource"),
+    ),
+    Seam("moto.core.authorization", "ActionAuthenticatorMixin.request_count", "iam"),
+    Seam(
+        "moto.core.botocore_stubber",
+        "BotocoreStubber.__call__",
+        "iam: in-process calls are AWS's own",
+        ("self", "event_name", "request"),
+    ),
+    Seam(
+        "moto.iam.access_control",
+        "IAMRequestBase.check_action_permitted",
+        "iam: condition keys",
+        ("self", "resource"),
+    ),
+    Seam("moto.iam.access_control", "IAMRequestBase.check_signature", "iam", ("self",)),
+    Seam("moto.iam.access_control", "IAMPolicy", "iam"),
+    Seam("moto.iam.access_control", "PermissionResult.DENIED", "iam"),
+    Seam("moto.iam.access_control", "PermissionResult.PERMITTED", "iam"),
+    Seam("moto.iam.models", "iam_backends", "iam: the administrator principal"),
+    Seam("moto.sts.models", "sts_backends", "iam: role credentials for functions"),
+    Seam("moto.settings", "INITIAL_NO_AUTH_ACTION_COUNT", "iam: enforcement on"),
+    *(
+        Seam(module, response, "iam: resource ARNs per service")
+        for module, response in (
+            ("moto.dynamodb.responses", "DynamoHandler"),
+            ("moto.glue.responses", "GlueResponse"),
+            ("moto.kinesis.responses", "KinesisResponse"),
+            ("moto.sns.responses", "SNSResponse"),
+            ("moto.stepfunctions.responses", "StepFunctionResponse"),
+            ("moto.cloudwatch.responses", "CloudWatchResponse"),
+        )
+    ),
+    # pablo.local.service_metrics
+    Seam("moto.sqs.models", "sqs_backends", "service_metrics: queue depth"),
+    Seam("moto.sqs.models", "sqs_backends.items", "service_metrics: every account's queues"),
 )
 
 
@@ -286,6 +327,7 @@ ADDED: tuple[tuple[str, str], ...] = (
     ("moto.awslambda.models", "LayerVersion.physical_resource_id"),
     ("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarm_history"),
     ("moto.athena.responses", "AthenaResponse.batch_get_query_execution"),
+    ("moto.cloudwatch.responses", "CloudWatchResponse._determine_resource"),
 )
 
 

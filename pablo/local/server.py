@@ -51,6 +51,7 @@ from moto.moto_server.werkzeug_app import (
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from werkzeug.serving import make_server
 
+from pablo.local import iam
 from pablo.local.clock import Clock, parse_instant
 from pablo.local.context import EmulatorContext, Extension
 from pablo.local.lambda_runtime import LambdaRuntime
@@ -62,9 +63,14 @@ LOG = logging.getLogger("pablo.local.server")
 BIND_ADDRESS: Final = "127.0.0.1"
 ENDPOINT_HOST: Final = "localhost"  # moto reads a TemplateURL as bucket/key only for this host
 CONTROL_PREFIX: Final = "/pablo-api/"
+# How long a stop may take before the process exits regardless; below the time
+# `pablo local down` waits before it resorts to SIGKILL (pablo.local.cli).
+STOP_GRACE_SECONDS: Final = 10.0
 EXTENSION_PATHS: Final = (
     "pablo.local.esm:KinesisEventSourcePoller",
     "pablo.local.schedules:ScheduleRunner",
+    # Before the alarms: what a tick publishes is there when they evaluate.
+    "pablo.local.service_metrics:ServiceMetrics",
     "pablo.local.alarms:AlarmEvaluator",
     "pablo.local.event_targets:EventTargetDelivery",
     "pablo.local.athena:AthenaSql",
@@ -118,8 +124,15 @@ def running_executions() -> int:
 class Emulator:
     """Clock, extensions and the control API around one moto server."""
 
-    def __init__(self, *, clock: Clock, extension_paths: Sequence[str] = EXTENSION_PATHS) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        extension_paths: Sequence[str] = EXTENSION_PATHS,
+        enforce_iam: bool = False,
+    ) -> None:
         self.clock = clock
+        self.enforce_iam = enforce_iam
         self.extensions: list[Extension] = [LambdaRuntime()]
         more, self.skipped = load_extensions(extension_paths)
         self.extensions += more
@@ -137,6 +150,8 @@ class Emulator:
     # lifecycle
     def start(self, port: int) -> str:
         self.patches = install_patches(self.clock)
+        if self.enforce_iam:  # before the first request: nothing runs unchecked
+            iam.enforce()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         self._server = _Server(self, port)
         self._server.start()
@@ -153,14 +168,20 @@ class Emulator:
         return self.endpoint
 
     def stop(self) -> None:
+        """No new request, no new invocation, every running one ended, then the extensions
+        in reverse order: an extension waiting for its deliveries (a Lambda invocation of up
+        to 15 minutes) must not hold the shutdown."""
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        runtime = self.extension(LambdaRuntime.name)
+        if isinstance(runtime, LambdaRuntime):
+            runtime.close()
         for extension in reversed(self.extensions):
             try:
                 extension.stop()
             except Exception:
                 LOG.exception("extension %s failed to stop", extension.name)
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU (user + system) so far of this process (moto and the extensions, one GIL)
@@ -189,6 +210,7 @@ class Emulator:
             "skipped_extensions": self.skipped,
             "patches": self.patches,
             "http_requests": self.http_requests,
+            "iam_enforced": iam.enforcing(),
         }
 
     def count_http_request(self) -> None:
@@ -393,12 +415,25 @@ class _Server(ThreadedMotoServer):
         self._server.serve_forever()
 
 
-def serve(*, port: int, clock_start: datetime | None, record_state: bool) -> int:
-    """Run the emulator until SIGTERM or SIGINT; record it in the state file meanwhile."""
+def serve(
+    *, port: int, clock_start: datetime | None, record_state: bool, enforce_iam: bool = False
+) -> int:
+    """Run the emulator until SIGTERM or SIGINT; record it in the state file meanwhile.
+
+    On the signal it stops within STOP_GRACE_SECONDS: requests refused, Lambda environments
+    ended (busy ones too), extensions stopped, state file removed. Nothing survives it: the
+    emulator keeps no state across a restart. If stopping hangs past the grace, the process
+    exits anyway (status 1), state file removed, so `pablo local down` never needs SIGKILL."""
     stop = threading.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        received.append(signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    emulator = Emulator(clock=Clock(clock_start))
+        signal.signal(signum, on_signal)
+    emulator = Emulator(clock=Clock(clock_start), enforce_iam=enforce_iam)
     endpoint = emulator.start(port)
     bound = int(endpoint.rsplit(":", 1)[1])
     if record_state:
@@ -409,10 +444,34 @@ def serve(*, port: int, clock_start: datetime | None, record_state: bool) -> int
     try:
         stop.wait()
     finally:
+        why = signal.Signals(received[0]).name if received else "shutdown"
+        LOG.info("stopping on %s", why)
+        watchdog = threading.Timer(
+            STOP_GRACE_SECONDS, _exit_now, kwargs={"record_state": record_state}
+        )
+        watchdog.daemon = True
+        watchdog.start()
         emulator.stop()
+        watchdog.cancel()
         if record_state:
             clear_state(pid=os.getpid())
-    return 0
+        LOG.info("emulator stopped")
+        _exit_now(code=0, record_state=False)
+    return 0  # not reached: the process ends above
+
+
+def _exit_now(*, code: int = 1, record_state: bool) -> None:
+    """End the process now. Once the emulator has stopped, threads moto started and never
+    ends (its Step Functions executors, a request thread still reading) would otherwise
+    hold the interpreter's exit for as long as they run: nothing of them is kept anyway."""
+    if code:
+        LOG.error("the emulator did not stop within %.0f s: exiting anyway", STOP_GRACE_SECONDS)
+    if record_state:
+        clear_state(pid=os.getpid())
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -420,12 +479,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     parser.add_argument("--clock-start", type=parse_instant, default=None)
     parser.add_argument("--no-state", action="store_true", help="do not write the state file")
+    parser.add_argument("--enforce-iam", action="store_true", help="check every request's IAM")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    return serve(port=args.port, clock_start=args.clock_start, record_state=not args.no_state)
+    return serve(
+        port=args.port,
+        clock_start=args.clock_start,
+        record_state=not args.no_state,
+        enforce_iam=args.enforce_iam,
+    )
 
 
 if __name__ == "__main__":

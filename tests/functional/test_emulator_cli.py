@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
+import threading
+import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pablo import cli
+from pablo.local.cli import STOP_TIMEOUT_SECONDS
 from pablo.local.context import local_client
 from pablo.local.state import PABLO_HOME_ENV, EmulatorState, load_state, save_state
 
@@ -107,3 +113,80 @@ def test_up_status_tick_double_up_and_down(
     assert load_state() is None
     code, _, err = _pablo(capsys, "status")
     assert code == 1 and "not running" in err
+
+
+SLEEPER = "import time\n\ndef handler(event, context):\n    time.sleep(event['seconds'])\n"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper has already ended)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" not in status.read_text()
+    except FileNotFoundError:
+        return False
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-P", str(pid)], check=False, capture_output=True, text=True
+    ).stdout
+    return [int(line) for line in found.split()]
+
+
+def test_down_stops_a_busy_emulator_on_sigterm_leaving_no_process_behind(
+    pablo_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given a detached emulator in the middle of a 5-minute Lambda invocation
+    code, out, _ = _pablo(capsys, "up", "--detach", "--port", "0")
+    assert code == 0, out
+    state = load_state()
+    assert state is not None
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("app.py", SLEEPER)
+    lambda_client = local_client("lambda", state.endpoint)
+    role = local_client("iam", state.endpoint).create_role(
+        RoleName="sleeper", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    lambda_client.create_function(
+        FunctionName="sleeper",
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": archive.getvalue()},
+        Timeout=900,
+    )
+
+    def invoke() -> None:
+        # the emulator going away mid-call is the point: the call's own error is not
+        with contextlib.suppress(Exception):
+            lambda_client.invoke(FunctionName="sleeper", Payload=json.dumps({"seconds": 300}))
+
+    threading.Thread(target=invoke, daemon=True).start()
+    deadline = time.monotonic() + 60
+    while not _children(state.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = _children(state.pid)
+    assert workers, "the invocation's Lambda environment never started"
+
+    # when it is stopped
+    started = time.monotonic()
+    code, out, err = _pablo(capsys, "down")
+    took = time.monotonic() - started
+
+    # then SIGTERM was enough (no SIGKILL), within the wait
+    assert code == 0 and f"emulator stopped (pid {state.pid})" in out
+    assert "ignored SIGTERM" not in err
+    assert took < STOP_TIMEOUT_SECONDS
+    # and neither it nor the busy Lambda environment outlives the stop (a process that has
+    # released its memory may take a moment more to leave the process table)
+    deadline = time.monotonic() + 5
+    while any(_alive(pid) for pid in [state.pid, *workers]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(state.pid)
+    orphans = [pid for pid in workers if _alive(pid)]
+    assert not orphans, f"Lambda environments left running: {orphans}"
+    # and its log says why it stopped
+    log = (pablo_home / "local" / "server.log").read_text()
+    assert "stopping on SIGTERM" in log and "emulator stopped" in log

@@ -195,6 +195,120 @@ def test_handoff_and_demo_summary_show_the_fired_alarm_and_its_ack(
     assert any(f"docs/runbooks/profit.md#{ALARM_KEY}" in line for line in summary)
 
 
+def test_the_handoff_lists_manual_and_automatic_backfills_of_the_week(
+    deployed_stack: EmulatorServer, target: oncall.Target
+) -> None:
+    # given a manual backfill (`pablo backfill`'s naming) and one the executive freshness
+    # gate started (its naming), both this week on the pipeline clock
+    sfn = deployed_stack.client("stepfunctions")
+    arn = deployed_stack.outputs["GrowthWeeklyStateMachineArn"]
+    now = deployed_stack.control.now()
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    manual = f"{core.MANUAL_BACKFILL_PREFIX}20260801-20260807-{stamp}"
+    automatic = "monthly-2026-08-growth-backfill"
+    for name in (manual, automatic):
+        sfn.start_execution(
+            stateMachineArn=arn, name=name, input=json.dumps({"time": core.format_time(now)})
+        )
+    # when the week's handover note is built
+    rotation = oncall.load_rotation(ROTATION)
+    note = core.handoff_lines(oncall.build_handoff(target, rotation, core.week_start(now.date())))
+    # then both are listed, each saying who started it
+    assert any(line.startswith(f"- {manual} (") and "; manual)" in line for line in note)
+    assert any(
+        line.startswith(f"- {automatic} (")
+        and "automatic, by the freshness gate of monthly-2026-08" in line
+        for line in note
+    )
+
+
+# --- alarms on AWS's own metrics (published by the emulator as AWS would) -------------
+
+
+def _aws_datapoints(stack: EmulatorServer, namespace: str, metric: str, dimension: dict) -> float:
+    now = stack.control.now()
+    stats = stack.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName=metric,
+        Dimensions=[dimension],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(minutes=10),
+        Period=300,
+        Statistics=["Sum"],
+    )
+    return float(sum(p["Sum"] for p in stats["Datapoints"]))
+
+
+def test_a_function_that_raises_fires_its_errors_alarm_and_pages(
+    deployed_stack: EmulatorServer, topic_inbox: str
+) -> None:
+    # given the executive KPI function invoked with an event it cannot read
+    prefix = deployed_stack.outputs["NamePrefix"]
+    function = f"{prefix}-executive-kpi"
+    response = deployed_stack.client("lambda").invoke(
+        FunctionName=function, Payload=json.dumps({"grain": "fortnight"}).encode()
+    )
+    assert response.get("FunctionError"), response["Payload"].read()
+    # then Lambda's Errors metric counts it, on the function's own dimension
+    dimension = {"Name": "FunctionName", "Value": function}
+    assert _aws_datapoints(deployed_stack, "AWS/Lambda", "Errors", dimension) == 1.0
+    # and at the next period boundary its alarm fires and pages the on-call topic
+    name = f"{prefix}-executive-kpi-errors"
+    _next_period(deployed_stack)
+    assert _alarm(deployed_stack, name)["StateValue"] == "ALARM"
+    assert _pages(deployed_stack, topic_inbox, name) == ["ALARM"]
+    # and once the error is out of the evaluation range (2 periods for 1, as AWS looks back
+    # past missing datapoints), periods without invocations (not breaching) give OK
+    _next_period(deployed_stack)
+    _next_period(deployed_stack)
+    assert _alarm(deployed_stack, name)["StateValue"] == "OK"
+
+
+def test_a_batch_in_the_ingest_failure_queue_pages_until_the_queue_is_empty(
+    deployed_stack: EmulatorServer, topic_inbox: str
+) -> None:
+    # given a failed batch's descriptor in the click mapping's on-failure queue
+    sqs, url = deployed_stack.client("sqs"), deployed_stack.outputs["ClickIngestFailureQueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"KinesisBatchInfo": {"batchSize": 3}}))
+    name = f"{deployed_stack.outputs['NamePrefix']}-click-ingest-failure-queue"
+    # when the clock passes the next period boundary
+    _next_period(deployed_stack)
+    # then the queue-depth alarm fires and pages
+    assert _alarm(deployed_stack, name)["StateValue"] == "ALARM"
+    assert _pages(deployed_stack, topic_inbox, name) == ["ALARM"]
+    # and once the batch is replayed and its message deleted, it returns to OK
+    for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    _next_period(deployed_stack)
+    _next_period(deployed_stack)
+    assert _alarm(deployed_stack, name)["StateValue"] == "OK"
+
+
+def test_a_failed_workflow_execution_fires_its_failed_alarm(
+    deployed_stack: EmulatorServer, topic_inbox: str
+) -> None:
+    # given a growth run whose input its first task rejects (Catch, notify, Fail)
+    sfn = deployed_stack.client("stepfunctions")
+    arn = deployed_stack.outputs["GrowthWeeklyStateMachineArn"]
+    started = sfn.start_execution(
+        stateMachineArn=arn, name=f"bad-input-{uuid.uuid4().hex[:8]}", input='{"time": "never"}'
+    )
+
+    def ended() -> str | None:
+        status = sfn.describe_execution(executionArn=started["executionArn"])["status"]
+        return None if status == "RUNNING" else str(status)
+
+    assert wait_for(ended, "the bad growth run to end") == "FAILED"
+    name = f"{deployed_stack.outputs['NamePrefix']}-growth-weekly-failed"
+    # when the clock passes the next period boundary
+    _next_period(deployed_stack)
+    # then ExecutionsFailed counted it on the state machine's ARN, and its alarm fired
+    dimension = {"Name": "StateMachineArn", "Value": arn}
+    assert _aws_datapoints(deployed_stack, "AWS/States", "ExecutionsFailed", dimension) == 1.0
+    assert _alarm(deployed_stack, name)["StateValue"] == "ALARM"
+    assert _pages(deployed_stack, topic_inbox, name) == ["ALARM"]
+
+
 # --- replay ----------------------------------------------------------------------------
 
 

@@ -90,19 +90,23 @@ def test_saved_query_runs_on_the_emulator(
     assert saved_query("mrr_by_month").database == "curated"
 
 
-def test_empty_tables_answer_no_rows_and_finance_tables_need_the_finance_workgroup(
+def test_empty_tables_answer_no_rows_and_finance_tables_need_the_finance_role(
     stack: EmulatorServer,
 ) -> None:
     # Given a curated table nothing has written yet / Then no rows, as on Athena
     assert run_query("SELECT * FROM profit_monthly", endpoint=stack.endpoint).num_rows == 0
-    # Given a restricted table / Then the analyst workgroup is refused in one line
+    # Given a restricted table / Then an analyst is refused in one line, whatever workgroup
     with pytest.raises(QueryError, match="restricted to finance"):
         run_query("SELECT * FROM finance.reconciliation", endpoint=stack.endpoint)
-    # And the finance workgroup reads it
+    with pytest.raises(QueryError, match="restricted to finance"):
+        run_query(
+            "SELECT * FROM finance.reconciliation", endpoint=stack.endpoint, workgroup="finance"
+        )
+    # And the finance role reads it
     finance = run_query(
         "SELECT count(*) AS n FROM finance.reconciliation",
         endpoint=stack.endpoint,
-        workgroup="finance",
+        role="finance",
     )
     assert finance.to_pylist() == [{"n": 0}]
 

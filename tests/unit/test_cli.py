@@ -64,6 +64,7 @@ HELP_COMMANDS = (
     ("demo",),
     ("query",),
     ("smoke-check",),
+    ("validate",),
 )
 
 
@@ -163,6 +164,7 @@ def test_every_command_names_a_function_that_exists() -> None:
         "demo",
         "query",
         "smoke-check",
+        "validate",
     }
     for path, parser in leaves.items():
         # Then each runs a Handler whose module and function exist

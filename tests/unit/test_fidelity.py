@@ -6,10 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from functions.core.alarm_inventory import INVENTORY
 from pablo.local.fidelity import (
     CUSTOM_RESOURCE,
     NO_CREATOR,
+    NOT_PRODUCED_WHY,
     POLICY_CONDITIONS,
+    PRODUCED_SERVICE_METRICS,
     Observation,
     Status,
     by_type,
@@ -140,3 +143,35 @@ def test_rendered_table_names_every_resource_and_type(tmp_path: Path) -> None:
     assert {row["logical_id"]: row["status"] for row in loaded["resources"]}["Table"] == (
         "not honoured"
     )
+
+
+def _alarm(namespace: str, metric: str, treat: str = "notBreaching") -> dict[str, Any]:
+    return {"Namespace": namespace, "MetricName": metric, "TreatMissingData": treat}
+
+
+def test_an_alarm_on_a_service_metric_the_emulator_never_publishes_says_so() -> None:
+    # given alarms on Lambda throttles (never produced locally), on an unknown AWS metric,
+    # on Lambda errors (produced) and on the stack's own metric
+    throttles = not_honoured("AWS::CloudWatch::Alarm", _alarm("AWS/Lambda", "Throttles"))
+    unknown = not_honoured("AWS::CloudWatch::Alarm", _alarm("AWS/EC2", "CPUUtilization", "ignore"))
+    errors = not_honoured("AWS::CloudWatch::Alarm", _alarm("AWS/Lambda", "Errors"))
+    own = not_honoured("AWS::CloudWatch::Alarm", _alarm("PabloPipelines/local", "ClicksReceived"))
+    # then the first two name the metric, why, and how the alarm treats missing data
+    assert any(
+        "AWS/Lambda Throttles is never published locally (the emulator runs every invocation"
+        in note
+        and "TreatMissingData notBreaching" in note
+        for note in throttles
+    )
+    assert any("AWS/EC2 CPUUtilization" in n and "ignore" in n for n in unknown)
+    # and the produced ones carry only the type's note
+    assert errors == own == not_honoured("AWS::CloudWatch::Alarm", {})
+
+
+def test_every_inventory_alarm_on_a_service_metric_is_produced_or_explained() -> None:
+    # an alarm the emulator can never exercise must be a deliberate, documented choice
+    for item in INVENTORY:
+        if item.namespace is None:
+            continue
+        metric = (item.namespace, item.metric_name)
+        assert metric in PRODUCED_SERVICE_METRICS or metric in NOT_PRODUCED_WHY, item.key

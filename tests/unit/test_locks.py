@@ -49,4 +49,3 @@ def test_a_pin_changed_without_make_lock_is_named(tmp_path: Path):
         "boto3==1.44.6 (lock: 1.44.5)",
         "pytest==9.2.0 (lock: absent)",
     ]
-

@@ -176,7 +176,13 @@ def test_handoff_note_has_owners_alarms_acks_restatements_backfills_and_replays(
             }
         ],
         backfills=[
-            {"name": "backfill-1", "state_machine": "daily", "status": "SUCCEEDED", "start": "s"}
+            {"name": "backfill-1", "state_machine": "daily", "status": "SUCCEEDED", "start": "s"},
+            {
+                "name": "monthly-2026-10-engagement-backfill-0123456789ab",
+                "state_machine": "daily",
+                "status": "RUNNING",
+                "start": "t",
+            },
         ],
         replays=[
             {
@@ -196,8 +202,31 @@ def test_handoff_note_has_owners_alarms_acks_restatements_backfills_and_replays(
     assert "## Open alarms (1)" in text and "acked by Ann" in text
     assert "## Acknowledgements (1)" in text and "Old" not in text
     assert "engagement_daily 2026-11-20 acct-1 clicks: 10.0 -> 12.0 (late_data, run r1)" in text
-    assert "- backfill-1 (daily): SUCCEEDED, started s" in text
     assert "- growth unknown_plan: 3 records by Ann at 2026-11-24T11:00:00Z" in text
+    assert "## Backfills (2)" in text
+    assert "- backfill-1 (daily; manual): SUCCEEDED, started s" in text
+    # and the freshness gate's automatic backfill names the run that started it
+    assert (
+        "- monthly-2026-10-engagement-backfill-0123456789ab (daily; automatic, by the "
+        "freshness gate of monthly-2026-10): RUNNING, started t"
+    ) in text
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("backfill-20261001-20261007-20261008T020000Z", oncall.MANUAL),
+        ("monthly-2026-10-growth-backfill", oncall.AUTOMATIC),
+        ("weekly-2026-10-04-engagement-backfill-0a1b2c3d4e5f", oncall.AUTOMATIC),
+        ("monthly-2026-10", None),
+        ("scheduled-20261001T020000Z", None),
+        ("monthly-2026-10-sales-backfill", None),
+    ],
+)
+def test_backfill_kind_tells_manual_automatic_and_other_executions(
+    name: str, kind: str | None
+) -> None:
+    assert oncall.backfill_kind(name) == kind
 
 
 def _row(reason: str, raw: bytes, key: str | None, line: int, source: str) -> Quarantined:
@@ -310,4 +339,5 @@ def test_every_alarm_runbook_link_has_its_heading(item: AlarmSpec) -> None:
     headings = [
         line[3:].strip() for line in page.read_text().splitlines() if line.startswith("## ")
     ]
-    assert item.key in headings, f"{item.runbook} has no heading `## {item.key}`"
+    anchor = item.runbook_anchor
+    assert anchor in headings, f"{item.runbook} has no heading `## {anchor}`"

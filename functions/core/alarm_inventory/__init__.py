@@ -14,9 +14,23 @@ from functions.core.alarm_inventory.spec import (
     MissingData,
     Owner,
     Severity,
+    Watched,
 )
 
-__all__ = ["INVENTORY", "AlarmSpec", "Comparison", "MissingData", "Owner", "Severity", "spec"]
+__all__ = [
+    "INVENTORY",
+    "AlarmSpec",
+    "Comparison",
+    "MissingData",
+    "Owner",
+    "Severity",
+    "Watched",
+    "spec",
+]
+
+
+# Modules of shared definitions, not a pipeline's list of alarms.
+_NOT_PIPELINES = frozenset({"spec", "service"})
 
 
 def _gather() -> tuple[AlarmSpec, ...]:
@@ -25,7 +39,7 @@ def _gather() -> tuple[AlarmSpec, ...]:
 
     specs: list[AlarmSpec] = []
     for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if module.name == "spec":
+        if module.name in _NOT_PIPELINES:
             continue
         loaded = importlib.import_module(f"{__name__}.{module.name}")
         specs.extend(loaded.ALARMS)

@@ -8,12 +8,14 @@ engagement_daily.py (EngagementDaysComputed, per day aggregated).
 from __future__ import annotations
 
 from functions.core import metric_names
+from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
     MissingData,
     Owner,
     Severity,
+    Watched,
 )
 from functions.core.schemas import Pipeline
 
@@ -25,6 +27,7 @@ FRESHNESS_SLA = (
 )
 HOUR = 3600
 DAY = 24 * HOUR
+ITERATOR_AGE_THRESHOLD_MS = HOUR * 1000
 
 ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(
@@ -81,5 +84,65 @@ ALARMS: tuple[AlarmSpec, ...] = (
         severity=Severity.TICKET,
         owner=Owner.FRONTEND,
         description="The daily engagement workflow aggregated no day for 2 days",
+    ),
+    *function_alarms(
+        Pipeline.ENGAGEMENT,
+        sla=FRESHNESS_SLA,
+        owner=Owner.FRONTEND,
+        functions=("click-ingest", "engagement-daily", "click-freshness"),
+        # A batch the ingest function cannot land is retried, bisected, then sent to the
+        # failure queue: clicks are missing from the lake until someone replays them.
+        paging=("click-ingest",),
+    ),
+    *workflow_alarms(
+        Pipeline.ENGAGEMENT,
+        sla="Issues will be fixed within 1 week",
+        owner=Owner.FRONTEND,
+        workflows=("engagement-daily",),
+        severity=Severity.PAGE,
+    ),
+    AlarmSpec(
+        key="click-ingest-failure-queue",
+        pipeline=Pipeline.ENGAGEMENT,
+        sla=FRESHNESS_SLA,
+        metric_name="ApproximateNumberOfMessagesVisible",
+        statistic="Maximum",
+        period_seconds=5 * 60,
+        evaluation_periods=1,
+        threshold=1,
+        comparison=Comparison.GREATER_OR_EQUAL,
+        # SQS stops publishing for a queue left empty and untouched for hours: missing
+        # data is an empty queue, not a breach.
+        missing_data=MissingData.NOT_BREACHING,
+        severity=Severity.PAGE,
+        owner=Owner.FRONTEND,
+        description="A click batch exhausted its retries (or its 24-hour record age) and its "
+        "shard and sequence range sit in the ingest failure queue: those clicks are not in "
+        "the lake until replayed",
+        watched=Watched.QUEUE,
+        resource="click-ingest-failures",
+    ),
+    AlarmSpec(
+        key="click-stream-iterator-age",
+        pipeline=Pipeline.ENGAGEMENT,
+        sla=FRESHNESS_SLA,
+        metric_name="GetRecords.IteratorAgeMilliseconds",
+        statistic="Maximum",
+        period_seconds=5 * 60,
+        # 15 minutes behind by more than an hour: the mapping is stuck or failing, long
+        # before records reach the mapping's 24-hour age limit and leave for the queue.
+        evaluation_periods=3,
+        datapoints_to_alarm=3,
+        threshold=ITERATOR_AGE_THRESHOLD_MS,
+        comparison=Comparison.GREATER_THAN,
+        # Published only while something reads the stream; a stream nobody reads is
+        # caught by click-stream-silent (nothing received breaches).
+        missing_data=MissingData.NOT_BREACHING,
+        severity=Severity.PAGE,
+        owner=Owner.FRONTEND,
+        description="The ingest mapping reads the click stream more than an hour behind its "
+        "newest record",
+        watched=Watched.STREAM,
+        resource="clicks",
     ),
 )

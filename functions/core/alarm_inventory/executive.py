@@ -9,6 +9,7 @@ Both metrics are published once a day by the executive starter's check
 from __future__ import annotations
 
 from functions.core import metric_names
+from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -59,5 +60,18 @@ ALARMS: tuple[AlarmSpec, ...] = (
         description="One of the last three months' executive KPIs is still preliminary "
         "(unreconciled with the ledger, or an input was stale or incomplete): fix it and "
         "re-run the month before month end",
+    ),
+    *function_alarms(
+        Pipeline.EXECUTIVE,
+        sla=SLA,
+        owner=Owner.BUSINESS_ANALYTICS,
+        functions=("executive-freshness", "executive-kpi", "executive-starter"),
+    ),
+    *workflow_alarms(
+        Pipeline.EXECUTIVE,
+        sla=SLA,
+        owner=Owner.BUSINESS_ANALYTICS,
+        workflows=("executive-monthly", "executive-weekly"),
+        severity=Severity.PAGE,
     ),
 )

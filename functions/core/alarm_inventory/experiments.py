@@ -10,6 +10,7 @@ weekly run, at the run's scheduled time.
 from __future__ import annotations
 
 from functions.core import metric_names
+from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -46,5 +47,18 @@ ALARMS: tuple[AlarmSpec, ...] = (
         description="An experiment's observed split of units differs from its planned split "
         "(chi-square p-value below PABLO_EXPERIMENT_SRM_P_THRESHOLD): its results are "
         "suspect until the cause is found",
+    ),
+    *function_alarms(
+        Pipeline.EXPERIMENT,
+        sla=SRM_SLA,
+        owner=Owner.DATA_SCIENCE,
+        functions=("experiments-ingest", "experiments-weekly"),
+    ),
+    *workflow_alarms(
+        Pipeline.EXPERIMENT,
+        sla=SRM_SLA,
+        owner=Owner.DATA_SCIENCE,
+        workflows=("experiments-weekly",),
+        severity=Severity.TICKET,
     ),
 )

@@ -4,6 +4,7 @@ week"; owners Accounts Team, secondary Data Engineering; no on-call: working hou
 from __future__ import annotations
 
 from functions.core import metric_names
+from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -56,5 +57,18 @@ ALARMS: tuple[AlarmSpec, ...] = (
         owner=Owner.ACCOUNTS,
         secondary_owner=Owner.DATA_ENGINEERING,
         description="Too many accounts have an inferred or unknown status (missing steps)",
+    ),
+    *function_alarms(
+        Pipeline.GROWTH,
+        sla=SLA,
+        owner=Owner.ACCOUNTS,
+        functions=("account-events-ingest", "growth-weekly"),
+    ),
+    *workflow_alarms(
+        Pipeline.GROWTH,
+        sla=SLA,
+        owner=Owner.ACCOUNTS,
+        workflows=("growth-weekly",),
+        severity=Severity.TICKET,
     ),
 )

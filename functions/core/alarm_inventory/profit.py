@@ -9,6 +9,7 @@ when a month is computed or republished after a sign-off) and profit_review.py
 from __future__ import annotations
 
 from functions.core import metric_names
+from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -67,5 +68,18 @@ ALARMS: tuple[AlarmSpec, ...] = (
         owner=Owner.FINANCE,
         description="A closed month was not signed off within the review window after "
         "month end (PABLO_PROFIT_REVIEW_DAYS)",
+    ),
+    *function_alarms(
+        Pipeline.PROFIT,
+        sla=REVIEW_SLA,
+        owner=Owner.FINANCE,
+        functions=("finance-ingest", "profit-monthly", "profit-review"),
+    ),
+    *workflow_alarms(
+        Pipeline.PROFIT,
+        sla=REVIEW_SLA,
+        owner=Owner.FINANCE,
+        workflows=("profit-monthly",),
+        severity=Severity.PAGE,
     ),
 )

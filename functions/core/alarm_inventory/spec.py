@@ -51,6 +51,37 @@ class MissingData(StrEnum):
     MISSING = "missing"
 
 
+class Watched(StrEnum):
+    """An AWS resource whose own service metrics an alarm watches (AWS publishes them)."""
+
+    FUNCTION = "function"  # a Lambda function: AWS/Lambda, FunctionName
+    WORKFLOW = "workflow"  # a Step Functions state machine: AWS/States, StateMachineArn
+    STREAM = "stream"  # a Kinesis stream: AWS/Kinesis, StreamName
+    QUEUE = "queue"  # an SQS queue: AWS/SQS, QueueName
+
+    @property
+    def namespace(self) -> str:
+        return _AWS_NAMESPACES[self]
+
+    @property
+    def dimension(self) -> str:
+        return _AWS_DIMENSIONS[self]
+
+
+_AWS_NAMESPACES: dict[Watched, str] = {
+    Watched.FUNCTION: "AWS/Lambda",
+    Watched.WORKFLOW: "AWS/States",
+    Watched.STREAM: "AWS/Kinesis",
+    Watched.QUEUE: "AWS/SQS",
+}
+_AWS_DIMENSIONS: dict[Watched, str] = {
+    Watched.FUNCTION: "FunctionName",
+    Watched.WORKFLOW: "StateMachineArn",
+    Watched.STREAM: "StreamName",
+    Watched.QUEUE: "QueueName",
+}
+
+
 class Owner(StrEnum):
     FINANCE = "Finance Team / Risk Team"
     ACCOUNTS = "Accounts Team"
@@ -80,10 +111,29 @@ class AlarmSpec:
     dimensions: tuple[tuple[str, str], ...] = field(default=())
     datapoints_to_alarm: int | None = None
     description: str = ""
+    # An AWS service metric of one deployed resource instead of a pipeline metric: the
+    # resource's short name (`<prefix>-<resource>` deployed); CDK fills the dimension.
+    watched: Watched | None = None
+    resource: str = ""
+    # The runbook heading when several alarms share one section (one per function, say).
+    runbook_section: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.watched is None) != (not self.resource):
+            raise ValueError(f"alarm {self.key}: `watched` and `resource` go together")
+
+    @property
+    def namespace(self) -> str | None:
+        """The AWS namespace of a watched resource; None: the pipelines' own namespace."""
+        return self.watched.namespace if self.watched else None
+
+    @property
+    def runbook_anchor(self) -> str:
+        return self.runbook_section or self.key
 
     @property
     def runbook(self) -> str:
-        return f"{RUNBOOK_BASE}/{self.pipeline.value}.md#{self.key}"
+        return f"{RUNBOOK_BASE}/{self.pipeline.value}.md#{self.runbook_anchor}"
 
     @property
     def pages(self) -> bool:

@@ -1,0 +1,226 @@
+"""The emulator under IAM enforcement (`--enforce-iam`): unknown credentials are refused, the
+emulator's own machinery acts as its administrator (the Kinesis poller still delivers), and
+every Lambda invocation acts as the function's own role: allowed what its policy allows,
+denied the rest."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.conftest import EmulatorServer, start_emulator
+from tests.functional.conftest import unique_name, wait_for
+
+HANDLER = textwrap.dedent(
+    """
+    import boto3
+
+    def handler(event, context):
+        s3 = boto3.client("s3")
+        outcome = {}
+        for bucket in event.get("buckets", []):
+            try:
+                s3.put_object(Bucket=bucket, Key="written-by-the-function", Body=b"x")
+                outcome[bucket] = "written"
+            except Exception as exc:
+                outcome[bucket] = type(exc).__name__ + ": " + str(exc)[:200]
+        dynamodb = boto3.client("dynamodb")
+        for table in event.get("tables", []):
+            try:
+                dynamodb.put_item(TableName=table, Item={"pk": {"S": "k"}})
+                outcome[table] = "written"
+            except Exception as exc:
+                outcome[table] = type(exc).__name__ + ": " + str(exc)[:200]
+        cloudwatch = boto3.client("cloudwatch")
+        for namespace in event.get("namespaces", []):
+            try:
+                cloudwatch.put_metric_data(
+                    Namespace=namespace, MetricData=[{"MetricName": "M", "Value": 1.0}]
+                )
+                outcome[namespace] = "published"
+            except Exception as exc:
+                outcome[namespace] = type(exc).__name__ + ": " + str(exc)[:200]
+        for record in event.get("Records", []):
+            s3.put_object(
+                Bucket=record["kinesis"]["partitionKey"],
+                Key=record["kinesis"]["sequenceNumber"],
+                Body=b"from the stream",
+            )
+        return outcome
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def enforced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    with start_emulator(tmp_path_factory.mktemp("pablo-iam"), enforce_iam=True) as server:
+        yield server
+
+
+def _zip(source: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", source)
+    return buffer.getvalue()
+
+
+def _function_with_role(
+    server: EmulatorServer,
+    allowed_bucket: str,
+    *,
+    allowed_table: str = "none",
+    allowed_namespace: str = "none",
+) -> str:
+    """A function whose role may put objects in `allowed_bucket`, items in `allowed_table`
+    and metrics in `allowed_namespace` (the stack's grant: `*` under a namespace condition),
+    nothing else."""
+    iam = server.client("iam")
+    role_name = unique_name("writer-role")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{allowed_bucket}/*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:PutItem",
+                "Resource": f"arn:aws:dynamodb:us-east-1:123456789012:table/{allowed_table}",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": allowed_namespace}},
+            },
+        ],
+    }
+    iam.put_role_policy(RoleName=role_name, PolicyName="write", PolicyDocument=json.dumps(policy))
+    name = unique_name("writer")
+    server.client("lambda").create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="app.handler",
+        Code={"ZipFile": _zip(HANDLER)},
+        Timeout=30,
+    )
+    return name
+
+
+def _invoke(server: EmulatorServer, name: str, event: dict[str, Any]) -> dict[str, Any]:
+    response = server.client("lambda").invoke(FunctionName=name, Payload=json.dumps(event))
+    assert not response.get("FunctionError"), response["Payload"].read()
+    payload: dict[str, Any] = json.loads(response["Payload"].read())
+    return payload
+
+
+def test_credentials_of_no_principal_are_refused(enforced: EmulatorServer) -> None:
+    # Given a client signing with keys the emulator's IAM does not know
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=enforced.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAUNKNOWNUNKNOWN00",
+        aws_secret_access_key="not-a-secret",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    # Then every request is refused, while the emulator's own client (its administrator) works
+    with pytest.raises(ClientError) as refused:
+        stranger.list_buckets()
+    assert refused.value.response["Error"]["Code"] in {"InvalidAccessKeyId", "AccessDenied"}
+    assert "Buckets" in enforced.client("s3").list_buckets()
+    assert enforced.control.health()["iam_enforced"] is True
+
+
+def test_an_invocation_acts_as_the_function_role(enforced: EmulatorServer) -> None:
+    # Given two buckets and a function whose role may write to the first only
+    s3 = enforced.client("s3")
+    allowed, forbidden = unique_name("allowed"), unique_name("forbidden")
+    for bucket in (allowed, forbidden):
+        s3.create_bucket(Bucket=bucket)
+    name = _function_with_role(enforced, allowed)
+    # When it writes to both
+    outcome = _invoke(enforced, name, {"buckets": [allowed, forbidden]})
+    # Then its role's policy decides: written where allowed, AccessDenied elsewhere
+    assert outcome[allowed] == "written"
+    assert "An error occurred (AccessDenied) when calling the PutObject" in outcome[forbidden]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=allowed)["Contents"]] == [
+        "written-by-the-function"
+    ]
+    assert s3.list_objects_v2(Bucket=forbidden).get("KeyCount") == 0
+
+
+def test_grants_on_a_table_or_under_a_namespace_condition_are_judged_on_them(
+    enforced: EmulatorServer,
+) -> None:
+    # Given two tables, and a function allowed to write to the first and to publish metrics
+    # in one namespace only
+    dynamodb = enforced.client("dynamodb")
+    allowed, other = unique_name("allowed-table"), unique_name("other-table")
+    for table in (allowed, other):
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    name = _function_with_role(
+        enforced, unique_name("unused"), allowed_table=allowed, allowed_namespace="Pablo/Mine"
+    )
+    # When it writes to both tables and publishes in both namespaces
+    outcome = _invoke(
+        enforced, name, {"tables": [allowed, other], "namespaces": ["Pablo/Mine", "Other"]}
+    )
+    # Then the table's ARN and the namespace condition decide, as in AWS
+    assert outcome[allowed] == "written"
+    assert "AccessDenied" in outcome[other]
+    assert outcome["Pablo/Mine"] == "published"
+    assert "AccessDenied" in outcome["Other"]
+
+
+def test_the_emulator_poller_delivers_a_stream_to_a_function_under_enforcement(
+    enforced: EmulatorServer, tmp_path: Path
+) -> None:
+    # Given a stream mapped to the function (the poller reads it as the emulator's admin)
+    bucket = unique_name("from-stream")
+    enforced.client("s3").create_bucket(Bucket=bucket)
+    name = _function_with_role(enforced, bucket)
+    kinesis, stream = enforced.client("kinesis"), unique_name("stream")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    arn = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
+    enforced.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON", BatchSize=10
+    )
+    # When a record is put (its partition key names the bucket the function writes to)
+    put = kinesis.put_record(StreamName=stream, Data=b"{}", PartitionKey=bucket)
+
+    # Then the function ran on it, as its role, and wrote where its role allows
+    def landed() -> list[str] | None:
+        keys = enforced.client("s3").list_objects_v2(Bucket=bucket).get("Contents", [])
+        return [k["Key"] for k in keys] or None
+
+    assert wait_for(landed, "the record delivered under enforcement") == [put["SequenceNumber"]]
