@@ -42,7 +42,14 @@ from infra.config import DEFAULT_ENV as LOCAL_ENV
 from pablo.commands.query import ANALYST_ROLE, DEFAULT_ENV, FINANCE_ROLE, ROLES
 from pablo.query_output import write
 from pablo.query_saved import DEFAULT_DATABASE, load_saved_queries, saved_query
-from pablo.query_sql import QueryError, check_tables, for_athena, registry_catalog, translate
+from pablo.query_sql import (
+    ACCESS_DENIED,
+    QueryError,
+    check_tables,
+    for_athena,
+    registry_catalog,
+    translate,
+)
 from pablo.stack import command_target
 
 
@@ -110,6 +117,14 @@ def run_query(
         return query_engine.execute(translation)
     chosen = workgroup or (FINANCE_WORKGROUP if role == FINANCE_ROLE else ANALYSTS_WORKGROUP)
     if endpoint is not None:
+        if role != FINANCE_ROLE and is_finance_workgroup(chosen):
+            # What IAM answers an analyst on AWS; the emulator's credentials are everyone's,
+            # so the role stands in for them here.
+            raise QueryError(
+                f"the {chosen} workgroup is restricted to finance: run it as finance "
+                "(--role finance)",
+                reason=ACCESS_DENIED,
+            )
         return _on_emulator(
             sql, endpoint=endpoint, database=database, workgroup=chosen, show_sql=show_sql
         )
