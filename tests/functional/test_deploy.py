@@ -135,11 +135,11 @@ def _moto_faults(deployment: Deployment) -> list[str]:
 def first(
     servers: contextlib.ExitStack, app_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Deployment:
-    """The app deployed once. Seen a few times in full runs, never alone: moto's
-    CloudFormation answered a first deploy complete while a resource moto supports had no
-    physical id (the state machine's role policy) and a second state machine existed. Such
-    a deploy is tried once more on a fresh moto server, saying so on stderr; if the second
-    drops one too, the tests below fail on it."""
+    """The app deployed once. Seen now and then (a race: the same seed passes on the next
+    run): moto's CloudFormation answered a first deploy complete while a resource moto
+    supports had no physical id (the state machine's role policy), or a second state
+    machine existed. Such a deploy is tried once more on a fresh moto server, saying so on
+    stderr; if the second goes wrong too, the tests below fail on it."""
     endpoint = servers.enter_context(_moto_server(tmp_path_factory.mktemp("moto")))
     deployment = _deploy(endpoint, app_dir, STACK)
     faults = _moto_faults(deployment)
