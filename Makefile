@@ -14,15 +14,15 @@ export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: setup demo test lint bench synth clean lambda-assets chromium lock
 
 # The installers (pip, setuptools, uv) first, from their own lock.
-$(VENV)/.bootstrapped: $(LOCKS)/bootstrap.txt
+$(VENV)/.bootstrapped: $(LOCKS)/requirements-bootstrap.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP_LOCKED) -r $(LOCKS)/bootstrap.txt
+	$(PIP_LOCKED) -r $(LOCKS)/requirements-bootstrap.txt
 	touch $@
 
 # Every runtime and dev package from the lock, then this project itself (editable, built by
 # the locked setuptools: no build isolation, so nothing is fetched), then a consistency check.
-$(VENV)/.installed: $(VENV)/.bootstrapped $(LOCKS)/dev.txt pyproject.toml
-	$(PIP_LOCKED) -r $(LOCKS)/dev.txt
+$(VENV)/.installed: $(VENV)/.bootstrapped $(LOCKS)/requirements-dev.txt pyproject.toml
+	$(PIP_LOCKED) -r $(LOCKS)/requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@
@@ -32,13 +32,13 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # Always runs: it re-copies functions/ (cheap) and re-installs the layer only when
-# requirements/layer.txt or the build script changes.
+# requirements/requirements-layer.txt or the build script changes.
 lambda-assets: $(VENV)/.installed
 	$(PY) -m infra.lambda_build
 
 setup: $(VENV)/.installed node_modules/.installed lambda-assets
 
-# Refreshes the locks on purpose, after a pin in pyproject.toml or bootstrap.in changed:
+# Refreshes the locks on purpose, after a pin in pyproject.toml or requirements-bootstrap.in changed:
 # packages already locked keep their versions unless UPGRADE=1. Then run `make test`.
 lock: $(VENV)/.bootstrapped
 	$(PY) -m infra.lock $(if $(UPGRADE),--upgrade)

@@ -5,9 +5,9 @@ Two directories, both read by `infra.constructs.pipeline_function`:
 - `build/lambda/code/functions/`: a copy of `functions/` (refreshed on every run: it is
   cheap, and a redeploy must pick up code changes);
 - `build/lambda/layer/python/`: the runtime dependencies, installed as manylinux wheels for
-  the Lambda runtime from the hashed lock `requirements/layer.txt` (every package, transitive
-  ones included; pip never resolves), then pruned of what Lambda never loads. Skipped when
-  a stamp file says the lock and this script have not changed.
+  the Lambda runtime from the hashed lock `requirements/requirements-layer.txt` (every
+  package, transitive ones included; pip never resolves), then pruned of what Lambda never
+  loads. Skipped when a stamp file says the lock and this script have not changed.
 - `build/lambda/layer/layer.zip`: that directory zipped once, here, and deployed as it is:
   left to the CDK CLI, zipping 210 MiB would cost every first deploy about 5 s.
 
@@ -36,7 +36,7 @@ from packaging.requirements import Requirement
 from functions.core.errors import ConfigurationError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LAYER_LOCK = REPO_ROOT / "requirements" / "layer.txt"
+LAYER_LOCK = REPO_ROOT / "requirements" / "requirements-layer.txt"
 BUILD_DIR = REPO_ROOT / "build" / "lambda"
 CODE_DIR = BUILD_DIR / "code"
 LAYER_DIR = BUILD_DIR / "layer"
@@ -47,8 +47,9 @@ LAYER_ZIP_NAME = "layer.zip"
 ZIP_ENTRY_TIME = (1980, 1, 1, 0, 0, 0)
 
 # What the deployed functions import at run time: the layer lock's roots, at their
-# pyproject.toml pins (`make lock` compiles requirements/layer.txt from them). boto3 is missing
-# on purpose: the Lambda Python runtime ships it, and bundling a second copy costs 15 MB.
+# pyproject.toml pins (`make lock` compiles requirements/requirements-layer.txt from them).
+# boto3 is missing on purpose: the Lambda Python runtime ships it, and bundling a second copy
+# costs 15 MB.
 LAYER_PACKAGES: tuple[str, ...] = (
     "pyarrow",
     "duckdb",

@@ -2,12 +2,14 @@
 
 Four files, each with every package (transitive ones included) at one version with its hashes:
 
-- `runtime.txt`: pyproject.toml's dependencies, for the tools' Python (universal markers);
-- `dev.txt`: the same plus the `dev` extra, constrained to `runtime.txt` so both agree;
-- `bootstrap.txt`: the installers (pip, setuptools, uv, packaging), from `bootstrap.in`,
-  constrained to `runtime.txt` too;
-- `layer.txt`: the Lambda layer's roots for the Lambda runtime's Python and platform,
-  constrained to `runtime.txt`, wheels only.
+- `requirements-runtime.txt`: pyproject.toml's dependencies, for the tools' Python
+  (universal markers);
+- `requirements-dev.txt`: the same plus the `dev` extra, constrained to the runtime lock so
+  both agree;
+- `requirements-bootstrap.txt`: the installers (pip, setuptools, uv, packaging), from
+  `requirements-bootstrap.in`, constrained to the runtime lock too;
+- `requirements-layer.txt`: the Lambda layer's roots for the Lambda runtime's Python and
+  platform, constrained to the runtime lock, wheels only.
 
 Packages already locked keep their versions unless `--upgrade` (`make lock UPGRADE=1`).
 uv resolves here and only here; `make` installs with `pip --require-hashes --no-deps`.
@@ -37,9 +39,10 @@ from infra.lambda_build import (
 )
 
 LOCK_DIR = REPO_ROOT / "requirements"
-BOOTSTRAP_LOCK = LOCK_DIR / "bootstrap.txt"
-RUNTIME_LOCK = LOCK_DIR / "runtime.txt"
-DEV_LOCK = LOCK_DIR / "dev.txt"
+BOOTSTRAP_INPUT = LOCK_DIR / "requirements-bootstrap.in"
+BOOTSTRAP_LOCK = LOCK_DIR / "requirements-bootstrap.txt"
+RUNTIME_LOCK = LOCK_DIR / "requirements-runtime.txt"
+DEV_LOCK = LOCK_DIR / "requirements-dev.txt"
 # The Python the tools run on: the oldest pyproject.toml allows.
 TOOLS_PYTHON_VERSION = "3.11"
 # This project, installed editable from the work tree: in no lock.
@@ -99,7 +102,7 @@ def compile_commands(uv: str, *, upgrade: bool) -> list[tuple[list[str], str | N
     return [
         ([*tools, "-o", str(RUNTIME_LOCK), pyproject], None),
         ([*tools, "--extra", "dev", *constraint, "-o", str(DEV_LOCK), pyproject], None),
-        ([*tools, *constraint, "-o", str(BOOTSTRAP_LOCK), str(LOCK_DIR / "bootstrap.in")], None),
+        ([*tools, *constraint, "-o", str(BOOTSTRAP_LOCK), str(BOOTSTRAP_INPUT)], None),
         (
             [
                 *base,

@@ -61,5 +61,5 @@ def dependencies_layer(
         code=assets.layer_code(),
         compatible_runtimes=[RUNTIME],
         compatible_architectures=[ARCHITECTURE],
-        description="pyarrow, duckdb, msgspec, powertools, plotly (requirements/layer.txt)",
+        description="pyarrow, duckdb, msgspec, powertools, plotly (requirements-layer.txt)",
     )
