@@ -52,6 +52,21 @@ def click(n: int, arrival_ms: int, **overrides: Any) -> dict[str, Any]:
     return body
 
 
+def kinesis_records(datas: list[Any], arrival_seconds: float) -> list[dict[str, Any]]:
+    """A Kinesis event's records for Lambda, one per base64 `data`, all arrived at once."""
+    return [
+        {
+            "kinesis": {
+                "data": data,
+                "sequenceNumber": str(i),
+                "approximateArrivalTimestamp": arrival_seconds,
+            },
+            "eventID": f"shardId-000000000000:{i}",
+        }
+        for i, data in enumerate(datas)
+    ]
+
+
 def compact(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from functions.core import clicks, schemas
+from tests.click_corpus import kinesis_records
 
 ARRIVAL = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)
 ARRIVAL_MS = int(ARRIVAL.timestamp() * 1000)
@@ -54,17 +55,7 @@ kinesis_data = st.one_of(
 
 
 def _records(datas: list[str]) -> list[dict[str, Any]]:
-    return [
-        {
-            "kinesis": {
-                "data": data,
-                "sequenceNumber": str(i),
-                "approximateArrivalTimestamp": ARRIVAL.timestamp(),
-            },
-            "eventID": f"shardId-000000000000:{i}",
-        }
-        for i, data in enumerate(datas)
-    ]
+    return kinesis_records(datas, ARRIVAL.timestamp())
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
