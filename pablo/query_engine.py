@@ -209,7 +209,7 @@ def _arrow_schema(columns: Iterable[tuple[str, str]], table: str) -> pa.Schema:
 def _dataset(spec: TableSpec, fs: pafs.FileSystem) -> ds.Dataset | pa.Table:
     schema = _arrow_schema(spec.all_columns, spec.qualified_name)
     partitions = _arrow_schema(spec.partition_keys, spec.qualified_name)
-    path = _path(spec.location)
+    path = dataset_path(spec.location)
     try:
         info = fs.get_file_info(path)
         if info.type != pafs.FileType.Directory:
@@ -247,7 +247,7 @@ def _file_format(spec: TableSpec, schema: pa.Schema) -> ds.FileFormat | str:
     )
 
 
-def _path(location: str) -> str:
+def dataset_path(location: str) -> str:
     """A pyarrow path: `bucket/prefix` for s3 URLs, the directory otherwise."""
     if location.startswith("s3://"):
         return location[len("s3://") :].rstrip("/")

@@ -489,9 +489,9 @@ def _scanned_bytes(tables: Any, filesystem: pafs.FileSystem) -> int:
     counts (it reads only the columns and partitions it needs)."""
     total = 0
     for spec in tables:
-        path = spec.location.removeprefix("s3://").rstrip("/")
-        if not path:
+        if not spec.location:
             continue
+        path = query_engine.dataset_path(spec.location)
         selector = pafs.FileSelector(path, recursive=True, allow_not_found=True)
         total += sum(i.size or 0 for i in filesystem.get_file_info(selector) if i.is_file)
     return total
