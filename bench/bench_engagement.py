@@ -9,7 +9,7 @@ generated once per size and cached under bench/.data/), with natural and synthet
 
 Measured, each run in a fresh subprocess (so its peak RSS is its own), rounds interleaved:
 
-- pipeline: `functions.core.engagement` as the daily function runs it: `engagement_day`
+- pipeline: `functions.core.transform.engagement` as the daily function runs it: `engagement_day`
   (compaction with natural/synthetic/late counts, the deduplicated clicks streamed to a
   Parquet file, sessions and per-user counts by event type, clicks per hour) then
   `engagement_daily`, with the daily Lambda's `Engine(memory_limit="1.4GB")` (DuckDB's
@@ -52,7 +52,7 @@ from unittest import mock
 import pyarrow as pa
 
 from bench.engagement_data import DAY, dataset, parquet_files
-from functions.core import engagement
+from functions.core.transform import engagement
 
 # DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_daily._settings);
 # the env var sets another, e.g. one small enough that 10M clicks already reach it (issue #4:

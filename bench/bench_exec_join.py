@@ -13,7 +13,7 @@ Measured, each in a fresh subprocess so the peak RSS is its own:
 
 - pipeline: what the workflow does. Clicks become per-(account, day) rows (the daily
   engagement table; computed a day at a time in production, in one pass here), then
-  `functions.core.executive.ENGAGEMENT_AGGREGATE_SQL` (one row per account and month) and
+  `functions.core.report.executive.ENGAGEMENT_AGGREGATE_SQL` (one row per account and month) and
   `join_totals` (accounts x aggregates) with DuckDB's memory_limit (1GB) and a spill
   directory: the Lambda's engine.
 - naive (the anchor): the run book's failing job. Accounts joined to raw clicks and to
@@ -39,8 +39,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from functions.core import executive
-from functions.core.executive_period import month_period
+from functions.core.report import executive
+from functions.core.report.executive_period import month_period
 
 DATA_DIR: Final = Path(__file__).resolve().parent / ".data" / "exec_join"
 MONTH: Final = month_period("2026-09")

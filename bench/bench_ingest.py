@@ -1,6 +1,6 @@
 """The click ingest path against an anchor: records per second per core, and the ratio.
 
-Measured path: `functions.core.clicks.decode_batch` then `write_parquet`, i.e. everything
+Measured path: `functions.core.ingest.clicks.decode_batch` then `write_parquet`, i.e. everything
 the ingest handler does to a batch between the Lambda event and the S3 bodies (base64,
 parse, validate, quarantine, in-batch dedup, Arrow, one Parquet file per
 event date). Input: a Lambda Kinesis event of 10,000 clicks of about 250 bytes.
@@ -26,7 +26,8 @@ import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from functions.core import clicks, schemas
+from functions.core import schemas
+from functions.core.ingest import clicks
 
 BATCH = 10_000
 REPEATS = 21

@@ -35,6 +35,7 @@ def is_finance_workgroup(workgroup: str) -> bool:
     """Finance tables are read only here: `finance`, or a deployed `<prefix>-finance`."""
     return workgroup == FINANCE_WORKGROUP or workgroup.endswith(f"-{FINANCE_WORKGROUP}")
 
+
 Synthesizer = Literal["cli-credentials", "default"]
 SYNTHESIZERS: tuple[str, ...] = ("cli-credentials", "default")
 

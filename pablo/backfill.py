@@ -18,9 +18,9 @@ from typing import Any, Final
 
 from tqdm import tqdm
 
-from functions.core.engagement_state import date_range, format_time
 from functions.core.errors import ConfigurationError, PabloError
-from functions.core.oncall import MANUAL_BACKFILL_PREFIX
+from functions.core.monitor.oncall import MANUAL_BACKFILL_PREFIX
+from functions.core.transform.engagement_state import date_range, format_time
 from pablo import stack
 
 STATE_MACHINE_OUTPUT: Final = "EngagementDailyStateMachineArn"

@@ -113,8 +113,6 @@ def load_parts(paths: tuple[str, ...] = DEMO_PARTS) -> tuple[list[DemoPart], lis
     return parts, missing
 
 
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     timer = PhaseTimer()
     out: Path = args.out

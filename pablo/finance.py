@@ -19,8 +19,8 @@ from typing import Any
 
 from functions.adapters import profit_io
 from functions.core.errors import PabloError, ValidationError
-from functions.core.landing import format_aws_time
-from functions.core.profit import check_month
+from functions.core.ingest.landing import format_aws_time
+from functions.core.transform.profit import check_month
 from pablo import stack
 
 STATE_TABLE_OUTPUT = "StateTableName"

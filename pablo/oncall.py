@@ -10,7 +10,7 @@ The target is found as every command finds it (`pablo.stack.resolve_target`: `--
 $PABLO_ENDPOINT, the running embedded emulator, AWS). Resource names come from the stack's
 CloudFormation outputs; alarm owners, runbooks and severities from the alarm inventory;
 "now" is the emulator's clock locally, the wall clock on AWS. The logic is in
-functions/core/oncall.py.
+functions/core/monitor/oncall.py.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from functions.adapters import oncall_io
-from functions.core import oncall, oncall_replay, schemas
+from functions.core import schemas
 from functions.core.errors import ConfigurationError, PabloError, ValidationError
-from functions.core.landing import BucketRole
-from functions.core.oncall import AlarmStatus
-from functions.core.oncall_replay import Quarantined
+from functions.core.ingest.landing import BucketRole
+from functions.core.monitor import oncall, oncall_replay
+from functions.core.monitor.oncall import AlarmStatus
+from functions.core.monitor.oncall_replay import Quarantined
 from pablo import stack
 from pablo.local.context import LOCAL_REGION
 from pablo.producer_cli import CLICK_STREAM_OUTPUT

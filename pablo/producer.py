@@ -47,9 +47,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters import engagement_io
 from functions.core import schemas
-from functions.core.clicks import OVERSIZED_RECORD
 from functions.core.definitions import epoch_ms, spilled_partition_key
 from functions.core.errors import ConfigurationError, ValidationError
+from functions.core.ingest.clicks import OVERSIZED_RECORD
 
 MAX_RECORDS_PER_CALL: Final = 500
 MAX_BYTES_PER_CALL: Final = 5 * 1024 * 1024
@@ -264,8 +264,7 @@ class ClickProducer:
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)
         # A record spilled again keeps the time it was first offered.
         lines = [
-            _spill_line(r, first_attempt_ms=r.first_attempt_ms or first_attempt_ms)
-            for r in records
+            _spill_line(r, first_attempt_ms=r.first_attempt_ms or first_attempt_ms) for r in records
         ]
         with self.spill_path.open("a", encoding="utf-8") as spill:
             spill.writelines(lines)

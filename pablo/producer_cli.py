@@ -29,8 +29,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from functions.core.clicks import JSON_STRUCTURE, OVERSIZED_RECORD
 from functions.core.errors import ConfigurationError
+from functions.core.ingest.clicks import JSON_STRUCTURE, OVERSIZED_RECORD
 from pablo import stack
 from pablo.producer import ClickProducer
 

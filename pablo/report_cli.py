@@ -17,7 +17,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
-from functions.core.report import render_report
+from functions.core.report.report import render_report
 
 SAMPLE_END: Final = {"month": "2026-10", "week": "2026-10-25"}
 SAMPLE_PERIODS: Final = 13

@@ -28,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from functions.adapters import executive_io
 from functions.core.errors import PabloError, ValidationError
-from functions.core.executive_period import (
+from functions.core.report.executive_period import (
     MONTH,
     WEEK,
     Period,

@@ -4,7 +4,7 @@ One place for both tests that use it: tests/unit/test_clicks.py puts every case 
 `decode_batch`, and tests/functional/test_click_corpus_deployed.py puts the cases that can
 travel through Kinesis on the deployed stream of the emulator. Each case is one class of
 input a hostile or broken producer can send; its expected outcome is a reason code of
-functions.core.clicks, ACCEPTED, or DUPLICATE (a later copy of an event_id in the batch).
+functions.core.ingest.clicks, ACCEPTED, or DUPLICATE (a later copy of an event_id in the batch).
 
 Times are relative to the record's Kinesis arrival (`arrival_ms`), the clock the ingest
 function judges lateness and skew by.
@@ -17,7 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from functions.core import clicks, schemas
+from functions.core import schemas
+from functions.core.ingest import clicks
 
 ACCEPTED: Final = "accepted"
 DUPLICATE: Final = "duplicate"

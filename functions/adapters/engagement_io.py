@@ -18,8 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters import s3_objects
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
-from functions.core.clicks import write_parquet
-from functions.core.engagement_state import (
+from functions.core.ingest.clicks import write_parquet
+from functions.core.transform.engagement_state import (
     DAY_PK,
     FRESHNESS_PK,
     FRESHNESS_SK,

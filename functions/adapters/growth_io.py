@@ -11,7 +11,7 @@ from typing import Any, Final
 from botocore.exceptions import ClientError
 
 from functions.adapters.aws_errors import classified, error_code
-from functions.core.account_events import Landed
+from functions.core.ingest.account_events import Landed
 
 EVENT_PK_PREFIX: Final = "account_event#"
 EVENT_SK: Final = "first_landed"

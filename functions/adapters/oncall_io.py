@@ -1,6 +1,6 @@
 """On-call records in the state table, and muting alarms (clients passed in).
 
-Used by `pablo oncall` and by the unmute function; item shapes in functions/core/oncall.py.
+Used by `pablo oncall` and by the unmute function; item shapes in functions/core/monitor/oncall.py.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.adapters import state_store
-from functions.core import oncall, oncall_replay
-from functions.core.oncall import Ack
+from functions.core.monitor import oncall, oncall_replay
+from functions.core.monitor.oncall import Ack
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()

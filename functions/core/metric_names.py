@@ -1,7 +1,7 @@
 """Names of the CloudWatch metrics that alarms watch, defined once.
 
 The handler that publishes a metric and the alarm inventory that watches it
-(functions/core/alarm_inventory/) both import its name from here;
+(functions/core/monitor/alarm_inventory/) both import its name from here;
 tests/unit/test_metric_names.py fails when an alarm watches a name no handler publishes,
 or when a name is spelled anywhere else.
 """

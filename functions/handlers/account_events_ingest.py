@@ -1,6 +1,6 @@
 """Lambda entry point: ingest one account_events landing file (EventBridge S3 "Object Created").
 
-Reads the file, validates every line (functions.core.account_events), resolves event ids
+Reads the file, validates every line (functions.core.ingest.account_events), resolves event ids
 against the state table's ledger (the first copy landed wins), writes the accepted events
 as RAW_ACCOUNT_EVENTS Parquet (one file per month of event_time, named after the landing
 file, so a redelivered event overwrites) and the rejected lines with their raw bytes and
@@ -19,10 +19,12 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import glue_catalog, growth_io, s3_objects
-from functions.core import account_events, env, growth_paths, schemas
-from functions.core.clicks import parquet_bytes
+from functions.core import env, schemas
 from functions.core.errors import ValidationError
-from functions.core.landing import parse_object_created
+from functions.core.ingest import account_events
+from functions.core.ingest.clicks import parquet_bytes
+from functions.core.ingest.landing import parse_object_created
+from functions.core.transform import growth_paths
 from functions.handlers.clients import client as _client
 
 ACCEPTED_METRIC = "AccountEventsAccepted"

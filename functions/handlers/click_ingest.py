@@ -1,6 +1,6 @@
 """Lambda entry point: one Kinesis batch of clicks (event source mapping).
 
-decode_batch (functions.core.clicks) sorts every record into accepted / duplicate /
+decode_batch (functions.core.ingest.clicks) sorts every record into accepted / duplicate /
 quarantined; accepted clicks go to raw_clicks by event date, rejected ones to the quarantine
 bucket with their raw bytes; days already aggregated are marked dirty; counts are metrics.
 
@@ -21,7 +21,8 @@ from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io
 from functions.core import env, metric_names, schemas
-from functions.core.clicks import (
+from functions.core.errors import TransientError
+from functions.core.ingest.clicks import (
     RAW_CLICKS_COMPRESSION_LEVEL,
     RAW_CLICKS_DICTIONARY_COLUMNS,
     BatchOutcome,
@@ -30,7 +31,6 @@ from functions.core.clicks import (
     object_key,
     write_parquet,
 )
-from functions.core.errors import TransientError
 from functions.handlers.clients import client as _client
 
 RECEIVED_METRIC: Final = metric_names.CLICKS_RECEIVED

@@ -27,16 +27,17 @@ import pyarrow as pa
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io, glue_catalog, s3_objects
-from functions.core import engagement, env, metric_names, schemas
-from functions.core.clicks import parquet_bytes
-from functions.core.engagement_state import (
+from functions.core import env, metric_names, schemas
+from functions.core.errors import ValidationError
+from functions.core.ingest.clicks import parquet_bytes
+from functions.core.transform import engagement
+from functions.core.transform.engagement_state import (
     ACTIVE_WINDOW_DAYS,
     active_user_days,
     days_to_compute,
     format_time,
     parse_time,
 )
-from functions.core.errors import ValidationError
 from functions.handlers.clients import client as _client
 
 DATA_FILE: Final = "data.parquet"

@@ -12,7 +12,7 @@ from typing import Any
 from functions.adapters.executive_io import Locations
 from functions.core import env
 from functions.core.errors import TerminalError, TransientError, ValidationError
-from functions.core.executive_period import Period, parse_period, parse_time
+from functions.core.report.executive_period import Period, parse_period, parse_time
 
 
 @dataclass(frozen=True)

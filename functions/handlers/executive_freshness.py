@@ -1,7 +1,7 @@
 """Lambda entry point: the freshness gate of the executive workflows.
 
 Input: `{"input": <the execution input>, "attempt": n}` (n = checks made so far). Checks
-every upstream of the period (functions/core/executive_freshness.py); for each stale one
+every upstream of the period (functions/core/report/executive_freshness.py); for each stale one
 starts its backfill (the upstream workflow, under a name derived from this execution so a
 later check never starts it twice) and answers how long to wait before the next check.
 After PABLO_FRESHNESS_MAX_CHECKS checks it answers `give_up` with a cause naming the stale
@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io
 from functions.core import env
-from functions.core import executive_freshness as freshness
+from functions.core.report import executive_freshness as freshness
 from functions.handlers.clients import client
 from functions.handlers.executive_common import Run, run_request, settings
 

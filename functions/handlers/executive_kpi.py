@@ -10,7 +10,7 @@ in the curated bucket (outside every table's location):
 - `join`: accounts x aggregates in DuckDB with a memory limit -> the period's totals;
 - `reconcile`: the reconciliation gate -> the KPI row (final / preliminary), and the
   restatements against the row published before;
-- `report`: the HTML report (functions/core/report.py) to the reports bucket;
+- `report`: the HTML report (functions/core/report/report.py) to the reports bucket;
 - `publish`: exec_kpi and restatements with their Glue partitions.
 
 "Now" is the run's `time`; every key is deterministic, so a re-run overwrites with the
@@ -28,10 +28,12 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io, metrics
-from functions.core import engagement, executive, executive_inputs, schemas
-from functions.core import executive_freshness as freshness
+from functions.core import schemas
 from functions.core.errors import ValidationError
-from functions.core.executive_period import WEEK, Period, parse_time
+from functions.core.report import executive, executive_inputs
+from functions.core.report import executive_freshness as freshness
+from functions.core.report.executive_period import WEEK, Period, parse_time
+from functions.core.transform import engagement
 from functions.handlers.clients import client
 from functions.handlers.executive_common import Run, injected_fault, run_request, settings
 
@@ -294,7 +296,7 @@ def _why(published: pa.Table) -> str:
 
 
 def report(run: Run, event: dict[str, Any]) -> dict[str, Any]:
-    from functions.core.report import render_report  # noqa: PLC0415 (written in parallel)
+    from functions.core.report.report import render_report  # noqa: PLC0415 (written in parallel)
 
     where, s3 = settings().where, client("s3")
     period = run.period

@@ -9,7 +9,7 @@ a period (`monthly-YYYY-MM`, `weekly-<Sunday>`), so the schedules target this fu
   already (a redelivered schedule, or someone ran `pablo run` first): nothing to do.
 - `{"action": "check", "time": ...}` first starts a restatement run
   (`<name>-restate-<n>`) of every recent published period whose inputs changed since its
-  row was built (functions/core/executive_inputs.py), then publishes
+  row was built (functions/core/report/executive_inputs.py), then publishes
   `ExecutiveReportsMissing`: the due periods (the latest month from day 6, the latest week
   from Tuesday) with no exec_kpi row, and `ExecutivePreliminaryMonths`: closed months whose
   row is still preliminary.
@@ -24,9 +24,10 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io, metrics
-from functions.core import env, executive_inputs, metric_names, schemas
+from functions.core import env, metric_names, schemas
 from functions.core.errors import ValidationError
-from functions.core.executive_period import (
+from functions.core.report import executive_inputs
+from functions.core.report.executive_period import (
     MONTH,
     WEEK,
     Period,

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import cache
 
 from functions.core import env
-from functions.core.experiments import DEFAULT_PRE_PERIOD_DAYS
-from functions.core.experiments_stats import DEFAULT_P_THRESHOLD
+from functions.core.transform.experiments import DEFAULT_PRE_PERIOD_DAYS
+from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD
 
 
 @dataclass(frozen=True)

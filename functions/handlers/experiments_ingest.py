@@ -19,10 +19,11 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import experiments_io, metrics, profit_io, s3_objects
-from functions.core import experiments_inputs, schemas
+from functions.core import schemas
 from functions.core.errors import ValidationError
-from functions.core.finance_inputs import file_token
-from functions.core.landing import (
+from functions.core.ingest import experiments_inputs
+from functions.core.ingest.finance_inputs import file_token
+from functions.core.ingest.landing import (
     BucketRole,
     Classified,
     LandedFile,

@@ -21,9 +21,11 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import experiments_io, metrics, profit_io, s3_objects
-from functions.core import experiments, experiments_inputs, metric_names, schemas
+from functions.core import metric_names, schemas
 from functions.core.errors import ValidationError
-from functions.core.landing import parse_event_time
+from functions.core.ingest import experiments_inputs
+from functions.core.ingest.landing import parse_event_time
+from functions.core.transform import experiments
 from functions.handlers.clients import client
 from functions.handlers.experiments_common import Settings, settings
 

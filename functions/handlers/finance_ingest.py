@@ -3,7 +3,7 @@
 Invoices and expenses (landing bucket) go to the raw bucket; salaries and the ledger
 (finance bucket `landing/`) go to the finance bucket only, and so do their quarantined
 lines (restricted bytes never leave the finance bucket). Every line is accepted, counted
-as an exact duplicate or quarantined with its reason (functions.core.finance_inputs).
+as an exact duplicate or quarantined with its reason (functions.core.ingest.finance_inputs).
 Output file names derive from the landed key, so a redelivered event overwrites.
 """
 
@@ -14,9 +14,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, profit_io, s3_objects
-from functions.core import finance_inputs, schemas
+from functions.core import schemas
 from functions.core.errors import ValidationError
-from functions.core.landing import Classified, classify, parse_object_created
+from functions.core.ingest import finance_inputs
+from functions.core.ingest.landing import Classified, classify, parse_object_created
 from functions.handlers.clients import client
 from functions.handlers.profit_common import settings
 

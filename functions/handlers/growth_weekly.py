@@ -25,10 +25,12 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import glue_catalog, growth_io, s3_objects
-from functions.core import account_events, env, growth, growth_paths, metric_names, schemas
-from functions.core.clicks import parquet_bytes
+from functions.core import env, metric_names, schemas
 from functions.core.errors import ValidationError
-from functions.core.landing import parse_event_time
+from functions.core.ingest import account_events
+from functions.core.ingest.clicks import parquet_bytes
+from functions.core.ingest.landing import parse_event_time
+from functions.core.transform import growth, growth_paths
 from functions.handlers.clients import client as _client
 
 RESTATE_WEEKS: Final = 4  # account events are recorded up to 3 days late

@@ -16,8 +16,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters import oncall_io
-from functions.core import env, oncall
+from functions.core import env
 from functions.core.errors import ValidationError
+from functions.core.monitor import oncall
 from functions.handlers.clients import client as _client
 
 logger = Logger()

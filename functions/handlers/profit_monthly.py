@@ -18,8 +18,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, profit_io
-from functions.core import env, metric_names, profit, reconciliation, schemas
-from functions.core.landing import format_aws_time, parse_event_time
+from functions.core import env, metric_names, schemas
+from functions.core.ingest.landing import format_aws_time, parse_event_time
+from functions.core.transform import profit, reconciliation
 from functions.handlers.clients import client
 from functions.handlers.profit_common import Settings, settings
 

@@ -12,8 +12,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, profit_io
-from functions.core import metric_names, profit, profit_review
-from functions.core.landing import parse_event_time
+from functions.core import metric_names
+from functions.core.ingest.landing import parse_event_time
+from functions.core.transform import profit, profit_review
 from functions.handlers.clients import client
 from functions.handlers.profit_common import settings
 

@@ -1,6 +1,6 @@
 """CloudWatch alarms from the alarm inventory: one alarm per SLA, actions to on-call.
 
-The inventory (`functions/core/alarm_inventory`) is the only place an alarm is defined;
+The inventory (`functions/core/monitor/alarm_inventory`) is the only place an alarm is defined;
 this construct maps each entry to CloudWatch, with the owner and runbook in the
 description (an absolute link when the environment sets `runbook_base_url`) and every
 state change (ALARM, OK, INSUFFICIENT_DATA) sent to the topic.
@@ -21,14 +21,14 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from functions.core.alarm_inventory import (
+from functions.core.errors import ConfigurationError
+from functions.core.monitor.alarm_inventory import (
     INVENTORY,
     AlarmSpec,
     Comparison,
     MissingData,
     Watched,
 )
-from functions.core.errors import ConfigurationError
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import PipelineWorkflow
@@ -120,5 +120,5 @@ def _dimension_value(
     except KeyError:
         raise ConfigurationError(
             f"alarm {item.key} watches {item.watched.value} {deployed!r}, which the stack "
-            "does not define: fix the name in functions/core/alarm_inventory"
+            "does not define: fix the name in functions/core/monitor/alarm_inventory"
         ) from None

@@ -26,10 +26,10 @@ from constructs import Construct
 
 from functions.core import env
 from functions.core.errors import ConfigurationError
-from functions.core.experiments import DEFAULT_PRE_PERIOD_DAYS
-from functions.core.experiments_stats import DEFAULT_P_THRESHOLD
-from functions.core.landing import LANDING_PREFIXES, BucketRole
+from functions.core.ingest.landing import LANDING_PREFIXES, BucketRole
 from functions.core.schemas import Database
+from functions.core.transform.experiments import DEFAULT_PRE_PERIOD_DAYS
+from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD
 from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform

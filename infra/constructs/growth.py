@@ -17,8 +17,8 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
-from functions.core.growth_paths import ACCOUNT_EVENTS_PREFIX
 from functions.core.schemas import Database
+from functions.core.transform.growth_paths import ACCOUNT_EVENTS_PREFIX
 from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform

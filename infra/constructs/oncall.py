@@ -13,7 +13,7 @@ from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from constructs import Construct
 
-from functions.core.oncall import OK, STATE_CHANGE_DETAIL_TYPE, STATE_CHANGE_SOURCE
+from functions.core.monitor.oncall import OK, STATE_CHANGE_DETAIL_TYPE, STATE_CHANGE_SOURCE
 from infra.constructs.landing_rule import lambda_target
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform

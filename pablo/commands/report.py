@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from functions.core.executive_period import MONTH, WEEK
+from functions.core.report.executive_period import MONTH, WEEK
 from pablo.commands import Handler
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from functions.core.executive_period import MONTH, WEEK
+from functions.core.report.executive_period import MONTH, WEEK
 from pablo.commands import Handler
 from pablo.stack import add_target_arguments
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from functions.adapters import executive_io
 from functions.core import schemas
-from functions.core.executive_period import parse_period
+from functions.core.report.executive_period import parse_period
 from pablo.run import MACHINE_OUTPUTS
 
 HEADLINE: Final = (

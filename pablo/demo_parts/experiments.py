@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from functions.adapters import profit_io
-from functions.core import experiments, schemas
+from functions.core import schemas
+from functions.core.transform import experiments
 
 ALARM_KEY: Final = "experiment-sample-ratio-mismatch"
 RUN_HOUR: Final = 6  # the weekly schedule: Monday 06:00 UTC

@@ -21,7 +21,8 @@ from typing import Any, Final
 
 import pyarrow.parquet as pq
 
-from functions.core import growth, schemas
+from functions.core import schemas
+from functions.core.transform import growth
 from pablo.local.control import ControlClient
 
 FINAL_RUN_TIMEOUT_SECONDS: Final = 300

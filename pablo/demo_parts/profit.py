@@ -15,7 +15,8 @@ from datetime import datetime
 from typing import Any, Final
 
 from functions.adapters import profit_io
-from functions.core import reconciliation, schemas
+from functions.core import schemas
+from functions.core.transform import reconciliation
 from pablo import finance
 from pablo.local.control import ControlClient
 

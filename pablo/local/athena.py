@@ -296,8 +296,10 @@ class AthenaSql:
         if statement.kind == "select":
             return rows, statement.statement_type
         writer = _TableWriter(ctx, run)
-        written = writer.create(statement, rows) if statement.kind == "ctas" else writer.insert(
-            statement, rows
+        written = (
+            writer.create(statement, rows)
+            if statement.kind == "ctas"
+            else writer.insert(statement, rows)
         )
         return pa.table({"rows": pa.array([written], pa.int64())}), statement.statement_type
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.core.alarm_inventory import INVENTORY
+from functions.core.monitor.alarm_inventory import INVENTORY
 from functions.core.schemas import TABLES
 from pablo.local.context import local_client
 from tests.conftest import STACK_NAME, EmulatorServer

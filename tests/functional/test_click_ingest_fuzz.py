@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from functions.core import clicks, schemas
+from functions.core import schemas
+from functions.core.ingest import clicks
 from tests.conftest import EmulatorServer
 from tests.functional.engagement_support import EngagementRig, build_rig, create_function
 from tests.unit.test_clicks_fuzz import payloads

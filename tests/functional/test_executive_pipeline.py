@@ -25,7 +25,7 @@ import pytest
 
 from functions.adapters import engagement_io, executive_io, profit_io, s3_objects
 from functions.core import env, schemas
-from functions.core.executive_period import month_period, week_period
+from functions.core.report.executive_period import month_period, week_period
 from pablo import backfill, run
 from tests.conftest import EmulatorServer
 from tests.functional.conftest import wait_for as shared_wait_for

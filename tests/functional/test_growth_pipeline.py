@@ -17,7 +17,8 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from functions.core import growth_paths, schemas
+from functions.core import schemas
+from functions.core.transform import growth_paths
 from pablo.demo import DemoRun
 from pablo.demo_parts.growth import GrowthDemo
 from pablo.generate.company import generate

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from functions.core import env
-from functions.core.landing import format_aws_time
+from functions.core.ingest.landing import format_aws_time
 from tests.functional.conftest import unique_name
 from tests.functional.test_event_targets import (
     TargetsEmulator,

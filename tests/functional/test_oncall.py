@@ -21,10 +21,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions.adapters import oncall_io
-from functions.core import oncall as core
 from functions.core import schemas
-from functions.core.alarm_inventory import INVENTORY
 from functions.core.errors import ValidationError
+from functions.core.monitor import oncall as core
+from functions.core.monitor.alarm_inventory import INVENTORY
 from pablo import oncall
 from pablo.commands.oncall import ROTATION_PATH
 from pablo.demo_parts.oncall import OnCallDemo

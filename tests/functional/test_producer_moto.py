@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
-from functions.core import clicks
+from functions.core.ingest import clicks
 from pablo.commands import send_clicks
 from pablo.local.context import local_client
 from pablo.producer import ClickProducer, VirtualTime

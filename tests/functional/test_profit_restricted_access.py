@@ -33,7 +33,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.adapters import profit_io
-from functions.core import profit, schemas
+from functions.core import schemas
+from functions.core.transform import profit
 from pablo.local.cfn_resolve import StackFacts, resolve
 
 ACCOUNT = "123456789012"

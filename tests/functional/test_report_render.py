@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from functions.core.report import render_report
-from functions.core.report_charts import CHARTS, GREEN, RED
-from functions.core.report_format import KPI_COLUMNS, reason_words
+from functions.core.report.report import render_report
+from functions.core.report.report_charts import CHARTS, GREEN, RED
+from functions.core.report.report_format import KPI_COLUMNS, reason_words
 from pablo.report_cli import (
     kpi_table,
     periods_ending,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from functions.core.alarm_inventory import INVENTORY
+from functions.core.monitor.alarm_inventory import INVENTORY
 from tests.infra.conftest import Synthesized
 
 

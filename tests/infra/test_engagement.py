@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.core.alarm_inventory import spec
-from functions.core.alarm_inventory.spec import MissingData, Owner
+from functions.core.monitor.alarm_inventory import spec
+from functions.core.monitor.alarm_inventory.spec import MissingData, Owner
 from infra.constructs.engagement import ASL_PATH, INGEST_BATCH_SIZE
 from tests.infra.conftest import Synthesized
 

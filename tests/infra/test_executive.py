@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from functions.core import env
-from functions.core.alarm_inventory import INVENTORY, Owner, Severity
+from functions.core.monitor.alarm_inventory import INVENTORY, Owner, Severity
 from functions.core.schemas import Pipeline
 from infra.constructs.executive import MONTHLY_ASL, WEEKLY_ASL
 from tests.infra.conftest import Synthesized

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from functions.core import env
-from functions.core.alarm_inventory import INVENTORY
 from functions.core.errors import ConfigurationError
+from functions.core.monitor.alarm_inventory import INVENTORY
 from infra.constructs.experiments import ASL_PATH, PRE_PERIOD_CONTEXT, _settings
 from tests.infra.conftest import Synthesized
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from functions.core.alarm_inventory import INVENTORY
+from functions.core.monitor.alarm_inventory import INVENTORY
 from tests.infra.conftest import Synthesized
 
 INGEST = "functions.handlers.account_events_ingest.handler"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from functions.core.alarm_inventory import INVENTORY
+from functions.core.monitor.alarm_inventory import INVENTORY
 from infra.app import build_app
 from infra.config import read_cdk_json_context
 from infra.stacks.pipelines_stack import STACK_NAME

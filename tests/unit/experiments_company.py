@@ -1,6 +1,6 @@
 """A generated company for the experiment tests, with the upstream tables the weekly build
 reads: engagement_user_daily and engagement_daily computed by the real engagement core
-(functions.core.engagement) from the company's clicks, and raw_account_events validated by
+(functions.core.transform.engagement) from the company's clicks, and raw_account_events validated by
 the real account-events core. Shared by the unit and the deployed experiment tests.
 """
 
@@ -15,7 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.core import account_events, engagement, schemas
+from functions.core import schemas
+from functions.core.ingest import account_events
+from functions.core.transform import engagement
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 

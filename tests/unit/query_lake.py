@@ -23,9 +23,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from functions.core import account_events, engagement, growth, profit, schemas
-from functions.core import finance_inputs as fi
-from functions.core.clicks import decode_batch
+from functions.core import schemas
+from functions.core.ingest import account_events
+from functions.core.ingest import finance_inputs as fi
+from functions.core.ingest.clicks import decode_batch
+from functions.core.transform import engagement, growth, profit
 from pablo.generate.experiments import SRM_P_THRESHOLD, chi_square_p_value
 from pablo.generate.model import GeneratorConfig
 

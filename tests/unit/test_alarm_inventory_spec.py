@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.alarm_inventory import INVENTORY, spec
-from functions.core.alarm_inventory.spec import (
+from functions.core.monitor.alarm_inventory import INVENTORY, spec
+from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
     MissingData,

@@ -12,7 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.core import clicks, definitions, engagement, schemas
+from functions.core import definitions, schemas
+from functions.core.ingest import clicks
+from functions.core.transform import engagement
 from tests import click_corpus as corpus
 
 ARRIVAL = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)

@@ -20,7 +20,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.core import clicks, schemas
+from functions.core import schemas
+from functions.core.ingest import clicks
 from tests.click_corpus import kinesis_records
 
 ARRIVAL = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)

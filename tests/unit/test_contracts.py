@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from functions.core import clicks, schemas
+from functions.core import schemas
+from functions.core.ingest import clicks
 from pablo.generate.contracts import INPUTS, PIPELINE_ADDED_COLUMNS, InputContract
 from pablo.generate.model import PRICE_PER_SEAT_CENTS
 

@@ -11,8 +11,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import definitions, profit
-from functions.core import finance_inputs as fi
+from functions.core import definitions
+from functions.core.ingest import finance_inputs as fi
+from functions.core.transform import profit
 
 NOW = datetime(2026, 10, 4, 6, tzinfo=UTC)
 MONTH = "2026-09"

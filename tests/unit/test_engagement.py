@@ -11,7 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.core import clicks, engagement, schemas
+from functions.core import schemas
+from functions.core.ingest import clicks
+from functions.core.transform import engagement
 
 DAY = date(2026, 9, 10)
 MIDNIGHT = datetime(2026, 9, 10, tzinfo=UTC)

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.core import engagement, schemas
+from functions.core import schemas
+from functions.core.transform import engagement
 from tests.unit.test_engagement import DAY, at, raw_row, raw_table
 
 

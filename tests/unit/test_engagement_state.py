@@ -12,8 +12,9 @@ import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.core import engagement, schemas
-from functions.core.engagement_state import (
+from functions.core import schemas
+from functions.core.transform import engagement
+from functions.core.transform.engagement_state import (
     DayState,
     active_user_days,
     day_state,

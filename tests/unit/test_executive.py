@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import executive as ex
-from functions.core import executive_freshness as fr
 from functions.core import schemas
-from functions.core.engagement_state import DayState
 from functions.core.errors import ValidationError
-from functions.core.executive_period import (
+from functions.core.report import executive as ex
+from functions.core.report import executive_freshness as fr
+from functions.core.report.executive_period import (
     month_period,
     parse_period,
     period_of_execution,
@@ -24,6 +23,7 @@ from functions.core.executive_period import (
     rerun_name,
     week_period,
 )
+from functions.core.transform.engagement_state import DayState
 
 NOW = datetime(2026, 10, 5, 7, tzinfo=UTC)
 SEPTEMBER = month_period("2026-09")

@@ -1,9 +1,9 @@
-"""What a published KPI row was built from (functions/core/executive_inputs.py)."""
+"""What a published KPI row was built from (functions/core/report/executive_inputs.py)."""
 
 from __future__ import annotations
 
-from functions.core import executive_inputs as ei
-from functions.core.executive_period import month_period, week_period
+from functions.core.report import executive_inputs as ei
+from functions.core.report.executive_period import month_period, week_period
 
 
 def test_a_month_reads_its_days_its_growth_month_and_its_profit_month() -> None:

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from functions.core import env
-from functions.core.executive_period import month_period, week_period
+from functions.core.report.executive_period import month_period, week_period
 from functions.handlers import clients, executive_common, executive_starter
 from pablo import run
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from functions.core import experiments_inputs as ei
 from functions.core import schemas
+from functions.core.ingest import experiments_inputs as ei
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 

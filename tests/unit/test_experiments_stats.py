@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core.experiments_stats import (
+from functions.core.transform.experiments_stats import (
     DEFAULT_P_THRESHOLD,
     chi_square_sf,
     regularized_upper_gamma,

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from functions.core.alarm_inventory import INVENTORY
+from functions.core.monitor.alarm_inventory import INVENTORY
 from pablo.local.fidelity import (
     CUSTOM_RESOURCE,
     NO_CREATOR,

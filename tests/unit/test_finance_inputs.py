@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from functions.core import finance_inputs as fi
+from functions.core.ingest import finance_inputs as fi
 
 NOW = datetime(2026, 10, 1, 2, tzinfo=UTC)
 INVOICE_HEADER = (

@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from functions.core import schemas
-from functions.core.alarm_inventory.engagement import ALARMS as ENGAGEMENT_ALARMS
 from functions.core.errors import ConfigurationError
+from functions.core.monitor.alarm_inventory.engagement import ALARMS as ENGAGEMENT_ALARMS
 from pablo import cli
 from pablo.generate.company import generate
 from pablo.generate.contracts import (

@@ -10,9 +10,10 @@ from datetime import UTC, date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import growth, schemas
-from functions.core.clicks import parquet_bytes
+from functions.core import schemas
+from functions.core.ingest.clicks import parquet_bytes
 from functions.core.lifecycle import Event
+from functions.core.transform import growth
 from pablo.generate.accounts import build_accounts
 from pablo.generate.model import GeneratorConfig
 

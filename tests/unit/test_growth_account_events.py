@@ -10,8 +10,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from functions.core import account_events as ae
-from functions.core import definitions, strict_input
+from functions.core import definitions
+from functions.core.ingest import account_events as ae
+from functions.core.ingest import strict_input
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 

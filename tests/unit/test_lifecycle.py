@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from functions.core import lifecycle
-from functions.core.account_events import PRICE_PER_SEAT_CENTS
+from functions.core.ingest.account_events import PRICE_PER_SEAT_CENTS
 from functions.core.lifecycle import Event, replay
 from pablo.generate.accounts import STATUS_AFTER, build_accounts, missing_step_faults
 from pablo.generate.model import PRICE_PER_SEAT_CENTS as GENERATOR_PRICES

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 from functions.core import metric_names
-from functions.core.alarm_inventory import INVENTORY, AlarmSpec
+from functions.core.monitor.alarm_inventory import INVENTORY, AlarmSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = {

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from functions.core import oncall, oncall_replay
-from functions.core.alarm_inventory import INVENTORY, AlarmSpec, spec
-from functions.core.alarm_inventory.spec import Coverage
 from functions.core.errors import ConfigurationError, ValidationError
-from functions.core.landing import BucketRole
-from functions.core.oncall import Ack, AlarmStatus
-from functions.core.oncall_replay import Quarantined
+from functions.core.ingest.landing import BucketRole
+from functions.core.monitor import oncall, oncall_replay
+from functions.core.monitor.alarm_inventory import INVENTORY, AlarmSpec, spec
+from functions.core.monitor.alarm_inventory.spec import Coverage
+from functions.core.monitor.oncall import Ack, AlarmStatus
+from functions.core.monitor.oncall_replay import Quarantined
 from functions.core.schemas import Pipeline
 
 ROTATION_FILE = Path(__file__).resolve().parents[2] / "config" / "oncall_rotation.json"

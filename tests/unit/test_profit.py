@@ -9,12 +9,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from functions.core import finance_inputs as fi
-from functions.core import profit, reconciliation
-from functions.core.clicks import parquet_bytes
 from functions.core.errors import ValidationError
-from functions.core.landing import parse_event_time
+from functions.core.ingest import finance_inputs as fi
+from functions.core.ingest.clicks import parquet_bytes
+from functions.core.ingest.landing import parse_event_time
 from functions.core.schemas import PROFIT_MONTHLY, REVENUE_ACCOUNT_MONTHLY
+from functions.core.transform import profit, reconciliation
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 

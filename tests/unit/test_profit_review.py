@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from functions.core import profit_review
-from functions.core.alarm_inventory import INVENTORY, MissingData, Owner
-from functions.core.alarm_inventory.profit import ALARMS
+from functions.core.monitor.alarm_inventory import INVENTORY, MissingData, Owner
+from functions.core.monitor.alarm_inventory.profit import ALARMS
 from functions.core.schemas import Pipeline
+from functions.core.transform import profit_review
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbooks" / "profit.md"
 

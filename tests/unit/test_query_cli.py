@@ -300,8 +300,17 @@ def test_parquet_format_writes_the_rows_as_parquet(small_lake: Path, tmp_path: P
     target = tmp_path / "out.parquet"
     with target.open("wb") as sink:
         result = subprocess.run(
-            [sys.executable, "-m", "pablo", "query", SQL, "--lake", str(small_lake),
-             "--format", "parquet"],
+            [
+                sys.executable,
+                "-m",
+                "pablo",
+                "query",
+                SQL,
+                "--lake",
+                str(small_lake),
+                "--format",
+                "parquet",
+            ],
             stdout=sink,
             stderr=subprocess.PIPE,
             text=False,

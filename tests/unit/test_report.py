@@ -1,4 +1,4 @@
-"""The executive report (functions/core/report.py): every KPI has a value or a reason in
+"""The executive report (functions/core/report/report.py): every KPI has a value or a reason in
 words, NaN is never printed, the page is byte-identical for the same inputs, text from the
 data is escaped, and bad inputs raise ValidationError."""
 
@@ -16,8 +16,8 @@ import pytest
 
 from functions.core import schemas
 from functions.core.errors import ValidationError
-from functions.core.report import render_report
-from functions.core.report_format import (
+from functions.core.report.report import render_report
+from functions.core.report.report_format import (
     KPI_COLUMNS,
     KPI_SPECS,
     ROW_COLUMNS,
@@ -25,7 +25,7 @@ from functions.core.report_format import (
     money,
     reason_words,
 )
-from functions.core.report_model import kpi_display_rows, kpi_history
+from functions.core.report.report_model import kpi_display_rows, kpi_history
 from pablo.commands import report as report_commands
 from pablo.report_cli import (
     kpi_table,

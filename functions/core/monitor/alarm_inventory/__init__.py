@@ -8,7 +8,7 @@ one pipeline never edits another's list); `INVENTORY` gathers them.
 
 from __future__ import annotations
 
-from functions.core.alarm_inventory.spec import (
+from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
     MissingData,

@@ -13,7 +13,7 @@ trusted to be in the units they claim, so none is summed until the sender resend
 month's reconciliation then flags the gap for an accountant.
 
 `unknown_account` needs the account list, which the monthly run has: see
-`functions.core.profit`.
+`functions.core.transform.profit`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
-from functions.core.strict_input import csv_records
+from functions.core.ingest.strict_input import csv_records
 
 # --- reason codes (the data contracts list them in this order per input) --------------
 INVALID_HEADER: Final = "invalid_header"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from calendar import monthrange
 from datetime import date, timedelta
 
-from functions.core.profit import previous_month
+from functions.core.transform.profit import previous_month
 
 # Days after month end within which an accountant signs the month off (run book: "numbers
 # will be reviewed once a month"); the deployment may set another value.

@@ -4,8 +4,8 @@ week"; owners Accounts Team, secondary Data Engineering; no on-call: working hou
 from __future__ import annotations
 
 from functions.core import metric_names
-from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
-from functions.core.alarm_inventory.spec import (
+from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
+from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
     MissingData,

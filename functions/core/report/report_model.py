@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from functions.core import schemas
 from functions.core.errors import ValidationError
-from functions.core.report_format import (
+from functions.core.report.report_format import (
     ARROWS,
     FRESHNESS_INPUTS,
     KPI_SPECS,
@@ -32,7 +32,7 @@ from functions.core.report_format import (
     money,
     reason_words,
 )
-from functions.core.report_format import change as kpi_change
+from functions.core.report.report_format import change as kpi_change
 
 GRAINS: Final = ("week", "month")
 _PERIOD_PATTERN: Final = {

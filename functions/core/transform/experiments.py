@@ -33,8 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.core import schemas
-from functions.core.experiments_inputs import Definition
-from functions.core.experiments_stats import DEFAULT_P_THRESHOLD, srm_test
+from functions.core.ingest.experiments_inputs import Definition
+from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD, srm_test
 
 DEFAULT_PRE_PERIOD_DAYS: Final = 14
 _EPOCH: Final = date(1970, 1, 1)

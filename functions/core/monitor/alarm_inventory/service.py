@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from functions.core.alarm_inventory.spec import (
+from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
     MissingData,

@@ -9,8 +9,8 @@ when a month is computed or republished after a sign-off) and profit_review.py
 from __future__ import annotations
 
 from functions.core import metric_names
-from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
-from functions.core.alarm_inventory.spec import (
+from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
+from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
     MissingData,

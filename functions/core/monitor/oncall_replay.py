@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from functions.core.landing import BucketRole, Classified, classify
-from functions.core.oncall import format_time
+from functions.core.ingest.landing import BucketRole, Classified, classify
+from functions.core.monitor.oncall import format_time
 
 REPLAY_PK: Final = "oncall#replay"
 REPLAYED_PK_PREFIX: Final = "oncall#replayed#"

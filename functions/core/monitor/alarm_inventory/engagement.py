@@ -8,8 +8,8 @@ engagement_daily.py (EngagementDaysComputed, per day aggregated).
 from __future__ import annotations
 
 from functions.core import metric_names
-from functions.core.alarm_inventory.service import function_alarms, workflow_alarms
-from functions.core.alarm_inventory.spec import (
+from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
+from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
     MissingData,

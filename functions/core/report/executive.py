@@ -23,14 +23,14 @@ import duckdb
 import pyarrow as pa
 
 from functions.core import definitions, schemas
-from functions.core.executive_freshness import (
+from functions.core.report.executive_freshness import (
     ENGAGEMENT,
     GROWTH,
     PROFIT,
     UPSTREAM_STALE,
     UpstreamCheck,
 )
-from functions.core.executive_period import MONTH, WEEK, Period
+from functions.core.report.executive_period import MONTH, WEEK, Period
 
 # Reason codes of null KPIs (docs/metrics.md; the report spells them out).
 NO_SUBSCRIBERS: Final = "no_subscribers"

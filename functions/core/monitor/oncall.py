@@ -7,7 +7,7 @@ arguments.
 
 State-table items (pk/sk strings):
 - acknowledgement: pk `oncall#ack`, sk `<alarm name>#<acked_at>`; status open|closed.
-- replay records: see functions/core/oncall_replay.py.
+- replay records: see functions/core/monitor/oncall_replay.py.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from functions.core.alarm_inventory import INVENTORY, AlarmSpec
-from functions.core.alarm_inventory.spec import COVERAGE, Coverage
 from functions.core.errors import ConfigurationError, ValidationError
-from functions.core.executive_freshness import automatic_backfill_run
+from functions.core.monitor.alarm_inventory import INVENTORY, AlarmSpec
+from functions.core.monitor.alarm_inventory.spec import COVERAGE, Coverage
+from functions.core.report.executive_freshness import automatic_backfill_run
 from functions.core.schemas import Pipeline
 
 ALARM: Final = "ALARM"

@@ -16,7 +16,7 @@ from typing import Any, Final
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from functions.core.report_format import (
+from functions.core.report.report_format import (
     SPEC_BY_COLUMN,
     axis_period_label,
     reason_words,

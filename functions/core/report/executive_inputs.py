@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from functions.core import schemas
-from functions.core.executive_freshness import ENGAGEMENT, GROWTH, PROFIT
-from functions.core.executive_period import MONTH, WEEK, Period
+from functions.core.report.executive_freshness import ENGAGEMENT, GROWTH, PROFIT
+from functions.core.report.executive_period import MONTH, WEEK, Period
 
 # How far back the daily check looks for published rows whose inputs changed: the months
 # the preliminary alarm watches, and the weeks the growth pipeline still restates.

@@ -25,8 +25,8 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
-from functions.core.account_events import parse_timestamp, split_lines
-from functions.core.strict_input import (
+from functions.core.ingest.account_events import parse_timestamp, split_lines
+from functions.core.ingest.strict_input import (
     csv_records,
     json_object_line,
 )

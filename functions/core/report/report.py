@@ -15,9 +15,16 @@ from typing import Final
 
 import pyarrow as pa
 
-from functions.core.report_charts import CHARTS, ChartSpec, Gap, chart_gaps, chart_html, plotly_js
-from functions.core.report_format import Group, period_label
-from functions.core.report_model import (
+from functions.core.report.report_charts import (
+    CHARTS,
+    ChartSpec,
+    Gap,
+    chart_gaps,
+    chart_html,
+    plotly_js,
+)
+from functions.core.report.report_format import Group, period_label
+from functions.core.report.report_model import (
     MATCHED,
     SIGNED_OFF,
     FreshnessRow,

@@ -15,7 +15,7 @@ from typing import Final
 import pyarrow as pa
 
 from functions.core import schemas
-from functions.core.profit import MonthTotals
+from functions.core.transform.profit import MonthTotals
 
 MATCHED: Final = "matched"
 MISMATCHED: Final = "mismatched"

@@ -25,8 +25,8 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from functions.core import definitions
-from functions.core.engagement_state import DayState
-from functions.core.executive_period import MONTH, WEEK, Period, format_time
+from functions.core.report.executive_period import MONTH, WEEK, Period, format_time
+from functions.core.transform.engagement_state import DayState
 
 ENGAGEMENT: Final = "engagement"
 GROWTH: Final = "growth"

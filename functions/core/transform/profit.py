@@ -29,9 +29,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.core import definitions, finance_inputs, schemas
+from functions.core import definitions, schemas
 from functions.core.definitions import REVENUE_STATUSES
 from functions.core.errors import ValidationError
+from functions.core.ingest import finance_inputs
 
 NO_SUBSCRIBERS: Final = "no_subscribers"
 # A month for which nothing landed at all (before the company's first delivery): nothing to

@@ -35,14 +35,14 @@ import pyarrow.compute as pc
 
 from functions.core import schemas
 from functions.core.definitions import UNKNOWN_ACCOUNT, known_accounts
-from functions.core.lifecycle import Event
-from functions.core.strict_input import (
+from functions.core.ingest.strict_input import (
     DUPLICATE_JSON_KEY,
     INVALID_JSON,
     INVALID_UTF8,
     NOT_AN_OBJECT,
     json_object_line,
 )
+from functions.core.lifecycle import Event
 
 SOURCE: Final = "account_events"
 PIPELINE: Final = schemas.Pipeline.GROWTH.value
