@@ -1,9 +1,10 @@
 """The click ingest path against an anchor: records per second per core, and the ratio.
 
-Measured path: `functions.core.ingest.clicks.decode_batch` then `write_parquet`, i.e. everything
-the ingest handler does to a batch between the Lambda event and the S3 bodies (base64,
-parse, validate, quarantine, in-batch dedup, Arrow, one Parquet file per
-event date). Input: a Lambda Kinesis event of 10,000 clicks of about 250 bytes.
+Measured path: `functions.core.ingest.clicks.decode_batch` then
+`functions.core.parquet.write_parquet`, i.e. everything the ingest handler does to a batch
+between the Lambda event and the S3 bodies (base64, parse, validate, quarantine, in-batch
+dedup, Arrow, one Parquet file per event date). Input: a Lambda Kinesis event of 10,000
+clicks of about 250 bytes.
 
 Anchor, written here: the least a handler could do with the same input and no validation,
 a msgspec typed decode of each record straight into Arrow columns and the same Parquet
@@ -28,6 +29,7 @@ import pyarrow.parquet as pq
 
 from functions.core import schemas
 from functions.core.ingest import clicks
+from functions.core.parquet import parquet_bytes, write_parquet
 
 BATCH = 10_000
 REPEATS = 21
@@ -114,14 +116,14 @@ def anchor(records: list[dict[str, Any]]) -> bytes:
 
 def handler_path(records: list[dict[str, Any]], now: datetime) -> dict[str, bytes]:
     outcome = clicks.decode_batch(records, now=now)
-    files = clicks.write_parquet(
+    files = write_parquet(
         outcome.accepted,
         schemas.RAW_CLICKS,
         dictionary_columns=clicks.RAW_CLICKS_DICTIONARY_COLUMNS,
         compression_level=clicks.RAW_CLICKS_COMPRESSION_LEVEL,
     )
     if outcome.quarantined.num_rows:
-        files["quarantine"] = clicks.parquet_bytes(outcome.quarantined, schemas.QUARANTINE)
+        files["quarantine"] = parquet_bytes(outcome.quarantined, schemas.QUARANTINE)
     return files
 
 

@@ -18,13 +18,14 @@ from typing import Any, Final
 
 from tqdm import tqdm
 
+from functions.core.codes import BACKFILL_REASON
 from functions.core.errors import ConfigurationError, PabloError
 from functions.core.monitor.oncall import MANUAL_BACKFILL_PREFIX
-from functions.core.transform.engagement_state import date_range, format_time
+from functions.core.times import format_millis
+from functions.core.transform.engagement_state import date_range
 from pablo import stack
 
 STATE_MACHINE_OUTPUT: Final = "EngagementDailyStateMachineArn"
-BACKFILL_REASON: Final = "backfill"
 MAX_DAYS: Final = 400
 
 
@@ -84,7 +85,7 @@ def backfill(
             chunk = days[start : start + chunk_days]
             name = f"{MANUAL_BACKFILL_PREFIX}{chunk[0]:%Y%m%d}-{chunk[-1]:%Y%m%d}-{stamp}"
             run_input = {
-                "time": format_time(now),
+                "time": format_millis(now),
                 "days": [d.isoformat() for d in chunk],
                 "reason": BACKFILL_REASON,
                 "run_id": name,

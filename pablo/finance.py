@@ -19,7 +19,7 @@ from typing import Any
 
 from functions.adapters import profit_io
 from functions.core.errors import PabloError, ValidationError
-from functions.core.ingest.landing import format_aws_time
+from functions.core.times import format_seconds
 from functions.core.transform.profit import check_month
 from pablo import stack
 
@@ -88,7 +88,7 @@ def signoff(
     execution = sfn.start_execution(
         stateMachineArn=outputs[WORKFLOW_OUTPUT],
         name=f"signoff-{month}-{stamp}",
-        input=json.dumps({"time": format_aws_time(now), "month": month}),
+        input=json.dumps({"time": format_seconds(now), "month": month}),
     )
     result: dict[str, Any] = {"signoff": recorded, "execution": execution["executionArn"]}
     if wait:

@@ -35,6 +35,7 @@ from functions.core.ingest.landing import BucketRole
 from functions.core.monitor import oncall, oncall_replay
 from functions.core.monitor.oncall import AlarmStatus
 from functions.core.monitor.oncall_replay import Quarantined
+from functions.core.times import format_seconds, parse_time
 from pablo import stack
 from pablo.local.context import LOCAL_REGION
 from pablo.producer_cli import CLICK_STREAM_OUTPUT
@@ -142,7 +143,7 @@ def _status(
     return AlarmStatus(
         name=name,
         state=effective_state(alarm),
-        since=oncall.format_time(target.utc(since)) if since else "unknown",
+        since=format_seconds(target.utc(since)) if since else "unknown",
         actions_enabled=bool(alarm.get("ActionsEnabled", True)),
         spec=spec,
         ack=oncall.open_ack(acks, name),
@@ -326,7 +327,7 @@ def week_backfills(target: Target, week: date) -> list[dict[str, Any]]:
                             "name": name,
                             "state_machine": arn.rsplit(":", 1)[-1],
                             "status": execution["status"],
-                            "start": oncall.format_time(started),
+                            "start": format_seconds(started),
                             "kind": kind,
                         }
                     )
@@ -337,7 +338,7 @@ def _input_time(sfn: Any, execution: dict[str, Any]) -> datetime | None:
     described = sfn.describe_execution(executionArn=execution["executionArn"])
     try:
         moment = json.loads(described.get("input") or "{}").get("time")
-        return oncall.parse_time(moment) if isinstance(moment, str) else None
+        return parse_time(moment) if isinstance(moment, str) else None
     except (ValueError, AttributeError):
         return None
 
@@ -442,7 +443,7 @@ def replay_quarantine(
         targets.append(f"s3://{bucket}/{replay.key}")
     # Marked after sending: a crash in between re-sends (the pipelines dedup by event id),
     # never loses a record.
-    at = oncall.format_time(now)
+    at = format_seconds(now)
     oncall_io.mark_replayed(
         dynamodb, table=table, pipeline=pipeline, reason=reason, digests=plan.digests(), at=at
     )
@@ -537,7 +538,7 @@ def _times_fired(target: Target, cloudwatch: Any, name: str) -> list[str]:
         for item in page.get("AlarmHistoryItems", []):
             data = json.loads(item.get("HistoryData") or "{}")
             if data.get("newState", {}).get("stateValue") == oncall.ALARM:
-                times.append(oncall.format_time(target.utc(item["Timestamp"])))
+                times.append(format_seconds(target.utc(item["Timestamp"])))
     return sorted(times)
 
 

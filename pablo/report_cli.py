@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from functions.core import schemas
+from functions.core import codes, schemas
 from functions.core.report.report import render_report
 
 SAMPLE_END: Final = {"month": "2026-10", "week": "2026-10-25"}
@@ -68,7 +68,7 @@ def sample_kpi_row(
     index: int,
     mrr_start_cents: int,
     missing: Mapping[str, str] | None = None,
-    publication_status: str = "final",
+    publication_status: str = codes.FINAL,
     engagement_lag_days: int = 0,
 ) -> dict[str, Any]:
     """A consistent exec_kpi row (net new = the movements, ARR = 12 x MRR, profit adds up).
@@ -135,8 +135,8 @@ def sample_kpi_row(
     }
     reasons = dict(missing or {})
     if mrr_start_cents == 0:
-        reasons |= {"nrr": "no_starting_mrr", "grr": "no_starting_mrr"}
-        reasons |= {"logo_churn_rate": "no_accounts_at_start"}
+        reasons |= {"nrr": codes.NO_STARTING_MRR, "grr": codes.NO_STARTING_MRR}
+        reasons |= {"logo_churn_rate": codes.NO_ACCOUNTS_AT_START}
     for column in reasons:
         row[column] = None
     row["missing_reasons"] = sorted(reasons.items())
@@ -174,8 +174,8 @@ def sample_inputs(grain: str) -> dict[str, Any]:
             period=period,
             index=index,
             mrr_start_cents=mrr,
-            missing=dict.fromkeys(ENGAGEMENT_KPIS, "upstream_stale") if latest else None,
-            publication_status="preliminary" if latest else "final",
+            missing=dict.fromkeys(ENGAGEMENT_KPIS, codes.UPSTREAM_STALE) if latest else None,
+            publication_status=codes.PRELIMINARY if latest else codes.FINAL,
             engagement_lag_days=2 if latest else 0,
         )
         rows.append(row)
@@ -189,7 +189,7 @@ def sample_inputs(grain: str) -> dict[str, Any]:
             "metric": metric,
             "old_value": float(restated[metric] - delta),
             "new_value": float(restated[metric]),
-            "reason": "late_data",
+            "reason": codes.LATE_DATA,
             "restated_at": datetime.combine(
                 restated["period_end"] + timedelta(days=9), datetime.min.time(), UTC
             ),
@@ -224,7 +224,7 @@ def _sample_reconciliation(month: str, row: Mapping[str, Any]) -> pa.Table:
                 "ledger_cents": ledger,
                 "difference_cents": computed - ledger,
                 "tolerance_cents": 100,
-                "status": "matched" if abs(computed - ledger) <= 100 else "mismatched",
+                "status": codes.MATCHED if abs(computed - ledger) <= 100 else codes.MISMATCHED,
                 "month": month,
             }
             for line, computed, ledger in lines

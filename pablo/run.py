@@ -32,13 +32,13 @@ from functions.core.report.executive_period import (
     MONTH,
     WEEK,
     Period,
-    format_time,
     month_period,
     period_of_execution,
     rerun_name,
     restate_name,
     week_period,
 )
+from functions.core.times import format_seconds
 from pablo import stack
 
 MACHINE_OUTPUTS: Final = {
@@ -113,7 +113,7 @@ def start(
         return _rerun(sfn, machine, period)
     name = _restate_name(sfn, machine, period) if restate else period.execution_name
     payload: dict[str, Any] = {
-        "time": format_time(now),
+        "time": format_seconds(now),
         "grain": period.grain,
         "period": period.name,
         "run_id": name,

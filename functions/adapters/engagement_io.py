@@ -18,15 +18,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters import s3_objects
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
-from functions.core.ingest.clicks import write_parquet
+from functions.core.parquet import write_parquet
+from functions.core.times import format_millis, parse_time
 from functions.core.transform.engagement_state import (
     DAY_PK,
     FRESHNESS_PK,
     FRESHNESS_SK,
     DayState,
     day_state,
-    format_time,
-    parse_time,
 )
 
 _SERIALIZER: Final = TypeSerializer()
@@ -133,7 +132,7 @@ def mark_dirty(dynamodb: Any, *, table: str, day: str, arrived_at: datetime) -> 
             Key=_attrs({"pk": DAY_PK, "sk": day}),
             UpdateExpression="ADD marks :one SET last_late_arrival = :at",
             ConditionExpression="attribute_exists(aggregated_at)",
-            ExpressionAttributeValues=_attrs({":one": 1, ":at": format_time(arrived_at)}),
+            ExpressionAttributeValues=_attrs({":one": 1, ":at": format_millis(arrived_at)}),
         )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -194,7 +193,7 @@ def record_aggregated(
                 "last_run = :run, last_run_at = :at, landed = :landed"
             ),
             ExpressionAttributeValues=_attrs(
-                {":at": format_time(at), ":seen": seen_marks, ":run": run_id, ":landed": landed}
+                {":at": format_millis(at), ":seen": seen_marks, ":run": run_id, ":landed": landed}
             ),
         )
     except (ClientError, BotoCoreError) as exc:
@@ -203,7 +202,7 @@ def record_aggregated(
 
 def advance_newest_event(dynamodb: Any, *, table: str, newest: datetime) -> bool:
     """Move the newest event time landed forward (never back); True if it moved."""
-    text = format_time(newest)
+    text = format_millis(newest)
     try:
         dynamodb.update_item(
             TableName=table,

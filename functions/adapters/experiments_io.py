@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 from functions.adapters import profit_io, s3_objects
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
-from functions.core.ingest.clicks import parquet_bytes
+from functions.core.parquet import parquet_bytes
 
 LANDED_AT_METADATA: Final = "landed-at"
 SOURCE_KEY_METADATA: Final = "source-key"

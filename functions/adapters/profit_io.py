@@ -24,7 +24,7 @@ from functions.adapters import glue_catalog, s3_objects, state_store
 from functions.adapters.aws_errors import classified
 from functions.core import definitions, schemas
 from functions.core.errors import ValidationError
-from functions.core.ingest.clicks import parquet_bytes
+from functions.core.parquet import parquet_bytes
 
 MONTH_PK: Final = "profit#month"
 SIGNOFF_PK: Final = "profit#signoff"

@@ -32,7 +32,6 @@ from functions.core.lifecycle import NEW, TRANSITIONS
 
 # The event types that create an account: the lifecycle model's first steps.
 CREATING_EVENT_TYPES: Final = frozenset(TRANSITIONS[NEW])
-UNKNOWN_ACCOUNT: Final = "unknown_account"
 
 
 def known_accounts(account_events: pa.Table) -> frozenset[str]:

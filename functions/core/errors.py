@@ -8,6 +8,8 @@ Kinesis batch the record is reported as a batch item failure.
 
 from __future__ import annotations
 
+from functions.core.codes import UPSTREAM_STALE
+
 
 class PabloError(Exception):
     """Root of every error raised on purpose by this project."""
@@ -48,4 +50,4 @@ class ConfigurationError(TerminalError):
 class StaleInputError(TransientError):
     """An upstream input is older than its freshness bound."""
 
-    reason = "upstream_stale"
+    reason = UPSTREAM_STALE

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from functions.core.codes import NO_VALID_PATH
 from functions.core.schemas import ACCOUNT_EVENT_TYPES
 
 # --- statuses ----------------------------------------------------------------------------
@@ -62,7 +63,6 @@ TRANSITIONS: Final[dict[str, tuple[str, ...]]] = {
 # When two events share a timestamp, the natural order of the steps breaks the tie (a
 # renewal_due recorded at the same second as its renewed comes first).
 STEP_ORDER: Final[dict[str, int]] = {t: i for i, t in enumerate(ACCOUNT_EVENT_TYPES)}
-NO_VALID_PATH: Final = "no_valid_path"  # missing_step when no chain of steps explains it
 
 
 def status_after(status: str, event_type: str) -> str:

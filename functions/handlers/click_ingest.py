@@ -29,8 +29,8 @@ from functions.core.ingest.clicks import (
     IngestSettings,
     decode_batch,
     object_key,
-    write_parquet,
 )
+from functions.core.parquet import write_parquet
 from functions.handlers.clients import client as _client
 
 RECEIVED_METRIC: Final = metric_names.CLICKS_RECEIVED

@@ -27,16 +27,15 @@ import pyarrow as pa
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io, glue_catalog, s3_objects
-from functions.core import env, metric_names, schemas
+from functions.core import codes, env, metric_names, restatements, schemas
 from functions.core.errors import ValidationError
-from functions.core.ingest.clicks import parquet_bytes
+from functions.core.parquet import parquet_bytes
+from functions.core.times import format_millis, parse_time
 from functions.core.transform import engagement
 from functions.core.transform.engagement_state import (
     ACTIVE_WINDOW_DAYS,
     active_user_days,
     days_to_compute,
-    format_time,
-    parse_time,
 )
 from functions.handlers.clients import client as _client
 
@@ -123,9 +122,9 @@ def plan(event: dict[str, Any]) -> dict[str, Any]:
     until = max(days[-1], now.date() - timedelta(days=1)) if days else now.date()
     run_id = str(event.get("run_id") or f"engagement-{now:%Y%m%dT%H%M%SZ}")
     result = {
-        "time": format_time(now),
+        "time": format_millis(now),
         "run_id": run_id,
-        "reason": str(event.get("reason") or engagement.LATE_DATA),
+        "reason": str(event.get("reason") or codes.LATE_DATA),
         "days": [d.isoformat() for d in days],
         "active_days": [d.isoformat() for d in active_user_days(days, until=until)],
     }
@@ -204,7 +203,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             day=day,
             now=now,
             run_id=run_id,
-            reason=str(event.get("reason") or engagement.LATE_DATA),
+            reason=str(event.get("reason") or codes.LATE_DATA),
         )
     engagement_io.record_aggregated(
         dynamodb,
@@ -238,7 +237,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         },
         "accounts": daily.num_rows,
         "complete": incomplete == 0,
-        "outages": [[format_time(s), format_time(e)] for s, e in completeness.outages],
+        "outages": [[format_millis(s), format_millis(e)] for s, e in completeness.outages],
         "restatements": restated,
     }
     logger.info("day aggregated", extra=result)
@@ -318,7 +317,7 @@ def _restate(
     reason: str,
 ) -> int:
     """Record every published engagement_daily value this run changed; the count."""
-    rows = engagement.restatement_rows(
+    rows = restatements.restatement_rows(
         previous,
         daily,
         key_cols=["account_id"],

@@ -16,7 +16,8 @@ from aws_lambda_powertools import Logger
 from functions.adapters import engagement_io
 from functions.core import env, metric_names
 from functions.core.errors import ValidationError
-from functions.core.transform.engagement_state import format_time, freshness_hours, parse_time
+from functions.core.times import format_millis, parse_time
+from functions.core.transform.engagement_state import freshness_hours
 from functions.handlers.clients import client as _client
 
 FRESHNESS_METRIC: Final = metric_names.CLICK_FRESHNESS_HOURS
@@ -40,8 +41,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             values=[(FRESHNESS_METRIC, {}, hours, "None")],
         )
     result = {
-        "time": format_time(now),
-        "newest_event_time": format_time(newest) if newest else None,
+        "time": format_millis(now),
+        "newest_event_time": format_millis(newest) if newest else None,
         "freshness_hours": hours,
     }
     logger.info("click freshness", extra=result)

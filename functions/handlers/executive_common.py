@@ -12,7 +12,8 @@ from typing import Any
 from functions.adapters.executive_io import Locations
 from functions.core import env
 from functions.core.errors import TerminalError, TransientError, ValidationError
-from functions.core.report.executive_period import Period, parse_period, parse_time
+from functions.core.report.executive_period import Period, parse_period
+from functions.core.times import parse_event_time
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def run_request(event: dict[str, Any]) -> Run:
     run_id = event.get("run_id") or period.execution_name
     if not isinstance(run_id, str):
         raise ValidationError("run_id must be a string", reason="bad_event")
-    return Run(parse_time(event.get("time")), period, run_id)
+    return Run(parse_event_time(event.get("time")), period, run_id)
 
 
 class InjectedFaultError(TerminalError):

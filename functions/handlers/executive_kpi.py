@@ -28,12 +28,12 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io, metrics
-from functions.core import schemas
+from functions.core import restatements, schemas
 from functions.core.errors import ValidationError
 from functions.core.report import executive, executive_inputs
 from functions.core.report import executive_freshness as freshness
-from functions.core.report.executive_period import WEEK, Period, parse_time
-from functions.core.transform import engagement
+from functions.core.report.executive_period import WEEK, Period
+from functions.core.times import parse_event_time
 from functions.handlers.clients import client
 from functions.handlers.executive_common import Run, injected_fault, run_request, settings
 
@@ -243,7 +243,7 @@ def _checks(gate: dict[str, Any]) -> dict[str, freshness.UpstreamCheck]:
         checks[item["upstream"]] = freshness.UpstreamCheck(
             upstream=item["upstream"],
             fresh=bool(item["fresh"]),
-            fresh_through=parse_time(through) if through else None,
+            fresh_through=parse_event_time(through) if through else None,
             reason=item.get("reason"),
             detail=item.get("detail", ""),
             covered=bool(item.get("covered", True)),
@@ -254,9 +254,8 @@ def _checks(gate: dict[str, Any]) -> dict[str, freshness.UpstreamCheck]:
 def _restatements(
     run: Run, new_row: pa.Table, *, backfilled: bool, built_from: dict[str, str]
 ) -> pa.Table:
-    """Every KPI of the period that differs from the row published before: old, new, why.
-    Why: `backfill` when this run backfilled an input; `late_data` when an input changed
-    since the published row was built, or that row was preliminary; else `correction`."""
+    """Every KPI of the period that differs from the row published before: old, new, why
+    (restatements.republish_reason)."""
     where, s3 = settings().where, client("s3")
     period = run.period
     published = executive_io.read_table(
@@ -266,16 +265,15 @@ def _restatements(
         partitions={"grain": period.grain, "period": period.name},
     )
     if published.num_rows == 0:
-        return schemas.RESTATEMENTS.arrow_schema(with_partitions=True).empty_table()
+        return restatements.empty()
     recorded = executive_io.built_from(client("dynamodb"), table=where.state_table, period=period)
     inputs_changed = bool(recorded and executive_inputs.changed_inputs(recorded, built_from))
-    if backfilled:
-        reason = freshness.BACKFILL_REASON
-    elif inputs_changed:
-        reason = engagement.LATE_DATA
-    else:
-        reason = _why(published)
-    return engagement.restatement_rows(
+    reason = restatements.republish_reason(
+        backfilled=backfilled,
+        inputs_changed=inputs_changed,
+        published_status=published.column("publication_status").to_pylist()[0],
+    )
+    return restatements.restatement_rows(
         published.select(executive.KPI_COLUMNS).append_column("grain", published.column("grain")),
         new_row.select(executive.KPI_COLUMNS).append_column("grain", new_row.column("grain")),
         key_cols=["grain"],
@@ -288,15 +286,9 @@ def _restatements(
     )
 
 
-def _why(published: pa.Table) -> str:
-    """late_data when the row was published preliminary (an input was stale, incomplete
-    or unreconciled); a correction otherwise."""
-    status = published.column("publication_status").to_pylist()[0]
-    return engagement.LATE_DATA if status == executive.PRELIMINARY else "correction"
-
-
 def report(run: Run, event: dict[str, Any]) -> dict[str, Any]:
-    from functions.core.report.report import render_report  # noqa: PLC0415 (written in parallel)
+    # Imported here: plotly loads only in the step that renders the report.
+    from functions.core.report.report import render_report  # noqa: PLC0415
 
     where, s3 = settings().where, client("s3")
     period = run.period

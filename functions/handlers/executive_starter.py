@@ -24,19 +24,18 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io, metrics
-from functions.core import env, metric_names, schemas
+from functions.core import codes, env, metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.report import executive_inputs
 from functions.core.report.executive_period import (
     MONTH,
     WEEK,
     Period,
-    format_time,
-    parse_time,
     period_of_execution,
     period_to_run,
     restate_name,
 )
+from functions.core.times import format_seconds, parse_event_time
 from functions.handlers.clients import client
 from functions.handlers.executive_common import settings
 
@@ -56,7 +55,7 @@ logger = Logger()
 
 @logger.inject_lambda_context(log_event=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    now = parse_time(event.get("time"))
+    now = parse_event_time(event.get("time"))
     action = event.get("action", "start")
     if action == "start":
         return start(str(event.get("grain", "")), now)
@@ -69,7 +68,7 @@ def start(grain: str, now: datetime) -> dict[str, Any]:
     period = period_to_run(grain, now)
     name = period.execution_name
     payload = {
-        "time": format_time(now),
+        "time": format_seconds(now),
         "grain": period.grain,
         "period": period.name,
         "run_id": name,
@@ -143,7 +142,7 @@ def _restate_changed(s3: Any, where: executive_io.Locations, now: datetime) -> l
         attempt = max((period_of_execution(str(r["name"])) or ("", "", 0))[2] for r in runs) + 1
         name = restate_name(period, attempt)
         payload = {
-            "time": format_time(now),
+            "time": format_seconds(now),
             "grain": period.grain,
             "period": period.name,
             "run_id": name,
@@ -177,6 +176,6 @@ def _preliminary_months(s3: Any, bucket: str, now: datetime) -> list[str]:
             table=schemas.EXEC_KPI,
             partitions={"grain": period.grain, "period": period.name},
         ).to_pylist()
-        if rows and rows[0]["publication_status"] != "final":
+        if rows and rows[0]["publication_status"] != codes.FINAL:
             found.append(period.name)
     return sorted(found)

@@ -24,7 +24,7 @@ from functions.adapters import experiments_io, metrics, profit_io, s3_objects
 from functions.core import metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import experiments_inputs
-from functions.core.ingest.landing import parse_event_time
+from functions.core.times import parse_event_time
 from functions.core.transform import experiments
 from functions.handlers.clients import client
 from functions.handlers.experiments_common import Settings, settings

@@ -28,8 +28,8 @@ from functions.adapters import glue_catalog, growth_io, s3_objects
 from functions.core import env, metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import account_events
-from functions.core.ingest.clicks import parquet_bytes
-from functions.core.ingest.landing import parse_event_time
+from functions.core.parquet import parquet_bytes
+from functions.core.times import parse_event_time
 from functions.core.transform import growth, growth_paths
 from functions.handlers.clients import client as _client
 

@@ -19,6 +19,7 @@ from functions.adapters import oncall_io
 from functions.core import env
 from functions.core.errors import ValidationError
 from functions.core.monitor import oncall
+from functions.core.times import format_seconds
 from functions.handlers.clients import client as _client
 
 logger = Logger()
@@ -44,7 +45,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         dynamodb,
         table=table,
         ack=ack,
-        at=oncall.format_time(change.at),
+        at=format_seconds(change.at),
         reason=oncall.CLOSED_BY_OK,
     )
     result = {"status": "unmuted", "alarm": change.alarm, "ack": ack.acked_at, "closed": closed}

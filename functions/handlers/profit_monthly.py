@@ -18,8 +18,8 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, profit_io
-from functions.core import env, metric_names, schemas
-from functions.core.ingest.landing import format_aws_time, parse_event_time
+from functions.core import codes, env, metric_names, schemas
+from functions.core.times import format_seconds, parse_event_time
 from functions.core.transform import profit, reconciliation
 from functions.handlers.clients import client
 from functions.handlers.profit_common import Settings, settings
@@ -77,7 +77,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "publication_status": status,
             "matched": result.matched,
             "reconciliation": figures,
-            "computed_at": format_aws_time(now),
+            "computed_at": format_seconds(now),
             "accounts_checked": inputs.known_accounts is not None,
         },
     )
@@ -95,7 +95,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "month": month,
         "publication_status": status,
         "matched": result.matched,
-        "needs_signoff": status == reconciliation.PRELIMINARY,
+        "needs_signoff": status == codes.PRELIMINARY,
         "signed_off_by": signoff["by"] if signoff else None,
         "reconciliation": result.summary(),
         "revenue_cents": totals.revenue_cents,
@@ -117,7 +117,7 @@ def _publish_awaiting(config: Settings, dynamodb: Any, now: datetime) -> list[st
     awaiting = sorted(
         record["sk"]
         for record in profit_io.month_records(dynamodb, table=config.state_table)
-        if record.get("publication_status") == reconciliation.PRELIMINARY
+        if record.get("publication_status") == codes.PRELIMINARY
     )
     metrics.put_count(
         client("cloudwatch"),
@@ -138,14 +138,14 @@ def _no_data(config: Settings, dynamodb: Any, month: str, now: datetime) -> dict
         month=month,
         item={
             "month": month,
-            "publication_status": profit.NO_DATA,
-            "computed_at": format_aws_time(now),
+            "publication_status": codes.NO_DATA,
+            "computed_at": format_seconds(now),
         },
     )
     awaiting = _publish_awaiting(config, dynamodb, now)
     answer = {
         "month": month,
-        "publication_status": profit.NO_DATA,
+        "publication_status": codes.NO_DATA,
         "needs_signoff": False,
         "months_awaiting_signoff": awaiting,
     }

@@ -12,9 +12,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from functions.adapters import metrics, profit_io
-from functions.core import metric_names
-from functions.core.ingest.landing import parse_event_time
-from functions.core.transform import profit, profit_review
+from functions.core import codes, metric_names
+from functions.core.times import parse_event_time
+from functions.core.transform import profit_review
 from functions.handlers.clients import client
 from functions.handlers.profit_common import settings
 
@@ -36,7 +36,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     computed = {
         m
         for m, record in records.items()
-        if record is not None and record.get("publication_status") != profit.NO_DATA
+        if record is not None and record.get("publication_status") != codes.NO_DATA
     }
     # Signed off = the latest sign-off covers the month's figures as they stand now.
     signed = {

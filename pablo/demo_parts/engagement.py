@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from botocore.exceptions import EndpointConnectionError
 
 from functions.adapters import s3_objects
-from functions.core import schemas
+from functions.core import codes, schemas
 from functions.handlers import click_ingest
 from functions.handlers.engagement_monitor import FRESHNESS_METRIC
 from pablo.producer import ClickProducer, VirtualTime
@@ -353,7 +353,7 @@ def _truth_check(section: dict[str, Any]) -> str:
     too_late, each against truth.json."""
     truth = section["truth"]
     kept = section["dedup"]["rows_kept"]
-    too_late = section["quarantined_by_reason"].get("too_late", 0)
+    too_late = section["quarantined_by_reason"].get(codes.TOO_LATE, 0)
     checks = [
         ("distinct clicks kept", kept, truth.get("accepted_event_ids")),
         ("too late", too_late, truth.get("too_late")),

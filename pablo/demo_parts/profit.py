@@ -15,8 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from functions.adapters import profit_io
-from functions.core import schemas
-from functions.core.transform import reconciliation
+from functions.core import codes, schemas
 from pablo import finance
 from pablo.local.control import ControlClient
 
@@ -50,7 +49,7 @@ class ProfitDemo:
             return
         if self.flagged_at is None:
             record = self._record(month)
-            if record is None or record.get("publication_status") != reconciliation.PRELIMINARY:
+            if record is None or record.get("publication_status") != codes.PRELIMINARY:
                 return
             self.flagged_at = cursor.isoformat()
         state = self._alarm_state()
@@ -114,7 +113,7 @@ class ProfitDemo:
                 if detail["difference_cents"] is not None
                 else f"{line} {detail['status']}"
                 for line, detail in lines.items()
-                if detail["status"] != reconciliation.MATCHED
+                if detail["status"] != codes.MATCHED
             ]
             out.append(f"  reconciliation: {'; '.join(off) if off else 'matched to the cent'}")
         if section["mismatch_month"]:

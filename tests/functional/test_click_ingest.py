@@ -13,12 +13,8 @@ from typing import Any
 import pytest
 
 from functions.core import schemas
-from functions.core.transform.engagement_state import (
-    DAY_PK,
-    FRESHNESS_PK,
-    FRESHNESS_SK,
-    format_time,
-)
+from functions.core.times import format_millis
+from functions.core.transform.engagement_state import DAY_PK, FRESHNESS_PK, FRESHNESS_SK
 from functions.handlers import click_ingest
 from tests import click_corpus
 from tests.conftest import EmulatorServer
@@ -108,7 +104,7 @@ def test_every_record_is_accepted_duplicate_or_quarantined_with_its_reason(
         Item={
             "pk": {"S": DAY_PK},
             "sk": {"S": two_days_ago},
-            "aggregated_at": {"S": format_time(now - timedelta(days=1))},
+            "aggregated_at": {"S": format_millis(now - timedelta(days=1))},
         },
     )
     stream, queue_url = _stream_with_mapping(rig)
@@ -159,7 +155,7 @@ def test_every_record_is_accepted_duplicate_or_quarantined_with_its_reason(
     fresh = rig.client("dynamodb").get_item(
         TableName=rig.state_table, Key={"pk": {"S": FRESHNESS_PK}, "sk": {"S": FRESHNESS_SK}}
     )["Item"]
-    assert fresh["newest_event_time"]["S"] == format_time(
+    assert fresh["newest_event_time"]["S"] == format_millis(
         datetime.fromtimestamp(good[0]["event_time"] / 1000, UTC)
     )
     # and nothing went to the on-failure destination

@@ -17,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from functions.core import schemas
-from functions.core.ingest import clicks
+from functions.core import codes, schemas
 from tests.conftest import EmulatorServer
 from tests.functional.engagement_support import EngagementRig, build_rig, create_function
 from tests.unit.test_clicks_fuzz import payloads
@@ -100,6 +99,6 @@ def test_the_deployed_handler_never_fails_on_data_and_balances(
     # it arrived as: it is never decoded)
     for row in quarantined:
         raw = raws[int(row["sequence_number"]) - 1]
-        if row["reason"] == clicks.OVERSIZED_RECORD:
+        if row["reason"] == codes.OVERSIZED_RECORD:
             raw = base64.b64encode(raw)
         assert row["raw"] == raw, row["reason"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from functions.core import env
-from functions.core.ingest.landing import format_aws_time
+from functions.core.times import format_seconds
 from tests.functional.conftest import unique_name
 from tests.functional.test_event_targets import (
     TargetsEmulator,
@@ -161,7 +161,7 @@ def test_redelivered_and_late_events_neither_duplicate_nor_move_freshness_back(
     # when the same event is delivered again, and an older file's event arrives late
     event = _object_created(deployed.landing, key, record["landed_at"])
     again = deployed.invoke(event)
-    late_time = format_aws_time(datetime.fromisoformat("2026-08-31T23:00:00+00:00"))
+    late_time = format_seconds(datetime.fromisoformat("2026-08-31T23:00:00+00:00"))
     late = deployed.invoke(_object_created(deployed.landing, "invoices/2026-08/aug.csv", late_time))
 
     # then the redelivery rewrote the same item, and freshness kept the newest time

@@ -25,6 +25,7 @@ from functions.core import schemas
 from functions.core.errors import ValidationError
 from functions.core.monitor import oncall as core
 from functions.core.monitor.alarm_inventory import INVENTORY
+from functions.core.times import format_seconds
 from pablo import oncall
 from pablo.commands.oncall import ROTATION_PATH
 from pablo.demo_parts.oncall import OnCallDemo
@@ -208,7 +209,7 @@ def test_the_handoff_lists_manual_and_automatic_backfills_of_the_week(
     automatic = "monthly-2026-08-growth-backfill"
     for name in (manual, automatic):
         sfn.start_execution(
-            stateMachineArn=arn, name=name, input=json.dumps({"time": core.format_time(now)})
+            stateMachineArn=arn, name=name, input=json.dumps({"time": format_seconds(now)})
         )
     # when the week's handover note is built
     rotation = oncall.load_rotation(ROTATION)

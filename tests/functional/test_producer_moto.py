@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto.server import ThreadedMotoServer
 
+from functions.core import codes
 from functions.core.ingest import clicks
 from pablo.commands import send_clicks
 from pablo.local.context import local_client
@@ -173,7 +174,7 @@ def test_an_unavailable_stream_spills_and_replays_into_the_pipeline(
     assert outcome.accepted.num_rows == 4 and outcome.quarantined.num_rows == 0
     # while the same records without the replay's key would all be too late
     unmarked = clicks.decode_batch(as_lambda_records(with_key=False), now=now)
-    assert unmarked.reason_counts() == {clicks.TOO_LATE: 4}
+    assert unmarked.reason_counts() == {codes.TOO_LATE: 4}
 
 
 def test_send_clicks_command_sends_a_replay_file(
@@ -369,8 +370,8 @@ def test_send_clicks_sends_the_bad_corpus_byte_for_byte_for_the_right_quarantine
     }
     got = [where.get(i, click_corpus.DUPLICATE) for i in range(len(cases))]
     assert got == [c.expected for c in cases]
-    assert clicks.NON_FINITE_NUMBER in got and clicks.DUPLICATE_JSON_KEY in got
-    assert clicks.INVALID_UTF8 in got
+    assert codes.NON_FINITE_NUMBER in got and codes.DUPLICATE_JSON_KEY in got
+    assert codes.INVALID_UTF8 in got
 
 
 def test_send_clicks_keys_unparseable_lines_by_a_hash_of_their_bytes(
@@ -400,4 +401,4 @@ def test_send_clicks_keeps_a_line_over_1_mb_aside_and_sends_the_rest(
     assert [r["Data"] for r in _landed(kinesis)] == [json.dumps(click(0)).encode(), b"not json"]
     kept = json.loads((tmp_path / "s.jsonl.rejected").read_text())
     assert base64.b64decode(kept["data_b64"]) == big
-    assert kept["reason"] == clicks.OVERSIZED_RECORD
+    assert kept["reason"] == codes.OVERSIZED_RECORD

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from functions.core import schemas
+from functions.core import restatements, schemas
 from functions.core.ingest import account_events
 from functions.core.ingest import finance_inputs as fi
 from functions.core.ingest.clicks import decode_batch
@@ -141,7 +141,7 @@ def _late_data_restatements(
         pc.less(day_raw.column("arrival_time"), pa.scalar(published_at, pa.timestamp("ms", "UTC")))
     )
     first = engagement.engagement_day(on_time, day, clicks_path=str(work / f"first-{day}.parquet"))
-    return engagement.restatement_rows(
+    return restatements.restatement_rows(
         engagement.engagement_daily(first.user_daily, day),
         engagement.engagement_daily(final.user_daily, day),
         key_cols=["account_id"],

@@ -12,8 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.core import definitions, schemas
+from functions.core import codes, definitions, schemas
 from functions.core.ingest import clicks
+from functions.core.parquet import write_parquet
 from functions.core.transform import engagement
 from tests import click_corpus as corpus
 
@@ -82,7 +83,7 @@ def test_each_corpus_record_gets_its_verdict_and_the_batch_goes_on(case: corpus.
     assert outcome.quarantined.column("reason").to_pylist() == [case.expected], case.name
     row = outcome.quarantined.to_pylist()[0]
     expected_raw = case.data.encode() if isinstance(case.data, str) else case.data
-    if case.expected == clicks.OVERSIZED_RECORD:  # kept as received: never decoded
+    if case.expected == codes.OVERSIZED_RECORD:  # kept as received: never decoded
         expected_raw = base64.b64encode(expected_raw)
     assert row["raw"] == expected_raw
     assert row["record_id"] == f"shardId-000000000003:{2:020d}"
@@ -108,8 +109,8 @@ def test_the_whole_corpus_as_one_batch_puts_every_record_in_its_place() -> None:
     assert outcome.duplicates == duplicates
     assert outcome.received == outcome.accepted.num_rows + duplicates + outcome.quarantined.num_rows
     # and both tables can be written as the handler writes them
-    assert clicks.write_parquet(outcome.quarantined, schemas.QUARANTINE)
-    assert clicks.write_parquet(outcome.accepted, schemas.RAW_CLICKS)
+    assert write_parquet(outcome.quarantined, schemas.QUARANTINE)
+    assert write_parquet(outcome.accepted, schemas.RAW_CLICKS)
 
 
 @pytest.mark.parametrize("failure", [MemoryError, RecursionError, SystemError, KeyError])
@@ -146,7 +147,7 @@ def test_a_decoder_failing_on_one_record_quarantines_it_as_undecodable(
     # when the batch is decoded
     outcome = clicks.decode_batch(records, now=NOW)
     # then that record alone is quarantined, named by the exception, and the rest accepted
-    assert outcome.quarantined.column("reason").to_pylist() == [clicks.UNDECODABLE]
+    assert outcome.quarantined.column("reason").to_pylist() == [codes.UNDECODABLE]
     assert outcome.quarantined.column("detail")[0].as_py().startswith(failure.__name__)
     assert outcome.accepted.column("event_id").to_pylist() == ["evt-0001", "evt-0003"]
 
@@ -231,8 +232,8 @@ def test_write_parquet_gives_one_file_per_event_date_without_the_partition_colum
     day2 = payload(event_id="b")
     outcome = clicks.decode_batch([record(encode(day1), 1), record(encode(day2), 2)], now=NOW)
     # when written twice
-    files = clicks.write_parquet(outcome.accepted, schemas.RAW_CLICKS)
-    again = clicks.write_parquet(outcome.accepted, schemas.RAW_CLICKS)
+    files = write_parquet(outcome.accepted, schemas.RAW_CLICKS)
+    again = write_parquet(outcome.accepted, schemas.RAW_CLICKS)
     # then there is one file per date, the same bytes each time, with the registry's columns
     assert sorted(files) == ["2026-09-09", "2026-09-10"]
     assert files == again
@@ -259,7 +260,7 @@ def test_lateness_and_skew_follow_the_settings() -> None:
     settings = clicks.IngestSettings(allowed_lateness=timedelta(days=1))
     two_days = encode(payload(event_time=ARRIVAL_MS - 2 * 86_400_000))
     outcome = clicks.decode_batch([record(two_days, 1)], now=NOW, settings=settings)
-    assert outcome.quarantined.column("reason").to_pylist() == [clicks.TOO_LATE]
+    assert outcome.quarantined.column("reason").to_pylist() == [codes.TOO_LATE]
 
 
 def test_a_click_replayed_from_the_producer_spill_is_late_only_from_its_first_attempt() -> None:
@@ -282,10 +283,10 @@ def test_a_click_replayed_from_the_producer_spill_is_late_only_from_its_first_at
     assert outcome.accepted.column("event_id").to_pylist() == ["b"]
     quarantined = outcome.quarantined.to_pylist()
     assert [(json.loads(r["raw"])["event_id"], r["reason"]) for r in quarantined] == [
-        ("a", clicks.TOO_LATE),
-        ("c", clicks.TOO_LATE),
+        ("a", codes.TOO_LATE),
+        ("c", codes.TOO_LATE),
     ]
-    assert outcome.reason_counts() == {clicks.TOO_LATE: 2}
+    assert outcome.reason_counts() == {codes.TOO_LATE: 2}
 
 
 def test_a_spill_marker_never_makes_a_click_later_than_its_arrival() -> None:

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from functions.core import schemas
 from functions.core.ingest import clicks
+from functions.core.parquet import write_parquet
 from tests.click_corpus import kinesis_records
 
 ARRIVAL = datetime(2026, 9, 10, 12, 0, tzinfo=UTC)
@@ -173,8 +174,8 @@ def _check_batch(datas: list[Any]) -> None:
     ids = outcome.accepted.column("event_id").to_pylist()
     assert len(ids) == len(set(ids))
     # and both outputs can be written as the handler writes them
-    clicks.write_parquet(outcome.quarantined, schemas.QUARANTINE)
-    clicks.write_parquet(outcome.accepted, schemas.RAW_CLICKS)
+    write_parquet(outcome.quarantined, schemas.QUARANTINE)
+    write_parquet(outcome.accepted, schemas.RAW_CLICKS)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

@@ -11,7 +11,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import definitions
+from functions.core import codes, definitions
 from functions.core.ingest import finance_inputs as fi
 from functions.core.transform import profit
 
@@ -170,7 +170,7 @@ def test_nobody_paying_leaves_unit_profit_null_with_its_reason() -> None:
     totals = profit.month_tables(MONTH, _inputs(invoices, known=frozenset("b")), now=NOW).totals
     # then nobody paid: no division, a reason instead
     assert totals.paying_subscribers == 0
-    assert totals.unit_profit() == (None, profit.NO_SUBSCRIBERS)
+    assert totals.unit_profit() == (None, codes.NO_SUBSCRIBERS)
 
 
 def test_invoices_and_expenses_of_an_account_no_creating_event_created_are_quarantined() -> None:
@@ -189,7 +189,7 @@ def test_invoices_and_expenses_of_an_account_no_creating_event_created_are_quara
     assert tables.totals.paying_subscribers == 1
     quarantined = tables.quarantined.to_pylist()
     assert sorted(r["record_id"].split("#")[1] for r in quarantined) == ["i-z", "x-z"]
-    assert {r["reason"] for r in quarantined} == {definitions.UNKNOWN_ACCOUNT}
+    assert {r["reason"] for r in quarantined} == {codes.UNKNOWN_ACCOUNT}
 
 
 _invoice_parts = st.tuples(

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.core import schemas
-from functions.core.ingest import clicks
+from functions.core import restatements, schemas
+from functions.core.parquet import parquet_bytes
 from functions.core.transform import engagement
 
 DAY = date(2026, 9, 10)
@@ -110,7 +110,7 @@ def test_compaction_output_is_byte_identical_when_run_twice() -> None:
     one = engagement.compact_day(forward, DAY).clicks
     two = engagement.compact_day(backward, DAY, engine=engagement.Engine(threads=2)).clicks
     # then the Parquet bytes are the same
-    assert clicks.parquet_bytes(one, schemas.CLICKS) == clicks.parquet_bytes(two, schemas.CLICKS)
+    assert parquet_bytes(one, schemas.CLICKS) == parquet_bytes(two, schemas.CLICKS)
 
 
 def test_compaction_of_no_files_is_empty() -> None:
@@ -237,7 +237,7 @@ def test_restatement_rows_record_every_changed_value() -> None:
         ],
         schema=schema,
     )
-    rows = engagement.restatement_rows(
+    rows = restatements.restatement_rows(
         old,
         new,
         key_cols=["account_id"],

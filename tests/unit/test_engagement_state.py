@@ -19,9 +19,7 @@ from functions.core.transform.engagement_state import (
     active_user_days,
     day_state,
     days_to_compute,
-    format_time,
     freshness_hours,
-    parse_time,
 )
 
 NOW = datetime(2026, 9, 10, 2, 0, tzinfo=UTC)
@@ -52,15 +50,6 @@ def test_active_users_are_recomputed_for_the_30_days_a_restated_day_touches() ->
     days = active_user_days([date(2026, 9, 1)], until=date(2026, 9, 9))
     assert days == [date(2026, 9, d) for d in range(1, 10)]
     assert len(active_user_days([date(2026, 1, 1)], until=date(2026, 12, 31))) == 30
-
-
-def test_times_round_trip_and_order_as_strings() -> None:
-    moment = datetime(2026, 9, 10, 2, 3, 4, 567000, tzinfo=UTC)
-    assert format_time(moment) == "2026-09-10T02:03:04.567Z"
-    assert parse_time(format_time(moment)) == moment
-    assert format_time(moment) < format_time(moment + timedelta(milliseconds=1))
-    with pytest.raises(ValueError, match="no time zone"):
-        parse_time("2026-09-10T02:03:04")
 
 
 def test_freshness_is_hours_since_the_newest_event_and_none_before_any() -> None:

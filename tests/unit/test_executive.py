@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import schemas
+from functions.core import codes, schemas
 from functions.core.errors import ValidationError
 from functions.core.report import executive as ex
 from functions.core.report import executive_freshness as fr
@@ -110,8 +110,8 @@ def test_a_month_whose_data_starts_mid_month_is_fresh_but_partial_never_final() 
     row = ex.kpi_row(
         ex.KpiInputs(SEPTEMBER, totals, checks, ex.ProfitTotals(0, 0, 0, 0, 0), "final", NOW)
     )
-    assert row["publication_status"] == ex.PRELIMINARY
-    assert dict(row["missing_reasons"])["mau"] == ex.PARTIAL_PERIOD
+    assert row["publication_status"] == codes.PRELIMINARY
+    assert dict(row["missing_reasons"])["mau"] == codes.PARTIAL_PERIOD
     assert row["mrr_cents"] == 100  # growth covers the month: still reported
 
 
@@ -131,14 +131,14 @@ def test_a_dirty_or_missing_day_is_stale_and_names_its_backfill() -> None:
     )
     check = fr.engagement_check(SEPTEMBER, states, now=NOW, run_id="monthly-2026-09-eng")
     # then it is stale through the 14th, and the backfill recomputes exactly those days
-    assert not check.fresh and check.reason == fr.UPSTREAM_STALE
+    assert not check.fresh and check.reason == codes.UPSTREAM_STALE
     assert check.fresh_through == datetime(2026, 9, 15, tzinfo=UTC)
     assert check.backfill["days"] == ["2026-09-15", "2026-09-30"]
     assert check.backfill["reason"] == "backfill" and "dirty" in check.detail
     only_dirty = fr.engagement_check(
         SEPTEMBER, _days(SEPTEMBER, dirty=frozenset({date(2026, 9, 2)})), now=NOW, run_id="r"
     )
-    assert only_dirty.reason == fr.DIRTY_PARTITIONS
+    assert only_dirty.reason == codes.DIRTY_PARTITIONS
 
 
 def test_growth_and_profit_checks() -> None:
@@ -155,7 +155,7 @@ def test_growth_and_profit_checks() -> None:
 
 
 def test_the_gate_gives_up_after_its_bound_naming_the_stale_input() -> None:
-    stale = fr.UpstreamCheck("growth", False, None, fr.UPSTREAM_STALE, "growth missing")
+    stale = fr.UpstreamCheck("growth", False, None, codes.UPSTREAM_STALE, "growth missing")
     fresh = fr.UpstreamCheck("profit", True, NOW)
     waiting = fr.GateDecision((stale, fresh), attempt=2, max_attempts=3)
     assert not waiting.fresh and not waiting.give_up
@@ -281,13 +281,13 @@ def test_a_month_with_no_subscribers_has_no_nan_and_says_why() -> None:
     reasons = dict(row["missing_reasons"])
     # then every ratio is null with its reason, counts are zero, nothing is NaN or infinite
     assert reasons == {
-        "nrr": ex.NO_STARTING_MRR,
-        "grr": ex.NO_STARTING_MRR,
-        "logo_churn_rate": ex.NO_ACCOUNTS_AT_START,
-        "hours_per_active_user_day": ex.NO_ACTIVITY,
-        "seat_utilisation": ex.NO_SEATS,
-        "unit_profit_cents": ex.NO_SUBSCRIBERS,
-        "cost_per_account_cents": ex.NO_SUBSCRIBERS,
+        "nrr": codes.NO_STARTING_MRR,
+        "grr": codes.NO_STARTING_MRR,
+        "logo_churn_rate": codes.NO_ACCOUNTS_AT_START,
+        "hours_per_active_user_day": codes.NO_ACTIVITY,
+        "seat_utilisation": codes.NO_SEATS,
+        "unit_profit_cents": codes.NO_SUBSCRIBERS,
+        "cost_per_account_cents": codes.NO_SUBSCRIBERS,
     }
     assert row["mrr_cents"] == 0 and row["dau"] == 0.0 and row["profit_cents"] == -1000
     ex.kpi_table([row])  # conforms to the registry
@@ -365,7 +365,7 @@ def test_an_account_with_no_activity_counts_and_divides_safely() -> None:
     assert row["dau"] == 1.0 and row["hours_per_active_user_day"] == 0.5
     assert row["seat_utilisation"] == pytest.approx(2 / 5)
     assert row["nrr"] == 1.0 and row["unit_profit_cents"] == 70.0
-    assert row["publication_status"] == ex.FINAL and row["missing_reasons"] == []
+    assert row["publication_status"] == codes.FINAL and row["missing_reasons"] == []
 
 
 def test_stale_incomplete_and_unreconciled_inputs_make_the_period_preliminary() -> None:
@@ -388,18 +388,20 @@ def test_stale_incomplete_and_unreconciled_inputs_make_the_period_preliminary() 
         ex.REVENUE_AGGREGATE.empty_table(),
     )
     checks = _fresh(SEPTEMBER)
-    checks["growth"] = fr.UpstreamCheck("growth", False, None, fr.UPSTREAM_STALE)
+    checks["growth"] = fr.UpstreamCheck("growth", False, None, codes.UPSTREAM_STALE)
     row = ex.kpi_row(ex.KpiInputs(SEPTEMBER, totals, checks, None, None, NOW))
     reasons = dict(row["missing_reasons"])
-    assert reasons["mrr_cents"] == fr.UPSTREAM_STALE and reasons["dau"] == ex.UPSTREAM_INCOMPLETE
-    assert reasons["revenue_cents"] == ex.NO_DATA
-    assert row["publication_status"] == ex.PRELIMINARY
+    assert (
+        reasons["mrr_cents"] == codes.UPSTREAM_STALE and reasons["dau"] == codes.UPSTREAM_INCOMPLETE
+    )
+    assert reasons["revenue_cents"] == codes.NO_DATA
+    assert row["publication_status"] == codes.PRELIMINARY
     clean = ex.kpi_row(
         ex.KpiInputs(
             SEPTEMBER, dict(totals, incomplete_days=0), _fresh(SEPTEMBER), None, "preliminary", NOW
         )
     )
-    assert clean["publication_status"] == ex.PRELIMINARY  # unreconciled profit month
+    assert clean["publication_status"] == codes.PRELIMINARY  # unreconciled profit month
 
 
 def test_a_week_has_no_profit_kpis_and_says_so() -> None:
@@ -411,8 +413,8 @@ def test_a_week_has_no_profit_kpis_and_says_so() -> None:
     )
     checks = {u: c for u, c in _fresh(week).items() if u != "profit"}
     row = ex.kpi_row(ex.KpiInputs(week, totals, checks, None, None, NOW))
-    assert all(dict(row["missing_reasons"])[k] == ex.MONTHLY_ONLY for k in ex.PROFIT_KPIS)
-    assert row["publication_status"] == ex.FINAL and row["profit_fresh_through"] is None
+    assert all(dict(row["missing_reasons"])[k] == codes.MONTHLY_ONLY for k in ex.PROFIT_KPIS)
+    assert row["publication_status"] == codes.FINAL and row["profit_fresh_through"] is None
 
 
 def test_ratio_never_returns_nan_or_infinity() -> None:
@@ -475,7 +477,7 @@ def test_generated_at_and_freshness_come_from_the_inputs() -> None:
     row = ex.kpi_row(ex.KpiInputs(SEPTEMBER, None, checks, None, None, NOW + timedelta(hours=1)))
     assert row["generated_at"] == NOW + timedelta(hours=1)
     assert row["growth_fresh_through"] == SEPTEMBER.end_instant
-    assert dict(row["missing_reasons"])["mrr_cents"] == fr.UPSTREAM_STALE
+    assert dict(row["missing_reasons"])["mrr_cents"] == codes.UPSTREAM_STALE
 
 
 def test_the_backfill_version_changes_only_when_a_stale_day_gets_new_late_data() -> None:

@@ -15,7 +15,7 @@ import pytest
 
 from functions.core import schemas
 from functions.core.ingest import experiments_inputs
-from functions.core.ingest.clicks import parquet_bytes
+from functions.core.parquet import parquet_bytes
 from functions.core.transform import experiments
 from pablo import query_sql
 from tests.unit.experiments_company import Company, make_company

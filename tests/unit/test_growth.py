@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import schemas
-from functions.core.ingest.clicks import parquet_bytes
+from functions.core import codes, schemas
 from functions.core.lifecycle import Event
+from functions.core.parquet import parquet_bytes
 from functions.core.transform import growth
 from pablo.generate.accounts import build_accounts
 from pablo.generate.model import GeneratorConfig
@@ -69,11 +69,11 @@ def test_mrr_bridge_and_counts_hold_for_every_account_and_month(seed: int, days:
 def test_month_without_accounts_gives_null_ratios_with_reasons() -> None:
     # given no account at all / when the month is built / then ratios are null with reasons
     row = growth.monthly_row("2026-09", [])
-    assert (row["nrr"], row["nrr_reason"]) == (None, growth.NO_STARTING_MRR)
-    assert (row["grr"], row["grr_reason"]) == (None, growth.NO_STARTING_MRR)
+    assert (row["nrr"], row["nrr_reason"]) == (None, codes.NO_STARTING_MRR)
+    assert (row["grr"], row["grr_reason"]) == (None, codes.NO_STARTING_MRR)
     assert (row["logo_churn_rate"], row["logo_churn_rate_reason"]) == (
         None,
-        growth.NO_ACCOUNTS_AT_START,
+        codes.NO_ACCOUNTS_AT_START,
     )
     table = growth.monthly_table("2026-09", [])
     assert table.column("nrr").null_count == 1

@@ -10,9 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from functions.core import definitions
+from functions.core import codes, definitions
 from functions.core.ingest import account_events as ae
-from functions.core.ingest import strict_input
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 
@@ -37,23 +36,26 @@ def _line(**over: object) -> bytes:
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
-        (b"\xff\xfe", strict_input.INVALID_UTF8),
-        (b'{"event_id": ', strict_input.INVALID_JSON),
-        (b"[1, 2]", strict_input.NOT_AN_OBJECT),
-        (b'{"event_id": "a", "event_id": "b"}', strict_input.DUPLICATE_JSON_KEY),
-        (json.dumps({k: v for k, v in GOOD.items() if k != "currency"}).encode(), ae.MISSING_FIELD),
-        (_line(plan=None), ae.NULL_FIELD),
-        (_line(seats="2"), ae.WRONG_TYPE),
-        (_line(seats=True), ae.WRONG_TYPE),
-        (_line(account_id=""), ae.INVALID_ID),
-        (_line(event_type="paused"), ae.UNKNOWN_EVENT_TYPE),
-        (_line(event_time="2026-09-01T10:00:00+02:00"), ae.INVALID_TIMESTAMP),
-        (_line(event_time="2026-12-01T10:00:00Z"), ae.FUTURE_TIMESTAMP),
-        (_line(plan="enterprise"), ae.UNKNOWN_PLAN),
-        (_line(seats=0, mrr_cents=0), ae.NEGATIVE_SEATS),
-        (_line(mrr_cents=-1), ae.NEGATIVE_AMOUNT),
-        (_line(mrr_cents=1), ae.MRR_MISMATCH),
-        (_line(currency="EUR"), ae.UNKNOWN_CURRENCY),
+        (b"\xff\xfe", codes.INVALID_UTF8),
+        (b'{"event_id": ', codes.INVALID_JSON),
+        (b"[1, 2]", codes.NOT_AN_OBJECT),
+        (b'{"event_id": "a", "event_id": "b"}', codes.DUPLICATE_JSON_KEY),
+        (
+            json.dumps({k: v for k, v in GOOD.items() if k != "currency"}).encode(),
+            codes.MISSING_FIELD,
+        ),
+        (_line(plan=None), codes.NULL_FIELD),
+        (_line(seats="2"), codes.WRONG_TYPE),
+        (_line(seats=True), codes.WRONG_TYPE),
+        (_line(account_id=""), codes.INVALID_ID),
+        (_line(event_type="paused"), codes.UNKNOWN_EVENT_TYPE),
+        (_line(event_time="2026-09-01T10:00:00+02:00"), codes.INVALID_TIMESTAMP),
+        (_line(event_time="2026-12-01T10:00:00Z"), codes.FUTURE_TIMESTAMP),
+        (_line(plan="enterprise"), codes.UNKNOWN_PLAN),
+        (_line(seats=0, mrr_cents=0), codes.NEGATIVE_SEATS),
+        (_line(mrr_cents=-1), codes.NEGATIVE_AMOUNT),
+        (_line(mrr_cents=1), codes.MRR_MISMATCH),
+        (_line(currency="EUR"), codes.UNKNOWN_CURRENCY),
     ],
 )
 def test_each_bad_line_gets_its_reason(raw: bytes, reason: str) -> None:
@@ -74,7 +76,7 @@ def test_duplicates_within_a_file_and_across_files() -> None:
     body = b"\n".join([_line(), _line(), _line(seats=3, mrr_cents=10500), _line(event_id="e-2")])
     outcome = ae.validate_file(body, source_key="f1", now=NOW)
     assert (len(outcome.accepted), outcome.duplicates) == (2, 1)
-    assert [r.reason for r in outcome.rejected] == [ae.DUPLICATE_EVENT_ID]
+    assert [r.reason for r in outcome.rejected] == [codes.DUPLICATE_EVENT_ID]
     # when a later file carries e-1 again (same) and e-2 with other content
     first = {a.event.event_id: ae.Landed(a.content_hash, "f1") for a in outcome.accepted}
     later = ae.validate_file(
@@ -85,7 +87,7 @@ def test_duplicates_within_a_file_and_across_files() -> None:
     resolved = ae.against_landed(later, first)
     # then the exact re-send is a duplicate and the conflict is quarantined
     assert (len(resolved.accepted), resolved.duplicates) == (0, 1)
-    assert [r.reason for r in resolved.rejected] == [ae.DUPLICATE_EVENT_ID]
+    assert [r.reason for r in resolved.rejected] == [codes.DUPLICATE_EVENT_ID]
     # and re-running the first file keeps its own events
     assert len(ae.against_landed(outcome, first).accepted) == 2
 
@@ -169,7 +171,7 @@ def test_events_of_an_account_no_event_created_are_quarantined_as_unknown_accoun
     assert split.known.column("event_id").to_pylist() == ["e-1"]
     assert split.unknown_accounts == ("acct-0009",)
     (row,) = split.quarantined.to_pylist()
-    assert row["reason"] == definitions.UNKNOWN_ACCOUNT == "unknown_account"
+    assert row["reason"] == codes.UNKNOWN_ACCOUNT == "unknown_account"
     assert row["source"] == "account_events" and row["pipeline"] == "growth"
     assert row["record_id"] == "account_events/2026/09/01/a.jsonl#e-9"
     assert row["dt"] == "2026-09-15" and row["line_number"] is None

@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import lifecycle
+from functions.core import codes, lifecycle
 from functions.core.ingest.account_events import PRICE_PER_SEAT_CENTS
 from functions.core.lifecycle import Event, replay
 from pablo.generate.accounts import STATUS_AFTER, build_accounts, missing_step_faults
@@ -79,7 +79,7 @@ def test_clean_status_change_clears_the_inferred_mark() -> None:
 def test_unexplainable_event_makes_the_status_unknown() -> None:
     result = replay([_event(1, "subscribed"), _event(2, "trial_started", mrr=0)])
     assert result.states[-1].status == lifecycle.UNKNOWN
-    assert [i.missing_step for i in result.issues] == [lifecycle.NO_VALID_PATH]
+    assert [i.missing_step for i in result.issues] == [codes.NO_VALID_PATH]
 
 
 @settings(max_examples=15, deadline=None)

@@ -9,11 +9,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from functions.core import codes
 from functions.core.errors import ValidationError
 from functions.core.ingest import finance_inputs as fi
-from functions.core.ingest.clicks import parquet_bytes
-from functions.core.ingest.landing import parse_event_time
+from functions.core.parquet import parquet_bytes
 from functions.core.schemas import PROFIT_MONTHLY, REVENUE_ACCOUNT_MONTHLY
+from functions.core.times import parse_event_time
 from functions.core.transform import profit, reconciliation
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
@@ -115,15 +116,15 @@ def test_reconciles_to_the_cent_and_catches_the_injected_ledger_mismatch(
         if month in mismatches:
             fault = mismatches[month]
             line = lines[fault["line"]]
-            assert line.status == reconciliation.MISMATCHED
+            assert line.status == codes.MISMATCHED
             assert line.difference_cents == fault["difference_cents"]
             assert line.ledger_cents == fault["ledger_cents"]
-            assert result.publication_status(signed_off=False) == reconciliation.PRELIMINARY
-            assert result.publication_status(signed_off=True) == reconciliation.SIGNED_OFF
+            assert result.publication_status(signed_off=False) == codes.PRELIMINARY
+            assert result.publication_status(signed_off=True) == codes.SIGNED_OFF
         else:
-            assert all(r.status == reconciliation.MATCHED for r in result.lines)
+            assert all(r.status == codes.MATCHED for r in result.lines)
             assert all(r.difference_cents == 0 for r in result.lines)
-            assert result.publication_status(signed_off=False) == reconciliation.FINAL
+            assert result.publication_status(signed_off=False) == codes.FINAL
 
 
 def test_a_mismatch_within_tolerance_matches(company: Company) -> None:
@@ -171,9 +172,9 @@ def test_no_subscribers_gives_null_with_reason_not_an_error() -> None:
         "2026-09", profit.MonthTotals(0, 500, 700, 0), publication_status="final"
     ).to_pylist()[0]
     assert row["unit_profit_cents"] is None
-    assert row["unit_profit_cents_reason"] == profit.NO_SUBSCRIBERS
+    assert row["unit_profit_cents_reason"] == codes.NO_SUBSCRIBERS
     assert row["cost_per_account_cents"] is None
-    assert row["cost_per_account_cents_reason"] == profit.NO_SUBSCRIBERS
+    assert row["cost_per_account_cents_reason"] == codes.NO_SUBSCRIBERS
     assert row["profit_cents"] == -1200
 
 

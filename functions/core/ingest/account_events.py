@@ -34,32 +34,33 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.core import schemas
-from functions.core.definitions import UNKNOWN_ACCOUNT, known_accounts
-from functions.core.ingest.strict_input import (
+from functions.core.codes import (
+    DUPLICATE_EVENT_ID,
     DUPLICATE_JSON_KEY,
+    FUTURE_TIMESTAMP,
+    INVALID_ID,
     INVALID_JSON,
+    INVALID_TIMESTAMP,
     INVALID_UTF8,
+    MISSING_FIELD,
+    MRR_MISMATCH,
+    NEGATIVE_AMOUNT,
+    NEGATIVE_SEATS,
     NOT_AN_OBJECT,
-    json_object_line,
+    NULL_FIELD,
+    UNKNOWN_ACCOUNT,
+    UNKNOWN_CURRENCY,
+    UNKNOWN_EVENT_TYPE,
+    UNKNOWN_PLAN,
+    WRONG_TYPE,
 )
+from functions.core.definitions import known_accounts
+from functions.core.ingest.strict_input import json_object_line
 from functions.core.lifecycle import Event
 
 SOURCE: Final = "account_events"
 PIPELINE: Final = schemas.Pipeline.GROWTH.value
 
-MISSING_FIELD: Final = "missing_field"
-NULL_FIELD: Final = "null_field"
-WRONG_TYPE: Final = "wrong_type"
-INVALID_ID: Final = "invalid_id"
-UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"
-INVALID_TIMESTAMP: Final = "invalid_timestamp"
-FUTURE_TIMESTAMP: Final = "future_timestamp"
-UNKNOWN_PLAN: Final = "unknown_plan"
-NEGATIVE_SEATS: Final = "negative_seats"
-NEGATIVE_AMOUNT: Final = "negative_amount"
-MRR_MISMATCH: Final = "mrr_mismatch"
-UNKNOWN_CURRENCY: Final = "unknown_currency"
-DUPLICATE_EVENT_ID: Final = "duplicate_event_id"
 
 REASON_CODES: Final[tuple[str, ...]] = (
     INVALID_UTF8,

@@ -46,32 +46,29 @@ import duckdb
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from functions.core import definitions, schemas
-
-# --- reason codes (docs/data-contracts.md lists them for producers) -------------------
-INVALID_BASE64: Final = "invalid_base64"  # kinesis.data is not strict base64
-BYTE_ORDER_MARK: Final = "byte_order_mark"  # the bytes open with a UTF-8/16/32 byte-order mark
-INVALID_UTF8: Final = "invalid_utf8"  # bytes are not UTF-8, or a string holds a lone surrogate
-NESTING_TOO_DEEP: Final = "nesting_too_deep"  # arrays/objects deeper than max_nesting_depth
-INVALID_JSON: Final = "invalid_json"  # not one JSON document
-# The decoder failed on this record in a way none of the codes above names (for example it
-# ran out of memory): the detail names the exception. The rest of the batch goes on.
-UNDECODABLE: Final = "undecodable"
-NOT_AN_OBJECT: Final = "not_an_object"  # valid JSON, but not an object
-DUPLICATE_JSON_KEY: Final = "duplicate_json_key"  # the object names a key twice
-MISSING_FIELD: Final = "missing_field"  # a required field is absent
-NULL_FIELD: Final = "null_field"  # a required field is null
-WRONG_TYPE: Final = "wrong_type"  # e.g. event_time as a string, a float or `true`
-NON_FINITE_NUMBER: Final = "non_finite_number"  # NaN, Infinity, or a number that overflows
-TIMESTAMP_IN_SECONDS: Final = "timestamp_in_seconds"  # event_time < 1e11: seconds, not ms
-NEGATIVE_TIMESTAMP: Final = "negative_timestamp"
-FUTURE_TIMESTAMP: Final = "future_timestamp"  # after arrival + max future skew
-TOO_LATE: Final = "too_late"  # before first sent (arrival, or a spill's first try) - lateness
-UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"  # not in schemas.CLICK_EVENT_TYPES
-OVERSIZED_RECORD: Final = "oversized_record"  # more than max_record_bytes
-INVALID_ID: Final = "invalid_id"  # event_id, account_id or user_id blank or too long
+from functions.core.codes import (
+    BYTE_ORDER_MARK,
+    DUPLICATE_JSON_KEY,
+    FUTURE_TIMESTAMP,
+    INVALID_BASE64,
+    INVALID_ID,
+    INVALID_JSON,
+    INVALID_UTF8,
+    MISSING_FIELD,
+    NEGATIVE_TIMESTAMP,
+    NESTING_TOO_DEEP,
+    NON_FINITE_NUMBER,
+    NOT_AN_OBJECT,
+    NULL_FIELD,
+    OVERSIZED_RECORD,
+    TIMESTAMP_IN_SECONDS,
+    TOO_LATE,
+    UNDECODABLE,
+    UNKNOWN_EVENT_TYPE,
+    WRONG_TYPE,
+)
 
 # In the order they are checked: a record gets the first that applies (a lone surrogate
 # inside a string is found while its field is checked, so it is reported there).
@@ -105,10 +102,10 @@ _MS_PER_DAY: Final = 86_400_000
 REQUIRED_STRING_FIELDS: Final = ("event_id", "account_id", "user_id", "event_type")
 ID_FIELDS: Final = ("event_id", "account_id", "user_id")
 PAYLOAD_FIELDS: Final = (*REQUIRED_STRING_FIELDS, "event_time", "page")
-# RAW_CLICKS columns whose values repeat within a file (see parquet_bytes).
+# RAW_CLICKS columns whose values repeat within a file (see parquet.writer_options).
 RAW_CLICKS_DICTIONARY_COLUMNS: Final = ("account_id", "user_id", "event_type", "page", "shard_id")
-# zstd level 1 for the per-batch raw files: a third faster than level 3 on a 10,000-click
-# batch and no bigger (measured: bench/README.md); curated files keep level 3.
+# zstd level 1 for the per-batch raw files: faster than level 3 on a 10,000-click batch and
+# no bigger (bench/README.md); curated files keep level 3.
 RAW_CLICKS_COMPRESSION_LEVEL: Final = 1
 
 
@@ -228,32 +225,6 @@ def _payload_at(data: Sequence[Any], position: int) -> bytes:
     return strict_b64decode(data[position])
 
 
-def write_parquet(
-    table: pa.Table,
-    registry: schemas.Table,
-    *,
-    dictionary_columns: Sequence[str] | None = None,
-    compression_level: int = 3,
-) -> dict[str, bytes]:
-    """One Parquet file per `dt` of `table`, without the partition column (it is in the key).
-
-    Deterministic: same rows in, same bytes out (fixed writer options, no run timestamps).
-    """
-    if "dt" not in registry.partition_names:
-        raise ValueError(f"{registry.name} is not partitioned by dt")
-    files: dict[str, bytes] = {}
-    dates = sorted(pc.unique(table.column("dt")).to_pylist())
-    for dt in dates:
-        part = table if len(dates) == 1 else table.filter(pc.equal(table.column("dt"), dt))
-        files[dt] = parquet_bytes(
-            part,
-            registry,
-            dictionary_columns=dictionary_columns,
-            compression_level=compression_level,
-        )
-    return files
-
-
 def object_key(registry: schemas.Table, partitions: Mapping[str, str], batch_id: str) -> str:
     """S3 key of a batch's file: `<prefix>/<k>=<v>/.../<batch_id>.parquet`.
 
@@ -267,33 +238,6 @@ def object_key(registry: schemas.Table, partitions: Mapping[str, str], batch_id:
         raise ValueError(f"{registry.name} key needs partitions {sorted(missing)}")
     path = "/".join(f"{k}={partitions[k]}" for k in registry.partition_names)
     return f"{registry.prefix}/{path}/{batch_id}.parquet"
-
-
-def parquet_bytes(
-    table: pa.Table,
-    registry: schemas.Table,
-    *,
-    dictionary_columns: Sequence[str] | None = None,
-    compression_level: int = 3,
-) -> bytes:
-    """`table` as Parquet with the registry's file schema and fixed writer options.
-
-    `dictionary_columns` limits dictionary encoding to the columns that repeat (None: all);
-    trying it on unique columns like ids costs time and saves nothing.
-    """
-    schema = registry.arrow_schema()
-    body = table.select(schema.names).cast(schema)
-    sink = pa.BufferOutputStream()
-    pq.write_table(
-        body,
-        sink,
-        compression="zstd",
-        compression_level=compression_level,
-        use_dictionary=True if dictionary_columns is None else list(dictionary_columns),
-        write_statistics=True,
-        store_schema=False,  # the Arrow schema blob adds nothing the registry lacks
-    )
-    return bytes(sink.getvalue().to_pybytes())
 
 
 # --- envelope and bytes --------------------------------------------------------------
@@ -506,7 +450,7 @@ def _b64_lines(texts: pa.Array) -> pa.Array:
     con.register("clicks_batch", pa.table({"d": texts}))
     sql = "SELECT from_base64(d) || '\n'::BLOB AS b FROM clicks_batch"
     # A relation streams into Arrow; `execute` would first materialise DuckDB's own result
-    # (measured: 2 ms of a 10,000-record batch).
+    # (bench/README.md).
     result = con.sql(sql).fetch_arrow_table()
     return result.column("b").combine_chunks().cast(pa.binary())
 

@@ -25,6 +25,22 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
+from functions.core.codes import (
+    DUPLICATE_ID,
+    FUTURE_TIMESTAMP,
+    INVALID_DATE,
+    INVALID_HEADER,
+    INVALID_ID,
+    INVALID_TIMESTAMP,
+    INVALID_WEIGHT,
+    MALFORMED_ROW,
+    MISSING_FIELD,
+    NULL_FIELD,
+    UNKNOWN_EXPERIMENT,
+    UNKNOWN_UNIT_TYPE,
+    UNKNOWN_VARIANT,
+    WRONG_TYPE,
+)
 from functions.core.ingest.account_events import parse_timestamp, split_lines
 from functions.core.ingest.strict_input import (
     csv_records,
@@ -34,23 +50,6 @@ from functions.core.ingest.strict_input import (
 PIPELINE: Final = schemas.Pipeline.EXPERIMENT.value
 EXPERIMENTS_SOURCE: Final = "experiments"
 ASSIGNMENTS_SOURCE: Final = "assignments"
-
-# experiments reason codes, in contract order
-INVALID_HEADER: Final = "invalid_header"
-MALFORMED_ROW: Final = "malformed_row"
-MISSING_FIELD: Final = "missing_field"
-WRONG_TYPE: Final = "wrong_type"
-INVALID_DATE: Final = "invalid_date"
-UNKNOWN_UNIT_TYPE: Final = "unknown_unit_type"
-INVALID_WEIGHT: Final = "invalid_weight"
-DUPLICATE_ID: Final = "duplicate_id"
-# assignments reason codes (with missing_field, wrong_type, unknown_unit_type, duplicate_id)
-NULL_FIELD: Final = "null_field"
-INVALID_ID: Final = "invalid_id"
-INVALID_TIMESTAMP: Final = "invalid_timestamp"
-FUTURE_TIMESTAMP: Final = "future_timestamp"
-UNKNOWN_EXPERIMENT: Final = "unknown_experiment"
-UNKNOWN_VARIANT: Final = "unknown_variant"
 
 WEIGHT_SUM_TOLERANCE: Final = 0.001
 MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS

@@ -28,24 +28,24 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
+from functions.core.codes import (
+    DUPLICATE_ID,
+    INCONSISTENT_STATUS,
+    INVALID_DATE,
+    INVALID_HEADER,
+    INVALID_PATH,
+    MALFORMED_ROW,
+    MISSING_FIELD,
+    MIXED_CURRENCY,
+    NEGATIVE_AMOUNT,
+    UNKNOWN_CATEGORY,
+    UNKNOWN_CURRENCY,
+    UNKNOWN_LINE,
+    UNKNOWN_STATUS,
+    UNKNOWN_TEAM,
+    WRONG_TYPE,
+)
 from functions.core.ingest.strict_input import csv_records
-
-# --- reason codes (the data contracts list them in this order per input) --------------
-INVALID_HEADER: Final = "invalid_header"
-MALFORMED_ROW: Final = "malformed_row"
-MISSING_FIELD: Final = "missing_field"
-WRONG_TYPE: Final = "wrong_type"
-INVALID_DATE: Final = "invalid_date"
-UNKNOWN_STATUS: Final = "unknown_status"
-UNKNOWN_CATEGORY: Final = "unknown_category"
-UNKNOWN_TEAM: Final = "unknown_team"
-UNKNOWN_LINE: Final = "unknown_line"
-UNKNOWN_CURRENCY: Final = "unknown_currency"
-MIXED_CURRENCY: Final = "mixed_currency"
-NEGATIVE_AMOUNT: Final = "negative_amount"
-INCONSISTENT_STATUS: Final = "inconsistent_status"
-DUPLICATE_ID: Final = "duplicate_id"
-INVALID_PATH: Final = "invalid_path"
 
 MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS
 _INT_RE: Final = re.compile(r"^-?[0-9]+$")

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Final
 
 from functions.core.errors import ValidationError
+from functions.core.times import format_seconds, parse_event_time
 
 S3_SOURCE: Final = "aws.s3"
 OBJECT_CREATED: Final = "Object Created"
@@ -31,8 +32,6 @@ FRESHNESS_SK: Final = "latest"
 FINANCE_LANDING_ROOT: Final = "landing/"
 # A file without a delivery period (experiments) is recorded under this period.
 NO_PERIOD: Final = "all"
-# AWS writes event times with second precision and a Z suffix.
-AWS_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class BucketRole(StrEnum):
@@ -92,7 +91,7 @@ class LandedFile:
 
     @property
     def landed_at_text(self) -> str:
-        return format_aws_time(self.landed_at)
+        return format_seconds(self.landed_at)
 
 
 @dataclass(frozen=True)
@@ -107,19 +106,6 @@ class Unclassified:
 
 
 Classification = Classified | Unclassified
-
-
-def format_aws_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime(AWS_TIME_FORMAT)
-
-
-def parse_event_time(text: str) -> datetime:
-    """An event `time` (ISO 8601, `Z` or offset) as an aware UTC datetime."""
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationError(f"event time {text!r} is not ISO 8601", reason="bad_event") from exc
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_object_created(event: dict[str, Any]) -> LandedFile:

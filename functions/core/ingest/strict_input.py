@@ -12,12 +12,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Any
 
-INVALID_UTF8: Final = "invalid_utf8"  # bytes are not UTF-8, or a string holds a lone surrogate
-INVALID_JSON: Final = "invalid_json"  # not one JSON document (NaN/Infinity literals included)
-NOT_AN_OBJECT: Final = "not_an_object"  # valid JSON, but not an object
-DUPLICATE_JSON_KEY: Final = "duplicate_json_key"  # the object names a key twice
+from functions.core.codes import DUPLICATE_JSON_KEY, INVALID_JSON, INVALID_UTF8, NOT_AN_OBJECT
 
 CsvRecord = tuple[int, bytes, list[str] | None]  # first line number, raw bytes, fields
 

@@ -22,6 +22,7 @@ from functions.core.monitor.alarm_inventory import INVENTORY, AlarmSpec
 from functions.core.monitor.alarm_inventory.spec import COVERAGE, Coverage
 from functions.core.report.executive_freshness import automatic_backfill_run
 from functions.core.schemas import Pipeline
+from functions.core.times import format_seconds, parse_time
 
 ALARM: Final = "ALARM"
 OK: Final = "OK"
@@ -32,17 +33,6 @@ ACK_PK: Final = "oncall#ack"
 OPEN: Final = "open"
 CLOSED: Final = "closed"
 CLOSED_BY_OK: Final = "alarm returned to OK; actions enabled again"
-TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def format_time(moment: datetime) -> str:
-    """UTC, second precision, `Z`: one format everywhere, so string order is time order."""
-    return moment.astimezone(UTC).strftime(TIME_FORMAT)
-
-
-def parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 # --- rotation ------------------------------------------------------------------------
@@ -227,7 +217,7 @@ def new_ack(alarm: str, *, by: str, note: str, at: datetime, state: str) -> Ack:
     by = by.strip()
     if not by:
         raise ValidationError("--by needs a name: who acknowledges", reason="missing_name")
-    return Ack(alarm, by, note.strip(), format_time(at), state)
+    return Ack(alarm, by, note.strip(), format_seconds(at), state)
 
 
 def open_ack(acks: Iterable[Ack], alarm: str) -> Ack | None:

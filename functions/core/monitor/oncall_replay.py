@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from functions.core.ingest.landing import BucketRole, Classified, classify
-from functions.core.monitor.oncall import format_time
+from functions.core.times import format_seconds
 
 REPLAY_PK: Final = "oncall#replay"
 REPLAYED_PK_PREFIX: Final = "oncall#replayed#"
@@ -144,7 +144,7 @@ def replayed_pk(pipeline: str, reason: str) -> str:
 def replay_run_item(
     *, pipeline: str, reason: str, at: datetime, by: str, plan: ReplayPlan, targets: list[str]
 ) -> dict[str, Any]:
-    stamp = format_time(at)
+    stamp = format_seconds(at)
     return {
         "pk": REPLAY_PK,
         "sk": f"{stamp}#{pipeline}#{reason}",

@@ -23,28 +23,31 @@ import duckdb
 import pyarrow as pa
 
 from functions.core import definitions, schemas
+from functions.core.codes import (
+    FINAL,
+    MONTHLY_ONLY,
+    NO_ACCOUNTS_AT_START,
+    NO_ACTIVITY,
+    NO_DATA,
+    NO_SEATS,
+    NO_STARTING_MRR,
+    NO_SUBSCRIBERS,
+    PARTIAL_PERIOD,
+    PRELIMINARY,
+    SIGNED_OFF,
+    UPSTREAM_INCOMPLETE,
+    UPSTREAM_STALE,
+)
 from functions.core.report.executive_freshness import (
     ENGAGEMENT,
     GROWTH,
     PROFIT,
-    UPSTREAM_STALE,
     UpstreamCheck,
 )
 from functions.core.report.executive_period import MONTH, WEEK, Period
 
 # Reason codes of null KPIs (docs/metrics.md; the report spells them out).
-NO_SUBSCRIBERS: Final = "no_subscribers"
-NO_STARTING_MRR: Final = "no_starting_mrr"
-NO_ACCOUNTS_AT_START: Final = "no_accounts_at_start"
-NO_ACTIVITY: Final = "no_activity"
-NO_SEATS: Final = "no_seats"
-NO_DATA: Final = "no_data"
-UPSTREAM_INCOMPLETE: Final = "upstream_incomplete"
-PARTIAL_PERIOD: Final = "partial_period"
-MONTHLY_ONLY: Final = "monthly_only"
-FINAL: Final = "final"
-PRELIMINARY: Final = "preliminary"
-RECONCILED_STATUSES: Final = frozenset({"final", "signed_off"})
+RECONCILED_STATUSES: Final = frozenset({FINAL, SIGNED_OFF})
 DEFAULT_MEMORY_LIMIT: Final = "1GB"
 
 KPI_COLUMNS: Final = tuple(

@@ -25,17 +25,15 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from functions.core import definitions
-from functions.core.report.executive_period import MONTH, WEEK, Period, format_time
+from functions.core.codes import BACKFILL_REASON, DIRTY_PARTITIONS, UPSTREAM_STALE
+from functions.core.report.executive_period import MONTH, WEEK, Period
+from functions.core.times import format_seconds
 from functions.core.transform.engagement_state import DayState
 
 ENGAGEMENT: Final = "engagement"
 GROWTH: Final = "growth"
 PROFIT: Final = "profit"
 UPSTREAMS: Final = (ENGAGEMENT, GROWTH, PROFIT)
-# Reason codes (docs/metrics.md, Executive KPIs).
-UPSTREAM_STALE: Final = "upstream_stale"
-DIRTY_PARTITIONS: Final = "dirty_partitions"
-BACKFILL_REASON: Final = "backfill"
 # An automatic backfill's execution name: `<run id, cut>-<upstream>-backfill[-<version>]`
 # (the name is the idempotency key: one backfill per run, upstream and stale state).
 _AUTOMATIC_BACKFILL = re.compile(
@@ -75,7 +73,7 @@ class UpstreamCheck:
             "upstream": self.upstream,
             "fresh": self.fresh,
             "covered": self.covered,
-            "fresh_through": format_time(self.fresh_through) if self.fresh_through else None,
+            "fresh_through": format_seconds(self.fresh_through) if self.fresh_through else None,
             "reason": self.reason,
             "detail": self.detail,
         }
@@ -119,7 +117,7 @@ def engagement_check(
         reason,
         f"engagement for {period.grain} {period.name}: " + "; ".join(parts),
         {
-            "time": format_time(now),
+            "time": format_seconds(now),
             "days": [d.isoformat() for d in days],
             "reason": BACKFILL_REASON,
             "run_id": run_id,
@@ -150,7 +148,7 @@ def growth_check(period: Period, present: Mapping[str, bool], *, now: datetime) 
         None,
         UPSTREAM_STALE,
         f"growth for {period.grain} {period.name}: missing " + ", ".join(absent),
-        {"time": format_time(max(now, period.end_instant))},
+        {"time": format_seconds(max(now, period.end_instant))},
     )
 
 
@@ -166,7 +164,7 @@ def profit_check(period: Period, *, present: bool, now: datetime) -> UpstreamChe
         None,
         UPSTREAM_STALE,
         f"profit for month {period.name}: profit_monthly partition missing",
-        {"time": format_time(max(now, period.end_instant)), "month": period.name},
+        {"time": format_seconds(max(now, period.end_instant)), "month": period.name},
     )
 
 

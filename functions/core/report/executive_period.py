@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
 from functions.core.errors import ValidationError
 
@@ -117,19 +117,3 @@ def period_of_execution(name: str) -> tuple[str, str, int] | None:
         return None
     grain = MONTH if found["prefix"] == "monthly" else WEEK
     return grain, found["period"], int(found["n"] or 0)
-
-
-def parse_time(text: Any) -> datetime:
-    if not isinstance(text, str) or not text:
-        raise ValidationError("the run needs `time` (ISO 8601 UTC)", reason="bad_event")
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ValidationError(f"time {text!r} is not ISO 8601", reason="bad_event") from exc
-    if moment.tzinfo is None:
-        raise ValidationError(f"time {text!r} has no time zone", reason="bad_event")
-    return moment.astimezone(UTC)
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,6 +15,7 @@ from typing import Final
 
 import pyarrow as pa
 
+from functions.core.codes import MATCHED, SIGNED_OFF
 from functions.core.report.report_charts import (
     CHARTS,
     ChartSpec,
@@ -25,8 +26,6 @@ from functions.core.report.report_charts import (
 )
 from functions.core.report.report_format import Group, period_label
 from functions.core.report.report_model import (
-    MATCHED,
-    SIGNED_OFF,
     FreshnessRow,
     KpiRow,
     Publication,
@@ -281,7 +280,7 @@ def _reconciliation(recon: Sequence[ReconciliationRow] | None) -> str:
         f'<tr data-line="{_e(r.line)}"><td>{_e(r.line.capitalize())}</td>'
         f'<td class="num">{_e(r.computed)}</td><td class="num">{_e(r.ledger)}</td>'
         f'<td class="num">{_e(r.difference)}</td>'
-        f'<td><span class="pill pill-{"ok" if r.status_code == "matched" else "warn"}">'
+        f'<td><span class="pill pill-{"ok" if r.status_code == MATCHED else "warn"}">'
         f"{_e(r.status)}</span></td></tr>"
         for r in recon
     )

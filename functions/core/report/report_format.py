@@ -14,7 +14,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 from typing import Final
 
-from functions.core import schemas
+from functions.core import codes, schemas
 
 # Money at or above this many dollars is shown without cents (cents are noise at that size).
 WHOLE_DOLLARS_FROM: Final = Decimal(1000)
@@ -125,24 +125,24 @@ KPI_SPECS: Final[tuple[KpiSpec, ...]] = tuple(s for s in _SPECS if s.column in K
 SPEC_BY_COLUMN: Final = {s.column: s for s in KPI_SPECS}
 
 # Reason codes of the pipelines in words an executive reads; unknown codes are spelled out.
-REASON_WORDS: Final = {
-    "no_subscribers": "no subscribers",
-    "no_starting_mrr": "no MRR at period start",
-    "no_accounts_at_start": "no paying accounts at period start",
-    "no_activity": "no activity",
-    "no_seats": "no licensed seats",
-    "no_data": "no data",
+REASON_WORDS: Final[dict[str, str]] = {
+    codes.NO_SUBSCRIBERS: "no subscribers",
+    codes.NO_STARTING_MRR: "no MRR at period start",
+    codes.NO_ACCOUNTS_AT_START: "no paying accounts at period start",
+    codes.NO_ACTIVITY: "no activity",
+    codes.NO_SEATS: "no licensed seats",
+    codes.NO_DATA: "no data",
     "no_revenue": "no revenue",
-    "upstream_stale": "upstream stale",
-    "upstream_incomplete": "upstream incomplete",
-    "partial_period": "data starts after the period's first day",
+    codes.UPSTREAM_STALE: "upstream stale",
+    codes.UPSTREAM_INCOMPLETE: "upstream incomplete",
+    codes.PARTIAL_PERIOD: "data starts after the period's first day",
     "upstream_missing": "upstream missing",
-    "missing_ledger": "ledger total missing",
-    "late_data": "late data arrived",
-    "backfill": "upstream backfill",
-    "correction": "correction",
-    "matched": "matched the ledger",
-    "mismatched": "differs from the ledger",
+    codes.MISSING_LEDGER: "ledger total missing",
+    codes.LATE_DATA: "late data arrived",
+    codes.BACKFILL_REASON: "upstream backfill",
+    codes.CORRECTION: "correction",
+    codes.MATCHED: "matched the ledger",
+    codes.MISMATCHED: "differs from the ledger",
 }
 
 

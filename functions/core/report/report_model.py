@@ -17,6 +17,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
+from functions.core.codes import FINAL, MATCHED, PRELIMINARY, SIGNED_OFF
 from functions.core.errors import ValidationError
 from functions.core.report.report_format import (
     ARROWS,
@@ -40,10 +41,6 @@ _PERIOD_PATTERN: Final = {
     "week": re.compile(r"\d{4}-\d{2}-\d{2}"),
 }
 SUNDAY: Final = 6
-FINAL: Final = "final"
-PRELIMINARY: Final = "preliminary"
-SIGNED_OFF: Final = "signed_off"
-MATCHED: Final = "matched"
 
 Row = dict[str, Any]
 

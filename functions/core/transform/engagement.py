@@ -44,13 +44,12 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from functions.core import definitions, schemas
+from functions.core.codes import NO_SEATS, STREAM_OUTAGE
 from functions.core.lifecycle import PAYING_STATUSES, STATUS_AFTER
+from functions.core.parquet import file_writer
 
 Source: TypeAlias = pa.Table | ds.Dataset | Sequence[str]
 
-STREAM_OUTAGE: Final = "stream_outage"
-NO_SEATS: Final = "no_seats"
-LATE_DATA: Final = "late_data"
 _MS_PER_DAY: Final = 86_400_000
 _MS_PER_HOUR: Final = 3_600_000
 
@@ -85,9 +84,9 @@ class Completeness:
 # event that arrived after $first_aggregated.
 #
 # Step (1) is the one aggregate over every row of the day, so it groups the ids' 64-bit
-# hashes rather than the id strings: a hash table a third the size, which at 50M clicks
-# under a 0.8 GB limit took the step's peak RSS from 1.20 to 0.93 GB, in less time
-# (bench/README.md, issue #4). A hash shared by two ids is harmless: it only brings an event
+# hashes rather than the id strings: a hash table a third the size, so a lower peak memory
+# at large days, in less time (figures: bench/README.md, "peak memory by input size"). A
+# hash shared by two ids is harmless: it only brings an event
 # that landed once into step (2), whose window is partitioned by the id itself, so that
 # event is ranked alone (copy_no 1, copies 1) and kept as it is.
 _ID_HASH: Final = "hash(event_id)"  # a module global so a test can force collisions
@@ -410,10 +409,9 @@ def active_users_days(
 
 CLICKS_BATCH_ROWS: Final = 1_000_000
 # Landed rows per user bucket (see engagement_day) under the daily Lambda's 1.4 GB engine
-# limit, and the most under any limit. A bucket's sessions window and its clicks sort (sized
-# when they ran at once) took ~1 GB of DuckDB's 1.3 GiB at 4M rows; under a smaller limit the
-# buckets shrink in proportion (_bucket_rows): 4M-row buckets ran out of memory under 0.5 GB
-# (bench/README.md, issue #4).
+# limit, and the most under any limit: a bucket's sessions window and clicks sort use about
+# 1 GB of DuckDB's 1.3 GiB at 4M rows. Under a smaller limit the buckets shrink in
+# proportion (_bucket_rows), or they run out of memory (bench/README.md).
 USER_DAILY_BUCKET_ROWS: Final = 4_000_000
 _BUCKET_LIMIT_BYTES_PER_ROW: Final = 350  # 1.4 GB / USER_DAILY_BUCKET_ROWS
 _BUCKET: Final = "bucket"
@@ -436,9 +434,9 @@ SELECT event_ms // 3600000 AS hour, count(*) AS n FROM kept GROUP BY ALL ORDER B
 
 
 # Rows per row group of the bucket files. DuckDB's partitioned COPY keeps a row group
-# buffering in every bucket's open file, so with its default (122,880 rows) memory grew with
-# the number of buckets, i.e. with the day: 0.49 GB of RSS at 3 buckets, 0.73 GB at 36 (10M
-# rows); 16,384 rows: 0.34 and 0.35 GB, as fast (bench/README.md, issue #4).
+# buffering in every bucket's open file, so with its default (122,880 rows) memory grows with
+# the number of buckets, i.e. with the day; with 16,384 rows it does not, and is as fast
+# (bench/README.md).
 _BUCKET_FILE_ROW_GROUP_ROWS: Final = 16_384
 
 
@@ -527,8 +525,8 @@ def _compact_day(
     behind outside DuckDB's accounting (under a 0.8 GB limit ~0.4 GB at 10M clicks, ~0.65
     GB at 50M; not its caches or temp tables, which it accounts; most likely freed memory
     its allocator keeps) is only returned when the database closes. In one connection the
-    buckets ran on top of it, so the whole process's peak grew with the day (10M 1.05 GB,
-    50M 1.49 GB; bench/README.md, issue #4). The buckets need only the scratch files.
+    buckets would run on top of it, and the whole process's peak would grow with the day
+    (bench/README.md, "peak memory by input size"). The buckets need only the scratch files.
     """
     with _connect(engine) as con:
         _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
@@ -611,14 +609,14 @@ def _process_buckets(
 
     With `close_each` (a large day), each bucket runs in a database of its own, closed when
     the bucket is done: the memory a bucket leaves outside DuckDB's accounting is only
-    returned then (in one connection for every bucket it built up, so the more buckets,
+    returned then (in one connection for every bucket it would build up, so the more buckets,
     i.e. the bigger the day, the higher the peak). A small day's buckets share the warm
     database. In each, one after the other, the sessions, then the clicks (sorted, streamed in
     CLICKS_BATCH_ROWS batches to the single-threaded Parquet writer). DuckDB's window and
     sort each keep both cores busy on their own; run at the same time (the clicks in a
-    thread with its own cursor, as before), the two held up to ~0.5 GB more than the memory
-    limit between them, for no measurable gain in time (bench/README.md, issue #4). A
-    bucket's files are deleted once used.
+    thread with its own cursor), the two hold up to ~0.5 GB more than the memory limit
+    between them, for no measurable gain in time (bench/README.md). A bucket's files are
+    deleted once used.
     """
     schema = schemas.CLICKS.arrow_schema()
     parts: list[pa.Table] = []
@@ -673,16 +671,13 @@ def _read_parquet(files: Sequence[str]) -> str:
 
 
 def _clicks_writer(path: str, schema: pa.Schema) -> pq.ParquetWriter:
-    """A Parquet writer with parquet_bytes' options, but zstd level 1: on the clicks file,
-    level 3 took 50% more time for a file 2% larger (its ids do not compress)."""
-    return pq.ParquetWriter(
+    """The lake's Parquet writer at zstd level 1: on the clicks file, level 3 takes 50%
+    more time for a file 2% larger (its ids do not compress)."""
+    return file_writer(
         path,
         schema,
-        compression="zstd",
+        dictionary_columns=["account_id", "user_id", "event_type", "page"],
         compression_level=1,
-        use_dictionary=["account_id", "user_id", "event_type", "page"],
-        write_statistics=True,
-        store_schema=False,
     )
 
 
@@ -704,78 +699,7 @@ def _write_batches(
     return rows
 
 
-# --- restatements and stream completeness ---------------------------------------------
-
-
-def restatement_rows(
-    old_table: pa.Table,
-    new_table: pa.Table,
-    *,
-    key_cols: Sequence[str],
-    metric_cols: Sequence[str],
-    table_name: str,
-    period: str,
-    restated_at: datetime,
-    run_id: str,
-    reason: str = LATE_DATA,
-    rel_tolerance: float = 1e-9,
-) -> pa.Table:
-    """RESTATEMENTS rows for every metric value that changed between two versions of a table.
-
-    A key present in only one version restates each metric from/to null. Doubles are compared
-    with `rel_tolerance` so a different summation order is not reported as a change.
-    """
-    old = _index(old_table, key_cols, metric_cols)
-    new = _index(new_table, key_cols, metric_cols)
-    rows: list[dict[str, Any]] = []
-    for key in sorted(old.keys() | new.keys()):
-        before, after = old.get(key, {}), new.get(key, {})
-        for metric in metric_cols:
-            was, now = _as_float(before.get(metric)), _as_float(after.get(metric))
-            if _same(was, now, rel_tolerance):
-                continue
-            rows.append(
-                {
-                    "table_name": table_name,
-                    "period": period,
-                    "key": key,
-                    "metric": metric,
-                    "old_value": was,
-                    "new_value": now,
-                    "reason": reason,
-                    "restated_at": restated_at.astimezone(UTC),
-                    "run_id": run_id,
-                    "month": restated_at.astimezone(UTC).strftime("%Y-%m"),
-                }
-            )
-    schema = schemas.RESTATEMENTS.arrow_schema(with_partitions=True)
-    return pa.Table.from_pylist(rows, schema=schema)
-
-
-def _index(
-    table: pa.Table, key_cols: Sequence[str], metric_cols: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Rows by key ('|'-joined key values; 'total' for a table without keys)."""
-    index: dict[str, dict[str, Any]] = {}
-    for row in table.select([*key_cols, *metric_cols]).to_pylist():
-        key = "|".join(str(row[k]) for k in key_cols) if key_cols else "total"
-        if key in index:
-            raise ValueError(f"key {key!r} appears twice; restatements need a unique key")
-        index[key] = row
-    return index
-
-
-def _as_float(value: Any) -> float | None:
-    if value is None:
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _same(a: float | None, b: float | None, rel_tolerance: float) -> bool:
-    if a is None or b is None:
-        return a is b
-    return math.isclose(a, b, rel_tol=rel_tolerance, abs_tol=0.0)
+# --- stream completeness ----------------------------------------------------------------
 
 
 def stream_completeness(

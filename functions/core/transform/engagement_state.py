@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+from functions.core.times import parse_time
+
 DAY_PK: Final = "engagement#day"
 FRESHNESS_PK: Final = "engagement#freshness"
 FRESHNESS_SK: Final = "clicks"
@@ -76,21 +78,6 @@ def active_user_days(computed: Iterable[date], *, until: date) -> list[date]:
 def date_range(start: date, end: date) -> list[date]:
     """Every day from `start` to `end`, inclusive (empty when end < start)."""
     return [start + timedelta(days=n) for n in range((end - start).days + 1)]
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 UTC with milliseconds and Z: one format, so string order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + (
-        f"{moment.microsecond // 1000:03d}Z"
-    )
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 time (a trailing Z allowed) as an aware UTC datetime."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError(f"time {text!r} has no time zone")
-    return moment.astimezone(UTC)
 
 
 def freshness_hours(now: datetime, newest_event: datetime | None) -> float | None:

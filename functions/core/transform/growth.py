@@ -19,6 +19,7 @@ from typing import Any, Final
 import pyarrow as pa
 
 from functions.core import schemas
+from functions.core.codes import NO_ACCOUNTS_AT_START, NO_STARTING_MRR
 from functions.core.lifecycle import (
     RENEWAL_DUE,
     UNKNOWN,
@@ -28,8 +29,6 @@ from functions.core.lifecycle import (
     replay,
 )
 
-NO_STARTING_MRR: Final = "no_starting_mrr"
-NO_ACCOUNTS_AT_START: Final = "no_accounts_at_start"
 ONE_MICROSECOND: Final = timedelta(microseconds=1)
 
 

@@ -29,15 +29,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.core import definitions, schemas
+from functions.core import codes, definitions, schemas
+from functions.core.codes import NO_SUBSCRIBERS
 from functions.core.definitions import REVENUE_STATUSES
 from functions.core.errors import ValidationError
 from functions.core.ingest import finance_inputs
 
-NO_SUBSCRIBERS: Final = "no_subscribers"
-# A month for which nothing landed at all (before the company's first delivery): nothing to
-# publish or reconcile. Missing files of a live month are the landing inventory's alarm.
-NO_DATA: Final = "no_data"
 # A month's key in landing paths and partitions.
 _MONTH_KEY_REGEX: Final = r"/([0-9]{4}-[0-9]{2})/[^/]+$"
 
@@ -319,7 +316,7 @@ def _unknown_accounts(con: duckdb.DuckDBPyConnection, now: datetime) -> pa.Table
             finance_inputs.Rejection(
                 line=None,
                 raw=_as_csv_line(values),
-                reason=definitions.UNKNOWN_ACCOUNT,
+                reason=codes.UNKNOWN_ACCOUNT,
                 detail=f"{values[fields.index('account_id')]} was created by no account event",
                 source_key=key,
                 record_id=f"{key}#{values[fields.index(id_field)]}",

@@ -10,21 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
 
 import pyarrow as pa
 
 from functions.core import schemas
+from functions.core.codes import FINAL, MATCHED, MISMATCHED, MISSING_LEDGER, PRELIMINARY, SIGNED_OFF
 from functions.core.transform.profit import MonthTotals
-
-MATCHED: Final = "matched"
-MISMATCHED: Final = "mismatched"
-MISSING_LEDGER: Final = "missing_ledger"
-
-FINAL: Final = "final"
-PRELIMINARY: Final = "preliminary"
-SIGNED_OFF: Final = "signed_off"
-PUBLICATION_STATUSES: Final = (FINAL, PRELIMINARY, SIGNED_OFF)
 
 
 @dataclass(frozen=True)
