@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pkgutil
+
 import pytest
 
+from functions.core.monitor import alarm_inventory
 from functions.core.monitor.alarm_inventory import INVENTORY, spec
 from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
@@ -63,3 +66,11 @@ def test_every_inventory_entry_is_reachable_by_key_and_keys_are_unique() -> None
         assert spec(item.key) is item
     with pytest.raises(KeyError, match="unknown alarm"):
         spec("no-such-alarm")
+
+
+def test_the_alarm_inventory_imports_every_pipeline_module() -> None:
+    # Given the modules in the alarm inventory's folder (spec and service are shared parts)
+    on_disk = {m.name for m in pkgutil.iter_modules(alarm_inventory.__path__)}
+    # Then each pipeline's module is imported by name, so a missing one is an ImportError
+    listed = {m.__name__.rsplit(".", 1)[-1] for m in alarm_inventory.PIPELINE_MODULES}
+    assert listed == on_disk - {"spec", "service"}

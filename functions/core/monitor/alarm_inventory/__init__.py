@@ -2,12 +2,23 @@
 
 The CDK alarms construct (`infra/constructs/alarms.py`), the runbooks and the on-call
 tools read this inventory; nothing else spells an alarm's threshold, owner or runbook.
-Each pipeline keeps its alarms in its own module here (one module per pipeline, so work on
-one pipeline never edits another's list); `INVENTORY` gathers them.
+Each pipeline's alarms are a module here (`spec` and `service` hold what they share);
+`INVENTORY` gathers them in the order of `PIPELINE_MODULES`.
 """
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Final
+
+from functions.core.monitor.alarm_inventory import (
+    engagement,
+    executive,
+    experiments,
+    growth,
+    platform,
+    profit,
+)
 from functions.core.monitor.alarm_inventory.spec import (
     AlarmSpec,
     Comparison,
@@ -19,6 +30,7 @@ from functions.core.monitor.alarm_inventory.spec import (
 
 __all__ = [
     "INVENTORY",
+    "PIPELINE_MODULES",
     "AlarmSpec",
     "Comparison",
     "MissingData",
@@ -28,21 +40,18 @@ __all__ = [
     "spec",
 ]
 
-
-# Modules of shared definitions, not a pipeline's list of alarms.
-_NOT_PIPELINES = frozenset({"spec", "service"})
+PIPELINE_MODULES: Final[tuple[ModuleType, ...]] = (
+    engagement,
+    executive,
+    experiments,
+    growth,
+    platform,
+    profit,
+)
 
 
 def _gather() -> tuple[AlarmSpec, ...]:
-    import importlib  # noqa: PLC0415
-    import pkgutil  # noqa: PLC0415
-
-    specs: list[AlarmSpec] = []
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if module.name in _NOT_PIPELINES:
-            continue
-        loaded = importlib.import_module(f"{__name__}.{module.name}")
-        specs.extend(loaded.ALARMS)
+    specs: list[AlarmSpec] = [s for module in PIPELINE_MODULES for s in module.ALARMS]
     names = [s.key for s in specs]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
