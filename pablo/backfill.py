@@ -18,11 +18,11 @@ from typing import Any, Final
 
 from tqdm import tqdm
 
+from functions.core.backfills import MANUAL_BACKFILL_PREFIX
 from functions.core.codes import BACKFILL_REASON
+from functions.core.engagement_state import date_range
 from functions.core.errors import ConfigurationError, PabloError
-from functions.core.monitor.oncall import MANUAL_BACKFILL_PREFIX
 from functions.core.times import format_millis
-from functions.core.transform.engagement_state import date_range
 from pablo import stack
 
 STATE_MACHINE_OUTPUT: Final = "EngagementDailyStateMachineArn"

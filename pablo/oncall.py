@@ -29,9 +29,9 @@ import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
 from functions.adapters import oncall_io
-from functions.core import schemas
+from functions.core import backfills, schemas
 from functions.core.errors import ConfigurationError, PabloError, ValidationError
-from functions.core.ingest.landing import BucketRole
+from functions.core.landing import BucketRole
 from functions.core.monitor import oncall, oncall_replay
 from functions.core.monitor.oncall import AlarmStatus
 from functions.core.monitor.oncall_replay import Quarantined
@@ -316,10 +316,12 @@ def week_backfills(target: Target, week: date) -> list[dict[str, Any]]:
         for page in paginator.paginate(stateMachineArn=arn):
             for execution in page.get("executions", []):
                 name = execution["name"]
-                kind = oncall.backfill_kind(name)
+                kind = backfills.backfill_kind(name)
                 if kind is None:
                     continue
-                started = _stamp_of(name) if kind == oncall.MANUAL else _input_time(sfn, execution)
+                started = (
+                    _stamp_of(name) if kind == backfills.MANUAL else _input_time(sfn, execution)
+                )
                 started = started or target.utc(execution["startDate"])
                 if oncall.in_week(started, week):
                     found.append(

@@ -18,15 +18,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters import s3_objects
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
-from functions.core.parquet import write_parquet
-from functions.core.times import format_millis, parse_time
-from functions.core.transform.engagement_state import (
+from functions.core.engagement_state import (
     DAY_PK,
     FRESHNESS_PK,
     FRESHNESS_SK,
     DayState,
     day_state,
 )
+from functions.core.parquet import write_parquet
+from functions.core.times import format_millis, parse_time
 
 _SERIALIZER: Final = TypeSerializer()
 _DESERIALIZER: Final = TypeDeserializer()

@@ -22,10 +22,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.adapters import engagement_io, profit_io, s3_objects, state_store
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
+from functions.core.backfills import PROFIT
+from functions.core.engagement_state import DayState
 from functions.core.report import executive_inputs
-from functions.core.report.executive_freshness import PROFIT
 from functions.core.report.executive_period import Period, period_of_execution
-from functions.core.transform.engagement_state import DayState
 
 WORK_PREFIX: Final = "_work/executive"  # outside every table's location: never in Athena
 REPORT_PREFIX: Final = "reports/executive"

@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from functions.adapters.aws_errors import classified
-from functions.core.ingest.landing import freshness_key
+from functions.core.landing import freshness_key
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()

@@ -197,6 +197,12 @@ class Table:
         return [c.name for c in self.columns]
 
     @property
+    def file_column_names(self) -> list[str]:
+        """The columns a landed file carries: every column but `source_key`, which ingest
+        adds."""
+        return [c for c in self.column_names if c != "source_key"]
+
+    @property
     def partition_names(self) -> list[str]:
         return [c.name for c in self.partition_keys]
 

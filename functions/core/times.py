@@ -18,12 +18,14 @@ aware ones only.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Final
 
 from functions.core.errors import ValidationError
 
 SECONDS_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"
+_DATE_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def format_seconds(moment: datetime) -> str:
@@ -56,3 +58,13 @@ def parse_event_time(value: object) -> datetime:
         return parse_time(value)
     except ValueError as exc:
         raise ValidationError(f"event time {value!r}: {exc}", reason="bad_event") from exc
+
+
+def parse_date(text: str) -> date | None:
+    """A data contract's date, exactly `YYYY-MM-DD` and a real day; None otherwise."""
+    if not _DATE_RE.match(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None

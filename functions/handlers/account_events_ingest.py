@@ -22,7 +22,7 @@ from functions.adapters import glue_catalog, growth_io, s3_objects
 from functions.core import env, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import account_events
-from functions.core.ingest.landing import parse_object_created
+from functions.core.landing import parse_object_created
 from functions.core.parquet import parquet_bytes
 from functions.core.transform import growth_paths
 from functions.handlers.clients import client as _client

@@ -28,15 +28,15 @@ from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io, glue_catalog, s3_objects
 from functions.core import codes, env, metric_names, restatements, schemas
-from functions.core.errors import ValidationError
-from functions.core.parquet import parquet_bytes
-from functions.core.times import format_millis, parse_time
-from functions.core.transform import engagement
-from functions.core.transform.engagement_state import (
+from functions.core.engagement_state import (
     ACTIVE_WINDOW_DAYS,
     active_user_days,
     days_to_compute,
 )
+from functions.core.errors import ValidationError
+from functions.core.parquet import parquet_bytes
+from functions.core.times import format_millis, parse_time
+from functions.core.transform import engagement
 from functions.handlers.clients import client as _client
 
 DATA_FILE: Final = "data.parquet"

@@ -15,9 +15,9 @@ from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io
 from functions.core import env, metric_names
+from functions.core.engagement_state import freshness_hours
 from functions.core.errors import ValidationError
 from functions.core.times import format_millis, parse_time
-from functions.core.transform.engagement_state import freshness_hours
 from functions.handlers.clients import client as _client
 
 FRESHNESS_METRIC: Final = metric_names.CLICK_FRESHNESS_HOURS

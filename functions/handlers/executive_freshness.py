@@ -20,15 +20,15 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io
-from functions.core import env
+from functions.core import backfills, env
 from functions.core.report import executive_freshness as freshness
 from functions.handlers.clients import client
 from functions.handlers.executive_common import Run, run_request, settings
 
 WORKFLOW_ENV: Final = {
-    freshness.ENGAGEMENT: env.ENGAGEMENT_WORKFLOW_ARN,
-    freshness.GROWTH: env.GROWTH_WORKFLOW_ARN,
-    freshness.PROFIT: env.PROFIT_WORKFLOW_ARN,
+    backfills.ENGAGEMENT: env.ENGAGEMENT_WORKFLOW_ARN,
+    backfills.GROWTH: env.GROWTH_WORKFLOW_ARN,
+    backfills.PROFIT: env.PROFIT_WORKFLOW_ARN,
 }
 
 EXECUTION_NAME_LIMIT: Final = 80  # Step Functions' limit on an execution name
@@ -100,7 +100,7 @@ def _backfill(run: Run, check: freshness.UpstreamCheck) -> dict[str, Any]:
     idempotency key), e.g. a late click dirtied a day again while the gate waited."""
     sfn, machine = client("stepfunctions"), os.environ[WORKFLOW_ENV[check.upstream]]
     version = f"-{check.backfill_version}" if check.backfill_version else ""
-    suffix = freshness.backfill_suffix(check.upstream)
+    suffix = backfills.backfill_suffix(check.upstream)
     prefix = run.run_id[: EXECUTION_NAME_LIMIT - len(suffix) - len(version)] + suffix
     running = executive_io.running_execution(sfn, machine=machine, name_prefix=prefix)
     if running is not None:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import executive_io, metrics
-from functions.core import restatements, schemas
+from functions.core import backfills, restatements, schemas
 from functions.core.errors import ValidationError
 from functions.core.report import executive, executive_inputs
 from functions.core.report import executive_freshness as freshness
@@ -66,7 +66,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     where, s3 = settings().where, client("s3")
     period = run.period
-    _note_versions(s3, where.curated, period, freshness.ENGAGEMENT, profit_record=None)
+    _note_versions(s3, where.curated, period, backfills.ENGAGEMENT, profit_record=None)
     daily = executive_io.read_days(
         s3, bucket=where.curated, table=schemas.ENGAGEMENT_DAILY, period=period
     )
@@ -84,7 +84,7 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
 def aggregate_growth(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     where, s3 = settings().where, client("s3")
     period = run.period
-    _note_versions(s3, where.curated, period, freshness.GROWTH, profit_record=None)
+    _note_versions(s3, where.curated, period, backfills.GROWTH, profit_record=None)
     if period.grain == WEEK:
         snapshots = [
             executive_io.read_table(
@@ -119,7 +119,7 @@ def aggregate_profit(run: Run, event: dict[str, Any]) -> dict[str, Any]:
         record = executive_io.profit_month(
             client("dynamodb"), table=where.state_table, month=period.name
         )
-        _note_versions(s3, where.curated, period, freshness.PROFIT, profit_record=record)
+        _note_versions(s3, where.curated, period, backfills.PROFIT, profit_record=record)
         revenue = executive.revenue_aggregate(
             executive_io.read_table(
                 s3,

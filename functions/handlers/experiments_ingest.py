@@ -19,11 +19,11 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import experiments_io, metrics, profit_io, s3_objects
-from functions.core import schemas
+from functions.core import experiment_definitions, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import experiments_inputs
 from functions.core.ingest.finance_inputs import file_token
-from functions.core.ingest.landing import (
+from functions.core.landing import (
     BucketRole,
     Classified,
     LandedFile,
@@ -106,7 +106,7 @@ def _definitions(
 def _assignments(
     config: Settings, s3: Any, data: bytes, landed: LandedFile
 ) -> tuple[experiments_inputs.Outcome, list[str]]:
-    definitions = experiments_inputs.definitions_from_table(
+    definitions = experiment_definitions.definitions_from_table(
         experiments_io.read_definitions(s3, bucket=config.raw_bucket)
     )
 

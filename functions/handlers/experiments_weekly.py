@@ -21,9 +21,8 @@ from typing import Any, Final
 from aws_lambda_powertools import Logger
 
 from functions.adapters import experiments_io, metrics, profit_io, s3_objects
-from functions.core import metric_names, schemas
+from functions.core import experiment_definitions, metric_names, schemas
 from functions.core.errors import ValidationError
-from functions.core.ingest import experiments_inputs
 from functions.core.times import parse_event_time
 from functions.core.transform import experiments
 from functions.handlers.clients import client
@@ -87,7 +86,7 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     s3 = client("s3")
     curated, raw = config.curated_bucket, config.raw_bucket
     assignments = profit_io.read_table(s3, bucket=curated, table=schemas.EXPERIMENT_ASSIGNMENTS)
-    definitions = experiments_inputs.definitions_from_table(
+    definitions = experiment_definitions.definitions_from_table(
         experiments_io.read_definitions(s3, bucket=raw)
     )
     window = config.pre_period_days

@@ -17,7 +17,7 @@ from functions.adapters import metrics, profit_io, s3_objects
 from functions.core import schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import finance_inputs
-from functions.core.ingest.landing import Classified, classify, parse_object_created
+from functions.core.landing import Classified, classify, parse_object_created
 from functions.handlers.clients import client
 from functions.handlers.profit_common import settings
 

@@ -1,7 +1,7 @@
 """Lambda entry point: record every file that lands (EventBridge S3 "Object Created").
 
 Target of the landing inventory rule (infra/constructs/landing_inventory.py). Parses the
-event and classifies the key (functions.core.ingest.landing), writes the landing record and
+event and classifies the key (functions.core.landing), writes the landing record and
 advances the source's freshness (functions.adapters.state_store), counts the file
 (functions.adapters.metrics). A file that matches no contract is recorded as unclassified
 with its reason; an event that is not an S3 Object Created event is logged and rejected
@@ -20,7 +20,7 @@ from aws_lambda_powertools import Logger
 from functions.adapters import metrics, state_store
 from functions.core import env
 from functions.core.errors import ValidationError
-from functions.core.ingest.landing import (
+from functions.core.landing import (
     BucketRole,
     Classified,
     classify,

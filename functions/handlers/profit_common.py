@@ -8,7 +8,7 @@ from functools import cache
 
 from functions.adapters.profit_io import Buckets
 from functions.core import env, schemas
-from functions.core.ingest.landing import BucketRole
+from functions.core.landing import BucketRole
 from functions.core.transform.profit_review import DEFAULT_REVIEW_DAYS
 
 

@@ -26,7 +26,7 @@ from constructs import Construct
 
 from functions.core import env
 from functions.core.errors import ConfigurationError
-from functions.core.ingest.landing import LANDING_PREFIXES, BucketRole
+from functions.core.landing import LANDING_PREFIXES, BucketRole
 from functions.core.schemas import Database
 from functions.core.transform.experiments import DEFAULT_PRE_PERIOD_DAYS
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD

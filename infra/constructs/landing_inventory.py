@@ -13,7 +13,7 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from functions.core.ingest.landing import FINANCE_LANDING_ROOT
+from functions.core.landing import FINANCE_LANDING_ROOT
 from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform

@@ -18,7 +18,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from functions.core.ingest.landing import OBJECT_CREATED, S3_SOURCE
+from functions.core.landing import OBJECT_CREATED, S3_SOURCE
 
 DELIVERY_RETRY_ATTEMPTS: Final = 8
 DELIVERY_MAX_EVENT_AGE: Final = Duration.hours(6)

@@ -25,7 +25,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from functions.core import env
-from functions.core.ingest.landing import LANDING_PREFIXES, BucketRole
+from functions.core.landing import LANDING_PREFIXES, BucketRole
 from functions.core.schemas import Database
 from functions.core.transform.profit_review import DEFAULT_REVIEW_DAYS
 from infra.constructs.landing_rule import landing_files_rule

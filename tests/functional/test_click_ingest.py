@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from functions.core import schemas
+from functions.core.engagement_state import DAY_PK, FRESHNESS_PK, FRESHNESS_SK
 from functions.core.times import format_millis
-from functions.core.transform.engagement_state import DAY_PK, FRESHNESS_PK, FRESHNESS_SK
 from functions.handlers import click_ingest
 from tests import click_corpus
 from tests.conftest import EmulatorServer

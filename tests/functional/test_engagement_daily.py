@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from functions.core import schemas
-from functions.core.transform.engagement_state import DAY_PK
+from functions.core.engagement_state import DAY_PK
 from tests.conftest import EmulatorServer
 from tests.functional.conftest import unique_name
 from tests.functional.engagement_support import EngagementRig, build_rig, create_function

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions.adapters import oncall_io
-from functions.core import schemas
+from functions.core import backfills, schemas
 from functions.core.errors import ValidationError
 from functions.core.monitor import oncall as core
 from functions.core.monitor.alarm_inventory import INVENTORY
@@ -205,7 +205,7 @@ def test_the_handoff_lists_manual_and_automatic_backfills_of_the_week(
     arn = deployed_stack.outputs["GrowthWeeklyStateMachineArn"]
     now = deployed_stack.control.now()
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    manual = f"{core.MANUAL_BACKFILL_PREFIX}20260801-20260807-{stamp}"
+    manual = f"{backfills.MANUAL_BACKFILL_PREFIX}20260801-20260807-{stamp}"
     automatic = "monthly-2026-08-growth-backfill"
     for name in (manual, automatic):
         sfn.start_execution(

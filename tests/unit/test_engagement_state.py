@@ -13,14 +13,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.core import schemas
-from functions.core.transform import engagement
-from functions.core.transform.engagement_state import (
+from functions.core.engagement_state import (
     DayState,
     active_user_days,
     day_state,
     days_to_compute,
     freshness_hours,
 )
+from functions.core.transform import engagement
 
 NOW = datetime(2026, 9, 10, 2, 0, tzinfo=UTC)
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from functions.core import codes, schemas
+from functions.core import backfills, codes, schemas
+from functions.core.engagement_state import DayState
 from functions.core.errors import ValidationError
 from functions.core.report import executive as ex
 from functions.core.report import executive_freshness as fr
@@ -23,14 +24,13 @@ from functions.core.report.executive_period import (
     rerun_name,
     week_period,
 )
-from functions.core.transform.engagement_state import DayState
 
 NOW = datetime(2026, 10, 5, 7, tzinfo=UTC)
 SEPTEMBER = month_period("2026-09")
 
 
 def _fresh(period: Any) -> dict[str, fr.UpstreamCheck]:
-    return {u: fr.UpstreamCheck(u, True, period.end_instant) for u in fr.UPSTREAMS}
+    return {u: fr.UpstreamCheck(u, True, period.end_instant) for u in backfills.UPSTREAMS}
 
 
 def _account(account: str, *, start: int, end: int, seats: int = 2, **moves: int) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def test_a_month_whose_data_starts_mid_month_is_fresh_but_partial_never_final() 
     assert check.fresh and not check.covered
     assert "starts after 2026-09-01" in check.detail
     # and the month's row is preliminary with engagement KPIs null for that reason
-    checks = {**_fresh(SEPTEMBER), fr.ENGAGEMENT: check}
+    checks = {**_fresh(SEPTEMBER), backfills.ENGAGEMENT: check}
     totals = ex.join_tables(
         pa.Table.from_pylist([_account("a", start=100, end=100)], schema=ex.ACCOUNTS),
         _engagement([]),

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from functions.core import schemas
+from functions.core import experiment_definitions, schemas
 from functions.core.ingest import experiments_inputs
 from functions.core.parquet import parquet_bytes
 from functions.core.transform import experiments
@@ -31,11 +31,11 @@ def company(tmp_path_factory: pytest.TempPathFactory) -> Company:
 
 
 @pytest.fixture(scope="module")
-def definitions(company: Company) -> dict[str, experiments_inputs.Definition]:
+def definitions(company: Company) -> dict[str, experiment_definitions.Definition]:
     outcome = experiments_inputs.validate_definitions(
         (company.out / "experiments" / "experiments.csv").read_bytes(), source_key="e.csv"
     )
-    return experiments_inputs.definitions_from_table(outcome.accepted)
+    return experiment_definitions.definitions_from_table(outcome.accepted)
 
 
 @pytest.fixture(scope="module")

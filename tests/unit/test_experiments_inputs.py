@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from functions.core import schemas
+from functions.core import experiment_definitions, schemas
 from functions.core.ingest import experiments_inputs as ei
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
@@ -33,7 +33,7 @@ DEFS = _definitions(
     "exp_a,treatment,0.5,user,2026-09-04,dev",
     "exp_b,control,1.0,account,2026-09-01,ana",
 )
-DEFINITIONS = ei.definitions_from_table(DEFS.accepted)
+DEFINITIONS = experiment_definitions.definitions_from_table(DEFS.accepted)
 
 
 def _assignment(**over: Any) -> dict[str, Any]:
@@ -204,7 +204,7 @@ def test_the_generated_files_are_quarantined_exactly_as_truth_says(tmp_path: Pat
         (tmp_path / "experiments/experiments.csv").read_bytes(), source_key="e"
     )
     found = {("experiments/experiments.csv", r.line, r.reason) for r in defs.rejected}
-    definitions = ei.definitions_from_table(defs.accepted)
+    definitions = experiment_definitions.definitions_from_table(defs.accepted)
     accepted = 0
     for path in sorted((tmp_path / "assignments").glob("*.jsonl")):
         outcome = ei.validate_assignments(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from functions.core.errors import ValidationError
-from functions.core.ingest.landing import (
+from functions.core.landing import (
     LANDING_PREFIXES,
     BucketRole,
     Cadence,

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from functions.core import backfills
 from functions.core.errors import ConfigurationError, ValidationError
-from functions.core.ingest.landing import BucketRole
+from functions.core.landing import BucketRole
 from functions.core.monitor import oncall, oncall_replay
 from functions.core.monitor.alarm_inventory import INVENTORY, AlarmSpec, spec
 from functions.core.monitor.alarm_inventory.spec import Coverage
@@ -215,9 +216,9 @@ def test_handoff_note_has_owners_alarms_acks_restatements_backfills_and_replays(
 @pytest.mark.parametrize(
     ("name", "kind"),
     [
-        ("backfill-20261001-20261007-20261008T020000Z", oncall.MANUAL),
-        ("monthly-2026-10-growth-backfill", oncall.AUTOMATIC),
-        ("weekly-2026-10-04-engagement-backfill-0a1b2c3d4e5f", oncall.AUTOMATIC),
+        ("backfill-20261001-20261007-20261008T020000Z", backfills.MANUAL),
+        ("monthly-2026-10-growth-backfill", backfills.AUTOMATIC),
+        ("weekly-2026-10-04-engagement-backfill-0a1b2c3d4e5f", backfills.AUTOMATIC),
         ("monthly-2026-10", None),
         ("scheduled-20261001T020000Z", None),
         ("monthly-2026-10-sales-backfill", None),
@@ -226,7 +227,7 @@ def test_handoff_note_has_owners_alarms_acks_restatements_backfills_and_replays(
 def test_backfill_kind_tells_manual_automatic_and_other_executions(
     name: str, kind: str | None
 ) -> None:
-    assert oncall.backfill_kind(name) == kind
+    assert backfills.backfill_kind(name) == kind
 
 
 def _row(reason: str, raw: bytes, key: str | None, line: int, source: str) -> Quarantined:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
 from functions.core.errors import ValidationError
-from functions.core.times import format_millis, format_seconds, parse_event_time, parse_time
+from functions.core.times import (
+    format_millis,
+    format_seconds,
+    parse_date,
+    parse_event_time,
+    parse_time,
+)
 
 MOMENT = datetime(2026, 9, 10, 2, 3, 4, 567890, tzinfo=UTC)
 
@@ -55,3 +61,18 @@ def test_an_event_time_missing_or_not_iso_is_a_bad_event(value: object) -> None:
 def test_an_event_time_round_trips_at_second_precision() -> None:
     text = format_seconds(MOMENT)
     assert parse_event_time(text) == MOMENT.replace(microsecond=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-09-30", date(2026, 9, 30)),
+        ("2026-09-31", None),  # no such day
+        ("2026-9-30", None),  # not zero-padded
+        ("20260930", None),  # ISO basic form: not the contract's
+        ("2026-09-30T00:00:00", None),  # a time, not a date
+        ("", None),
+    ],
+)
+def test_a_contract_date_is_exactly_yyyy_mm_dd(text: str, expected: date | None) -> None:
+    assert parse_date(text) == expected

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import pyarrow as pa
@@ -41,11 +41,14 @@ from functions.core.codes import (
     UNKNOWN_VARIANT,
     WRONG_TYPE,
 )
+from functions.core.experiment_definitions import Definition
 from functions.core.ingest.account_events import parse_timestamp, split_lines
 from functions.core.ingest.strict_input import (
     csv_records,
     json_object_line,
 )
+from functions.core.quarantine import Rejection, quarantine_table
+from functions.core.times import parse_date
 
 PIPELINE: Final = schemas.Pipeline.EXPERIMENT.value
 EXPERIMENTS_SOURCE: Final = "experiments"
@@ -57,20 +60,9 @@ MAX_FUTURE_SKEW: Final = timedelta(minutes=5)
 # Experiment and variant keys become partition values and file names: keep them path-safe.
 _KEY_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _DECIMAL_RE: Final = re.compile(r"^[0-9]+(\.[0-9]+)?$")
-_DATE_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 DEFINITION_FIELDS: Final = tuple(schemas.RAW_EXPERIMENTS.column_names)
-ASSIGNMENT_FIELDS: Final = tuple(
-    c for c in schemas.RAW_ASSIGNMENTS.column_names if c != "source_key"
-)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    line: int
-    raw: bytes
-    reason: str
-    detail: str
+ASSIGNMENT_FIELDS: Final = tuple(schemas.RAW_ASSIGNMENTS.file_column_names)
 
 
 @dataclass
@@ -92,26 +84,13 @@ class Outcome:
 
     def quarantine(self, *, received_at: datetime) -> pa.Table:
         """QUARANTINE rows (raw bytes kept) with partitions pipeline=experiment, dt."""
-        now = received_at.astimezone(UTC)
-        rows = [
-            {
-                "record_id": f"{self.source_key}:{r.line}",
-                "source": self.source,
-                "reason": r.reason,
-                "detail": r.detail,
-                "raw": r.raw,
-                "received_at": now,
-                "source_key": self.source_key,
-                "line_number": r.line,
-                "shard_id": None,
-                "sequence_number": None,
-                "pipeline": PIPELINE,
-                "dt": now.date().isoformat(),
-            }
-            for r in sorted(self.rejected, key=lambda r: r.line)
-        ]
-        schema = schemas.QUARANTINE.arrow_schema(with_partitions=True)
-        return pa.Table.from_pylist(rows, schema=schema)
+        return quarantine_table(
+            sorted(self.rejected, key=lambda r: r.line or 0),
+            source=self.source,
+            pipeline=PIPELINE,
+            source_key=self.source_key,
+            received_at=received_at,
+        )
 
 
 # --- experiments (CSV) ---------------------------------------------------------------
@@ -133,7 +112,7 @@ def _definition_row(values: list[str] | None) -> dict[str, Any] | tuple[str, str
         return WRONG_TYPE, f"owner longer than {MAX_ID_CHARS} characters"
     if not _DECIMAL_RE.match(row["planned_weight"]):
         return WRONG_TYPE, f"planned_weight={row['planned_weight']!r} is not a decimal"
-    start = _parse_date(row["start_date"])
+    start = parse_date(row["start_date"])
     if start is None:
         return INVALID_DATE, f"start_date={row['start_date']!r} is not a YYYY-MM-DD date"
     if row["unit_type"] not in schemas.UNIT_TYPES:
@@ -142,15 +121,6 @@ def _definition_row(values: list[str] | None) -> dict[str, Any] | tuple[str, str
     if not 0 <= weight <= 1:
         return INVALID_WEIGHT, f"planned_weight={weight} is outside 0..1"
     return {**row, "planned_weight": weight, "start_date": start}
-
-
-def _parse_date(text: str) -> date | None:
-    if not _DATE_RE.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def validate_definitions(data: bytes, *, source_key: str) -> Outcome:
@@ -211,32 +181,6 @@ def _experiment_problem(rows: list[dict[str, Any]]) -> tuple[str, str] | None:
     if len({r["start_date"] for r in rows}) > 1:
         return INVALID_DATE, "rows disagree on start_date"
     return None
-
-
-@dataclass(frozen=True)
-class Definition:
-    experiment_id: str
-    unit_type: str
-    start_date: date
-    owner: str
-    weights: dict[str, float]  # variant -> planned weight, in file order
-
-
-def definitions_from_table(table: pa.Table) -> dict[str, Definition]:
-    """RAW_EXPERIMENTS rows (one experiment's rows come from one file) by experiment."""
-    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in table.to_pylist():
-        grouped[row["experiment_id"]].append(row)
-    return {
-        experiment_id: Definition(
-            experiment_id=experiment_id,
-            unit_type=rows[0]["unit_type"],
-            start_date=rows[0]["start_date"],
-            owner=rows[0]["owner"],
-            weights={r["variant"]: float(r["planned_weight"]) for r in rows},
-        )
-        for experiment_id, rows in sorted(grouped.items())
-    }
 
 
 # --- assignments (JSON lines) -----------------------------------------------------------

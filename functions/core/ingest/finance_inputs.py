@@ -22,7 +22,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 import pyarrow as pa
@@ -46,10 +46,11 @@ from functions.core.codes import (
     WRONG_TYPE,
 )
 from functions.core.ingest.strict_input import csv_records
+from functions.core.quarantine import Rejection, quarantine_table
+from functions.core.times import parse_date
 
 MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS
 _INT_RE: Final = re.compile(r"^-?[0-9]+$")
-_DATE_RE: Final = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _MONTH_IN_KEY: Final = re.compile(r"/([0-9]{4})-([0-9]{2})/[^/]+$")
 
 Row = dict[str, Any]
@@ -71,7 +72,7 @@ class InputSpec:
 
     @property
     def fields(self) -> list[str]:
-        return [c for c in self.table.column_names if c != "source_key"]
+        return self.table.file_column_names
 
     def nullable(self, name: str) -> bool:
         return self.table.column(name).nullable
@@ -89,19 +90,6 @@ class FileOutcome:
     exact_duplicates: int
     lines: int  # data lines (header excluded)
     reasons: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """One quarantined line: where it was, its bytes, why. The monthly run's rejections
-    (rows already in a raw table) name their own file and id instead of a line."""
-
-    line: int | None
-    raw: bytes
-    reason: str
-    detail: str
-    source_key: str | None = None  # None: the file's key given to quarantine_table
-    record_id: str | None = None  # None: "<source key>:<line>"
 
 
 # --- row rules -----------------------------------------------------------------------
@@ -293,7 +281,11 @@ def validate_file(
             outcome["month"] = month if spec.month_from_path else _row_month(spec, outcome)
             accepted.append(outcome)
     quarantined = quarantine_table(
-        spec.source, rejected, source_key=source_key, received_at=received_at
+        rejected,
+        source=spec.source,
+        pipeline=schemas.Pipeline.PROFIT.value,
+        source_key=source_key,
+        received_at=received_at,
     )
     reasons: dict[str, int] = {}
     for item in rejected:
@@ -364,7 +356,7 @@ def _validate_row(spec: InputSpec, values: list[str] | None) -> Row | tuple[str,
             row[name] = int(row[name])
     for name in spec.date_fields:
         if row[name] is not None:
-            parsed = _parse_date(row[name])
+            parsed = parse_date(row[name])
             if parsed is None:
                 return INVALID_DATE, f"{name}={row[name]!r} is not a YYYY-MM-DD date"
             row[name] = parsed
@@ -378,54 +370,9 @@ def _validate_row(spec: InputSpec, values: list[str] | None) -> Row | tuple[str,
     return row
 
 
-def _parse_date(text: str) -> date | None:
-    if not _DATE_RE.match(text):
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def _rows_table(spec: InputSpec, rows: list[Row]) -> pa.Table:
     schema = spec.table.arrow_schema(with_partitions=True)
     return pa.Table.from_pylist(rows, schema=schema)
-
-
-def record_id(source_key: str, line: int) -> str:
-    """Stable id of a file line (the same file re-sent gives the same ids)."""
-    return f"{source_key}:{line}"
-
-
-def quarantine_table(
-    source: str,
-    rejected: Sequence[Rejection],
-    *,
-    source_key: str | None,
-    received_at: datetime,
-) -> pa.Table:
-    """QUARANTINE rows (with partitions pipeline=profit, dt=received date)."""
-    now = received_at.astimezone(UTC)
-    rows = []
-    for r in rejected:
-        key = r.source_key or source_key
-        rows.append(
-            {
-                "record_id": r.record_id or record_id(key or source, r.line or 0),
-                "source": source,
-                "reason": r.reason,
-                "detail": r.detail,
-                "raw": r.raw,
-                "received_at": now,
-                "source_key": key,
-                "line_number": r.line,
-                "shard_id": None,
-                "sequence_number": None,
-                "pipeline": schemas.Pipeline.PROFIT.value,
-                "dt": now.date().isoformat(),
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=schemas.QUARANTINE.arrow_schema(with_partitions=True))
 
 
 def file_token(source_key: str) -> str:

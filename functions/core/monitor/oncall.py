@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
+from functions.core.backfills import AUTOMATIC, automatic_backfill_run, backfill_kind
 from functions.core.errors import ConfigurationError, ValidationError
 from functions.core.monitor.alarm_inventory import INVENTORY, AlarmSpec
 from functions.core.monitor.alarm_inventory.spec import COVERAGE, Coverage
-from functions.core.report.executive_freshness import automatic_backfill_run
 from functions.core.schemas import Pipeline
 from functions.core.times import format_seconds, parse_time
 
@@ -293,21 +293,6 @@ def status_lines(statuses: Sequence[AlarmStatus]) -> list[str]:
 
 
 # --- the weekly handover note --------------------------------------------------------
-
-# `pablo backfill` names its executions `backfill-<first day>-<last day>-<stamp>`.
-MANUAL_BACKFILL_PREFIX: Final = "backfill-"
-MANUAL: Final = "manual"
-AUTOMATIC: Final = "automatic"
-
-
-def backfill_kind(execution_name: str) -> str | None:
-    """MANUAL (`pablo backfill`), AUTOMATIC (the executive freshness gate's), or None for
-    an execution that is no backfill."""
-    if execution_name.startswith(MANUAL_BACKFILL_PREFIX):
-        return MANUAL
-    if automatic_backfill_run(execution_name) is not None:
-        return AUTOMATIC
-    return None
 
 
 def _backfill_line(row: Mapping[str, Any]) -> str:

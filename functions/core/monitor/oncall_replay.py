@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from functions.core.ingest.landing import BucketRole, Classified, classify
+from functions.core.landing import BucketRole, Classified, classify
 from functions.core.times import format_seconds
 
 REPLAY_PK: Final = "oncall#replay"

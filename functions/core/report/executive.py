@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from functions.core import definitions, schemas
+from functions.core.backfills import ENGAGEMENT, GROWTH, PROFIT
 from functions.core.codes import (
     FINAL,
     MONTHLY_ONLY,
@@ -38,33 +39,14 @@ from functions.core.codes import (
     UPSTREAM_INCOMPLETE,
     UPSTREAM_STALE,
 )
-from functions.core.report.executive_freshness import (
-    ENGAGEMENT,
-    GROWTH,
-    PROFIT,
-    UpstreamCheck,
-)
+from functions.core.report.executive_freshness import UpstreamCheck
 from functions.core.report.executive_period import MONTH, WEEK, Period
+from functions.core.report.report_format import KPI_COLUMNS
 
-# Reason codes of null KPIs (docs/metrics.md; the report spells them out).
+# Publication statuses of a month the ledger confirmed (or an accountant signed off).
 RECONCILED_STATUSES: Final = frozenset({FINAL, SIGNED_OFF})
 DEFAULT_MEMORY_LIMIT: Final = "1GB"
 
-KPI_COLUMNS: Final = tuple(
-    c.name
-    for c in schemas.EXEC_KPI.columns
-    if c.name
-    not in {
-        "period_start",
-        "period_end",
-        "missing_reasons",
-        "engagement_fresh_through",
-        "growth_fresh_through",
-        "profit_fresh_through",
-        "publication_status",
-        "generated_at",
-    }
-)
 ENGAGEMENT_KPIS: Final = ("dau", "wau", "mau", "hours_per_active_user_day", "seat_utilisation")
 GROWTH_KPIS: Final = (
     "mrr_cents",

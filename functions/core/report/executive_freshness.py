@@ -18,39 +18,17 @@ while it waited), waits and checks again, a bounded number of times.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any
 
 from functions.core import definitions
+from functions.core.backfills import ENGAGEMENT, GROWTH, PROFIT
 from functions.core.codes import BACKFILL_REASON, DIRTY_PARTITIONS, UPSTREAM_STALE
+from functions.core.engagement_state import DayState
 from functions.core.report.executive_period import MONTH, WEEK, Period
 from functions.core.times import format_seconds
-from functions.core.transform.engagement_state import DayState
-
-ENGAGEMENT: Final = "engagement"
-GROWTH: Final = "growth"
-PROFIT: Final = "profit"
-UPSTREAMS: Final = (ENGAGEMENT, GROWTH, PROFIT)
-# An automatic backfill's execution name: `<run id, cut>-<upstream>-backfill[-<version>]`
-# (the name is the idempotency key: one backfill per run, upstream and stale state).
-_AUTOMATIC_BACKFILL = re.compile(
-    rf"-(?P<upstream>{'|'.join(UPSTREAMS)})-backfill(?:-(?P<version>[0-9a-f]+))?$"
-)
-
-
-def backfill_suffix(upstream: str) -> str:
-    """What ends the name of every automatic backfill of `upstream` (before its version)."""
-    return f"-{upstream}-backfill"
-
-
-def automatic_backfill_run(name: str) -> str | None:
-    """The (possibly cut) run id of the gate that started execution `name`, or None when
-    `name` is not an automatic backfill."""
-    found = _AUTOMATIC_BACKFILL.search(name)
-    return name[: found.start()] if found else None
 
 
 @dataclass(frozen=True)

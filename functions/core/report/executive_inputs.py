@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from functions.core import schemas
-from functions.core.report.executive_freshness import ENGAGEMENT, GROWTH, PROFIT
+from functions.core.backfills import ENGAGEMENT, GROWTH, PROFIT
 from functions.core.report.executive_period import MONTH, WEEK, Period
 
 # How far back the daily check looks for published rows whose inputs changed: the months

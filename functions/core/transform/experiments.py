@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from functions.core import schemas
-from functions.core.ingest.experiments_inputs import Definition
+from functions.core.experiment_definitions import Definition
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD, srm_test
 
 DEFAULT_PRE_PERIOD_DAYS: Final = 14

@@ -29,11 +29,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.core import codes, definitions, schemas
+from functions.core import codes, definitions, quarantine, schemas
 from functions.core.codes import NO_SUBSCRIBERS
 from functions.core.definitions import REVENUE_STATUSES
 from functions.core.errors import ValidationError
-from functions.core.ingest import finance_inputs
 
 # A month's key in landing paths and partitions.
 _MONTH_KEY_REGEX: Final = r"/([0-9]{4}-[0-9]{2})/[^/]+$"
@@ -303,17 +302,17 @@ def _unknown_accounts(con: duckdb.DuckDBPyConnection, now: datetime) -> pa.Table
     The landed line is not kept in the raw table, so the row is re-rendered as CSV and the
     record id names the file and the row's id."""
     tables: list[pa.Table] = []
-    for source, relation, id_field in (
-        ("invoices", "revenue_rows", "invoice_id"),
-        ("expenses", "expense_rows", "expense_id"),
+    for source, table, relation, id_field in (
+        ("invoices", schemas.RAW_INVOICES, "revenue_rows", "invoice_id"),
+        ("expenses", schemas.RAW_EXPENSES, "expense_rows", "expense_id"),
     ):
-        fields = finance_inputs.spec_for(source).fields
+        fields = table.file_column_names
         rows = con.execute(
             f"SELECT {', '.join(fields)}, source_key FROM {relation} WHERE NOT known_account "
             f"ORDER BY source_key, {id_field}"
         ).fetchall()
         rejected = [
-            finance_inputs.Rejection(
+            quarantine.Rejection(
                 line=None,
                 raw=_as_csv_line(values),
                 reason=codes.UNKNOWN_ACCOUNT,
@@ -324,7 +323,13 @@ def _unknown_accounts(con: duckdb.DuckDBPyConnection, now: datetime) -> pa.Table
             for *values, key in rows
         ]
         tables.append(
-            finance_inputs.quarantine_table(source, rejected, source_key=None, received_at=now)
+            quarantine.quarantine_table(
+                rejected,
+                source=source,
+                pipeline=schemas.Pipeline.PROFIT.value,
+                source_key=None,
+                received_at=now,
+            )
         )
     return pa.concat_tables(tables)
 

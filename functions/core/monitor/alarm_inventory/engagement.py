@@ -10,6 +10,8 @@ from __future__ import annotations
 from functions.core import metric_names
 from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.monitor.alarm_inventory.spec import (
+    DAY,
+    HOUR,
     AlarmSpec,
     Comparison,
     MissingData,
@@ -25,8 +27,6 @@ FRESHNESS_SLA = (
     f"Data will arrive within {FRESHNESS_SLA_HOURS}hrs - if latest timestamp > the current "
     f"timestamp - {FRESHNESS_SLA_HOURS} hrs, then the SLA is not met"
 )
-HOUR = 3600
-DAY = 24 * HOUR
 ITERATOR_AGE_THRESHOLD_MS = HOUR * 1000
 
 ALARMS: tuple[AlarmSpec, ...] = (

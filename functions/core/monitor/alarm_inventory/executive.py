@@ -11,6 +11,7 @@ from __future__ import annotations
 from functions.core import metric_names
 from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.monitor.alarm_inventory.spec import (
+    DAY,
     AlarmSpec,
     Comparison,
     MissingData,
@@ -20,7 +21,6 @@ from functions.core.monitor.alarm_inventory.spec import (
 from functions.core.schemas import Pipeline
 
 SLA = "Issues will be fixed by end of month, when reports are given to executives and investors"
-DAY = 24 * 3600
 
 ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from functions.core import metric_names
 from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.monitor.alarm_inventory.spec import (
+    FIVE_MINUTES,
     AlarmSpec,
     Comparison,
     MissingData,
@@ -24,7 +25,6 @@ SRM_SLA = (
     "Data science team uses unit level/daily level data to conduct experiments on AB testing "
     "features - weekly preferred, monthly - to drive direction of product team"
 )
-FIVE_MINUTES = 300
 
 ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from functions.core import metric_names
 from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.monitor.alarm_inventory.spec import (
+    WEEK,
     AlarmSpec,
     Comparison,
     MissingData,
@@ -15,7 +16,6 @@ from functions.core.monitor.alarm_inventory.spec import (
 from functions.core.schemas import Pipeline
 
 SLA = "Data will contain latest account statuses by end of week"
-WEEK_SECONDS = 7 * 24 * 3600
 # Above this share of accounts with an inferred or unknown status, the Accounts team is
 # missing enough lifecycle steps that the weekly statuses should not be trusted blindly.
 INFERRED_SHARE_THRESHOLD_PERCENT = 5.0
@@ -27,7 +27,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         sla=SLA,
         metric_name=metric_names.GROWTH_CLOSED_WEEK_SNAPSHOTS_MISSING,
         statistic="Maximum",
-        period_seconds=WEEK_SECONDS,
+        period_seconds=WEEK,
         evaluation_periods=1,
         threshold=0,
         comparison=Comparison.GREATER_THAN,
@@ -47,7 +47,7 @@ ALARMS: tuple[AlarmSpec, ...] = (
         sla=SLA,
         metric_name=metric_names.GROWTH_INFERRED_STATUS_SHARE_PERCENT,
         statistic="Maximum",
-        period_seconds=WEEK_SECONDS,
+        period_seconds=WEEK,
         evaluation_periods=1,
         threshold=INFERRED_SHARE_THRESHOLD_PERCENT,
         comparison=Comparison.GREATER_THAN,

@@ -11,6 +11,8 @@ from __future__ import annotations
 from functions.core import metric_names
 from functions.core.monitor.alarm_inventory.service import function_alarms, workflow_alarms
 from functions.core.monitor.alarm_inventory.spec import (
+    DAY,
+    FIVE_MINUTES,
     AlarmSpec,
     Comparison,
     MissingData,
@@ -24,8 +26,6 @@ MISMATCH_SLA = (
     "verified by an accountant if so"
 )
 REVIEW_SLA = "Numbers will be reviewed once a month by account team"
-DAY = 24 * 3600
-FIVE_MINUTES = 300
 
 ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(

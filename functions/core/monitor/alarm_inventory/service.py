@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from functions.core.monitor.alarm_inventory.spec import (
+    FIVE_MINUTES,
     AlarmSpec,
     Comparison,
     MissingData,
@@ -22,7 +23,6 @@ from functions.core.monitor.alarm_inventory.spec import (
 )
 from functions.core.schemas import Pipeline
 
-FIVE_MINUTES: Final = 300
 # Runbook headings shared by the alarms of one kind on each pipeline's page.
 FUNCTION_ERRORS_SECTION: Final = "function-errors"
 FUNCTION_THROTTLES_SECTION: Final = "function-throttles"

@@ -8,6 +8,11 @@ from enum import StrEnum
 from functions.core.schemas import Pipeline
 
 RUNBOOK_BASE = "docs/runbooks"
+# Alarm periods, in seconds (CloudWatch's unit).
+FIVE_MINUTES = 300
+HOUR = 3600
+DAY = 24 * HOUR
+WEEK = 7 * DAY
 
 
 class Severity(StrEnum):
