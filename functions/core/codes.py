@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from typing import Final
 
+# --- sources: where a quarantined record came from (its `source`) ------------------------
+CLICKS_SOURCE: Final = "clicks"
+ACCOUNT_EVENTS_SOURCE: Final = "account_events"
+EXPERIMENTS_SOURCE: Final = "experiments"
+ASSIGNMENTS_SOURCE: Final = "assignments"
+
 # --- a record's bytes (the click stream, JSON-lines files) --------------------------------
 OVERSIZED_RECORD: Final = "oversized_record"  # more than the record size limit
 INVALID_BASE64: Final = "invalid_base64"  # kinesis.data is not strict base64

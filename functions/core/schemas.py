@@ -50,6 +50,10 @@ class Pipeline(StrEnum):
 
 
 # Enumerations that are part of the data contracts (docs/data-contracts.md).
+# The click payload's fields the producer sends, in contract order; `page` alone may be null
+# or absent.
+CLICK_STRING_FIELDS: tuple[str, ...] = ("event_id", "account_id", "user_id", "event_type")
+CLICK_PAYLOAD_FIELDS: tuple[str, ...] = (*CLICK_STRING_FIELDS, "event_time", "page")
 CLICK_EVENT_TYPES: tuple[str, ...] = (
     "page_view",
     "click",

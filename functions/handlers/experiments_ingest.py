@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import experiments_io, metrics, profit_io, s3_objects
-from functions.core import experiment_definitions, schemas
+from functions.core import codes, experiment_definitions, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import experiments_inputs
 from functions.core.ingest.finance_inputs import file_token
@@ -35,7 +35,7 @@ from functions.handlers.experiments_common import Settings, settings
 
 ACCEPTED_METRIC: Final = "ExperimentRowsAccepted"
 QUARANTINED_METRIC: Final = "ExperimentRowsQuarantined"
-SOURCES: Final = (experiments_inputs.EXPERIMENTS_SOURCE, experiments_inputs.ASSIGNMENTS_SOURCE)
+SOURCES: Final = (codes.EXPERIMENTS_SOURCE, codes.ASSIGNMENTS_SOURCE)
 
 logger = Logger()
 
@@ -54,7 +54,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"status": "ignored", "key": landed.key}
     s3 = client("s3")
     data = s3_objects.read_object(s3, bucket=landed.bucket, key=landed.key)
-    if classification.source == experiments_inputs.EXPERIMENTS_SOURCE:
+    if classification.source == codes.EXPERIMENTS_SOURCE:
         outcome, written = _definitions(config, s3, data, landed)
     else:
         outcome, written = _assignments(config, s3, data, landed)

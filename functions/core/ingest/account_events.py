@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from functions.core import schemas
 from functions.core.codes import (
+    ACCOUNT_EVENTS_SOURCE,
     DUPLICATE_EVENT_ID,
     DUPLICATE_JSON_KEY,
     FUTURE_TIMESTAMP,
@@ -58,7 +59,6 @@ from functions.core.definitions import known_accounts
 from functions.core.ingest.strict_input import json_object_line
 from functions.core.lifecycle import Event
 
-SOURCE: Final = "account_events"
 PIPELINE: Final = schemas.Pipeline.GROWTH.value
 
 
@@ -366,7 +366,7 @@ def quarantine_table(outcome: FileOutcome, *, received_at: datetime) -> pa.Table
     items = outcome.rejected
     columns: dict[str, list[Any]] = {
         "record_id": [f"{outcome.source_key}:{r.line_number}" for r in items],
-        "source": [SOURCE] * len(items),
+        "source": [ACCOUNT_EVENTS_SOURCE] * len(items),
         "reason": [r.reason for r in items],
         "detail": [r.detail for r in items],
         "raw": [r.raw for r in items],
@@ -423,7 +423,7 @@ def _unknown_account_rows(rows: Sequence[Mapping[str, Any]], *, received_at: dat
     count = len(rows)
     columns: dict[str, list[Any]] = {
         "record_id": [f"{r['source_key']}#{r['event_id']}" for r in rows],
-        "source": [SOURCE] * count,
+        "source": [ACCOUNT_EVENTS_SOURCE] * count,
         "reason": [UNKNOWN_ACCOUNT] * count,
         "detail": [
             f"account {r['account_id']} was created by no trial_started or subscribed event"

@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 from functions.core import definitions, schemas
 from functions.core.codes import (
     BYTE_ORDER_MARK,
+    CLICKS_SOURCE,
     DUPLICATE_JSON_KEY,
     FUTURE_TIMESTAMP,
     INVALID_BASE64,
@@ -69,6 +70,7 @@ from functions.core.codes import (
     UNKNOWN_EVENT_TYPE,
     WRONG_TYPE,
 )
+from functions.core.schemas import CLICK_PAYLOAD_FIELDS, CLICK_STRING_FIELDS
 
 # In the order they are checked: a record gets the first that applies (a lone surrogate
 # inside a string is found while its field is checked, so it is reported there).
@@ -94,14 +96,10 @@ REASON_CODES: Final[tuple[str, ...]] = (
     TOO_LATE,
 )
 
-SOURCE: Final = "clicks"
 MIN_EPOCH_MS: Final = schemas.CLICK_LIMITS.min_event_time_ms
 _MS_PER_DAY: Final = 86_400_000
 
-# The payload fields the producer sends, in contract order; `page` alone may be null/absent.
-REQUIRED_STRING_FIELDS: Final = ("event_id", "account_id", "user_id", "event_type")
 ID_FIELDS: Final = ("event_id", "account_id", "user_id")
-PAYLOAD_FIELDS: Final = (*REQUIRED_STRING_FIELDS, "event_time", "page")
 # RAW_CLICKS columns whose values repeat within a file (see parquet.writer_options).
 RAW_CLICKS_DICTIONARY_COLUMNS: Final = ("account_id", "user_id", "event_type", "page", "shard_id")
 # zstd level 1 for the per-batch raw files: faster than level 3 on a 10,000-click batch and
@@ -349,7 +347,7 @@ def _decode_one(
 
 _PAYLOAD_SCHEMA: Final = pa.schema(
     [
-        *(pa.field(name, pa.string()) for name in REQUIRED_STRING_FIELDS),
+        *(pa.field(name, pa.string()) for name in CLICK_STRING_FIELDS),
         pa.field("event_time", pa.int64()),
         pa.field("page", pa.string()),
     ]
@@ -483,7 +481,7 @@ def _fast_parse(buffer: bytes, count: int) -> pa.Table | None:
         return None
     if len(rows) != count:
         return None
-    columns = {name: list(map(attrgetter(name), rows)) for name in PAYLOAD_FIELDS}
+    columns = {name: list(map(attrgetter(name), rows)) for name in CLICK_PAYLOAD_FIELDS}
     pages = columns[_PAGE]
     absent = pages.count(msgspec.UNSET)
     if absent:
@@ -492,8 +490,8 @@ def _fast_parse(buffer: bytes, count: int) -> pa.Table | None:
         table = pa.table(columns, schema=_PAYLOAD_SCHEMA)
     except (OverflowError, UnicodeEncodeError, pa.ArrowException):
         return None
-    keys = count * (len(PAYLOAD_FIELDS)) - absent
-    inner = sum(_colons(table.column(name)) for name in (*REQUIRED_STRING_FIELDS, _PAGE))
+    keys = count * (len(CLICK_PAYLOAD_FIELDS)) - absent
+    inner = sum(_colons(table.column(name)) for name in (*CLICK_STRING_FIELDS, _PAGE))
     if buffer.count(b":") != keys + inner:
         return None
     return table
@@ -532,7 +530,7 @@ def _careful_parse(
         else:
             reason, detail = verdict
             rejections.append(_Rejection(position, reason, detail, raw))
-    columns = {name: [getattr(row, name) for row in rows] for name in REQUIRED_STRING_FIELDS}
+    columns = {name: [getattr(row, name) for row in rows] for name in CLICK_STRING_FIELDS}
     columns["event_time"] = [row.event_time for row in rows]
     columns["page"] = [None if row.page is msgspec.UNSET else row.page for row in rows]
     return pa.table(columns, schema=_PAYLOAD_SCHEMA), kept
@@ -569,8 +567,8 @@ def _may_repeat_a_key(raw: bytes, payload: ClickPayload) -> bool:
     if b"\\u003" in raw:
         return True
     page = payload.page
-    keys = len(REQUIRED_STRING_FIELDS) + 1 + (page is not msgspec.UNSET)
-    inner = sum(getattr(payload, name).count(":") for name in REQUIRED_STRING_FIELDS)
+    keys = len(CLICK_STRING_FIELDS) + 1 + (page is not msgspec.UNSET)
+    inner = sum(getattr(payload, name).count(":") for name in CLICK_STRING_FIELDS)
     inner += page.count(":") if isinstance(page, str) else 0
     return raw.count(b":") != keys + inner
 
@@ -692,12 +690,12 @@ class _RepeatedKeys(dict[str, Any]):
 
 
 def _check_fields(obj: dict[str, Any]) -> ClickPayload | tuple[str, str]:
-    for name in (*REQUIRED_STRING_FIELDS, "event_time"):
+    for name in (*CLICK_STRING_FIELDS, "event_time"):
         if name not in obj:
             return MISSING_FIELD, f"{name} is missing"
         if obj[name] is None:
             return NULL_FIELD, f"{name} is null"
-    for name in (*REQUIRED_STRING_FIELDS, "page"):
+    for name in (*CLICK_STRING_FIELDS, "page"):
         value = obj.get(name)
         if value is not None and not isinstance(value, str):
             return WRONG_TYPE, f"{name} is {type(value).__name__}, not a string"
@@ -774,7 +772,7 @@ def _bad_ids(column: pa.ChunkedArray, max_chars: int) -> pa.ChunkedArray:
 def _field_detail(
     reason: str, parsed: pa.Table, row: int, arrival_ms: int, settings: IngestSettings
 ) -> str:
-    values = {name: parsed.column(name)[row].as_py() for name in PAYLOAD_FIELDS}
+    values = {name: parsed.column(name)[row].as_py() for name in CLICK_PAYLOAD_FIELDS}
     event_time = values["event_time"]
     arrival = _iso(int(arrival_ms))
     if reason == INVALID_ID:
@@ -825,7 +823,7 @@ def _accepted_table(kept: pa.Table, envelopes: _Envelopes, positions: pa.Array) 
     timestamp = pa.timestamp("ms", tz="UTC")
     # Valid event times are positive, so integer division is the floor: the UTC day number.
     days = pc.divide(event_ms, _MS_PER_DAY).cast(pa.int32())
-    columns: dict[str, Any] = {name: kept.column(name) for name in PAYLOAD_FIELDS}
+    columns: dict[str, Any] = {name: kept.column(name) for name in CLICK_PAYLOAD_FIELDS}
     columns["event_time"] = event_ms.cast(timestamp)
     columns["arrival_time"] = _take(envelopes.arrival_ms, positions).cast(timestamp)
     columns["shard_id"] = _take(envelopes.shard_ids, positions)
@@ -855,7 +853,7 @@ def _quarantine_table(
     schema = schemas.QUARANTINE.arrow_schema(with_partitions=True)
     columns: dict[str, Any] = {
         "record_id": [envelopes.record_ids[r.position] for r in ordered],
-        "source": [SOURCE] * n,
+        "source": [CLICKS_SOURCE] * n,
         "reason": [r.reason for r in ordered],
         "detail": [_printable(r.detail) for r in ordered],
         "raw": [r.raw for r in ordered],

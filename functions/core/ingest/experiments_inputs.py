@@ -26,7 +26,9 @@ import pyarrow as pa
 
 from functions.core import schemas
 from functions.core.codes import (
+    ASSIGNMENTS_SOURCE,
     DUPLICATE_ID,
+    EXPERIMENTS_SOURCE,
     FUTURE_TIMESTAMP,
     INVALID_DATE,
     INVALID_HEADER,
@@ -51,8 +53,6 @@ from functions.core.quarantine import Rejection, quarantine_table
 from functions.core.times import parse_date
 
 PIPELINE: Final = schemas.Pipeline.EXPERIMENT.value
-EXPERIMENTS_SOURCE: Final = "experiments"
-ASSIGNMENTS_SOURCE: Final = "assignments"
 
 WEIGHT_SUM_TOLERANCE: Final = 0.001
 MAX_ID_CHARS: Final = schemas.MAX_ID_CHARS

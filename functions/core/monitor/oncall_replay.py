@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from functions.core.codes import CLICKS_SOURCE
 from functions.core.landing import BucketRole, Classified, classify
 from functions.core.times import format_seconds
 
 REPLAY_PK: Final = "oncall#replay"
 REPLAYED_PK_PREFIX: Final = "oncall#replayed#"
-CLICKS_SOURCE: Final = "clicks"
 
 
 @dataclass(frozen=True)
