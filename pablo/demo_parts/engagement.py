@@ -290,10 +290,7 @@ class EngagementDemo:
         return {n: int(pc.sum(table.column(n)).as_py() or 0) for n in names}
 
     def _restated_days(self) -> list[str]:
-        table = self._curated(schemas.RESTATEMENTS)
-        if table.num_rows == 0:
-            return []
-        return sorted(set(table.column("period").to_pylist()))
+        return restated_engagement_days(self._curated(schemas.RESTATEMENTS))
 
     def _incomplete_days(self) -> list[str]:
         table = self._curated(schemas.ENGAGEMENT_DAILY)
@@ -362,6 +359,21 @@ def _truth_check(section: dict[str, Any]) -> str:
         f"{name} {got} ({'match' if got == want else f'DIFFER: truth {want}'})"
         for name, got, want in checks
     )
+
+
+def restated_engagement_days(restatements: pa.Table) -> list[str]:
+    """Days restated in the engagement pipeline's own tables.
+
+    The restatements table is shared: KPI rows restated by week or month sit beside the
+    engagement days and are reported by their own pipeline's part.
+    """
+    if restatements.num_rows == 0:
+        return []
+    engagement_tables = pa.array(
+        [t.name for t in schemas.TABLES if t.pipeline is schemas.Pipeline.ENGAGEMENT]
+    )
+    mine = restatements.filter(pc.is_in(restatements.column("table_name"), engagement_tables))
+    return sorted(set(mine.column("period").to_pylist()))
 
 
 def _day_ranges(days: list[str]) -> str:

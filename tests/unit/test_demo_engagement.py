@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
 from pablo.demo import PhaseTimer, failed_executions
-from pablo.demo_parts.engagement import EngagementDemo, _day_ranges
+from pablo.demo_parts.engagement import EngagementDemo, _day_ranges, restated_engagement_days
 
 OUTAGE = (datetime(2026, 10, 1, 13, tzinfo=UTC), datetime(2026, 10, 4, 16, tzinfo=UTC))
 
@@ -61,6 +63,21 @@ def test_restated_days_are_shown_as_ranges() -> None:
         "2026-09-01..2026-09-02, 2026-09-04"
     )
     assert _day_ranges([]) == ""
+
+
+def test_restated_days_are_the_engagement_tables_days_only() -> None:
+    # Given a shared restatements table with engagement days and KPI weeks and months
+    restatements = pa.table(
+        {
+            "table_name": ["engagement_daily", "exec_kpi", "engagement_daily", "exec_kpi"],
+            "period": ["2026-09-02", "2026-09", "2026-09-01", "2026-10-25"],
+        }
+    )
+    # When the engagement part lists its restated days
+    days = restated_engagement_days(restatements)
+    # Then the KPI periods are left to their own part
+    assert days == ["2026-09-01", "2026-09-02"]
+    assert restated_engagement_days(restatements.slice(0, 0)) == []
 
 
 def test_the_freshness_alarm_is_reported_firing_in_the_outage_and_clearing_after() -> None:
