@@ -140,7 +140,7 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     previous = _published_unit_days(config, built.unit_daily)
     daily_keys = _write(config, schemas.EXPERIMENT_UNIT_DAILY, built.unit_daily)
     removed = _remove_stale_days(config, assignments, daily_keys, week)
-    restated = _restate(config, previous, built.unit_daily, now=now, week=week)
+    restated = _restate(config, previous, built.unit_daily, now=now)
     _write(config, schemas.EXPERIMENT_COVARIATES, built.covariates)
     _write(config, schemas.EXPERIMENT_HEALTH_WEEKLY, health)
     rows = health.to_pylist()
@@ -226,9 +226,7 @@ def _published_unit_days(config: Settings, rebuilt: pa.Table) -> pa.Table:
     return published.filter(pc.less_equal(published.column("dt"), last))
 
 
-def _restate(
-    config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: datetime, week: date
-) -> int:
+def _restate(config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: datetime) -> int:
     """Log every value of an already-published unit day that the rebuild changed (old,
     new, why) in restatements, through engagement's one restatement builder; the count.
     The rebuild follows late inputs (clicks, account events, assignments): `late_data`."""

@@ -299,10 +299,12 @@ class EngagementDemo:
         return {n: int(pc.sum(table.column(n)).as_py() or 0) for n in names}
 
     def _restated_days(self) -> list[str]:
+        """The days of engagement_daily restated (other tables restate their own periods)."""
         table = self._curated(schemas.RESTATEMENTS)
         if table.num_rows == 0:
             return []
-        return sorted(set(table.column("period").to_pylist()))
+        mine = table.filter(pc.equal(table.column("table_name"), schemas.ENGAGEMENT_DAILY.name))
+        return sorted(set(mine.column("period").to_pylist()))
 
     def _incomplete_days(self) -> list[str]:
         table = self._curated(schemas.ENGAGEMENT_DAILY)
