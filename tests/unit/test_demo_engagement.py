@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from pablo.demo import PhaseTimer, failed_executions
-from pablo.demo_parts.engagement import EngagementDemo, _day_ranges, restated_engagement_days
+from pablo.demo_parts.engagement import EngagementDemo, _day_ranges
 
 OUTAGE = (datetime(2026, 10, 1, 13, tzinfo=UTC), datetime(2026, 10, 4, 16, tzinfo=UTC))
 
@@ -63,21 +63,6 @@ def test_restated_days_are_shown_as_ranges() -> None:
         "2026-09-01..2026-09-02, 2026-09-04"
     )
     assert _day_ranges([]) == ""
-
-
-def test_restated_days_are_the_engagement_tables_days_only() -> None:
-    # Given a shared restatements table with engagement days and KPI weeks and months
-    restatements = pa.table(
-        {
-            "table_name": ["engagement_daily", "exec_kpi", "engagement_daily", "exec_kpi"],
-            "period": ["2026-09-02", "2026-09", "2026-09-01", "2026-10-25"],
-        }
-    )
-    # When the engagement part lists its restated days
-    days = restated_engagement_days(restatements)
-    # Then the KPI periods are left to their own part
-    assert days == ["2026-09-01", "2026-09-02"]
-    assert restated_engagement_days(restatements.slice(0, 0)) == []
 
 
 def test_the_freshness_alarm_is_reported_firing_in_the_outage_and_clearing_after() -> None:
@@ -140,3 +125,17 @@ def test_workflows_whose_executions_did_not_all_succeed_are_named() -> None:
     }
     assert failed_executions(executions) == {"pablo-local-growth-weekly": {"FAILED": 1}}
     assert failed_executions({"pablo-local-profit-monthly": {"SUCCEEDED": 3}}) == {}
+
+
+def test_restated_days_are_engagement_days_only(monkeypatch: Any) -> None:
+    # Given restatements of engagement days, an executive month and an experiment unit day
+    rows = [
+        {"table_name": "engagement_daily", "period": "2026-09-02"},
+        {"table_name": "exec_kpi", "period": "2026-09"},
+        {"table_name": "experiment_unit_daily", "period": "exp_a/2026-09-03"},
+        {"table_name": "engagement_daily", "period": "2026-09-01"},
+    ]
+    demo = EngagementDemo()
+    monkeypatch.setattr(demo, "_curated", lambda table: pa.Table.from_pylist(rows))
+    # When the demo lists the restated days / Then only engagement_daily's, in order
+    assert demo._restated_days() == ["2026-09-01", "2026-09-02"]
