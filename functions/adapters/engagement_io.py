@@ -53,6 +53,14 @@ def put_object(s3: Any, *, bucket: str, key: str, body: bytes) -> None:
         raise classified(exc, f"put s3://{bucket}/{key}") from exc
 
 
+def delete_object(s3: Any, *, bucket: str, key: str) -> None:
+    """Delete one object (deleting a key that does not exist succeeds, as in S3)."""
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"delete s3://{bucket}/{key}") from exc
+
+
 def read_parquet(s3: Any, *, bucket: str, keys: Sequence[str], schema: pa.Schema) -> pa.Table:
     """The objects at `keys` as one table of `schema`, in key order (empty when none)."""
     tables = s3_objects.read_tables(s3, bucket=bucket, keys=keys, schema=schema)
@@ -180,20 +188,28 @@ def record_aggregated(
     seen_marks: int,
     run_id: str,
     landed: int,
+    unknown_accounts: Sequence[str] = (),
 ) -> None:
     """The day is published as of `seen_marks` late arrivals (marks that come after stay dirty);
     `aggregated_at` keeps the first publication; `landed` = distinct clicks kept (0 for a day
-    aggregated before any data: it covers nothing)."""
+    aggregated before any data: it covers nothing); `unknown_accounts`: the accounts whose
+    clicks this run quarantined as unknown (the day is recomputed once one is created)."""
     try:
         dynamodb.update_item(
             TableName=table,
             Key=_attrs({"pk": DAY_PK, "sk": day.isoformat()}),
             UpdateExpression=(
                 "SET aggregated_at = if_not_exists(aggregated_at, :at), clean_marks = :seen, "
-                "last_run = :run, last_run_at = :at, landed = :landed"
+                "last_run = :run, last_run_at = :at, landed = :landed, unknown_accounts = :unknown"
             ),
             ExpressionAttributeValues=_attrs(
-                {":at": format_millis(at), ":seen": seen_marks, ":run": run_id, ":landed": landed}
+                {
+                    ":at": format_millis(at),
+                    ":seen": seen_marks,
+                    ":run": run_id,
+                    ":landed": landed,
+                    ":unknown": sorted(unknown_accounts),
+                }
             ),
         )
     except (ClientError, BotoCoreError) as exc:

@@ -3,11 +3,14 @@
 One function, three steps chosen by `event["action"]`:
 
 - `plan`: which days to compute: yesterday (relative to the scheduled event's `time`) plus
-  every dirty day, or an explicit `days` list (backfill). Returns the run's days.
-- `aggregate_day`: for one day, compaction (raw_clicks -> clicks + dedup_daily),
+  every dirty day and every day that quarantined clicks of an account a creating event has
+  since created, or an explicit `days` list (backfill). Returns the run's days.
+- `aggregate_day`: for one day, compaction (raw_clicks -> clicks + dedup_daily) with the
+  account check (clicks of accounts no creating event created are quarantined
+  `unknown_account`, counted in dedup_daily and left out of every figure),
   engagement_user_daily, stream completeness (producer counts vs landed) and
   engagement_daily with its complete flag; restatements against the previous version;
-  Glue partitions; the day recorded as aggregated.
+  Glue partitions; the day recorded as aggregated, with the unknown accounts it saw.
 - `active_users`: DAU/WAU/MAU and seat utilisation for the given days.
 
 "Now" is always the event's `time`, never the wall clock. Outputs are written at
@@ -27,10 +30,11 @@ import pyarrow as pa
 from aws_lambda_powertools import Logger
 
 from functions.adapters import engagement_io, glue_catalog, s3_objects
-from functions.core import codes, env, metric_names, restatements, schemas
+from functions.core import codes, definitions, env, metric_names, restatements, schemas
 from functions.core.engagement_state import (
     ACTIVE_WINDOW_DAYS,
     active_user_days,
+    awaiting_accounts,
     days_to_compute,
 )
 from functions.core.errors import ValidationError
@@ -63,6 +67,7 @@ logger = Logger()
 class Settings:
     raw_bucket: str
     curated_bucket: str
+    quarantine_bucket: str
     state_table: str
     raw_database: str
     curated_database: str
@@ -77,6 +82,7 @@ def _settings() -> Settings:
     return Settings(
         raw_bucket=os.environ[env.RAW_BUCKET],
         curated_bucket=os.environ[env.CURATED_BUCKET],
+        quarantine_bucket=os.environ[env.QUARANTINE_BUCKET],
         state_table=os.environ[env.STATE_TABLE],
         raw_database=os.environ[env.GLUE_DATABASE_RAW],
         curated_database=os.environ[env.GLUE_DATABASE_CURATED],
@@ -118,7 +124,9 @@ def plan(event: dict[str, Any]) -> dict[str, Any]:
         days = sorted({date.fromisoformat(d) for d in explicit})
     else:
         states = engagement_io.day_states(_client("dynamodb"), table=settings.state_table)
-        days = days_to_compute(now, states)
+        # The account events are read only when some day is waiting for an account.
+        known = _known_accounts(settings) if awaiting_accounts(states) else frozenset()
+        days = days_to_compute(now, states, known)
     until = max(days[-1], now.date() - timedelta(days=1)) if days else now.date()
     run_id = str(event.get("run_id") or f"engagement-{now:%Y%m%dT%H%M%SZ}")
     result = {
@@ -158,6 +166,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             raw,
             day,
             clicks_path=clicks_path,
+            known_accounts=_known_accounts(settings),
             first_aggregated_at=state.aggregated_at,
             gap_minutes=settings.gap_minutes,
             engine=settings.engine,
@@ -194,6 +203,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
     for table, rows in outputs.items():
         _write_curated(settings, table, rows, partition)
     _register(settings, schemas.RAW_CLICKS, partition, database=settings.raw_database)
+    _quarantine_unknown_accounts(settings, computed.unknown_account_clicks, day, now)
     restated = 0
     if previous is not None:
         restated = _restate(
@@ -213,6 +223,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         seen_marks=state.marks,
         run_id=run_id,
         landed=int(computed.dedup.to_pylist()[0]["rows_kept"]),
+        unknown_accounts=engagement.unknown_accounts_of(computed.unknown_account_clicks),
     )
     dedup = computed.dedup.to_pylist()[0]
     incomplete = sum(1 for c in completeness.hours.column("complete").to_pylist() if not c)
@@ -233,7 +244,13 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         "clicks": computed.clicks_rows,
         **{
             k: dedup[k]
-            for k in ("rows_landed", "natural_duplicates", "synthetic_duplicates", "late_rows")
+            for k in (
+                "rows_landed",
+                "natural_duplicates",
+                "synthetic_duplicates",
+                "late_rows",
+                "unknown_account_clicks",
+            )
         },
         "accounts": daily.num_rows,
         "complete": incomplete == 0,
@@ -276,6 +293,37 @@ def _account_events(settings: Settings) -> pa.Table:
     """Every raw account event (small: one row per account change); empty if none landed."""
     return s3_objects.read_files(
         _client("s3"), bucket=settings.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS
+    )
+
+
+def _known_accounts(settings: Settings) -> frozenset[str]:
+    """The accounts a creating event created, from every raw account event landed so far
+    (the growth pipeline's definition: definitions.known_accounts)."""
+    return definitions.known_accounts(_account_events(settings))
+
+
+def _quarantine_unknown_accounts(
+    settings: Settings, clicks: pa.Table, day: date, now: datetime
+) -> None:
+    """The day's clicks of unknown accounts, in the day's one quarantine file (replaced by
+    each run; removed when the day has none left, e.g. once a late creating event landed)."""
+    key = (
+        engagement_io.partition_prefix(
+            schemas.QUARANTINE,
+            {"pipeline": schemas.Pipeline.ENGAGEMENT.value, "dt": day.isoformat()},
+        )
+        + f"{engagement.UNKNOWN_ACCOUNT_CLICKS_FILE}.parquet"
+    )
+    s3 = _client("s3")
+    if clicks.num_rows == 0:
+        engagement_io.delete_object(s3, bucket=settings.quarantine_bucket, key=key)
+        return
+    rows = engagement.unknown_account_quarantine(clicks, day, received_at=now)
+    engagement_io.put_object(
+        s3,
+        bucket=settings.quarantine_bucket,
+        key=key,
+        body=parquet_bytes(rows, schemas.QUARANTINE),
     )
 
 

@@ -5,11 +5,15 @@ workflow input is the scheduled event (its `time` is the run's "now") or
 `{"time": ISO 8601, "week": "YYYY-MM-DD"}` to rebuild the week ending that Sunday (a
 backfill). Without `week`, the week is the latest one whose Sunday is over.
 
-- assignments: experiment_assignments (every experiment, every unit) from raw_assignments.
+- assignments: experiment_assignments (every experiment, every unit) from raw_assignments;
+  assignments of account units that no account event created are quarantined
+  `unknown_account` (their quarantine files rewritten by every run, so each is there once).
 - analyse: experiment_unit_daily (every day from each unit's exposure through the week's
   Sunday), experiment_covariates (CUPED pre-period) and experiment_health_weekly of the
-  week; publishes ExperimentsFailingSrm (experiments whose SRM p-value is below the
-  threshold) at "now"; answers the flagged experiments for the workflow's Choice.
+  week; every value of a unit day published before that the rebuild changed is logged in
+  restatements (old, new, why); publishes ExperimentsFailingSrm (experiments whose SRM
+  p-value is below the threshold) at "now"; answers the flagged experiments for the
+  workflow's Choice.
 Every file has one deterministic key per partition: re-running overwrites, byte-identical.
 """
 
@@ -18,10 +22,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import experiments_io, metrics, profit_io, s3_objects
-from functions.core import experiment_definitions, metric_names, schemas
+from functions.core import codes, experiment_definitions, metric_names, restatements, schemas
+from functions.core import definitions as business
 from functions.core.errors import ValidationError
 from functions.core.times import parse_event_time
 from functions.core.transform import experiments
@@ -30,6 +37,13 @@ from functions.handlers.experiments_common import Settings, settings
 
 SRM_METRIC: Final = metric_names.EXPERIMENTS_FAILING_SRM
 OUTPUT_NAME: Final = "experiments-weekly"
+# Every value of a unit day: a restatement names whichever changed.
+UNIT_DAILY_KEY: Final = ("unit_id",)
+UNIT_DAILY_METRICS: Final = tuple(
+    c.name
+    for c in schemas.EXPERIMENT_UNIT_DAILY.columns
+    if c.name not in {"unit_type", "unit_id", "variant", "date"}
+)
 
 logger = Logger()
 
@@ -42,7 +56,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     now, week = run_request(request)
     action = event.get("action")
     if action == "assignments":
-        return build_assignments(settings(), week)
+        return build_assignments(settings(), now, week)
     if action == "analyse":
         return analyse(settings(), now, week)
     raise ValidationError(f"unknown action {action!r}", reason="bad_event")
@@ -66,14 +80,23 @@ def run_request(request: dict[str, Any]) -> tuple[datetime, date]:
     return now, week
 
 
-def build_assignments(config: Settings, week: date) -> dict[str, Any]:
+def build_assignments(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     s3 = client("s3")
     raw = profit_io.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ASSIGNMENTS)
-    table = experiments.assignments_table(raw)
+    known = business.known_accounts(
+        profit_io.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS)
+    )
+    split = experiments.split_unknown_accounts(raw, known, received_at=now)
+    _quarantine_unknown_accounts(config, split.quarantined)
+    table = experiments.assignments_table(split.known)
     keys = _write(config, schemas.EXPERIMENT_ASSIGNMENTS, table)
     answer = {
         "week": week.isoformat(),
+        # raw_assignments = assignments + duplicate_assignments + unknown_account_assignments
         "raw_assignments": raw.num_rows,
+        "assignments": split.known.num_rows,
+        "duplicate_assignments": split.duplicates,
+        "unknown_account_assignments": split.quarantined.num_rows,
         "units": table.num_rows,
         "units_multiple_variants": sum(table.column("multiple_variants").to_pylist()),
         "files": len(keys),
@@ -113,8 +136,10 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
         units_no_data=built.units_no_data,
         threshold=config.srm_p_threshold,
     )
+    previous = _published_unit_days(config, built.unit_daily)
     daily_keys = _write(config, schemas.EXPERIMENT_UNIT_DAILY, built.unit_daily)
     removed = _remove_stale_days(config, assignments, daily_keys, week)
+    restated = _restate(config, previous, built.unit_daily, now=now)
     _write(config, schemas.EXPERIMENT_COVARIATES, built.covariates)
     _write(config, schemas.EXPERIMENT_HEALTH_WEEKLY, health)
     rows = health.to_pylist()
@@ -134,6 +159,7 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
         "pre_period_days": window,
         "unit_days": built.unit_daily.num_rows,
         "stale_files_removed": len(removed),
+        "restatements": restated,
         "experiments": [_summary(r) for r in rows],
         "srm_failed": failing,
         "srm_failed_count": len(failing),
@@ -163,6 +189,93 @@ def _write(config: Settings, table: schemas.Table, rows: Any) -> list[str]:
         table=table,
         rows=rows,
         name=OUTPUT_NAME,
+    )
+
+
+def _quarantine_unknown_accounts(config: Settings, rows: pa.Table) -> None:
+    """The unknown_account rows, one file per day at fixed keys; the files of days with
+    none left (e.g. the account's creating event landed since) are removed."""
+    s3 = client("s3")
+    keys = profit_io.write_partitioned(
+        s3,
+        bucket=config.quarantine_bucket,
+        table=schemas.QUARANTINE,
+        rows=rows,
+        name=experiments.UNKNOWN_ACCOUNT_ASSIGNMENTS_FILE,
+        finance=False,
+    )
+    experiments_io.delete_stale(
+        s3,
+        bucket=config.quarantine_bucket,
+        prefix=f"{schemas.QUARANTINE.prefix}/pipeline={schemas.Pipeline.EXPERIMENT.value}/",
+        name=experiments.UNKNOWN_ACCOUNT_ASSIGNMENTS_FILE,
+        keep=keys,
+    )
+
+
+def _published_unit_days(config: Settings, rebuilt: pa.Table) -> pa.Table:
+    """The unit-day rows already published for the days this rebuild wrote (a day built
+    for the first time has none: a new day is no restatement)."""
+    if rebuilt.num_rows == 0:
+        return rebuilt
+    published = profit_io.read_table(
+        client("s3"), bucket=config.curated_bucket, table=schemas.EXPERIMENT_UNIT_DAILY
+    )
+    last = pc.max(rebuilt.column("dt"))
+    return published.filter(pc.less_equal(published.column("dt"), last))
+
+
+def _restate(config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: datetime) -> int:
+    """Log every value of an already-published unit day that the rebuild changed (old,
+    new, why) in restatements, through engagement's one restatement builder; the count.
+    The rebuild follows late inputs (clicks, account events, assignments): `late_data`."""
+    if previous.num_rows == 0:
+        return 0
+    run_id = f"{OUTPUT_NAME}-{now:%Y%m%dT%H%M%SZ}"
+    parts = []
+    published = sorted(set(zip(*_pairs(previous), strict=True)))
+    for experiment_id, dt in published:
+        parts.append(
+            restatements.restatement_rows(
+                _one_day(previous, experiment_id, dt),
+                _one_day(rebuilt, experiment_id, dt),
+                key_cols=UNIT_DAILY_KEY,
+                metric_cols=UNIT_DAILY_METRICS,
+                table_name=schemas.EXPERIMENT_UNIT_DAILY.name,
+                period=f"{experiment_id}/{dt}",
+                restated_at=now,
+                run_id=run_id,
+                reason=codes.LATE_DATA,
+            )
+        )
+    rows = pa.concat_tables(parts)
+    if rows.num_rows:
+        _write_named(
+            config, schemas.RESTATEMENTS, rows, f"{schemas.EXPERIMENT_UNIT_DAILY.name}-{run_id}"
+        )
+    return int(rows.num_rows)
+
+
+def _pairs(table: pa.Table) -> tuple[list[str], list[str]]:
+    return table.column("experiment_id").to_pylist(), table.column("dt").to_pylist()
+
+
+def _one_day(table: pa.Table, experiment_id: str, dt: str) -> pa.Table:
+    mask = pc.and_(
+        pc.equal(table.column("experiment_id"), experiment_id), pc.equal(table.column("dt"), dt)
+    )
+    return table.filter(mask)
+
+
+def _write_named(config: Settings, table: schemas.Table, rows: Any, name: str) -> list[str]:
+    return experiments_io.write_table(
+        client("s3"),
+        client("glue"),
+        bucket=config.curated_bucket,
+        database=config.curated_database,
+        table=table,
+        rows=rows,
+        name=name,
     )
 
 
