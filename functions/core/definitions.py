@@ -34,6 +34,13 @@ from functions.core.lifecycle import NEW, TRANSITIONS
 CREATING_EVENT_TYPES: Final = frozenset(TRANSITIONS[NEW])
 
 
+def unknown_account_detail(account_id: object) -> str:
+    """The quarantine detail of a record of an unknown account."""
+    return (
+        f"account {account_id} was created by no {' or '.join(sorted(CREATING_EVENT_TYPES))} event"
+    )
+
+
 def known_accounts(account_events: pa.Table) -> frozenset[str]:
     """Accounts created by a creating event, from rows with `account_id` and `event_type`
     (raw_account_events). An account with only other events is not known."""

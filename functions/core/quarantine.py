@@ -27,6 +27,7 @@ class Rejection:
     detail: str
     source_key: str | None = None  # None: the file's key given to quarantine_table
     record_id: str | None = None  # None: "<source key>:<line>"
+    dt: str | None = None  # the `dt` partition; None: the day received (UTC)
 
 
 def record_id(source_key: str, line: int) -> str:
@@ -43,7 +44,7 @@ def quarantine_table(
     received_at: datetime,
 ) -> pa.Table:
     """QUARANTINE rows of `rejected`, in the order given, with their partitions (`pipeline`,
-    `dt` = the day received, UTC)."""
+    `dt`: the rejection's own, else the day received, UTC)."""
     now = received_at.astimezone(UTC)
     rows = []
     for r in rejected:
@@ -61,7 +62,7 @@ def quarantine_table(
                 "shard_id": None,
                 "sequence_number": None,
                 "pipeline": pipeline,
-                "dt": now.date().isoformat(),
+                "dt": r.dt or now.date().isoformat(),
             }
         )
     return pa.Table.from_pylist(rows, schema=schemas.QUARANTINE.arrow_schema(with_partitions=True))

@@ -46,7 +46,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from functions.core import codes, definitions, schemas
+from functions.core import codes, definitions, quarantine, schemas
 from functions.core.codes import CLICKS_SOURCE, NO_SEATS, STREAM_OUTAGE
 from functions.core.lifecycle import PAYING_STATUSES, STATUS_AFTER
 from functions.core.parquet import file_writer
@@ -786,32 +786,30 @@ def unknown_account_quarantine(clicks: pa.Table, day: date, *, received_at: date
     however often its day is recomputed. `raw` is the click's payload as the contract sends
     it (canonical JSON, event_time in epoch ms); `record_id` names the day and event_id.
     """
-    count = clicks.num_rows
-    payloads = []
-    for row in clicks.select(list(CLICK_PAYLOAD_FIELDS)).to_pylist():
-        row["event_time"] = _epoch_ms(row["event_time"])
-        payloads.append(json.dumps(row, sort_keys=True, separators=(",", ":")).encode())
     ids = clicks.column("event_id").to_pylist()
     accounts = clicks.column("account_id").to_pylist()
-    columns: dict[str, list[Any]] = {
-        "record_id": [f"{schemas.RAW_CLICKS.name}/dt={day.isoformat()}#{i}" for i in ids],
-        "source": [CLICKS_SOURCE] * count,
-        "reason": [codes.UNKNOWN_ACCOUNT] * count,
-        "detail": [
-            f"account {a} was created by no {' or '.join(sorted(definitions.CREATING_EVENT_TYPES))}"
-            " event"
-            for a in accounts
-        ],
-        "raw": payloads,
-        "received_at": [received_at.astimezone(UTC)] * count,
-        "source_key": [f"{schemas.RAW_CLICKS.prefix}/dt={day.isoformat()}/"] * count,
-        "line_number": [None] * count,
-        "shard_id": [None] * count,
-        "sequence_number": [None] * count,
-        "pipeline": [schemas.Pipeline.ENGAGEMENT.value] * count,
-        "dt": [day.isoformat()] * count,
-    }
-    return pa.table(columns, schema=schemas.QUARANTINE.arrow_schema(with_partitions=True))
+    payloads = clicks.select(list(CLICK_PAYLOAD_FIELDS)).to_pylist()
+    rejected = []
+    for event_id, account, payload in zip(ids, accounts, payloads, strict=True):
+        payload["event_time"] = _epoch_ms(payload["event_time"])
+        rejected.append(
+            quarantine.Rejection(
+                line=None,
+                raw=json.dumps(payload, sort_keys=True, separators=(",", ":")).encode(),
+                reason=codes.UNKNOWN_ACCOUNT,
+                detail=definitions.unknown_account_detail(account),
+                source_key=f"{schemas.RAW_CLICKS.prefix}/dt={day.isoformat()}/",
+                record_id=f"{schemas.RAW_CLICKS.name}/dt={day.isoformat()}#{event_id}",
+                dt=day.isoformat(),
+            )
+        )
+    return quarantine.quarantine_table(
+        rejected,
+        source=CLICKS_SOURCE,
+        pipeline=schemas.Pipeline.ENGAGEMENT.value,
+        source_key=None,
+        received_at=received_at,
+    )
 
 
 def unknown_accounts_of(clicks: pa.Table) -> list[str]:

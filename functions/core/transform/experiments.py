@@ -38,10 +38,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from functions.core import codes, schemas
+from functions.core import codes, quarantine, schemas
 from functions.core import definitions as business
 from functions.core.codes import ASSIGNMENTS_SOURCE
 from functions.core.experiment_definitions import Definition
+from functions.core.times import format_millis
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD, srm_test
 
 DEFAULT_PRE_PERIOD_DAYS: Final = 14
@@ -136,32 +137,29 @@ def split_unknown_accounts(
 
 
 def _unknown_account_rows(rows: pa.Table, *, received_at: datetime) -> pa.Table:
-    now = received_at.astimezone(UTC)
-    out = []
+    rejected = []
     for row in rows.to_pylist():
         sent = {name: row[name] for name in schemas.RAW_ASSIGNMENTS.file_column_names}
         assigned: datetime = sent["assigned_at"].astimezone(UTC)
-        sent["assigned_at"] = assigned.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        out.append(
-            {
-                "record_id": f"{row['source_key']}#{row['assignment_id']}",
-                "source": ASSIGNMENTS_SOURCE,
-                "reason": codes.UNKNOWN_ACCOUNT,
-                "detail": f"account {row['unit_id']} was created by no "
-                + " or ".join(sorted(business.CREATING_EVENT_TYPES))
-                + " event",
-                "raw": json.dumps(sent, sort_keys=True, separators=(",", ":")).encode(),
-                "received_at": now,
-                "source_key": row["source_key"],
-                "line_number": None,
-                "shard_id": None,
-                "sequence_number": None,
-                "pipeline": schemas.Pipeline.EXPERIMENT.value,
-                "dt": assigned.date().isoformat(),
-            }
+        sent["assigned_at"] = format_millis(assigned)
+        rejected.append(
+            quarantine.Rejection(
+                line=None,
+                raw=json.dumps(sent, sort_keys=True, separators=(",", ":")).encode(),
+                reason=codes.UNKNOWN_ACCOUNT,
+                detail=business.unknown_account_detail(row["unit_id"]),
+                source_key=row["source_key"],
+                record_id=f"{row['source_key']}#{row['assignment_id']}",
+                dt=assigned.date().isoformat(),
+            )
         )
-    schema = schemas.QUARANTINE.arrow_schema(with_partitions=True)
-    return pa.Table.from_pylist(out, schema=schema)
+    return quarantine.quarantine_table(
+        rejected,
+        source=ASSIGNMENTS_SOURCE,
+        pipeline=schemas.Pipeline.EXPERIMENT.value,
+        source_key=None,
+        received_at=received_at,
+    )
 
 
 def assignments_table(raw_assignments: pa.Table) -> pa.Table:
