@@ -16,10 +16,13 @@ redundant, not conflicting):
 Delivery is asynchronous, as in AWS (EventBridge invokes Lambda with InvocationType
 Event): matching happens on the request thread of the API call that produced the event
 (e.g. S3 PutObject), and the invoke or start_execution runs on a small thread pool,
-through the AWS API of the emulator itself (so IAM, moto's validation and the Lambda
-runtime seam all apply). Running the function on the PutObject request thread would hold
-the S3 response until the function ends: the uploader's SDK would time out and retry the
-upload, producing duplicate events.
+through the AWS API of the emulator itself (so moto's validation and the Lambda runtime
+seam apply). Under IAM enforcement a delivery is authorised as AWS authorises it: a Lambda
+target only if its resource-based policy lets events.amazonaws.com invoke it from the rule,
+a Step Functions target as the target's role (`pablo.local.iam`); a refused delivery is
+recorded as an `AccessDenied` error and logged. Running the function on the PutObject
+request thread would hold the S3 response until the function ends: the uploader's SDK
+would time out and retry the upload, producing duplicate events.
 
 What a target receives: its Input, its InputPath of the event, its InputTransformer
 applied to the event, or the event itself, with `time` formatted as AWS does
@@ -48,6 +51,7 @@ from botocore.config import Config
 from moto.core.utils import unix_time
 from moto.events.models import Rule
 
+from pablo.local import iam
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
 from pablo.local.schedules import aws_event_time, fill_template, json_path
 
@@ -60,6 +64,10 @@ DELIVERY_THREADS: Final = 4
 # invoke only when the function has run.
 INVOKE_READ_TIMEOUT_SECONDS: Final = 960
 RECENT_DELIVERIES: Final = 200
+# One attempt: an SDK retry of an invoke would run the function twice.
+_ONE_ATTEMPT: Final = Config(
+    read_timeout=INVOKE_READ_TIMEOUT_SECONDS, retries={"total_max_attempts": 1}
+)
 
 
 class EventTargetDelivery:
@@ -86,7 +94,11 @@ class EventTargetDelivery:
     def start(self, ctx: EmulatorContext) -> None:
         self._ctx = ctx
         self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="event-targets")
-        self._restore = [self._patch_rule_targets(), self._patch_s3_clock(ctx)]
+        self._restore = [
+            self._patch_rule_targets(),
+            self._patch_s3_clock(ctx),
+            self._patch_s3_lambda_notifications(ctx),
+        ]
 
     def stop(self) -> None:
         for restore in reversed(self._restore):
@@ -170,6 +182,37 @@ class EventTargetDelivery:
 
         return restore
 
+    @staticmethod
+    def _patch_s3_lambda_notifications(ctx: EmulatorContext) -> Callable[[], None]:
+        """Under IAM enforcement, a bucket's notification invokes a function only when the
+        function's resource-based policy lets s3.amazonaws.com invoke it for that bucket;
+        refused, the event is dropped with a warning, as AWS drops it."""
+        original = s3_notifications._invoke_awslambda
+
+        @functools.wraps(original)
+        def invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region: str) -> None:
+            if iam.enforcing():
+                records = event_body.get("Records") or [{}]
+                bucket_arn = str(records[0].get("s3", {}).get("bucket", {}).get("arn", ""))
+                try:
+                    iam.check_invoke(
+                        ctx.client("lambda"),
+                        fn_arn,
+                        principal=iam.S3_PRINCIPAL,
+                        source_arn=bucket_arn,
+                    )
+                except iam.AccessDeniedError as exc:
+                    LOG.warning("S3 notification from %s refused: %s", bucket_arn, exc)
+                    return
+            original(account_id, event_body, fn_arn, region)
+
+        s3_notifications._invoke_awslambda = invoke_awslambda  # type: ignore[assignment]
+
+        def restore() -> None:
+            s3_notifications._invoke_awslambda = original
+
+        return restore
+
     # -- delivery -----------------------------------------------------------------------
 
     def _submit(self, rule: Any, targets: list[dict[str, Any]], moto_event: Any) -> None:
@@ -183,7 +226,7 @@ class EventTargetDelivery:
             except Exception as exc:  # a bad template fails this target only
                 self._record(rule.name, target, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
-            future = executor.submit(self._deliver, rule.name, target, payload)
+            future = executor.submit(self._deliver, rule.name, rule.arn, target, payload)
             with self._lock:
                 self._pending.add(future)
             future.add_done_callback(self._forget)
@@ -192,19 +235,23 @@ class EventTargetDelivery:
         with self._lock:
             self._pending.discard(future)
 
-    def _deliver(self, rule_name: str, target: dict[str, Any], payload: str) -> None:
+    def _deliver(self, rule_name: str, rule_arn: str, target: dict[str, Any], payload: str) -> None:
         try:
             if _service(target["Arn"]) == "lambda":
-                outcome = self._invoke(target["Arn"], payload)
+                outcome = self._invoke(target["Arn"], payload, rule_arn)
             else:
-                outcome = self._start_execution(target["Arn"], payload)
+                outcome = self._start_execution(target, payload)
+        except iam.AccessDeniedError as exc:  # AWS drops it too (to the rule's DLQ, if any)
+            LOG.warning("rule %s -> %s refused: %s", rule_name, target["Arn"], exc)
+            outcome = {"error": f"AccessDenied: {exc}"}
         except Exception as exc:  # one target's failure must not stop the others
             LOG.exception("rule %s -> %s failed", rule_name, target["Arn"])
             outcome = {"error": f"{type(exc).__name__}: {exc}"}
         self._record(rule_name, target, outcome)
 
-    def _invoke(self, arn: str, payload: str) -> dict[str, Any]:
+    def _invoke(self, arn: str, payload: str, rule_arn: str) -> dict[str, Any]:
         lambda_client = self._client("lambda", _region(arn))
+        iam.check_invoke(lambda_client, arn, principal=iam.EVENTS_PRINCIPAL, source_arn=rule_arn)
         error = ""
         for attempt in range(1, LAMBDA_ASYNC_ATTEMPTS + 1):
             response = lambda_client.invoke(
@@ -216,8 +263,9 @@ class EventTargetDelivery:
             LOG.warning("async invoke of %s failed (attempt %d): %s", arn, attempt, error)
         return {"error": f"function error after {LAMBDA_ASYNC_ATTEMPTS} attempts: {error}"}
 
-    def _start_execution(self, arn: str, payload: str) -> dict[str, Any]:
-        started = self._client("stepfunctions", _region(arn)).start_execution(
+    def _start_execution(self, target: dict[str, Any], payload: str) -> dict[str, Any]:
+        arn = target["Arn"]
+        started = self._target_client(target, "stepfunctions").start_execution(
             stateMachineArn=arn, name=str(uuid.uuid4()), input=payload
         )
         return {"result": str(started["executionArn"])}
@@ -226,6 +274,24 @@ class EventTargetDelivery:
         entry = {"rule": rule_name, "target": target["Arn"], "target_id": target.get("Id")}
         with self._lock:
             self._recent.append({**entry, **outcome})
+
+    def _target_client(self, target: dict[str, Any], service: str) -> Any:
+        """Under enforcement, the target's role (a target other than Lambda needs one);
+        otherwise the emulator's own client."""
+        region = _region(target["Arn"])
+        if not iam.enforcing():
+            return self._client(service, region)
+        if not target.get("RoleArn"):
+            raise iam.AccessDeniedError(f"target {target['Arn']} has no RoleArn to deliver as")
+        assert self._ctx is not None, "the extension is not started"
+        return iam.role_client(
+            service,
+            region,
+            target["RoleArn"],
+            principal=iam.EVENTS_PRINCIPAL,
+            endpoint=self._ctx.client_endpoint,
+            config=_ONE_ATTEMPT,
+        )
 
     def _client(self, service: str, region: str) -> Any:
         assert self._ctx is not None, "the extension is not started"
@@ -236,11 +302,7 @@ class EventTargetDelivery:
                     service,
                     endpoint_url=self._ctx.client_endpoint,
                     region_name=region,
-                    # One attempt: an SDK retry of an invoke would run the function twice.
-                    config=Config(
-                        read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
-                        retries={"total_max_attempts": 1},
-                    ),
+                    config=_ONE_ATTEMPT,
                     **LOCAL_CREDENTIALS,
                 )
             return self._clients[key]

@@ -19,19 +19,33 @@ What is evaluated against what: moto checks S3 requests against the bucket or ob
 SQS against the queue ARN; the emulator adds the ARN AWS evaluates for DynamoDB (table),
 Kinesis (stream), SNS (topic), Step Functions (state machine or execution) and Glue (the
 table, else the database, else the catalog), and the `cloudwatch:namespace` condition key of
-PutMetricData (`_resolve_resources`). Other services' actions are checked against `*`, and
-other condition keys are not supplied (a statement conditioned on them does not match).
-Step Functions tasks call moto in process, so they act as the service, not yet as the state
-machine's role; the fixed keys moto's interpreter signs them with belong to the
-administrator, for the case where they go over HTTP.
+PutMetricData (`_resolve_resources`), Lambda (the function, qualified when the request
+names a version or alias; `Invoke` is IAM's `lambda:InvokeFunction`), Athena (the
+workgroup a request names), CloudWatch alarms (the alarm) and CloudWatch Logs (the log
+group). Other requests are checked against `*`, and other condition keys are not supplied
+(a statement conditioned on them does not match).
+
+Services that act for the stack act as AWS's do:
+- a Step Functions task acts as its state machine's role (`role_client`, with the role's
+  trust of states.amazonaws.com checked): in process, but checked like any request;
+- an EventBridge rule or schedule delivers to a Lambda function only when the function's
+  resource-based policy allows the service principal from that rule (`check_invoke`,
+  lambda:AddPermission / CDK's targets.LambdaFunction), and to any other target as the
+  target's role (EventBridge Scheduler: always as its role);
+- every action a role is allowed or refused is recorded (`usage_report`), so a run can list
+  the grants no request needed (`pablo demo --enforce-iam`, `GET /pablo-api/iam/usage`).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import json
+import re
 import threading
+from collections import defaultdict
 from typing import Any, Final
+from urllib.parse import unquote
 
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -50,10 +64,26 @@ ADMIN_POLICY: Final = json.dumps(
 # The keys moto's Step Functions interpreter signs its tasks' calls with.
 STEP_FUNCTIONS_TASK_KEYS: Final = ("ak", "sk")
 ROLE_SESSION_SECONDS: Final = 12 * 3600
+LAMBDA_PRINCIPAL: Final = "lambda.amazonaws.com"
+STATES_PRINCIPAL: Final = "states.amazonaws.com"
+EVENTS_PRINCIPAL: Final = "events.amazonaws.com"
+SCHEDULER_PRINCIPAL: Final = "scheduler.amazonaws.com"
+S3_PRINCIPAL: Final = "s3.amazonaws.com"
+
+
+class AccessDeniedError(Exception):
+    """A service refused to act for the stack: the role does not trust it, or a function's
+    resource-based policy does not let it invoke."""
+
 
 _state = {"enforcing": False}
 _lock = threading.Lock()
 _in_process = threading.local()  # set while moto serves a call made inside the emulator
+# Access keys a service acts with as a role (a state machine's, a rule target's): checked
+# even in process, where the emulator's own calls are not.
+_acting_keys: set[str] = set()
+_acting: dict[tuple[str, str], dict[str, str]] = {}  # (role ARN, principal) -> credentials
+_role_clients: dict[tuple[Any, ...], Any] = {}
 
 
 def enforcing() -> bool:
@@ -95,8 +125,8 @@ def _skip_signature_recomputation() -> None:
 
 def _exempt_in_process_calls() -> None:
     """Calls the emulator makes inside its own process (moto's in-process route) are the
-    services' own, not a principal's: they skip the check. Every request over HTTP, the
-    functions' included, is checked."""
+    services' own, not a principal's: they skip the check, unless a service makes them as a
+    role (`role_client`). Every request over HTTP, the functions' included, is checked."""
     dispatch = BotocoreStubber.__call__
     authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
 
@@ -111,7 +141,7 @@ def _exempt_in_process_calls() -> None:
 
     @functools.wraps(authorize)
     def authorize_over_http(self: Any, *args: Any, **kwargs: Any) -> None:
-        if getattr(_in_process, "active", False):
+        if getattr(_in_process, "active", False) and _access_key_id(self) not in _acting_keys:
             return
         authorize(self, *args, **kwargs)
 
@@ -121,9 +151,45 @@ def _exempt_in_process_calls() -> None:
     )
 
 
-def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
-    """Temporary credentials of `role_arn`, as the Lambda service gets them for a function:
-    assumed in process (the role trusts lambda.amazonaws.com, not the emulator's user)."""
+def _access_key_id(response: Any) -> str | None:
+    """The access key a request is signed with (SigV4's `Credential=KEY/...`)."""
+    header = str(response.headers.get("Authorization") or "")
+    match = re.search(r"Credential=([^/,\s]+)/", header)
+    return match.group(1) if match else None
+
+
+def _role(role_arn: str) -> Any:
+    account = role_arn.split(":")[4] or emulator_account()
+    return iam_backends[account][PARTITION].get_role_by_arn(role_arn)
+
+
+def trusts(role_arn: str, principal: str) -> bool:
+    """Whether the role's trust policy lets the service `principal` assume it."""
+    document = _role(role_arn).assume_role_policy_document
+    policy = json.loads(document) if isinstance(document, str) else document
+    statements = policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        services = (statement.get("Principal") or {}).get("Service", [])
+        services = services if isinstance(services, list) else [services]
+        if (
+            statement.get("Effect") == "Allow"
+            and any(_matches(a, "sts:AssumeRole") for a in actions)
+            and principal in services
+        ):
+            return True
+    return False
+
+
+def role_credentials(
+    role_arn: str, session_name: str, *, principal: str = LAMBDA_PRINCIPAL
+) -> dict[str, str]:
+    """Temporary credentials of `role_arn`, as the service `principal` gets them (Lambda for
+    a function, Step Functions for a state machine): assumed in process, once the role's
+    trust policy is checked to name that service (the emulator's user is not trusted)."""
+    if not trusts(role_arn, principal):
+        raise AccessDeniedError(f"{role_arn} does not trust {principal} to assume it")
     account = role_arn.split(":")[4] or emulator_account()
     assumed = sts_backends[account][PARTITION].assume_role(
         region_name="us-east-1",
@@ -138,6 +204,187 @@ def role_credentials(role_arn: str, session_name: str) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": assumed.secret_access_key,
         "AWS_SESSION_TOKEN": assumed.session_token,
     }
+
+
+def _acting_credentials(role_arn: str, principal: str) -> dict[str, str]:
+    """One session per role and service for the emulator's life (moto finds a session by a
+    scan of every session: one per call would slow every later request)."""
+    with _lock:
+        key = (role_arn, principal)
+        if key not in _acting:
+            session = principal.split(".", maxsplit=1)[0]
+            _acting[key] = role_credentials(role_arn, f"{session}-service", principal=principal)
+            _acting_keys.add(_acting[key]["AWS_ACCESS_KEY_ID"])
+        return _acting[key]
+
+
+def role_client(
+    service: str,
+    region: str,
+    role_arn: str,
+    *,
+    principal: str,
+    endpoint: str | None = None,
+    config: Any = None,
+) -> Any:
+    """A boto3 client that acts as `role_arn` for the service `principal`. With no
+    endpoint it reaches moto in process, where its requests are still checked."""
+    import boto3  # noqa: PLC0415
+
+    key = (service, region, role_arn, principal, endpoint, id(config))
+    credentials = _acting_credentials(role_arn, principal)
+    with _lock:
+        if key not in _role_clients:
+            _role_clients[key] = boto3.client(
+                service,
+                endpoint_url=endpoint,
+                region_name=region,
+                aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=credentials["AWS_SESSION_TOKEN"],
+                config=config,
+            )
+        return _role_clients[key]
+
+
+# --- resource-based policies: a service invoking a function ---------------------------
+
+
+def check_invoke(lambda_client: Any, function_arn: str, *, principal: str, source_arn: str) -> None:
+    """Raise AccessDeniedError unless the function's resource-based policy lets the service
+    `principal` invoke it from `source_arn` (a rule's ARN), as AWS checks before EventBridge
+    or S3 delivers. A no-op without enforcement."""
+    if not enforcing():
+        return
+    try:
+        document = lambda_client.get_policy(FunctionName=function_arn)["Policy"]
+    except lambda_client.exceptions.ResourceNotFoundException:
+        document = '{"Statement": []}'
+    account = function_arn.split(":")[4]
+    context = {"aws:sourcearn": source_arn, "aws:sourceaccount": account}
+    if not resource_policy_allows(
+        json.loads(document), "lambda:InvokeFunction", function_arn, principal, context
+    ):
+        _record(function_arn, "lambda:InvokeFunction", source_arn, allowed=False)
+        raise AccessDeniedError(
+            f"the resource-based policy of {function_arn} does not allow {principal} "
+            f"to invoke it from {source_arn} (lambda:AddPermission)"
+        )
+    _record(function_arn, "lambda:InvokeFunction", source_arn, allowed=True)
+
+
+def resource_policy_allows(
+    policy: dict[str, Any], action: str, resource: str, principal: str, context: dict[str, str]
+) -> bool:
+    """A resource-based policy's answer for a service principal: an Allow statement naming
+    the service, the action and the resource, whose conditions (ArnLike, ArnEquals,
+    StringEquals, StringLike on the request's context keys) all hold; a matching Deny wins."""
+    allowed = False
+    statements = policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        services = (statement.get("Principal") or {}).get("Service", [])
+        services = services if isinstance(services, list) else [services]
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        resources = statement.get("Resource", "*")
+        resources = resources if isinstance(resources, list) else [resources]
+        if not (
+            principal in services
+            and any(_matches(a, action) for a in actions)
+            and any(_matches(r, resource) or _matches(r, f"{resource}:$LATEST") for r in resources)
+            and _conditions_hold(statement.get("Condition") or {}, context)
+        ):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = True
+    return allowed
+
+
+def _conditions_hold(conditions: dict[str, Any], context: dict[str, str]) -> bool:
+    for operator, pairs in conditions.items():
+        for key, expected in pairs.items():
+            actual = context.get(key.lower())
+            values = expected if isinstance(expected, list) else [expected]
+            if actual is None:
+                return False
+            if operator in ("ArnLike", "StringLike"):
+                if not any(_matches(str(v), actual) for v in values):
+                    return False
+            elif operator in ("ArnEquals", "StringEquals"):
+                if actual not in values:
+                    return False
+            else:  # an operator this check does not know: the statement does not apply
+                return False
+    return True
+
+
+def _matches(pattern: str, value: str) -> bool:
+    """IAM's wildcard match (`*`, `?`), case-insensitive as for actions."""
+    return fnmatch.fnmatchcase(value.lower(), pattern.lower())
+
+
+# --- what each role used ---------------------------------------------------------------
+
+_usage: dict[str, dict[str, set[tuple[str, str]]]] = defaultdict(
+    lambda: {"allowed": set(), "denied": set()}
+)
+
+
+def _record(principal: str, action: str, resource: str, *, allowed: bool) -> None:
+    with _lock:
+        _usage[principal]["allowed" if allowed else "denied"].add((action, resource))
+
+
+def usage_report() -> dict[str, dict[str, list[str]]]:
+    """Per role that acted: the actions it was allowed (`used`), refused (`denied`), and the
+    grants of its policies no allowed request matched (`unused`: action on resources).
+    Per function resource-based policy: the invocations allowed or refused."""
+    with _lock:
+        usage = {name: {k: set(v) for k, v in kinds.items()} for name, kinds in _usage.items()}
+    report: dict[str, dict[str, list[str]]] = {}
+    for name, kinds in sorted(usage.items()):
+        entry = {
+            "used": sorted({f"{action} {resource}" for action, resource in kinds["allowed"]}),
+            "denied": sorted({f"{action} {resource}" for action, resource in kinds["denied"]}),
+        }
+        if not name.startswith("arn:"):
+            entry["unused"] = unused_grants(name, kinds["allowed"])
+        report[name] = entry
+    return report
+
+
+def unused_grants(role_name: str, used: set[tuple[str, str]]) -> list[str]:
+    """Each Allow (action pattern, its resources) of the role's policies that no allowed
+    request matched."""
+    backend = iam_backends[emulator_account()][PARTITION]
+    documents = [
+        backend.get_role_policy(role_name, policy_name)[1]
+        for policy_name in backend.list_role_policies(role_name)
+    ]
+    attached, _ = backend.list_attached_role_policies(role_name)
+    documents += [
+        next(version.document for version in policy.versions if version.is_default)
+        for policy in attached
+    ]
+    unused = []
+    for document in documents:
+        policy = json.loads(document) if isinstance(document, str) else document
+        statements = policy.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if statement.get("Effect") != "Allow":
+                continue
+            actions = statement.get("Action", [])
+            actions = actions if isinstance(actions, list) else [actions]
+            resources = statement.get("Resource", "*")
+            resources = resources if isinstance(resources, list) else [resources]
+            for pattern in actions:
+                if not any(
+                    _matches(pattern, action) and any(_matches(r, resource) for r in resources)
+                    for action, resource in used
+                ):
+                    unused.append(f"{pattern} {' '.join(sorted(resources))}")
+    return sorted(set(unused))
 
 
 # --- what a request acts on, as AWS evaluates it -------------------------------------
@@ -224,21 +471,75 @@ def _cloudwatch_conditions(response: Any) -> dict[str, str]:
     return {"cloudwatch:namespace": namespace} if namespace else {}
 
 
-# moto names an action after the signing name of its endpoint; IAM's prefix differs for some.
+def _cloudwatch_resource(response: Any) -> str:
+    """An alarm's ARN for a request on one alarm; `*` for PutMetricData (CloudWatch has no
+    resource for it: the namespace condition scopes it) and for listings."""
+    _request_conditions.values = _cloudwatch_conditions(response)
+    names = [n for n in (_param(response, "AlarmName"),) if n]
+    if not names:
+        return "*"
+    return f"arn:aws:cloudwatch:{response.region}:{response.current_account}:alarm:{names[0]}"
+
+
+_LAMBDA_PATH: Final = re.compile(r"/functions/(?P<name>[^/]+)")
+
+
+def _lambda_resource(response: Any) -> str:
+    """The function a Lambda request names, qualified by its `Qualifier` when it has one."""
+    match = _LAMBDA_PATH.search(unquote(str(getattr(response, "path", "") or "")))
+    if not match:
+        return "*"
+    name = match.group("name")
+    qualifier = (getattr(response, "querystring", None) or {}).get("Qualifier")
+    qualifier = qualifier[0] if isinstance(qualifier, list) and qualifier else qualifier
+    if not name.startswith("arn:"):
+        name = f"arn:aws:lambda:{response.region}:{response.current_account}:function:{name}"
+    if qualifier and name.count(":") == 6:
+        name = f"{name}:{qualifier}"
+    return name
+
+
+def _athena_resource(response: Any) -> str:
+    """The workgroup a request names (StartQueryExecution, GetWorkGroup, ...). A request by
+    query id is judged against `*`: the emulator does not look up the query's workgroup."""
+    name = _param(response, "WorkGroup") or _param(response, "Name")
+    if not name:
+        return "*"
+    return f"arn:aws:athena:{response.region}:{response.current_account}:workgroup/{name}"
+
+
+def _logs_resource(response: Any) -> str:
+    group = _param(response, "logGroupName")
+    if not group:
+        return "*"
+    return f"arn:aws:logs:{response.region}:{response.current_account}:log-group:{group}:*"
+
+
+# moto names an action after the signing name of its endpoint and the API operation; IAM's
+# prefix or action differs for some.
 _IAM_PREFIXES: Final = {"monitoring": "cloudwatch"}
+_IAM_ACTIONS: Final = {
+    "lambda:Invoke": "lambda:InvokeFunction",
+    "lambda:InvokeWithResponseStream": "lambda:InvokeFunction",
+}
 
 
 def _iam_action(signed: str) -> str:
-    """`monitoring:PutMetricData` as IAM names it: `cloudwatch:PutMetricData`."""
+    """`monitoring:PutMetricData` as IAM names it: `cloudwatch:PutMetricData`; Lambda's
+    `Invoke` is `lambda:InvokeFunction`."""
     service, _, operation = signed.partition(":")
-    return f"{_IAM_PREFIXES.get(service, service)}:{operation}"
+    action = f"{_IAM_PREFIXES.get(service, service)}:{operation}"
+    return _IAM_ACTIONS.get(action, action)
 
 
 def _resolve_resources() -> None:
+    from moto.athena.responses import AthenaResponse  # noqa: PLC0415
+    from moto.awslambda.responses import LambdaResponse  # noqa: PLC0415
     from moto.cloudwatch.responses import CloudWatchResponse  # noqa: PLC0415
     from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
     from moto.glue.responses import GlueResponse  # noqa: PLC0415
     from moto.kinesis.responses import KinesisResponse  # noqa: PLC0415
+    from moto.logs.responses import LogsResponse  # noqa: PLC0415
     from moto.sns.responses import SNSResponse  # noqa: PLC0415
     from moto.stepfunctions.responses import StepFunctionResponse  # noqa: PLC0415
 
@@ -248,14 +549,12 @@ def _resolve_resources() -> None:
         (SNSResponse, _sns_resource),
         (StepFunctionResponse, _states_resource),
         (GlueResponse, _glue_resource),
+        (CloudWatchResponse, _cloudwatch_resource),
+        (LambdaResponse, _lambda_resource),
+        (AthenaResponse, _athena_resource),
+        (LogsResponse, _logs_resource),
     ):
         setattr(response_class, "_determine_resource", resolver)  # noqa: B010
-
-    def cloudwatch_resource(response: Any) -> str:
-        _request_conditions.values = _cloudwatch_conditions(response)
-        return "*"
-
-    CloudWatchResponse._determine_resource = cloudwatch_resource  # type: ignore[attr-defined]
 
     def check_action_permitted(self: Any, resource: str) -> None:
         """moto's check, with the request's condition keys (cloudwatch:namespace) given to
@@ -271,11 +570,16 @@ def _resolve_resources() -> None:
                 action, resource, incoming_condition_values=conditions or None
             )
             if result == PermissionResult.DENIED:
+                if getattr(self._access_key, "_owner_role_name", None):
+                    _record(self._access_key._owner_role_name, action, resource, allowed=False)
                 self._raise_access_denied()
             elif result == PermissionResult.PERMITTED:
                 permitted = True
         if self._is_assuming_role_operation(resource):
             permitted = permitted and self._check_role_trust_relationship(resource)
+        role = getattr(self._access_key, "_owner_role_name", None)
+        if role:
+            _record(role, action, resource, allowed=permitted)
         if not permitted:
             self._raise_access_denied()
 

@@ -313,7 +313,41 @@ SEAMS: tuple[Seam, ...] = (
             ("moto.sns.responses", "SNSResponse"),
             ("moto.stepfunctions.responses", "StepFunctionResponse"),
             ("moto.cloudwatch.responses", "CloudWatchResponse"),
+            ("moto.awslambda.responses", "LambdaResponse"),
+            ("moto.logs.responses", "LogsResponse"),
         )
+    ),
+    Seam(
+        "moto.iam.models",
+        "IAMBackend.get_role_by_arn",
+        "iam: a role's trust of the service acting as it",
+        ("self", "arn"),
+    ),
+    Seam(
+        "moto.iam.models",
+        "Role",
+        "iam: trust and policies of a role",
+        instance_attributes=("assume_role_policy_document",),
+    ),
+    Seam(
+        "moto.iam.models",
+        "IAMBackend.list_attached_role_policies",
+        "iam: grants never used",
+        ("self", "role_name"),
+    ),
+    Seam("moto.iam.models", "IAMBackend.get_role_policy", "iam", ("self", "role_name")),
+    Seam("moto.iam.models", "IAMBackend.list_role_policies", "iam", ("self", "role_name")),
+    Seam(
+        "moto.iam.access_control",
+        "AssumedRoleAccessKey",
+        "iam: the role a request acts as (usage report)",
+        instance_attributes=("_owner_role_name",),
+    ),
+    Seam(
+        "moto.s3.notifications",
+        "_invoke_awslambda",
+        "event_targets: S3 notifications checked against the function's policy",
+        ("account_id", "event_body", "fn_arn", "region_name"),
     ),
     # pablo.local.service_metrics
     Seam("moto.sqs.models", "sqs_backends", "service_metrics: queue depth"),

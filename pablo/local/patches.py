@@ -16,8 +16,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
+from botocore.config import Config
 from moto import backends as moto_backends
 from moto.awslambda.models import LambdaFunction, LayerVersion
 from moto.core.models import botocore_stubber
@@ -30,11 +31,20 @@ from moto.stepfunctions.parser.models import (
     stepfunctions_parser_backends,
 )
 
+from pablo.local import iam
 from pablo.local.clock import Clock
 
 LOG = logging.getLogger(__name__)
 
 _installed: set[str] = set()
+# What moto's interpreter gives its own task clients: no SDK retry (Retry is the state
+# machine's) and no client-side timeout (TimeoutSeconds is the state's).
+_TASK_CONFIG: Final = Config(
+    parameter_validation=False,
+    retries={"max_attempts": 0, "total_max_attempts": 1},
+    connect_timeout=99999999,
+    read_timeout=99999999,
+)
 
 
 def install_patches(clock: Clock) -> list[str]:
@@ -269,6 +279,12 @@ def _in_process_calls() -> None:
 
     @functools.wraps(original)
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        role_arn = getattr(state_credentials, "role_arn", None)
+        if iam.enforcing() and role_arn:
+            # Under enforcement a task acts as the state machine's role, as in AWS.
+            return iam.role_client(
+                service, region, role_arn, principal=iam.STATES_PRINCIPAL, config=_TASK_CONFIG
+            )
         # moto signs every task's call with the same fixed keys, whatever the credentials.
         with lock:
             if (region, service) not in clients:

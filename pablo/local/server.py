@@ -19,6 +19,8 @@
        returns {"old", "now", "steps", "events", "unsettled"}. Going back is refused (409).
   GET  /pablo-api/esm       -> per event source mapping: invocations, records, failures
   POST /pablo-api/esm/drain {"timeout": s} -> waits until every mapped stream is processed
+  GET  /pablo-api/iam/usage -> under IAM enforcement, per role: actions used, denied, and
+       grants no request used (`pablo.local.iam.usage_report`)
        up to its latest record; {"drained": bool, "stats": {...}}
 
 Run it with `pablo local up`, or `python -m pablo.local.server --port P`.
@@ -362,6 +364,8 @@ class ControlApi:
             )
         if route.startswith("esm"):
             return self._esm(method, route, environ)
+        if route == "iam/usage" and method == "GET":
+            return 200, {"enforced": iam.enforcing(), "principals": iam.usage_report()}
         return 404, {"error": f"no such control endpoint: {method} /pablo-api/{route}"}
 
     def _esm(self, method: str, route: str, environ: dict[str, Any]) -> tuple[int, Any]:

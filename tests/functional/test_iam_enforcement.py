@@ -224,3 +224,163 @@ def test_the_emulator_poller_delivers_a_stream_to_a_function_under_enforcement(
         return [k["Key"] for k in keys] or None
 
     assert wait_for(landed, "the record delivered under enforcement") == [put["SequenceNumber"]]
+
+
+def _role(server: EmulatorServer, service: str, statements: list[dict[str, Any]]) -> str:
+    """A role that `service` may assume, allowed `statements`."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam = server.client("iam")
+    name = unique_name("service-role")
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def _execution(server: EmulatorServer, definition: dict[str, Any], role: str) -> dict[str, Any]:
+    sfn = server.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=unique_name("machine"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    started = sfn.start_execution(stateMachineArn=machine, name=unique_name("run"), input="{}")
+
+    def finished() -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=started["executionArn"])
+        return None if described["status"] == "RUNNING" else described
+
+    result: dict[str, Any] = wait_for(finished, "the execution to finish")
+    return result
+
+
+def _invoke_task(function: str, bucket: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function, "Payload": {"buckets": [bucket]}},
+        "OutputPath": "$.Payload",
+    }
+
+
+def test_a_workflow_task_acts_as_the_state_machine_role(enforced: EmulatorServer) -> None:
+    # Given two functions, and a state machine role allowed to invoke the first only (and
+    # granted a publish it never makes)
+    bucket = unique_name("task-writes")
+    enforced.client("s3").create_bucket(Bucket=bucket)
+    functions = enforced.client("lambda")
+    allowed, other = _function_with_role(enforced, bucket), _function_with_role(enforced, bucket)
+    allowed_arn = functions.get_function(FunctionName=allowed)["Configuration"]["FunctionArn"]
+    never = "arn:aws:sns:us-east-1:123456789012:never-published"
+    role = _role(
+        enforced,
+        "states.amazonaws.com",
+        [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": allowed_arn},
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": never},
+        ],
+    )
+    # When a workflow invokes the first, and another invokes the second
+    ran = _execution(
+        enforced,
+        {"StartAt": "A", "States": {"A": {**_invoke_task(allowed, bucket), "End": True}}},
+        role,
+    )
+    refused = _execution(
+        enforced,
+        {"StartAt": "B", "States": {"B": {**_invoke_task(other, bucket), "End": True}}},
+        role,
+    )
+    # Then the role decides: the first ran (and wrote), the second was refused by Lambda
+    assert ran["status"] == "SUCCEEDED", ran
+    assert json.loads(ran["output"]) == {bucket: "written"}
+    assert refused["status"] == "FAILED"
+    assert "AccessDenied" in f"{refused.get('error')} {refused.get('cause')}"
+    # And the usage report names what the role used, was refused, and never used
+    usage = enforced.control.iam_usage()[role.split("/")[-1]]
+    assert usage["used"] == [f"lambda:InvokeFunction {allowed_arn}"]
+    assert usage["denied"] == [f"lambda:InvokeFunction {allowed_arn.replace(allowed, other)}"]
+    assert usage["unused"] == [f"sns:Publish {never}"]
+
+
+def test_a_role_that_does_not_trust_step_functions_runs_no_task(
+    enforced: EmulatorServer,
+) -> None:
+    # Given a state machine whose role trusts Lambda, not Step Functions
+    bucket = unique_name("untrusted")
+    enforced.client("s3").create_bucket(Bucket=bucket)
+    function = _function_with_role(enforced, bucket)
+    role = _role(
+        enforced,
+        "lambda.amazonaws.com",
+        [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}],
+    )
+    # When it runs a task, then the task fails and the function never ran
+    execution = _execution(
+        enforced,
+        {"StartAt": "A", "States": {"A": {**_invoke_task(function, bucket), "End": True}}},
+        role,
+    )
+    assert execution["status"] == "FAILED"
+    assert enforced.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_a_rule_invokes_a_function_only_with_the_function_permission(
+    enforced: EmulatorServer,
+) -> None:
+    # Given two functions targeted by one rule; only the first lets the rule invoke it
+    events, functions = enforced.client("events"), enforced.client("lambda")
+    permitted_bucket, refused_bucket = unique_name("permitted"), unique_name("refused")
+    for bucket in (permitted_bucket, refused_bucket):
+        enforced.client("s3").create_bucket(Bucket=bucket)
+    permitted = _function_with_role(enforced, permitted_bucket)
+    refused = _function_with_role(enforced, refused_bucket)
+    rule = unique_name("rule")
+    source = unique_name("pablo.test")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    arns = {
+        name: functions.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        for name in (permitted, refused)
+    }
+    functions.add_permission(
+        FunctionName=permitted,
+        StatementId="from-the-rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+    events.put_targets(
+        Rule=rule,
+        Targets=[
+            {
+                "Id": "permitted",
+                "Arn": arns[permitted],
+                "Input": json.dumps({"buckets": [permitted_bucket]}),
+            },
+            {
+                "Id": "refused",
+                "Arn": arns[refused],
+                "Input": json.dumps({"buckets": [refused_bucket]}),
+            },
+        ],
+    )
+    # When an event matches the rule
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
+
+    # Then the permitted function ran (and wrote), the other was never invoked
+    def written() -> list[str] | None:
+        listed = enforced.client("s3").list_objects_v2(Bucket=permitted_bucket)
+        return [o["Key"] for o in listed.get("Contents", [])] or None
+
+    assert wait_for(written, "the permitted function's write") == ["written-by-the-function"]
+    refusals = wait_for(
+        lambda: enforced.control.iam_usage().get(arns[refused], {}).get("denied"),
+        "the refused delivery recorded",
+    )
+    assert refusals == [f"lambda:InvokeFunction {rule_arn}"]
+    assert enforced.client("s3").list_objects_v2(Bucket=refused_bucket).get("KeyCount") == 0
