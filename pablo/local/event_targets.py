@@ -1,17 +1,12 @@
 """EventBridge rules deliver matching events to Lambda and Step Functions, in the emulator.
 
-Two moto 5.2.5 gaps, each patched by wrapping moto (a moto that fixes them makes the patch
-redundant, not conflicting):
+Two moto gaps, each patched by wrapping moto (`moto_patches.events`, `moto_patches.s3`):
 
-1. `Rule.send_to_targets` delivers only to CloudWatch Logs, archives, SQS and event buses,
-   and raises NotImplementedError on any other target (which, for an S3 notification, is
-   swallowed by moto: the event silently goes nowhere). Event-driven pipelines (the landing
-   inventory, per-source loaders) need Lambda and Step Functions targets. The wrapper
-   delivers to those itself and hands the other targets to moto's own code.
-2. S3 stamps its EventBridge events' `time` with the wall clock (`unix_time()` in
-   `moto.s3.notifications`); the pipelines record landings at simulated times, so S3 reads
-   the emulator clock instead. Its other notification times (Lambda, SQS, SNS
-   notifications' `eventTime`) come from the clock too, for the same reason.
+1. `Rule.send_to_targets` delivers only to CloudWatch Logs, archives, SQS and event buses.
+   Event-driven pipelines (the landing inventory, per-source loaders) need Lambda and Step
+   Functions targets: this extension delivers to those, moto's code to the others.
+2. S3 stamps its events with the wall clock; the pipelines record landings at simulated
+   times, so S3 reads the emulator clock instead.
 
 Delivery is asynchronous, as in AWS (EventBridge invokes Lambda with InvocationType
 Event): matching happens on the request thread of the API call that produced the event
@@ -34,24 +29,19 @@ target RetryPolicy and dead-letter queues, Lambda on-failure destinations.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import boto3
-import moto.s3.notifications as s3_notifications
 from botocore.config import Config
-from moto.core.utils import unix_time
-from moto.events.models import Rule
 
-from pablo.local import iam
+from pablo.local import iam, moto_patches
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
 from pablo.local.schedules import aws_event_time, fill_template, json_path
 
@@ -87,23 +77,29 @@ class EventTargetDelivery:
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_DELIVERIES)
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], Any] = {}
-        self._restore: list[Callable[[], None]] = []
 
     # -- Extension protocol -------------------------------------------------------------
 
     def start(self, ctx: EmulatorContext) -> None:
         self._ctx = ctx
         self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="event-targets")
-        self._restore = [
-            self._patch_rule_targets(),
-            self._patch_s3_clock(ctx),
-            self._patch_s3_lambda_notifications(ctx),
-        ]
+        moto_patches.apply(
+            moto_patches.events.RULE_TARGETS,
+            delivered=lambda arn: _service(arn) in DELIVERED_SERVICES,
+            submit=self._submit,
+        )
+        moto_patches.apply(moto_patches.s3.NOTIFICATION_CLOCK, clock=ctx.clock)
+        moto_patches.apply(
+            moto_patches.s3.LAMBDA_NOTIFICATIONS_PERMITTED, may_invoke=self._may_invoke_from_bucket
+        )
 
     def stop(self) -> None:
-        for restore in reversed(self._restore):
-            restore()
-        self._restore = []
+        for patch in (
+            moto_patches.s3.LAMBDA_NOTIFICATIONS_PERMITTED,
+            moto_patches.s3.NOTIFICATION_CLOCK,
+            moto_patches.events.RULE_TARGETS,
+        ):
+            moto_patches.restore(patch)
         if self._executor is not None:
             # Deliveries not started are dropped; those running end first.
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -129,89 +125,25 @@ class EventTargetDelivery:
         _, not_done = wait(pending, timeout=timeout)
         return not not_done
 
-    # -- patches ------------------------------------------------------------------------
+    # -- moto_patches dependencies ---------------------------------------------------------
 
-    def _patch_rule_targets(self) -> Callable[[], None]:
-        original = Rule.send_to_targets
-        extension = self
-
-        @functools.wraps(original)
-        def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
-            # A rule with no event pattern (a schedule) matches no event in AWS; moto's
-            # empty pattern matches every one.
-            if not rule.event_pattern.get_pattern():
-                return
-            ours = [t for t in rule.targets if _service(t["Arn"]) in DELIVERED_SERVICES]
-            if ours:
-                if rule.state == "ENABLED" and rule.event_pattern.matches_event(original_event):
-                    extension._submit(rule, ours, original_event)
-                # moto's code gets a shallow copy holding only the targets it knows; the
-                # stored rule is never modified (other threads may be reading it).
-                rule = copy.copy(rule)
-                rule.targets = [t for t in rule.targets if t not in ours]
-                if not rule.targets:
-                    return
-            original(rule, original_event, transform_input)
-
-        Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
-
-        def restore() -> None:
-            Rule.send_to_targets = original  # type: ignore[method-assign]
-
-        return restore
-
-    @staticmethod
-    def _patch_s3_clock(ctx: EmulatorContext) -> Callable[[], None]:
-        original_unix_time = s3_notifications.unix_time
-        original_iso = s3_notifications.iso_8601_datetime_with_milliseconds
-
-        def clock_unix_time(dt: datetime | None = None) -> float:
-            return unix_time(dt) if dt is not None else ctx.clock.now().timestamp()
-
-        def clock_iso(value: datetime | None = None) -> str:
-            if value is not None:
-                return original_iso(value)
-            return original_iso(ctx.clock.now().astimezone(UTC).replace(tzinfo=None))
-
-        s3_notifications.unix_time = clock_unix_time
-        s3_notifications.iso_8601_datetime_with_milliseconds = clock_iso
-
-        def restore() -> None:
-            s3_notifications.unix_time = original_unix_time
-            s3_notifications.iso_8601_datetime_with_milliseconds = original_iso
-
-        return restore
-
-    @staticmethod
-    def _patch_s3_lambda_notifications(ctx: EmulatorContext) -> Callable[[], None]:
-        """Under IAM enforcement, a bucket's notification invokes a function only when the
-        function's resource-based policy lets s3.amazonaws.com invoke it for that bucket;
-        refused, the event is dropped with a warning, as AWS drops it."""
-        original = s3_notifications._invoke_awslambda
-
-        @functools.wraps(original)
-        def invoke_awslambda(account_id: str, event_body: Any, fn_arn: str, region: str) -> None:
-            if iam.enforcing():
-                records = event_body.get("Records") or [{}]
-                bucket_arn = str(records[0].get("s3", {}).get("bucket", {}).get("arn", ""))
-                try:
-                    iam.check_invoke(
-                        ctx.client("lambda"),
-                        fn_arn,
-                        principal=iam.S3_PRINCIPAL,
-                        source_arn=bucket_arn,
-                    )
-                except iam.AccessDeniedError as exc:
-                    LOG.warning("S3 notification from %s refused: %s", bucket_arn, exc)
-                    return
-            original(account_id, event_body, fn_arn, region)
-
-        s3_notifications._invoke_awslambda = invoke_awslambda  # type: ignore[assignment]
-
-        def restore() -> None:
-            s3_notifications._invoke_awslambda = original
-
-        return restore
+    def _may_invoke_from_bucket(self, function_arn: str, bucket_arn: str) -> bool:
+        """Under IAM enforcement, whether the function's policy lets S3 invoke it for the
+        bucket (a refusal is logged, and the notification dropped, as AWS drops it)."""
+        if not iam.enforcing():
+            return True
+        assert self._ctx is not None, "the extension is not started"
+        try:
+            iam.check_invoke(
+                self._ctx.client("lambda"),
+                function_arn,
+                principal=iam.S3_PRINCIPAL,
+                source_arn=bucket_arn,
+            )
+        except iam.AccessDeniedError as exc:
+            LOG.warning("S3 notification from %s refused: %s", bucket_arn, exc)
+            return False
+        return True
 
     # -- delivery -----------------------------------------------------------------------
 

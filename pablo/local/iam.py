@@ -8,18 +8,18 @@ must allow the action. Turned on here at start, before anything is deployed:
   clients, `pablo local deploy` and the CDK CLI) it signs with the local credentials, which
   become the access key of the emulator's own user `pablo-emulator` (allowed everything);
   inside the process (the Kinesis pollers, schedules, alarm evaluation, event deliveries,
-  which call moto in process, see patches._in_process_calls) its calls are the services'
+  which call moto in process, see moto_patches.stepfunctions) its calls are the services'
   own, as in AWS, and are not checked;
 - every Lambda invocation runs with temporary credentials of the function's execution role,
   assumed in process as the Lambda service does (`role_credentials`): the function can do
   exactly what its role's policies allow.
 
-Signatures are not verified (moto miscomputes some; see `_skip_signature_recomputation`).
-What is evaluated against what: moto checks S3 requests against the bucket or object ARN and
-SQS against the queue ARN; the emulator adds the ARN AWS evaluates for DynamoDB (table),
-Kinesis (stream), SNS (topic), Step Functions (state machine or execution) and Glue (the
-table, else the database, else the catalog), and the `cloudwatch:namespace` condition key of
-PutMetricData (`_resolve_resources`), Lambda (the function, qualified when the request
+Signatures are not verified (moto miscomputes some). What is evaluated against what
+(`moto_patches.iam`): moto checks S3 requests against the bucket or object ARN and SQS
+against the queue ARN; the emulator adds the ARN AWS evaluates for DynamoDB (table),
+Kinesis (stream), SNS (topic), Step Functions (state machine or execution), Glue (the
+table, else the database, else the catalog), the `cloudwatch:namespace` condition key of
+PutMetricData, Lambda (the function, qualified when the request
 names a version or alias; `Invoke` is IAM's `lambda:InvokeFunction`), Athena (the
 workgroup a request names), CloudWatch alarms (the alarm) and CloudWatch Logs (the log
 group). Other requests are checked against `*`, and other condition keys are not supplied
@@ -39,21 +39,17 @@ Services that act for the stack act as AWS's do:
 from __future__ import annotations
 
 import fnmatch
-import functools
 import json
-import re
 import threading
 from collections import defaultdict
 from typing import Any, Final
-from urllib.parse import unquote
 
 from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
-from moto.core.botocore_stubber import BotocoreStubber
-from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
 from moto.iam.models import iam_backends
 from moto.sts.models import sts_backends
 
+from pablo.local import moto_patches
 from pablo.local.context import LOCAL_CREDENTIALS, emulator_account
 
 PARTITION: Final = "aws"
@@ -78,9 +74,8 @@ class AccessDeniedError(Exception):
 
 _state = {"enforcing": False}
 _lock = threading.Lock()
-_in_process = threading.local()  # set while moto serves a call made inside the emulator
 # Access keys a service acts with as a role (a state machine's, a rule target's): checked
-# even in process, where the emulator's own calls are not.
+# even in process, where the emulator's own calls are not (moto_patches.iam).
 _acting_keys: set[str] = set()
 _acting: dict[tuple[str, str], dict[str, str]] = {}  # (role ARN, principal) -> credentials
 _role_clients: dict[tuple[Any, ...], Any] = {}
@@ -107,55 +102,14 @@ def enforce(account: str | None = None) -> None:
                 key = backend.create_access_key(ADMIN_USER)
                 key.access_key_id, key.secret_access_key = key_id, secret
         if not _state["enforcing"]:
-            _exempt_in_process_calls()
-            _skip_signature_recomputation()
-            _resolve_resources()
+            moto_patches.apply(moto_patches.iam.SKIP_SIGNATURE_RECOMPUTATION)
+            moto_patches.apply(
+                moto_patches.iam.IN_PROCESS_CALLS_EXEMPT, is_acting_key=_acting_keys.__contains__
+            )
+            moto_patches.apply(moto_patches.iam.RESOURCES_AS_AWS_EVALUATES, record=_record)
         settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
         ActionAuthenticatorMixin.request_count = 0
         _state["enforcing"] = True
-
-
-def _skip_signature_recomputation() -> None:
-    """moto recomputes each request's SigV4 signature and gets some wrong over HTTP (Lambda's
-    REST calls such as ListLayers from a correctly signing boto3): the signature is not
-    verified. The access key must still belong to a principal (an unknown key is refused)
-    and that principal's policies decide."""
-    IAMRequestBase.check_signature = lambda self: None  # type: ignore[method-assign]
-
-
-def _exempt_in_process_calls() -> None:
-    """Calls the emulator makes inside its own process (moto's in-process route) are the
-    services' own, not a principal's: they skip the check, unless a service makes them as a
-    role (`role_client`). Every request over HTTP, the functions' included, is checked."""
-    dispatch = BotocoreStubber.__call__
-    authorize = ActionAuthenticatorMixin._authenticate_and_authorize_action
-
-    @functools.wraps(dispatch)
-    def dispatch_in_process(self: Any, *args: Any, **kwargs: Any) -> Any:
-        was = getattr(_in_process, "active", False)
-        _in_process.active = True
-        try:
-            return dispatch(self, *args, **kwargs)
-        finally:
-            _in_process.active = was
-
-    @functools.wraps(authorize)
-    def authorize_over_http(self: Any, *args: Any, **kwargs: Any) -> None:
-        if getattr(_in_process, "active", False) and _access_key_id(self) not in _acting_keys:
-            return
-        authorize(self, *args, **kwargs)
-
-    BotocoreStubber.__call__ = dispatch_in_process  # type: ignore[method-assign]
-    ActionAuthenticatorMixin._authenticate_and_authorize_action = (  # type: ignore[method-assign]
-        authorize_over_http
-    )
-
-
-def _access_key_id(response: Any) -> str | None:
-    """The access key a request is signed with (SigV4's `Credential=KEY/...`)."""
-    header = str(response.headers.get("Authorization") or "")
-    match = re.search(r"Credential=([^/,\s]+)/", header)
-    return match.group(1) if match else None
 
 
 def _role(role_arn: str) -> Any:
@@ -216,6 +170,20 @@ def _acting_credentials(role_arn: str, principal: str) -> dict[str, str]:
             _acting[key] = role_credentials(role_arn, f"{session}-service", principal=principal)
             _acting_keys.add(_acting[key]["AWS_ACCESS_KEY_ID"])
         return _acting[key]
+
+
+def task_client(service: str, region: str, role_arn: str) -> Any:
+    """Under enforcement, a client for a Step Functions task acting as its state machine's
+    role; otherwise None (the task acts as the service)."""
+    if not enforcing():
+        return None
+    return role_client(
+        service,
+        region,
+        role_arn,
+        principal=STATES_PRINCIPAL,
+        config=moto_patches.stepfunctions.TASK_CONFIG,
+    )
 
 
 def role_client(
@@ -385,202 +353,3 @@ def unused_grants(role_name: str, used: set[tuple[str, str]]) -> list[str]:
                 ):
                     unused.append(f"{pattern} {' '.join(sorted(resources))}")
     return sorted(set(unused))
-
-
-# --- what a request acts on, as AWS evaluates it -------------------------------------
-#
-# moto evaluates S3 and SQS requests against their resource and every other service's
-# against `*`, where an Allow on a specific ARN never matches: the stack's grants (a table,
-# a stream, a topic, a state machine, a Glue table) would all be denied. The emulator gives
-# those services the resource AWS evaluates, so a grant is judged on its ARN: it neither
-# allows more than its ARN nor is refused for naming one.
-
-_request_conditions = threading.local()  # condition keys of the request being checked
-
-
-def _json_body(response: Any) -> dict[str, Any]:
-    """The request's parameters: moto's parsed ones when it has them, else the JSON body."""
-    for candidate in (getattr(response, "params", None), getattr(response, "body", None)):
-        if isinstance(candidate, dict) and candidate:
-            return candidate
-        if isinstance(candidate, str | bytes) and candidate:
-            try:
-                parsed = json.loads(candidate)
-            except ValueError:
-                continue
-            if isinstance(parsed, dict):
-                return parsed
-    return {}
-
-
-def _param(response: Any, name: str) -> str | None:
-    value = _json_body(response).get(name)
-    if value is None:
-        try:
-            value = response._get_param(name)
-        except Exception:  # a protocol whose parameters this request does not carry
-            value = None
-    return value if isinstance(value, str) and value else None
-
-
-def _dynamodb_resource(response: Any) -> str:
-    body = _json_body(response)
-    name = body.get("TableName")
-    if name is None and isinstance(body.get("RequestItems"), dict) and body["RequestItems"]:
-        name = next(iter(body["RequestItems"]))
-    if name is None and isinstance(body.get("TransactItems"), list) and body["TransactItems"]:
-        first: Any = next(iter(body["TransactItems"][0].values()), {})
-        name = first.get("TableName") if isinstance(first, dict) else None
-    if not isinstance(name, str):
-        return "*"
-    if name.startswith("arn:"):
-        return name
-    return f"arn:aws:dynamodb:{response.region}:{response.current_account}:table/{name}"
-
-
-def _kinesis_resource(response: Any) -> str:
-    arn = _param(response, "StreamARN")
-    if arn:
-        return arn
-    name = _param(response, "StreamName")
-    if not name:
-        return "*"
-    return f"arn:aws:kinesis:{response.region}:{response.current_account}:stream/{name}"
-
-
-def _sns_resource(response: Any) -> str:
-    return _param(response, "TopicArn") or "*"
-
-
-def _states_resource(response: Any) -> str:
-    return _param(response, "executionArn") or _param(response, "stateMachineArn") or "*"
-
-
-def _glue_resource(response: Any) -> str:
-    region, account = response.region, response.current_account
-    database, table = _param(response, "DatabaseName"), _param(response, "TableName")
-    if database and table:
-        return f"arn:aws:glue:{region}:{account}:table/{database}/{table}"
-    if database:
-        return f"arn:aws:glue:{region}:{account}:database/{database}"
-    return f"arn:aws:glue:{region}:{account}:catalog"
-
-
-def _cloudwatch_conditions(response: Any) -> dict[str, str]:
-    namespace = _param(response, "Namespace")
-    return {"cloudwatch:namespace": namespace} if namespace else {}
-
-
-def _cloudwatch_resource(response: Any) -> str:
-    """An alarm's ARN for a request on one alarm; `*` for PutMetricData (CloudWatch has no
-    resource for it: the namespace condition scopes it) and for listings."""
-    _request_conditions.values = _cloudwatch_conditions(response)
-    names = [n for n in (_param(response, "AlarmName"),) if n]
-    if not names:
-        return "*"
-    return f"arn:aws:cloudwatch:{response.region}:{response.current_account}:alarm:{names[0]}"
-
-
-_LAMBDA_PATH: Final = re.compile(r"/functions/(?P<name>[^/]+)")
-
-
-def _lambda_resource(response: Any) -> str:
-    """The function a Lambda request names, qualified by its `Qualifier` when it has one."""
-    match = _LAMBDA_PATH.search(unquote(str(getattr(response, "path", "") or "")))
-    if not match:
-        return "*"
-    name = match.group("name")
-    qualifier = (getattr(response, "querystring", None) or {}).get("Qualifier")
-    qualifier = qualifier[0] if isinstance(qualifier, list) and qualifier else qualifier
-    if not name.startswith("arn:"):
-        name = f"arn:aws:lambda:{response.region}:{response.current_account}:function:{name}"
-    if qualifier and name.count(":") == 6:
-        name = f"{name}:{qualifier}"
-    return name
-
-
-def _athena_resource(response: Any) -> str:
-    """The workgroup a request names (StartQueryExecution, GetWorkGroup, ...). A request by
-    query id is judged against `*`: the emulator does not look up the query's workgroup."""
-    name = _param(response, "WorkGroup") or _param(response, "Name")
-    if not name:
-        return "*"
-    return f"arn:aws:athena:{response.region}:{response.current_account}:workgroup/{name}"
-
-
-def _logs_resource(response: Any) -> str:
-    group = _param(response, "logGroupName")
-    if not group:
-        return "*"
-    return f"arn:aws:logs:{response.region}:{response.current_account}:log-group:{group}:*"
-
-
-# moto names an action after the signing name of its endpoint and the API operation; IAM's
-# prefix or action differs for some.
-_IAM_PREFIXES: Final = {"monitoring": "cloudwatch"}
-_IAM_ACTIONS: Final = {
-    "lambda:Invoke": "lambda:InvokeFunction",
-    "lambda:InvokeWithResponseStream": "lambda:InvokeFunction",
-}
-
-
-def _iam_action(signed: str) -> str:
-    """`monitoring:PutMetricData` as IAM names it: `cloudwatch:PutMetricData`; Lambda's
-    `Invoke` is `lambda:InvokeFunction`."""
-    service, _, operation = signed.partition(":")
-    action = f"{_IAM_PREFIXES.get(service, service)}:{operation}"
-    return _IAM_ACTIONS.get(action, action)
-
-
-def _resolve_resources() -> None:
-    from moto.athena.responses import AthenaResponse  # noqa: PLC0415
-    from moto.awslambda.responses import LambdaResponse  # noqa: PLC0415
-    from moto.cloudwatch.responses import CloudWatchResponse  # noqa: PLC0415
-    from moto.dynamodb.responses import DynamoHandler  # noqa: PLC0415
-    from moto.glue.responses import GlueResponse  # noqa: PLC0415
-    from moto.kinesis.responses import KinesisResponse  # noqa: PLC0415
-    from moto.logs.responses import LogsResponse  # noqa: PLC0415
-    from moto.sns.responses import SNSResponse  # noqa: PLC0415
-    from moto.stepfunctions.responses import StepFunctionResponse  # noqa: PLC0415
-
-    for response_class, resolver in (
-        (DynamoHandler, _dynamodb_resource),
-        (KinesisResponse, _kinesis_resource),
-        (SNSResponse, _sns_resource),
-        (StepFunctionResponse, _states_resource),
-        (GlueResponse, _glue_resource),
-        (CloudWatchResponse, _cloudwatch_resource),
-        (LambdaResponse, _lambda_resource),
-        (AthenaResponse, _athena_resource),
-        (LogsResponse, _logs_resource),
-    ):
-        setattr(response_class, "_determine_resource", resolver)  # noqa: B010
-
-    def check_action_permitted(self: Any, resource: str) -> None:
-        """moto's check, with the request's condition keys (cloudwatch:namespace) given to
-        every statement instead of none (which fails any statement with a Condition)."""
-        conditions = getattr(_request_conditions, "values", None) or {}
-        _request_conditions.values = None
-        if self._action == "sts:GetCallerIdentity":
-            return
-        action = _iam_action(self._action)
-        permitted = False
-        for policy in self._access_key.collect_policies():
-            result = IAMPolicy(policy).is_action_permitted(
-                action, resource, incoming_condition_values=conditions or None
-            )
-            if result == PermissionResult.DENIED:
-                if getattr(self._access_key, "_owner_role_name", None):
-                    _record(self._access_key._owner_role_name, action, resource, allowed=False)
-                self._raise_access_denied()
-            elif result == PermissionResult.PERMITTED:
-                permitted = True
-        if self._is_assuming_role_operation(resource):
-            permitted = permitted and self._check_role_trust_relationship(resource)
-        role = getattr(self._access_key, "_owner_role_name", None)
-        if role:
-            _record(role, action, resource, allowed=permitted)
-        if not permitted:
-            self._raise_access_denied()
-
-    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
