@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import threading
 from typing import Any
 
@@ -25,8 +24,7 @@ def _resource_map_thread_safe() -> list[Replacement]:
     original = ResourceMap.__getitem__
     lock = threading.RLock()
 
-    @functools.wraps(original)
-    def getitem(self: Any, key: str) -> Any:
+    def getitem(self: ResourceMap, key: str) -> Any:
         with lock:
             return original(self, key)
 
