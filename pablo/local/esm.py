@@ -20,6 +20,10 @@ order after a reshard.
 An idle shard is polled once a second, as AWS does; a PutRecord(s) to a mapped stream wakes
 its pollers at once (`moto_patches.kinesis`), so new records are not left waiting.
 
+Under IAM enforcement a mapping reads its stream and sends to its on-failure destination as
+the function's execution role, as Lambda does: a role without the stream's read grants gets
+nothing delivered (the refusals are in the IAM usage report).
+
 `drain(timeout)` waits until every mapping has read its streams up to their latest record
 with nothing left to retry; `stats()` counts invocations, records and failures per mapping.
 """
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pablo.local import moto_patches, service_metrics
+from pablo.local import iam, moto_patches, service_metrics
 from pablo.local.context import EmulatorContext
 from pablo.local.esm_batches import (
     RECORD_AGE_EXCEEDED,
@@ -156,7 +160,7 @@ class KinesisEventSourcePoller:
                     poller = MappingPoller(
                         mapping,
                         self._ctx,
-                        self._clients,
+                        self._mapping_clients(mapping),
                         self._idle_seconds,
                         previous=carried.get(mapping_id),
                     )
@@ -197,6 +201,30 @@ class KinesisEventSourcePoller:
     def _current_pollers(self) -> list[MappingPoller]:
         with self._lock:
             return list(self._pollers.values())
+
+    def _mapping_clients(self, mapping: dict[str, Any]) -> dict[str, Any]:
+        """The clients a mapping works with. Under IAM enforcement it reads the stream and
+        sends to its on-failure destination as the function's execution role, as Lambda's
+        event source mapping does (the role needs kinesis:GetRecords, GetShardIterator,
+        ListShards, DescribeStream, and the destination's send action); invoking the
+        function is the service's own."""
+        if not iam.enforcing():
+            return self._clients
+        assert self._ctx is not None
+        role = self._clients["lambda"].get_function_configuration(
+            FunctionName=mapping["FunctionArn"]
+        )["Role"]
+        acting = {
+            service: iam.role_client(
+                service,
+                self._ctx.region,
+                role,
+                principal=iam.LAMBDA_PRINCIPAL,
+                endpoint=self._ctx.client_endpoint,
+            )
+            for service in ("kinesis", "sqs", "sns", "s3")
+        }
+        return {**self._clients, **acting}
 
     def _kinesis_mappings(self) -> list[dict[str, Any]]:
         mappings: list[dict[str, Any]] = []

@@ -80,10 +80,11 @@ def _function_with_role(
     *,
     allowed_table: str = "none",
     allowed_namespace: str = "none",
+    readable_stream: str = "none",
 ) -> str:
-    """A function whose role may put objects in `allowed_bucket`, items in `allowed_table`
-    and metrics in `allowed_namespace` (the stack's grant: `*` under a namespace condition),
-    nothing else."""
+    """A function whose role may put objects in `allowed_bucket`, items in `allowed_table`,
+    metrics in `allowed_namespace` (the stack's grant: `*` under a namespace condition) and
+    read `readable_stream` (what its event source mapping needs), nothing else."""
     iam = server.client("iam")
     role_name = unique_name("writer-role")
     trust = {
@@ -115,6 +116,16 @@ def _function_with_role(
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
                 "Condition": {"StringEquals": {"cloudwatch:namespace": allowed_namespace}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "kinesis:DescribeStream",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                "Resource": f"arn:aws:kinesis:us-east-1:123456789012:stream/{readable_stream}",
             },
         ],
     }
@@ -202,14 +213,15 @@ def test_grants_on_a_table_or_under_a_namespace_condition_are_judged_on_them(
     assert "AccessDenied" in outcome["Other"]
 
 
-def test_the_emulator_poller_delivers_a_stream_to_a_function_under_enforcement(
+def test_the_mapping_reads_the_stream_as_the_function_role_under_enforcement(
     enforced: EmulatorServer, tmp_path: Path
 ) -> None:
-    # Given a stream mapped to the function (the poller reads it as the emulator's admin)
+    # Given a stream mapped to a function whose role may read it (the mapping reads the
+    # stream as the function's role, as Lambda does)
     bucket = unique_name("from-stream")
     enforced.client("s3").create_bucket(Bucket=bucket)
-    name = _function_with_role(enforced, bucket)
     kinesis, stream = enforced.client("kinesis"), unique_name("stream")
+    name = _function_with_role(enforced, bucket, readable_stream=stream)
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     arn = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
     enforced.client("lambda").create_event_source_mapping(
@@ -384,3 +396,30 @@ def test_a_rule_invokes_a_function_only_with_the_function_permission(
     )
     assert refusals == [f"lambda:InvokeFunction {rule_arn}"]
     assert enforced.client("s3").list_objects_v2(Bucket=refused_bucket).get("KeyCount") == 0
+
+
+def test_a_mapping_whose_function_role_cannot_read_the_stream_delivers_nothing(
+    enforced: EmulatorServer,
+) -> None:
+    # Given a stream mapped to a function whose role may not read it
+    bucket = unique_name("unread")
+    enforced.client("s3").create_bucket(Bucket=bucket)
+    name = _function_with_role(enforced, bucket)
+    kinesis, stream = enforced.client("kinesis"), unique_name("unreadable")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    arn = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
+    enforced.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON", BatchSize=10
+    )
+    role = enforced.client("lambda").get_function(FunctionName=name)["Configuration"]["Role"]
+    # When a record is put
+    kinesis.put_record(StreamName=stream, Data=b"{}", PartitionKey=bucket)
+    # Then the mapping is refused its reads of the stream, and the function never runs
+    refused = wait_for(
+        lambda: enforced.control.iam_usage().get(role.split("/")[-1], {}).get("denied"),
+        "the mapping's reads refused",
+    )
+    assert refused and all(
+        entry.startswith("kinesis:") and entry.endswith(f" {arn}") for entry in refused
+    ), refused
+    assert enforced.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0
