@@ -7,12 +7,13 @@ must allow the action. Turned on here at start, before anything is deployed:
 - the emulator's own machinery acts as an administrator: over HTTP (the CLI and demo
   clients, `pablo local deploy` and the CDK CLI) it signs with the local credentials, which
   become the access key of the emulator's own user `pablo-emulator` (allowed everything);
-  inside the process (the Kinesis pollers, schedules, alarm evaluation, event deliveries,
-  which call moto in process, see moto_patches.stepfunctions) its calls are the services'
-  own, as in AWS, and are not checked;
+  inside the process (schedules, alarm evaluation, the pollers' bookkeeping, which call
+  moto in process, see moto_patches.stepfunctions) its calls are the services' own, as in
+  AWS, and are not checked, unless a service acts as a role (below);
 - every Lambda invocation runs with temporary credentials of the function's execution role,
   assumed in process as the Lambda service does (`role_credentials`): the function can do
-  exactly what its role's policies allow.
+  exactly what its role's policies allow; its Kinesis event source mapping reads the stream
+  as that role too (pablo.local.esm).
 
 Signatures are not verified (moto miscomputes some). What is evaluated against what
 (`moto_patches.iam`): moto checks S3 requests against the bucket or object ARN and SQS
