@@ -154,6 +154,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         health = _emulator_health(endpoint)
         summary["cpu_seconds"] = _cpu_seconds(health)
         summary["iam_enforced"] = bool(health.get("iam_enforced"))
+        if summary["iam_enforced"]:
+            summary["iam_usage"] = _iam_usage(endpoint)
         summary["clock_seconds"] = health.get("tick_seconds") or {}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _print_summary(summary, parts, out)
@@ -190,6 +192,34 @@ def _emulator_health(endpoint: str) -> dict[str, Any]:
         return ControlClient(endpoint).health()
     except ControlApiError:
         return {}
+
+
+def _iam_usage(endpoint: str) -> dict[str, Any]:
+    """Under IAM enforcement, per role: what it used, was denied, and never used."""
+    from pablo.local.control import ControlApiError, ControlClient  # noqa: PLC0415
+
+    try:
+        return ControlClient(endpoint).iam_usage()
+    except ControlApiError:
+        return {}
+
+
+def iam_usage_lines(usage: dict[str, Any]) -> list[str]:
+    """The summary's IAM lines: roles that acted, refusals, and grants never used."""
+    roles = {name: entry for name, entry in usage.items() if "unused" in entry}
+    denied = sum(len(entry["denied"]) for entry in usage.values())
+    unused = sum(len(entry["unused"]) for entry in roles.values())
+    lines = [
+        f"enforced: {len(roles)} roles acted (functions, workflows, rule targets), "
+        f"{denied} requests refused, {unused} grants never used (summary.json iam_usage)"
+    ]
+    for name, entry in usage.items():
+        lines += [f"  refused     {name}: {request}" for request in entry["denied"]]
+    for name, entry in roles.items():
+        if entry["unused"]:
+            actions = sorted({grant.split(" ")[0] for grant in entry["unused"]})
+            lines.append(f"  unused      {name}: {', '.join(actions)}")
+    return lines
 
 
 def _cpu_seconds(health: dict[str, Any]) -> dict[str, float | None]:
@@ -467,7 +497,8 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
     cpu = ", ".join(f"{k} {v} s" for k, v in summary["cpu_seconds"].items())
     print(f"cpu           {cpu}")
     if summary.get("iam_enforced"):
-        print("iam           enforced: each function ran as its own role")
+        for line in iam_usage_lines(summary.get("iam_usage") or {}):
+            print(f"iam           {line}" if not line.startswith("  ") else line)
     clock = ", ".join(f"{k} {v} s" for k, v in summary["clock_seconds"].items())
     print(f"clock         {clock or 'not reported'} (the replay's wall time at each clock step)")
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")

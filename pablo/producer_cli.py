@@ -27,7 +27,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from functions.core.errors import ConfigurationError
 from functions.core.ingest.clicks import JSON_STRUCTURE, OVERSIZED_RECORD
@@ -106,6 +106,14 @@ _ENVELOPE_KEYS: Final = frozenset({"send_at", "record"})
 
 def envelope_record(line: bytes) -> bytes | None:
     """The record's bytes when `line` is a replay envelope, else None (send the line)."""
+    envelope = replay_envelope(line)
+    return None if envelope is None else envelope[1]
+
+
+def replay_envelope(line: bytes) -> tuple[int, bytes] | None:
+    """(send_at, the record's bytes as written) when `line` is a replay envelope, else None.
+    The record is never decoded and re-encoded: a repeated key, a NaN or an odd number
+    reaches the stream, and the ingest's strict decoder, exactly as the file holds it."""
     members = _top_level_members(line)
     if members is None or len(members) != len(_ENVELOPE_KEYS):
         return None
@@ -124,8 +132,8 @@ def envelope_record(line: bytes) -> bytes | None:
             text = json.loads(record)
         except ValueError:
             return None
-        return str(text).encode("utf-8", "surrogatepass")
-    return record
+        record = str(text).encode("utf-8", "surrogatepass")
+    return int(named["send_at"]), record
 
 
 def _top_level_members(line: bytes) -> list[tuple[bytes, bytes]] | None:
@@ -160,13 +168,3 @@ def _top_level_members(line: bytes) -> list[tuple[bytes, bytes]] | None:
                 members.append((key, text[value_start : token.start()].strip()))
                 key, value_start = None, -1
     return None
-
-
-def payload_of(record: Any) -> dict[str, Any] | bytes:
-    """An already-parsed envelope's record (the demo's replay reads envelopes with json):
-    an object is a click; a string is sent as its raw bytes."""
-    if isinstance(record, dict):
-        return record
-    if isinstance(record, str):
-        return record.encode("utf-8", "surrogatepass")
-    return json.dumps(record).encode("utf-8")

@@ -19,7 +19,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +31,7 @@ from moto.athena.responses import AthenaResponse
 
 from infra.config import is_finance_workgroup
 from pablo import query_engine
-from pablo.local import athena_sql
+from pablo.local import athena_sql, moto_patches
 from pablo.local.athena_sql import Statement
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
 from pablo.query_sql import (
@@ -131,7 +130,6 @@ class AthenaSql:
         self._runs: dict[str, QueryRun] = {}
         self._runs_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
-        self._restore: list[Callable[[], None]] = []
         self._ctx: EmulatorContext | None = None
 
     # lifecycle
@@ -146,12 +144,10 @@ class AthenaSql:
             "stop_query_execution": self._stop_query_execution,
             "list_query_executions": self._list_query_executions,
         }
-        for operation, handler in handlers.items():
-            self._restore.append(_replace(AthenaResponse, operation, handler))
+        moto_patches.apply(moto_patches.athena.QUERIES_ANSWERED, handlers=handlers)
 
     def stop(self) -> None:
-        while self._restore:
-            self._restore.pop()()
+        moto_patches.restore(moto_patches.athena.QUERIES_ANSWERED)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -525,22 +521,3 @@ def _error(category: int, error_type: int, message: str) -> dict[str, Any]:
 def _invalid(message: str) -> tuple[str, dict[str, int]]:
     body = {"__type": "InvalidRequestException", "Message": message, "AthenaErrorCode": ""}
     return json.dumps(body), {"status": 400}
-
-
-def _replace(cls: type, name: str, handler: Callable[[Any], Any]) -> Callable[[], None]:
-    """Answer `cls.name` with `handler(response)`; returns the restore."""
-    had = name in vars(cls)
-    original = vars(cls).get(name)
-
-    def method(response: Any) -> Any:
-        return handler(response)
-
-    setattr(cls, name, method)
-
-    def restore() -> None:
-        if had:
-            setattr(cls, name, original)
-        else:
-            delattr(cls, name)
-
-    return restore

@@ -2,14 +2,14 @@
 
 - moto (`ThreadedMotoServer`) answers the AWS APIs on http://localhost:PORT, with Step
   Functions executing for real (`execute_state_machine`, `MOTO_PORT`).
-- `patches.install_patches` adjusts moto (see that module for each reason).
+- `moto_patches.install_patches` adjusts moto (see that package for each reason).
 - Extensions (the `Extension` protocol): the Lambda runtime, then those listed in
   `EXTENSION_PATHS`, written separately; one that cannot be imported is skipped with a
   warning and listed in the health report.
 - `/pablo-api/` is the control API, on the same port:
   GET  /pablo-api/health  -> status, pid, clock, extensions, skipped extensions, patches,
        http_requests (AWS API requests served over HTTP: calls made inside the emulator
-       never count, see patches._in_process_calls)
+       never count, see moto_patches.stepfunctions)
   GET  /pablo-api/clock   -> {"now": iso}
   POST /pablo-api/clock   {"to": iso} or {"by_seconds": n}, optional "step_seconds",
        "settle" -> advances in steps of at most step_seconds (default an hour), stopping
@@ -19,6 +19,8 @@
        returns {"old", "now", "steps", "events", "unsettled"}. Going back is refused (409).
   GET  /pablo-api/esm       -> per event source mapping: invocations, records, failures
   POST /pablo-api/esm/drain {"timeout": s} -> waits until every mapped stream is processed
+  GET  /pablo-api/iam/usage -> under IAM enforcement, per role: actions used, denied, and
+       grants no request used (`pablo.local.iam.usage_report`)
        up to its latest record; {"drained": bool, "stats": {...}}
 
 Run it with `pablo local up`, or `python -m pablo.local.server --port P`.
@@ -51,11 +53,10 @@ from moto.moto_server.werkzeug_app import (
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from werkzeug.serving import make_server
 
-from pablo.local import iam
+from pablo.local import iam, moto_patches
 from pablo.local.clock import Clock, parse_instant
 from pablo.local.context import EmulatorContext, Extension
 from pablo.local.lambda_runtime import LambdaRuntime
-from pablo.local.patches import install_patches
 from pablo.local.state import DEFAULT_PORT, EmulatorState, clear_state, save_state
 
 LOG = logging.getLogger("pablo.local.server")
@@ -136,7 +137,6 @@ class Emulator:
         self.extensions: list[Extension] = [LambdaRuntime()]
         more, self.skipped = load_extensions(extension_paths)
         self.extensions += more
-        self.patches: list[str] = []
         self.endpoint = ""
         self._server: _Server | None = None
         self._tick_lock = threading.Lock()
@@ -149,7 +149,7 @@ class Emulator:
 
     # lifecycle
     def start(self, port: int) -> str:
-        self.patches = install_patches(self.clock)
+        moto_patches.install_patches(self.clock, task_client=iam.task_client)
         if self.enforce_iam:  # before the first request: nothing runs unchecked
             iam.enforce()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
@@ -157,10 +157,10 @@ class Emulator:
         self._server.start()
         bound = self._server.get_host_and_port()[1]
         # Where moto's Step Functions tasks would call over HTTP; they call in process
-        # (patches._in_process_calls), but moto reads it whenever its route is off.
+        # (moto_patches.stepfunctions), but moto reads it whenever its route is off.
         os.environ["MOTO_PORT"] = str(bound)
         self.endpoint = f"http://{ENDPOINT_HOST}:{bound}"
-        # Extensions call moto in this process, without HTTP (patches._in_process_calls).
+        # Extensions call moto in this process, without HTTP (moto_patches.stepfunctions).
         ctx = EmulatorContext(endpoint=self.endpoint, clock=self.clock, in_process=True)
         for extension in self.extensions:
             extension.start(ctx)
@@ -208,7 +208,7 @@ class Emulator:
             "tick_seconds": {name: round(s, 1) for name, s in list(self.tick_seconds.items())},
             "extensions": [extension.name for extension in self.extensions],
             "skipped_extensions": self.skipped,
-            "patches": self.patches,
+            "patches": moto_patches.applied(),
             "http_requests": self.http_requests,
             "iam_enforced": iam.enforcing(),
         }
@@ -362,6 +362,8 @@ class ControlApi:
             )
         if route.startswith("esm"):
             return self._esm(method, route, environ)
+        if route == "iam/usage" and method == "GET":
+            return 200, {"enforced": iam.enforcing(), "principals": iam.usage_report()}
         return 404, {"error": f"no such control endpoint: {method} /pablo-api/{route}"}
 
     def _esm(self, method: str, route: str, environ: dict[str, Any]) -> tuple[int, Any]:
