@@ -29,8 +29,8 @@ from functions.adapters import s3_objects
 from functions.core import schemas
 from functions.handlers import click_ingest
 from functions.handlers.engagement_monitor import FRESHNESS_METRIC
-from pablo.producer import ClickProducer, VirtualTime
-from pablo.producer_cli import CLICK_STREAM_OUTPUT, payload_of
+from pablo.producer.cli import CLICK_STREAM_OUTPUT, payload_of
+from pablo.producer.click_producer import ClickProducer, VirtualTime
 
 STREAM_OUTPUT: Final = CLICK_STREAM_OUTPUT
 PRODUCER_ID: Final = "demo-web"
