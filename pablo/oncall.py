@@ -35,12 +35,12 @@ from functions.core.ingest.landing import BucketRole
 from functions.core.monitor import oncall, oncall_replay
 from functions.core.monitor.oncall import AlarmStatus
 from functions.core.monitor.oncall_replay import Quarantined
+from infra.config import STACK_NAME, resource_name
 from pablo import stack
 from pablo.local.context import LOCAL_REGION
-from pablo.producer import ClickProducer
-from pablo.producer_cli import CLICK_STREAM_OUTPUT
-from pablo.query_output import CSV, JSON, rows_to_csv, rows_to_json
-from pablo.stack import STACK_NAME
+from pablo.producer.cli import CLICK_STREAM_OUTPUT
+from pablo.producer.click_producer import ClickProducer
+from pablo.query.output import CSV, JSON, rows_to_csv, rows_to_json
 
 # moto creates alarms in OK with this reason; AWS creates them in INSUFFICIENT_DATA.
 MOTO_INITIAL_REASON: Final = "Unchecked: Initial alarm creation"
@@ -181,7 +181,7 @@ def acknowledge(target: Target, alarm: str, *, by: str, note: str) -> oncall.Ack
     mute leaves a paging alarm with a record, never a silent alarm without one)."""
     prefix = target.output("NamePrefix")
     spec = oncall.spec_for_alarm(alarm, prefix)
-    name = f"{prefix}-{spec.key}"
+    name = resource_name(prefix, spec.key)
     cloudwatch, dynamodb = target.client("cloudwatch"), target.client("dynamodb")
     table = target.output("StateTableName")
     found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]

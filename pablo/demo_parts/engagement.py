@@ -29,8 +29,8 @@ from functions.core import schemas
 from functions.core.ingest.clicks import ClickPayload, parse_payload
 from functions.handlers import click_ingest
 from functions.handlers.engagement_monitor import FRESHNESS_METRIC
-from pablo.producer import ClickProducer, VirtualTime
-from pablo.producer_cli import CLICK_STREAM_OUTPUT, replay_envelope
+from pablo.producer.cli import CLICK_STREAM_OUTPUT, replay_envelope
+from pablo.producer.click_producer import ClickProducer, VirtualTime
 
 STREAM_OUTPUT: Final = CLICK_STREAM_OUTPUT
 PRODUCER_ID: Final = "demo-web"

@@ -98,7 +98,7 @@ def test_the_summary_lines_reconcile_duplicates_with_the_truth() -> None:
     # them in batch) as the truth does (8)
     lines = EngagementDemo().lines(_section())
     text = "\n".join(lines)
-    # Then every figure the issue asks for is on a line
+    # Then every figure of the engagement section is on a line
     assert "clicks in 100 (offered 100): accepted 90" in text
     assert "quarantined by reason: invalid_json 1, too_late 3" in text
     assert "duplicates removed 8 (dedup_daily: 6 natural / 2 synthetic" in text

@@ -13,10 +13,11 @@ not objects). The envelope is found by scanning the line's structure, never by p
 record, so a record holding NaN, repeated keys or deep nesting is still sent as written.
 
 The partition key is the record's account_id when it can be read, else a hash of its bytes
-(pablo.producer.partition_key). A line over Kinesis's 1 MB limit cannot be sent: it is kept
-in the rejected file next to the spill and the others go on. The stream is the deployed
-stack's (output `ClickStreamName`) unless `--stream` names one. Exit code 1 when anything was
-spilled (with why, on stderr) or rejected, or a `--replay-spill` left records in the spill.
+(pablo.producer.click_producer.partition_key). A line over Kinesis's 1 MB limit cannot be
+sent: it is kept in the rejected file next to the spill and the others go on. The stream is
+the deployed stack's (output `ClickStreamName`) unless `--stream` names one. Exit code 1 when
+anything was spilled (with why, on stderr) or rejected, or a `--replay-spill` left records in
+the spill.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Final
 from functions.core.errors import ConfigurationError
 from functions.core.ingest.clicks import JSON_STRUCTURE, OVERSIZED_RECORD
 from pablo import stack
-from pablo.producer import ClickProducer
+from pablo.producer.click_producer import ClickProducer
 
 CLICK_STREAM_OUTPUT: Final = "ClickStreamName"
 
