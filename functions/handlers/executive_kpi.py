@@ -1,5 +1,5 @@
 """Lambda entry point of the executive workflows' work steps
-(state_machines/executive_monthly.asl.json, executive_weekly.asl.json).
+(state_machines/executive.asl.json, rendered per grain).
 
 `event["action"]` picks the step; every step gets the run (`time`, `grain`, `period`,
 `run_id`) and hands the next one small Parquet/JSON work files under `_work/executive/`

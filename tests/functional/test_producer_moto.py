@@ -27,7 +27,7 @@ from functions.core import codes
 from functions.core.ingest import clicks
 from pablo.commands import send_clicks
 from pablo.local.context import local_client
-from pablo.producer import ClickProducer, VirtualTime
+from pablo.producer.click_producer import ClickProducer, VirtualTime
 from tests import click_corpus
 
 STREAM = "clicks"
