@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any, Final
@@ -26,8 +25,9 @@ from typing import Any, Final
 import pyarrow as pa
 from aws_lambda_powertools import Logger
 
-from functions.adapters import engagement_io, glue_catalog, s3_objects
-from functions.core import env, metric_names, schemas
+from functions.adapters import glue_catalog, metrics, s3_objects, s3_tables, state_table
+from functions.adapters.metrics import Datapoint
+from functions.core import metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest.clicks import parquet_bytes
 from functions.core.transform import engagement
@@ -39,6 +39,7 @@ from functions.core.transform.engagement_state import (
     parse_time,
 )
 from functions.handlers.clients import client as _client
+from functions.handlers.settings import Settings, settings
 
 DATA_FILE: Final = "data.parquet"
 SCRATCH: Final = tempfile.gettempdir()  # /tmp on Lambda: its ephemeral storage
@@ -60,34 +61,11 @@ INCOMPLETE_HOURS_METRIC: Final = "StreamIncompleteHours"
 logger = Logger()
 
 
-@dataclass(frozen=True)
-class Settings:
-    raw_bucket: str
-    curated_bucket: str
-    state_table: str
-    raw_database: str
-    curated_database: str
-    metrics_namespace: str
-    gap_minutes: float
-    engine: engagement.Engine
-    scratch_dir: str
-
-
 @cache
-def _settings() -> Settings:
-    return Settings(
-        raw_bucket=os.environ[env.RAW_BUCKET],
-        curated_bucket=os.environ[env.CURATED_BUCKET],
-        state_table=os.environ[env.STATE_TABLE],
-        raw_database=os.environ[env.GLUE_DATABASE_RAW],
-        curated_database=os.environ[env.GLUE_DATABASE_CURATED],
-        metrics_namespace=os.environ[env.METRICS_NAMESPACE],
-        gap_minutes=float(os.environ[env.SESSION_GAP_MINUTES]),
-        # DuckDB's share of a 2 GB budget: Python, Arrow and the Parquet writer live outside
-        # its limit (the whole process peaks at ~1.5 GB on 50M clicks: bench/README.md).
-        engine=engagement.Engine(memory_limit="1.4GB", temp_directory=f"{SCRATCH}/duckdb"),
-        scratch_dir=SCRATCH,
-    )
+def _engine() -> engagement.Engine:
+    # DuckDB's share of a 2 GB budget: Python, Arrow and the Parquet writer live outside
+    # its limit (the whole process peaks at ~1.5 GB on 50M clicks: bench/README.md).
+    return engagement.Engine(memory_limit="1.4GB", temp_directory=f"{SCRATCH}/duckdb")
 
 
 @logger.inject_lambda_context(log_event=True)
@@ -111,14 +89,14 @@ def _now(event: dict[str, Any]) -> datetime:
 
 def plan(event: dict[str, Any]) -> dict[str, Any]:
     """The run: days to aggregate (explicit `days`, or yesterday + dirty days)."""
-    settings = _settings()
+    config = settings()
     event = event.get("input", event)  # the workflow passes its whole input under "input"
     now = _now(event)
     explicit = event.get("days")
     if explicit:
         days = sorted({date.fromisoformat(d) for d in explicit})
     else:
-        states = engagement_io.day_states(_client("dynamodb"), table=settings.state_table)
+        states = state_table.day_states(_client("dynamodb"), table=config.state_table)
         days = days_to_compute(now, states)
     until = max(days[-1], now.date() - timedelta(days=1)) if days else now.date()
     run_id = str(event.get("run_id") or f"engagement-{now:%Y%m%dT%H%M%SZ}")
@@ -134,22 +112,22 @@ def plan(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
-    settings = _settings()
+    config = settings()
     now = _now(event)
     day = date.fromisoformat(event["day"])
     run_id = str(event["run_id"])
     s3, dynamodb = _client("s3"), _client("dynamodb")
-    state = engagement_io.get_day_state(dynamodb, table=settings.state_table, day=day)
+    state = state_table.get_day_state(dynamodb, table=config.state_table, day=day)
     partition = {"dt": day.isoformat()}
 
-    with tempfile.TemporaryDirectory(dir=settings.scratch_dir) as scratch:
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
         # Raw files go to local disk and DuckDB scans them there: memory stays within the
         # engine's limit whatever the day's size (the clicks file is streamed back up).
         raw_dir = os.path.join(scratch, "raw")
         os.mkdir(raw_dir)
-        raw = engagement_io.download_partition(
+        raw = s3_tables.download_partition(
             s3,
-            bucket=settings.raw_bucket,
+            bucket=config.raw_bucket,
             table=schemas.RAW_CLICKS,
             partitions=partition,
             directory=raw_dir,
@@ -160,17 +138,15 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             day,
             clicks_path=clicks_path,
             first_aggregated_at=state.aggregated_at,
-            gap_minutes=settings.gap_minutes,
-            engine=settings.engine,
+            gap_minutes=config.session_gap_minutes,
+            engine=_engine(),
         )
-        clicks_key = engagement_io.partition_prefix(schemas.CLICKS, partition) + DATA_FILE
-        engagement_io.upload_file(
-            s3, bucket=settings.curated_bucket, key=clicks_key, path=clicks_path
-        )
-        _register(settings, schemas.CLICKS, partition, database=settings.curated_database)
+        clicks_key = s3_tables.partition_prefix(schemas.CLICKS, partition) + DATA_FILE
+        s3_objects.upload_file(s3, bucket=config.curated_bucket, key=clicks_key, path=clicks_path)
+        _register(config, schemas.CLICKS, partition, database=config.curated_database)
     user_daily = computed.user_daily
-    counts = engagement_io.read_partition(
-        s3, bucket=settings.raw_bucket, table=schemas.PRODUCER_COUNTS, partitions=partition
+    counts = s3_tables.read_partition(
+        s3, bucket=config.raw_bucket, table=schemas.PRODUCER_COUNTS, partitions=partition
     )
     completeness = engagement.stream_completeness(
         counts,
@@ -179,12 +155,12 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         min_missing=COMPLETENESS_MIN_MISSING,
     )
     daily = engagement.engagement_daily(
-        user_daily, day, outages=completeness.outages, engine=settings.engine
+        user_daily, day, outages=completeness.outages, engine=_engine()
     )
     previous = None
     if state.aggregated_at is not None:
-        previous = engagement_io.read_partition(
-            s3, bucket=settings.curated_bucket, table=schemas.ENGAGEMENT_DAILY, partitions=partition
+        previous = s3_tables.read_partition(
+            s3, bucket=config.curated_bucket, table=schemas.ENGAGEMENT_DAILY, partitions=partition
         )
     outputs = {
         schemas.DEDUP_DAILY: computed.dedup,
@@ -193,12 +169,12 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         schemas.ENGAGEMENT_DAILY: daily,
     }
     for table, rows in outputs.items():
-        _write_curated(settings, table, rows, partition)
-    _register(settings, schemas.RAW_CLICKS, partition, database=settings.raw_database)
+        _write_curated(config, table, rows, partition)
+    _register(config, schemas.RAW_CLICKS, partition, database=config.raw_database)
     restated = 0
     if previous is not None:
         restated = _restate(
-            settings,
+            config,
             previous,
             daily,
             day=day,
@@ -206,9 +182,9 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             run_id=run_id,
             reason=str(event.get("reason") or engagement.LATE_DATA),
         )
-    engagement_io.record_aggregated(
+    state_table.record_aggregated(
         dynamodb,
-        table=settings.state_table,
+        table=config.state_table,
         day=day,
         at=now,
         seen_marks=state.marks,
@@ -217,14 +193,14 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
     )
     dedup = computed.dedup.to_pylist()[0]
     incomplete = sum(1 for c in completeness.hours.column("complete").to_pylist() if not c)
-    engagement_io.put_metrics(
+    metrics.put_metrics(
         _client("cloudwatch"),
-        namespace=settings.metrics_namespace,
+        namespace=config.metrics_namespace,
         at=now,
-        values=[
-            (DAYS_COMPUTED_METRIC, {}, 1, "Count"),
-            (RESTATED_METRIC, {}, restated, "Count"),
-            (INCOMPLETE_HOURS_METRIC, {}, incomplete, "Count"),
+        datapoints=[
+            Datapoint(DAYS_COMPUTED_METRIC, 1),
+            Datapoint(RESTATED_METRIC, restated),
+            Datapoint(INCOMPLETE_HOURS_METRIC, incomplete),
         ],
     )
     result = {
@@ -247,16 +223,16 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
 
 def active_users(event: dict[str, Any]) -> dict[str, Any]:
     """ACTIVE_USERS_DAILY for every day of `days` (30 days of user_daily each)."""
-    settings = _settings()
+    config = settings()
     s3 = _client("s3")
     days = sorted(date.fromisoformat(d) for d in event.get("days", []))
     if not days:
         return {"days": [], "rows": 0}
-    account_events = _account_events(settings)
+    account_events = _account_events(config)
     first = days[0] - timedelta(days=ACTIVE_WINDOW_DAYS - 1)
-    user_daily = s3_objects.read_days(
+    user_daily = s3_tables.read_days(
         s3,
-        bucket=settings.curated_bucket,
+        bucket=config.curated_bucket,
         table=schemas.ENGAGEMENT_USER_DAILY,
         first=first,
         last=days[-1],
@@ -264,40 +240,40 @@ def active_users(event: dict[str, Any]) -> dict[str, Any]:
     tables = engagement.active_users_days(
         user_daily,
         {day: engagement.seats_as_of(account_events, day) for day in days},
-        engine=settings.engine,
+        engine=_engine(),
     )
     rows = 0
     for day, table in tables.items():
-        _write_curated(settings, schemas.ACTIVE_USERS_DAILY, table, {"dt": day.isoformat()})
+        _write_curated(config, schemas.ACTIVE_USERS_DAILY, table, {"dt": day.isoformat()})
         rows += table.num_rows
     return {"days": [d.isoformat() for d in days], "rows": rows}
 
 
-def _account_events(settings: Settings) -> pa.Table:
+def _account_events(config: Settings) -> pa.Table:
     """Every raw account event (small: one row per account change); empty if none landed."""
-    return s3_objects.read_files(
-        _client("s3"), bucket=settings.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS
+    return s3_tables.read_files(
+        _client("s3"), bucket=config.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS
     )
 
 
 def _write_curated(
-    settings: Settings, table: schemas.Table, rows: pa.Table, partitions: dict[str, str]
+    config: Settings, table: schemas.Table, rows: pa.Table, partitions: dict[str, str]
 ) -> None:
-    _write_curated_body(settings, table, parquet_bytes(rows, table), partitions)
+    _write_curated_body(config, table, parquet_bytes(rows, table), partitions)
 
 
 def _write_curated_body(
-    settings: Settings, table: schemas.Table, body: bytes, partitions: dict[str, str]
+    config: Settings, table: schemas.Table, body: bytes, partitions: dict[str, str]
 ) -> None:
-    key = engagement_io.partition_prefix(table, partitions) + DATA_FILE
-    engagement_io.put_object(_client("s3"), bucket=settings.curated_bucket, key=key, body=body)
-    _register(settings, table, partitions, database=settings.curated_database)
+    key = s3_tables.partition_prefix(table, partitions) + DATA_FILE
+    s3_objects.put_object(_client("s3"), bucket=config.curated_bucket, key=key, body=body)
+    _register(config, table, partitions, database=config.curated_database)
 
 
 def _register(
-    settings: Settings, table: schemas.Table, partitions: dict[str, str], *, database: str
+    config: Settings, table: schemas.Table, partitions: dict[str, str], *, database: str
 ) -> None:
-    bucket = settings.raw_bucket if table.bucket is schemas.Bucket.RAW else settings.curated_bucket
+    bucket = config.raw_bucket if table.bucket is schemas.Bucket.RAW else config.curated_bucket
     glue_catalog.register_partitions(
         _client("glue"),
         database=database,
@@ -308,7 +284,7 @@ def _register(
 
 
 def _restate(
-    settings: Settings,
+    config: Settings,
     previous: pa.Table,
     daily: pa.Table,
     *,
@@ -334,14 +310,14 @@ def _restate(
     month = now.strftime("%Y-%m")
     partitions = {"month": month}
     key = (
-        engagement_io.partition_prefix(schemas.RESTATEMENTS, partitions)
+        s3_tables.partition_prefix(schemas.RESTATEMENTS, partitions)
         + f"{schemas.ENGAGEMENT_DAILY.name}-{day.isoformat()}-{run_id}.parquet"
     )
-    engagement_io.put_object(
+    s3_objects.put_object(
         _client("s3"),
-        bucket=settings.curated_bucket,
+        bucket=config.curated_bucket,
         key=key,
         body=parquet_bytes(rows, schemas.RESTATEMENTS),
     )
-    _register(settings, schemas.RESTATEMENTS, partitions, database=settings.curated_database)
+    _register(config, schemas.RESTATEMENTS, partitions, database=config.curated_database)
     return int(rows.num_rows)

@@ -20,14 +20,14 @@ from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import experiments_io, metrics, profit_io, s3_objects
+from functions.adapters import glue_catalog, metrics, s3_tables
 from functions.core import metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import experiments_inputs
 from functions.core.ingest.landing import parse_event_time
 from functions.core.transform import experiments
 from functions.handlers.clients import client
-from functions.handlers.experiments_common import Settings, settings
+from functions.handlers.settings import Settings, settings
 
 SRM_METRIC: Final = metric_names.EXPERIMENTS_FAILING_SRM
 OUTPUT_NAME: Final = "experiments-weekly"
@@ -69,7 +69,7 @@ def run_request(request: dict[str, Any]) -> tuple[datetime, date]:
 
 def build_assignments(config: Settings, week: date) -> dict[str, Any]:
     s3 = client("s3")
-    raw = profit_io.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ASSIGNMENTS)
+    raw = s3_tables.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ASSIGNMENTS)
     table = experiments.assignments_table(raw)
     keys = _write(config, schemas.EXPERIMENT_ASSIGNMENTS, table)
     answer = {
@@ -86,24 +86,24 @@ def build_assignments(config: Settings, week: date) -> dict[str, Any]:
 def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     s3 = client("s3")
     curated, raw = config.curated_bucket, config.raw_bucket
-    assignments = profit_io.read_table(s3, bucket=curated, table=schemas.EXPERIMENT_ASSIGNMENTS)
+    assignments = s3_tables.read_table(s3, bucket=curated, table=schemas.EXPERIMENT_ASSIGNMENTS)
     definitions = experiments_inputs.definitions_from_table(
-        experiments_io.read_definitions(s3, bucket=raw)
+        s3_tables.read_table(s3, bucket=raw, table=schemas.RAW_EXPERIMENTS)
     )
     window = config.pre_period_days
     span = experiments.engagement_days_needed(assignments, week=week, window_days=window)
     first, last = span or (week, week - timedelta(days=1))  # an empty range: nobody exposed
     inputs = experiments.Inputs(
         assignments=assignments,
-        engagement_daily=s3_objects.read_days(
+        engagement_daily=s3_tables.read_days(
             s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=first, last=last
         ),
-        user_daily=s3_objects.read_days(
+        user_daily=s3_tables.read_days(
             s3, bucket=curated, table=schemas.ENGAGEMENT_USER_DAILY, first=first, last=last
         ),
-        account_events=profit_io.read_table(s3, bucket=raw, table=schemas.RAW_ACCOUNT_EVENTS),
+        account_events=s3_tables.read_table(s3, bucket=raw, table=schemas.RAW_ACCOUNT_EVENTS),
     )
-    data_through = experiments_io.newest_day(s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY)
+    data_through = s3_tables.newest_day(s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY)
     built = experiments.unit_metrics(
         inputs, week=week, data_through=data_through, window_days=window
     )
@@ -156,15 +156,23 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write(config: Settings, table: schemas.Table, rows: Any) -> list[str]:
-    return experiments_io.write_table(
+    """One file per partition of `rows`, registered in Glue; the keys."""
+    keys = s3_tables.write_partitioned(
         client("s3"),
-        client("glue"),
         bucket=config.curated_bucket,
-        database=config.curated_database,
         table=table,
         rows=rows,
         name=OUTPUT_NAME,
+        kms=False,
     )
+    glue_catalog.register_keys(
+        client("glue"),
+        database=config.curated_database,
+        table=table,
+        bucket=config.curated_bucket,
+        keys=keys,
+    )
+    return keys
 
 
 def _remove_stale_days(
@@ -175,7 +183,7 @@ def _remove_stale_days(
     removed: list[str] = []
     table = schemas.EXPERIMENT_UNIT_DAILY
     for experiment_id in sorted(set(assignments.column("experiment_id").to_pylist())):
-        removed += experiments_io.delete_stale(
+        removed += s3_tables.delete_stale(
             client("s3"),
             bucket=config.curated_bucket,
             prefix=f"{table.prefix}/experiment_id={experiment_id}/",

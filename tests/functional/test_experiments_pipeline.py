@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from functions.adapters import profit_io
+from functions.adapters import s3_tables
 from functions.core import schemas
+from functions.handlers.settings import Buckets
 from pablo.demo import DemoRun
 from pablo.demo_parts.experiments import ExperimentsDemo
 from tests.conftest import EmulatorServer
@@ -35,8 +36,8 @@ INGESTED = "experiment input ingested"
 wait_for = functools.partial(shared_wait_for, timeout=120.0)
 
 
-def _buckets(stack: EmulatorServer) -> profit_io.Buckets:
-    return profit_io.Buckets(
+def _buckets(stack: EmulatorServer) -> Buckets:
+    return Buckets(
         raw=stack.outputs["RawBucketName"],
         curated=stack.outputs["CuratedBucketName"],
         finance=stack.outputs["FinanceBucketName"],
@@ -79,8 +80,8 @@ def landed(deployed_stack: EmulatorServer, company: Company) -> EmulatorServer:
         (schemas.ENGAGEMENT_USER_DAILY, company.user_daily, buckets.curated),
         (schemas.RAW_ACCOUNT_EVENTS, company.account_events, buckets.raw),
     ):
-        profit_io.write_partitioned(
-            s3, bucket=bucket, table=table, rows=rows, name="upstream", finance=False
+        s3_tables.write_partitioned(
+            s3, bucket=bucket, table=table, rows=rows, name="upstream", kms=False
         )
     return stack
 
@@ -113,7 +114,7 @@ def scheduled_run(landed: EmulatorServer) -> dict[str, Any]:
 
 def _read(stack: EmulatorServer, table: schemas.Table, **where: str) -> list[dict[str, Any]]:
     bucket = _buckets(stack).for_table(table)
-    rows = profit_io.read_table(
+    rows = s3_tables.read_table(
         stack.client("s3"), bucket=bucket, table=table, partition_filter=where or None
     )
     return rows.to_pylist()

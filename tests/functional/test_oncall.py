@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from functions.adapters import oncall_io
+from functions.adapters import state_table
 from functions.core import schemas
 from functions.core.errors import ValidationError
 from functions.core.monitor import oncall as core
@@ -147,7 +147,7 @@ def test_ack_records_who_and_mutes_then_ok_unmutes_and_closes(
     # then the OK did not page (muted), the unmute function re-enabled actions and closed
     assert _alarm(deployed_stack, name)["StateValue"] == "OK"
     wait_for(lambda: _alarm(deployed_stack, name)["ActionsEnabled"], "actions re-enabled")
-    acks = oncall_io.acks(
+    acks = state_table.acks(
         deployed_stack.client("dynamodb"), table=deployed_stack.outputs["StateTableName"]
     )
     (closed,) = [a for a in acks if a.alarm == name]
@@ -401,7 +401,7 @@ def test_quarantined_account_event_lines_are_relanded_once(
     body = s3.get_object(Bucket=landing, Key=replayed.key)["Body"].read()
     assert body == raw + b"\n"
     assert second.records == 0 and second.files == ()
-    runs = oncall_io.replay_runs(
+    runs = state_table.replay_runs(
         deployed_stack.client("dynamodb"), table=deployed_stack.outputs["StateTableName"]
     )
     assert [(r["pipeline"], r["records"]) for r in runs if r["reason"] == "unknown_plan"] == [

@@ -36,6 +36,10 @@ UPSTREAMS: Final = (ENGAGEMENT, GROWTH, PROFIT)
 UPSTREAM_STALE: Final = "upstream_stale"
 DIRTY_PARTITIONS: Final = "dirty_partitions"
 BACKFILL_REASON: Final = "backfill"
+# The gate's bounds in AWS (a deployment may set others): the wait between checks, and
+# how many checks before it gives up and alerts on-call.
+DEFAULT_WAIT_SECONDS: Final = 900
+DEFAULT_MAX_CHECKS: Final = 8
 # An automatic backfill's execution name: `<run id, cut>-<upstream>-backfill[-<version>]`
 # (the name is the idempotency key: one backfill per run, upstream and stale state).
 _AUTOMATIC_BACKFILL = re.compile(
