@@ -17,7 +17,7 @@ a period (`monthly-YYYY-MM`, `weekly-<Sunday>`), so the schedules target this fu
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
@@ -25,10 +25,9 @@ from aws_lambda_powertools import Logger
 from functions.adapters import metrics, state_table, workflows
 from functions.core import metric_names
 from functions.core.errors import ValidationError
-from functions.core.report import executive_inputs, executive_layout
+from functions.core.report import executive, executive_inputs, executive_layout
 from functions.core.report.executive_period import (
     MONTH,
-    WEEK,
     Period,
     format_time,
     parse_time,
@@ -40,12 +39,8 @@ from functions.handlers.clients import client
 from functions.handlers.executive_common import input_versions, read_kpi_rows
 from functions.handlers.settings import Settings, settings
 
-# When a period's report is due: the schedule plus the freshness gate's bounded wait.
-MONTH_DUE_DAY: Final = 6
-WEEK_DUE_AFTER: Final = timedelta(days=1)  # Tuesday 00:00 after the Sunday
 MISSING_METRIC: Final = metric_names.EXECUTIVE_REPORTS_MISSING
 PRELIMINARY_METRIC: Final = metric_names.EXECUTIVE_PRELIMINARY_MONTHS
-PRELIMINARY_LOOKBACK_MONTHS: Final = 3
 
 logger = Logger()
 
@@ -81,22 +76,13 @@ def start(grain: str, now: datetime) -> dict[str, Any]:
     return answer
 
 
-def due_periods(now: datetime) -> list[Period]:
-    """The latest month and week whose report should exist by `now`."""
-    month = period_to_run(MONTH, now)
-    if now.day < MONTH_DUE_DAY:
-        month = month.previous()
-    week = period_to_run(WEEK, now)
-    if now < week.end_instant + WEEK_DUE_AFTER:
-        week = week.previous()
-    return [month, week]
-
-
 def check(now: datetime) -> dict[str, Any]:
     config = settings()
     s3 = client("s3")
     missing = [
-        p.execution_name for p in due_periods(now) if not _published(s3, config.curated_bucket, p)
+        p.execution_name
+        for p in executive_layout.due_periods(now)
+        if not _published(s3, config.curated_bucket, p)
     ]
     restating = _restate_changed(s3, config, now)
     preliminary = _preliminary_months(s3, config.curated_bucket, now)
@@ -118,7 +104,7 @@ def _restate_changed(s3: Any, config: Settings, now: datetime) -> list[str]:
     inputs that have changed since (a late event, a backfill, a replayed outage, a
     sign-off): the row follows its inputs. A period with a run in progress is left to it."""
     dynamodb, sfn = client("dynamodb"), client("stepfunctions")
-    latest = {p.grain: p for p in due_periods(now)}
+    latest = {p.grain: p for p in executive_layout.due_periods(now)}
     started: list[str] = []
     for period in executive_inputs.lookback_periods(latest):
         recorded = state_table.built_from(dynamodb, table=config.state_table, period=period)
@@ -160,13 +146,9 @@ def _published(s3: Any, bucket: str, period: Period) -> bool:
 
 
 def _preliminary_months(s3: Any, bucket: str, now: datetime) -> list[str]:
-    month = period_to_run(MONTH, now)
-    months = [month]
-    for _ in range(PRELIMINARY_LOOKBACK_MONTHS - 1):
-        months.append(months[-1].previous())
     found = []
-    for period in months:
+    for period in executive_layout.preliminary_watch(now):
         rows = read_kpi_rows(s3, bucket=bucket, period=period).to_pylist()
-        if rows and rows[0]["publication_status"] != "final":
+        if rows and rows[0]["publication_status"] != executive.FINAL:
             found.append(period.name)
     return sorted(found)

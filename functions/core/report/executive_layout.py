@@ -5,16 +5,28 @@ period's executions among a state machine's, and the version of an upstream's in
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from functions.core import schemas
 from functions.core.report import executive_inputs
 from functions.core.report.executive_freshness import PROFIT
-from functions.core.report.executive_period import Period, period_of_execution
+from functions.core.report.executive_period import (
+    MONTH,
+    WEEK,
+    Period,
+    period_of_execution,
+    period_to_run,
+)
 
 WORK_PREFIX: Final = "_work/executive"  # outside every table's location: never in Athena
 REPORT_PREFIX: Final = "reports/executive"
 KPI_FILE: Final = "exec_kpi"
+# When a period's report is due: the schedule plus the freshness gate's bounded wait.
+MONTH_DUE_DAY: Final = 6
+WEEK_DUE_AFTER: Final = timedelta(days=1)  # Tuesday 00:00 after the Sunday
+# The months whose row the daily check watches for staying preliminary.
+PRELIMINARY_LOOKBACK_MONTHS: Final = 3
 
 
 def work_key(period: Period, name: str) -> str:
@@ -78,3 +90,22 @@ def input_version(
             "reconciliation": record.get("reconciliation"),
         }
     return executive_inputs.version(etags, extra=extra)
+
+
+def due_periods(now: datetime) -> list[Period]:
+    """The latest month and week whose report should exist by `now`."""
+    month = period_to_run(MONTH, now)
+    if now.day < MONTH_DUE_DAY:
+        month = month.previous()
+    week = period_to_run(WEEK, now)
+    if now < week.end_instant + WEEK_DUE_AFTER:
+        week = week.previous()
+    return [month, week]
+
+
+def preliminary_watch(now: datetime) -> list[Period]:
+    """The months the daily check looks at for a row still preliminary, latest first."""
+    months = [period_to_run(MONTH, now)]
+    for _ in range(PRELIMINARY_LOOKBACK_MONTHS - 1):
+        months.append(months[-1].previous())
+    return months
