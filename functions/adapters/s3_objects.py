@@ -156,6 +156,14 @@ def metadata(s3: Any, *, bucket: str, key: str) -> dict[str, str] | None:
     return dict(head.get("Metadata", {}))
 
 
+def delete_object(s3: Any, *, bucket: str, key: str) -> None:
+    """Delete one object (deleting a key that does not exist succeeds, as in S3)."""
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"delete s3://{bucket}/{key}") from exc
+
+
 def delete_keys(s3: Any, *, bucket: str, keys: Sequence[str]) -> None:
     """Delete the objects, DELETE_BATCH per call."""
     for start in range(0, len(keys), DELETE_BATCH):

@@ -11,7 +11,7 @@ in and nothing here reads the environment.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -245,20 +245,28 @@ def record_aggregated(
     seen_marks: int,
     run_id: str,
     landed: int,
+    unknown_accounts: Sequence[str] = (),
 ) -> None:
     """The day is published as of `seen_marks` late arrivals (marks that come after stay dirty);
     `aggregated_at` keeps the first publication; `landed` = distinct clicks kept (0 for a day
-    aggregated before any data: it covers nothing)."""
+    aggregated before any data: it covers nothing); `unknown_accounts`: the accounts whose
+    clicks this run quarantined as unknown (the day is recomputed once one is created)."""
     update_if(
         dynamodb,
         table=table,
         key={"pk": DAY_PK, "sk": day.isoformat()},
         update=(
             "SET aggregated_at = if_not_exists(aggregated_at, :at), clean_marks = :seen, "
-            "last_run = :run, last_run_at = :at, landed = :landed"
+            "last_run = :run, last_run_at = :at, landed = :landed, unknown_accounts = :unknown"
         ),
         condition=None,
-        values={":at": format_time(at), ":seen": seen_marks, ":run": run_id, ":landed": landed},
+        values={
+            ":at": format_time(at),
+            ":seen": seen_marks,
+            ":run": run_id,
+            ":landed": landed,
+            ":unknown": sorted(unknown_accounts),
+        },
         what=f"record {day} aggregated",
     )
 

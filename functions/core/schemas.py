@@ -496,7 +496,7 @@ DEDUP_DAILY = Table(
     description="Per day: rows landed, kept, and duplicates removed by kind",
     columns=(
         _c("rows_landed", "bigint", "Raw rows for the day"),
-        _c("rows_kept", "bigint", "Distinct event_ids kept"),
+        _c("rows_kept", "bigint", "Distinct event_ids kept (clicks of known accounts)"),
         _c("natural_duplicates", "bigint", "Extra copies with the same payload"),
         _c(
             "synthetic_duplicates",
@@ -504,6 +504,12 @@ DEDUP_DAILY = Table(
             "Extra copies with the same event_id and a different payload",
         ),
         _c("late_rows", "bigint", "Rows that arrived after the day was first aggregated"),
+        _c(
+            "unknown_account_clicks",
+            "bigint",
+            "Distinct event_ids of accounts no creating event created: quarantined"
+            " unknown_account, not kept (rows_landed = rows_kept + duplicates + these)",
+        ),
     ),
     partition_keys=(_dt(),),
 )

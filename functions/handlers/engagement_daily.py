@@ -3,11 +3,14 @@
 One function, three steps chosen by `event["action"]`:
 
 - `plan`: which days to compute: yesterday (relative to the scheduled event's `time`) plus
-  every dirty day, or an explicit `days` list (backfill). Returns the run's days.
-- `aggregate_day`: for one day, compaction (raw_clicks -> clicks + dedup_daily),
+  every dirty day and every day that quarantined clicks of an account a creating event has
+  since created, or an explicit `days` list (backfill). Returns the run's days.
+- `aggregate_day`: for one day, compaction (raw_clicks -> clicks + dedup_daily) with the
+  account check (clicks of accounts no creating event created are quarantined
+  `unknown_account`, counted in dedup_daily and left out of every figure),
   engagement_user_daily, stream completeness (producer counts vs landed) and
   engagement_daily with its complete flag; restatements against the previous version;
-  Glue partitions; the day recorded as aggregated.
+  Glue partitions; the day recorded as aggregated, with the unknown accounts it saw.
 - `active_users`: DAU/WAU/MAU and seat utilisation for the given days.
 
 "Now" is always the event's `time`, never the wall clock. Outputs are written at

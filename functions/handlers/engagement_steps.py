@@ -18,13 +18,14 @@ from aws_lambda_powertools import Logger
 
 from functions.adapters import glue_catalog, metrics, s3_objects, s3_tables, state_table
 from functions.adapters.metrics import Datapoint
-from functions.core import metric_names, schemas
+from functions.core import definitions, metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest.clicks import parquet_bytes
 from functions.core.transform import engagement
 from functions.core.transform.engagement_state import (
     ACTIVE_WINDOW_DAYS,
     active_user_days,
+    awaiting_accounts,
     days_to_compute,
     format_time,
     parse_time,
@@ -76,7 +77,9 @@ def plan(event: dict[str, Any]) -> dict[str, Any]:
         days = sorted({date.fromisoformat(d) for d in explicit})
     else:
         states = state_table.day_states(_client("dynamodb"), table=config.state_table)
-        days = days_to_compute(now, states)
+        # The account events are read only when some day is waiting for an account.
+        known = _known_accounts(config) if awaiting_accounts(states) else frozenset()
+        days = days_to_compute(now, states, known)
     until = max(days[-1], now.date() - timedelta(days=1)) if days else now.date()
     run_id = str(event.get("run_id") or f"engagement-{now:%Y%m%dT%H%M%SZ}")
     result = {
@@ -116,6 +119,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             raw,
             day,
             clicks_path=clicks_path,
+            known_accounts=_known_accounts(config),
             first_aggregated_at=state.aggregated_at,
             gap_minutes=config.session_gap_minutes,
             engine=_engine(),
@@ -150,6 +154,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
     for table, rows in outputs.items():
         _write_curated(config, table, rows, partition)
     _register(config, schemas.RAW_CLICKS, partition, database=config.raw_database)
+    _quarantine_unknown_accounts(config, computed.unknown_account_clicks, day, now)
     restated = 0
     if previous is not None:
         restated = _restate(
@@ -169,6 +174,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         seen_marks=state.marks,
         run_id=run_id,
         landed=int(computed.dedup.to_pylist()[0]["rows_kept"]),
+        unknown_accounts=engagement.unknown_accounts_of(computed.unknown_account_clicks),
     )
     dedup = computed.dedup.to_pylist()[0]
     incomplete = sum(1 for c in completeness.hours.column("complete").to_pylist() if not c)
@@ -189,7 +195,13 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         "clicks": computed.clicks_rows,
         **{
             k: dedup[k]
-            for k in ("rows_landed", "natural_duplicates", "synthetic_duplicates", "late_rows")
+            for k in (
+                "rows_landed",
+                "natural_duplicates",
+                "synthetic_duplicates",
+                "late_rows",
+                "unknown_account_clicks",
+            )
         },
         "accounts": daily.num_rows,
         "complete": incomplete == 0,
@@ -232,6 +244,37 @@ def _account_events(config: Settings) -> pa.Table:
     """Every raw account event (small: one row per account change); empty if none landed."""
     return s3_tables.read_files(
         _client("s3"), bucket=config.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS
+    )
+
+
+def _known_accounts(config: Settings) -> frozenset[str]:
+    """The accounts a creating event created, from every raw account event landed so far
+    (the growth pipeline's definition: definitions.known_accounts)."""
+    return definitions.known_accounts(_account_events(config))
+
+
+def _quarantine_unknown_accounts(
+    config: Settings, clicks: pa.Table, day: date, now: datetime
+) -> None:
+    """The day's clicks of unknown accounts, in the day's one quarantine file (replaced by
+    each run; removed when the day has none left, e.g. once a late creating event landed)."""
+    key = (
+        s3_tables.partition_prefix(
+            schemas.QUARANTINE,
+            {"pipeline": schemas.Pipeline.ENGAGEMENT.value, "dt": day.isoformat()},
+        )
+        + f"{engagement.UNKNOWN_ACCOUNT_CLICKS_FILE}.parquet"
+    )
+    s3 = _client("s3")
+    if clicks.num_rows == 0:
+        s3_objects.delete_object(s3, bucket=config.quarantine_bucket, key=key)
+        return
+    rows = engagement.unknown_account_quarantine(clicks, day, received_at=now)
+    s3_objects.put_object(
+        s3,
+        bucket=config.quarantine_bucket,
+        key=key,
+        body=parquet_bytes(rows, schemas.QUARANTINE),
     )
 
 

@@ -5,11 +5,15 @@ workflow input is the scheduled event (its `time` is the run's "now") or
 `{"time": ISO 8601, "week": "YYYY-MM-DD"}` to rebuild the week ending that Sunday (a
 backfill). Without `week`, the week is the latest one whose Sunday is over.
 
-- assignments: experiment_assignments (every experiment, every unit) from raw_assignments.
+- assignments: experiment_assignments (every experiment, every unit) from raw_assignments;
+  assignments of account units that no account event created are quarantined
+  `unknown_account` (their quarantine files rewritten by every run, so each is there once).
 - analyse: experiment_unit_daily (every day from each unit's exposure through the week's
   Sunday), experiment_covariates (CUPED pre-period) and experiment_health_weekly of the
-  week; publishes ExperimentsFailingSrm (experiments whose SRM p-value is below the
-  threshold) at "now"; answers the flagged experiments for the workflow's Choice.
+  week; every value of a unit day published before that the rebuild changed is logged in
+  restatements (old, new, why); publishes ExperimentsFailingSrm (experiments whose SRM
+  p-value is below the threshold) at "now"; answers the flagged experiments for the
+  workflow's Choice.
 Every file has one deterministic key per partition: re-running overwrites, byte-identical.
 """
 
@@ -18,19 +22,29 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
 from functions.adapters import glue_catalog, metrics, s3_tables
+from functions.core import definitions as business
 from functions.core import metric_names, schemas
 from functions.core.errors import ValidationError
 from functions.core.ingest import experiments_inputs
 from functions.core.ingest.landing import parse_event_time
-from functions.core.transform import experiments
+from functions.core.transform import engagement, experiments
 from functions.handlers.clients import client
 from functions.handlers.settings import Settings, settings
 
 SRM_METRIC: Final = metric_names.EXPERIMENTS_FAILING_SRM
 OUTPUT_NAME: Final = "experiments-weekly"
+# Every value of a unit day: a restatement names whichever changed.
+UNIT_DAILY_KEY: Final = ("unit_id",)
+UNIT_DAILY_METRICS: Final = tuple(
+    c.name
+    for c in schemas.EXPERIMENT_UNIT_DAILY.columns
+    if c.name not in {"unit_type", "unit_id", "variant", "date"}
+)
 
 logger = Logger()
 
@@ -43,7 +57,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     now, week = run_request(request)
     action = event.get("action")
     if action == "assignments":
-        return build_assignments(settings(), week)
+        return build_assignments(settings(), now, week)
     if action == "analyse":
         return analyse(settings(), now, week)
     raise ValidationError(f"unknown action {action!r}", reason="bad_event")
@@ -67,14 +81,23 @@ def run_request(request: dict[str, Any]) -> tuple[datetime, date]:
     return now, week
 
 
-def build_assignments(config: Settings, week: date) -> dict[str, Any]:
+def build_assignments(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     s3 = client("s3")
     raw = s3_tables.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ASSIGNMENTS)
-    table = experiments.assignments_table(raw)
+    known = business.known_accounts(
+        s3_tables.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS)
+    )
+    split = experiments.split_unknown_accounts(raw, known, received_at=now)
+    _quarantine_unknown_accounts(config, split.quarantined)
+    table = experiments.assignments_table(split.known)
     keys = _write(config, schemas.EXPERIMENT_ASSIGNMENTS, table)
     answer = {
         "week": week.isoformat(),
+        # raw_assignments = assignments + duplicate_assignments + unknown_account_assignments
         "raw_assignments": raw.num_rows,
+        "assignments": split.known.num_rows,
+        "duplicate_assignments": split.duplicates,
+        "unknown_account_assignments": split.quarantined.num_rows,
         "units": table.num_rows,
         "units_multiple_variants": sum(table.column("multiple_variants").to_pylist()),
         "files": len(keys),
@@ -114,8 +137,10 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
         units_no_data=built.units_no_data,
         threshold=config.srm_p_threshold,
     )
+    previous = _published_unit_days(config, built.unit_daily)
     daily_keys = _write(config, schemas.EXPERIMENT_UNIT_DAILY, built.unit_daily)
     removed = _remove_stale_days(config, assignments, daily_keys, week)
+    restated = _restate(config, previous, built.unit_daily, now=now)
     _write(config, schemas.EXPERIMENT_COVARIATES, built.covariates)
     _write(config, schemas.EXPERIMENT_HEALTH_WEEKLY, health)
     rows = health.to_pylist()
@@ -135,6 +160,7 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
         "pre_period_days": window,
         "unit_days": built.unit_daily.num_rows,
         "stale_files_removed": len(removed),
+        "restatements": restated,
         "experiments": [_summary(r) for r in rows],
         "srm_failed": failing,
         "srm_failed_count": len(failing),
@@ -155,15 +181,12 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write(config: Settings, table: schemas.Table, rows: Any) -> list[str]:
-    """One file per partition of `rows`, registered in Glue; the keys."""
+def _write(
+    config: Settings, table: schemas.Table, rows: Any, *, name: str = OUTPUT_NAME
+) -> list[str]:
+    """One file `name` per partition of `rows`, registered in Glue; the keys."""
     keys = s3_tables.write_partitioned(
-        client("s3"),
-        bucket=config.curated_bucket,
-        table=table,
-        rows=rows,
-        name=OUTPUT_NAME,
-        kms=False,
+        client("s3"), bucket=config.curated_bucket, table=table, rows=rows, name=name, kms=False
     )
     glue_catalog.register_keys(
         client("glue"),
@@ -173,6 +196,84 @@ def _write(config: Settings, table: schemas.Table, rows: Any) -> list[str]:
         keys=keys,
     )
     return keys
+
+
+def _quarantine_unknown_accounts(config: Settings, rows: pa.Table) -> None:
+    """The unknown_account rows, one file per day at fixed keys; the files of days with
+    none left (e.g. the account's creating event landed since) are removed."""
+    s3 = client("s3")
+    keys = s3_tables.write_partitioned(
+        s3,
+        bucket=config.quarantine_bucket,
+        table=schemas.QUARANTINE,
+        rows=rows,
+        name=experiments.UNKNOWN_ACCOUNT_ASSIGNMENTS_FILE,
+        kms=False,
+    )
+    s3_tables.delete_stale(
+        s3,
+        bucket=config.quarantine_bucket,
+        prefix=f"{schemas.QUARANTINE.prefix}/pipeline={schemas.Pipeline.EXPERIMENT.value}/",
+        name=experiments.UNKNOWN_ACCOUNT_ASSIGNMENTS_FILE,
+        keep=keys,
+    )
+
+
+def _published_unit_days(config: Settings, rebuilt: pa.Table) -> pa.Table:
+    """The unit-day rows already published for the days this rebuild wrote (a day built
+    for the first time has none: a new day is no restatement)."""
+    if rebuilt.num_rows == 0:
+        return rebuilt
+    published = s3_tables.read_table(
+        client("s3"), bucket=config.curated_bucket, table=schemas.EXPERIMENT_UNIT_DAILY
+    )
+    last = pc.max(rebuilt.column("dt"))
+    return published.filter(pc.less_equal(published.column("dt"), last))
+
+
+def _restate(config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: datetime) -> int:
+    """Log every value of an already-published unit day that the rebuild changed (old,
+    new, why) in restatements, through engagement's one restatement builder; the count.
+    The rebuild follows late inputs (clicks, account events, assignments): `late_data`."""
+    if previous.num_rows == 0:
+        return 0
+    run_id = f"{OUTPUT_NAME}-{now:%Y%m%dT%H%M%SZ}"
+    parts = []
+    published = sorted(set(zip(*_pairs(previous), strict=True)))
+    for experiment_id, dt in published:
+        parts.append(
+            engagement.restatement_rows(
+                _one_day(previous, experiment_id, dt),
+                _one_day(rebuilt, experiment_id, dt),
+                key_cols=UNIT_DAILY_KEY,
+                metric_cols=UNIT_DAILY_METRICS,
+                table_name=schemas.EXPERIMENT_UNIT_DAILY.name,
+                period=f"{experiment_id}/{dt}",
+                restated_at=now,
+                run_id=run_id,
+                reason=engagement.LATE_DATA,
+            )
+        )
+    rows = pa.concat_tables(parts)
+    if rows.num_rows:
+        _write(
+            config,
+            schemas.RESTATEMENTS,
+            rows,
+            name=f"{schemas.EXPERIMENT_UNIT_DAILY.name}-{run_id}",
+        )
+    return int(rows.num_rows)
+
+
+def _pairs(table: pa.Table) -> tuple[list[str], list[str]]:
+    return table.column("experiment_id").to_pylist(), table.column("dt").to_pylist()
+
+
+def _one_day(table: pa.Table, experiment_id: str, dt: str) -> pa.Table:
+    mask = pc.and_(
+        pc.equal(table.column("experiment_id"), experiment_id), pc.equal(table.column("dt"), dt)
+    )
+    return table.filter(mask)
 
 
 def _remove_stale_days(

@@ -126,7 +126,8 @@ class EngagementPipeline(Construct):
             # the clicks file: about 5.6 GB at 50M clicks a day (bench/README.md).
             ephemeral_storage_mb=10240,
             read_buckets=[buckets.raw],
-            write_buckets=[buckets.curated],
+            # quarantine: each day's clicks of accounts that no account event created
+            write_buckets=[buckets.curated, buckets.quarantine],
             state_table_access=True,
             glue_partition_databases=[Database.RAW, Database.CURATED],
             publish_metrics=True,

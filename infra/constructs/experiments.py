@@ -91,7 +91,8 @@ class ExperimentsPipeline(Construct):
             timeout=Duration.minutes(15),
             memory_size_mb=2048,
             read_buckets=[buckets.raw],
-            write_buckets=[buckets.curated],
+            # quarantine: assignments of account units that no account event created
+            write_buckets=[buckets.curated, buckets.quarantine],
             glue_partition_databases=[Database.CURATED],
             environment=_settings(self),
             publish_metrics=True,

@@ -237,6 +237,9 @@ class EngagementDemo:
                 "accepted_event_ids": self.run.truth.get("totals", {})
                 .get("clicks", {})
                 .get("expected_accepted_event_ids"),
+                "unknown_account_clicks": self.run.truth.get("totals", {})
+                .get("clicks", {})
+                .get("expected_unknown_account_clicks"),
                 "malformed": len(
                     [f for f in faults.get("malformed_records", []) if f.get("input") == "clicks"]
                 ),
@@ -284,16 +287,24 @@ class EngagementDemo:
 
     def _dedup_totals(self) -> dict[str, int]:
         table = self._curated(schemas.DEDUP_DAILY)
-        names = ("rows_landed", "rows_kept", "natural_duplicates", "synthetic_duplicates")
+        names = (
+            "rows_landed",
+            "rows_kept",
+            "natural_duplicates",
+            "synthetic_duplicates",
+            "unknown_account_clicks",
+        )
         if table.num_rows == 0:
             return {n: 0 for n in names}
         return {n: int(pc.sum(table.column(n)).as_py() or 0) for n in names}
 
     def _restated_days(self) -> list[str]:
+        """The days of engagement_daily restated (other tables restate their own periods)."""
         table = self._curated(schemas.RESTATEMENTS)
         if table.num_rows == 0:
             return []
-        return sorted(set(table.column("period").to_pylist()))
+        mine = table.filter(pc.equal(table.column("table_name"), schemas.ENGAGEMENT_DAILY.name))
+        return sorted(set(mine.column("period").to_pylist()))
 
     def _incomplete_days(self) -> list[str]:
         table = self._curated(schemas.ENGAGEMENT_DAILY)
@@ -349,13 +360,15 @@ class EngagementDemo:
 
 
 def _truth_check(section: dict[str, Any]) -> str:
-    """Distinct clicks kept (dedup_daily, outage replays included) and clicks quarantined
-    too_late, each against truth.json."""
+    """Distinct clicks kept (dedup_daily, outage replays included), clicks of unknown
+    accounts (dedup_daily) and clicks quarantined too_late, each against truth.json."""
     truth = section["truth"]
     kept = section["dedup"]["rows_kept"]
+    unknown = section["dedup"].get("unknown_account_clicks", 0)
     too_late = section["quarantined_by_reason"].get("too_late", 0)
     checks = [
         ("distinct clicks kept", kept, truth.get("accepted_event_ids")),
+        ("unknown_account", unknown, truth.get("unknown_account_clicks") or 0),
         ("too late", too_late, truth.get("too_late")),
     ]
     return "vs truth.json: " + ", ".join(

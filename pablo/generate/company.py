@@ -185,6 +185,7 @@ def _click_totals(clicks: ClickTruth) -> dict[str, Any]:
         "late_records": clicks.late_records,
         "too_late_records": clicks.too_late_records,
         "expected_accepted_event_ids": sum(clicks.accepted_by_event_day.values()),
+        "expected_unknown_account_clicks": clicks.unknown_account_clicks,
         "accepted_event_ids_by_event_day": dict(sorted(clicks.accepted_by_event_day.items())),
         "records_by_send_day": clicks.records_by_send_day,
     }

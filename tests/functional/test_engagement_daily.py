@@ -112,6 +112,29 @@ def _curated(rig: EngagementRig, table: schemas.Table, day: date) -> pa.Table:
     return rig.read(rig.curated, f"{table.prefix}/dt={day.isoformat()}/")
 
 
+def _land_account(
+    rig: EngagementRig, account: str, created: datetime, *, seats: int, name: str = "x"
+) -> None:
+    """A creating event (`subscribed`) of `account` in the raw account events."""
+    event = pa.table(
+        {
+            "event_id": [f"created-{account}"],
+            "account_id": [account],
+            "event_type": ["subscribed"],
+            "event_time": [created],
+            "plan": ["team"],
+            "seats": [seats],
+            "mrr_cents": [seats * 1_000],
+            "currency": ["USD"],
+            "recorded_by": [None],
+            "source_key": [f"account_events/{name}.jsonl"],
+        },
+        schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(),
+    )
+    month = created.strftime("%Y-%m")
+    rig.put_parquet(rig.raw, f"raw/raw_account_events/month={month}/{name}.parquet", event)
+
+
 def _bodies(rig: EngagementRig, day: date) -> dict[str, bytes]:
     keys = [
         k
@@ -159,24 +182,8 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
         schema=schemas.PRODUCER_COUNTS.arrow_schema(),
     )
     rig.put_parquet(rig.raw, f"raw/producer_counts/dt={day.isoformat()}/web-1.parquet", counts)
-    # and the account's licensed seats from the raw account events
-    seats = pa.table(
-        {
-            "event_id": ["a1"],
-            "account_id": ["acct-1"],
-            "event_type": ["subscribed"],
-            "event_time": [at - timedelta(days=40)],
-            "plan": ["team"],
-            "seats": [10],
-            "mrr_cents": [10_000],
-            "currency": ["USD"],
-            "recorded_by": [None],
-            "source_key": ["account_events/x.jsonl"],
-        },
-        schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(),
-    )
-    month = (at - timedelta(days=40)).strftime("%Y-%m")
-    rig.put_parquet(rig.raw, f"raw/raw_account_events/month={month}/x.parquet", seats)
+    # and the account's creating event with its licensed seats, in the raw account events
+    _land_account(rig, "acct-1", at - timedelta(days=40), seats=10)
 
     # When the scheduled workflow runs (its input is the scheduled event)
     run_time = rig.server.control.now().replace(microsecond=0) + timedelta(seconds=1)
@@ -189,7 +196,7 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
     dedup = _curated(rig, schemas.DEDUP_DAILY, day).to_pylist()[0]
     # every copy counted: e1 and e3 natural, e2 and e4 synthetic (in batch and across)
     assert (dedup["natural_duplicates"], dedup["synthetic_duplicates"]) == (2, 2)
-    assert (dedup["rows_landed"], dedup["rows_kept"]) == (8, 4)
+    assert (dedup["rows_landed"], dedup["rows_kept"], dedup["unknown_account_clicks"]) == (8, 4, 0)
     # and sessions: u1 has 10:00-10:10 and 11:00 (2 sessions, 600 s), u2 one of 0 s
     daily = _curated(rig, schemas.ENGAGEMENT_DAILY, day).to_pylist()
     assert len(daily) == 1
@@ -261,7 +268,8 @@ def test_backfill_recomputes_a_range_idempotently(
     now = rig.server.control.now()
     days = [now.date() - timedelta(days=3), now.date() - timedelta(days=2)]
     at = datetime(days[0].year, days[0].month, days[0].day, 9, tzinfo=UTC)
-    # Given clicks on the first day of the range
+    # Given clicks on the first day of the range, of a created account
+    _land_account(rig, "acct-1", at - timedelta(days=40), seats=10)
     _send(rig, daily_rig[1], [_click("b1", at, "u9"), _click("b2", at, "u8")])
     sfn = rig.client("stepfunctions")
     # When the range is backfilled twice
@@ -272,3 +280,79 @@ def test_backfill_recomputes_a_range_idempotently(
     assert [r["day"] for r in first] == [d.isoformat() for d in days]
     assert [r["clicks"] for r in first] == [r["clicks"] for r in second] == [2, 0]
     assert _bodies(rig, days[0]) == bodies and bodies
+
+
+def test_clicks_of_an_uncreated_account_are_quarantined_then_restated_once_it_is_created(
+    daily_rig: tuple[EngagementRig, str, str],
+) -> None:
+    rig, stream, machine = daily_rig
+    now = rig.server.control.now()
+    day = now.date() - timedelta(days=5)
+    at = datetime(day.year, day.month, day.day, 14, tzinfo=UTC)
+    # Given, on one day, a click of acct-1 (created) and two of acct-new, whose creating
+    # event has not landed (its u1 clicks at 14:00 and 14:20: one session of 1,200 s), one
+    # of them sent twice
+    _land_account(rig, "acct-1", at - timedelta(days=40), seats=10)
+    late_one = _click("n2", at + timedelta(minutes=20), "u1", account_id="acct-new")
+    _send(
+        rig,
+        stream,
+        [
+            _click("k1", at, "u7"),
+            _click("n1", at, "u1", account_id="acct-new"),
+            late_one,
+            late_one,
+        ],
+    )
+    run_time = rig.server.control.now().replace(microsecond=0) + timedelta(seconds=1)
+    stamp = run_time.isoformat().replace("+00:00", "Z")
+
+    # When the day is computed
+    _run(rig, machine, {"time": stamp, "days": [day.isoformat()]})
+
+    # Then acct-new's 2 distinct clicks are quarantined unknown_account and counted:
+    # landed 4 = kept 1 + natural duplicate 1 + unknown 2
+    dedup = _curated(rig, schemas.DEDUP_DAILY, day).to_pylist()[0]
+    assert (dedup["rows_landed"], dedup["rows_kept"], dedup["natural_duplicates"]) == (4, 1, 1)
+    assert dedup["unknown_account_clicks"] == 2
+    quarantine_prefix = f"{schemas.QUARANTINE.prefix}/pipeline=engagement/dt={day.isoformat()}/"
+    quarantined = rig.read(rig.quarantine, quarantine_prefix).to_pylist()
+    assert sorted((q["reason"], json.loads(q["raw"])["event_id"]) for q in quarantined) == [
+        ("unknown_account", "n1"),
+        ("unknown_account", "n2"),
+    ]
+    # and no figure of the day includes acct-new
+    daily = _curated(rig, schemas.ENGAGEMENT_DAILY, day).to_pylist()
+    assert [(r["account_id"], r["clicks"]) for r in daily] == [("acct-1", 1)]
+    assert sorted(_curated(rig, schemas.CLICKS, day).column("event_id").to_pylist()) == ["k1"]
+    # and the day remembers whom it waits for
+    state = rig.client("dynamodb").get_item(
+        TableName=rig.state_table, Key={"pk": {"S": DAY_PK}, "sk": {"S": day.isoformat()}}
+    )["Item"]
+    assert state["unknown_accounts"] == {"L": [{"S": "acct-new"}]}
+
+    # When acct-new's creating event lands late, and the next scheduled run comes
+    _land_account(rig, "acct-new", at - timedelta(hours=1), seats=5, name="acct-new")
+    later = run_time + timedelta(hours=1)
+    output = _run(rig, machine, {"time": later.isoformat().replace("+00:00", "Z")})
+
+    # Then the day was planned again (with the run's yesterday) and now counts acct-new:
+    # 2 clicks, 1 user, 1 session of 1,200 s
+    assert day.isoformat() in output["plan"]["days"]
+    daily = {r["account_id"]: r for r in _curated(rig, schemas.ENGAGEMENT_DAILY, day).to_pylist()}
+    assert sorted(daily) == ["acct-1", "acct-new"]
+    new = daily["acct-new"]
+    assert (new["clicks"], new["active_users"], new["sessions"]) == (2, 1, 1)
+    assert new["session_hours"] == pytest.approx(1200 / 3600)
+    dedup = _curated(rig, schemas.DEDUP_DAILY, day).to_pylist()[0]
+    assert (dedup["rows_landed"], dedup["rows_kept"], dedup["unknown_account_clicks"]) == (4, 3, 0)
+    # and the change is logged as late data, old value null (the row was not published)
+    restated = rig.read(rig.curated, f"{schemas.RESTATEMENTS.prefix}/").to_pylist()
+    mine = {
+        (r["metric"], r["old_value"], r["new_value"], r["reason"])
+        for r in restated
+        if r["period"] == day.isoformat() and r["key"] == "acct-new"
+    }
+    assert ("clicks", None, 2.0, "late_data") in mine
+    # and the quarantine file of the day is gone: nothing of the day is quarantined any more
+    assert rig.keys(rig.quarantine, quarantine_prefix) == []

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from functions.adapters import s3_tables
@@ -265,3 +267,93 @@ def test_the_demo_part_shows_the_flagged_experiment(
     text = "\n".join(demo.lines(section))
     assert "search_ranking_v2" in text and "SRM FLAGGED" in text and "two variants" in text
     print(text)
+
+
+def test_an_uncreated_account_unit_is_quarantined_and_a_changed_unit_day_restated(
+    scheduled_run: dict[str, Any], landed: EmulatorServer, company: Company
+) -> None:
+    stack = landed
+    s3, buckets = stack.client("s3"), _buckets(stack)
+    # Given an assignment of acct-ghost, which no account event created, to an account
+    # experiment
+    ghost = {
+        "assignment_id": "ghost-1",
+        "experiment_id": "onboarding_checklist",
+        "variant": "control",
+        "unit_type": "account",
+        "unit_id": "acct-ghost",
+        "assigned_at": "2026-09-10T10:00:00Z",
+    }
+    landed_ghost = _land(stack, "assignments/2026/09/28/ghost.jsonl", json.dumps(ghost).encode())
+    assert landed_ghost["accepted"] == 1  # the ingest cannot know every account yet
+    # and a late click: an account unit's published day gains one click of type click
+    published = [
+        r
+        for r in _read(stack, schemas.EXPERIMENT_UNIT_DAILY)
+        if r["unit_type"] == "account" and r["clicks"] > 0
+    ]
+    unit = min(published, key=lambda r: (r["dt"], r["experiment_id"], r["unit_id"]))
+    day_rows = company.daily.filter(pc.equal(company.daily.column("dt"), unit["dt"])).to_pylist()
+    for row in day_rows:
+        if row["account_id"] == unit["unit_id"]:
+            row["clicks"] += 1
+            row["clicks_click"] += 1
+    s3_tables.write_partitioned(
+        s3,
+        bucket=buckets.curated,
+        table=schemas.ENGAGEMENT_DAILY,
+        rows=pa.Table.from_pylist(
+            day_rows, schema=schemas.ENGAGEMENT_DAILY.arrow_schema(with_partitions=True)
+        ),
+        name="upstream",
+        kms=False,
+    )
+    sfn = stack.client("stepfunctions")
+
+    # When the week is rebuilt
+    execution = sfn.start_execution(
+        stateMachineArn=stack.outputs["ExperimentsWeeklyStateMachineArn"],
+        name=f"late-{WEEK}",
+        input=json.dumps({"time": "2026-09-28T09:00:00Z", "week": WEEK}),
+    )
+    done = wait_for(functools.partial(_finished, sfn, execution["executionArn"]), "the rebuild")
+    assert done["status"] == "SUCCEEDED", done
+    output = json.loads(done["output"])
+
+    # Then the ghost's assignment is quarantined unknown_account, under its exposure day,
+    # counted, and in no experiment table
+    answer = output["assignments"]["result"]
+    assert answer["unknown_account_assignments"] == 1
+    assert answer["raw_assignments"] == (
+        answer["assignments"] + answer["duplicate_assignments"] + 1
+    )
+    quarantined = [
+        r
+        for r in _read(stack, schemas.QUARANTINE, pipeline="experiment")
+        if r["reason"] == "unknown_account"
+    ]
+    assert [(r["record_id"].split("#")[-1], r["dt"]) for r in quarantined] == [
+        ("ghost-1", "2026-09-10")
+    ]
+    assignments = _read(stack, schemas.EXPERIMENT_ASSIGNMENTS)
+    assert "acct-ghost" not in {r["unit_id"] for r in assignments}
+    assert "acct-ghost" not in {r["unit_id"] for r in _read(stack, schemas.EXPERIMENT_UNIT_DAILY)}
+    # and the unit day that changed is restated: old value, old + 1, why; nothing else
+    restated = [
+        r
+        for r in _read(stack, schemas.RESTATEMENTS)
+        if r["table_name"] == schemas.EXPERIMENT_UNIT_DAILY.name
+    ]
+    changes = {
+        (r["period"], r["key"], r["metric"], r["old_value"], r["new_value"]) for r in restated
+    }
+    period = f"{unit['experiment_id']}/{unit['dt']}"
+    clicks, of_type = float(unit["clicks"]), float(unit["clicks_click"])
+    assert (period, unit["unit_id"], "clicks", clicks, clicks + 1) in changes
+    assert (period, unit["unit_id"], "clicks_click", of_type, of_type + 1) in changes
+    assert {r["reason"] for r in restated} == {"late_data"}
+    assert {(p, k) for p, k, *_ in changes} <= {
+        (f"{e}/{unit['dt']}", unit["unit_id"])
+        for e in {r["experiment_id"] for r in assignments if r["unit_id"] == unit["unit_id"]}
+    }
+    assert output["analysis"]["result"]["restatements"] == len(restated)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from functions.core.monitor.alarm_inventory import INVENTORY
 from tests.infra.conftest import Synthesized
 
@@ -71,11 +73,20 @@ def test_growth_alarms_are_tickets_owned_by_the_accounts_team() -> None:
         assert alarm.secondary_owner.value == "Data Engineering Team"
 
 
-def test_weekly_function_may_write_unknown_account_rows_to_the_quarantine(
-    synthesized: Synthesized,
+# Every run that applies the known-account rule quarantines what it rejects itself.
+ACCOUNT_CHECKS = (
+    WEEKLY,
+    "functions.handlers.engagement_daily.handler",
+    "functions.handlers.experiments_weekly.handler",
+)
+
+
+@pytest.mark.parametrize("handler", ACCOUNT_CHECKS)
+def test_functions_checking_accounts_may_write_unknown_account_rows_to_the_quarantine(
+    synthesized: Synthesized, handler: str
 ) -> None:
-    # given the weekly function's role / when its policies are read
-    function = synthesized.resources("AWS::Lambda::Function")[_function_id(synthesized, WEEKLY)]
+    # given the function's role / when its policies are read
+    function = synthesized.resources("AWS::Lambda::Function")[_function_id(synthesized, handler)]
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [
         s

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pyarrow as pa
+
 from pablo.demo import PhaseTimer, failed_executions
 from pablo.demo_parts.engagement import EngagementDemo, _day_ranges
 
@@ -123,3 +125,17 @@ def test_workflows_whose_executions_did_not_all_succeed_are_named() -> None:
     }
     assert failed_executions(executions) == {"pablo-local-growth-weekly": {"FAILED": 1}}
     assert failed_executions({"pablo-local-profit-monthly": {"SUCCEEDED": 3}}) == {}
+
+
+def test_restated_days_are_engagement_days_only(monkeypatch: Any) -> None:
+    # Given restatements of engagement days, an executive month and an experiment unit day
+    rows = [
+        {"table_name": "engagement_daily", "period": "2026-09-02"},
+        {"table_name": "exec_kpi", "period": "2026-09"},
+        {"table_name": "experiment_unit_daily", "period": "exp_a/2026-09-03"},
+        {"table_name": "engagement_daily", "period": "2026-09-01"},
+    ]
+    demo = EngagementDemo()
+    monkeypatch.setattr(demo, "_curated", lambda table: pa.Table.from_pylist(rows))
+    # When the demo lists the restated days / Then only engagement_daily's, in order
+    assert demo._restated_days() == ["2026-09-01", "2026-09-02"]

@@ -96,6 +96,7 @@ def test_compaction_keeps_one_row_per_event_with_the_earliest_arrival(tmp_path: 
             "natural_duplicates": 2,
             "synthetic_duplicates": 1,
             "late_rows": 1,
+            "unknown_account_clicks": 0,  # compact_day checks no account
             "dt": "2026-09-10",
         }
     ]

@@ -217,8 +217,8 @@ def test_a_large_day_gives_compaction_and_each_bucket_a_database_of_their_own(
     filled: list[int] = []
     compact = engagement._compact_into_buckets
 
-    def recording_compact(con: Any, params: Any, scratch: str, rows: int) -> Any:
-        buckets, landed = compact(con, params, scratch, rows)
+    def recording_compact(con: Any, params: Any, scratch: str, rows: int, *, known: str) -> Any:
+        buckets, landed = compact(con, params, scratch, rows, known=known)
         filled.append(sum(1 for files in buckets if files))
         return buckets, landed
 
@@ -283,9 +283,9 @@ def test_a_small_memory_limit_splits_the_day_into_more_buckets_with_the_same_res
     used: list[int] = []
     compact = engagement._compact_into_buckets
 
-    def recording(con: Any, params: Any, scratch: str, bucket_rows: int) -> Any:
+    def recording(con: Any, params: Any, scratch: str, bucket_rows: int, *, known: str) -> Any:
         used.append(bucket_rows)
-        return compact(con, params, scratch, bucket_rows)
+        return compact(con, params, scratch, bucket_rows, known=known)
 
     monkeypatch.setattr(engagement, "_compact_into_buckets", recording)
     # When the day runs under 100 MB and under 300 MB

@@ -70,19 +70,22 @@ def test_freshness_is_hours_since_the_newest_event_and_none_before_any() -> None
 
 
 def test_seats_are_the_latest_known_count_at_the_end_of_the_day() -> None:
+    # Given the account events of two created accounts and of acct-3, which no creating
+    # event created (its seats count nowhere: it is not a known account)
     rows = [
-        ("e1", "acct-1", datetime(2026, 9, 1, tzinfo=UTC), 5),
-        ("e2", "acct-1", datetime(2026, 9, 5, tzinfo=UTC), 8),
-        ("e3", "acct-1", datetime(2026, 9, 6, tzinfo=UTC), None),  # a plan change, no seats
-        ("e4", "acct-1", datetime(2026, 9, 20, tzinfo=UTC), 12),  # after the day
-        ("e5", "acct-2", datetime(2026, 9, 2, tzinfo=UTC), None),
+        ("e1", "acct-1", datetime(2026, 9, 1, tzinfo=UTC), 5, "subscribed"),
+        ("e2", "acct-1", datetime(2026, 9, 5, tzinfo=UTC), 8, "seats_changed"),
+        ("e3", "acct-1", datetime(2026, 9, 6, tzinfo=UTC), None, "plan_changed"),  # no seats
+        ("e4", "acct-1", datetime(2026, 9, 20, tzinfo=UTC), 12, "seats_changed"),  # after
+        ("e5", "acct-2", datetime(2026, 9, 2, tzinfo=UTC), None, "subscribed"),
+        ("e6", "acct-3", datetime(2026, 9, 2, tzinfo=UTC), 40, "seats_changed"),
     ]
     schema = schemas.RAW_ACCOUNT_EVENTS.arrow_schema()
     table = pa.table(
         {
             "event_id": [r[0] for r in rows],
             "account_id": [r[1] for r in rows],
-            "event_type": ["seats_changed"] * len(rows),
+            "event_type": [r[4] for r in rows],
             "event_time": [r[2] for r in rows],
             "plan": [None] * len(rows),
             "seats": [r[3] for r in rows],

@@ -464,11 +464,27 @@ def test_click_totals_match_the_files(small) -> None:
     too_late = {c["event_id"] for c in truth["faults"]["too_late_clicks"]}
     assert totals["valid_records"] == len(valid)
     assert totals["distinct_valid_event_ids"] == len(by_id)
+    # known accounts, from the account event files alone: a valid creating event
+    known = {
+        line["account_id"]
+        for path in sorted((out / "account_events").glob("*.jsonl"))
+        for raw in path.read_bytes().splitlines()
+        if (line := _parse_json_line(raw)[0]) is not None
+        and _account_event_reason(line) is None
+        and line["event_type"] in ("trial_started", "subscribed")
+    }
     accepted: dict[str, int] = defaultdict(int)
+    unknown = 0
     for event_id, copies in by_id.items():
-        if event_id not in too_late:
+        if event_id in too_late:
+            continue
+        if copies[0]["record"]["account_id"] in known:
             accepted[_day(copies[0]["record"]["event_time"])] += 1
+        else:
+            unknown += 1
     assert totals["accepted_event_ids_by_event_day"] == dict(sorted(accepted.items()))
+    # every clicking account of the generated company is created, so none is unknown
+    assert totals["expected_unknown_account_clicks"] == unknown == 0
     extra = sum(len(c) - 1 for c in by_id.values())
     assert extra == totals["natural_duplicate_copies"] + totals["synthetic_duplicate_copies"]
 

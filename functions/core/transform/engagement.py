@@ -8,7 +8,9 @@ to `Engine.temp_directory` when a day outgrows `Engine.memory_limit`.
 Definitions (docs/metrics.md copies them):
 
 - A click is a deduplicated `clicks` row: one per event_id, the earliest arrival kept (ties
-  broken by shard, sequence number, then the payload fields, so the choice is deterministic).
+  broken by shard, sequence number, then the payload fields, so the choice is deterministic),
+  of a known account (definitions.known_accounts): the kept copy of a click of any other
+  account is counted `unknown_account_clicks` and quarantined, in no figure.
 - Session: a user's clicks in time order; a click more than `gap_minutes` (default 30) after
   the previous one starts a new session; a click exactly `gap_minutes` later continues it.
   Session length = last click - first click, so a single-click session lasts 0 seconds.
@@ -25,13 +27,14 @@ Definitions (docs/metrics.md copies them):
 from __future__ import annotations
 
 import glob
+import json
 import math
 import os
 import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeAlias
@@ -44,6 +47,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from functions.core import definitions, schemas
+from functions.core.ingest.clicks import PAYLOAD_FIELDS
+from functions.core.ingest.clicks import SOURCE as CLICKS_SOURCE
 from functions.core.lifecycle import PAYING_STATUSES, STATUS_AFTER
 
 Source: TypeAlias = pa.Table | ds.Dataset | Sequence[str]
@@ -127,20 +132,30 @@ WINDOW w AS (PARTITION BY event_id
 """
 
 
-def _kept_rows_sql() -> str:
-    """The day's kept rows (the ANTI JOIN streams: `repeated` is the small build side)."""
+# Whether a kept click's account is known (definitions.known_accounts): a lookup in the
+# `known_accounts` relation, registered by the caller that checks accounts.
+_KNOWN_SQL: Final = "account_id IN (SELECT account_id FROM known_accounts)"
+
+
+def _kept_rows_sql(known: str = "TRUE") -> str:
+    """The day's kept rows (the ANTI JOIN streams: `repeated` is the small build side);
+    `known`: the SQL that says whether a row's account is known (every account: TRUE)."""
     return f"""
-SELECT event_id, account_id, user_id, event_type, page,
-       epoch_ms(event_time) AS event_ms,
-       epoch_ms(arrival_time) AS arrival_ms,
-       CAST(1 AS BIGINT) AS copies,
-       CAST(epoch_ms(arrival_time) > $first_aggregated AS BIGINT) AS late
-FROM raw_clicks ANTI JOIN repeated ON {_ID_HASH} = repeated.id_hash
-WHERE {_DAY_ROWS}
-UNION ALL
-SELECT event_id, account_id, user_id, event_type, page, event_ms, arrival_ms, copies, late
-FROM copies
-WHERE copy_no = 1
+SELECT event_id, account_id, user_id, event_type, page, event_ms, arrival_ms, copies, late,
+       {known} AS known
+FROM (
+    SELECT event_id, account_id, user_id, event_type, page,
+           epoch_ms(event_time) AS event_ms,
+           epoch_ms(arrival_time) AS arrival_ms,
+           CAST(1 AS BIGINT) AS copies,
+           CAST(epoch_ms(arrival_time) > $first_aggregated AS BIGINT) AS late
+    FROM raw_clicks ANTI JOIN repeated ON {_ID_HASH} = repeated.id_hash
+    WHERE {_DAY_ROWS}
+    UNION ALL
+    SELECT event_id, account_id, user_id, event_type, page, event_ms, arrival_ms, copies, late
+    FROM copies
+    WHERE copy_no = 1
+)
 """
 
 
@@ -154,15 +169,18 @@ ORDER BY event_ms, event_id
 """
 
 
-_KEPT_SQL: Final = _clicks_sql("kept")
+_KEPT_SQL: Final = _clicks_sql("(SELECT * FROM kept WHERE known)")
 
 # Natural: a later copy with the kept copy's payload; synthetic: with another payload.
+# Duplicates are removed first, then the account check: a click (its first copy) of an
+# unknown account is one unknown_account click, its other copies duplicates as any others.
 _DEDUP_SQL: Final = """
 SELECT (SELECT coalesce(sum(copies), 0) FROM kept) AS rows_landed,
-       (SELECT count(*) FROM kept) AS rows_kept,
+       (SELECT count(*) FILTER (WHERE known) FROM kept) AS rows_kept,
        count(*) FILTER (WHERE copy_no > 1 AND same_payload) AS natural_duplicates,
        count(*) FILTER (WHERE copy_no > 1 AND NOT same_payload) AS synthetic_duplicates,
-       (SELECT coalesce(sum(late), 0) FROM kept) AS late_rows
+       (SELECT coalesce(sum(late), 0) FROM kept) AS late_rows,
+       (SELECT count(*) FILTER (WHERE NOT known) FROM kept) AS unknown_account_clicks
 FROM copies
 """
 
@@ -189,7 +207,14 @@ def _dedup_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The DEDUP_DAILY counts from `kept` (a table or a view) and `copies`."""
     row = con.execute(_DEDUP_SQL).fetchone()
     assert row is not None  # an aggregate without GROUP BY always returns one row
-    names = ("rows_landed", "rows_kept", "natural_duplicates", "synthetic_duplicates", "late_rows")
+    names = (
+        "rows_landed",
+        "rows_kept",
+        "natural_duplicates",
+        "synthetic_duplicates",
+        "late_rows",
+        "unknown_account_clicks",
+    )
     return dict(zip(names, (int(v) for v in row), strict=True))
 
 
@@ -425,6 +450,9 @@ class DayResult:
     dedup: pa.Table  # one DEDUP_DAILY row
     user_daily: pa.Table  # ENGAGEMENT_USER_DAILY rows
     landed_by_hour: dict[datetime, int]  # distinct clicks per hour (stream_completeness)
+    # CLICKS rows (no partition) of the distinct clicks of unknown accounts: not in the
+    # clicks file nor any figure; quarantined unknown_account by the caller.
+    unknown_account_clicks: pa.Table
 
 
 # Rows landed (Parquet metadata alone): sizes the buckets.
@@ -442,12 +470,13 @@ SELECT event_ms // 3600000 AS hour, count(*) AS n FROM kept GROUP BY ALL ORDER B
 _BUCKET_FILE_ROW_GROUP_ROWS: Final = 16_384
 
 
-def _bucket_copy_sql(directory: str, buckets: int) -> str:
+def _bucket_copy_sql(directory: str, buckets: int, known: str) -> str:
     """COPY the kept rows once into `directory/bucket=<b>/` files, one bucket per
     `hash(account_id, user_id) % buckets`: a user's clicks all land in one bucket.
     zstd level 1: as fast to write as snappy or no compression here, and half the disk."""
     return f"""
-COPY (SELECT *, hash(account_id, user_id) % {buckets:d} AS {_BUCKET} FROM ({_kept_rows_sql()}))
+COPY (SELECT *, hash(account_id, user_id) % {buckets:d} AS {_BUCKET}
+      FROM ({_kept_rows_sql(known)}))
 TO {_sql_string(directory)}
    (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY ({_BUCKET}),
     ROW_GROUP_SIZE {_BUCKET_FILE_ROW_GROUP_ROWS:d})
@@ -459,12 +488,19 @@ def engagement_day(
     day: date,
     *,
     clicks_path: str,
+    known_accounts: Collection[str] | None = None,
     first_aggregated_at: datetime | None = None,
     gap_minutes: float = definitions.DEFAULT_SESSION_GAP_MINUTES,
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> DayResult:
     """compact_day + engagement_user_daily for days of any size, in bounded memory.
+
+    `known_accounts` (definitions.known_accounts): the distinct clicks (after dedup) of any
+    other account are left out of the clicks file and the user rows, counted in the dedup
+    row's `unknown_account_clicks` and returned in `unknown_account_clicks`; they still count
+    as landed in `landed_by_hour` (they reached us: no stream loss). None: every account is
+    known (a caller with no account check, e.g. a benchmark of the engine alone).
 
     Memory stays near the engine's limit and time linear in the input, whatever the day's
     size: the event_ids landed more than once are found by one hash aggregate and ranked
@@ -491,7 +527,14 @@ def engagement_day(
     params = {"start": start, "end": end, "first_aggregated": late_after}
     scratch_root = os.path.dirname(os.path.abspath(clicks_path))
     with tempfile.TemporaryDirectory(prefix="engagement-day-", dir=scratch_root) as scratch:
-        compacted = _compact_day(raw_clicks, params, scratch, engine=engine, filesystem=filesystem)
+        compacted = _compact_day(
+            raw_clicks,
+            params,
+            scratch,
+            known_accounts=known_accounts,
+            engine=engine,
+            filesystem=filesystem,
+        )
         session = {"start": start, "end": end, "gap_ms": round(gap_minutes * 60_000)}
         user_daily, rows = _process_buckets(
             compacted.buckets, session, clicks_path, engine, close_each=compacted.large
@@ -501,6 +544,7 @@ def engagement_day(
         dedup=_dedup_table(compacted.counts, day),
         user_daily=_conform(user_daily, schemas.ENGAGEMENT_USER_DAILY, dt=day),
         landed_by_hour=compacted.landed_by_hour,
+        unknown_account_clicks=compacted.unknown_account_clicks,
     )
 
 
@@ -510,6 +554,11 @@ class _Compacted:
     counts: dict[str, int]  # the DEDUP_DAILY counts
     landed_by_hour: dict[datetime, int]
     large: bool  # more rows landed than SHARED_DATABASE_MAX_ROWS
+    unknown_account_clicks: pa.Table  # CLICKS rows of unknown accounts
+
+
+# The distinct clicks of unknown accounts, as CLICKS rows.
+_UNKNOWN_CLICKS_SQL: Final = _clicks_sql("(SELECT * FROM kept WHERE NOT known)")
 
 
 def _compact_day(
@@ -517,6 +566,7 @@ def _compact_day(
     params: Mapping[str, int],
     scratch: str,
     *,
+    known_accounts: Collection[str] | None,
     engine: Engine | None,
     filesystem: pafs.FileSystem | None,
 ) -> _Compacted:
@@ -530,15 +580,29 @@ def _compact_day(
     buckets ran on top of it, so the whole process's peak grew with the day (10M 1.05 GB,
     50M 1.49 GB; bench/README.md, issue #4). The buckets need only the scratch files.
     """
+    known = "TRUE"
     with _connect(engine) as con:
         _register(con, "raw_clicks", raw_clicks, schemas.RAW_CLICKS, filesystem)
-        buckets, landed_rows = _compact_into_buckets(con, params, scratch, _bucket_rows(engine))
+        if known_accounts is not None:
+            ids = pa.array(sorted(known_accounts), pa.string())
+            con.register("known_accounts", pa.table({"account_id": ids}))
+            known = _KNOWN_SQL
+        buckets, landed_rows = _compact_into_buckets(
+            con, params, scratch, _bucket_rows(engine), known=known
+        )
         counts, hours = _day_counts(con)
+        unknown = con.execute(_UNKNOWN_CLICKS_SQL).fetch_arrow_table()
     large = landed_rows > SHARED_DATABASE_MAX_ROWS
     if large:
         _close_database(engine)
     landed = {datetime.fromtimestamp(h * 3600, UTC): n for h, n in hours}
-    return _Compacted(buckets=buckets, counts=counts, landed_by_hour=landed, large=large)
+    return _Compacted(
+        buckets=buckets,
+        counts=counts,
+        landed_by_hour=landed,
+        large=large,
+        unknown_account_clicks=_conform_file(unknown, schemas.CLICKS),
+    )
 
 
 def _day_counts(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, int], list[tuple[int, int]]]:
@@ -573,7 +637,12 @@ def _size_bytes(text: str) -> int | None:
 
 
 def _compact_into_buckets(
-    con: duckdb.DuckDBPyConnection, params: Mapping[str, int], scratch: str, bucket_rows: int
+    con: duckdb.DuckDBPyConnection,
+    params: Mapping[str, int],
+    scratch: str,
+    bucket_rows: int,
+    *,
+    known: str,
 ) -> tuple[list[list[str]], int]:
     """Rank the repeated events (`repeated`, `copies`), write the kept rows into user-bucket
     files under `scratch` (`bucket_rows` landed rows per bucket) and expose them all as the
@@ -584,7 +653,7 @@ def _compact_into_buckets(
     landed = int(found[0]) if found else 0
     buckets = max(1, math.ceil(landed / bucket_rows))
     directory = os.path.join(scratch, "kept")
-    con.execute(_bucket_copy_sql(directory, buckets), params)
+    con.execute(_bucket_copy_sql(directory, buckets, known), params)
     files = [
         sorted(glob.glob(os.path.join(glob.escape(directory), f"{_BUCKET}={b}", "*.parquet")))
         for b in range(buckets)
@@ -626,7 +695,7 @@ def _process_buckets(
     with _clicks_writer(clicks_path, schema) as writer:
         for files in (files for files in buckets if files):
             with _connect(engine) as con:
-                parts.append(_bucket_user_daily(con, _read_parquet(files), params))
+                parts.append(_bucket_user_daily(con, _known_rows(files), params))
                 rows += _write_bucket_clicks(con, files, writer, schema)
             if close_each:
                 _close_database(engine)
@@ -664,12 +733,17 @@ def _write_bucket_clicks(
     schema: pa.Schema,
 ) -> int:
     """A bucket's clicks, sorted, appended to `writer`; the rows written."""
-    sql = _clicks_sql(_read_parquet(files))
+    sql = _clicks_sql(_known_rows(files))
     return _write_batches(writer, con.execute(sql).fetch_record_batch(CLICKS_BATCH_ROWS), schema)
 
 
 def _read_parquet(files: Sequence[str]) -> str:
     return "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "])"
+
+
+def _known_rows(files: Sequence[str]) -> str:
+    """A bucket's kept rows of known accounts: the only ones any figure is built from."""
+    return f"(SELECT * FROM {_read_parquet(files)} WHERE known)"
 
 
 def _clicks_writer(path: str, schema: pa.Schema) -> pq.ParquetWriter:
@@ -702,6 +776,54 @@ def _write_batches(
         writer.write_table(pa.Table.from_arrays(columns, schema=schema))
         rows += batch.num_rows
     return rows
+
+
+# --- the account check -------------------------------------------------------------------
+
+UNKNOWN_ACCOUNT_CLICKS_FILE: Final = "unknown_account_clicks"
+
+
+def unknown_account_quarantine(clicks: pa.Table, day: date, *, received_at: datetime) -> pa.Table:
+    """QUARANTINE rows (`unknown_account`, pipeline engagement) of a day's distinct clicks
+    of unknown accounts (CLICKS rows, e.g. `DayResult.unknown_account_clicks`).
+
+    The daily run judges a whole event day again each time it runs, so its rows sit under
+    that day (`dt` = the event day) in one file the run replaces: a click is quarantined once
+    however often its day is recomputed. `raw` is the click's payload as the contract sends
+    it (canonical JSON, event_time in epoch ms); `record_id` names the day and event_id.
+    """
+    count = clicks.num_rows
+    payloads = []
+    for row in clicks.select(list(PAYLOAD_FIELDS)).to_pylist():
+        row["event_time"] = _epoch_ms(row["event_time"])
+        payloads.append(json.dumps(row, sort_keys=True, separators=(",", ":")).encode())
+    ids = clicks.column("event_id").to_pylist()
+    accounts = clicks.column("account_id").to_pylist()
+    columns: dict[str, list[Any]] = {
+        "record_id": [f"{schemas.RAW_CLICKS.name}/dt={day.isoformat()}#{i}" for i in ids],
+        "source": [CLICKS_SOURCE] * count,
+        "reason": [definitions.UNKNOWN_ACCOUNT] * count,
+        "detail": [
+            f"account {a} was created by no {' or '.join(sorted(definitions.CREATING_EVENT_TYPES))}"
+            " event"
+            for a in accounts
+        ],
+        "raw": payloads,
+        "received_at": [received_at.astimezone(UTC)] * count,
+        "source_key": [f"{schemas.RAW_CLICKS.prefix}/dt={day.isoformat()}/"] * count,
+        "line_number": [None] * count,
+        "shard_id": [None] * count,
+        "sequence_number": [None] * count,
+        "pipeline": [schemas.Pipeline.ENGAGEMENT.value] * count,
+        "dt": [day.isoformat()] * count,
+    }
+    return pa.table(columns, schema=schemas.QUARANTINE.arrow_schema(with_partitions=True))
+
+
+def unknown_accounts_of(clicks: pa.Table) -> list[str]:
+    """The distinct accounts of CLICKS rows, sorted (what a day's state remembers, so the
+    day is recomputed once a creating event for one of them lands)."""
+    return sorted({a for a in clicks.column("account_id").to_pylist() if a is not None})
 
 
 # --- restatements and stream completeness ---------------------------------------------
@@ -960,6 +1082,18 @@ def _conform(table: pa.Table, registry: schemas.Table, *, dt: date) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
+def _conform_file(table: pa.Table, registry: schemas.Table) -> pa.Table:
+    """Cast DuckDB's output to the registry's file schema (no partition columns)."""
+    schema = registry.arrow_schema()
+    columns = []
+    for field in schema:
+        column = table.column(field.name)
+        if pa.types.is_timestamp(field.type) and pa.types.is_integer(column.type):
+            column = column.cast(pa.int64()).cast(field.type)
+        columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
 def _day_ms(day: date) -> tuple[int, int]:
     start = (day - date(1970, 1, 1)).days * _MS_PER_DAY
     return start, start + _MS_PER_DAY
@@ -985,10 +1119,16 @@ def seats_as_of(account_events: pa.Table, day: date) -> dict[str, int | None]:
     its status is paying (active, renewal_due, cancelled); 0 once it is in trial or churned.
 
     Accounts whose events never name seats map to None (utilisation is then null with
-    reason `no_seats`). An empty table gives {} (no account events landed at all).
+    reason `no_seats`). An empty table gives {} (no account events landed at all). Only
+    known accounts (definitions.known_accounts) have seats: another account's events count
+    in no engagement figure.
     """
     if account_events.num_rows == 0:
         return {}
+    known = pa.array(sorted(definitions.known_accounts(account_events)), pa.string())
+    account_events = account_events.filter(
+        pc.is_in(account_events.column("account_id"), value_set=known)
+    )
     day_end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     upto = account_events.filter(
         pc.less(account_events.column("event_time"), pa.scalar(day_end, pa.timestamp("ms", "UTC")))

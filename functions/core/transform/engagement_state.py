@@ -4,18 +4,22 @@ One item per event day, `pk = "engagement#day"`, `sk = <YYYY-MM-DD>`:
 
 - `aggregated_at`: when the daily workflow first published the day (ISO UTC);
 - `marks`: how many ingest batches brought clicks for the day after it was aggregated;
-- `clean_marks`: `marks` as the last recomputation saw it.
+- `clean_marks`: `marks` as the last recomputation saw it;
+- `unknown_accounts`: the accounts whose clicks the last computation quarantined as
+  `unknown_account` (no creating event had landed for them).
 
 A day is dirty when `marks > clean_marks`: counters instead of a flag, so a click that lands
 while the day is being recomputed keeps it dirty for the next run (a flag cleared at the end
-of the run would lose it).
+of the run would lose it). A day is also recomputed once a creating event lands for one of
+its `unknown_accounts` (a late account event is late data: its clicks join the figures and
+the changed values are restated).
 
 The newest event time landed (for the freshness SLA) is one item, `pk = "engagement#freshness"`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -35,6 +39,7 @@ class DayState:
     clean_marks: int
     # Distinct clicks kept when last aggregated; None when not recorded (older items).
     landed: int | None = None
+    unknown_accounts: frozenset[str] = frozenset()
 
     @property
     def dirty(self) -> bool:
@@ -50,14 +55,29 @@ def day_state(item: Mapping[str, Any]) -> DayState:
         marks=int(item.get("marks", 0)),
         clean_marks=int(item.get("clean_marks", 0)),
         landed=int(item["landed"]) if item.get("landed") is not None else None,
+        unknown_accounts=frozenset(str(a) for a in item.get("unknown_accounts") or ()),
     )
 
 
-def days_to_compute(now: datetime, states: Iterable[DayState]) -> list[date]:
-    """Yesterday (UTC, relative to `now`) plus every dirty day, oldest first."""
+def days_to_compute(
+    now: datetime, states: Iterable[DayState], known_accounts: Collection[str] = frozenset()
+) -> list[date]:
+    """Yesterday (UTC, relative to `now`) plus every dirty day and every day whose
+    quarantined unknown accounts now include a known one, oldest first."""
     yesterday = now.astimezone(UTC).date() - timedelta(days=1)
-    days = {yesterday} | {s.day for s in states if s.dirty and s.day <= yesterday}
+    known = frozenset(known_accounts)
+    days = {yesterday} | {
+        s.day
+        for s in states
+        if s.day <= yesterday and (s.dirty or (s.aggregated_at and s.unknown_accounts & known))
+    }
     return sorted(days)
+
+
+def awaiting_accounts(states: Iterable[DayState]) -> bool:
+    """Whether any day quarantined clicks of accounts that were unknown when it ran (only
+    then does planning need the known accounts)."""
+    return any(s.unknown_accounts for s in states)
 
 
 def active_user_days(computed: Iterable[date], *, until: date) -> list[date]:

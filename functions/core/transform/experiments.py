@@ -19,11 +19,17 @@ Definitions (docs/metrics.md, "Experiments", copies them):
 - Covariates (CUPED): the same metrics summed over the `window_days` days before the
   exposure day (the exposure day excluded).
 - Units with no data: analysed units with no engagement row on any day since exposure.
+- Known accounts (definitions.known_accounts): an assignment of an `account` unit that no
+  creating event created is quarantined `unknown_account` (one row per assignment_id) and
+  left out of every table here. A `user` unit names no account: its account is the one its
+  clicks name, and clicks of unknown accounts never reach the engagement tables, so such a
+  user shows no activity (it counts in `units_no_data`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -32,8 +38,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from functions.core import definitions as business
 from functions.core import schemas
-from functions.core.ingest.experiments_inputs import Definition
+from functions.core.ingest.experiments_inputs import (
+    ASSIGNMENT_FIELDS,
+    ASSIGNMENTS_SOURCE,
+    PIPELINE,
+    Definition,
+)
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD, srm_test
 
 DEFAULT_PRE_PERIOD_DAYS: Final = 14
@@ -85,6 +97,75 @@ FROM dedup
 GROUP BY experiment_id, unit_id
 ORDER BY experiment_id, unit_id
 """
+
+
+UNKNOWN_ACCOUNT_ASSIGNMENTS_FILE: Final = "unknown_account_assignments"
+ACCOUNT_UNIT: Final = "account"
+
+
+@dataclass(frozen=True)
+class AssignmentSplit:
+    """RAW_ASSIGNMENTS rows split by the account check, one row per assignment_id."""
+
+    known: pa.Table  # RAW_ASSIGNMENTS rows (with partitions) of known units
+    quarantined: pa.Table  # QUARANTINE rows (unknown_account) with partitions
+    duplicates: int  # extra copies of an assignment_id (files that overlap), not counted
+
+
+def split_unknown_accounts(
+    raw_assignments: pa.Table, known_accounts: Collection[str], *, received_at: datetime
+) -> AssignmentSplit:
+    """Deduplicate by assignment_id (the copy of the first file by key, as the assignments
+    table does), then quarantine the account units no creating event created. Offered
+    rows = known + quarantined + duplicates. The quarantine rows sit under the UTC day of
+    `assigned_at` (`dt`): each rebuild writes the same rows at the same keys."""
+    with _connect() as con:
+        con.register("raw", raw_assignments)
+        unique = con.execute(
+            "SELECT * FROM raw QUALIFY row_number() OVER "
+            "(PARTITION BY assignment_id ORDER BY source_key) = 1 "
+            "ORDER BY experiment, assigned_at, assignment_id"
+        ).fetch_arrow_table()
+    known_ids = pa.array(sorted(known_accounts), pa.string())
+    unknown = pc.and_(
+        pc.equal(unique.column("unit_type"), ACCOUNT_UNIT),
+        pc.invert(pc.is_in(unique.column("unit_id"), value_set=known_ids)),
+    )
+    schema = schemas.RAW_ASSIGNMENTS.arrow_schema(with_partitions=True)
+    return AssignmentSplit(
+        known=unique.filter(pc.invert(unknown)).select(schema.names).cast(schema),
+        quarantined=_unknown_account_rows(unique.filter(unknown), received_at=received_at),
+        duplicates=raw_assignments.num_rows - unique.num_rows,
+    )
+
+
+def _unknown_account_rows(rows: pa.Table, *, received_at: datetime) -> pa.Table:
+    now = received_at.astimezone(UTC)
+    out = []
+    for row in rows.to_pylist():
+        sent = {name: row[name] for name in ASSIGNMENT_FIELDS}
+        assigned: datetime = sent["assigned_at"].astimezone(UTC)
+        sent["assigned_at"] = assigned.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        out.append(
+            {
+                "record_id": f"{row['source_key']}#{row['assignment_id']}",
+                "source": ASSIGNMENTS_SOURCE,
+                "reason": business.UNKNOWN_ACCOUNT,
+                "detail": f"account {row['unit_id']} was created by no "
+                + " or ".join(sorted(business.CREATING_EVENT_TYPES))
+                + " event",
+                "raw": json.dumps(sent, sort_keys=True, separators=(",", ":")).encode(),
+                "received_at": now,
+                "source_key": row["source_key"],
+                "line_number": None,
+                "shard_id": None,
+                "sequence_number": None,
+                "pipeline": PIPELINE,
+                "dt": assigned.date().isoformat(),
+            }
+        )
+    schema = schemas.QUARANTINE.arrow_schema(with_partitions=True)
+    return pa.Table.from_pylist(out, schema=schema)
 
 
 def assignments_table(raw_assignments: pa.Table) -> pa.Table:
