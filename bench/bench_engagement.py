@@ -55,8 +55,8 @@ from bench.engagement_data import DAY, dataset, parquet_files
 from functions.core.transform import engagement
 
 # DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_steps._engine);
-# the env var sets another, e.g. one small enough that 10M clicks already reach it (issue #4:
-# is the peak flat once the limit is reached?).
+# the env var sets another, e.g. one small enough that 10M clicks already reach it (is the
+# peak flat once the limit is reached? bench/README.md, "peak memory by input size").
 PIPELINE_MEMORY_ENV: Final = "BENCH_PIPELINE_MEMORY_LIMIT"
 PIPELINE_MEMORY_DEFAULT: Final = "1.4GB"
 TARGET_RATIO: Final = 1.3
@@ -585,7 +585,7 @@ def main(argv: list[str] | None = None) -> None:
         rounds = int(args[at + 1])
         del args[at : at + 2]
     chosen: list[str] | None = None
-    if "--sides" in args:  # e.g. --sides pipeline: the peak-memory runs of issue #4
+    if "--sides" in args:  # e.g. --sides pipeline: the peak-memory runs (bench/README.md)
         at = args.index("--sides")
         chosen = args[at + 1].split(",")
         del args[at : at + 2]

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from functions.core.errors import ConfigurationError
+from functions.core.schemas import Database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CDK_JSON = REPO_ROOT / "cdk.json"
@@ -25,10 +26,23 @@ ACCOUNT_CONTEXT_KEY = "account"
 ACCOUNT_PLACEHOLDER = "${AWS::AccountId}"
 REGION_PLACEHOLDER = "${AWS::Region}"
 DEFAULT_ENV = "local"
+# The one stack's CloudFormation name: the CDK app deploys it, the tools read its outputs.
+STACK_NAME = "PabloPipelines"
 # The Athena workgroups' purposes (named `<name_prefix>-<purpose>` when deployed): analysts
 # read everything but finance data; finance reads finance data too.
 ANALYSTS_WORKGROUP = "analysts"
 FINANCE_WORKGROUP = "finance"
+
+
+def resource_name(name_prefix: str, purpose: str) -> str:
+    """Name of a regional resource (table, topic, workgroup, role, alarm, state machine):
+    `<prefix>-<purpose>`. Tools that know only the stack's `NamePrefix` output use this."""
+    return f"{name_prefix}-{purpose}"
+
+
+def glue_database_name(glue_prefix: str, database: Database) -> str:
+    """`<glue prefix>_<database>`, e.g. `pablo_local_curated` (Athena wants underscores)."""
+    return f"{glue_prefix}_{database.value}"
 
 
 def is_finance_workgroup(workgroup: str) -> bool:
@@ -131,7 +145,21 @@ class PipelineConfig:
 
     def resource_name(self, purpose: str) -> str:
         """Name for a regional resource (table, topic, workgroup, role): `<prefix>-<purpose>`."""
-        return f"{self.name_prefix}-{purpose}"
+        return resource_name(self.name_prefix, purpose)
+
+    def glue_database_name(self, database: Database) -> str:
+        return glue_database_name(self.glue_prefix, database)
+
+    def glue_database_names(self) -> dict[str, str]:
+        """Logical database (`curated`) -> its Glue name, for every database."""
+        return {db.value: self.glue_database_name(db) for db in Database}
+
+    def workgroup_name(self, workgroup: str) -> str:
+        """A workgroup's short name (analysts, finance) as deployed; any other name (already
+        a deployed one) as given."""
+        if workgroup in (ANALYSTS_WORKGROUP, FINANCE_WORKGROUP):
+            return self.resource_name(workgroup)
+        return workgroup
 
     @property
     def file_assets_bucket_name(self) -> str | None:

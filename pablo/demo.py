@@ -11,7 +11,6 @@ Schedules fire and alarms evaluate as the clock moves. It ends with a summary, a
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import resource
 import sys
@@ -28,6 +27,13 @@ from tqdm import tqdm
 from functions.adapters import s3_objects
 from functions.core.errors import PabloError
 from functions.core.schemas import TABLES, Bucket
+from infra.config import STACK_NAME
+from pablo.demo_parts.engagement import EngagementDemo
+from pablo.demo_parts.executive import ExecutiveDemo
+from pablo.demo_parts.experiments import ExperimentsDemo
+from pablo.demo_parts.growth import GrowthDemo
+from pablo.demo_parts.oncall import OnCallDemo
+from pablo.demo_parts.profit import ProfitDemo
 from pablo.input_check import (
     CLOSE_DAYS,
     Delivery,
@@ -37,22 +43,11 @@ from pablo.input_check import (
     plan_deliveries,
 )
 from pablo.local.context import local_client
-from pablo.stack import STACK_NAME, stack_outputs
+from pablo.stack import stack_outputs
 
 __all__ = ["CLOSE_DAYS", "Delivery", "DemoRun", "PhaseTimer", "plan_deliveries"]
 
 STEP = timedelta(hours=6)  # replay granularity: clicks are sent in 6-hour slices
-
-# Each pipeline adds its part of the demo here (`module:Class`, see `DemoPart`); a part
-# whose module does not exist yet is skipped and said so.
-DEMO_PARTS: tuple[str, ...] = (
-    "pablo.demo_parts.engagement:EngagementDemo",
-    "pablo.demo_parts.growth:GrowthDemo",
-    "pablo.demo_parts.profit:ProfitDemo",
-    "pablo.demo_parts.executive:ExecutiveDemo",
-    "pablo.demo_parts.experiments:ExperimentsDemo",
-    "pablo.demo_parts.oncall:OnCallDemo",
-)
 
 
 class DemoError(PabloError):
@@ -97,20 +92,16 @@ class DemoPart(Protocol):
         ...
 
 
-def load_parts(paths: tuple[str, ...] = DEMO_PARTS) -> tuple[list[DemoPart], list[str]]:
-    parts: list[DemoPart] = []
-    missing: list[str] = []
-    for path in paths:
-        module_name, _, class_name = path.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise  # a real import error inside an existing part
-            missing.append(module_name.rsplit(".", 1)[-1])
-            continue
-        parts.append(getattr(module, class_name)())
-    return parts, missing
+def demo_parts() -> list[DemoPart]:
+    """Each pipeline's part of the demo, fresh, in the order they start and report."""
+    return [
+        EngagementDemo(),
+        GrowthDemo(),
+        ProfitDemo(),
+        ExecutiveDemo(),
+        ExperimentsDemo(),
+        OnCallDemo(),
+    ]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -137,9 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             endpoint = _deploy_or_retry(endpoint, started_here, clock_start=clock_start)
             outputs = _stack_outputs(endpoint)
         run = DemoRun(endpoint, outputs, input_dir, out, _read_truth(input_dir))
-        parts, missing = load_parts()
-        if missing:
-            _say(f"pipelines not built yet, left out of the demo: {', '.join(missing)}")
+        parts = demo_parts()
         with timer.phase("replay"):
             for part in parts:
                 part.start(run)
@@ -149,11 +138,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
             sections = {part.name: part.finish() for part in parts}
         with timer.phase("lake"):
             _snapshot_lake(endpoint, outputs, out / "lake")
-        summary = _summary(run, replay, sections, missing, timer.elapsed())
+        summary = _summary(run, replay, sections, timer.elapsed())
         summary["phases_seconds"] = timer.phases
         health = _emulator_health(endpoint)
         summary["cpu_seconds"] = _cpu_seconds(health)
         summary["iam_enforced"] = bool(health.get("iam_enforced"))
+        if summary["iam_enforced"]:
+            summary["iam_usage"] = _iam_usage(endpoint)
         summary["clock_seconds"] = health.get("tick_seconds") or {}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
         _print_summary(summary, parts, out)
@@ -190,6 +181,34 @@ def _emulator_health(endpoint: str) -> dict[str, Any]:
         return ControlClient(endpoint).health()
     except ControlApiError:
         return {}
+
+
+def _iam_usage(endpoint: str) -> dict[str, Any]:
+    """Under IAM enforcement, per role: what it used, was denied, and never used."""
+    from pablo.local.control import ControlApiError, ControlClient  # noqa: PLC0415
+
+    try:
+        return ControlClient(endpoint).iam_usage()
+    except ControlApiError:
+        return {}
+
+
+def iam_usage_lines(usage: dict[str, Any]) -> list[str]:
+    """The summary's IAM lines: roles that acted, refusals, and grants never used."""
+    roles = {name: entry for name, entry in usage.items() if "unused" in entry}
+    denied = sum(len(entry["denied"]) for entry in usage.values())
+    unused = sum(len(entry["unused"]) for entry in roles.values())
+    lines = [
+        f"enforced: {len(roles)} roles acted (functions, workflows, rule targets), "
+        f"{denied} requests refused, {unused} grants never used (summary.json iam_usage)"
+    ]
+    for name, entry in usage.items():
+        lines += [f"  refused     {name}: {request}" for request in entry["denied"]]
+    for name, entry in roles.items():
+        if entry["unused"]:
+            actions = sorted({grant.split(" ")[0] for grant in entry["unused"]})
+            lines.append(f"  unused      {name}: {', '.join(actions)}")
+    return lines
 
 
 def _cpu_seconds(health: dict[str, Any]) -> dict[str, float | None]:
@@ -371,7 +390,6 @@ def _summary(
     run: DemoRun,
     replay: dict[str, Any],
     sections: dict[str, dict[str, Any]],
-    missing_parts: list[str],
     elapsed: float,
 ) -> dict[str, Any]:
     alarms = run.client("cloudwatch").describe_alarms()["MetricAlarms"]
@@ -398,7 +416,6 @@ def _summary(
         },
         "alarm_transitions": [e for e in events if e.get("type") == "alarm"],
         "pipelines": sections,
-        "pipelines_not_built": missing_parts,
         "injected_faults": sorted(run.truth.get("faults", {})),
     }
 
@@ -455,8 +472,6 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
     for part in parts:
         for line in part.lines(summary["pipelines"][part.name]):
             print(f"{part.name:<13} {line}")
-    if summary["pipelines_not_built"]:
-        print(f"not built     {', '.join(summary['pipelines_not_built'])}")
     fired = [t for t in summary["alarm_transitions"] if t.get("new_state") == "ALARM"]
     print(f"alarms        {len(summary['alarms'])} deployed, {len(fired)} transitions to ALARM")
     for transition in fired:
@@ -467,7 +482,8 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
     cpu = ", ".join(f"{k} {v} s" for k, v in summary["cpu_seconds"].items())
     print(f"cpu           {cpu}")
     if summary.get("iam_enforced"):
-        print("iam           enforced: each function ran as its own role")
+        for line in iam_usage_lines(summary.get("iam_usage") or {}):
+            print(f"iam           {line}" if not line.startswith("  ") else line)
     clock = ", ".join(f"{k} {v} s" for k, v in summary["clock_seconds"].items())
     print(f"clock         {clock or 'not reported'} (the replay's wall time at each clock step)")
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")

@@ -21,6 +21,7 @@ from functions.adapters import state_table
 from functions.core.errors import PabloError, ValidationError
 from functions.core.ingest.landing import format_aws_time
 from functions.core.transform.profit import check_month
+from infra.config import STACK_NAME
 from pablo import stack
 
 STATE_TABLE_OUTPUT = "StateTableName"
@@ -57,7 +58,7 @@ def signoff(
     note: str,
     clients: Any,
     now: datetime,
-    stack_name: str = stack.STACK_NAME,
+    stack_name: str = STACK_NAME,
     wait: bool = True,
 ) -> dict[str, Any]:
     """Record the sign-off and republish the month; returns what was recorded and the

@@ -19,7 +19,7 @@ import argparse
 import io
 import json
 import sys
-import time
+import tempfile
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,16 +35,15 @@ from functions.core.ingest.landing import BucketRole
 from functions.core.monitor import oncall, oncall_replay
 from functions.core.monitor.oncall import AlarmStatus
 from functions.core.monitor.oncall_replay import Quarantined
+from infra.config import STACK_NAME, resource_name
 from pablo import stack
 from pablo.local.context import LOCAL_REGION
-from pablo.producer_cli import CLICK_STREAM_OUTPUT
-from pablo.query_output import CSV, JSON, rows_to_csv, rows_to_json
-from pablo.stack import STACK_NAME
+from pablo.producer.cli import CLICK_STREAM_OUTPUT
+from pablo.producer.click_producer import ClickProducer
+from pablo.query.output import CSV, JSON, rows_to_csv, rows_to_json
 
 # moto creates alarms in OK with this reason; AWS creates them in INSUFFICIENT_DATA.
 MOTO_INITIAL_REASON: Final = "Unchecked: Initial alarm creation"
-KINESIS_BATCH: Final = 500
-KINESIS_ATTEMPTS: Final = 5
 BUCKET_OUTPUTS: Final = {
     BucketRole.LANDING: "LandingBucketName",
     BucketRole.FINANCE: "FinanceBucketName",
@@ -182,7 +181,7 @@ def acknowledge(target: Target, alarm: str, *, by: str, note: str) -> oncall.Ack
     mute leaves a paging alarm with a record, never a silent alarm without one)."""
     prefix = target.output("NamePrefix")
     spec = oncall.spec_for_alarm(alarm, prefix)
-    name = f"{prefix}-{spec.key}"
+    name = resource_name(prefix, spec.key)
     cloudwatch, dynamodb = target.client("cloudwatch"), target.client("dynamodb")
     table = target.output("StateTableName")
     found = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
@@ -454,23 +453,23 @@ def replay_quarantine(
 
 
 def _send_clicks(kinesis: Any, stream: str, records: Iterable[Quarantined]) -> None:
-    """PutRecords with the original bytes; records a response marks failed are re-sent
-    with backoff (the SDK does not), and a record never accepted stops the replay."""
-    pending = [{"Data": r.raw, "PartitionKey": r.digest} for r in records]
-    for start in range(0, len(pending), KINESIS_BATCH):
-        batch = pending[start : start + KINESIS_BATCH]
-        for attempt in range(KINESIS_ATTEMPTS):
-            response = kinesis.put_records(StreamName=stream, Records=batch)
-            if not response.get("FailedRecordCount"):
-                break
-            batch = [
-                entry
-                for entry, result in zip(batch, response["Records"], strict=True)
-                if result.get("ErrorCode")
-            ]
-            time.sleep(0.2 * 2**attempt)
-        else:
-            raise OnCallError(f"{len(batch)} clicks were refused by {stream}; nothing marked")
+    """The original bytes through the producer (only a response's failed records are
+    re-sent, with backoff, within its deadline). Its spill is a scratch file: a click the
+    stream never accepted stays in quarantine, unmarked, and the next replay sends it."""
+    with tempfile.TemporaryDirectory(prefix="pablo-replay-") as scratch:
+        producer = ClickProducer(
+            client=kinesis,
+            stream_name=stream,
+            spill_path=Path(scratch) / "replay.spill",
+            producer_id="oncall-replay",
+        )
+        result = producer.send(r.raw for r in records)
+    if result.spilled or result.rejected:
+        raise OnCallError(
+            f"{result.spilled + result.rejected} clicks were not accepted by {stream} "
+            f"({result.spill_reason or 'over the record size limit'}); nothing marked: "
+            "replay again once the stream answers"
+        )
 
 
 def _exists(s3: Any, bucket: str, key: str) -> bool:

@@ -23,7 +23,7 @@ from typing import Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from pablo import stack
-from pablo.query_output import JSON
+from pablo.query.output import JSON
 
 STABLE_STACK_STATUSES: Final = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE"})
 ALARM_BATCH: Final = 100  # DescribeAlarms takes at most 100 names

@@ -23,10 +23,10 @@ from enum import StrEnum
 from typing import Any, Final
 
 from functions.core.errors import ConfigurationError
+from infra.config import STACK_NAME
 from pablo.local.context import LOCAL_REGION, local_client
 from pablo.local.state import EmulatorState, is_emulator_process, load_state, state_path
 
-STACK_NAME: Final = "PabloPipelines"
 PABLO_ENDPOINT_ENV: Final = "PABLO_ENDPOINT"
 
 

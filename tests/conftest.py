@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
+from infra.config import STACK_NAME
 from pablo.local.context import local_client
 from pablo.local.control import ControlApiError, ControlClient
 from pablo.local.state import PABLO_HOME_ENV
 
 SERVER_START_TIMEOUT = 60.0
 DEFAULT_CLOCK_START = "2026-08-31T00:00:00+00:00"
-STACK_NAME = "PabloPipelines"
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Lambda entry point of the executive workflows' work steps
-(state_machines/executive_monthly.asl.json, executive_weekly.asl.json).
+(state_machines/executive.asl.json, rendered per grain).
 
 `event["action"]` picks the step (functions/handlers/executive_steps.py):
 

@@ -43,8 +43,8 @@ class AthenaWorkgroups(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.names = {
-            ANALYSTS: config.resource_name(ANALYSTS),
-            FINANCE: config.resource_name(FINANCE),
+            ANALYSTS: config.workgroup_name(ANALYSTS),
+            FINANCE: config.workgroup_name(FINANCE),
         }
         self._results_bucket_name = results_bucket_name
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY

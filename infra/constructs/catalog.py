@@ -23,11 +23,6 @@ DATABASE_DESCRIPTIONS: dict[Database, str] = {
 }
 
 
-def glue_database_name(config: PipelineConfig, database: Database) -> str:
-    """`<prefix>_<database>`, e.g. `pablo_local_curated` (Athena wants underscores)."""
-    return f"{config.glue_prefix}_{database.value}"
-
-
 def table_location(bucket_name: str, table: Table) -> str:
     return f"s3://{bucket_name}/{table.prefix}/"
 
@@ -79,7 +74,7 @@ class GlueCatalog(Construct):
         super().__init__(scope, construct_id)
         account = Stack.of(self).account
         self.database_names: dict[Database, str] = {
-            db: glue_database_name(config, db) for db in Database
+            db: config.glue_database_name(db) for db in Database
         }
         self.databases: dict[Database, glue.CfnDatabase] = {
             db: glue.CfnDatabase(

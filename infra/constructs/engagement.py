@@ -27,7 +27,6 @@ from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
 from infra.nag import acknowledge
-from infra.stacks.pipelines_stack import PipelinesStack
 
 ASL_PATH: Final = STATE_MACHINES_DIR / "engagement_daily.asl.json"
 # A Kinesis record costs about 916 bytes of the 6 MB invocation payload for a 250-byte click
@@ -183,8 +182,3 @@ class EngagementPipeline(Construct):
             value=self.failures.queue_url,
             description="On-failure destination of the click mapping",
         )
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry."""
-    EngagementPipeline(stack, "Engagement", platform=stack.platform)

@@ -20,7 +20,8 @@ backfill: two hours in AWS, two minutes in the emulator.
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Final
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
@@ -35,10 +36,10 @@ from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
 from infra.nag import grant
-from infra.stacks.pipelines_stack import PipelinesStack
 
-MONTHLY_ASL: Final = STATE_MACHINES_DIR / "executive_monthly.asl.json"
-WEEKLY_ASL: Final = STATE_MACHINES_DIR / "executive_weekly.asl.json"
+# One definition for both grains: `${Cadence}`, `${CadenceTitle}` and `${Upstreams}` are
+# filled per grain at synth, the function and topic ARNs as in every workflow.
+ASL_TEMPLATE: Final = STATE_MACHINES_DIR / "executive.asl.json"
 MONTHLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="7", day="5", month="*")
 WEEKLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="8", week_day="MON")
 CHECK_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="9")
@@ -53,6 +54,31 @@ UPSTREAM_WORKFLOWS: Final = {
     env.GROWTH_WORKFLOW_ARN: "growth-weekly",
     env.PROFIT_WORKFLOW_ARN: "profit-monthly",
 }
+
+
+@dataclass(frozen=True)
+class ExecutiveGrain:
+    """What the executive workflow of one grain says about itself: its cadence (`monthly`,
+    in names, subjects and the execution name's prefix) and the upstreams its gate checks."""
+
+    cadence: str
+    upstreams: str
+
+    @property
+    def workflow_name(self) -> str:
+        """The PipelineWorkflow short name, e.g. `executive-monthly`."""
+        return f"executive-{self.cadence}"
+
+    def asl_values(self) -> Mapping[str, str]:
+        return {
+            "Cadence": self.cadence,
+            "CadenceTitle": self.cadence.capitalize(),
+            "Upstreams": self.upstreams,
+        }
+
+
+MONTHLY: Final = ExecutiveGrain(cadence="monthly", upstreams="engagement, growth and profit")
+WEEKLY: Final = ExecutiveGrain(cadence="weekly", upstreams="engagement and growth")
 
 
 class ExecutivePipeline(Construct):
@@ -122,8 +148,8 @@ class ExecutivePipeline(Construct):
             glue_partition_databases=[Database.CURATED],
             publish_metrics=True,
         )
-        self.monthly = self._workflow("Monthly", platform, "executive-monthly", MONTHLY_ASL)
-        self.weekly = self._workflow("Weekly", platform, "executive-weekly", WEEKLY_ASL)
+        self.monthly = self._workflow("Monthly", platform, MONTHLY)
+        self.weekly = self._workflow("Weekly", platform, WEEKLY)
         machines = {
             env.EXECUTIVE_MONTHLY_WORKFLOW_ARN: self.monthly.state_machine.state_machine_arn,
             env.EXECUTIVE_WEEKLY_WORKFLOW_ARN: self.weekly.state_machine.state_machine_arn,
@@ -176,16 +202,17 @@ class ExecutivePipeline(Construct):
         )
 
     def _workflow(
-        self, construct_id: str, platform: Platform, name: str, path: Path
+        self, construct_id: str, platform: Platform, grain: ExecutiveGrain
     ) -> PipelineWorkflow:
         return PipelineWorkflow(
             self,
             construct_id,
             platform=platform,
-            name=name,
+            name=grain.workflow_name,
             functions={"FreshnessFunctionArn": self.freshness, "KpiFunctionArn": self.kpi},
             timeout=Duration.hours(4),
-            asl_path=path,
+            asl_path=ASL_TEMPLATE,
+            asl_values=grain.asl_values(),
         )
 
     def _schedule(
@@ -218,8 +245,3 @@ class ExecutivePipeline(Construct):
             resource_name=platform.config.resource_name(name),
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry."""
-    ExecutivePipeline(stack, "Executive", platform=stack.platform)

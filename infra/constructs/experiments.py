@@ -34,7 +34,6 @@ from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
-from infra.stacks.pipelines_stack import PipelinesStack
 
 ASL_PATH: Final = STATE_MACHINES_DIR / "experiments_weekly.asl.json"
 SOURCES: Final = ("experiments", "assignments")
@@ -140,8 +139,3 @@ class ExperimentsPipeline(Construct):
             value=self.ingest.function.function_name,
             description="Experiment definitions and assignments ingestion",
         )
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry."""
-    ExperimentsPipeline(stack, "Experiments", platform=stack.platform)

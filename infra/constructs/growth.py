@@ -23,7 +23,6 @@ from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
-from infra.stacks.pipelines_stack import PipelinesStack
 
 ASL_PATH: Final = STATE_MACHINES_DIR / "growth_weekly.asl.json"
 # Sunday 23:00 UTC: the week's snapshot is ready before the week ends (run book SLA).
@@ -98,8 +97,3 @@ class GrowthPipeline(Construct):
             value=self.state_machine.state_machine_arn,
             description="Weekly growth workflow",
         )
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry."""
-    GrowthPipeline(stack, "Growth", platform=stack.platform)

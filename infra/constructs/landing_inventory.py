@@ -17,7 +17,6 @@ from functions.core.ingest.landing import FINANCE_LANDING_ROOT
 from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
-from infra.stacks.pipelines_stack import PipelinesStack
 
 HANDLER = "functions.handlers.landing_inventory.handler"
 
@@ -58,8 +57,3 @@ class LandingInventory(Construct):
             function=self.function.function,
             description=f"S3 Object Created in {construct_id} -> landing inventory",
         )
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry: add the inventory to the stack's platform."""
-    LandingInventory(stack, "LandingInventory", platform=stack.platform)

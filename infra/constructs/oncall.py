@@ -18,7 +18,6 @@ from infra.constructs.landing_rule import lambda_target
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.nag import grant
-from infra.stacks.pipelines_stack import PipelinesStack
 
 HANDLER = "functions.handlers.oncall_unmute.handler"
 # EventBridge retries a failed delivery (throttling, service errors) this often and this
@@ -76,8 +75,3 @@ class OnCallTools(Construct):
             value=self.unmute.function.function_name,
             description="Unmutes acknowledged alarms back to OK",
         )
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry."""
-    OnCallTools(stack, "OnCall", platform=stack.platform)

@@ -32,7 +32,6 @@ from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
-from infra.stacks.pipelines_stack import PipelinesStack
 
 ASL_PATH: Final = STATE_MACHINES_DIR / "profit_monthly.asl.json"
 FINANCE_SOURCES: Final = ("invoices", "expenses", "salaries", "ledger")
@@ -153,8 +152,3 @@ class ProfitPipeline(Construct):
             function=self.ingest.function,
             description=f"Finance inputs landed ({role.value} bucket) -> finance ingest",
         )
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry."""
-    ProfitPipeline(stack, "Profit", platform=stack.platform)

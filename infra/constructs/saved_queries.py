@@ -14,8 +14,7 @@ from constructs import Construct
 
 from functions.core.schemas import Database
 from infra.constructs.platform import Platform
-from infra.stacks.pipelines_stack import PipelinesStack
-from pablo.query_saved import SavedQuery, load_saved_queries
+from infra.saved_queries import SavedQuery, load_saved_queries
 
 
 def construct_id(query: SavedQuery) -> str:
@@ -52,8 +51,3 @@ class SavedQueries(Construct):
             named.add_resource_dependency(workgroup)
             named.add_resource_dependency(platform.catalog.databases[database])
             self.named_queries[query.name] = named
-
-
-def install(stack: PipelinesStack) -> None:
-    """`infra.app.PIPELINES` entry: the saved queries in the analyst workgroup."""
-    SavedQueries(stack, "SavedQueries", platform=stack.platform)

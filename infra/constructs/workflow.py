@@ -1,7 +1,8 @@
 """`PipelineWorkflow`: the one way pipelines define a Step Functions workflow.
 
 The ASL comes from `state_machines/<name>.asl.json` with its `${Placeholders}` filled by
-`render_asl`: `${OnCallTopicArn}` always, and one `${...}` per function passed in. The
+`render_asl`: `${OnCallTopicArn}` always, one `${...}` per function passed in, and any
+other values the pipeline gives (`asl_values`, e.g. a template's per-grain words). The
 state machine logs everything to its own log group, traces with X-Ray, may invoke exactly
 the functions given and publish to the on-call topic (its Catch states alert there).
 """
@@ -39,10 +40,11 @@ class PipelineWorkflow(Construct):
         functions: Mapping[str, PipelineFunction],
         timeout: Duration,
         asl_path: Path | None = None,
+        asl_values: Mapping[str, str] | None = None,
     ) -> None:
         """`name` is the workflow's short name (`state_machines/<name with _>.asl.json`
         unless `asl_path` says otherwise); `functions` maps each ASL placeholder to the
-        function whose ARN fills it."""
+        function whose ARN fills it; `asl_values` fills the template's other placeholders."""
         super().__init__(scope, construct_id)
         config = platform.config
         self.name = config.resource_name(name)
@@ -57,7 +59,9 @@ class PipelineWorkflow(Construct):
         cfn_log_group = self.log_group.node.default_child
         assert isinstance(cfn_log_group, logs.CfnLogGroup)
         cfn_log_group.retention_in_days = config.log_retention_days
-        values = {placeholder: f.function.function_arn for placeholder, f in functions.items()}
+        values = dict(asl_values or {})
+        for placeholder, function in functions.items():
+            values[placeholder] = function.function.function_arn
         values[ON_CALL_TOPIC_PLACEHOLDER] = platform.topic.topic_arn
         self.state_machine = sfn.StateMachine(
             self,

@@ -1,4 +1,6 @@
-"""`PabloPipelines`: the one stack. The platform first; pipelines add constructs to it."""
+"""`PabloPipelines`: the one stack, composed here. The platform first, then each pipeline
+on it, the saved queries, the on-call tools, and last the alarms of the inventory (on the
+metrics and resources the pipelines created)."""
 
 from __future__ import annotations
 
@@ -12,11 +14,18 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from infra.config import PipelineConfig
+from infra.config import STACK_NAME, PipelineConfig
+from infra.constructs.alarms import InventoryAlarms
+from infra.constructs.engagement import EngagementPipeline
+from infra.constructs.executive import ExecutivePipeline
+from infra.constructs.experiments import ExperimentsPipeline
+from infra.constructs.growth import GrowthPipeline
 from infra.constructs.lambda_assets import LambdaAssets
+from infra.constructs.landing_inventory import LandingInventory
+from infra.constructs.oncall import OnCallTools
 from infra.constructs.platform import Platform
-
-STACK_NAME = "PabloPipelines"
+from infra.constructs.profit import ProfitPipeline
+from infra.constructs.saved_queries import SavedQueries
 
 
 def synthesizer_for(config: PipelineConfig) -> IStackSynthesizer:
@@ -30,8 +39,9 @@ def synthesizer_for(config: PipelineConfig) -> IStackSynthesizer:
 
 
 class PipelinesStack(Stack):
-    """Attributes: `config`, `platform`. Add a pipeline with
-    `SomePipeline(stack, "Some", platform=stack.platform)`."""
+    """Attributes: `config`, `platform`, one per construct it composes (`landing_inventory`,
+    `engagement`, `profit`, `growth`, `saved_queries`, `executive`, `experiments`, `oncall`)
+    and `alarms`. A new pipeline is a construct taking `platform=`, instantiated here."""
 
     def __init__(
         self,
@@ -54,4 +64,16 @@ class PipelinesStack(Stack):
         self.config = config
         Tags.of(self).add("project", "pablo-pipelines")
         Tags.of(self).add("environment", config.env_name)
-        self.platform = Platform(self, "Platform", config=config, lambda_assets=lambda_assets)
+        self.platform = platform = Platform(
+            self, "Platform", config=config, lambda_assets=lambda_assets
+        )
+        self.landing_inventory = LandingInventory(self, "LandingInventory", platform=platform)
+        self.engagement = EngagementPipeline(self, "Engagement", platform=platform)
+        self.profit = ProfitPipeline(self, "Profit", platform=platform)
+        self.growth = GrowthPipeline(self, "Growth", platform=platform)
+        self.saved_queries = SavedQueries(self, "SavedQueries", platform=platform)
+        self.executive = ExecutivePipeline(self, "Executive", platform=platform)
+        self.experiments = ExperimentsPipeline(self, "Experiments", platform=platform)
+        self.oncall = OnCallTools(self, "OnCall", platform=platform)
+        # After the pipelines: every alarm of the inventory, on the metrics they publish.
+        self.alarms = InventoryAlarms(self, "Alarms", platform=platform)

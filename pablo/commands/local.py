@@ -6,11 +6,12 @@ import argparse
 from datetime import datetime
 from typing import Any
 
+from infra.config import STACK_NAME
 from pablo.commands import Handler
 from pablo.local.clock import parse_instant
 from pablo.local.state import DEFAULT_PORT
-from pablo.query_output import REPORT_FORMATS, add_format_argument
-from pablo.stack import STACK_NAME, endpoint_help
+from pablo.query.output import REPORT_FORMATS, add_format_argument
+from pablo.stack import endpoint_help
 
 
 def _instant(text: str) -> datetime:

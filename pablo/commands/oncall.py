@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from functions.core.schemas import Pipeline
 from pablo.commands import Handler
-from pablo.query_output import CSV, JSON, TEXT, add_format_argument
+from pablo.query.output import CSV, JSON, TEXT, add_format_argument
 from pablo.stack import add_target_arguments
 
 ROTATION_PATH: Final = Path(__file__).resolve().parents[2] / "config" / "oncall_rotation.json"

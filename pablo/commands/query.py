@@ -1,4 +1,4 @@
-"""`pablo query`: the parser (the command: pablo.query)."""
+"""`pablo query`: the parser (the command: pablo.query.cli)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from infra.config import ANALYSTS_WORKGROUP, FINANCE_WORKGROUP
+from infra.saved_queries import DEFAULT_DATABASE
 from pablo.commands import Handler
-from pablo.query_output import QUERY_FORMATS, add_format_argument
-from pablo.query_saved import DEFAULT_DATABASE
+from pablo.query.output import QUERY_FORMATS, add_format_argument
 from pablo.stack import endpoint_help
 
 # Athena on AWS runs in this cdk.json environment unless --env names another.
@@ -56,4 +56,4 @@ def register(subparsers: Any) -> None:
         help="on Athena: awswrangler's CTAS approach (faster for large results; needs Glue "
         "and S3 write access in the workgroup's location)",
     )
-    parser.set_defaults(func=Handler("pablo.query:cmd_query"))
+    parser.set_defaults(func=Handler("pablo.query.cli:cmd_query"))

@@ -1,4 +1,4 @@
-"""`pablo send-clicks FILE`: the parser (the command: pablo.producer_cli)."""
+"""`pablo send-clicks FILE`: the parser (the command: pablo.producer.cli)."""
 
 from __future__ import annotations
 
@@ -34,4 +34,4 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--counts-bucket",
         help="raw bucket: upload the per-minute counts to raw/producer_counts/ (outage detection)",
     )
-    parser.set_defaults(func=Handler("pablo.producer_cli:run"))
+    parser.set_defaults(func=Handler("pablo.producer.cli:run"))

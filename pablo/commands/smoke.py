@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pablo.commands import Handler
-from pablo.query_output import REPORT_FORMATS, add_format_argument
+from pablo.query.output import REPORT_FORMATS, add_format_argument
 from pablo.stack import add_target_arguments
 
 

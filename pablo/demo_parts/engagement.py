@@ -12,7 +12,6 @@ and the demo waits for the emulator's Kinesis pollers to drain.
 from __future__ import annotations
 
 import heapq
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,10 +26,11 @@ from botocore.exceptions import EndpointConnectionError
 
 from functions.adapters import s3_objects
 from functions.core import schemas
+from functions.core.ingest.clicks import ClickPayload, parse_payload
 from functions.handlers import click_ingest
 from functions.handlers.engagement_monitor import FRESHNESS_METRIC
-from pablo.producer import ClickProducer, VirtualTime
-from pablo.producer_cli import CLICK_STREAM_OUTPUT, payload_of
+from pablo.producer.cli import CLICK_STREAM_OUTPUT, replay_envelope
+from pablo.producer.click_producer import ClickProducer, VirtualTime
 
 STREAM_OUTPUT: Final = CLICK_STREAM_OUTPUT
 PRODUCER_ID: Final = "demo-web"
@@ -56,8 +56,8 @@ class EngagementDemo:
     run: Any = None
     producer: ClickProducer | None = None
     outage: tuple[datetime, datetime] | None = None
-    sends: Iterator[tuple[int, dict[str, Any] | bytes]] | None = None
-    pending: tuple[int, dict[str, Any] | bytes] | None = None
+    sends: Iterator[tuple[int, bytes]] | None = None
+    pending: tuple[int, bytes] | None = None
     offered: int = 0
     spilled: int = 0
     replayed: int = 0
@@ -105,8 +105,8 @@ class EngagementDemo:
     def _step(self, cursor: datetime) -> None:
         assert self.producer is not None
         until = int(cursor.timestamp() * 1000)
-        normal: list[dict[str, Any] | bytes] = []
-        down: list[dict[str, Any] | bytes] = []
+        normal: list[bytes] = []
+        down: list[bytes] = []
         while self.pending is not None and self.pending[0] < until:
             send_at, payload = self.pending
             (down if self._in_outage(send_at) else normal).append(payload)
@@ -134,7 +134,7 @@ class EngagementDemo:
         self.touched_days |= {r.minute.date().isoformat() for r in self.producer.spilled_records()}
         self.replayed += self.producer.replay_spill().sent
 
-    def _send_during_outage(self, payloads: list[dict[str, Any] | bytes]) -> None:
+    def _send_during_outage(self, payloads: list[bytes]) -> None:
         assert self.producer is not None
         client = self.producer.client
         self.producer.client = _DownStream(self.run.endpoint)
@@ -399,14 +399,15 @@ def _iso(value: Any) -> str | None:
     return value.replace(tzinfo=UTC).isoformat()
 
 
-def _event_days(payloads: list[dict[str, Any] | bytes]) -> set[str]:
+def _event_days(payloads: list[bytes]) -> set[str]:
     """The UTC days of the clicks' event times (the producer counts them under those)."""
     days = set()
     for payload in payloads:
-        if isinstance(payload, dict):
-            event_time = payload.get("event_time")
-            if isinstance(event_time, int) and 0 < event_time < MAX_EPOCH_MS:
-                days.add(datetime.fromtimestamp(event_time / 1000, UTC).date().isoformat())
+        # Decoded as the ingest decodes it: only a record it accepts counts under a day.
+        click = parse_payload(payload)
+        event_time = click.event_time if isinstance(click, ClickPayload) else None
+        if isinstance(event_time, int) and 0 < event_time < MAX_EPOCH_MS:
+            days.add(datetime.fromtimestamp(event_time / 1000, UTC).date().isoformat())
     return days
 
 
@@ -414,13 +415,17 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def _envelopes(path: Path) -> Iterator[tuple[int, dict[str, Any] | bytes]]:
-    """(send_at, payload) of every line of a replay file, in file (send) order."""
+def _envelopes(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(send_at, the record's bytes as written) of every line of a replay file, in file
+    (send) order, split out as `pablo send-clicks` does: never decoded and re-encoded."""
     with path.open("rb") as lines:
-        for line in lines:
-            if line.strip():
-                envelope = json.loads(line)
-                yield int(envelope["send_at"]), payload_of(envelope["record"])
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            envelope = replay_envelope(line.rstrip(b"\r\n"))
+            if envelope is None:
+                raise ValueError(f"{path}:{number}: not a replay envelope {{send_at, record}}")
+            yield envelope
 
 
 def _metric_stats(

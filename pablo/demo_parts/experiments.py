@@ -18,6 +18,7 @@ from typing import Any, Final
 from functions.adapters import s3_tables
 from functions.core import schemas
 from functions.core.transform import experiments
+from infra.config import resource_name
 
 ALARM_KEY: Final = "experiment-sample-ratio-mismatch"
 RUN_HOUR: Final = 6  # the weekly schedule: Monday 06:00 UTC
@@ -128,6 +129,6 @@ class ExperimentsDemo:
         return [{k: v for k, v in r.items() if k != "week"} for r in rows]
 
     def _alarm_state(self) -> str | None:
-        name = f"{self.run.outputs['NamePrefix']}-{ALARM_KEY}"
+        name = resource_name(self.run.outputs["NamePrefix"], ALARM_KEY)
         alarms = self.run.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
         return str(alarms[0]["StateValue"]) if alarms else None

@@ -17,6 +17,7 @@ from typing import Any, Final
 from functions.adapters import s3_tables, state_table
 from functions.core import schemas
 from functions.core.transform import reconciliation
+from infra.config import resource_name
 from pablo import finance
 from pablo.local.control import ControlClient
 
@@ -134,7 +135,7 @@ class ProfitDemo:
         )
 
     def _alarm_state(self) -> str | None:
-        name = f"{self.run.outputs['NamePrefix']}-{ALARM_KEY}"
+        name = resource_name(self.run.outputs["NamePrefix"], ALARM_KEY)
         alarms = self.run.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
         return str(alarms[0]["StateValue"]) if alarms else None
 

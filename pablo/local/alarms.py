@@ -32,15 +32,13 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import moto.cloudwatch.models as cloudwatch_models
-from moto.cloudwatch.responses import CloudWatchResponse
-from moto.core.responses import ActionResult
 
+from pablo.local import moto_patches
 from pablo.local.alarm_eval import (
     BAND_OPERATORS,
     INSUFFICIENT_DATA,
@@ -99,8 +97,6 @@ class AlarmEvaluator:
         self._ctx: EmulatorContext | None = None
         self._evaluated_until: datetime | None = None
         self._reported_skips: set[str] = set()
-        self._restore_clock: Callable[[], None] | None = None
-        self._restore_history: Callable[[], None] | None = None
         # (namespace, metric name) of every datapoint stored, taken once per tick: an alarm
         # whose metric has none is evaluated on an empty series without querying moto,
         # whose every query scans all stored datapoints.
@@ -109,16 +105,12 @@ class AlarmEvaluator:
     def start(self, ctx: EmulatorContext) -> None:
         self._ctx = ctx
         self._evaluated_until = ctx.clock.now()
-        self._restore_clock = stamp_metrics_with_emulator_clock(ctx)
-        self._restore_history = add_alarm_history()
+        moto_patches.apply(moto_patches.cloudwatch.METRICS_CLOCK, clock=ctx.clock)
+        moto_patches.apply(moto_patches.cloudwatch.ALARM_HISTORY, state_updates=state_updates)
 
     def stop(self) -> None:
-        if self._restore_history is not None:
-            self._restore_history()
-            self._restore_history = None
-        if self._restore_clock is not None:
-            self._restore_clock()
-            self._restore_clock = None
+        moto_patches.restore(moto_patches.cloudwatch.ALARM_HISTORY)
+        moto_patches.restore(moto_patches.cloudwatch.METRICS_CLOCK)
         self._ctx = None
 
     def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]]:
@@ -360,27 +352,6 @@ def _naive_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def stamp_metrics_with_emulator_clock(ctx: EmulatorContext) -> Callable[[], None]:
-    """Make moto stamp metric data sent without a Timestamp with the emulator clock.
-
-    Patched in-process because no API sets it: CloudWatch stamps such data on arrival, and
-    moto uses the wall clock, so metrics the deployed functions (and moto's own Kinesis
-    metrics) emit would fall outside the simulated periods the alarms evaluate. Returns the
-    function that restores moto.
-    """
-    original = cloudwatch_models.utcnow
-
-    def emulator_utcnow() -> datetime:
-        return ctx.clock.now().astimezone(UTC).replace(tzinfo=None)  # moto keeps naive UTC
-
-    cloudwatch_models.utcnow = emulator_utcnow
-
-    def restore() -> None:
-        cloudwatch_models.utcnow = original
-
-    return restore
-
-
 def stamp_transition_time(alarm: dict[str, Any], at: datetime, *, region: str) -> None:
     """Date the new state at its period boundary, as AWS does, not at the (later) moment the
     tick got to it: "since when" in `pablo oncall status` and the history depend on it.
@@ -390,34 +361,6 @@ def stamp_transition_time(alarm: dict[str, Any], at: datetime, *, region: str) -
     stored = backend.alarms.get(alarm["AlarmName"])
     if stored is not None:
         stored.state_updated_timestamp = at.astimezone(UTC).replace(tzinfo=None)
-
-
-def add_alarm_history() -> Callable[[], None]:
-    """Give moto's CloudWatch a DescribeAlarmHistory of state updates; returns the restore."""
-    had = hasattr(CloudWatchResponse, "describe_alarm_history")
-    original = getattr(CloudWatchResponse, "describe_alarm_history", None)
-
-    def describe_alarm_history(self: Any) -> ActionResult:
-        name = self._get_param("AlarmName")
-        kind = self._get_param("HistoryItemType")
-        alarms = self.cloudwatch_backend.describe_alarms()
-        items: list[dict[str, Any]] = []
-        if kind in (None, "StateUpdate"):
-            for alarm in alarms:
-                if name is None or alarm.name == name:
-                    items.extend(state_updates(alarm))
-        items.sort(key=lambda item: item["Timestamp"], reverse=True)
-        return ActionResult({"AlarmHistoryItems": items})
-
-    CloudWatchResponse.describe_alarm_history = describe_alarm_history  # type: ignore[attr-defined]
-
-    def restore() -> None:
-        if had:
-            CloudWatchResponse.describe_alarm_history = original  # type: ignore[attr-defined]
-        else:
-            del CloudWatchResponse.describe_alarm_history  # type: ignore[attr-defined]
-
-    return restore
 
 
 def state_updates(alarm: Any) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ moto stores Athena queries but runs none (its GetQueryResults answers preset row
 This extension answers the query calls itself, for every caller (boto3, awswrangler, the
 AWS CLI): StartQueryExecution runs the query in a worker thread (QUEUED, RUNNING, then
 SUCCEEDED, FAILED or CANCELLED); the SQL is transpiled by sqlglot and run on DuckDB over the
-Glue catalog and the emulator's S3 (`pablo.query_sql`, `pablo.query_engine`); the result
+Glue catalog and the emulator's S3 (`pablo.query.sql`, `pablo.query.engine`); the result
 is written to the output location as Athena writes it (`<id>.csv` and `<id>.csv.metadata`)
 and served by GetQueryResults in pages with column metadata. CREATE TABLE AS and INSERT
 INTO write Parquet to S3 and register the table and its partitions in Glue. Workgroups
@@ -19,9 +19,9 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -31,11 +31,11 @@ import pyarrow.parquet as pq
 from moto.athena.responses import AthenaResponse
 
 from infra.config import is_finance_workgroup
-from pablo import query_engine
-from pablo.local import athena_sql
+from pablo.local import athena_sql, moto_patches
 from pablo.local.athena_sql import Statement
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
-from pablo.query_sql import (
+from pablo.query import engine as query_engine
+from pablo.query.sql import (
     DEFAULT_DATABASE,
     SCHEMA_NOT_FOUND,
     TABLE_NOT_FOUND,
@@ -131,7 +131,6 @@ class AthenaSql:
         self._runs: dict[str, QueryRun] = {}
         self._runs_lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
-        self._restore: list[Callable[[], None]] = []
         self._ctx: EmulatorContext | None = None
 
     # lifecycle
@@ -146,15 +145,17 @@ class AthenaSql:
             "stop_query_execution": self._stop_query_execution,
             "list_query_executions": self._list_query_executions,
         }
-        for operation, handler in handlers.items():
-            self._restore.append(_replace(AthenaResponse, operation, handler))
+        moto_patches.apply(moto_patches.athena.QUERIES_ANSWERED, handlers=handlers)
 
     def stop(self) -> None:
-        while self._restore:
-            self._restore.pop()()
+        moto_patches.restore(moto_patches.athena.QUERIES_ANSWERED)
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+    def on_clock_advance(self, old: datetime, new: datetime) -> None:
+        """Queries run when they are started, not on the clock: nothing falls due."""
+        return None
 
     def wait(self, query_id: str, timeout: float = 60.0) -> QueryRun:
         """The run once it ended (for tests and the demo): polls, as a client would."""
@@ -525,22 +526,3 @@ def _error(category: int, error_type: int, message: str) -> dict[str, Any]:
 def _invalid(message: str) -> tuple[str, dict[str, int]]:
     body = {"__type": "InvalidRequestException", "Message": message, "AthenaErrorCode": ""}
     return json.dumps(body), {"status": 400}
-
-
-def _replace(cls: type, name: str, handler: Callable[[Any], Any]) -> Callable[[], None]:
-    """Answer `cls.name` with `handler(response)`; returns the restore."""
-    had = name in vars(cls)
-    original = vars(cls).get(name)
-
-    def method(response: Any) -> Any:
-        return handler(response)
-
-    setattr(cls, name, method)
-
-    def restore() -> None:
-        if had:
-            setattr(cls, name, original)
-        else:
-            delattr(cls, name)
-
-    return restore

@@ -2,7 +2,7 @@
 the Athena types and text of result values, the result CSV, and result pages.
 
 The SQL itself is `pablo query`'s: Athena (Trino) SQL transpiled by sqlglot and run on
-DuckDB over the Glue catalog (`pablo.query_sql`, `pablo.query_engine`).
+DuckDB over the Glue catalog (`pablo.query.sql`, `pablo.query.engine`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from functions.core import schemas
-from pablo.query_sql import NOT_SUPPORTED, SYNTAX_ERROR, QueryError
+from pablo.query.sql import NOT_SUPPORTED, SYNTAX_ERROR, QueryError
 
 # GetQueryResults answers at most this many rows a page (Athena's MaxResults limit).
 MAX_RESULTS_PER_PAGE = 1000

@@ -36,7 +36,7 @@ from pablo.local.state import (
     local_dir,
     running_state,
 )
-from pablo.query_output import JSON
+from pablo.query.output import JSON
 from pablo.stack import command_target
 
 START_TIMEOUT_SECONDS: Final = 60.0
@@ -180,7 +180,6 @@ def cmd_status(args: argparse.Namespace) -> int:
         "started_at": state.started_at,
         "clock": health["clock"],
         "extensions": health["extensions"],
-        "skipped_extensions": health["skipped_extensions"],
         "stack": _stack_outputs(state.endpoint, args.stack_name),
     }
     if args.output_format == JSON:
@@ -189,8 +188,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"endpoint   {report['endpoint']} (pid {report['pid']}, since {report['started_at']})")
     print(f"clock      {report['clock']}")
     print(f"extensions {', '.join(report['extensions'])}")
-    if report["skipped_extensions"]:
-        print(f"skipped    {', '.join(report['skipped_extensions'])}")
     stack = report["stack"]
     if stack is None:
         print(f"stack      {args.stack_name} not deployed (run `pablo local deploy`)")

@@ -29,7 +29,7 @@ def local_client(service: str, endpoint: str | None, region: str = LOCAL_REGION)
     """A boto3 client for the emulator at `endpoint` (path-style S3, fake credentials).
 
     `endpoint=None` is for code inside the emulator process only: the client targets AWS's
-    own URLs, which moto's in-process route answers there (`patches._in_process_calls`)."""
+    own URLs, which moto's in-process route answers there (`moto_patches.stepfunctions`)."""
     # boto3 only once a client is made: the command line reads the constants above to
     # build its parser, which must not cost boto3's import.
     import boto3  # noqa: PLC0415

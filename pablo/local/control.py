@@ -94,3 +94,8 @@ class ControlClient:
     def drain_streams(self, *, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until every mapped stream is processed up to its latest record."""
         return self._call("POST", "esm/drain", {"timeout": timeout}, timeout=timeout + 30)
+
+    def iam_usage(self) -> dict[str, Any]:
+        """Under IAM enforcement, per role: what it used, was denied, and never used."""
+        principals: dict[str, Any] = self._call("GET", "iam/usage")["principals"]
+        return principals

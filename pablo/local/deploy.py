@@ -6,7 +6,7 @@
 2. `cdk synth` once with `-c env=local -c account=ID`; from the cloud assembly, either
    create the file assets bucket (CliCredentialsStackSynthesizer) or `cdk bootstrap`
    (default synthesizer);
-   rewrite the assembly's template where moto 5.2.5 breaks (`pablo.local.moto_template`);
+   rewrite the assembly's template where the pinned moto breaks (`pablo.local.moto_template`);
 3. `cdk deploy --require-approval never --method direct` with the real CDK CLI pointed at
    the emulator, its progress streamed to the terminal (custom resources are answered by
    `pablo.local.custom_resources`);

@@ -18,7 +18,11 @@ TumblingWindowInSeconds, FilterCriteria, payload-size limits, and parent-before-
 order after a reshard.
 
 An idle shard is polled once a second, as AWS does; a PutRecord(s) to a mapped stream wakes
-its pollers at once (`wake_pollers_on_put`), so new records are not left waiting.
+its pollers at once (`moto_patches.kinesis`), so new records are not left waiting.
+
+Under IAM enforcement a mapping reads its stream and sends to its on-failure destination as
+the function's execution role, as Lambda does: a role without the stream's read grants gets
+nothing delivered (the refusals are in the IAM usage report).
 
 `drain(timeout)` waits until every mapping has read its streams up to their latest record
 with nothing left to retry; `stats()` counts invocations, records and failures per mapping.
@@ -26,22 +30,17 @@ with nothing left to retry; `stats()` counts invocations, records and failures p
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from moto.awslambda.models import LambdaBackend
-from moto.kinesis.models import KinesisBackend
-
-from pablo.local import service_metrics
+from pablo.local import iam, moto_patches, service_metrics
 from pablo.local.context import EmulatorContext
 from pablo.local.esm_batches import (
     RECORD_AGE_EXCEEDED,
@@ -93,7 +92,7 @@ class KinesisEventSourcePoller:
     name = "kinesis-esm"
 
     # A poller with nothing to read sleeps `idle_seconds` (AWS polls a shard about once a
-    # second), unless a put to its stream wakes it first (see `wake_pollers_on_put`).
+    # second), unless a put to its stream wakes it first (moto_patches.kinesis).
     def __init__(self, *, refresh_seconds: float = 2.0, idle_seconds: float = 1.0) -> None:
         self._refresh_seconds = refresh_seconds
         self._idle_seconds = idle_seconds
@@ -103,8 +102,6 @@ class KinesisEventSourcePoller:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._manager: threading.Thread | None = None
-        self._restore_moto: Callable[[], None] | None = None
-        self._restore_put: Callable[[], None] | None = None
 
     # -- Extension protocol ---------------------------------------------------------------
 
@@ -113,8 +110,8 @@ class KinesisEventSourcePoller:
         # Clients are made here, on one thread: creating boto3 clients concurrently from
         # the default session is not thread-safe; using them concurrently is.
         self._clients = {s: ctx.client(s) for s in ("lambda", "kinesis", "sqs", "sns", "s3")}
-        self._restore_moto = disable_moto_kinesis_delivery()
-        self._restore_put = wake_pollers_on_put(self._wake_stream)
+        moto_patches.apply(moto_patches.awslambda.NO_PER_RECORD_KINESIS_DELIVERY)
+        moto_patches.apply(moto_patches.kinesis.WAKE_POLLERS_ON_PUT, wake=self._wake_stream)
         self._stop.clear()
         self._manager = threading.Thread(target=self._manage, name="esm-manager", daemon=True)
         self._manager.start()
@@ -131,12 +128,8 @@ class KinesisEventSourcePoller:
             poller.request_stop()
         for poller in pollers:
             poller.stop()
-        if self._restore_moto is not None:
-            self._restore_moto()
-            self._restore_moto = None
-        if self._restore_put is not None:
-            self._restore_put()
-            self._restore_put = None
+        moto_patches.restore(moto_patches.kinesis.WAKE_POLLERS_ON_PUT)
+        moto_patches.restore(moto_patches.awslambda.NO_PER_RECORD_KINESIS_DELIVERY)
 
     def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]]:
         """Nothing fires on a tick; records that aged past their limit expire when read."""
@@ -167,7 +160,7 @@ class KinesisEventSourcePoller:
                     poller = MappingPoller(
                         mapping,
                         self._ctx,
-                        self._clients,
+                        self._mapping_clients(mapping),
                         self._idle_seconds,
                         previous=carried.get(mapping_id),
                     )
@@ -209,6 +202,30 @@ class KinesisEventSourcePoller:
         with self._lock:
             return list(self._pollers.values())
 
+    def _mapping_clients(self, mapping: dict[str, Any]) -> dict[str, Any]:
+        """The clients a mapping works with. Under IAM enforcement it reads the stream and
+        sends to its on-failure destination as the function's execution role, as Lambda's
+        event source mapping does (the role needs kinesis:GetRecords, GetShardIterator,
+        ListShards, DescribeStream, and the destination's send action); invoking the
+        function is the service's own."""
+        if not iam.enforcing():
+            return self._clients
+        assert self._ctx is not None
+        role = self._clients["lambda"].get_function_configuration(
+            FunctionName=mapping["FunctionArn"]
+        )["Role"]
+        acting = {
+            service: iam.role_client(
+                service,
+                self._ctx.region,
+                role,
+                principal=iam.LAMBDA_PRINCIPAL,
+                endpoint=self._ctx.client_endpoint,
+            )
+            for service in ("kinesis", "sqs", "sns", "s3")
+        }
+        return {**self._clients, **acting}
+
     def _kinesis_mappings(self) -> list[dict[str, Any]]:
         mappings: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {}
@@ -238,61 +255,6 @@ def _settings(mapping: dict[str, Any]) -> dict[str, Any]:
         for k, v in mapping.items()
         if k not in {"LastModified", "LastProcessingResult", "StateTransitionReason"}
     }
-
-
-def disable_moto_kinesis_delivery() -> Callable[[], None]:
-    """Stop moto invoking mapped functions record by record; returns the undo.
-
-    Patched in-process because no API turns it off: `Stream.put_record` calls
-    `LambdaBackend.send_kinesis_message` for every record of every mapped stream, which
-    would invoke the function a second time, once per record, outside BatchSize and every
-    retry rule. The poller delivers instead.
-    """
-    original = LambdaBackend.send_kinesis_message
-
-    def deliver_nothing(self: LambdaBackend, *args: Any, **kwargs: Any) -> None:
-        return None
-
-    LambdaBackend.send_kinesis_message = deliver_nothing  # type: ignore[method-assign]
-
-    def restore() -> None:
-        LambdaBackend.send_kinesis_message = original  # type: ignore[method-assign]
-
-    return restore
-
-
-def wake_pollers_on_put(wake: Callable[[str], None]) -> Callable[[], None]:
-    """Call `wake(stream_arn)` after every PutRecord(s) to a stream; returns the undo.
-
-    Why: a poller then reads new records at once instead of at its next idle poll, so it
-    can poll an idle shard as rarely as AWS does (each idle poll is a GetRecords request
-    the emulator serves) without adding latency.
-    """
-    originals = {name: getattr(KinesisBackend, name) for name in ("put_record", "put_records")}
-
-    def wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def put_then_wake(self: KinesisBackend, *args: Any, **kwargs: Any) -> Any:
-            result = original(self, *args, **kwargs)
-            stream_arn = kwargs.get("stream_arn") or (args[0] if args else None)
-            stream_name = kwargs.get("stream_name") or (args[1] if len(args) > 1 else None)
-            try:
-                stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
-            except Exception:  # the put succeeded; a missed wake only delays the poller
-                return result
-            wake(stream.arn)
-            return result
-
-        return put_then_wake
-
-    for name, original in originals.items():
-        setattr(KinesisBackend, name, wrap(original))
-
-    def restore() -> None:
-        for name, original in originals.items():
-            setattr(KinesisBackend, name, original)
-
-    return restore
 
 
 class MappingPoller:

@@ -1,25 +1,23 @@
 """EventBridge rules deliver matching events to Lambda and Step Functions, in the emulator.
 
-Two moto 5.2.5 gaps, each patched by wrapping moto (a moto that fixes them makes the patch
-redundant, not conflicting):
+Two moto gaps, each patched by wrapping moto (`moto_patches.events`, `moto_patches.s3`):
 
-1. `Rule.send_to_targets` delivers only to CloudWatch Logs, archives, SQS and event buses,
-   and raises NotImplementedError on any other target (which, for an S3 notification, is
-   swallowed by moto: the event silently goes nowhere). Event-driven pipelines (the landing
-   inventory, per-source loaders) need Lambda and Step Functions targets. The wrapper
-   delivers to those itself and hands the other targets to moto's own code.
-2. S3 stamps its EventBridge events' `time` with the wall clock (`unix_time()` in
-   `moto.s3.notifications`); the pipelines record landings at simulated times, so S3 reads
-   the emulator clock instead. Its other notification times (Lambda, SQS, SNS
-   notifications' `eventTime`) come from the clock too, for the same reason.
+1. `Rule.send_to_targets` delivers only to CloudWatch Logs, archives, SQS and event buses.
+   Event-driven pipelines (the landing inventory, per-source loaders) need Lambda and Step
+   Functions targets: this extension delivers to those, moto's code to the others.
+2. S3 stamps its events with the wall clock; the pipelines record landings at simulated
+   times, so S3 reads the emulator clock instead.
 
 Delivery is asynchronous, as in AWS (EventBridge invokes Lambda with InvocationType
 Event): matching happens on the request thread of the API call that produced the event
 (e.g. S3 PutObject), and the invoke or start_execution runs on a small thread pool,
-through the AWS API of the emulator itself (so IAM, moto's validation and the Lambda
-runtime seam all apply). Running the function on the PutObject request thread would hold
-the S3 response until the function ends: the uploader's SDK would time out and retry the
-upload, producing duplicate events.
+through the AWS API of the emulator itself (so moto's validation and the Lambda runtime
+seam apply). Under IAM enforcement a delivery is authorised as AWS authorises it: a Lambda
+target only if its resource-based policy lets events.amazonaws.com invoke it from the rule,
+a Step Functions target as the target's role (`pablo.local.iam`); a refused delivery is
+recorded as an `AccessDenied` error and logged. Running the function on the PutObject
+request thread would hold the S3 response until the function ends: the uploader's SDK
+would time out and retry the upload, producing duplicate events.
 
 What a target receives: its Input, its InputPath of the event, its InputTransformer
 applied to the event, or the event itself, with `time` formatted as AWS does
@@ -31,23 +29,19 @@ target RetryPolicy and dead-letter queues, Lambda on-failure destinations.
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import logging
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import boto3
-import moto.s3.notifications as s3_notifications
 from botocore.config import Config
-from moto.core.utils import unix_time
-from moto.events.models import Rule
 
+from pablo.local import iam, moto_patches
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
 from pablo.local.schedules import aws_event_time, fill_template, json_path
 
@@ -60,6 +54,10 @@ DELIVERY_THREADS: Final = 4
 # invoke only when the function has run.
 INVOKE_READ_TIMEOUT_SECONDS: Final = 960
 RECENT_DELIVERIES: Final = 200
+# One attempt: an SDK retry of an invoke would run the function twice.
+_ONE_ATTEMPT: Final = Config(
+    read_timeout=INVOKE_READ_TIMEOUT_SECONDS, retries={"total_max_attempts": 1}
+)
 
 
 class EventTargetDelivery:
@@ -79,19 +77,29 @@ class EventTargetDelivery:
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT_DELIVERIES)
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], Any] = {}
-        self._restore: list[Callable[[], None]] = []
 
     # -- Extension protocol -------------------------------------------------------------
 
     def start(self, ctx: EmulatorContext) -> None:
         self._ctx = ctx
         self._executor = ThreadPoolExecutor(self._threads, thread_name_prefix="event-targets")
-        self._restore = [self._patch_rule_targets(), self._patch_s3_clock(ctx)]
+        moto_patches.apply(
+            moto_patches.events.RULE_TARGETS,
+            delivered=lambda arn: _service(arn) in DELIVERED_SERVICES,
+            submit=self._submit,
+        )
+        moto_patches.apply(moto_patches.s3.NOTIFICATION_CLOCK, clock=ctx.clock)
+        moto_patches.apply(
+            moto_patches.s3.LAMBDA_NOTIFICATIONS_PERMITTED, may_invoke=self._may_invoke_from_bucket
+        )
 
     def stop(self) -> None:
-        for restore in reversed(self._restore):
-            restore()
-        self._restore = []
+        for patch in (
+            moto_patches.s3.LAMBDA_NOTIFICATIONS_PERMITTED,
+            moto_patches.s3.NOTIFICATION_CLOCK,
+            moto_patches.events.RULE_TARGETS,
+        ):
+            moto_patches.restore(patch)
         if self._executor is not None:
             # Deliveries not started are dropped; those running end first.
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -117,58 +125,25 @@ class EventTargetDelivery:
         _, not_done = wait(pending, timeout=timeout)
         return not not_done
 
-    # -- patches ------------------------------------------------------------------------
+    # -- moto_patches dependencies ---------------------------------------------------------
 
-    def _patch_rule_targets(self) -> Callable[[], None]:
-        original = Rule.send_to_targets
-        extension = self
-
-        @functools.wraps(original)
-        def send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
-            # A rule with no event pattern (a schedule) matches no event in AWS; moto's
-            # empty pattern matches every one.
-            if not rule.event_pattern.get_pattern():
-                return
-            ours = [t for t in rule.targets if _service(t["Arn"]) in DELIVERED_SERVICES]
-            if ours:
-                if rule.state == "ENABLED" and rule.event_pattern.matches_event(original_event):
-                    extension._submit(rule, ours, original_event)
-                # moto's code gets a shallow copy holding only the targets it knows; the
-                # stored rule is never modified (other threads may be reading it).
-                rule = copy.copy(rule)
-                rule.targets = [t for t in rule.targets if t not in ours]
-                if not rule.targets:
-                    return
-            original(rule, original_event, transform_input)
-
-        Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
-
-        def restore() -> None:
-            Rule.send_to_targets = original  # type: ignore[method-assign]
-
-        return restore
-
-    @staticmethod
-    def _patch_s3_clock(ctx: EmulatorContext) -> Callable[[], None]:
-        original_unix_time = s3_notifications.unix_time
-        original_iso = s3_notifications.iso_8601_datetime_with_milliseconds
-
-        def clock_unix_time(dt: datetime | None = None) -> float:
-            return unix_time(dt) if dt is not None else ctx.clock.now().timestamp()
-
-        def clock_iso(value: datetime | None = None) -> str:
-            if value is not None:
-                return original_iso(value)
-            return original_iso(ctx.clock.now().astimezone(UTC).replace(tzinfo=None))
-
-        s3_notifications.unix_time = clock_unix_time
-        s3_notifications.iso_8601_datetime_with_milliseconds = clock_iso
-
-        def restore() -> None:
-            s3_notifications.unix_time = original_unix_time
-            s3_notifications.iso_8601_datetime_with_milliseconds = original_iso
-
-        return restore
+    def _may_invoke_from_bucket(self, function_arn: str, bucket_arn: str) -> bool:
+        """Under IAM enforcement, whether the function's policy lets S3 invoke it for the
+        bucket (a refusal is logged, and the notification dropped, as AWS drops it)."""
+        if not iam.enforcing():
+            return True
+        assert self._ctx is not None, "the extension is not started"
+        try:
+            iam.check_invoke(
+                self._ctx.client("lambda"),
+                function_arn,
+                principal=iam.S3_PRINCIPAL,
+                source_arn=bucket_arn,
+            )
+        except iam.AccessDeniedError as exc:
+            LOG.warning("S3 notification from %s refused: %s", bucket_arn, exc)
+            return False
+        return True
 
     # -- delivery -----------------------------------------------------------------------
 
@@ -183,7 +158,7 @@ class EventTargetDelivery:
             except Exception as exc:  # a bad template fails this target only
                 self._record(rule.name, target, {"error": f"{type(exc).__name__}: {exc}"})
                 continue
-            future = executor.submit(self._deliver, rule.name, target, payload)
+            future = executor.submit(self._deliver, rule.name, rule.arn, target, payload)
             with self._lock:
                 self._pending.add(future)
             future.add_done_callback(self._forget)
@@ -192,19 +167,23 @@ class EventTargetDelivery:
         with self._lock:
             self._pending.discard(future)
 
-    def _deliver(self, rule_name: str, target: dict[str, Any], payload: str) -> None:
+    def _deliver(self, rule_name: str, rule_arn: str, target: dict[str, Any], payload: str) -> None:
         try:
             if _service(target["Arn"]) == "lambda":
-                outcome = self._invoke(target["Arn"], payload)
+                outcome = self._invoke(target["Arn"], payload, rule_arn)
             else:
-                outcome = self._start_execution(target["Arn"], payload)
+                outcome = self._start_execution(target, payload)
+        except iam.AccessDeniedError as exc:  # AWS drops it too (to the rule's DLQ, if any)
+            LOG.warning("rule %s -> %s refused: %s", rule_name, target["Arn"], exc)
+            outcome = {"error": f"AccessDenied: {exc}"}
         except Exception as exc:  # one target's failure must not stop the others
             LOG.exception("rule %s -> %s failed", rule_name, target["Arn"])
             outcome = {"error": f"{type(exc).__name__}: {exc}"}
         self._record(rule_name, target, outcome)
 
-    def _invoke(self, arn: str, payload: str) -> dict[str, Any]:
+    def _invoke(self, arn: str, payload: str, rule_arn: str) -> dict[str, Any]:
         lambda_client = self._client("lambda", _region(arn))
+        iam.check_invoke(lambda_client, arn, principal=iam.EVENTS_PRINCIPAL, source_arn=rule_arn)
         error = ""
         for attempt in range(1, LAMBDA_ASYNC_ATTEMPTS + 1):
             response = lambda_client.invoke(
@@ -216,8 +195,9 @@ class EventTargetDelivery:
             LOG.warning("async invoke of %s failed (attempt %d): %s", arn, attempt, error)
         return {"error": f"function error after {LAMBDA_ASYNC_ATTEMPTS} attempts: {error}"}
 
-    def _start_execution(self, arn: str, payload: str) -> dict[str, Any]:
-        started = self._client("stepfunctions", _region(arn)).start_execution(
+    def _start_execution(self, target: dict[str, Any], payload: str) -> dict[str, Any]:
+        arn = target["Arn"]
+        started = self._target_client(target, "stepfunctions").start_execution(
             stateMachineArn=arn, name=str(uuid.uuid4()), input=payload
         )
         return {"result": str(started["executionArn"])}
@@ -226,6 +206,24 @@ class EventTargetDelivery:
         entry = {"rule": rule_name, "target": target["Arn"], "target_id": target.get("Id")}
         with self._lock:
             self._recent.append({**entry, **outcome})
+
+    def _target_client(self, target: dict[str, Any], service: str) -> Any:
+        """Under enforcement, the target's role (a target other than Lambda needs one);
+        otherwise the emulator's own client."""
+        region = _region(target["Arn"])
+        if not iam.enforcing():
+            return self._client(service, region)
+        if not target.get("RoleArn"):
+            raise iam.AccessDeniedError(f"target {target['Arn']} has no RoleArn to deliver as")
+        assert self._ctx is not None, "the extension is not started"
+        return iam.role_client(
+            service,
+            region,
+            target["RoleArn"],
+            principal=iam.EVENTS_PRINCIPAL,
+            endpoint=self._ctx.client_endpoint,
+            config=_ONE_ATTEMPT,
+        )
 
     def _client(self, service: str, region: str) -> Any:
         assert self._ctx is not None, "the extension is not started"
@@ -236,11 +234,7 @@ class EventTargetDelivery:
                     service,
                     endpoint_url=self._ctx.client_endpoint,
                     region_name=region,
-                    # One attempt: an SDK retry of an invoke would run the function twice.
-                    config=Config(
-                        read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
-                        retries={"total_max_attempts": 1},
-                    ),
+                    config=_ONE_ATTEMPT,
                     **LOCAL_CREDENTIALS,
                 )
             return self._clients[key]

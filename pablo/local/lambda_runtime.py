@@ -2,13 +2,13 @@
 
 moto never runs Lambda code without Docker. Every path that runs a function (Invoke, Step
 Functions tasks, SNS, S3 notifications, event source mappings, custom resources) goes
-through `LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)`; this
-module replaces it. Each function version runs in warm worker subprocesses
-(`pablo.local.lambda_worker`), like Lambda execution environments: started with the
-function's environment, reused across invocations, one invocation at a time each, up to
-`MAX_WORKERS_PER_FUNCTION` in parallel. The timeout is enforced by killing the worker.
-Output goes to CloudWatch Logs `/aws/lambda/<name>`, one stream per worker, with the
-START/END/REPORT lines Lambda writes.
+through `LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)`, which
+`moto_patches.awslambda.RUN_DEPLOYED_CODE` hands to `LambdaRuntime.invoke`. Each function
+version runs in warm worker subprocesses (`pablo.local.lambda_worker`), like Lambda
+execution environments: started with the function's environment, reused across
+invocations, one invocation at a time each, up to `MAX_WORKERS_PER_FUNCTION` in parallel.
+The timeout is enforced by killing the worker. Output goes to CloudWatch Logs
+`/aws/lambda/<name>`, one stream per worker, with the START/END/REPORT lines Lambda writes.
 """
 
 from __future__ import annotations
@@ -23,16 +23,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from moto.awslambda.models import LambdaFunction, lambda_backends
+from moto.awslambda.models import lambda_backends
 from moto.s3.models import s3_backends
 
-from pablo.local import iam, service_metrics
+from pablo.local import iam, moto_patches, service_metrics
 from pablo.local.clock import Clock
 from pablo.local.context import LOCAL_CREDENTIALS, EmulatorContext
 from pablo.local.lambda_code import CodeCache, ExtractedCode
@@ -389,18 +388,11 @@ class LambdaRuntime:
         self._closed = False  # stopping: no new invocation
         self._endpoint = ""
         self._clock: Clock | None = None
-        self._original: Callable[..., InvokeResult] | None = None
 
     def start(self, ctx: EmulatorContext) -> None:
         self._endpoint = ctx.endpoint
         self._clock = ctx.clock
-        self._original = LambdaFunction._invoke_lambda
-        runtime = self
-
-        def _invoke_lambda(fn: Any, event: Any = None) -> InvokeResult:
-            return runtime.invoke(fn, event)
-
-        LambdaFunction._invoke_lambda = _invoke_lambda  # type: ignore[method-assign,assignment]
+        moto_patches.apply(moto_patches.awslambda.RUN_DEPLOYED_CODE, invoke=self.invoke)
 
     def close(self) -> None:
         """Refuse new invocations and end every environment, the busy ones included: an
@@ -417,9 +409,7 @@ class LambdaRuntime:
 
     def stop(self) -> None:
         self.close()
-        if self._original is not None:
-            LambdaFunction._invoke_lambda = self._original  # type: ignore[method-assign]
-            self._original = None
+        moto_patches.restore(moto_patches.awslambda.RUN_DEPLOYED_CODE)
 
     def on_clock_advance(self, old: datetime, new: datetime) -> list[dict[str, Any]] | None:
         """Lambda has nothing scheduled of its own."""

@@ -1,4 +1,5 @@
-"""Rewrite the synthesized template where moto 5.2.5's CloudFormation breaks on valid input.
+"""Rewrite the synthesized template where the pinned moto's CloudFormation breaks on valid input
+(the version is `pablo.local.moto_patches.MOTO_VERSION`).
 
 Only the local cloud assembly is rewritten (never `cdk.out` or what is deployed to AWS),
 before `cdk deploy` uploads it, and each rewrite is reported in the fidelity report:

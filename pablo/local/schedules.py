@@ -36,6 +36,7 @@ from typing import Any, Final
 from moto.events.models import events_backends
 from moto.scheduler.models import scheduler_backends
 
+from pablo.local import iam
 from pablo.local.context import EmulatorContext, emulator_account
 from pablo.local.schedule_expressions import ScheduleExpressionError, parse_schedule
 
@@ -270,32 +271,66 @@ class ScheduleRunner:
         service = target.arn.split(":")[2]
         if service == "states":
             name = execution_name(firing.name, target.target_id, firing.at)
-            started = self._client("stepfunctions").start_execution(
+            started = self._target_client(firing, target, "stepfunctions").start_execution(
                 stateMachineArn=target.arn, name=name, input=payload
             )
             return str(started["executionArn"])
         if service == "lambda":
-            self._client("lambda").invoke(
+            lambda_client = self._target_client(firing, target, "lambda")
+            if firing.source == "events":  # a rule invokes under the function's own policy
+                iam.check_invoke(
+                    lambda_client, target.arn, principal=iam.EVENTS_PRINCIPAL, source_arn=firing.arn
+                )
+            lambda_client.invoke(
                 FunctionName=target.arn, InvocationType="Event", Payload=payload.encode()
             )
             return "invoked"
         if service == "sns":
-            published = self._client("sns").publish(TopicArn=target.arn, Message=payload)
+            published = self._target_client(firing, target, "sns").publish(
+                TopicArn=target.arn, Message=payload
+            )
             return str(published["MessageId"])
         if service == "sqs":
-            return self._send_to_queue(target, payload)
+            return self._send_to_queue(firing, target, payload)
         raise NotImplementedError(f"the emulator does not deliver schedules to {service} targets")
 
-    def _send_to_queue(self, target: Target, payload: str) -> str:
+    def _target_client(self, firing: Firing, target: Target, service: str) -> Any:
+        """Who delivers, under IAM enforcement: a Scheduler schedule always as its target's
+        role; an EventBridge rule as the target's role, except to Lambda, which it invokes
+        under the function's resource-based policy (and to SNS and SQS, under the topic's
+        and queue's policies, which the emulator does not check). Without enforcement, the
+        emulator's own client."""
+        role = target.spec.get("RoleArn")
+        needs_role = firing.source == "scheduler" or service == "stepfunctions"
+        if not iam.enforcing() or not needs_role:
+            return self._client(service)
+        if not role:
+            raise iam.AccessDeniedError(
+                f"target {target.arn} of {firing.name} has no role to act as"
+            )
+        assert self._ctx is not None
+        principal = (
+            iam.SCHEDULER_PRINCIPAL if firing.source == "scheduler" else iam.EVENTS_PRINCIPAL
+        )
+        return iam.role_client(
+            service,
+            self._ctx.region,
+            role,
+            principal=principal,
+            endpoint=self._ctx.client_endpoint,
+        )
+
+    def _send_to_queue(self, firing: Firing, target: Target, payload: str) -> str:
         _, _, _, _, account, queue_name = target.arn.split(":", 5)
-        queue_url = self._client("sqs").get_queue_url(
-            QueueName=queue_name, QueueOwnerAWSAccountId=account
-        )["QueueUrl"]
+        sqs = self._target_client(firing, target, "sqs")
+        queue_url = sqs.get_queue_url(QueueName=queue_name, QueueOwnerAWSAccountId=account)[
+            "QueueUrl"
+        ]
         kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": payload}
         group = (target.spec.get("SqsParameters") or {}).get("MessageGroupId")
         if group:
             kwargs["MessageGroupId"] = group
-        return str(self._client("sqs").send_message(**kwargs)["MessageId"])
+        return str(sqs.send_message(**kwargs)["MessageId"])
 
 
 def _as_utc(value: Any) -> datetime | None:

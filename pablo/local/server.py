@@ -2,14 +2,13 @@
 
 - moto (`ThreadedMotoServer`) answers the AWS APIs on http://localhost:PORT, with Step
   Functions executing for real (`execute_state_machine`, `MOTO_PORT`).
-- `patches.install_patches` adjusts moto (see that module for each reason).
-- Extensions (the `Extension` protocol): the Lambda runtime, then those listed in
-  `EXTENSION_PATHS`, written separately; one that cannot be imported is skipped with a
-  warning and listed in the health report.
+- `moto_patches.install_patches` adjusts moto (see that package for each reason).
+- Extensions (the `Extension` protocol): the Lambda runtime, then those of `EXTENSIONS`,
+  imported here by name (a wrong name is an ImportError when the server starts).
 - `/pablo-api/` is the control API, on the same port:
-  GET  /pablo-api/health  -> status, pid, clock, extensions, skipped extensions, patches,
+  GET  /pablo-api/health  -> status, pid, clock, extensions, patches,
        http_requests (AWS API requests served over HTTP: calls made inside the emulator
-       never count, see patches._in_process_calls)
+       never count, see moto_patches.stepfunctions)
   GET  /pablo-api/clock   -> {"now": iso}
   POST /pablo-api/clock   {"to": iso} or {"by_seconds": n}, optional "step_seconds",
        "settle" -> advances in steps of at most step_seconds (default an hour), stopping
@@ -19,6 +18,8 @@
        returns {"old", "now", "steps", "events", "unsettled"}. Going back is refused (409).
   GET  /pablo-api/esm       -> per event source mapping: invocations, records, failures
   POST /pablo-api/esm/drain {"timeout": s} -> waits until every mapped stream is processed
+  GET  /pablo-api/iam/usage -> under IAM enforcement, per role: actions used, denied, and
+       grants no request used (`pablo.local.iam.usage_report`)
        up to its latest record; {"drained": bool, "stats": {...}}
 
 Run it with `pablo local up`, or `python -m pablo.local.server --port P`.
@@ -28,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -36,7 +36,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -51,11 +51,16 @@ from moto.moto_server.werkzeug_app import (
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 from werkzeug.serving import make_server
 
-from pablo.local import iam
+from pablo.local import iam, moto_patches
+from pablo.local.alarms import AlarmEvaluator
+from pablo.local.athena import AthenaSql
 from pablo.local.clock import Clock, parse_instant
 from pablo.local.context import EmulatorContext, Extension
+from pablo.local.esm import KinesisEventSourcePoller
+from pablo.local.event_targets import EventTargetDelivery
 from pablo.local.lambda_runtime import LambdaRuntime
-from pablo.local.patches import install_patches
+from pablo.local.schedules import ScheduleRunner
+from pablo.local.service_metrics import ServiceMetrics
 from pablo.local.state import DEFAULT_PORT, EmulatorState, clear_state, save_state
 
 LOG = logging.getLogger("pablo.local.server")
@@ -66,14 +71,16 @@ CONTROL_PREFIX: Final = "/pablo-api/"
 # How long a stop may take before the process exits regardless; below the time
 # `pablo local down` waits before it resorts to SIGKILL (pablo.local.cli).
 STOP_GRACE_SECONDS: Final = 10.0
-EXTENSION_PATHS: Final = (
-    "pablo.local.esm:KinesisEventSourcePoller",
-    "pablo.local.schedules:ScheduleRunner",
+ExtensionFactory = Callable[[], Extension]
+# After the Lambda runtime, in this order (each tick calls them so).
+EXTENSIONS: Final[tuple[ExtensionFactory, ...]] = (
+    KinesisEventSourcePoller,
+    ScheduleRunner,
     # Before the alarms: what a tick publishes is there when they evaluate.
-    "pablo.local.service_metrics:ServiceMetrics",
-    "pablo.local.alarms:AlarmEvaluator",
-    "pablo.local.event_targets:EventTargetDelivery",
-    "pablo.local.athena:AthenaSql",
+    ServiceMetrics,
+    AlarmEvaluator,
+    EventTargetDelivery,
+    AthenaSql,
 )
 DEFAULT_STEP_SECONDS: Final = 3600.0
 DEFAULT_DRAIN_SECONDS: Final = 60.0
@@ -86,29 +93,6 @@ SETTLE_POLL_SECONDS: Final = 0.02
 LOG_PATH_ENV: Final = "PABLO_LOCAL_SERVER_LOG"  # set by `pablo local up --detach`
 
 StartResponse = Callable[..., Any]
-
-
-def load_extensions(paths: Iterable[str]) -> tuple[list[Extension], list[str]]:
-    """Instantiate `module:Class` extensions; those not written yet are skipped, not fatal."""
-    loaded: list[Extension] = []
-    skipped: list[str] = []
-    for path in paths:
-        module_name, _, class_name = path.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-            factory = getattr(module, class_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise  # the module exists but one of its imports is missing: a real bug
-            LOG.warning("extension %s skipped: module %s does not exist", path, module_name)
-            skipped.append(path)
-            continue
-        except AttributeError:
-            LOG.warning("extension %s skipped: %s has no %s", path, module_name, class_name)
-            skipped.append(path)
-            continue
-        loaded.append(factory())
-    return loaded, skipped
 
 
 def running_executions() -> int:
@@ -128,15 +112,13 @@ class Emulator:
         self,
         *,
         clock: Clock,
-        extension_paths: Sequence[str] = EXTENSION_PATHS,
+        extensions: Sequence[ExtensionFactory] = EXTENSIONS,
         enforce_iam: bool = False,
     ) -> None:
         self.clock = clock
         self.enforce_iam = enforce_iam
         self.extensions: list[Extension] = [LambdaRuntime()]
-        more, self.skipped = load_extensions(extension_paths)
-        self.extensions += more
-        self.patches: list[str] = []
+        self.extensions += [factory() for factory in extensions]
         self.endpoint = ""
         self._server: _Server | None = None
         self._tick_lock = threading.Lock()
@@ -149,7 +131,7 @@ class Emulator:
 
     # lifecycle
     def start(self, port: int) -> str:
-        self.patches = install_patches(self.clock)
+        moto_patches.install_patches(self.clock, task_client=iam.task_client)
         if self.enforce_iam:  # before the first request: nothing runs unchecked
             iam.enforce()
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
@@ -157,10 +139,10 @@ class Emulator:
         self._server.start()
         bound = self._server.get_host_and_port()[1]
         # Where moto's Step Functions tasks would call over HTTP; they call in process
-        # (patches._in_process_calls), but moto reads it whenever its route is off.
+        # (moto_patches.stepfunctions), but moto reads it whenever its route is off.
         os.environ["MOTO_PORT"] = str(bound)
         self.endpoint = f"http://{ENDPOINT_HOST}:{bound}"
-        # Extensions call moto in this process, without HTTP (patches._in_process_calls).
+        # Extensions call moto in this process, without HTTP (moto_patches.stepfunctions).
         ctx = EmulatorContext(endpoint=self.endpoint, clock=self.clock, in_process=True)
         for extension in self.extensions:
             extension.start(ctx)
@@ -207,8 +189,7 @@ class Emulator:
             # list(): one atomic copy, the ticking thread may add a name meanwhile
             "tick_seconds": {name: round(s, 1) for name, s in list(self.tick_seconds.items())},
             "extensions": [extension.name for extension in self.extensions],
-            "skipped_extensions": self.skipped,
-            "patches": self.patches,
+            "patches": moto_patches.applied(),
             "http_requests": self.http_requests,
             "iam_enforced": iam.enforcing(),
         }
@@ -362,6 +343,8 @@ class ControlApi:
             )
         if route.startswith("esm"):
             return self._esm(method, route, environ)
+        if route == "iam/usage" and method == "GET":
+            return 200, {"enforced": iam.enforcing(), "principals": iam.usage_report()}
         return 404, {"error": f"no such control endpoint: {method} /pablo-api/{route}"}
 
     def _esm(self, method: str, route: str, environ: dict[str, Any]) -> tuple[int, Any]:

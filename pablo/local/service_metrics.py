@@ -21,7 +21,7 @@ every invocation, it never throttles) and every other service metric.
 
 The datapoints go straight into moto's CloudWatch backend in this process: an API call per
 invocation would cost an HTTP round trip (or a serialisation) per Lambda run. This extension
-must run before the alarm evaluator (EXTENSION_PATHS order), so a tick's datapoints are
+must run before the alarm evaluator (EXTENSIONS order), so a tick's datapoints are
 there when its alarms evaluate.
 """
 

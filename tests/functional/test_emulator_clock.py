@@ -10,7 +10,7 @@ import pytest
 from pablo.local.clock import Clock
 from pablo.local.context import EmulatorContext
 from pablo.local.control import ControlApiError, parse_duration
-from pablo.local.server import Emulator, load_extensions
+from pablo.local.server import Emulator
 from tests.functional.conftest import EmulatorServer, unique_name
 
 
@@ -74,7 +74,7 @@ def test_kinesis_arrival_time_follows_the_emulator_clock(emulator_server: Emulat
 def test_extensions_see_every_window_in_order_without_gaps() -> None:
     # given an emulator (not started) with a recording extension
     start = datetime(2026, 3, 1, tzinfo=UTC)
-    emulator = Emulator(clock=Clock(start), extension_paths=())
+    emulator = Emulator(clock=Clock(start), extensions=())
     recorder = RecordingExtension()
     emulator.extensions.append(recorder)
 
@@ -113,7 +113,7 @@ class DueExtension(RecordingExtension):
 def test_the_clock_stops_where_an_extension_is_due() -> None:
     # given an emulator with an extension due at 01:05 and 03:30, and one that is not
     start = datetime(2026, 3, 1, tzinfo=UTC)
-    emulator = Emulator(clock=Clock(start), extension_paths=())
+    emulator = Emulator(clock=Clock(start), extensions=())
     due = DueExtension([start + timedelta(hours=1, minutes=5), start + timedelta(hours=3.5)])
     recorder = RecordingExtension()
     emulator.extensions += [due, recorder]
@@ -128,18 +128,6 @@ def test_the_clock_stops_where_an_extension_is_due() -> None:
         late = [e - x for e, x in zip(ends, expected, strict=True)]
         assert all(timedelta(0) <= lag < timedelta(seconds=1) for lag in late)
     assert result["steps"] == 3
-
-
-def test_missing_extensions_are_skipped_and_listed() -> None:
-    # given import paths of a module that does not exist and a class that does not
-    paths = ["pablo.local.not_written_yet:Thing", "pablo.local.clock:NoSuchClass"]
-
-    # when they are loaded
-    loaded, skipped = load_extensions(paths)
-
-    # then neither is fatal and both are reported
-    assert loaded == []
-    assert skipped == paths
 
 
 def test_durations_parse_and_nonsense_is_refused() -> None:

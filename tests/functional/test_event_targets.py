@@ -1,8 +1,8 @@
 """EventBridge rules deliver S3 events to Lambda and Step Functions targets (real emulator).
 
-The emulator runs in its own process with `pablo.local.event_targets:EventTargetDelivery`
-added to its extensions (the shared fixture's server loads only `EXTENSION_PATHS`), its
-clock set far from wall time so a wall-clock `time` cannot pass for the emulator's.
+The emulator runs in its own process (its extensions include
+`pablo.local.event_targets.EventTargetDelivery`), its clock set far from wall time so a
+wall-clock `time` cannot pass for the emulator's.
 """
 
 from __future__ import annotations
@@ -31,17 +31,15 @@ from tests.functional.conftest import unique_name
 from tests.functional.conftest import wait_for as shared_wait_for
 
 CLOCK_START = datetime(2026, 9, 2, 10, 0, tzinfo=UTC)
-EXTENSION = "pablo.local.event_targets:EventTargetDelivery"
 ROLE_ARN = "arn:aws:iam::123456789012:role/event-targets-test"
 DELIVERY_TIMEOUT = 60.0
 _LAUNCHER = """
 import signal, sys, threading
 from pablo.local.clock import Clock, parse_instant
-from pablo.local.server import EXTENSION_PATHS, Emulator
+from pablo.local.server import Emulator
 stop = threading.Event()
 signal.signal(signal.SIGTERM, lambda *_: stop.set())
-paths = tuple(dict.fromkeys((*EXTENSION_PATHS, sys.argv[2])))
-emulator = Emulator(clock=Clock(parse_instant(sys.argv[1])), extension_paths=paths)
+emulator = Emulator(clock=Clock(parse_instant(sys.argv[1])))
 print(emulator.start(0), flush=True)
 stop.wait()
 emulator.stop()
@@ -81,7 +79,7 @@ def targets_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Targe
     log_path = home / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCHER, CLOCK_START.isoformat(), EXTENSION],
+            [sys.executable, "-c", _LAUNCHER, CLOCK_START.isoformat()],
             env={**os.environ, PABLO_HOME_ENV: str(home)},
             stdout=subprocess.PIPE,
             stderr=log,

@@ -80,10 +80,11 @@ def _function_with_role(
     *,
     allowed_table: str = "none",
     allowed_namespace: str = "none",
+    readable_stream: str = "none",
 ) -> str:
-    """A function whose role may put objects in `allowed_bucket`, items in `allowed_table`
-    and metrics in `allowed_namespace` (the stack's grant: `*` under a namespace condition),
-    nothing else."""
+    """A function whose role may put objects in `allowed_bucket`, items in `allowed_table`,
+    metrics in `allowed_namespace` (the stack's grant: `*` under a namespace condition) and
+    read `readable_stream` (what its event source mapping needs), nothing else."""
     iam = server.client("iam")
     role_name = unique_name("writer-role")
     trust = {
@@ -115,6 +116,16 @@ def _function_with_role(
                 "Action": "cloudwatch:PutMetricData",
                 "Resource": "*",
                 "Condition": {"StringEquals": {"cloudwatch:namespace": allowed_namespace}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "kinesis:DescribeStream",
+                    "kinesis:GetRecords",
+                    "kinesis:GetShardIterator",
+                    "kinesis:ListShards",
+                ],
+                "Resource": f"arn:aws:kinesis:us-east-1:123456789012:stream/{readable_stream}",
             },
         ],
     }
@@ -202,14 +213,15 @@ def test_grants_on_a_table_or_under_a_namespace_condition_are_judged_on_them(
     assert "AccessDenied" in outcome["Other"]
 
 
-def test_the_emulator_poller_delivers_a_stream_to_a_function_under_enforcement(
+def test_the_mapping_reads_the_stream_as_the_function_role_under_enforcement(
     enforced: EmulatorServer, tmp_path: Path
 ) -> None:
-    # Given a stream mapped to the function (the poller reads it as the emulator's admin)
+    # Given a stream mapped to a function whose role may read it (the mapping reads the
+    # stream as the function's role, as Lambda does)
     bucket = unique_name("from-stream")
     enforced.client("s3").create_bucket(Bucket=bucket)
-    name = _function_with_role(enforced, bucket)
     kinesis, stream = enforced.client("kinesis"), unique_name("stream")
+    name = _function_with_role(enforced, bucket, readable_stream=stream)
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     arn = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
     enforced.client("lambda").create_event_source_mapping(
@@ -224,3 +236,190 @@ def test_the_emulator_poller_delivers_a_stream_to_a_function_under_enforcement(
         return [k["Key"] for k in keys] or None
 
     assert wait_for(landed, "the record delivered under enforcement") == [put["SequenceNumber"]]
+
+
+def _role(server: EmulatorServer, service: str, statements: list[dict[str, Any]]) -> str:
+    """A role that `service` may assume, allowed `statements`."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam = server.client("iam")
+    name = unique_name("service-role")
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    iam.put_role_policy(RoleName=name, PolicyName="grants", PolicyDocument=json.dumps(policy))
+    return arn
+
+
+def _execution(server: EmulatorServer, definition: dict[str, Any], role: str) -> dict[str, Any]:
+    sfn = server.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=unique_name("machine"), definition=json.dumps(definition), roleArn=role
+    )["stateMachineArn"]
+    started = sfn.start_execution(stateMachineArn=machine, name=unique_name("run"), input="{}")
+
+    def finished() -> dict[str, Any] | None:
+        described = sfn.describe_execution(executionArn=started["executionArn"])
+        return None if described["status"] == "RUNNING" else described
+
+    result: dict[str, Any] = wait_for(finished, "the execution to finish")
+    return result
+
+
+def _invoke_task(function: str, bucket: str) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function, "Payload": {"buckets": [bucket]}},
+        "OutputPath": "$.Payload",
+    }
+
+
+def test_a_workflow_task_acts_as_the_state_machine_role(enforced: EmulatorServer) -> None:
+    # Given two functions, and a state machine role allowed to invoke the first only (and
+    # granted a publish it never makes)
+    bucket = unique_name("task-writes")
+    enforced.client("s3").create_bucket(Bucket=bucket)
+    functions = enforced.client("lambda")
+    allowed, other = _function_with_role(enforced, bucket), _function_with_role(enforced, bucket)
+    allowed_arn = functions.get_function(FunctionName=allowed)["Configuration"]["FunctionArn"]
+    never = "arn:aws:sns:us-east-1:123456789012:never-published"
+    role = _role(
+        enforced,
+        "states.amazonaws.com",
+        [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": allowed_arn},
+            {"Effect": "Allow", "Action": "sns:Publish", "Resource": never},
+        ],
+    )
+    # When a workflow invokes the first, and another invokes the second
+    ran = _execution(
+        enforced,
+        {"StartAt": "A", "States": {"A": {**_invoke_task(allowed, bucket), "End": True}}},
+        role,
+    )
+    refused = _execution(
+        enforced,
+        {"StartAt": "B", "States": {"B": {**_invoke_task(other, bucket), "End": True}}},
+        role,
+    )
+    # Then the role decides: the first ran (and wrote), the second was refused by Lambda
+    assert ran["status"] == "SUCCEEDED", ran
+    assert json.loads(ran["output"]) == {bucket: "written"}
+    assert refused["status"] == "FAILED"
+    assert "AccessDenied" in f"{refused.get('error')} {refused.get('cause')}"
+    # And the usage report names what the role used, was refused, and never used
+    usage = enforced.control.iam_usage()[role.split("/")[-1]]
+    assert usage["used"] == [f"lambda:InvokeFunction {allowed_arn}"]
+    assert usage["denied"] == [f"lambda:InvokeFunction {allowed_arn.replace(allowed, other)}"]
+    assert usage["unused"] == [f"sns:Publish {never}"]
+
+
+def test_a_role_that_does_not_trust_step_functions_runs_no_task(
+    enforced: EmulatorServer,
+) -> None:
+    # Given a state machine whose role trusts Lambda, not Step Functions
+    bucket = unique_name("untrusted")
+    enforced.client("s3").create_bucket(Bucket=bucket)
+    function = _function_with_role(enforced, bucket)
+    role = _role(
+        enforced,
+        "lambda.amazonaws.com",
+        [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}],
+    )
+    # When it runs a task, then the task fails and the function never ran
+    execution = _execution(
+        enforced,
+        {"StartAt": "A", "States": {"A": {**_invoke_task(function, bucket), "End": True}}},
+        role,
+    )
+    assert execution["status"] == "FAILED"
+    assert enforced.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_a_rule_invokes_a_function_only_with_the_function_permission(
+    enforced: EmulatorServer,
+) -> None:
+    # Given two functions targeted by one rule; only the first lets the rule invoke it
+    events, functions = enforced.client("events"), enforced.client("lambda")
+    permitted_bucket, refused_bucket = unique_name("permitted"), unique_name("refused")
+    for bucket in (permitted_bucket, refused_bucket):
+        enforced.client("s3").create_bucket(Bucket=bucket)
+    permitted = _function_with_role(enforced, permitted_bucket)
+    refused = _function_with_role(enforced, refused_bucket)
+    rule = unique_name("rule")
+    source = unique_name("pablo.test")
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    arns = {
+        name: functions.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        for name in (permitted, refused)
+    }
+    functions.add_permission(
+        FunctionName=permitted,
+        StatementId="from-the-rule",
+        Action="lambda:InvokeFunction",
+        Principal="events.amazonaws.com",
+        SourceArn=rule_arn,
+    )
+    events.put_targets(
+        Rule=rule,
+        Targets=[
+            {
+                "Id": "permitted",
+                "Arn": arns[permitted],
+                "Input": json.dumps({"buckets": [permitted_bucket]}),
+            },
+            {
+                "Id": "refused",
+                "Arn": arns[refused],
+                "Input": json.dumps({"buckets": [refused_bucket]}),
+            },
+        ],
+    )
+    # When an event matches the rule
+    events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
+
+    # Then the permitted function ran (and wrote), the other was never invoked
+    def written() -> list[str] | None:
+        listed = enforced.client("s3").list_objects_v2(Bucket=permitted_bucket)
+        return [o["Key"] for o in listed.get("Contents", [])] or None
+
+    assert wait_for(written, "the permitted function's write") == ["written-by-the-function"]
+    refusals = wait_for(
+        lambda: enforced.control.iam_usage().get(arns[refused], {}).get("denied"),
+        "the refused delivery recorded",
+    )
+    assert refusals == [f"lambda:InvokeFunction {rule_arn}"]
+    assert enforced.client("s3").list_objects_v2(Bucket=refused_bucket).get("KeyCount") == 0
+
+
+def test_a_mapping_whose_function_role_cannot_read_the_stream_delivers_nothing(
+    enforced: EmulatorServer,
+) -> None:
+    # Given a stream mapped to a function whose role may not read it
+    bucket = unique_name("unread")
+    enforced.client("s3").create_bucket(Bucket=bucket)
+    name = _function_with_role(enforced, bucket)
+    kinesis, stream = enforced.client("kinesis"), unique_name("unreadable")
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    arn = kinesis.describe_stream(StreamName=stream)["StreamDescription"]["StreamARN"]
+    enforced.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn, FunctionName=name, StartingPosition="TRIM_HORIZON", BatchSize=10
+    )
+    role = enforced.client("lambda").get_function(FunctionName=name)["Configuration"]["Role"]
+    # When a record is put
+    kinesis.put_record(StreamName=stream, Data=b"{}", PartitionKey=bucket)
+    # Then the mapping is refused its reads of the stream, and the function never runs
+    refused = wait_for(
+        lambda: enforced.control.iam_usage().get(role.split("/")[-1], {}).get("denied"),
+        "the mapping's reads refused",
+    )
+    assert refused and all(
+        entry.startswith("kinesis:") and entry.endswith(f" {arn}") for entry in refused
+    ), refused
+    assert enforced.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0

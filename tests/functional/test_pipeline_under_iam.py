@@ -131,3 +131,101 @@ def test_an_account_events_file_lands_in_raw_under_iam(enforced_stack: EmulatorS
     )
     assert landed
     assert _denials(server) == []
+
+
+# Grants a run in the emulator cannot use, whatever the pipeline does: S3 and SNS call KMS
+# for the caller in AWS and not in moto; the Lambda service writes a function's logs and
+# X-Ray segments with its role, the emulator's runtime writes logs itself and has no X-Ray;
+# Step Functions' log delivery is configured by CloudFormation, not by the role.
+NOT_EXERCISABLE_HERE = ("kms:", "xray:", "logs:")
+STATE_TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/pablo-local-state"
+# The engagement run's roles, and what their grants allow that the run above did not use,
+# each with why it is granted (PipelineFunction's state_table_access grants every item
+# action on the state table to any function that touches it).
+EXPECTED_UNUSED = {
+    "EngagementIngestRole": {
+        # the state table grant is shared; ingest only marks days dirty (UpdateItem)
+        *(
+            f"dynamodb:{action} {STATE_TABLE}"
+            for action in (
+                "BatchGetItem",
+                "ConditionCheckItem",
+                "DeleteItem",
+                "GetItem",
+                "PutItem",
+                "Query",
+            )
+        ),
+        # CDK's stream read grant: enhanced fan-out and stream-level calls the standard
+        # event source mapping (which reads as this role) does not make
+        *(
+            f"kinesis:{action} arn:aws:kinesis:us-east-1:123456789012:stream/pablo-local-clicks"
+            for action in (
+                "DescribeStream",
+                "DescribeStreamConsumer",
+                "DescribeStreamSummary",
+                "ListStreams",
+                "SubscribeToShard",
+            )
+        ),
+        # the on-failure destination, sent to only when a batch exhausts its retries
+        *(
+            f"sqs:{action} arn:aws:sqs:us-east-1:123456789012:pablo-local-click-ingest-failures"
+            for action in ("GetQueueAttributes", "GetQueueUrl", "SendMessage")
+        ),
+        # the bucket grants of PipelineFunction: reads and deletes a re-run would need
+        "s3:AbortMultipartUpload arn:aws:s3:::pablo-local-quarantine-123456789012-us-east-1/*"
+        " arn:aws:s3:::pablo-local-raw-123456789012-us-east-1/*",
+        "s3:DeleteObject arn:aws:s3:::pablo-local-quarantine-123456789012-us-east-1/*"
+        " arn:aws:s3:::pablo-local-raw-123456789012-us-east-1/*",
+        "s3:GetBucketLocation arn:aws:s3:::pablo-local-quarantine-123456789012-us-east-1"
+        " arn:aws:s3:::pablo-local-raw-123456789012-us-east-1",
+        "s3:GetObject arn:aws:s3:::pablo-local-quarantine-123456789012-us-east-1/*"
+        " arn:aws:s3:::pablo-local-raw-123456789012-us-east-1/*",
+        "s3:ListBucket arn:aws:s3:::pablo-local-quarantine-123456789012-us-east-1"
+        " arn:aws:s3:::pablo-local-raw-123456789012-us-east-1",
+    },
+    # the workflow publishes to on-call only when a step fails
+    "EngagementWorkflowStateMachineRole": {
+        "sns:Publish arn:aws:sns:us-east-1:123456789012:pablo-local-oncall"
+    },
+    "EngagementWorkflowStateMachineEventsRole": set(),
+}
+
+
+def _role_usage(usage: dict[str, Any], logical: str) -> dict[str, Any]:
+    (entry,) = [e for name, e in usage.items() if f"-{logical}" in name and "unused" in e]
+    return entry
+
+
+def test_the_engagement_roles_were_refused_nothing_and_their_unused_grants_are_known(
+    enforced_stack: EmulatorServer,
+) -> None:
+    # Given the runs above (ingest, the daily workflow, a landed file), under enforcement
+    usage = enforced_stack.control.iam_usage()
+    # Then no role and no function's resource-based policy refused anything
+    assert {name: e["denied"] for name, e in usage.items() if e["denied"]} == {}
+    # And each engagement role used something, and left unused exactly the grants known
+    # to serve paths this run does not take
+    for logical, expected in EXPECTED_UNUSED.items():
+        entry = _role_usage(usage, logical)
+        assert entry["used"], f"{logical} acted but used nothing"
+        unused = {u for u in entry["unused"] if not u.startswith(NOT_EXERCISABLE_HERE)}
+        assert unused == expected, f"{logical}: {sorted(unused ^ expected)}"
+    # And the mapping read the stream as the ingest function's role, the daily workflow
+    # invoked its function as the state machine's role, and the landing rule reached its
+    # function through the function's permission
+    ingest = _role_usage(usage, "EngagementIngestRole")
+    assert (
+        "kinesis:GetRecords arn:aws:kinesis:us-east-1:123456789012:stream/pablo-local-clicks"
+        in (ingest["used"])
+    )
+    workflow = _role_usage(usage, "EngagementWorkflowStateMachineRole")
+    assert workflow["used"] == [
+        "lambda:InvokeFunction arn:aws:lambda:us-east-1:123456789012:function:"
+        "pablo-local-engagement-daily"
+    ]
+    landing = usage[
+        "arn:aws:lambda:us-east-1:123456789012:function:pablo-local-account-events-ingest"
+    ]
+    assert [u.split(" ")[0] for u in landing["used"]] == ["lambda:InvokeFunction"]

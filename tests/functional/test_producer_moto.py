@@ -26,7 +26,7 @@ from moto.server import ThreadedMotoServer
 from functions.core.ingest import clicks
 from pablo.commands import send_clicks
 from pablo.local.context import local_client
-from pablo.producer import ClickProducer, VirtualTime
+from pablo.producer.click_producer import ClickProducer, VirtualTime
 from tests import click_corpus
 
 STREAM = "clicks"

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions.core import schemas
+from infra.saved_queries import load_saved_queries, saved_query
 from pablo.cli import main
-from pablo.query import run_query
-from pablo.query_saved import load_saved_queries, saved_query
-from pablo.query_sql import QueryError
+from pablo.query.cli import run_query
+from pablo.query.sql import QueryError
 from pablo.wrangler import emulator_session
 from tests.conftest import EmulatorServer
 

@@ -21,9 +21,9 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 from aws_cdk.assertions import Template
 
 from infra.app import build_app
-from infra.config import PipelineConfig
+from infra.config import STACK_NAME, PipelineConfig
 from infra.lambda_build import BUILT_MARKER, REPO_ROOT
-from infra.stacks.pipelines_stack import STACK_NAME, PipelinesStack
+from infra.stacks.pipelines_stack import PipelinesStack
 from tests.infra.probe_stack import PROBE_STACK_ID, ProbeStack, make_probe_code
 
 

@@ -11,7 +11,8 @@ import pytest
 from functions.core import env
 from functions.core.monitor.alarm_inventory import INVENTORY, Owner, Severity
 from functions.core.schemas import Pipeline
-from infra.constructs.executive import MONTHLY_ASL, WEEKLY_ASL
+from infra.constructs.asl import render_asl
+from infra.constructs.executive import ASL_TEMPLATE, MONTHLY, WEEKLY, ExecutiveGrain
 from tests.infra.conftest import Synthesized
 
 TRANSIENT = {
@@ -30,9 +31,23 @@ def _states(definition: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _states(branch)
 
 
-@pytest.mark.parametrize("path", [MONTHLY_ASL, WEEKLY_ASL], ids=["monthly", "weekly"])
-def test_every_task_has_a_timeout_and_every_lambda_task_retries_with_jitter(path: Any) -> None:
-    definition = json.loads(path.read_text())
+# The ARNs the template leaves to the synth, as plain strings.
+ARNS = {
+    "FreshnessFunctionArn": "arn:aws:lambda:eu-west-1:111111111111:function:freshness",
+    "KpiFunctionArn": "arn:aws:lambda:eu-west-1:111111111111:function:kpi",
+    "OnCallTopicArn": "arn:aws:sns:eu-west-1:111111111111:oncall",
+}
+
+
+def _rendered(grain: ExecutiveGrain) -> str:
+    return render_asl(ASL_TEMPLATE, {**grain.asl_values(), **ARNS})
+
+
+@pytest.mark.parametrize("grain", [MONTHLY, WEEKLY], ids=["monthly", "weekly"])
+def test_every_task_has_a_timeout_and_every_lambda_task_retries_with_jitter(
+    grain: ExecutiveGrain,
+) -> None:
+    definition = json.loads(_rendered(grain))
     tasks = [(n, s) for n, s in _states(definition) if s["Type"] == "Task"]
     assert len(tasks) >= 9
     for name, state in tasks:
@@ -52,9 +67,14 @@ def test_every_task_has_a_timeout_and_every_lambda_task_retries_with_jitter(path
 
 
 def test_the_two_workflows_differ_only_in_their_names() -> None:
-    monthly, weekly = MONTHLY_ASL.read_text(), WEEKLY_ASL.read_text()
+    # Given the template rendered for each grain
+    monthly, weekly = _rendered(MONTHLY), _rendered(WEEKLY)
+    # Then the weekly one, with its names and upstreams read as monthly, is the monthly one
     normalised = weekly.replace("weekly", "monthly").replace("Weekly", "Monthly")
     assert normalised.replace("engagement and growth", "engagement, growth and profit") == monthly
+    # And each names its own grain where the workflow says who it is
+    assert json.loads(weekly)["States"]["Failed"]["Error"] == "ExecutiveWeeklyFailed"
+    assert json.loads(monthly)["States"]["Failed"]["Error"] == "ExecutiveMonthlyFailed"
 
 
 def _function(synthesized: Synthesized, suffix: str) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 from cfnlint.api import lint
 
+from infra.config import STACK_NAME
 from infra.lambda_build import LAMBDA_UNZIPPED_LIMIT_BYTES, directory_size, mib
 from infra.nag import add_nag_checks
-from infra.stacks.pipelines_stack import STACK_NAME
 from tests.infra.probe_stack import PROBE_STACK_ID
 
 # CDK writes DependsOn entries that cfn-lint considers redundant (W3005); they are harmless.

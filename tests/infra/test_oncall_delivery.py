@@ -14,8 +14,7 @@ import pytest
 
 from functions.core.monitor.alarm_inventory import INVENTORY
 from infra.app import build_app
-from infra.config import read_cdk_json_context
-from infra.stacks.pipelines_stack import STACK_NAME
+from infra.config import STACK_NAME, read_cdk_json_context
 
 RUNBOOKS = "https://git.example.com/pablo/pipelines/blob/main"
 EMAIL = "oncall@example.com"

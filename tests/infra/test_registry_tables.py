@@ -10,7 +10,6 @@ from infra.constructs.catalog import (
     PARQUET_INPUT_FORMAT,
     PARQUET_OUTPUT_FORMAT,
     PARQUET_SERDE,
-    glue_database_name,
 )
 
 
@@ -25,7 +24,7 @@ def _glue_tables(synthesized) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def _expected_key(synthesized, table: Table) -> tuple[str, str]:
-    return glue_database_name(synthesized.config, table.database), table.name
+    return synthesized.config.glue_database_name(table.database), table.name
 
 
 def test_every_registry_table_has_exactly_one_glue_table_and_nothing_else(synthesized):
@@ -66,7 +65,7 @@ def test_every_glue_table_matches_its_registry_entry_exactly(synthesized):
 def test_restricted_tables_live_only_in_the_finance_database_and_bucket(synthesized):
     # given the Glue tables of the template
     tables = _glue_tables(synthesized)
-    finance_db = glue_database_name(synthesized.config, Database.FINANCE)
+    finance_db = synthesized.config.glue_database_name(Database.FINANCE)
     finance_bucket = synthesized.config.bucket_name("finance")
     for table in TABLES:
         props = tables[_expected_key(synthesized, table)]
@@ -82,7 +81,7 @@ def test_one_glue_database_per_registry_database_and_tables_depend_on_them(synth
     databases = synthesized.resources("AWS::Glue::Database")
     names = {d["Properties"]["DatabaseInput"]["Name"]: k for k, d in databases.items()}
     # then there is one per registry database, named prefix_database
-    assert set(names) == {glue_database_name(synthesized.config, db) for db in Database}
+    assert set(names) == {synthesized.config.glue_database_name(db) for db in Database}
     # and every table is created after its database
     for resource in synthesized.resources("AWS::Glue::Table").values():
         database_logical_id = names[resource["Properties"]["DatabaseName"]]

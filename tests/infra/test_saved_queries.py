@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from functions.core.schemas import Database
-from infra.constructs.catalog import glue_database_name
-from pablo.query_saved import load_saved_queries
+from infra.saved_queries import load_saved_queries
 from tests.infra.conftest import Synthesized
 
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
@@ -45,6 +44,6 @@ def test_named_queries_run_in_the_analyst_workgroup_on_their_database(
         assert props["Description"] == query.description
         assert len(props["Description"]) <= 1024
         # And its bare table names resolve in the Glue database its header names
-        expected = glue_database_name(synthesized.config, Database(query.database))
+        expected = synthesized.config.glue_database_name(Database(query.database))
         assert props["Database"] == expected
         assert analysts in resource["DependsOn"]

@@ -28,7 +28,7 @@ from functions.core.errors import (
 from pablo.cli import EXIT_FAILED, EXIT_USAGE, build_parser, exit_code, main
 from pablo.commands import Handler
 from pablo.local.state import EmulatorNotRunningError
-from pablo.query_output import rows_to_csv, rows_to_json
+from pablo.query.output import rows_to_csv, rows_to_json
 from pablo.stack import PABLO_ENDPOINT_ENV, NoTargetError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -4,12 +4,14 @@ summary says (the replay itself runs in `make demo`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
-from pablo.demo import PhaseTimer, failed_executions
-from pablo.demo_parts.engagement import EngagementDemo, _day_ranges
+from pablo.demo import PhaseTimer, failed_executions, iam_usage_lines
+from pablo.demo_parts.engagement import EngagementDemo, _day_ranges, _envelopes, _event_days
 
 OUTAGE = (datetime(2026, 10, 1, 13, tzinfo=UTC), datetime(2026, 10, 4, 16, tzinfo=UTC))
 
@@ -96,7 +98,7 @@ def test_the_summary_lines_reconcile_duplicates_with_the_truth() -> None:
     # them in batch) as the truth does (8)
     lines = EngagementDemo().lines(_section())
     text = "\n".join(lines)
-    # Then every figure the issue asks for is on a line
+    # Then every figure of the engagement section is on a line
     assert "clicks in 100 (offered 100): accepted 90" in text
     assert "quarantined by reason: invalid_json 1, too_late 3" in text
     assert "duplicates removed 8 (dedup_daily: 6 natural / 2 synthetic" in text
@@ -139,3 +141,57 @@ def test_restated_days_are_engagement_days_only(monkeypatch: Any) -> None:
     monkeypatch.setattr(demo, "_curated", lambda table: pa.Table.from_pylist(rows))
     # When the demo lists the restated days / Then only engagement_daily's, in order
     assert demo._restated_days() == ["2026-09-01", "2026-09-02"]
+
+
+def test_the_replay_sends_each_record_as_written_and_counts_days_as_the_ingest_decodes(
+    tmp_path: Path,
+) -> None:
+    # Given a replay file: a valid click, a click naming event_id twice, a string record
+    day_ms = int(datetime(2026, 9, 2, 10, tzinfo=UTC).timestamp() * 1000)
+    good = (
+        b'{"event_id":"e1","account_id":"a","user_id":"u","event_type":"click",'
+        b'"event_time":' + str(day_ms).encode() + b',"page":"/"}'
+    )
+    repeated = good.replace(b'"event_id":"e1"', b'"event_id":"e2","event_id":"e3"')
+    path = tmp_path / "clicks.replay.jsonl"
+    path.write_bytes(
+        b'{"send_at":1,"record":' + good + b"}\n"
+        b'{"send_at":2,"record":' + repeated + b"}\n"
+        b'{"send_at":3,"record":"not json"}\n'
+    )
+    # When the demo reads it
+    sends = list(_envelopes(path))
+    # Then every record is the bytes the file holds (the repeated key is not collapsed)
+    assert sends == [(1, good), (2, repeated), (3, b"not json")]
+    # And only the click the ingest accepts is counted under its event day
+    assert _event_days([payload for _, payload in sends]) == {"2026-09-02"}
+
+
+def test_a_line_that_is_not_an_envelope_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "clicks.replay.jsonl"
+    path.write_bytes(b'{"send_at":1,"record":{}}\n{"record":{}}\n')
+    with pytest.raises(ValueError, match=r"clicks.replay.jsonl:2: not a replay envelope"):
+        list(_envelopes(path))
+
+
+def test_the_iam_lines_count_roles_refusals_and_unused_grants() -> None:
+    # Given the emulator's usage report: two roles, one function's resource-based policy
+    usage = {
+        "IngestRole": {
+            "used": ["s3:PutObject arn:aws:s3:::raw/x"],
+            "denied": [],
+            "unused": ["s3:DeleteObject arn:aws:s3:::raw/*", "s3:GetObject arn:aws:s3:::raw/*"],
+        },
+        "WorkflowRole": {"used": [], "denied": ["lambda:InvokeFunction arn:f"], "unused": []},
+        "arn:aws:lambda:us-east-1:1:function:f": {
+            "used": ["lambda:InvokeFunction arn:rule"],
+            "denied": [],
+        },
+    }
+    # Then one line counts them (2 roles, 1 refusal, 2 unused grants), then the details
+    assert iam_usage_lines(usage) == [
+        "enforced: 2 roles acted (functions, workflows, rule targets), 1 requests refused, "
+        "2 grants never used (summary.json iam_usage)",
+        "  refused     WorkflowRole: lambda:InvokeFunction arn:f",
+        "  unused      IngestRole: s3:DeleteObject, s3:GetObject",
+    ]

@@ -17,7 +17,7 @@ from functions.core import schemas
 from functions.core.ingest import experiments_inputs
 from functions.core.ingest.clicks import parquet_bytes
 from functions.core.transform import experiments
-from pablo import query_sql
+from pablo.query import sql as query_sql
 from tests.unit.experiments_company import Company, make_company
 
 WEEK = date(2026, 9, 13)  # a Sunday; the experiments start on 09-03..09-05

@@ -1,4 +1,4 @@
-"""The emulator's indexed Kinesis shard (pablo.local.patches): moto's semantics, in
+"""The emulator's indexed Kinesis shard (pablo.local.moto_patches.kinesis): moto's semantics, in
 O(log n) per call, and safe while another thread puts records."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from moto.kinesis.models import Shard
 
-from pablo.local import patches
+from pablo.local.moto_patches import kinesis as patches
 
 
 @pytest.fixture

@@ -14,14 +14,14 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from functions.core import schemas
 from functions.core.errors import ConfigurationError
-from pablo.producer import (
+from pablo.producer.cli import envelope_record, read_clicks
+from pablo.producer.click_producer import (
     HASHED_KEY_PREFIX,
     MAX_RECORDS_PER_CALL,
     ClickProducer,
     VirtualTime,
     partition_key,
 )
-from pablo.producer_cli import envelope_record, read_clicks
 
 T0 = int(datetime(2026, 9, 10, 9, 0, tzinfo=UTC).timestamp() * 1000)
 

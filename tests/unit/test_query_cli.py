@@ -29,9 +29,9 @@ from infra.config import (
     read_cdk_json_context,
 )
 from pablo.cli import main
-from pablo.query import athena_workgroup, glue_database_names, run_query
-from pablo.query_athena import run_athena
-from pablo.query_sql import QueryError
+from pablo.query.athena import run_athena
+from pablo.query.cli import run_query
+from pablo.query.sql import QueryError
 from tests.unit.query_lake import write_table
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -175,22 +175,25 @@ def test_list_saved_names_every_query_file(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_names_match_the_deployed_workgroups_and_databases() -> None:
-    # Given the CDK constructs' own naming functions
-    from infra.constructs.catalog import glue_database_name  # noqa: PLC0415
-
+    # Given the prod environment of cdk.json (name_prefix pablo-prod)
     config = config_from_context({**read_cdk_json_context(), "env": "prod"})
-    # Then pablo query names the same workgroups and Glue databases
-    analysts = athena_workgroup(ANALYSTS_WORKGROUP, config)
-    finance = athena_workgroup(FINANCE_WORKGROUP, config)
+    # Then pablo query names the workgroups as deployed, and a full name as given
+    analysts = config.workgroup_name(ANALYSTS_WORKGROUP)
+    finance = config.workgroup_name(FINANCE_WORKGROUP)
     assert (analysts, finance) == ("pablo-prod-analysts", "pablo-prod-finance")
+    assert config.workgroup_name("pablo-prod-analysts") == "pablo-prod-analysts"
     # And only the finance one, by short or deployed name, reads finance tables
     assert [is_finance_workgroup(w) for w in (analysts, finance, FINANCE_WORKGROUP)] == [
         False,
         True,
         True,
     ]
-    assert glue_database_names(config.glue_prefix) == {
-        db.value: glue_database_name(config, db) for db in schemas.Database
+    # And each logical database has its Glue name, the prefix with underscores
+    assert config.glue_database_names() == {
+        "raw": "pablo_prod_raw",
+        "curated": "pablo_prod_curated",
+        "finance": "pablo_prod_finance",
+        "ops": "pablo_prod_ops",
     }
 
 

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pytest
 
 from functions.core import schemas
-from pablo import query_engine
 from pablo.cli import main
-from pablo.query import run_query
-from pablo.query_sql import QueryError, Translation
+from pablo.query import engine as query_engine
+from pablo.query.cli import run_query
+from pablo.query.sql import QueryError, Translation
 from tests.unit.query_lake import write_table
 
 SALARY_SECRET = "9876543210"  # a figure that must never reach an analyst's screen

@@ -20,10 +20,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from functions.core import schemas
+from infra.saved_queries import load_saved_queries
 from pablo.cli import main
 from pablo.generate.company import generate
-from pablo.query import run_query
-from pablo.query_saved import load_saved_queries
+from pablo.query.cli import run_query
 from tests.unit.query_lake import CONFIG, Lake, build_tables, write_table
 
 # Hand-written DuckDB for each saved query; {table} reads lake/<table> directly.

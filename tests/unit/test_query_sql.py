@@ -8,9 +8,9 @@ import pytest
 from moto import mock_aws
 
 from functions.core import schemas
-from pablo.query_engine import glue_catalog
-from pablo.query_saved import SavedQueryError, load_saved_queries, parse_saved_query
-from pablo.query_sql import (
+from infra.saved_queries import SavedQueryError, load_saved_queries, parse_saved_query
+from pablo.query.engine import glue_catalog
+from pablo.query.sql import (
     QueryError,
     for_athena,
     parse_query,

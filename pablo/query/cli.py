@@ -28,21 +28,19 @@ import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.core.errors import ConfigurationError
-from functions.core.schemas import Database
 from infra.config import (
     ANALYSTS_WORKGROUP,
     FINANCE_WORKGROUP,
-    PipelineConfig,
     config_from_context,
     is_finance_workgroup,
     load_config,
     read_cdk_json_context,
 )
 from infra.config import DEFAULT_ENV as LOCAL_ENV
+from infra.saved_queries import DEFAULT_DATABASE, load_saved_queries, saved_query
 from pablo.commands.query import ANALYST_ROLE, DEFAULT_ENV, FINANCE_ROLE, ROLES
-from pablo.query_output import write
-from pablo.query_saved import DEFAULT_DATABASE, load_saved_queries, saved_query
-from pablo.query_sql import (
+from pablo.query.output import write
+from pablo.query.sql import (
     ACCESS_DENIED,
     QueryError,
     check_tables,
@@ -104,7 +102,7 @@ def run_query(
     if role not in ROLES:
         raise QueryError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if lake is not None:
-        from pablo import query_engine  # noqa: PLC0415 (DuckDB only when it runs here)
+        from pablo.query import engine as query_engine  # noqa: PLC0415 (DuckDB only when it runs here)
 
         translation = translate(
             sql,
@@ -137,7 +135,7 @@ def _on_emulator(
     """The emulator's Athena, through the same API calls as on AWS (awswrangler); the
     emulator runs the SQL on DuckDB (pablo/local/athena.py). `--show-sql` shows that SQL."""
     from pablo.local.context import local_client  # noqa: PLC0415
-    from pablo.query_athena import run_athena  # noqa: PLC0415
+    from pablo.query.athena import run_athena  # noqa: PLC0415
     from pablo.wrangler import (  # noqa: PLC0415
         EMULATOR_POLL_SECONDS,
         emulator_session,
@@ -145,11 +143,11 @@ def _on_emulator(
     )
 
     config = load_config(LOCAL_ENV)
-    databases = glue_database_names(config.glue_prefix)
+    databases = config.glue_database_names()
     if database not in databases:
         raise QueryError(f"unknown database {database!r}; one of {', '.join(databases)}")
     if show_sql:
-        from pablo import query_engine  # noqa: PLC0415
+        from pablo.query import engine as query_engine  # noqa: PLC0415
 
         try:
             catalog = query_engine.glue_catalog(local_client("glue", endpoint))
@@ -167,7 +165,7 @@ def _on_emulator(
         return run_athena(
             session,
             for_athena(sql, databases),
-            workgroup=athena_workgroup(workgroup, config),
+            workgroup=config.workgroup_name(workgroup),
             database=databases[database],
             poll_seconds=EMULATOR_POLL_SECONDS,
         )
@@ -175,26 +173,14 @@ def _on_emulator(
         reset_wrangler_endpoints()
 
 
-def glue_database_names(glue_prefix: str) -> dict[str, str]:
-    """Logical database -> Glue name (infra/constructs/catalog.py glue_database_name)."""
-    return {db.value: f"{glue_prefix}_{db.value}" for db in Database}
-
-
-def athena_workgroup(workgroup: str, config: PipelineConfig) -> str:
-    """A short name (analysts, finance) as deployed (infra/constructs/athena.py)."""
-    if workgroup in (ANALYSTS_WORKGROUP, FINANCE_WORKGROUP):
-        return config.resource_name(workgroup)
-    return workgroup
-
-
 def _on_athena(sql: str, *, database: str, workgroup: str, env: str, ctas: bool) -> pa.Table:
     import boto3  # noqa: PLC0415
 
-    from pablo.query_athena import run_athena  # noqa: PLC0415
+    from pablo.query.athena import run_athena  # noqa: PLC0415
 
     context = read_cdk_json_context()
     config = config_from_context({**context, "env": env})
-    databases = glue_database_names(config.glue_prefix)
+    databases = config.glue_database_names()
     if database not in databases:
         raise QueryError(f"unknown database {database!r}; one of {', '.join(databases)}")
     check_tables(
@@ -206,7 +192,7 @@ def _on_athena(sql: str, *, database: str, workgroup: str, env: str, ctas: bool)
     return run_athena(
         boto3.Session(region_name=config.region),
         for_athena(sql, databases),
-        workgroup=athena_workgroup(workgroup, config),
+        workgroup=config.workgroup_name(workgroup),
         database=databases[database],
         ctas=ctas,
     )

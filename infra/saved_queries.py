@@ -1,10 +1,11 @@
 """Saved queries: `queries/<name>.sql`, Athena SQL with a header comment saying what it answers.
 
 The same files ship as Athena named queries (infra/constructs/saved_queries.py) and run with
-`pablo query --saved NAME`. A file names its tables without a database: Athena resolves them
-in the named query's database (the curated one unless a header line says
-`-- database: <raw|curated|...>`), and `pablo query` does the same.
-Light (no sqlglot, no DuckDB): the CDK app imports this module.
+`pablo query --saved NAME` (the tools import this module from infra, never the reverse). A
+file names its tables without a database: Athena resolves them in the named query's database
+(the curated one unless a header line says `-- database: <raw|curated|...>`), and
+`pablo query` does the same. Light (no sqlglot, no DuckDB): the CDK app and every
+`pablo query --help` import this module.
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ not objects). The envelope is found by scanning the line's structure, never by p
 record, so a record holding NaN, repeated keys or deep nesting is still sent as written.
 
 The partition key is the record's account_id when it can be read, else a hash of its bytes
-(pablo.producer.partition_key). A line over Kinesis's 1 MB limit cannot be sent: it is kept
-in the rejected file next to the spill and the others go on. The stream is the deployed
-stack's (output `ClickStreamName`) unless `--stream` names one. Exit code 1 when anything was
-spilled (with why, on stderr) or rejected, or a `--replay-spill` left records in the spill.
+(pablo.producer.click_producer.partition_key). A line over Kinesis's 1 MB limit cannot be
+sent: it is kept in the rejected file next to the spill and the others go on. The stream is
+the deployed stack's (output `ClickStreamName`) unless `--stream` names one. Exit code 1 when
+anything was spilled (with why, on stderr) or rejected, or a `--replay-spill` left records in
+the spill.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from functions.core.errors import ConfigurationError
 from functions.core.ingest.clicks import JSON_STRUCTURE, OVERSIZED_RECORD
 from pablo import stack
-from pablo.producer import ClickProducer
+from pablo.producer.click_producer import ClickProducer
 
 CLICK_STREAM_OUTPUT: Final = "ClickStreamName"
 
@@ -106,6 +107,14 @@ _ENVELOPE_KEYS: Final = frozenset({"send_at", "record"})
 
 def envelope_record(line: bytes) -> bytes | None:
     """The record's bytes when `line` is a replay envelope, else None (send the line)."""
+    envelope = replay_envelope(line)
+    return None if envelope is None else envelope[1]
+
+
+def replay_envelope(line: bytes) -> tuple[int, bytes] | None:
+    """(send_at, the record's bytes as written) when `line` is a replay envelope, else None.
+    The record is never decoded and re-encoded: a repeated key, a NaN or an odd number
+    reaches the stream, and the ingest's strict decoder, exactly as the file holds it."""
     members = _top_level_members(line)
     if members is None or len(members) != len(_ENVELOPE_KEYS):
         return None
@@ -124,8 +133,8 @@ def envelope_record(line: bytes) -> bytes | None:
             text = json.loads(record)
         except ValueError:
             return None
-        return str(text).encode("utf-8", "surrogatepass")
-    return record
+        record = str(text).encode("utf-8", "surrogatepass")
+    return int(named["send_at"]), record
 
 
 def _top_level_members(line: bytes) -> list[tuple[bytes, bytes]] | None:
@@ -160,13 +169,3 @@ def _top_level_members(line: bytes) -> list[tuple[bytes, bytes]] | None:
                 members.append((key, text[value_start : token.start()].strip()))
                 key, value_start = None, -1
     return None
-
-
-def payload_of(record: Any) -> dict[str, Any] | bytes:
-    """An already-parsed envelope's record (the demo's replay reads envelopes with json):
-    an object is a click; a string is sent as its raw bytes."""
-    if isinstance(record, dict):
-        return record
-    if isinstance(record, str):
-        return record.encode("utf-8", "surrogatepass")
-    return json.dumps(record).encode("utf-8")

@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from functions.core import schemas
-from pablo.query_sql import (
+from pablo.query.sql import (
     DEFAULT_DATABASE,
     NOT_SUPPORTED,
     Catalog,

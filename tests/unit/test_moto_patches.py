@@ -1,8 +1,11 @@
-"""The moto internals the emulator patches or relies on are where the emulator expects them.
+"""The moto patches (`pablo.local.moto_patches`): the moto internals they patch or rely on
+are where the emulator expects them, in the moto version they were written against, and the
+registry restores exactly what a patch replaced.
 
-A moto upgrade that moved one fails here, naming it, instead of deep inside a demo. The
-list (`pablo.local.moto_seams.SEAMS`) is checked against the code too: every moto name a
-module under `pablo/` imports, and every attribute it reads or sets on one, must be listed.
+A moto upgrade that moved a seam fails here, naming it, instead of deep inside a demo. The
+list (`pablo.local.moto_patches.seams.SEAMS`) is checked against the code too: every moto
+name a module under `pablo/` imports, every attribute it reads or sets on one, and every
+attribute a patch replaces on one (`Replacement(owner, "name", ...)`), must be listed.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from pablo.local import moto_seams
-from pablo.local.moto_seams import ADDED, SEAMS, Seam, problems, resolve
+from pablo.local import moto_patches
+from pablo.local.moto_patches import registry, seams
+from pablo.local.moto_patches.registry import Patch, Replacement
+from pablo.local.moto_patches.seams import ADDED, SEAMS, Seam, problems, resolve
 
 PABLO_DIR = Path(__file__).resolve().parents[2] / "pablo"
 
@@ -128,6 +133,20 @@ def _moto_names(tree: ast.AST) -> dict[str, tuple[str, str]]:
     return names
 
 
+def _is_replacement(node: ast.AST, names: dict[str, tuple[str, str]]) -> bool:
+    """`Replacement(<a moto name>, "<attribute>", ...)`: a patch replacing that attribute."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "Replacement"
+        and len(node.args) >= 2
+        and isinstance(node.args[0], ast.Name)
+        and node.args[0].id in names
+        and isinstance(node.args[1], ast.Constant)
+        and isinstance(node.args[1].value, str)
+    )
+
+
 def used_moto_paths(source: str) -> set[tuple[str, str]]:
     """(module, attribute path) of every moto name the source uses, one attribute deep."""
     tree = ast.parse(source)
@@ -138,6 +157,12 @@ def used_moto_paths(source: str) -> set[tuple[str, str]]:
             if node.value.id in names:
                 module, attribute = names[node.value.id]
                 used.add((module, f"{attribute}.{node.attr}" if attribute else node.attr))
+        elif _is_replacement(node, names):
+            assert isinstance(node, ast.Call)
+            owner, replaced = node.args[0], node.args[1]
+            assert isinstance(owner, ast.Name) and isinstance(replaced, ast.Constant)
+            module, attribute = names[owner.id]
+            used.add((module, f"{attribute}.{replaced.value}" if attribute else replaced.value))
         elif isinstance(node, ast.Name) and node.id in names:
             module, attribute = names[node.id]
             if attribute:
@@ -168,8 +193,10 @@ def test_every_moto_name_the_emulator_uses_is_a_listed_seam() -> None:
         for module, attribute in used_moto_paths(path.read_text(encoding="utf-8"))
         if not _covered(module, attribute)
     )
-    # Then each moto name it uses is in pablo.local.moto_seams
-    assert not unlisted, "add these to pablo/local/moto_seams.py SEAMS:\n" + "\n".join(unlisted)
+    # Then each moto name it uses is in pablo.local.moto_patches.seams
+    assert not unlisted, "add these to pablo/local/moto_patches/seams.py SEAMS:\n" + "\n".join(
+        unlisted
+    )
 
 
 def test_the_coverage_check_sees_an_unlisted_use() -> None:
@@ -184,5 +211,47 @@ def test_the_coverage_check_sees_an_unlisted_use() -> None:
     assert _covered("moto.kinesis.models", "Shard.put_record")
 
 
-def test_moto_version_is_reported() -> None:
-    assert moto_seams.moto_version()[0].isdigit()
+def test_a_replaced_attribute_is_seen_by_the_coverage_check() -> None:
+    # Given a patch that replaces a moto method the list does not name, by name
+    source = (
+        "from moto.kinesis.models import Shard\n"
+        "def build():\n    return [Replacement(Shard, 'split', None)]\n"
+    )
+    # Then the scan finds it
+    assert ("moto.kinesis.models", "Shard.split") in used_moto_paths(source)
+
+
+def test_the_patches_were_written_against_the_installed_moto() -> None:
+    # Given the version every patch names once; then it is the moto installed (the pin):
+    # after an upgrade, each patch is reviewed against the new moto and this is changed
+    assert seams.moto_version() == moto_patches.MOTO_VERSION
+
+
+def test_every_patch_has_a_unique_name_and_says_why() -> None:
+    names = [patch.name for patch in moto_patches.ALL]
+    assert len(names) == len(set(names))
+    for patch in moto_patches.ALL:
+        assert "Why" in patch.why or len(patch.why.splitlines()) > 2, patch.name
+
+
+class _Owner:
+    kept = "moto's"
+
+
+def test_restore_puts_back_exactly_what_a_patch_replaced() -> None:
+    # Given a patch replacing an attribute the owner has and adding one it lacks
+    def build(value: str) -> list[Replacement]:
+        """Test patch."""
+        return [Replacement(_Owner, "kept", value), Replacement(_Owner, "added", value)]
+
+    patch = Patch("test-patch", "test", build)
+    # When it is applied twice, then restored
+    registry.apply(patch, value="ours")
+    registry.apply(patch, value="twice")
+    applied = (_Owner.kept, getattr(_Owner, "added", None), "test-patch" in registry.applied())
+    registry.restore(patch)
+    # Then it was applied once, and restoring left moto's attribute and no added one
+    assert applied == ("ours", "ours", True)
+    assert _Owner.kept == "moto's"
+    assert not hasattr(_Owner, "added")
+    assert "test-patch" not in registry.applied()

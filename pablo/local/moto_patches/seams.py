@@ -1,12 +1,13 @@
-"""Every moto internal the emulator patches or relies on, with what it relies on.
+"""Every moto internal the emulator patches or relies on, with what it relies on (the canary).
 
 moto is pinned, but its internals are not an API: an upgrade may move a class, rename a
 function or change a signature, and a patch written against the old shape then fails at
-run time, deep in a demo, or silently does nothing. `tests/unit/test_moto_seams.py` checks
+run time, deep in a demo, or silently does nothing. `tests/unit/test_moto_patches.py` checks
 each seam below against the installed moto and fails with a message naming the seam, the
 moto version and what was expected; it also checks that every moto name the code under
 `pablo/` imports and every attribute it touches on one is listed here, so this list
-cannot fall behind the code.
+cannot fall behind the code. It also checks that the installed moto is
+`pablo.local.moto_patches.MOTO_VERSION`, the version every patch was written against.
 
 A seam is a module, a dotted attribute path inside it, and optionally:
 - `params`: the parameter names the patch calls or replaces it with, in order (`self`
@@ -37,85 +38,95 @@ class Seam:
 
 
 SEAMS: tuple[Seam, ...] = (
-    # pablo.local.patches
-    Seam("moto.backends", "list_of_moto_modules", "patches: moto-module-list-cached", ()),
+    # pablo.local.moto_patches: core, kinesis, awslambda, stepfunctions
+    Seam("moto.backends", "list_of_moto_modules", "moto_patches.core: moto-module-list-cached", ()),
+    Seam(
+        "moto.cloudformation.parsing",
+        "ResourceMap.__getitem__",
+        "moto_patches.cloudformation: cloudformation-resource-map-thread-safe",
+        ("self", "key"),
+    ),
     Seam(
         "moto.awslambda.models",
         "LambdaFunction.create_from_cloudformation_json",
-        "patches: cloudformation-lambda-layers",
+        "moto_patches.awslambda: cloudformation-lambda-layers",
         ("resource_name", "cloudformation_json", "account_id", "region_name"),
         ("layers",),
     ),
     Seam(
         "moto.awslambda.models",
         "LambdaFunction._get_layers_data",
-        "patches: cloudformation-lambda-layers",
+        "moto_patches.awslambda: cloudformation-lambda-layers",
         ("self", "layers_versions_arns"),
     ),
     Seam(
         "moto.awslambda.models",
         "LambdaFunction.invoke",
-        "patches: lambda-function-error-unhandled",
+        "moto_patches.awslambda: lambda-function-error-unhandled",
         ("self", "body", "request_headers", "response_headers"),
     ),
     Seam(
         "moto.awslambda.models",
         "LayerVersion",
-        "patches: cloudformation-lambda-layers (physical_resource_id = arn); lambda_runtime",
+        "moto_patches.awslambda: cloudformation-lambda-layers (Ref is the ARN); lambda_runtime",
         instance_attributes=("arn", "code_bytes", "code_digest"),
     ),
-    Seam("moto.core.models", "botocore_stubber.enabled", "patches: in-process-calls"),
+    Seam(
+        "moto.core.models",
+        "botocore_stubber.enabled",
+        "moto_patches.stepfunctions: in-process-calls",
+    ),
     Seam("moto.core", "DEFAULT_ACCOUNT_ID", "context.emulator_account"),
-    Seam("moto.core.utils", "unix_time", "patches, event_targets", ("dt",)),
+    Seam("moto.core.utils", "unix_time", "moto_patches.kinesis, moto_patches.s3", ("dt",)),
     Seam(
         "moto.kinesis.models",
         "Record.__init__",
-        "patches: kinesis-arrival-time-from-clock",
+        "moto_patches.kinesis: kinesis-arrival-time-from-clock",
         ("self", "partition_key", "data", "sequence_number", "explicit_hash_key"),
         ("created_at", "created_at_datetime"),
     ),
     Seam(
         "moto.kinesis.models",
         "Shard.put_record",
-        "patches: kinesis-shard-indexed-thread-safe",
+        "moto_patches.kinesis: kinesis-shard-indexed-thread-safe",
         ("self", "partition_key", "data", "explicit_hash_key"),
         ("records",),
     ),
     Seam(
         "moto.kinesis.models",
         "Shard.get_records",
-        "patches: kinesis-shard-indexed-thread-safe",
+        "moto_patches.kinesis: kinesis-shard-indexed-thread-safe",
         ("self", "last_sequence_id", "limit"),
     ),
     Seam(
         "moto.kinesis.models",
         "Shard.get_max_sequence_number",
-        "patches: kinesis-shard-indexed-thread-safe",
+        "moto_patches.kinesis: kinesis-shard-indexed-thread-safe",
         ("self",),
     ),
     Seam(
         "moto.stepfunctions.models",
         "stepfunctions_backends",
-        "patches: cloudformation-state-machines-execute",
+        "moto_patches.stepfunctions: cloudformation-state-machines-execute",
     ),
     Seam(
         "moto.stepfunctions.parser.asl.utils.boto_client",
         "boto_client_for",
-        "patches: in-process-calls",
+        "moto_patches.stepfunctions: in-process-calls",
         ("region", "service", "state_credentials"),
     ),
     Seam(
         "moto.stepfunctions.parser.models",
         "StepFunctionsParserBackend.start_execution",
-        "patches: sfn-execution-name-default",
+        "moto_patches.stepfunctions: sfn-execution-name-default",
         ("self", "state_machine_arn", "name"),
     ),
     Seam(
         "moto.stepfunctions.parser.models",
         "stepfunctions_parser_backends",
-        "patches, server.running_executions",
+        "moto_patches.stepfunctions, server.running_executions",
     ),
-    # pablo.local.alarms
+    # pablo.local.moto_patches.cloudwatch and pablo.local.alarms
     Seam("moto.cloudwatch.models", "cloudwatch_backends", "alarms: the alarm store"),
     Seam(
         "moto.cloudwatch.models",
@@ -143,62 +154,86 @@ SEAMS: tuple[Seam, ...] = (
             *("evaluate_low_sample_count_percentile", "history"),
         ),
     ),
-    Seam("moto.cloudwatch.models", "utcnow", "alarms: metric timestamps from the clock", ()),
-    Seam("moto.cloudwatch.responses", "CloudWatchResponse", "alarms: DescribeAlarmHistory"),
-    Seam("moto.core.responses", "ActionResult.__init__", "alarms", ("self", "result")),
-    # pablo.local.esm
+    Seam(
+        "moto.cloudwatch.models",
+        "utcnow",
+        "moto_patches.cloudwatch: cloudwatch-metric-times-from-clock",
+        (),
+    ),
+    Seam(
+        "moto.cloudwatch.responses",
+        "CloudWatchResponse",
+        "moto_patches.cloudwatch: cloudwatch-describe-alarm-history",
+    ),
+    Seam(
+        "moto.core.responses",
+        "ActionResult.__init__",
+        "moto_patches.cloudwatch",
+        ("self", "result"),
+    ),
+    # pablo.local.moto_patches: kinesis and awslambda, for pablo.local.esm
     Seam(
         "moto.awslambda.models",
         "LambdaBackend.send_kinesis_message",
-        "esm: moto's own per-record delivery turned off",
+        "moto_patches.awslambda: lambda-no-per-record-kinesis-delivery",
         ("self", "function_name", "kinesis_stream"),
     ),
     Seam(
         "moto.kinesis.models",
         "KinesisBackend.put_record",
-        "esm: wake pollers on put (reads stream_arn, stream_name)",
+        "moto_patches.kinesis: kinesis-wake-pollers-on-put (reads stream_arn, stream_name)",
         ("self", "stream_arn", "stream_name"),
     ),
     Seam(
         "moto.kinesis.models",
         "KinesisBackend.put_records",
-        "esm: wake pollers on put (reads stream_arn, stream_name)",
+        "moto_patches.kinesis: kinesis-wake-pollers-on-put (reads stream_arn, stream_name)",
         ("self", "stream_arn", "stream_name", "records"),
     ),
     Seam(
         "moto.kinesis.models",
         "KinesisBackend.describe_stream",
-        "esm: wake pollers on put",
+        "moto_patches.kinesis: kinesis-wake-pollers-on-put",
         ("self", "stream_arn", "stream_name"),
     ),
-    Seam("moto.kinesis.models", "Stream", "esm: wake pollers on put", instance_attributes=("arn",)),
-    # pablo.local.event_targets
+    Seam(
+        "moto.kinesis.models",
+        "Stream",
+        "moto_patches.kinesis: kinesis-wake-pollers-on-put",
+        instance_attributes=("arn",),
+    ),
+    # pablo.local.moto_patches: events and s3, for pablo.local.event_targets
     Seam(
         "moto.events.models",
         "Rule.send_to_targets",
-        "event_targets: Lambda and Step Functions targets",
+        "moto_patches.events: events-lambda-and-states-targets",
         ("self", "original_event", "transform_input"),
         ("targets", "event_pattern", "state"),
     ),
     Seam(
         "moto.events.models",
         "EventPattern.matches_event",
-        "event_targets: rules match as moto does",
+        "moto_patches.events: rules match as moto does",
         ("self", "event"),
     ),
-    Seam("moto.events.models", "EventPattern.get_pattern", "event_targets", ("self",)),
-    Seam("moto.s3.notifications", "unix_time", "event_targets: S3 event times", ("dt",)),
+    Seam("moto.events.models", "EventPattern.get_pattern", "moto_patches.events", ("self",)),
+    Seam(
+        "moto.s3.notifications",
+        "unix_time",
+        "moto_patches.s3: s3-notification-times-from-clock",
+        ("dt",),
+    ),
     Seam(
         "moto.s3.notifications",
         "iso_8601_datetime_with_milliseconds",
-        "event_targets: S3 event times",
+        "moto_patches.s3: s3-notification-times-from-clock",
         ("value",),
     ),
-    # pablo.local.lambda_runtime
+    # pablo.local.moto_patches.awslambda and pablo.local.lambda_runtime
     Seam(
         "moto.awslambda.models",
         "LambdaFunction._invoke_lambda",
-        "lambda_runtime: every invocation path runs the deployed zip",
+        "moto_patches.awslambda: lambda-run-deployed-code",
         ("self", "event"),
         (
             "code_bytes",
@@ -263,9 +298,14 @@ SEAMS: tuple[Seam, ...] = (
         "schedules",
         instance_attributes=("name", "schedules"),
     ),
-    # pablo.local.athena: the query calls answered by DuckDB; workgroups stay moto's
+    # pablo.local.moto_patches.athena: the query calls answered by DuckDB (pablo.local.athena)
     *(
-        Seam("moto.athena.responses", f"AthenaResponse.{operation}", "athena", ("self",))
+        Seam(
+            "moto.athena.responses",
+            f"AthenaResponse.{operation}",
+            "moto_patches.athena: athena-queries-run",
+            ("self",),
+        )
         for operation in (
             "start_query_execution",
             "get_query_execution",
@@ -277,27 +317,29 @@ SEAMS: tuple[Seam, ...] = (
     Seam("moto.athena.responses", "AthenaResponse._get_param", "athena"),
     Seam("moto.athena.responses", "AthenaResponse.athena_backend", "athena"),
     Seam("moto.athena.models", "AthenaBackend.get_work_group", "athena", ("self", "name")),
-    # pablo.local.iam: moto's IAM enforcement, judged against the ARNs AWS uses
+    # pablo.local.moto_patches.iam and pablo.local.iam: enforcement on the ARNs AWS uses
     Seam(
         "moto.core.authorization",
         "ActionAuthenticatorMixin._authenticate_and_authorize_action",
-        "iam: the resource each request is judged against",
+        "moto_patches.iam: iam-in-process-calls-exempt",
         ("self", "iam_request_cls", "resource"),
     ),
     Seam("moto.core.authorization", "ActionAuthenticatorMixin.request_count", "iam"),
     Seam(
         "moto.core.botocore_stubber",
         "BotocoreStubber.__call__",
-        "iam: in-process calls are AWS's own",
+        "moto_patches.iam: iam-in-process-calls-exempt",
         ("self", "event_name", "request"),
     ),
     Seam(
         "moto.iam.access_control",
         "IAMRequestBase.check_action_permitted",
-        "iam: condition keys",
+        "moto_patches.iam: iam-resources-as-aws-evaluates",
         ("self", "resource"),
     ),
-    Seam("moto.iam.access_control", "IAMRequestBase.check_signature", "iam", ("self",)),
+    Seam(
+        "moto.iam.access_control", "IAMRequestBase.check_signature", "moto_patches.iam", ("self",)
+    ),
     Seam("moto.iam.access_control", "IAMPolicy", "iam"),
     Seam("moto.iam.access_control", "PermissionResult.DENIED", "iam"),
     Seam("moto.iam.access_control", "PermissionResult.PERMITTED", "iam"),
@@ -305,7 +347,7 @@ SEAMS: tuple[Seam, ...] = (
     Seam("moto.sts.models", "sts_backends", "iam: role credentials for functions"),
     Seam("moto.settings", "INITIAL_NO_AUTH_ACTION_COUNT", "iam: enforcement on"),
     *(
-        Seam(module, response, "iam: resource ARNs per service")
+        Seam(module, response, "moto_patches.iam: iam-resources-as-aws-evaluates")
         for module, response in (
             ("moto.dynamodb.responses", "DynamoHandler"),
             ("moto.glue.responses", "GlueResponse"),
@@ -313,7 +355,41 @@ SEAMS: tuple[Seam, ...] = (
             ("moto.sns.responses", "SNSResponse"),
             ("moto.stepfunctions.responses", "StepFunctionResponse"),
             ("moto.cloudwatch.responses", "CloudWatchResponse"),
+            ("moto.awslambda.responses", "LambdaResponse"),
+            ("moto.logs.responses", "LogsResponse"),
         )
+    ),
+    Seam(
+        "moto.iam.models",
+        "IAMBackend.get_role_by_arn",
+        "iam: a role's trust of the service acting as it",
+        ("self", "arn"),
+    ),
+    Seam(
+        "moto.iam.models",
+        "Role",
+        "iam: trust and policies of a role",
+        instance_attributes=("assume_role_policy_document",),
+    ),
+    Seam(
+        "moto.iam.models",
+        "IAMBackend.list_attached_role_policies",
+        "iam: grants never used",
+        ("self", "role_name"),
+    ),
+    Seam("moto.iam.models", "IAMBackend.get_role_policy", "iam", ("self", "role_name")),
+    Seam("moto.iam.models", "IAMBackend.list_role_policies", "iam", ("self", "role_name")),
+    Seam(
+        "moto.iam.access_control",
+        "AssumedRoleAccessKey",
+        "moto_patches.iam: the role a request acts as (usage report)",
+        instance_attributes=("_owner_role_name",),
+    ),
+    Seam(
+        "moto.s3.notifications",
+        "_invoke_awslambda",
+        "moto_patches.s3: s3-lambda-notifications-permitted",
+        ("account_id", "event_body", "fn_arn", "region_name"),
     ),
     # pablo.local.service_metrics
     Seam("moto.sqs.models", "sqs_backends", "service_metrics: queue depth"),
@@ -327,7 +403,20 @@ ADDED: tuple[tuple[str, str], ...] = (
     ("moto.awslambda.models", "LayerVersion.physical_resource_id"),
     ("moto.cloudwatch.responses", "CloudWatchResponse.describe_alarm_history"),
     ("moto.athena.responses", "AthenaResponse.batch_get_query_execution"),
-    ("moto.cloudwatch.responses", "CloudWatchResponse._determine_resource"),
+    *(
+        (module, f"{response}._determine_resource")
+        for module, response in (
+            ("moto.athena.responses", "AthenaResponse"),
+            ("moto.awslambda.responses", "LambdaResponse"),
+            ("moto.cloudwatch.responses", "CloudWatchResponse"),
+            ("moto.dynamodb.responses", "DynamoHandler"),
+            ("moto.glue.responses", "GlueResponse"),
+            ("moto.kinesis.responses", "KinesisResponse"),
+            ("moto.logs.responses", "LogsResponse"),
+            ("moto.sns.responses", "SNSResponse"),
+            ("moto.stepfunctions.responses", "StepFunctionResponse"),
+        )
+    ),
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
-from pablo.query_sql import QueryError
+from pablo.query.sql import QueryError
 
 # How often a running query is polled on AWS (awswrangler's own default).
 AWS_POLL_SECONDS = 1.0
