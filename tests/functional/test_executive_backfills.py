@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from functions.adapters import executive_io
-from tests.functional.conftest import EmulatorServer, unique_name, wait_for
+from tests.conftest import EmulatorServer
+from tests.support import unique_name, wait_for
 
 WAITING_MACHINE = {
     "StartAt": "Wait",
