@@ -7,7 +7,8 @@ import json
 
 from functions.adapters import workflows
 from functions.core.report import executive_layout
-from tests.functional.conftest import EmulatorServer, unique_name, wait_for
+from tests.conftest import EmulatorServer
+from tests.support import unique_name, wait_for
 
 WAITING_MACHINE = {
     "StartAt": "Wait",

@@ -13,7 +13,8 @@ import pytest
 from functions.adapters import s3_objects, s3_tables
 from functions.core import schemas
 from pablo.local.context import local_client
-from tests.functional.conftest import EmulatorServer, unique_name
+from tests.conftest import EmulatorServer
+from tests.support import unique_name
 
 
 def test_an_unchanged_object_is_read_once_and_a_rewritten_one_again(

@@ -30,7 +30,7 @@ from pablo.demo_parts.profit import ProfitDemo
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 
 CLOCK_START = "2026-10-01T00:00:00+00:00"
 MONTH = "2026-09"

@@ -30,7 +30,7 @@ from functions.core.report.executive_period import month_period, week_period
 from functions.handlers.executive_common import get_work
 from pablo import backfill, run
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 
 CLOCK_START = "2026-10-05T07:00:00+00:00"
 MONTH = "2026-09"

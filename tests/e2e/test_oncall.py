@@ -29,7 +29,7 @@ from pablo import oncall
 from pablo.commands.oncall import ROTATION_PATH
 from pablo.demo_parts.oncall import OnCallDemo
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 
 CLOCK_START = "2026-09-01T00:00:00+00:00"
 ALARM_KEY = "profit-reconciliation-mismatch"  # 5-minute periods: quick to drive

@@ -27,7 +27,7 @@ from functions.handlers.settings import Buckets
 from pablo.demo import DemoRun
 from pablo.demo_parts.experiments import ExperimentsDemo
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 from tests.unit.experiments_company import Company, make_company
 
 # Monday 2026-09-28, an hour before the weekly schedule: after the company's 21 days, so no
