@@ -54,7 +54,7 @@ import pyarrow as pa
 from bench.engagement_data import DAY, dataset, parquet_files
 from functions.core.transform import engagement
 
-# DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_daily._settings);
+# DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_steps._engine);
 # the env var sets another, e.g. one small enough that 10M clicks already reach it (is the
 # peak flat once the limit is reached? bench/README.md, "peak memory by input size").
 PIPELINE_MEMORY_ENV: Final = "BENCH_PIPELINE_MEMORY_LIMIT"

@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.adapters import profit_io
+from functions.adapters import state_table
 from functions.core.errors import PabloError, ValidationError
 from functions.core.times import format_seconds
 from functions.core.transform.profit import check_month
@@ -66,14 +66,14 @@ def signoff(
     outputs = _outputs(clients.client("cloudformation"), stack_name)
     table = outputs[STATE_TABLE_OUTPUT]
     dynamodb = clients.client("dynamodb")
-    record = profit_io.month_record(dynamodb, table=table, month=month)
+    record = state_table.month_record(dynamodb, table=table, month=month)
     if record is None:
         raise SignoffError(
             f"{month} has not been computed by the profit workflow yet: nothing to sign off"
         )
     try:
         # The figures signed are the month's reconciliation as it stands now.
-        recorded = profit_io.record_signoff(
+        recorded = state_table.record_signoff(
             dynamodb,
             table=table,
             month=month,
@@ -94,7 +94,7 @@ def signoff(
     result: dict[str, Any] = {"signoff": recorded, "execution": execution["executionArn"]}
     if wait:
         result["republished"] = _wait(sfn, execution["executionArn"])
-        record = profit_io.month_record(dynamodb, table=table, month=month) or {}
+        record = state_table.month_record(dynamodb, table=table, month=month) or {}
         result["publication_status"] = record.get("publication_status")
     return result
 

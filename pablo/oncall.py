@@ -28,7 +28,7 @@ from typing import Any, Final
 import pyarrow.parquet as pq
 from botocore.exceptions import ClientError
 
-from functions.adapters import oncall_io
+from functions.adapters import metrics, state_table
 from functions.core import backfills, schemas
 from functions.core.errors import ConfigurationError, PabloError, ValidationError
 from functions.core.landing import BucketRole
@@ -121,7 +121,7 @@ class Target:
 def alarm_statuses(target: Target) -> list[AlarmStatus]:
     """Every deployed alarm of the stack's environment, with its open acknowledgement."""
     prefix = target.output("NamePrefix")
-    acks = oncall_io.acks(target.client("dynamodb"), table=target.output("StateTableName"))
+    acks = state_table.acks(target.client("dynamodb"), table=target.output("StateTableName"))
     paginator = target.client("cloudwatch").get_paginator("describe_alarms")
     statuses = []
     for page in paginator.paginate(AlarmNamePrefix=f"{prefix}-", AlarmTypes=["MetricAlarm"]):
@@ -191,17 +191,17 @@ def acknowledge(target: Target, alarm: str, *, by: str, note: str) -> oncall.Ack
     state = effective_state(found[0])
     if state == oncall.OK:
         raise OnCallError(f"alarm {name} is OK: nothing to acknowledge")
-    existing = oncall.open_ack(oncall_io.acks(dynamodb, table=table, alarm=name), name)
+    existing = oncall.open_ack(state_table.acks(dynamodb, table=table, alarm=name), name)
     if existing is not None:
         raise OnCallError(f"alarm {name} is already {existing.describe()}")
     ack = oncall.new_ack(name, by=by, note=note, at=target.now(), state=state)
-    oncall_io.record_ack(dynamodb, table=table, ack=ack)
-    oncall_io.set_actions(cloudwatch, alarm=name, enabled=False)
+    state_table.record_ack(dynamodb, table=table, ack=ack)
+    metrics.set_alarm_actions(cloudwatch, alarm=name, enabled=False)
     # It may have gone back to OK in between: its OK event found no open ack to close.
     again = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     if again and effective_state(again[0]) == oncall.OK:
-        oncall_io.set_actions(cloudwatch, alarm=name, enabled=True)
-        oncall_io.close_ack(
+        metrics.set_alarm_actions(cloudwatch, alarm=name, enabled=True)
+        state_table.close_ack(
             dynamodb, table=table, ack=ack, at=ack.acked_at, reason=oncall.CLOSED_BY_OK
         )
     return ack
@@ -266,12 +266,12 @@ def build_handoff(target: Target, rotation: oncall.Rotation, week: date) -> onca
         this_week=oncall.duties(rotation, week),
         next_week=oncall.duties(rotation, week + timedelta(days=7)),
         alarms=oncall.open_alarms(statuses),
-        acks=oncall.week_acks(oncall_io.acks(dynamodb, table=table), week),
+        acks=oncall.week_acks(state_table.acks(dynamodb, table=table), week),
         restatements=week_restatements(target, week),
         backfills=week_backfills(target, week),
         replays=[
             run
-            for run in oncall_io.replay_runs(dynamodb, table=table)
+            for run in state_table.replay_runs(dynamodb, table=table)
             if oncall.in_week(str(run["replayed_at"]), week)
         ],
     )
@@ -424,7 +424,7 @@ def replay_quarantine(
             f"no quarantined {pipeline} record has reason {reason!r} (reasons found: {reasons})"
         )
     table, dynamodb = target.output("StateTableName"), target.client("dynamodb")
-    replayed = oncall_io.replayed_digests(dynamodb, table=table, pipeline=pipeline, reason=reason)
+    replayed = state_table.replayed_digests(dynamodb, table=table, pipeline=pipeline, reason=reason)
     plan = oncall_replay.plan_replay(
         matching, reason=reason, replayed=replayed, headers=_headers(target, matching)
     )
@@ -445,13 +445,13 @@ def replay_quarantine(
     # Marked after sending: a crash in between re-sends (the pipelines dedup by event id),
     # never loses a record.
     at = format_seconds(now)
-    oncall_io.mark_replayed(
+    state_table.mark_replayed(
         dynamodb, table=table, pipeline=pipeline, reason=reason, digests=plan.digests(), at=at
     )
     item = oncall_replay.replay_run_item(
         pipeline=pipeline, reason=reason, at=now, by=by, plan=plan, targets=targets
     )
-    oncall_io.record_replay_run(dynamodb, table=table, item=item)
+    state_table.put_record(dynamodb, table=table, item=item)
     return plan
 
 

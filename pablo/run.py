@@ -26,8 +26,8 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from functions.adapters import executive_io
 from functions.core.errors import PabloError, ValidationError
+from functions.core.report import executive_layout
 from functions.core.report.executive_period import (
     MONTH,
     WEEK,
@@ -181,7 +181,7 @@ def _executions(sfn: Any, machine: str) -> list[dict[str, Any]]:
 
 def period_executions(sfn: Any, machine: str, period: Period) -> list[dict[str, Any]]:
     """The period's executions (first run and re-runs), oldest first."""
-    return executive_io.period_executions(sfn, machine=machine, period=period)
+    return executive_layout.period_executions(_executions(sfn, machine), period)
 
 
 def wait(

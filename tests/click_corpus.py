@@ -1,7 +1,7 @@
 """The hand-built corpus of click records, bad and borderline, with where each must end up.
 
 One place for both tests that use it: tests/unit/test_clicks.py puts every case through
-`decode_batch`, and tests/functional/test_click_corpus_deployed.py puts the cases that can
+`decode_batch`, and tests/e2e/test_click_corpus_deployed.py puts the cases that can
 travel through Kinesis on the deployed stream of the emulator. Each case is one class of
 input a hostile or broken producer can send; its expected outcome is a reason code of
 functions.core.ingest.clicks, ACCEPTED, or DUPLICATE (a later copy of an event_id in the batch).

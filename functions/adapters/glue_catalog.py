@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from functions.adapters import s3_tables
 from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.errors import TransientError
@@ -79,3 +80,13 @@ def register_partitions(
 
 def _code_of(error: dict[str, Any]) -> str:
     return str(error.get("ErrorDetail", {}).get("ErrorCode", ""))
+
+
+def register_keys(
+    glue: Any, *, database: str, table: schemas.Table, bucket: str, keys: Sequence[str]
+) -> int:
+    """Register the partitions the written `keys` live in; how many were created."""
+    values = [
+        tuple(s3_tables.partitions_of(k, table)[n] for n in table.partition_names) for k in keys
+    ]
+    return register_partitions(glue, database=database, table=table, bucket=bucket, values=values)

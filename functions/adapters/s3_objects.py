@@ -1,5 +1,6 @@
-"""S3 reads every pipeline shares: listing a prefix, getting an object, and fetching many
-small Parquet files at once. Errors are classified by the one shared rule (aws_errors).
+"""S3 objects: listing a prefix, getting, putting, streaming and deleting objects, and
+fetching many small Parquet files at once. Errors are classified by the one shared rule
+(aws_errors). Tables of the schema registry (partitions, Parquet files) are in s3_tables.
 
 A warm Lambda keeps the bodies it read, by (bucket, key, ETag), and the Parquet tables it
 parsed, by (bucket, key, ETag, schema), up to BODY_CACHE_BYTES together: a listing gives
@@ -13,20 +14,21 @@ listing's, so a race cannot mix them.
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
 from typing import Any, Final, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.aws_errors import classified
-from functions.core import schemas
 
 # Each GET waits on S3 far longer than its bytes take to parse, and a pipeline's inputs are
 # many small files (a day of a table each): they are fetched this many at a time.
@@ -36,6 +38,10 @@ R = TypeVar("R")
 BODY_CACHE_BYTES: Final = 128 * 2**20
 _MAX_KEPT: Final = BODY_CACHE_BYTES // 8  # a bigger object would evict everything else
 DOWNLOAD_CHUNK_BYTES: Final = 1 << 20
+# s3transfer's own multipart threshold: a file up to it goes up in one PutObject anyway.
+SINGLE_PUT_MAX_BYTES: Final = 8 * 2**20
+DELETE_BATCH: Final = 1000  # DeleteObjects' limit per call
+NOT_FOUND_CODES: Final = frozenset({"404", "NoSuchKey", "NotFound"})
 
 # Bodies (bytes) and parsed tables, least recently used first.
 _bodies: OrderedDict[tuple[Any, ...], bytes | pa.Table] = OrderedDict()
@@ -73,6 +79,108 @@ def read_object(s3: Any, *, bucket: str, key: str, etag: str | None = None) -> b
     if etag is not None and answered:
         _remember((bucket, key, answered), body)
     return body
+
+
+def put_object(
+    s3: Any,
+    *,
+    bucket: str,
+    key: str,
+    body: bytes,
+    kms: bool = False,
+    content_type: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> str | None:
+    """Put the object; the ETag S3 answered with (None if it gave none). `kms` asks for
+    SSE-KMS explicitly (the finance bucket's default key), so a restricted object is never
+    stored under another key even if a bucket default changed."""
+    extra: dict[str, Any] = {"ServerSideEncryption": "aws:kms"} if kms else {}
+    if content_type is not None:
+        extra["ContentType"] = content_type
+    if metadata is not None:
+        extra["Metadata"] = dict(metadata)
+    try:
+        answer = s3.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"put s3://{bucket}/{key}") from exc
+    etag = answer.get("ETag")
+    return str(etag) if etag else None
+
+
+def put_json(s3: Any, *, bucket: str, key: str, value: Any) -> None:
+    """`value` as sorted-key JSON (anything JSON lacks written as its str)."""
+    put_object(
+        s3, bucket=bucket, key=key, body=json.dumps(value, sort_keys=True, default=str).encode()
+    )
+
+
+def read_json(s3: Any, *, bucket: str, key: str) -> Any:
+    return json.loads(read_object(s3, bucket=bucket, key=key))
+
+
+def put_parquet(s3: Any, *, bucket: str, key: str, table: pa.Table) -> None:
+    """A table as one zstd Parquet object, with the table's own schema."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    put_object(s3, bucket=bucket, key=key, body=sink.getvalue())
+
+
+def read_parquet(s3: Any, *, bucket: str, key: str) -> pa.Table:
+    return pq.read_table(io.BytesIO(read_object(s3, bucket=bucket, key=key)))
+
+
+def upload_file(s3: Any, *, bucket: str, key: str, path: str) -> None:
+    """A local file to S3: a small one in one PutObject, a large one streamed (multipart)
+    and never read into memory whole. (The transfer manager costs a thread pool per file,
+    which a day of a few MiB, the usual one, does not need.)"""
+    if os.path.getsize(path) <= SINGLE_PUT_MAX_BYTES:
+        with open(path, "rb") as body:
+            put_object(s3, bucket=bucket, key=key, body=body.read())
+        return
+    try:
+        s3.upload_file(path, bucket, key)
+    except (ClientError, BotoCoreError, S3UploadFailedError) as exc:
+        raise classified(exc, f"upload s3://{bucket}/{key}") from exc
+
+
+def metadata(s3: Any, *, bucket: str, key: str) -> dict[str, str] | None:
+    """The object's user metadata (`x-amz-meta-*`), or None when there is no such object."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
+            return None
+        raise classified(exc, f"head s3://{bucket}/{key}") from exc
+    except BotoCoreError as exc:
+        raise classified(exc, f"head s3://{bucket}/{key}") from exc
+    return dict(head.get("Metadata", {}))
+
+
+def delete_object(s3: Any, *, bucket: str, key: str) -> None:
+    """Delete one object (deleting a key that does not exist succeeds, as in S3)."""
+    try:
+        s3.delete_object(Bucket=bucket, Key=key)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"delete s3://{bucket}/{key}") from exc
+
+
+def delete_keys(s3: Any, *, bucket: str, keys: Sequence[str]) -> None:
+    """Delete the objects, DELETE_BATCH per call."""
+    for start in range(0, len(keys), DELETE_BATCH):
+        chunk = keys[start : start + DELETE_BATCH]
+        try:
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+        except (ClientError, BotoCoreError) as exc:
+            raise classified(exc, f"delete under s3://{bucket}/{chunk[0]}") from exc
+
+
+def has_object(s3: Any, *, bucket: str, prefix: str, suffix: str = "") -> bool:
+    """Whether a key under `prefix` ending with `suffix` is among the first few listed."""
+    try:
+        listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=20)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
+    return any(o["Key"].endswith(suffix) for o in listing.get("Contents", []))
 
 
 def _get(s3: Any, *, bucket: str, key: str) -> tuple[bytes, str | None]:
@@ -180,45 +288,3 @@ def in_parallel(work: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return [work(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(items))) as pool:
         return list(pool.map(work, items))
-
-
-def read_files(s3: Any, *, bucket: str, table: schemas.Table) -> pa.Table:
-    """Every Parquet file of a registry table, concatenated (file schema, no partitions)."""
-    schema = table.arrow_schema()
-    etags = list_etags(s3, bucket=bucket, prefix=f"{table.prefix}/")
-    keys = [key for key in etags if key.endswith(".parquet")]
-    tables = read_tables(s3, bucket=bucket, keys=keys, schema=schema, etags=etags)
-    return pa.concat_tables(tables) if tables else schema.empty_table()
-
-
-def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date) -> pa.Table:
-    """Rows of a `dt`-partitioned table for the days first..last, `dt` as a column: one
-    listing of the table, not one per day, that starts at `first` when `dt` is the first
-    partition (keys sort by day then), so years of older days are never listed."""
-    schema = table.arrow_schema(with_partitions=True)
-    low, high = first.isoformat(), last.isoformat()
-    prefix = f"{table.prefix}/"
-    start_after = f"{prefix}dt={low}" if table.partition_names[:1] == ["dt"] else None
-    etags = list_etags(s3, bucket=bucket, prefix=prefix, start_after=start_after)
-    keyed = [
-        (key, dt)
-        for key in etags
-        if key.endswith(".parquet") and (dt := dt_of(key)) is not None and low <= dt <= high
-    ]
-    tables = read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed], etags=etags)
-    parts = [
-        rows.append_column("dt", pa.array([dt] * rows.num_rows, pa.string()))
-        .select(schema.names)
-        .cast(schema)
-        for (_, dt), rows in zip(keyed, tables, strict=True)
-    ]
-    return pa.concat_tables(parts) if parts else schema.empty_table()
-
-
-def dt_of(key: str) -> str | None:
-    """The `dt` partition value in a key, if any."""
-    for segment in key.split("/"):
-        name, _, value = segment.partition("=")
-        if name == "dt":
-            return value
-    return None

@@ -49,7 +49,7 @@ class DayState:
 
 
 def day_state(item: Mapping[str, Any]) -> DayState:
-    """A state-table item (plain values, e.g. from `state_store.get_item`) as a DayState."""
+    """A state-table item (plain values, e.g. from `state_table.get_item`) as a DayState."""
     aggregated = item.get("aggregated_at")
     return DayState(
         day=date.fromisoformat(str(item["sk"])),

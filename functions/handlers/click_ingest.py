@@ -11,16 +11,14 @@ Lambda retries the whole batch, whose files have deterministic keys and are over
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import engagement_io
-from functions.core import env, metric_names, schemas
+from functions.adapters import metrics, s3_objects, state_table
+from functions.adapters.metrics import Datapoint
+from functions.core import metric_names, schemas
 from functions.core.errors import TransientError
 from functions.core.ingest.clicks import (
     RAW_CLICKS_COMPRESSION_LEVEL,
@@ -32,6 +30,7 @@ from functions.core.ingest.clicks import (
 )
 from functions.core.parquet import write_parquet
 from functions.handlers.clients import client as _client
+from functions.handlers.settings import Settings, settings
 
 RECEIVED_METRIC: Final = metric_names.CLICKS_RECEIVED
 ACCEPTED_METRIC: Final = "ClicksAccepted"
@@ -48,32 +47,8 @@ DUPLICATE_COPIES_SUFFIX: Final = "-duplicates"
 logger = Logger()
 
 
-@dataclass(frozen=True)
-class Settings:
-    raw_bucket: str
-    quarantine_bucket: str
-    state_table: str
-    metrics_namespace: str
-    ingest: IngestSettings
-
-
-@cache
-def _settings() -> Settings:
-    return Settings(
-        raw_bucket=os.environ[env.RAW_BUCKET],
-        quarantine_bucket=os.environ[env.QUARANTINE_BUCKET],
-        state_table=os.environ[env.STATE_TABLE],
-        metrics_namespace=os.environ[env.METRICS_NAMESPACE],
-        ingest=IngestSettings(
-            allowed_lateness=timedelta(
-                days=int(
-                    os.environ.get(
-                        env.ALLOWED_LATENESS_DAYS, schemas.CLICK_LIMITS.allowed_lateness_days
-                    )
-                )
-            )
-        ),
-    )
+def ingest_settings(config: Settings) -> IngestSettings:
+    return IngestSettings(allowed_lateness=timedelta(days=config.allowed_lateness_days))
 
 
 def batch_time(records: list[dict[str, Any]]) -> datetime:
@@ -93,17 +68,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records: list[dict[str, Any]] = event.get("Records", [])
     if not records:
         return {"batchItemFailures": []}
-    settings = _settings()
+    config = settings()
     now = batch_time(records)
-    outcome = decode_batch(records, now=now, settings=settings.ingest)
+    outcome = decode_batch(records, now=now, settings=ingest_settings(config))
     try:
-        write_outcome(outcome, settings)
-        dirty = mark_late_days(outcome, settings, now)
+        write_outcome(outcome, config)
+        dirty = mark_late_days(outcome, config, now)
     except TransientError as exc:
         first = records[0]["kinesis"]["sequenceNumber"]
         logger.warning("transient failure: batch will be retried", extra={"error": str(exc)})
         return {"batchItemFailures": [{"itemIdentifier": first}]}
-    publish_counts(outcome, settings, now, dirty_days=len(dirty))
+    publish_counts(outcome, config, now, dirty_days=len(dirty))
     logger.info(
         "batch ingested",
         extra={
@@ -119,14 +94,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"batchItemFailures": []}
 
 
-def write_outcome(outcome: BatchOutcome, settings: Settings) -> None:
+def write_outcome(outcome: BatchOutcome, config: Settings) -> None:
     """Quarantine first: a retried batch rewrites both at the same keys."""
     s3 = _client("s3")
     if outcome.quarantined.num_rows:
         pipeline = schemas.Pipeline.ENGAGEMENT.value
         for dt, body in write_parquet(outcome.quarantined, schemas.QUARANTINE).items():
             key = object_key(schemas.QUARANTINE, {"pipeline": pipeline, "dt": dt}, outcome.batch_id)
-            engagement_io.put_object(s3, bucket=settings.quarantine_bucket, key=key, body=body)
+            s3_objects.put_object(s3, bucket=config.quarantine_bucket, key=key, body=body)
     # The batch's later copies of an event_id go to raw_clicks too, in a file of their own:
     # the daily dedup then counts every duplicate, in-batch ones included (dedup_daily).
     for rows, name in (
@@ -143,10 +118,10 @@ def write_outcome(outcome: BatchOutcome, settings: Settings) -> None:
         )
         for dt, body in files.items():
             key = object_key(schemas.RAW_CLICKS, {"dt": dt}, name)
-            engagement_io.put_object(s3, bucket=settings.raw_bucket, key=key, body=body)
+            s3_objects.put_object(s3, bucket=config.raw_bucket, key=key, body=body)
 
 
-def mark_late_days(outcome: BatchOutcome, settings: Settings, now: datetime) -> list[str]:
+def mark_late_days(outcome: BatchOutcome, config: Settings, now: datetime) -> list[str]:
     """Mark the batch's event days that were already aggregated; advance freshness."""
     if outcome.accepted.num_rows == 0:
         return []
@@ -154,32 +129,35 @@ def mark_late_days(outcome: BatchOutcome, settings: Settings, now: datetime) -> 
     dirty = [
         dt
         for dt in outcome.event_dates
-        if engagement_io.mark_dirty(dynamodb, table=settings.state_table, day=dt, arrived_at=now)
+        if state_table.mark_dirty(dynamodb, table=config.state_table, day=dt, arrived_at=now)
     ]
     newest = max(outcome.accepted.column("event_time").to_pylist())
-    engagement_io.advance_newest_event(dynamodb, table=settings.state_table, newest=newest)
+    state_table.advance_newest_event(dynamodb, table=config.state_table, newest=newest)
     return dirty
 
 
 def publish_counts(
-    outcome: BatchOutcome, settings: Settings, now: datetime, *, dirty_days: int
+    outcome: BatchOutcome, config: Settings, now: datetime, *, dirty_days: int
 ) -> None:
     """Counts per outcome and per reason. Best effort: the data is already safe, and failing
     the batch for a metric would write it again and count it twice."""
-    values: list[tuple[str, dict[str, str], float, str]] = [
-        (RECEIVED_METRIC, {}, outcome.received, "Count"),
-        (ACCEPTED_METRIC, {}, outcome.accepted.num_rows, "Count"),
-        (DUPLICATE_METRIC, {}, outcome.duplicates, "Count"),
-        (QUARANTINED_METRIC, {}, outcome.quarantined.num_rows, "Count"),
-        (DIRTY_DAYS_METRIC, {}, dirty_days, "Count"),
+    datapoints = [
+        Datapoint(RECEIVED_METRIC, outcome.received),
+        Datapoint(ACCEPTED_METRIC, outcome.accepted.num_rows),
+        Datapoint(DUPLICATE_METRIC, outcome.duplicates),
+        Datapoint(QUARANTINED_METRIC, outcome.quarantined.num_rows),
+        Datapoint(DIRTY_DAYS_METRIC, dirty_days),
     ]
-    values += [
-        (QUARANTINED_BY_REASON_METRIC, {REASON_DIMENSION: reason}, count, "Count")
+    datapoints += [
+        Datapoint(QUARANTINED_BY_REASON_METRIC, count, dimensions={REASON_DIMENSION: reason})
         for reason, count in sorted(outcome.reason_counts().items())
     ]
     try:
-        engagement_io.put_metrics(
-            _client("cloudwatch"), namespace=settings.metrics_namespace, at=now, values=values
+        metrics.put_metrics(
+            _client("cloudwatch"),
+            namespace=config.metrics_namespace,
+            at=now,
+            datapoints=datapoints,
         )
     except TransientError as exc:
         logger.error("metrics not published", extra={"error": str(exc)})

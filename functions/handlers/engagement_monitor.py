@@ -8,17 +8,17 @@ first click ever lands (there is no freshness to speak of yet).
 
 from __future__ import annotations
 
-import os
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import engagement_io
-from functions.core import env, metric_names
+from functions.adapters import metrics, state_table
+from functions.core import metric_names
 from functions.core.engagement_state import freshness_hours
 from functions.core.errors import ValidationError
 from functions.core.times import format_millis, parse_time
 from functions.handlers.clients import client as _client
+from functions.handlers.settings import settings
 
 FRESHNESS_METRIC: Final = metric_names.CLICK_FRESHNESS_HOURS
 
@@ -31,14 +31,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not isinstance(text, str):
         raise ValidationError("the scheduled event has no `time`")
     now = parse_time(text)
-    newest = engagement_io.newest_event(_client("dynamodb"), table=os.environ[env.STATE_TABLE])
+    config = settings()
+    newest = state_table.newest_event(_client("dynamodb"), table=config.state_table)
     hours = freshness_hours(now, newest)
     if hours is not None:
-        engagement_io.put_metrics(
+        metrics.put_metrics(
             _client("cloudwatch"),
-            namespace=os.environ[env.METRICS_NAMESPACE],
+            namespace=config.metrics_namespace,
             at=now,
-            values=[(FRESHNESS_METRIC, {}, hours, "None")],
+            datapoints=[metrics.Datapoint(FRESHNESS_METRIC, hours, "None")],
         )
     result = {
         "time": format_millis(now),

@@ -1,40 +1,23 @@
-"""What the executive handlers share: settings from the environment, clients, the run."""
+"""What the executive handlers share: the run, chaos drills, and the executive workflow's
+I/O composed from the adapters (work files between the steps, the inputs' versions)."""
 
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from functions.adapters.executive_io import Locations
-from functions.core import env
+import pyarrow as pa
+
+from functions.adapters import s3_objects, s3_tables
+from functions.core import schemas
 from functions.core.errors import TerminalError, TransientError, ValidationError
+from functions.core.report import executive_inputs, executive_layout
 from functions.core.report.executive_period import Period, parse_period
 from functions.core.times import parse_event_time
-
-
-@dataclass(frozen=True)
-class Settings:
-    where: Locations
-    topic_arn: str
-    metrics_namespace: str
-
-
-@cache
-def settings() -> Settings:
-    return Settings(
-        where=Locations(
-            curated=os.environ[env.CURATED_BUCKET],
-            reports=os.environ[env.REPORTS_BUCKET],
-            state_table=os.environ[env.STATE_TABLE],
-            curated_database=os.environ[env.GLUE_DATABASE_CURATED],
-        ),
-        topic_arn=os.environ[env.ONCALL_TOPIC_ARN],
-        metrics_namespace=os.environ[env.METRICS_NAMESPACE],
-    )
+from functions.handlers.settings import settings
 
 
 @dataclass(frozen=True)
@@ -73,7 +56,7 @@ def injected_fault(step: str, *, retry_count: int) -> None:
     """Chaos drills (docs/runbooks/executive.md): `PABLO_FAULT_INJECTION` =
     `{"<step>": {"error": "transient" | "terminal", "times": N}}` fails the step's first
     N attempts of an execution (N = 0: every attempt). Unset in normal operation."""
-    spec = os.environ.get(env.FAULT_INJECTION)
+    spec = settings().fault_injection
     if not spec:
         return
     fault = json.loads(spec).get(step)
@@ -87,3 +70,58 @@ def injected_fault(step: str, *, retry_count: int) -> None:
         # TransientError's name is what the workflow's Retry matches.
         raise TransientError(message)
     raise InjectedFaultError(message)
+
+
+# --- the workflow's I/O ----------------------------------------------------------------
+
+
+def read_kpi_rows(s3: Any, *, bucket: str, period: Period) -> pa.Table:
+    """The exec_kpi row published for `period` (none if not published)."""
+    return s3_tables.read_table(
+        s3,
+        bucket=bucket,
+        table=schemas.EXEC_KPI,
+        partition_filter={"grain": period.grain, "period": period.name},
+    )
+
+
+def put_work(s3: Any, *, bucket: str, period: Period, name: str, table: pa.Table) -> str:
+    key = executive_layout.work_key(period, name)
+    s3_objects.put_parquet(s3, bucket=bucket, key=key, table=table)
+    return key
+
+
+def get_work(s3: Any, *, bucket: str, period: Period, name: str) -> pa.Table:
+    return s3_objects.read_parquet(s3, bucket=bucket, key=executive_layout.work_key(period, name))
+
+
+def put_work_json(s3: Any, *, bucket: str, period: Period, name: str, value: Any) -> None:
+    key = executive_layout.work_json_key(period, name)
+    s3_objects.put_json(s3, bucket=bucket, key=key, value=value)
+
+
+def get_work_json(s3: Any, *, bucket: str, period: Period, name: str) -> Any:
+    key = executive_layout.work_json_key(period, name)
+    return s3_objects.read_json(s3, bucket=bucket, key=key)
+
+
+def input_versions(
+    s3: Any,
+    *,
+    bucket: str,
+    period: Period,
+    profit_record: dict[str, Any] | None,
+    upstreams: Iterable[str] | None = None,
+) -> dict[str, str]:
+    """Per upstream (all, or `upstreams`), the version of the inputs the period's row reads
+    now (executive_layout.input_version of their files' ETags)."""
+    versions: dict[str, str] = {}
+    wanted = None if upstreams is None else set(upstreams)
+    for upstream, prefixes in executive_inputs.input_prefixes(period).items():
+        if wanted is not None and upstream not in wanted:
+            continue
+        etags: dict[str, str] = {}
+        for prefix in prefixes:
+            etags.update(s3_objects.list_etags(s3, bucket=bucket, prefix=prefix))
+        versions[upstream] = executive_layout.input_version(upstream, etags, profit_record)
+    return versions

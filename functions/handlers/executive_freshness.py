@@ -14,22 +14,17 @@ the deployment's.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import executive_io
-from functions.core import backfills, env
+from functions.adapters import s3_objects, state_table, workflows
+from functions.core import backfills
 from functions.core.report import executive_freshness as freshness
+from functions.core.report import executive_layout
 from functions.handlers.clients import client
-from functions.handlers.executive_common import Run, run_request, settings
-
-WORKFLOW_ENV: Final = {
-    backfills.ENGAGEMENT: env.ENGAGEMENT_WORKFLOW_ARN,
-    backfills.GROWTH: env.GROWTH_WORKFLOW_ARN,
-    backfills.PROFIT: env.PROFIT_WORKFLOW_ARN,
-}
+from functions.handlers.executive_common import Run, run_request
+from functions.handlers.settings import settings
 
 EXECUTION_NAME_LIMIT: Final = 80  # Step Functions' limit on an execution name
 
@@ -58,9 +53,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _bounds(requested: dict[str, Any]) -> tuple[int, int]:
-    # The deployment sets both (infra/constructs/executive.py holds their defaults).
-    wait = int(os.environ[env.FRESHNESS_WAIT_SECONDS])
-    checks = int(os.environ[env.FRESHNESS_MAX_CHECKS])
+    # The deployment's bounds (defaults: functions/handlers/settings.py).
+    wait, checks = settings().freshness_wait_seconds, settings().freshness_max_checks
     if "wait_seconds" in requested:
         wait = max(1, min(wait, int(requested["wait_seconds"])))
     if "max_checks" in requested:
@@ -69,24 +63,32 @@ def _bounds(requested: dict[str, Any]) -> tuple[int, int]:
 
 
 def _checks(run: Run) -> list[freshness.UpstreamCheck]:
-    where = settings().where
+    config = settings()
     dynamodb, s3 = client("dynamodb"), client("s3")
     period, now = run.period, run.now
     checks = [
         freshness.engagement_check(
             period,
-            executive_io.engagement_days(dynamodb, table=where.state_table),
+            state_table.day_states(dynamodb, table=config.state_table),
             now=now,
             run_id=f"{run.run_id}-engagement",
         ),
         freshness.growth_check(
             period,
-            executive_io.growth_partitions(s3, bucket=where.curated, period=period),
+            {
+                name: all(
+                    s3_objects.has_object(
+                        s3, bucket=config.curated_bucket, prefix=p, suffix=".parquet"
+                    )
+                    for p in prefixes
+                )
+                for name, prefixes in executive_layout.growth_partition_prefixes(period).items()
+            },
             now=now,
         ),
     ]
     if period.grain == "month":
-        record = executive_io.profit_month(dynamodb, table=where.state_table, month=period.name)
+        record = state_table.month_record(dynamodb, table=config.state_table, month=period.name)
         profit = freshness.profit_check(period, present=record is not None, now=now)
         if profit is not None:
             checks.append(profit)
@@ -98,13 +100,15 @@ def _backfill(run: Run, check: freshness.UpstreamCheck) -> dict[str, Any]:
     it; once it has finished, a check that still finds the upstream stale starts another
     only if the stale state changed (the backfill version, in the name: the name is the
     idempotency key), e.g. a late click dirtied a day again while the gate waited."""
-    sfn, machine = client("stepfunctions"), os.environ[WORKFLOW_ENV[check.upstream]]
+    sfn, machine = client("stepfunctions"), settings().upstream_workflow(check.upstream)
     version = f"-{check.backfill_version}" if check.backfill_version else ""
     suffix = backfills.backfill_suffix(check.upstream)
     prefix = run.run_id[: EXECUTION_NAME_LIMIT - len(suffix) - len(version)] + suffix
-    running = executive_io.running_execution(sfn, machine=machine, name_prefix=prefix)
+    running = executive_layout.named_with(
+        workflows.executions(sfn, machine=machine, status="RUNNING"), prefix
+    )
     if running is not None:
         return {"upstream": check.upstream, "execution": running, "started_now": False}
     name = prefix + version
-    started = executive_io.start_execution(sfn, machine=machine, name=name, payload=check.backfill)
+    started = workflows.start_execution(sfn, machine=machine, name=name, payload=check.backfill)
     return {"upstream": check.upstream, "execution": name, "started_now": started}

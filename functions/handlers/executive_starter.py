@@ -17,19 +17,17 @@ a period (`monthly-YYYY-MM`, `weekly-<Sunday>`), so the schedules target this fu
 
 from __future__ import annotations
 
-import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Final
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import executive_io, metrics
-from functions.core import codes, env, metric_names, schemas
+from functions.adapters import metrics, state_table, workflows
+from functions.core import codes, metric_names
 from functions.core.errors import ValidationError
-from functions.core.report import executive_inputs
+from functions.core.report import executive_inputs, executive_layout
 from functions.core.report.executive_period import (
     MONTH,
-    WEEK,
     Period,
     period_of_execution,
     period_to_run,
@@ -37,18 +35,11 @@ from functions.core.report.executive_period import (
 )
 from functions.core.times import format_seconds, parse_event_time
 from functions.handlers.clients import client
-from functions.handlers.executive_common import settings
+from functions.handlers.executive_common import input_versions, read_kpi_rows
+from functions.handlers.settings import Settings, settings
 
-WORKFLOW_ENV: Final = {
-    MONTH: env.EXECUTIVE_MONTHLY_WORKFLOW_ARN,
-    WEEK: env.EXECUTIVE_WEEKLY_WORKFLOW_ARN,
-}
-# When a period's report is due: the schedule plus the freshness gate's bounded wait.
-MONTH_DUE_DAY: Final = 6
-WEEK_DUE_AFTER: Final = timedelta(days=1)  # Tuesday 00:00 after the Sunday
 MISSING_METRIC: Final = metric_names.EXECUTIVE_REPORTS_MISSING
 PRELIMINARY_METRIC: Final = metric_names.EXECUTIVE_PRELIMINARY_MONTHS
-PRELIMINARY_LOOKBACK_MONTHS: Final = 3
 
 logger = Logger()
 
@@ -73,33 +64,27 @@ def start(grain: str, now: datetime) -> dict[str, Any]:
         "period": period.name,
         "run_id": name,
     }
-    started = executive_io.start_execution(
-        client("stepfunctions"), machine=os.environ[WORKFLOW_ENV[grain]], name=name, payload=payload
+    started = workflows.start_execution(
+        client("stepfunctions"),
+        machine=settings().executive_workflow(grain),
+        name=name,
+        payload=payload,
     )
     answer = {"execution": name, "started": started, "already_started": not started}
     logger.info("executive run", extra=answer)
     return answer
 
 
-def due_periods(now: datetime) -> list[Period]:
-    """The latest month and week whose report should exist by `now`."""
-    month = period_to_run(MONTH, now)
-    if now.day < MONTH_DUE_DAY:
-        month = month.previous()
-    week = period_to_run(WEEK, now)
-    if now < week.end_instant + WEEK_DUE_AFTER:
-        week = week.previous()
-    return [month, week]
-
-
 def check(now: datetime) -> dict[str, Any]:
     config = settings()
     s3 = client("s3")
     missing = [
-        p.execution_name for p in due_periods(now) if not _published(s3, config.where.curated, p)
+        p.execution_name
+        for p in executive_layout.due_periods(now)
+        if not _published(s3, config.curated_bucket, p)
     ]
-    restating = _restate_changed(s3, config.where, now)
-    preliminary = _preliminary_months(s3, config.where.curated, now)
+    restating = _restate_changed(s3, config, now)
+    preliminary = _preliminary_months(s3, config.curated_bucket, now)
     cloudwatch = client("cloudwatch")
     for metric, count in ((MISSING_METRIC, len(missing)), (PRELIMINARY_METRIC, len(preliminary))):
         metrics.put_count(
@@ -113,30 +98,32 @@ def check(now: datetime) -> dict[str, Any]:
     return {"missing": missing, "preliminary_months": preliminary, "restating": restating}
 
 
-def _restate_changed(s3: Any, where: executive_io.Locations, now: datetime) -> list[str]:
+def _restate_changed(s3: Any, config: Settings, now: datetime) -> list[str]:
     """Start a restatement run of every watched period whose published row was built from
     inputs that have changed since (a late event, a backfill, a replayed outage, a
     sign-off): the row follows its inputs. A period with a run in progress is left to it."""
     dynamodb, sfn = client("dynamodb"), client("stepfunctions")
-    latest = {p.grain: p for p in due_periods(now)}
+    latest = {p.grain: p for p in executive_layout.due_periods(now)}
     started: list[str] = []
     for period in executive_inputs.lookback_periods(latest):
-        recorded = executive_io.built_from(dynamodb, table=where.state_table, period=period)
-        if recorded is None or not _published(s3, where.curated, period):
+        recorded = state_table.built_from(dynamodb, table=config.state_table, period=period)
+        if recorded is None or not _published(s3, config.curated_bucket, period):
             continue
         record = (
-            executive_io.profit_month(dynamodb, table=where.state_table, month=period.name)
+            state_table.month_record(dynamodb, table=config.state_table, month=period.name)
             if period.grain == MONTH
             else None
         )
-        current = executive_io.input_versions(
-            s3, bucket=where.curated, period=period, profit_record=record
+        current = input_versions(
+            s3, bucket=config.curated_bucket, period=period, profit_record=record
         )
         changed = executive_inputs.changed_inputs(recorded, current)
         if not changed:
             continue
-        machine = os.environ[WORKFLOW_ENV[period.grain]]
-        runs = executive_io.period_executions(sfn, machine=machine, period=period)
+        machine = config.executive_workflow(period.grain)
+        runs = executive_layout.period_executions(
+            workflows.executions(sfn, machine=machine), period
+        )
         if any(r["status"] == "RUNNING" for r in runs):
             continue
         attempt = max((period_of_execution(str(r["name"])) or ("", "", 0))[2] for r in runs) + 1
@@ -147,35 +134,20 @@ def _restate_changed(s3: Any, where: executive_io.Locations, now: datetime) -> l
             "period": period.name,
             "run_id": name,
         }
-        if executive_io.start_execution(sfn, machine=machine, name=name, payload=payload):
+        if workflows.start_execution(sfn, machine=machine, name=name, payload=payload):
             logger.info("restating", extra={"execution": name, "changed_inputs": changed})
             started.append(name)
     return started
 
 
 def _published(s3: Any, bucket: str, period: Period) -> bool:
-    rows = executive_io.read_table(
-        s3,
-        bucket=bucket,
-        table=schemas.EXEC_KPI,
-        partitions={"grain": period.grain, "period": period.name},
-    )
-    return rows.num_rows > 0
+    return read_kpi_rows(s3, bucket=bucket, period=period).num_rows > 0
 
 
 def _preliminary_months(s3: Any, bucket: str, now: datetime) -> list[str]:
-    month = period_to_run(MONTH, now)
-    months = [month]
-    for _ in range(PRELIMINARY_LOOKBACK_MONTHS - 1):
-        months.append(months[-1].previous())
     found = []
-    for period in months:
-        rows = executive_io.read_table(
-            s3,
-            bucket=bucket,
-            table=schemas.EXEC_KPI,
-            partitions={"grain": period.grain, "period": period.name},
-        ).to_pylist()
+    for period in executive_layout.preliminary_watch(now):
+        rows = read_kpi_rows(s3, bucket=bucket, period=period).to_pylist()
         if rows and rows[0]["publication_status"] != codes.FINAL:
             found.append(period.name)
     return sorted(found)

@@ -26,14 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
-from functions.adapters import experiments_io, metrics, profit_io, s3_objects
+from functions.adapters import glue_catalog, metrics, s3_tables
 from functions.core import codes, experiment_definitions, metric_names, restatements, schemas
 from functions.core import definitions as business
 from functions.core.errors import ValidationError
 from functions.core.times import parse_event_time
 from functions.core.transform import experiments
 from functions.handlers.clients import client
-from functions.handlers.experiments_common import Settings, settings
+from functions.handlers.settings import Settings, settings
 
 SRM_METRIC: Final = metric_names.EXPERIMENTS_FAILING_SRM
 OUTPUT_NAME: Final = "experiments-weekly"
@@ -82,9 +82,9 @@ def run_request(request: dict[str, Any]) -> tuple[datetime, date]:
 
 def build_assignments(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     s3 = client("s3")
-    raw = profit_io.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ASSIGNMENTS)
+    raw = s3_tables.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ASSIGNMENTS)
     known = business.known_accounts(
-        profit_io.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS)
+        s3_tables.read_table(s3, bucket=config.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS)
     )
     split = experiments.split_unknown_accounts(raw, known, received_at=now)
     _quarantine_unknown_accounts(config, split.quarantined)
@@ -108,24 +108,24 @@ def build_assignments(config: Settings, now: datetime, week: date) -> dict[str, 
 def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
     s3 = client("s3")
     curated, raw = config.curated_bucket, config.raw_bucket
-    assignments = profit_io.read_table(s3, bucket=curated, table=schemas.EXPERIMENT_ASSIGNMENTS)
+    assignments = s3_tables.read_table(s3, bucket=curated, table=schemas.EXPERIMENT_ASSIGNMENTS)
     definitions = experiment_definitions.definitions_from_table(
-        experiments_io.read_definitions(s3, bucket=raw)
+        s3_tables.read_table(s3, bucket=raw, table=schemas.RAW_EXPERIMENTS)
     )
     window = config.pre_period_days
     span = experiments.engagement_days_needed(assignments, week=week, window_days=window)
     first, last = span or (week, week - timedelta(days=1))  # an empty range: nobody exposed
     inputs = experiments.Inputs(
         assignments=assignments,
-        engagement_daily=s3_objects.read_days(
+        engagement_daily=s3_tables.read_days(
             s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=first, last=last
         ),
-        user_daily=s3_objects.read_days(
+        user_daily=s3_tables.read_days(
             s3, bucket=curated, table=schemas.ENGAGEMENT_USER_DAILY, first=first, last=last
         ),
-        account_events=profit_io.read_table(s3, bucket=raw, table=schemas.RAW_ACCOUNT_EVENTS),
+        account_events=s3_tables.read_table(s3, bucket=raw, table=schemas.RAW_ACCOUNT_EVENTS),
     )
-    data_through = experiments_io.newest_day(s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY)
+    data_through = s3_tables.newest_day(s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY)
     built = experiments.unit_metrics(
         inputs, week=week, data_through=data_through, window_days=window
     )
@@ -180,31 +180,36 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write(config: Settings, table: schemas.Table, rows: Any) -> list[str]:
-    return experiments_io.write_table(
-        client("s3"),
+def _write(
+    config: Settings, table: schemas.Table, rows: Any, *, name: str = OUTPUT_NAME
+) -> list[str]:
+    """One file `name` per partition of `rows`, registered in Glue; the keys."""
+    keys = s3_tables.write_partitioned(
+        client("s3"), bucket=config.curated_bucket, table=table, rows=rows, name=name, kms=False
+    )
+    glue_catalog.register_keys(
         client("glue"),
-        bucket=config.curated_bucket,
         database=config.curated_database,
         table=table,
-        rows=rows,
-        name=OUTPUT_NAME,
+        bucket=config.curated_bucket,
+        keys=keys,
     )
+    return keys
 
 
 def _quarantine_unknown_accounts(config: Settings, rows: pa.Table) -> None:
     """The unknown_account rows, one file per day at fixed keys; the files of days with
     none left (e.g. the account's creating event landed since) are removed."""
     s3 = client("s3")
-    keys = profit_io.write_partitioned(
+    keys = s3_tables.write_partitioned(
         s3,
         bucket=config.quarantine_bucket,
         table=schemas.QUARANTINE,
         rows=rows,
         name=experiments.UNKNOWN_ACCOUNT_ASSIGNMENTS_FILE,
-        finance=False,
+        kms=False,
     )
-    experiments_io.delete_stale(
+    s3_tables.delete_stale(
         s3,
         bucket=config.quarantine_bucket,
         prefix=f"{schemas.QUARANTINE.prefix}/pipeline={schemas.Pipeline.EXPERIMENT.value}/",
@@ -218,7 +223,7 @@ def _published_unit_days(config: Settings, rebuilt: pa.Table) -> pa.Table:
     for the first time has none: a new day is no restatement)."""
     if rebuilt.num_rows == 0:
         return rebuilt
-    published = profit_io.read_table(
+    published = s3_tables.read_table(
         client("s3"), bucket=config.curated_bucket, table=schemas.EXPERIMENT_UNIT_DAILY
     )
     last = pc.max(rebuilt.column("dt"))
@@ -250,8 +255,11 @@ def _restate(config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: da
         )
     rows = pa.concat_tables(parts)
     if rows.num_rows:
-        _write_named(
-            config, schemas.RESTATEMENTS, rows, f"{schemas.EXPERIMENT_UNIT_DAILY.name}-{run_id}"
+        _write(
+            config,
+            schemas.RESTATEMENTS,
+            rows,
+            name=f"{schemas.EXPERIMENT_UNIT_DAILY.name}-{run_id}",
         )
     return int(rows.num_rows)
 
@@ -267,18 +275,6 @@ def _one_day(table: pa.Table, experiment_id: str, dt: str) -> pa.Table:
     return table.filter(mask)
 
 
-def _write_named(config: Settings, table: schemas.Table, rows: Any, name: str) -> list[str]:
-    return experiments_io.write_table(
-        client("s3"),
-        client("glue"),
-        bucket=config.curated_bucket,
-        database=config.curated_database,
-        table=table,
-        rows=rows,
-        name=name,
-    )
-
-
 def _remove_stale_days(
     config: Settings, assignments: Any, written: list[str], week: date
 ) -> list[str]:
@@ -287,7 +283,7 @@ def _remove_stale_days(
     removed: list[str] = []
     table = schemas.EXPERIMENT_UNIT_DAILY
     for experiment_id in sorted(set(assignments.column("experiment_id").to_pylist())):
-        removed += experiments_io.delete_stale(
+        removed += s3_tables.delete_stale(
             client("s3"),
             bucket=config.curated_bucket,
             prefix=f"{table.prefix}/experiment_id={experiment_id}/",

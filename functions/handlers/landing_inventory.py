@@ -2,7 +2,7 @@
 
 Target of the landing inventory rule (infra/constructs/landing_inventory.py). Parses the
 event and classifies the key (functions.core.landing), writes the landing record and
-advances the source's freshness (functions.adapters.state_store), counts the file
+advances the source's freshness (functions.adapters.state_table), counts the file
 (functions.adapters.metrics). A file that matches no contract is recorded as unclassified
 with its reason; an event that is not an S3 Object Created event is logged and rejected
 (retrying it could never help).
@@ -10,24 +10,20 @@ with its reason; an event that is not an S3 Object Created event is logged and r
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import metrics, state_store
-from functions.core import env
+from functions.adapters import metrics, state_table
 from functions.core.errors import ValidationError
 from functions.core.landing import (
-    BucketRole,
     Classified,
     classify,
     landing_record,
     parse_object_created,
 )
 from functions.handlers.clients import client as _client
+from functions.handlers.settings import settings
 
 LANDED_METRIC = "LandedFiles"
 UNCLASSIFIED_METRIC = "UnclassifiedFiles"
@@ -35,42 +31,23 @@ UNCLASSIFIED_METRIC = "UnclassifiedFiles"
 logger = Logger()
 
 
-@dataclass(frozen=True)
-class Settings:
-    state_table: str
-    metrics_namespace: str
-    bucket_roles: dict[str, BucketRole]
-
-
-@cache
-def _settings() -> Settings:
-    return Settings(
-        state_table=os.environ[env.STATE_TABLE],
-        metrics_namespace=os.environ[env.METRICS_NAMESPACE],
-        bucket_roles={
-            os.environ[env.LANDING_BUCKET]: BucketRole.LANDING,
-            os.environ[env.FINANCE_BUCKET]: BucketRole.FINANCE,
-        },
-    )
-
-
 @logger.inject_lambda_context(log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    settings = _settings()
+    config = settings()
     try:
         landed = parse_object_created(event)
     except ValidationError as exc:
         logger.error("event rejected", extra={"reason": exc.reason, "error": str(exc)})
         return {"status": "rejected", "reason": exc.reason, "error": str(exc)}
-    classification = classify(settings.bucket_roles.get(landed.bucket), landed.key)
+    classification = classify(config.bucket_roles.get(landed.bucket), landed.key)
     record = landing_record(landed, classification)
     dynamodb = _client("dynamodb")
-    state_store.put_record(dynamodb, table=settings.state_table, item=record)
+    state_table.put_record(dynamodb, table=config.state_table, item=record)
     result: dict[str, Any] = {"status": "recorded", "pk": record["pk"], "sk": record["sk"]}
     if isinstance(classification, Classified):
-        result["freshness_advanced"] = state_store.advance_freshness(
+        result["freshness_advanced"] = state_table.advance_freshness(
             dynamodb,
-            table=settings.state_table,
+            table=config.state_table,
             source=classification.source,
             landed_at=landed.landed_at_text,
             key=landed.key,
@@ -81,7 +58,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metric, dimensions = UNCLASSIFIED_METRIC, {}
     metrics.put_count(
         _client("cloudwatch"),
-        namespace=settings.metrics_namespace,
+        namespace=config.metrics_namespace,
         metric=metric,
         dimensions=dimensions,
         at=landed.landed_at,

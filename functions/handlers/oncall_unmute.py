@@ -10,17 +10,16 @@ event finds the acknowledgement closed and changes nothing.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import oncall_io
-from functions.core import env
+from functions.adapters import metrics, state_table
 from functions.core.errors import ValidationError
 from functions.core.monitor import oncall
 from functions.core.times import format_seconds
 from functions.handlers.clients import client as _client
+from functions.handlers.settings import settings
 
 logger = Logger()
 
@@ -34,14 +33,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"status": "rejected", "reason": exc.reason, "error": str(exc)}
     if change.state != oncall.OK:
         return {"status": "ignored", "alarm": change.alarm, "state": change.state}
-    table = os.environ[env.STATE_TABLE]
+    table = settings().state_table
     dynamodb = _client("dynamodb")
-    ack = oncall.open_ack(oncall_io.acks(dynamodb, table=table, alarm=change.alarm), change.alarm)
+    ack = oncall.open_ack(state_table.acks(dynamodb, table=table, alarm=change.alarm), change.alarm)
     if ack is None:
         return {"status": "not_acknowledged", "alarm": change.alarm}
     # Unmute first: if closing fails the event is retried and the ack is still open.
-    oncall_io.set_actions(_client("cloudwatch"), alarm=change.alarm, enabled=True)
-    closed = oncall_io.close_ack(
+    metrics.set_alarm_actions(_client("cloudwatch"), alarm=change.alarm, enabled=True)
+    closed = state_table.close_ack(
         dynamodb,
         table=table,
         ack=ack,

@@ -11,18 +11,17 @@ table and publishes `ProfitMonthUnreconciled`: the number of months still prelim
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import metrics, profit_io
-from functions.core import codes, env, metric_names, schemas
+from functions.adapters import glue_catalog, metrics, s3_tables, state_table
+from functions.core import codes, definitions, metric_names, schemas
 from functions.core.times import format_seconds, parse_event_time
-from functions.core.transform import profit, reconciliation
+from functions.core.transform import profit, profit_review, reconciliation
 from functions.handlers.clients import client
-from functions.handlers.profit_common import Settings, settings
+from functions.handlers.settings import Settings, settings
 
 UNRECONCILED_METRIC = metric_names.PROFIT_MONTH_UNRECONCILED
 # Invoices and expense lines of accounts no creating event created (quarantined, counted).
@@ -38,21 +37,21 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     now, month = profit.run_request(event, parse_time=parse_event_time)
     s3, dynamodb = client("s3"), client("dynamodb")
     buckets = config.buckets
-    ledger = profit_io.read_table(
+    ledger = s3_tables.read_table(
         s3, bucket=buckets.finance, table=schemas.RAW_LEDGER, partition_filter={"month": month}
     )
     inputs = profit.FinanceInputs(
-        invoices=profit_io.read_table(s3, bucket=buckets.raw, table=schemas.RAW_INVOICES),
-        expenses=profit_io.read_table(
+        invoices=s3_tables.read_table(s3, bucket=buckets.raw, table=schemas.RAW_INVOICES),
+        expenses=s3_tables.read_table(
             s3, bucket=buckets.raw, table=schemas.RAW_EXPENSES, partition_filter={"month": month}
         ),
-        salaries=profit_io.read_table(
+        salaries=s3_tables.read_table(
             s3,
             bucket=buckets.finance,
             table=schemas.RAW_SALARIES,
             partition_filter={"month": month},
         ),
-        known_accounts=profit_io.known_accounts(s3, bucket=buckets.raw),
+        known_accounts=known_accounts(s3, bucket=buckets.raw),
     )
     if not profit.has_data(month, inputs, ledger):
         return _no_data(config, dynamodb, month, now)
@@ -61,14 +60,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         month,
         tables.totals,
         reconciliation.ledger_totals(ledger, month),
-        tolerance_cents=int(os.environ[env.RECONCILIATION_TOLERANCE_CENTS]),
+        tolerance_cents=config.reconciliation_tolerance_cents,
     )
     # A sign-off covers the figures it was given: once they change, the month needs a new one.
-    figures = profit_io.as_json(result.summary())
-    signoff = profit_io.signoff(dynamodb, table=config.state_table, month=month)
-    status = result.publication_status(signed_off=profit_io.signed_off_figures(signoff, figures))
+    figures = profit_review.figures_json(result.summary())
+    signoff = state_table.signoff(dynamodb, table=config.state_table, month=month)
+    status = result.publication_status(
+        signed_off=profit_review.signed_off_figures(signoff, figures)
+    )
     _write(config, s3, tables, result, status)
-    profit_io.record_month(
+    state_table.record_month(
         dynamodb,
         table=config.state_table,
         month=month,
@@ -116,7 +117,7 @@ def _publish_awaiting(config: Settings, dynamodb: Any, now: datetime) -> list[st
     month that matches must not clear the alarm of an earlier one nobody has verified."""
     awaiting = sorted(
         record["sk"]
-        for record in profit_io.month_records(dynamodb, table=config.state_table)
+        for record in state_table.month_records(dynamodb, table=config.state_table)
         if record.get("publication_status") == codes.PRELIMINARY
     )
     metrics.put_count(
@@ -132,7 +133,7 @@ def _publish_awaiting(config: Settings, dynamodb: Any, now: datetime) -> list[st
 
 def _no_data(config: Settings, dynamodb: Any, month: str, now: datetime) -> dict[str, Any]:
     """Nothing landed for the month: record it, publish nothing, flag nothing."""
-    profit_io.record_month(
+    state_table.record_month(
         dynamodb,
         table=config.state_table,
         month=month,
@@ -173,21 +174,30 @@ def _write(
     ]
     for table, rows in outputs:
         bucket = config.buckets.for_table(table)
-        keys = profit_io.write_partitioned(
-            s3, bucket=bucket, table=table, rows=rows, name=OUTPUT_NAME, finance=table.restricted
+        keys = s3_tables.write_partitioned(
+            s3, bucket=bucket, table=table, rows=rows, name=OUTPUT_NAME, kms=table.restricted
         )
-        profit_io.register_partitions(
+        glue_catalog.register_keys(
             client("glue"),
             database=config.database(table),
             table=table,
             bucket=bucket,
             keys=keys,
         )
-    profit_io.write_partitioned(
+    s3_tables.write_partitioned(
         s3,
         bucket=config.buckets.quarantine,
         table=schemas.QUARANTINE,
         rows=tables.quarantined,
         name=f"{OUTPUT_NAME}-{month}",
-        finance=False,
+        kms=False,
     )
+
+
+def known_accounts(s3: Any, *, bucket: str) -> frozenset[str] | None:
+    """Accounts a creating event created (`definitions.known_accounts` over
+    raw_account_events), or None if no account event landed at all."""
+    events = s3_tables.read_table(s3, bucket=bucket, table=schemas.RAW_ACCOUNT_EVENTS)
+    if events.num_rows == 0:
+        return None
+    return definitions.known_accounts(events)

@@ -11,12 +11,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from functions.adapters import metrics, profit_io
+from functions.adapters import metrics, state_table
 from functions.core import codes, metric_names
 from functions.core.times import parse_event_time
 from functions.core.transform import profit_review
 from functions.handlers.clients import client
-from functions.handlers.profit_common import settings
+from functions.handlers.settings import settings
 
 OVERDUE_METRIC = metric_names.PROFIT_MONTHS_OVERDUE_FOR_REVIEW
 
@@ -30,7 +30,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     dynamodb = client("dynamodb")
     candidates = profit_review.months_to_check(now.date())
     records = {
-        m: profit_io.month_record(dynamodb, table=config.state_table, month=m) for m in candidates
+        m: state_table.month_record(dynamodb, table=config.state_table, month=m) for m in candidates
     }
     # A month with no input at all has nothing to review.
     computed = {
@@ -42,8 +42,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     signed = {
         m
         for m in computed
-        if profit_io.signed_off_figures(
-            profit_io.signoff(dynamodb, table=config.state_table, month=m),
+        if profit_review.signed_off_figures(
+            state_table.signoff(dynamodb, table=config.state_table, month=m),
             str((records[m] or {}).get("reconciliation")),
         )
     }

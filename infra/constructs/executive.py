@@ -30,6 +30,7 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from functions.core import env
+from functions.core.report.executive_freshness import DEFAULT_MAX_CHECKS, DEFAULT_WAIT_SECONDS
 from functions.core.schemas import Database
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
@@ -44,8 +45,6 @@ WEEKLY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="8", week_day="MO
 CHECK_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="9")
 WAIT_CONTEXT: Final = "executive_freshness_wait_seconds"
 CHECKS_CONTEXT: Final = "executive_freshness_max_checks"
-DEFAULT_WAIT_SECONDS: Final = 900
-DEFAULT_MAX_CHECKS: Final = 8
 LOCAL_ENV: Final = "local"
 LOCAL_WAIT_SECONDS: Final = 1
 LOCAL_MAX_CHECKS: Final = 120

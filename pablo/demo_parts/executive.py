@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from functions.adapters import executive_io
+from functions.adapters import s3_tables
 from functions.core import schemas
+from functions.core.report import executive_layout
 from functions.core.report.executive_period import parse_period
 from pablo.run import MACHINE_OUTPUTS
 
@@ -57,7 +58,7 @@ class ExecutiveDemo:
     def finish(self) -> dict[str, Any]:
         outputs = self.run.outputs
         s3 = self.run.client("s3")
-        kpis = executive_io.read_table(
+        kpis = s3_tables.read_table(
             s3, bucket=outputs["CuratedBucketName"], table=schemas.EXEC_KPI
         ).to_pylist()
         latest = {
@@ -106,7 +107,7 @@ class ExecutiveDemo:
 
     def _download(self, grain: str, period: str) -> str | None:
         outputs = self.run.outputs
-        key = executive_io.report_key(parse_period(grain, period))
+        key = executive_layout.report_key(parse_period(grain, period))
         target = Path(self.run.out_dir) / "reports" / f"executive-{grain}-{period}.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         try:

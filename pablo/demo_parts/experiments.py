@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from functions.adapters import profit_io
+from functions.adapters import s3_tables
 from functions.core import schemas
 from functions.core.transform import experiments
 from infra.config import resource_name
@@ -49,7 +49,7 @@ class ExperimentsDemo:
     def finish(self) -> dict[str, Any]:
         outputs = self.run.outputs
         s3 = self.run.client("s3")
-        assignments = profit_io.read_table(
+        assignments = s3_tables.read_table(
             s3, bucket=outputs["CuratedBucketName"], table=schemas.EXPERIMENT_ASSIGNMENTS
         ).to_pylist()
         multiple: dict[str, list[str]] = {}
@@ -123,7 +123,7 @@ class ExperimentsDemo:
         prefix = f"{table.prefix}/week={week}/"
         if not s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("KeyCount"):
             return None
-        rows = profit_io.read_table(
+        rows = s3_tables.read_table(
             s3, bucket=bucket, table=table, partition_filter={"week": week}
         ).to_pylist()
         return [{k: v for k, v in r.items() if k != "week"} for r in rows]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from functions.adapters import profit_io
+from functions.adapters import s3_tables, state_table
 from functions.core import codes, schemas
 from infra.config import resource_name
 from pablo import finance
@@ -66,12 +66,12 @@ class ProfitDemo:
     def finish(self) -> dict[str, Any]:
         outputs = self.run.outputs
         s3, dynamodb = self.run.client("s3"), self.run.client("dynamodb")
-        rows = profit_io.read_table(
+        rows = s3_tables.read_table(
             s3, bucket=outputs["CuratedBucketName"], table=schemas.PROFIT_MONTHLY
         ).to_pylist()
         months: dict[str, Any] = {}
         for row in sorted(rows, key=lambda r: r["month"]):
-            record = profit_io.month_record(
+            record = state_table.month_record(
                 dynamodb, table=outputs["StateTableName"], month=row["month"]
             )
             months[row["month"]] = {
@@ -129,7 +129,7 @@ class ProfitDemo:
     # --- helpers -------------------------------------------------------------------
 
     def _record(self, month: str) -> dict[str, Any] | None:
-        return profit_io.month_record(
+        return state_table.month_record(
             self.run.client("dynamodb"), table=self.run.outputs["StateTableName"], month=month
         )
 

@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.adapters import engagement_io
+from functions.adapters import s3_tables
 from functions.core import schemas
 from functions.core.definitions import epoch_ms, spilled_partition_key
 from functions.core.errors import ConfigurationError, ValidationError
@@ -354,7 +354,7 @@ class ClickProducer:
         process: its moves from spilled to sent then correct the uploaded file instead of
         replacing it with the replay's counts alone)."""
         for day in sorted(set(days) - self._counts.keys()):
-            uploaded = engagement_io.read_partition(
+            uploaded = s3_tables.read_partition(
                 s3, bucket=bucket, table=schemas.PRODUCER_COUNTS, partitions={"dt": day}
             )
             for row in uploaded.to_pylist():
@@ -394,8 +394,8 @@ class ClickProducer:
         table = self.counts_table(days=days)
         if table.num_rows == 0:
             return []
-        return engagement_io.write_producer_counts(
-            s3, bucket=bucket, counts=table, producer_id=self.producer_id
+        return s3_tables.write_per_day(
+            s3, bucket=bucket, table=schemas.PRODUCER_COUNTS, rows=table, name=self.producer_id
         )
 
     def write_counts(self, path: Path) -> Path:

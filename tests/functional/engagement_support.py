@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 
 from functions.core import env, schemas
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import unique_name
-from tests.functional.test_event_targets import zip_package
+from tests.emulator.test_event_targets import zip_package
+from tests.support import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "PabloTest/Engagement"

@@ -18,13 +18,13 @@ from functions.core.times import format_millis
 from functions.handlers import click_ingest
 from tests import click_corpus
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import unique_name
 from tests.functional.engagement_support import (
     EngagementRig,
     build_rig,
     create_function,
     metric_sum,
 )
+from tests.support import unique_name
 
 HANDLER = "functions.handlers.click_ingest.handler"
 SEQUENCE = "49000000000000000000000000000000000000000000000001"

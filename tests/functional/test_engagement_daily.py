@@ -17,8 +17,8 @@ import pytest
 from functions.core import schemas
 from functions.core.engagement_state import DAY_PK
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import unique_name
 from tests.functional.engagement_support import EngagementRig, build_rig, create_function
+from tests.support import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL = REPO_ROOT / "state_machines" / "engagement_daily.asl.json"

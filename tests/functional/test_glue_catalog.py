@@ -10,7 +10,8 @@ from functions.adapters.aws_errors import classified
 from functions.core import schemas
 from functions.core.errors import TransientError
 from pablo.local.context import local_client
-from tests.functional.conftest import EmulatorServer, unique_name
+from tests.conftest import EmulatorServer
+from tests.support import unique_name
 
 
 def _table(server: EmulatorServer, table: schemas.Table) -> str:

@@ -14,8 +14,7 @@ import pytest
 
 from functions.core import env
 from functions.core.times import format_seconds
-from tests.functional.conftest import unique_name
-from tests.functional.test_event_targets import (
+from tests.emulator.test_event_targets import (
     TargetsEmulator,
     assert_emulator_time,
     eventbridge_bucket,
@@ -26,6 +25,7 @@ from tests.functional.test_event_targets import (
     wait_for,
     zip_package,
 )
+from tests.support import unique_name
 
 __all__ = ["targets_emulator"]  # the module-scoped emulator fixture, shared
 

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.adapters import profit_io
+from functions.adapters import s3_tables
 from functions.core import schemas
 from functions.core.transform import profit
 from pablo.local.cfn_resolve import StackFacts, resolve
@@ -208,7 +208,7 @@ def lake(moto_server: str, template: dict[str, Any]) -> Lake:
         bucket = finance if table.bucket is schemas.Bucket.FINANCE else curated
         if bucket not in _existing(admin):
             admin.create_bucket(Bucket=bucket)
-        key = profit_io.partition_key(table, {"month": MONTH}, "part-0")
+        key = s3_tables.partition_key(table, {"month": MONTH}, "part-0")
         admin.put_object(Bucket=bucket, Key=key, Body=_parquet(data.drop(["month"])))
         keys[table.name] = key
     return Lake(moto_server, finance, curated, keys)

@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.adapters import engagement_io, profit_io, s3_objects
+from functions.adapters import s3_objects, s3_tables
 from functions.core import schemas
 from pablo.local.context import local_client
-from tests.functional.conftest import EmulatorServer, unique_name
+from tests.conftest import EmulatorServer
+from tests.support import unique_name
 
 
 def test_an_unchanged_object_is_read_once_and_a_rewritten_one_again(
@@ -126,7 +127,7 @@ def test_a_file_uploads_whole_small_or_streamed_large(
     single_put_max: int,
 ) -> None:
     # given a local file, and the size up to which one PutObject sends it
-    monkeypatch.setattr(engagement_io, "SINGLE_PUT_MAX_BYTES", single_put_max)
+    monkeypatch.setattr(s3_objects, "SINGLE_PUT_MAX_BYTES", single_put_max)
     s3 = local_client("s3", emulator_server.endpoint)
     bucket = unique_name("upload")
     s3.create_bucket(Bucket=bucket)
@@ -143,7 +144,7 @@ def test_a_file_uploads_whole_small_or_streamed_large(
 
     monkeypatch.setattr(s3, "upload_file", counted_transfer)
     # when it is uploaded (one PutObject when small, the transfer manager when larger)
-    engagement_io.upload_file(s3, bucket=bucket, key="k/data.parquet", path=str(path))
+    s3_objects.upload_file(s3, bucket=bucket, key="k/data.parquet", path=str(path))
     # then the object holds the file's bytes either way, sent by the path its size chose
     stored = s3.get_object(Bucket=bucket, Key="k/data.parquet")["Body"].read()
     assert stored == path.read_bytes()
@@ -169,8 +170,8 @@ def test_a_rebuild_puts_only_the_partitions_that_changed(emulator_server: Emulat
         )
 
     def rebuild(july_cents: int) -> list[str]:
-        return profit_io.write_partitioned(
-            s3, bucket=bucket, table=table, rows=rows(july_cents), name="data", finance=False
+        return s3_tables.write_partitioned(
+            s3, bucket=bucket, table=table, rows=rows(july_cents), name="data", kms=False
         )
 
     first = rebuild(100)
@@ -217,7 +218,7 @@ def test_a_window_of_days_is_listed_from_its_first_day(emulator_server: Emulator
         "before-parameter-build.s3.ListObjectsV2", lambda params, **kw: listed.append(params)
     )
     # when days 3 and 4 are read
-    rows = s3_objects.read_days(
+    rows = s3_tables.read_days(
         s3, bucket=bucket, table=table, first=date(2026, 9, 3), last=date(2026, 9, 4)
     )
     # then exactly their rows come back, from a listing that started at the first day
@@ -227,4 +228,4 @@ def test_a_window_of_days_is_listed_from_its_first_day(emulator_server: Emulator
     after = s3_objects.list_etags(
         s3, bucket=bucket, prefix=f"{table.prefix}/", start_after=listed[0]["StartAfter"]
     )
-    assert [s3_objects.dt_of(key) for key in after] == ["2026-09-03", "2026-09-04", "2026-09-05"]
+    assert [s3_tables.dt_of(key) for key in after] == ["2026-09-03", "2026-09-04", "2026-09-05"]

@@ -14,7 +14,8 @@ import pytest
 
 from pablo.cli import main
 from pablo.smoke import Outcome, smoke_check
-from tests.functional.conftest import EmulatorServer, unique_name, wait_for
+from tests.conftest import EmulatorServer
+from tests.support import unique_name, wait_for
 
 
 def _template(prefix: str) -> dict[str, Any]:

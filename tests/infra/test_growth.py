@@ -109,7 +109,7 @@ def test_functions_checking_accounts_may_write_unknown_account_rows_to_the_quara
 
 
 def test_the_ingest_role_may_batch_read_the_state_table(synthesized: Synthesized) -> None:
-    # The ingest function checks event ids with BatchGetItem (functions/adapters/growth_io);
+    # The ingest function checks event ids with BatchGetItem (functions/adapters/state_table);
     # found missing by running the demo under IAM enforcement (AccessDenied on every file).
     function = synthesized.resources("AWS::Lambda::Function")[_function_id(synthesized, INGEST)]
     role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]

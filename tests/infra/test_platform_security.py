@@ -263,7 +263,7 @@ def test_oncall_reads_alarms_acknowledges_in_state_table_and_sets_alarm_actions(
         "cloudwatch:EnableAlarmActions",
     } <= actions
     assert "cloudwatch:DisableAlarmActions" in actions
-    # replay-quarantine marks what it replayed with BatchWriteItem (functions/adapters/oncall_io)
+    # replay-quarantine marks what it replayed with BatchWriteItem (functions/adapters/state_table)
     assert "dynamodb:BatchWriteItem" in actions
     writes = [s for s in statements if "dynamodb:PutItem" in _as_list(s["Action"])]
     assert writes[0]["Resource"] == {

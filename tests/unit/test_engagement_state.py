@@ -99,7 +99,7 @@ def test_a_transient_s3_failure_is_one_item_failure_at_the_first_record(
 ) -> None:
     # Given the ingest handler whose S3 writes are throttled
     from functions.core import env  # noqa: PLC0415
-    from functions.handlers import click_ingest  # noqa: PLC0415
+    from functions.handlers import click_ingest, settings  # noqa: PLC0415
 
     for name, value in {
         env.RAW_BUCKET: "raw",
@@ -109,7 +109,7 @@ def test_a_transient_s3_failure_is_one_item_failure_at_the_first_record(
         env.ALLOWED_LATENESS_DAYS: "7",
     }.items():
         monkeypatch.setenv(name, value)
-    click_ingest._settings.cache_clear()
+    settings.settings.cache_clear()
     monkeypatch.setattr(click_ingest, "_client", lambda service: _ThrottledS3())
     data = json.dumps(
         {
@@ -133,7 +133,7 @@ def test_a_transient_s3_failure_is_one_item_failure_at_the_first_record(
     ]
     # When a batch arrives
     answer = click_ingest.handler.__wrapped__({"Records": records}, None)  # type: ignore[attr-defined]
-    click_ingest._settings.cache_clear()
+    settings.settings.cache_clear()
     # Then the batch is retried from its first record, not raised (which would block the shard)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "00007"}]}
 

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from functions.core import env
+from functions.core.report import executive_layout
 from functions.core.report.executive_period import month_period, week_period
 from functions.handlers import clients, executive_common, executive_starter
 from pablo import run
@@ -100,15 +101,11 @@ def test_the_starter_treats_an_existing_execution_as_already_started(
 
 
 def test_due_periods_allow_for_the_schedule_and_its_bounded_wait() -> None:
-    assert [
-        p.name for p in executive_starter.due_periods(datetime(2026, 10, 5, 9, tzinfo=UTC))
-    ] == [
+    assert [p.name for p in executive_layout.due_periods(datetime(2026, 10, 5, 9, tzinfo=UTC))] == [
         "2026-08",
         "2026-09-27",
     ]
-    assert [
-        p.name for p in executive_starter.due_periods(datetime(2026, 10, 6, 9, tzinfo=UTC))
-    ] == [
+    assert [p.name for p in executive_layout.due_periods(datetime(2026, 10, 6, 9, tzinfo=UTC))] == [
         "2026-09",
         "2026-10-04",
     ]

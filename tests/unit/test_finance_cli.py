@@ -1,5 +1,5 @@
 """`pablo finance signoff` argument handling (the recording itself is tested end to end in
-tests/functional/test_profit_pipeline.py)."""
+tests/e2e/test_profit_pipeline.py)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 LocalStack cannot run on this project's machines (no Docker engine), so what is checked
 here is the profile itself; the deploy path it uses is tested on the embedded emulator
-(tests/functional/test_deploy_account.py: a target whose STS answers another account).
+(tests/emulator/test_deploy_account.py: a target whose STS answers another account).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from functions.core.lifecycle import (
     State,
     replay,
 )
+from functions.core.transform import growth_paths
 
 ONE_MICROSECOND: Final = timedelta(microseconds=1)
 
@@ -74,6 +75,17 @@ def closed_weeks(now: datetime, *, count: int) -> list[date]:
     if week_end_instant(latest) > now:
         latest -= timedelta(weeks=1)
     return [latest - timedelta(weeks=n) for n in range(count - 1, -1, -1)]
+
+
+def missing_closed_weeks(present_keys: Iterable[str], now: datetime, *, count: int) -> list[str]:
+    """The `count` latest closed weeks (Sundays) with no snapshot among `present_keys`,
+    ignoring weeks before the oldest snapshot (nothing was due before the first run)."""
+    present = set(present_keys)
+    if not present:
+        return []  # the first run of a deployment: nothing was due before it
+    first = min(present)
+    keys = [growth_paths.snapshot_key(w.isoformat()) for w in closed_weeks(now, count=count)]
+    return [k.split("week=")[1][:10] for k in keys if k >= first and k not in present]
 
 
 def closed_months(now: datetime, *, count: int) -> list[str]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from calendar import monthrange
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
+from functions.core.errors import ValidationError
 from functions.core.transform.profit import previous_month
 
 # Days after month end within which an accountant signs the month off (run book: "numbers
@@ -44,3 +47,37 @@ def overdue_months(
         and month not in signed_off
         and today > review_deadline(month, review_days)
     )
+
+
+def figures_json(value: Any) -> str:
+    """The month's reconciliation as the text a sign-off covers (sorted keys: one text per
+    set of figures)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def signed_off_figures(signed: dict[str, Any] | None, figures: str) -> bool:
+    """Whether the latest sign-off covers `figures` (the month's reconciliation now)."""
+    return signed is not None and signed.get("figures") == figures
+
+
+def signoff_item(
+    *, month: str, by: str, note: str, at: datetime, figures: str, latest: dict[str, Any] | None
+) -> dict[str, Any]:
+    """A sign-off of `figures` (without its partition key), appended after `latest`. The
+    same figures signed off again are refused; figures that changed since the latest
+    sign-off get an entry of their own, the earlier ones kept."""
+    if signed_off_figures(latest, figures):
+        assert latest is not None
+        raise ValidationError(
+            f"{month} was signed off with these figures by {latest['by']} at {latest['at']}",
+            reason="already_signed_off",
+        )
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "sk": f"{month}#{stamp}",
+        "month": month,
+        "by": by,
+        "note": note,
+        "at": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "figures": figures,
+    }

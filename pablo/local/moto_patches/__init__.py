@@ -3,7 +3,7 @@ with the reason it exists (its builder's docstring) and a restore.
 
 Written against moto `MOTO_VERSION` (the pin in pyproject.toml). moto's internals are not
 an API: `seams.py` lists every moto name the emulator patches or relies on, and
-tests/unit/test_moto_patches.py checks them against the installed moto (and that the pin is
+tests/emulator/test_moto_patches.py checks them against the installed moto (and that the pin is
 this version), so an upgrade that moved one fails there, naming it, instead of deep in a
 demo. Patches wrap moto's function rather than copy it wherever they can, so a moto that
 fixes the behaviour turns the patch into a no-op rather than a conflict.

@@ -2,7 +2,7 @@
 
 moto is pinned, but its internals are not an API: an upgrade may move a class, rename a
 function or change a signature, and a patch written against the old shape then fails at
-run time, deep in a demo, or silently does nothing. `tests/unit/test_moto_patches.py` checks
+run time, deep in a demo, or silently does nothing. `tests/emulator/test_moto_patches.py` checks
 each seam below against the installed moto and fails with a message naming the seam, the
 moto version and what was expected; it also checks that every moto name the code under
 `pablo/` imports and every attribute it touches on one is listed here, so this list

@@ -18,17 +18,19 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from functions.adapters import profit_io
+from functions.adapters import s3_tables, state_table
 from functions.core import schemas
 from functions.core.errors import ValidationError
+from functions.core.transform import profit_review
 from functions.handlers import profit_monthly
+from functions.handlers.settings import Buckets
 from pablo import finance
 from pablo.demo import DemoRun
 from pablo.demo_parts.profit import ProfitDemo
 from pablo.generate.company import generate
 from pablo.generate.model import GeneratorConfig
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 
 CLOCK_START = "2026-10-01T00:00:00+00:00"
 MONTH = "2026-09"
@@ -75,13 +77,13 @@ def landed(deployed_stack: EmulatorServer, company: tuple[Path, dict[str, Any]])
     return stack
 
 
-def _quarantined_from(s3: Any, buckets: profit_io.Buckets, file_name: str) -> int:
-    rows = profit_io.read_table(s3, bucket=buckets.quarantine, table=schemas.QUARANTINE)
+def _quarantined_from(s3: Any, buckets: Buckets, file_name: str) -> int:
+    rows = s3_tables.read_table(s3, bucket=buckets.quarantine, table=schemas.QUARANTINE)
     return sum(1 for key in rows.column("source_key").to_pylist() if key.endswith(file_name))
 
 
-def _row_count(s3: Any, buckets: profit_io.Buckets, table: schemas.Table) -> int:
-    return profit_io.read_table(s3, bucket=buckets.for_table(table), table=table).num_rows
+def _row_count(s3: Any, buckets: Buckets, table: schemas.Table) -> int:
+    return s3_tables.read_table(s3, bucket=buckets.for_table(table), table=table).num_rows
 
 
 def _drop_ssl_only_denies(stack: EmulatorServer) -> None:
@@ -119,8 +121,8 @@ def _send_events_to_eventbridge(stack: EmulatorServer) -> None:
         )
 
 
-def _buckets(stack: EmulatorServer) -> profit_io.Buckets:
-    return profit_io.Buckets(
+def _buckets(stack: EmulatorServer) -> Buckets:
+    return Buckets(
         raw=stack.outputs["RawBucketName"],
         curated=stack.outputs["CuratedBucketName"],
         finance=stack.outputs["FinanceBucketName"],
@@ -128,7 +130,7 @@ def _buckets(stack: EmulatorServer) -> profit_io.Buckets:
     )
 
 
-def _write_account_events(s3: Any, buckets: profit_io.Buckets, truth: dict[str, Any]) -> None:
+def _write_account_events(s3: Any, buckets: Buckets, truth: dict[str, Any]) -> None:
     """The account table the Growth pipeline lands (only account_id matters here)."""
     at = datetime(2026, 8, 1, tzinfo=UTC)
     rows = [
@@ -150,13 +152,13 @@ def _write_account_events(s3: Any, buckets: profit_io.Buckets, truth: dict[str, 
     table = pa.Table.from_pylist(
         rows, schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(with_partitions=True)
     )
-    profit_io.write_partitioned(
+    s3_tables.write_partitioned(
         s3,
         bucket=buckets.raw,
         table=schemas.RAW_ACCOUNT_EVENTS,
         rows=table,
         name="profit-test-fixture",
-        finance=False,
+        kms=False,
     )
 
 
@@ -179,7 +181,7 @@ def _review(stack: EmulatorServer, at: str) -> dict[str, Any]:
 
 
 def _month_record(stack: EmulatorServer) -> dict[str, Any] | None:
-    return profit_io.month_record(
+    return state_table.month_record(
         stack.client("dynamodb"), table=stack.outputs["StateTableName"], month=MONTH
     )
 
@@ -198,7 +200,7 @@ def test_ingest_quarantines_exactly_the_injected_faults(
     }
     found = set()
     for bucket in (buckets.quarantine, buckets.finance):
-        rows = profit_io.read_table(s3, bucket=bucket, table=schemas.QUARANTINE).to_pylist()
+        rows = s3_tables.read_table(s3, bucket=bucket, table=schemas.QUARANTINE).to_pylist()
         # unknown_account is the monthly run's check, tested with it
         found |= {
             (r["source"], r["line_number"], r["reason"])
@@ -207,7 +209,7 @@ def test_ingest_quarantines_exactly_the_injected_faults(
         }
     assert found == expected
     # restricted lines stay in the finance bucket
-    public = profit_io.read_table(s3, bucket=buckets.quarantine, table=schemas.QUARANTINE)
+    public = s3_tables.read_table(s3, bucket=buckets.quarantine, table=schemas.QUARANTINE)
     assert not {"salaries", "ledger"} & set(public.column("source").to_pylist())
     salaries_head = s3.head_object(
         Bucket=buckets.finance,
@@ -235,7 +237,7 @@ def test_monthly_schedule_flags_the_mismatch_and_signoff_clears_it(
     s3, buckets = stack.client("s3"), _buckets(stack)
     recon = {
         r["line"]: r
-        for r in profit_io.read_table(
+        for r in s3_tables.read_table(
             s3,
             bucket=buckets.finance,
             table=schemas.RECONCILIATION,
@@ -272,7 +274,7 @@ def test_monthly_schedule_flags_the_mismatch_and_signoff_clears_it(
             DatabaseName=stack.outputs[database], TableName=table.name, PartitionValues=[MONTH]
         )["Partition"]
         assert partition["StorageDescriptor"]["Location"].endswith(f"month={MONTH}/")
-    (profit_row,) = profit_io.read_table(
+    (profit_row,) = s3_tables.read_table(
         s3, bucket=buckets.curated, table=schemas.PROFIT_MONTHLY, partition_filter={"month": MONTH}
     ).to_pylist()
     totals = truth["totals"]
@@ -295,13 +297,13 @@ def test_monthly_schedule_flags_the_mismatch_and_signoff_clears_it(
         stack.control.advance(by=timedelta(minutes=30), to=None, step=None, settle=True)
     demo.on_step(stack.control.now())  # sees the alarm clear
     # then who/when/note are recorded, the month is republished signed off, the alarm clears
-    signoff = profit_io.signoff(
+    signoff = state_table.signoff(
         stack.client("dynamodb"), table=stack.outputs["StateTableName"], month=MONTH
     )
     assert signoff is not None and signoff["by"] == demo.signoff["by"]
     assert signoff["note"] and signoff["at"] == f"{demo.signed_off_at}"[:19] + "Z"
     assert (_month_record(stack) or {}).get("publication_status") == "signed_off"
-    (profit_row,) = profit_io.read_table(
+    (profit_row,) = s3_tables.read_table(
         s3, bucket=buckets.curated, table=schemas.PROFIT_MONTHLY, partition_filter={"month": MONTH}
     ).to_pylist()
     assert profit_row["publication_status"] == "signed_off"
@@ -326,12 +328,12 @@ def test_signoffs_are_an_append_only_trail_of_the_figures_signed(
     dynamodb, table = landed.client("dynamodb"), landed.outputs["StateTableName"]
     month, at = "2025-03", datetime(2025, 4, 10, 9, tzinfo=UTC)
     # given Dana signs off March's figures A
-    first = profit_io.record_signoff(
+    first = state_table.record_signoff(
         dynamodb, table=table, month=month, by="Dana", note="verified", at=at, figures="A"
     )
     # when Lee tries to sign off the same figures A again, it is refused, naming Dana
     with pytest.raises(ValidationError, match="signed off with these figures by Dana"):
-        profit_io.record_signoff(
+        state_table.record_signoff(
             dynamodb,
             table=table,
             month=month,
@@ -341,7 +343,7 @@ def test_signoffs_are_an_append_only_trail_of_the_figures_signed(
             figures="A",
         )
     # and once the figures changed to B, Lee's sign-off is a new entry; Dana's is kept
-    profit_io.record_signoff(
+    state_table.record_signoff(
         dynamodb,
         table=table,
         month=month,
@@ -350,16 +352,16 @@ def test_signoffs_are_an_append_only_trail_of_the_figures_signed(
         at=at + timedelta(days=1),
         figures="B",
     )
-    trail = profit_io.signoffs(dynamodb, table=table, month=month)
+    trail = state_table.signoffs(dynamodb, table=table, month=month)
     assert [(e["by"], e["figures"], e["note"]) for e in trail] == [
         ("Dana", "A", "verified"),
         ("Lee", "B", "restated revenue"),
     ]
     assert trail[0]["at"] == first["at"] == "2025-04-10T09:00:00Z"
     # and only figures B are covered by the latest sign-off
-    latest = profit_io.signoff(dynamodb, table=table, month=month)
-    assert profit_io.signed_off_figures(latest, "B")
-    assert not profit_io.signed_off_figures(latest, "A")
+    latest = state_table.signoff(dynamodb, table=table, month=month)
+    assert profit_review.signed_off_figures(latest, "B")
+    assert not profit_review.signed_off_figures(latest, "A")
 
 
 def _objects(s3: Any, bucket: str, prefix: str) -> dict[str, tuple[str, Any]]:
@@ -447,7 +449,7 @@ def test_an_account_with_events_but_no_creating_event_is_not_known(
         "source_key": "account_events/2026/08/02/ghost.jsonl",
         "month": "2026-08",
     }
-    profit_io.write_partitioned(
+    s3_tables.write_partitioned(
         s3,
         bucket=buckets.raw,
         table=schemas.RAW_ACCOUNT_EVENTS,
@@ -455,10 +457,10 @@ def test_an_account_with_events_but_no_creating_event_is_not_known(
             [ghost], schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(with_partitions=True)
         ),
         name="ghost",
-        finance=False,
+        kms=False,
     )
     # when the profit pipeline reads the account list from the raw bucket
-    known = profit_io.known_accounts(s3, bucket=buckets.raw)
+    known = profit_monthly.known_accounts(s3, bucket=buckets.raw)
     # then the ghost account is not among them, the created ones all are
     assert known is not None and "acct-ghost" not in known
     assert "acct-0001" in known

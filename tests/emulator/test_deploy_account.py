@@ -2,7 +2,7 @@
 
 The embedded emulator is started with `MOTO_ACCOUNT_ID` set (moto's server then acts in that
 account for every request, as LocalStack acts in 000000000000): the small deploy app
-(tests/functional/deploy_app, which takes its account from the `account` context) goes
+(tests/emulator/deploy_app, which takes its account from the `account` context) goes
 through the same `deploy(endpoint, ...)` that `pablo local deploy` calls. A deploy that
 synthesized for moto's default 123456789012 is refused by the CDK CLI ("Need to perform AWS
 calls for account 123456789012, but the current credentials are for ...").

@@ -11,7 +11,8 @@ from pablo.local.clock import Clock
 from pablo.local.context import EmulatorContext
 from pablo.local.control import ControlApiError, parse_duration
 from pablo.local.server import Emulator
-from tests.functional.conftest import EmulatorServer, unique_name
+from tests.conftest import EmulatorServer
+from tests.support import unique_name
 
 
 class RecordingExtension:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import unique_name, wait_for
+from tests.support import unique_name, wait_for
 
 CLOCK_START = "2026-09-01T00:00:00+00:00"
 ENFORCE_IAM = True  # read by the deployed_stack fixture (tests/conftest.py)

@@ -27,8 +27,8 @@ import pytest
 from pablo.local.context import local_client
 from pablo.local.control import ControlClient
 from pablo.local.state import PABLO_HOME_ENV
-from tests.functional.conftest import unique_name
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import unique_name
+from tests.support import wait_for as shared_wait_for
 
 CLOCK_START = datetime(2026, 9, 2, 10, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/event-targets-test"

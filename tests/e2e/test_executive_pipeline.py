@@ -23,12 +23,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from functions.adapters import engagement_io, executive_io, profit_io, s3_objects
+from functions.adapters import s3_objects, s3_tables, state_table
 from functions.core import env, schemas
+from functions.core.report import executive_layout
 from functions.core.report.executive_period import month_period, week_period
+from functions.handlers.executive_common import get_work
 from pablo import backfill, run
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 
 CLOCK_START = "2026-10-05T07:00:00+00:00"
 MONTH = "2026-09"
@@ -51,8 +53,8 @@ def _write(
     s3: Any, bucket: str, table: schemas.Table, rows: list[dict[str, Any]], name: str
 ) -> None:
     data = pa.Table.from_pylist(rows, schema=table.arrow_schema(with_partitions=True))
-    profit_io.write_partitioned(
-        s3, bucket=bucket, table=table, rows=data, name=name, finance=table.restricted
+    s3_tables.write_partitioned(
+        s3, bucket=bucket, table=table, rows=data, name=name, kms=table.restricted
     )
 
 
@@ -189,7 +191,7 @@ def company(deployed_stack: EmulatorServer) -> Iterator[EmulatorServer]:
     )
     late = _click("acct-b", 0, datetime(2026, 9, 15, 20, tzinfo=UTC), 99)
     _write(s3, raw, schemas.RAW_CLICKS, [late], "late-arrival")
-    assert engagement_io.mark_dirty(
+    assert state_table.mark_dirty(
         stack.client("dynamodb"),
         table=out["StateTableName"],
         day=LATE_DAY.isoformat(),
@@ -246,11 +248,11 @@ def _start(stack: EmulatorServer, period: Any, **kwargs: Any) -> run.Started:
 
 
 def _kpi_rows(stack: EmulatorServer, grain: str, period: str) -> list[dict[str, Any]]:
-    return executive_io.read_table(
+    return s3_tables.read_table(
         stack.client("s3"),
         bucket=stack.outputs["CuratedBucketName"],
         table=schemas.EXEC_KPI,
-        partitions={"grain": grain, "period": period},
+        partition_filter={"grain": grain, "period": period},
     ).to_pylist()
 
 
@@ -270,9 +272,9 @@ def _history(stack: EmulatorServer, arn: str) -> list[dict[str, Any]]:
 def _report(stack: EmulatorServer, period: Any) -> bytes:
     body: bytes = (
         stack.client("s3")
-        .get_object(Bucket=stack.outputs["ReportsBucketName"], Key=executive_io.report_key(period))[
-            "Body"
-        ]
+        .get_object(
+            Bucket=stack.outputs["ReportsBucketName"], Key=executive_layout.report_key(period)
+        )["Body"]
         .read()
     )
     return body
@@ -418,7 +420,7 @@ def test_an_always_failing_step_fails_once_to_oncall_and_a_rerun_is_identical(
     assert _kpi_rows(stack, "week", period.name) == []
     report_before = _report(stack, period)
     s3, curated = stack.client("s3"), stack.outputs["CuratedBucketName"]
-    staged = executive_io.get_work(s3, bucket=curated, period=period, name="kpi")
+    staged = get_work(s3, bucket=curated, period=period, name="kpi")
     # when the failed week is re-run
     rerun = _start(stack, period, rerun=True)
     assert rerun.name == f"{period.execution_name}-rerun-1"
@@ -426,24 +428,21 @@ def test_an_always_failing_step_fails_once_to_oncall_and_a_rerun_is_identical(
     # then the report and the KPI row are byte-identical to the failed run's
     assert _report(stack, period) == report_before
     key = f"{schemas.EXEC_KPI.prefix}/grain=week/period={period.name}/exec_kpi.parquet"
-    published = executive_io.read_table(
+    published = s3_tables.read_table(
         s3,
         bucket=curated,
         table=schemas.EXEC_KPI,
-        partitions={"grain": "week", "period": period.name},
+        partition_filter={"grain": "week", "period": period.name},
     )
     assert published.equals(staged.cast(published.schema))
     first = s3.get_object(Bucket=curated, Key=key)["Body"].read()
-    executive_io.write_kpi(
+    s3_tables.write_partitioned(
         s3,
-        stack.client("glue"),
-        where=executive_io.Locations(
-            curated=curated,
-            reports=stack.outputs["ReportsBucketName"],
-            state_table=stack.outputs["StateTableName"],
-            curated_database=stack.outputs["CuratedDatabaseName"],
-        ),
-        row=staged.cast(published.schema),
+        bucket=curated,
+        table=schemas.EXEC_KPI,
+        rows=staged.cast(published.schema),
+        name=executive_layout.KPI_FILE,
+        kms=False,
     )
     assert s3.get_object(Bucket=curated, Key=key)["Body"].read() == first
 
@@ -498,7 +497,7 @@ def test_late_data_after_publication_is_restated_with_old_new_and_why(
     # given a new user's click on the 20th, landed after the month was published
     late = _click("acct-a", 7, datetime(2026, 9, 20, 15, tzinfo=UTC), 1)
     _write(s3, out["RawBucketName"], schemas.RAW_CLICKS, [late], "late-after-publication")
-    assert engagement_io.mark_dirty(
+    assert state_table.mark_dirty(
         stack.client("dynamodb"),
         table=out["StateTableName"],
         day="2026-09-20",
@@ -511,7 +510,7 @@ def test_late_data_after_publication_is_restated_with_old_new_and_why(
     # then the new figures are published and the old ones kept, with why
     (after,) = _kpi_rows(stack, "month", MONTH)
     assert after["mau"] == before["mau"] + 1
-    rows = executive_io.read_table(s3, bucket=out["CuratedBucketName"], table=schemas.RESTATEMENTS)
+    rows = s3_tables.read_table(s3, bucket=out["CuratedBucketName"], table=schemas.RESTATEMENTS)
     restated = {
         r["metric"]: r
         for r in rows.to_pylist()
@@ -560,7 +559,7 @@ def test_a_published_month_follows_a_changed_input_and_logs_why(
     # and the change is a restatement with its old and new value and why
     restated = [
         r
-        for r in executive_io.read_table(s3, bucket=curated, table=schemas.RESTATEMENTS).to_pylist()
+        for r in s3_tables.read_table(s3, bucket=curated, table=schemas.RESTATEMENTS).to_pylist()
         if r["run_id"] == name and r["metric"] == "mrr_cents"
     ]
     assert [(r["old_value"], r["new_value"], r["reason"]) for r in restated] == [

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from functions.adapters import oncall_io
+from functions.adapters import state_table
 from functions.core import backfills, schemas
 from functions.core.errors import ValidationError
 from functions.core.monitor import oncall as core
@@ -30,7 +30,7 @@ from pablo import oncall
 from pablo.commands.oncall import ROTATION_PATH
 from pablo.demo_parts.oncall import OnCallDemo
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 
 CLOCK_START = "2026-09-01T00:00:00+00:00"
 ALARM_KEY = "profit-reconciliation-mismatch"  # 5-minute periods: quick to drive
@@ -148,7 +148,7 @@ def test_ack_records_who_and_mutes_then_ok_unmutes_and_closes(
     # then the OK did not page (muted), the unmute function re-enabled actions and closed
     assert _alarm(deployed_stack, name)["StateValue"] == "OK"
     wait_for(lambda: _alarm(deployed_stack, name)["ActionsEnabled"], "actions re-enabled")
-    acks = oncall_io.acks(
+    acks = state_table.acks(
         deployed_stack.client("dynamodb"), table=deployed_stack.outputs["StateTableName"]
     )
     (closed,) = [a for a in acks if a.alarm == name]
@@ -402,7 +402,7 @@ def test_quarantined_account_event_lines_are_relanded_once(
     body = s3.get_object(Bucket=landing, Key=replayed.key)["Body"].read()
     assert body == raw + b"\n"
     assert second.records == 0 and second.files == ()
-    runs = oncall_io.replay_runs(
+    runs = state_table.replay_runs(
         deployed_stack.client("dynamodb"), table=deployed_stack.outputs["StateTableName"]
     )
     assert [(r["pipeline"], r["records"]) for r in runs if r["reason"] == "unknown_plan"] == [

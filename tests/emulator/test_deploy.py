@@ -1,6 +1,6 @@
 """`pablo.local.deploy` against stock moto: the real CDK CLI, then what moto skips.
 
-A small CDK app (tests/functional/deploy_app) with every kind of resource moto's
+A small CDK app (tests/emulator/deploy_app) with every kind of resource moto's
 CloudFormation skips is deployed twice (the second time unchanged) into a plain moto server
 process, then once more as a second stack through `cdk bootstrap` (default synthesizer).
 Everything is checked through the services' own APIs.

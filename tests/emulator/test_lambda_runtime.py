@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import EmulatorServer, unique_name
+from tests.conftest import EmulatorServer
+from tests.support import unique_name
 
 HANDLER = textwrap.dedent(
     """

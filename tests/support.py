@@ -1,9 +1,7 @@
-"""Shared fixtures for functional tests.
+"""Helpers every emulator-backed test shares.
 
-`emulator_server` and `deployed_stack` are defined in tests/conftest.py (the end-to-end
-tests share them): the real emulator process on a free port in a temporary PABLO_HOME.
-Create clients inside tests or fixtures, after it started: `emulator_server.client("s3")`.
-Tests share the server, so give resources unique names (`unique_name("bucket")`).
+Tests share one emulator server, so give resources unique names (`unique_name("bucket")`);
+deliveries and workflows are asynchronous, as in AWS, so poll with `wait_for`.
 """
 
 from __future__ import annotations
@@ -12,12 +10,6 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import TypeVar
-
-# The emulator fixtures (`emulator_server`, `deployed_stack`) live in tests/conftest.py so
-# the end-to-end tests share them; these names stay importable from here.
-from tests.conftest import EmulatorServer, start_emulator
-
-__all__ = ["EmulatorServer", "start_emulator", "unique_name", "wait_for"]
 
 T = TypeVar("T")
 

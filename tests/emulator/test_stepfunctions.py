@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import EmulatorServer, unique_name
+from tests.conftest import EmulatorServer
+from tests.support import unique_name
 
 # Fails with TransientUpstreamError until it has been called `fail_times` times, counting
 # attempts in S3 (each retry is a separate invocation, possibly in another environment).

@@ -1,7 +1,7 @@
 """How the emulator judges a service acting for the stack under IAM enforcement: a function's
 resource-based policy (EventBridge and S3 invoking it), a role's trust of a service, and the
 grants a run never used. Pure policy documents; the emulator end to end is in
-tests/functional/test_iam_enforcement.py."""
+tests/emulator/test_iam_enforcement.py."""
 
 from __future__ import annotations
 

@@ -21,12 +21,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from functions.adapters import profit_io
+from functions.adapters import s3_tables
 from functions.core import schemas
+from functions.handlers.settings import Buckets
 from pablo.demo import DemoRun
 from pablo.demo_parts.experiments import ExperimentsDemo
 from tests.conftest import EmulatorServer
-from tests.functional.conftest import wait_for as shared_wait_for
+from tests.support import wait_for as shared_wait_for
 from tests.unit.experiments_company import Company, make_company
 
 # Monday 2026-09-28, an hour before the weekly schedule: after the company's 21 days, so no
@@ -37,8 +38,8 @@ INGESTED = "experiment input ingested"
 wait_for = functools.partial(shared_wait_for, timeout=120.0)
 
 
-def _buckets(stack: EmulatorServer) -> profit_io.Buckets:
-    return profit_io.Buckets(
+def _buckets(stack: EmulatorServer) -> Buckets:
+    return Buckets(
         raw=stack.outputs["RawBucketName"],
         curated=stack.outputs["CuratedBucketName"],
         finance=stack.outputs["FinanceBucketName"],
@@ -81,8 +82,8 @@ def landed(deployed_stack: EmulatorServer, company: Company) -> EmulatorServer:
         (schemas.ENGAGEMENT_USER_DAILY, company.user_daily, buckets.curated),
         (schemas.RAW_ACCOUNT_EVENTS, company.account_events, buckets.raw),
     ):
-        profit_io.write_partitioned(
-            s3, bucket=bucket, table=table, rows=rows, name="upstream", finance=False
+        s3_tables.write_partitioned(
+            s3, bucket=bucket, table=table, rows=rows, name="upstream", kms=False
         )
     return stack
 
@@ -115,7 +116,7 @@ def scheduled_run(landed: EmulatorServer) -> dict[str, Any]:
 
 def _read(stack: EmulatorServer, table: schemas.Table, **where: str) -> list[dict[str, Any]]:
     bucket = _buckets(stack).for_table(table)
-    rows = profit_io.read_table(
+    rows = s3_tables.read_table(
         stack.client("s3"), bucket=bucket, table=table, partition_filter=where or None
     )
     return rows.to_pylist()
@@ -297,7 +298,7 @@ def test_an_uncreated_account_unit_is_quarantined_and_a_changed_unit_day_restate
         if row["account_id"] == unit["unit_id"]:
             row["clicks"] += 1
             row["clicks_click"] += 1
-    profit_io.write_partitioned(
+    s3_tables.write_partitioned(
         s3,
         bucket=buckets.curated,
         table=schemas.ENGAGEMENT_DAILY,
@@ -305,7 +306,7 @@ def test_an_uncreated_account_unit_is_quarantined_and_a_changed_unit_day_restate
             day_rows, schema=schemas.ENGAGEMENT_DAILY.arrow_schema(with_partitions=True)
         ),
         name="upstream",
-        finance=False,
+        kms=False,
     )
     sfn = stack.client("stepfunctions")
 

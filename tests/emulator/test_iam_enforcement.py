@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.conftest import EmulatorServer, start_emulator
-from tests.functional.conftest import unique_name, wait_for
+from tests.support import unique_name, wait_for
 
 HANDLER = textwrap.dedent(
     """

@@ -1,0 +1,344 @@
+"""The steps of the daily engagement workflow (functions/handlers/engagement_daily.py routes
+to them): each reads with the adapters, computes with core (functions/core/transform/
+engagement.py, engagement_state.py), writes with the adapters. "Now" is always the event's
+`time`, never the wall clock; outputs are written at deterministic keys
+(`.../dt=<day>/data.parquet`): a re-run overwrites with the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date, datetime, timedelta
+from functools import cache
+from typing import Any, Final
+
+import pyarrow as pa
+from aws_lambda_powertools import Logger
+
+from functions.adapters import glue_catalog, metrics, s3_objects, s3_tables, state_table
+from functions.adapters.metrics import Datapoint
+from functions.core import codes, definitions, metric_names, restatements, schemas
+from functions.core.engagement_state import (
+    ACTIVE_WINDOW_DAYS,
+    active_user_days,
+    awaiting_accounts,
+    days_to_compute,
+)
+from functions.core.errors import ValidationError
+from functions.core.parquet import parquet_bytes
+from functions.core.times import format_millis, parse_time
+from functions.core.transform import engagement
+from functions.handlers.clients import client as _client
+from functions.handlers.settings import Settings, settings
+
+DATA_FILE: Final = "data.parquet"
+SCRATCH: Final = tempfile.gettempdir()  # /tmp on Lambda: its ephemeral storage
+# Offered counts records and landed counts distinct clicks: duplicates (about 0.5%) and
+# quarantined records open a small gap in every hour that is not data loss.
+COMPLETENESS_TOLERANCE: Final = 0.05
+COMPLETENESS_MIN_MISSING: Final = 10
+# Every value of an engagement_daily row, each click type and `complete` (1/0) included:
+# a restatement names whichever changed.
+ENGAGEMENT_METRICS: Final = tuple(
+    c.name
+    for c in schemas.ENGAGEMENT_DAILY.columns
+    if c.name not in {"account_id", "complete_reason"}
+)
+DAYS_COMPUTED_METRIC: Final = metric_names.ENGAGEMENT_DAYS_COMPUTED
+RESTATED_METRIC: Final = "EngagementRestatements"
+INCOMPLETE_HOURS_METRIC: Final = "StreamIncompleteHours"
+
+logger = Logger()
+
+
+@cache
+def _engine() -> engagement.Engine:
+    # DuckDB's share of a 2 GB budget: Python, Arrow and the Parquet writer live outside
+    # its limit (the whole process peaks at ~1.5 GB on 50M clicks: bench/README.md).
+    return engagement.Engine(memory_limit="1.4GB", temp_directory=f"{SCRATCH}/duckdb")
+
+
+def _now(event: dict[str, Any]) -> datetime:
+    text = event.get("time")
+    if not isinstance(text, str):
+        raise ValidationError("the event has no `time` (the run's 'now', ISO 8601 UTC)")
+    return parse_time(text)
+
+
+def plan(event: dict[str, Any]) -> dict[str, Any]:
+    """The run: days to aggregate (explicit `days`, or yesterday + dirty days)."""
+    config = settings()
+    event = event.get("input", event)  # the workflow passes its whole input under "input"
+    now = _now(event)
+    explicit = event.get("days")
+    if explicit:
+        days = sorted({date.fromisoformat(d) for d in explicit})
+    else:
+        states = state_table.day_states(_client("dynamodb"), table=config.state_table)
+        # The account events are read only when some day is waiting for an account.
+        known = _known_accounts(config) if awaiting_accounts(states) else frozenset()
+        days = days_to_compute(now, states, known)
+    until = max(days[-1], now.date() - timedelta(days=1)) if days else now.date()
+    run_id = str(event.get("run_id") or f"engagement-{now:%Y%m%dT%H%M%SZ}")
+    result = {
+        "time": format_millis(now),
+        "run_id": run_id,
+        "reason": str(event.get("reason") or codes.LATE_DATA),
+        "days": [d.isoformat() for d in days],
+        "active_days": [d.isoformat() for d in active_user_days(days, until=until)],
+    }
+    logger.info("plan", extra=result)
+    return result
+
+
+def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
+    config = settings()
+    now = _now(event)
+    day = date.fromisoformat(event["day"])
+    run_id = str(event["run_id"])
+    s3, dynamodb = _client("s3"), _client("dynamodb")
+    state = state_table.get_day_state(dynamodb, table=config.state_table, day=day)
+    partition = {"dt": day.isoformat()}
+
+    with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
+        # Raw files go to local disk and DuckDB scans them there: memory stays within the
+        # engine's limit whatever the day's size (the clicks file is streamed back up).
+        raw_dir = os.path.join(scratch, "raw")
+        os.mkdir(raw_dir)
+        raw = s3_tables.download_partition(
+            s3,
+            bucket=config.raw_bucket,
+            table=schemas.RAW_CLICKS,
+            partitions=partition,
+            directory=raw_dir,
+        )
+        clicks_path = os.path.join(scratch, DATA_FILE)
+        computed = engagement.engagement_day(
+            raw,
+            day,
+            clicks_path=clicks_path,
+            known_accounts=_known_accounts(config),
+            first_aggregated_at=state.aggregated_at,
+            gap_minutes=config.session_gap_minutes,
+            engine=_engine(),
+        )
+        clicks_key = s3_tables.partition_prefix(schemas.CLICKS, partition) + DATA_FILE
+        s3_objects.upload_file(s3, bucket=config.curated_bucket, key=clicks_key, path=clicks_path)
+        _register(config, schemas.CLICKS, partition, database=config.curated_database)
+    user_daily = computed.user_daily
+    counts = s3_tables.read_partition(
+        s3, bucket=config.raw_bucket, table=schemas.PRODUCER_COUNTS, partitions=partition
+    )
+    completeness = engagement.stream_completeness(
+        counts,
+        computed.landed_by_hour,
+        tolerance=COMPLETENESS_TOLERANCE,
+        min_missing=COMPLETENESS_MIN_MISSING,
+    )
+    daily = engagement.engagement_daily(
+        user_daily, day, outages=completeness.outages, engine=_engine()
+    )
+    previous = None
+    if state.aggregated_at is not None:
+        previous = s3_tables.read_partition(
+            s3, bucket=config.curated_bucket, table=schemas.ENGAGEMENT_DAILY, partitions=partition
+        )
+    outputs = {
+        schemas.DEDUP_DAILY: computed.dedup,
+        schemas.ENGAGEMENT_USER_DAILY: user_daily,
+        schemas.STREAM_COMPLETENESS: completeness.hours,
+        schemas.ENGAGEMENT_DAILY: daily,
+    }
+    for table, rows in outputs.items():
+        _write_curated(config, table, rows, partition)
+    _register(config, schemas.RAW_CLICKS, partition, database=config.raw_database)
+    _quarantine_unknown_accounts(config, computed.unknown_account_clicks, day, now)
+    restated = 0
+    if previous is not None:
+        restated = _restate(
+            config,
+            previous,
+            daily,
+            day=day,
+            now=now,
+            run_id=run_id,
+            reason=str(event.get("reason") or codes.LATE_DATA),
+        )
+    state_table.record_aggregated(
+        dynamodb,
+        table=config.state_table,
+        day=day,
+        at=now,
+        seen_marks=state.marks,
+        run_id=run_id,
+        landed=int(computed.dedup.to_pylist()[0]["rows_kept"]),
+        unknown_accounts=engagement.unknown_accounts_of(computed.unknown_account_clicks),
+    )
+    dedup = computed.dedup.to_pylist()[0]
+    incomplete = sum(1 for c in completeness.hours.column("complete").to_pylist() if not c)
+    metrics.put_metrics(
+        _client("cloudwatch"),
+        namespace=config.metrics_namespace,
+        at=now,
+        datapoints=[
+            Datapoint(DAYS_COMPUTED_METRIC, 1),
+            Datapoint(RESTATED_METRIC, restated),
+            Datapoint(INCOMPLETE_HOURS_METRIC, incomplete),
+        ],
+    )
+    result = {
+        "day": day.isoformat(),
+        "was_dirty": state.dirty,
+        "first_time": state.aggregated_at is None,
+        "clicks": computed.clicks_rows,
+        **{
+            k: dedup[k]
+            for k in (
+                "rows_landed",
+                "natural_duplicates",
+                "synthetic_duplicates",
+                "late_rows",
+                "unknown_account_clicks",
+            )
+        },
+        "accounts": daily.num_rows,
+        "complete": incomplete == 0,
+        "outages": [[format_millis(s), format_millis(e)] for s, e in completeness.outages],
+        "restatements": restated,
+    }
+    logger.info("day aggregated", extra=result)
+    return result
+
+
+def active_users(event: dict[str, Any]) -> dict[str, Any]:
+    """ACTIVE_USERS_DAILY for every day of `days` (30 days of user_daily each)."""
+    config = settings()
+    s3 = _client("s3")
+    days = sorted(date.fromisoformat(d) for d in event.get("days", []))
+    if not days:
+        return {"days": [], "rows": 0}
+    account_events = _account_events(config)
+    first = days[0] - timedelta(days=ACTIVE_WINDOW_DAYS - 1)
+    user_daily = s3_tables.read_days(
+        s3,
+        bucket=config.curated_bucket,
+        table=schemas.ENGAGEMENT_USER_DAILY,
+        first=first,
+        last=days[-1],
+    )
+    tables = engagement.active_users_days(
+        user_daily,
+        {day: engagement.seats_as_of(account_events, day) for day in days},
+        engine=_engine(),
+    )
+    rows = 0
+    for day, table in tables.items():
+        _write_curated(config, schemas.ACTIVE_USERS_DAILY, table, {"dt": day.isoformat()})
+        rows += table.num_rows
+    return {"days": [d.isoformat() for d in days], "rows": rows}
+
+
+def _account_events(config: Settings) -> pa.Table:
+    """Every raw account event (small: one row per account change); empty if none landed."""
+    return s3_tables.read_files(
+        _client("s3"), bucket=config.raw_bucket, table=schemas.RAW_ACCOUNT_EVENTS
+    )
+
+
+def _known_accounts(config: Settings) -> frozenset[str]:
+    """The accounts a creating event created, from every raw account event landed so far
+    (the growth pipeline's definition: definitions.known_accounts)."""
+    return definitions.known_accounts(_account_events(config))
+
+
+def _quarantine_unknown_accounts(
+    config: Settings, clicks: pa.Table, day: date, now: datetime
+) -> None:
+    """The day's clicks of unknown accounts, in the day's one quarantine file (replaced by
+    each run; removed when the day has none left, e.g. once a late creating event landed)."""
+    key = (
+        s3_tables.partition_prefix(
+            schemas.QUARANTINE,
+            {"pipeline": schemas.Pipeline.ENGAGEMENT.value, "dt": day.isoformat()},
+        )
+        + f"{engagement.UNKNOWN_ACCOUNT_CLICKS_FILE}.parquet"
+    )
+    s3 = _client("s3")
+    if clicks.num_rows == 0:
+        s3_objects.delete_object(s3, bucket=config.quarantine_bucket, key=key)
+        return
+    rows = engagement.unknown_account_quarantine(clicks, day, received_at=now)
+    s3_objects.put_object(
+        s3,
+        bucket=config.quarantine_bucket,
+        key=key,
+        body=parquet_bytes(rows, schemas.QUARANTINE),
+    )
+
+
+def _write_curated(
+    config: Settings, table: schemas.Table, rows: pa.Table, partitions: dict[str, str]
+) -> None:
+    _write_curated_body(config, table, parquet_bytes(rows, table), partitions)
+
+
+def _write_curated_body(
+    config: Settings, table: schemas.Table, body: bytes, partitions: dict[str, str]
+) -> None:
+    key = s3_tables.partition_prefix(table, partitions) + DATA_FILE
+    s3_objects.put_object(_client("s3"), bucket=config.curated_bucket, key=key, body=body)
+    _register(config, table, partitions, database=config.curated_database)
+
+
+def _register(
+    config: Settings, table: schemas.Table, partitions: dict[str, str], *, database: str
+) -> None:
+    bucket = config.raw_bucket if table.bucket is schemas.Bucket.RAW else config.curated_bucket
+    glue_catalog.register_partitions(
+        _client("glue"),
+        database=database,
+        table=table,
+        bucket=bucket,
+        values=[[partitions[k] for k in table.partition_names]],
+    )
+
+
+def _restate(
+    config: Settings,
+    previous: pa.Table,
+    daily: pa.Table,
+    *,
+    day: date,
+    now: datetime,
+    run_id: str,
+    reason: str,
+) -> int:
+    """Record every published engagement_daily value this run changed; the count."""
+    rows = restatements.restatement_rows(
+        previous,
+        daily,
+        key_cols=["account_id"],
+        metric_cols=ENGAGEMENT_METRICS,
+        table_name=schemas.ENGAGEMENT_DAILY.name,
+        period=day.isoformat(),
+        restated_at=now,
+        run_id=run_id,
+        reason=reason,
+    )
+    if rows.num_rows == 0:
+        return 0
+    month = now.strftime("%Y-%m")
+    partitions = {"month": month}
+    key = (
+        s3_tables.partition_prefix(schemas.RESTATEMENTS, partitions)
+        + f"{schemas.ENGAGEMENT_DAILY.name}-{day.isoformat()}-{run_id}.parquet"
+    )
+    s3_objects.put_object(
+        _client("s3"),
+        bucket=config.curated_bucket,
+        key=key,
+        body=parquet_bytes(rows, schemas.RESTATEMENTS),
+    )
+    _register(config, schemas.RESTATEMENTS, partitions, database=config.curated_database)
+    return int(rows.num_rows)
