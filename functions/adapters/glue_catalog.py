@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
+import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters import s3_tables
@@ -90,3 +91,23 @@ def register_keys(
         tuple(s3_tables.partitions_of(k, table)[n] for n in table.partition_names) for k in keys
     ]
     return register_partitions(glue, database=database, table=table, bucket=bucket, values=values)
+
+
+def write_and_register(
+    s3: Any,
+    glue: Any,
+    *,
+    bucket: str,
+    database: str,
+    table: schemas.Table,
+    rows: pa.Table,
+    name: str,
+    kms: bool,
+) -> list[str]:
+    """One file `name` per partition of `rows` (s3_tables.write_partitioned), then its
+    partitions registered in Glue, so Athena sees what was written; the keys."""
+    keys = s3_tables.write_partitioned(
+        s3, bucket=bucket, table=table, rows=rows, name=name, kms=kms
+    )
+    register_keys(glue, database=database, table=table, bucket=bucket, keys=keys)
+    return keys

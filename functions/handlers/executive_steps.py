@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from functions.adapters import glue_catalog, metrics, s3_objects, s3_tables, state_table
+from functions.adapters import metrics, s3_objects, s3_tables, state_table
 from functions.adapters.metrics import Datapoint
 from functions.core import backfills, schemas
 from functions.core.report import executive, executive_history, executive_inputs, executive_layout
@@ -26,6 +26,7 @@ from functions.core.report.executive_period import WEEK, Period
 from functions.core.report.report import render_report
 from functions.core.times import parse_event_time
 from functions.handlers.clients import client
+from functions.handlers.curated_tables import write_curated
 from functions.handlers.executive_common import (
     Run,
     get_work,
@@ -288,11 +289,13 @@ def publish(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     config, s3 = settings(), client("s3")
     curated, period = config.curated_bucket, run.period
     row = get_work(s3, bucket=curated, period=period, name="kpi")
-    keys = _write_curated(schemas.EXEC_KPI, row.cast(_kpi_schema()), executive_layout.KPI_FILE)
+    keys = write_curated(schemas.EXEC_KPI, row.cast(_kpi_schema()), name=executive_layout.KPI_FILE)
     restated = get_work(s3, bucket=curated, period=period, name="restatements")
     if restated.num_rows:
-        _write_curated(
-            schemas.RESTATEMENTS, restated, f"exec_kpi-{period.grain}-{period.name}-{run.run_id}"
+        write_curated(
+            schemas.RESTATEMENTS,
+            restated,
+            name=f"exec_kpi-{period.grain}-{period.name}-{run.run_id}",
         )
     state_table.record_built_from(
         client("dynamodb"),
@@ -309,23 +312,6 @@ def publish(run: Run, event: dict[str, Any]) -> dict[str, Any]:
         "restatements": restated.num_rows,
         "report": f"s3://{config.reports_bucket}/{executive_layout.report_key(period)}",
     }
-
-
-def _write_curated(table: schemas.Table, rows: pa.Table, name: str) -> list[str]:
-    """Rows of a curated table at their deterministic keys (a re-run overwrites), and their
-    Glue partitions; the keys."""
-    config = settings()
-    keys = s3_tables.write_partitioned(
-        client("s3"), bucket=config.curated_bucket, table=table, rows=rows, name=name, kms=False
-    )
-    glue_catalog.register_keys(
-        client("glue"),
-        database=config.curated_database,
-        table=table,
-        bucket=config.curated_bucket,
-        keys=keys,
-    )
-    return keys
 
 
 def _kpi_schema() -> pa.Schema:

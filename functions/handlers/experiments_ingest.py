@@ -146,20 +146,15 @@ def _assignments(
     touched = set(validate({}).accepted.column("experiment_id").to_pylist())
     prior = read_assignments(s3, bucket=config.raw_bucket, experiments=touched)
     outcome = validate(experiments_inputs.landed_contents(prior, except_key=landed.key))
-    keys = s3_tables.write_partitioned(
+    keys = glue_catalog.write_and_register(
         s3,
+        client("glue"),
         bucket=config.raw_bucket,
+        database=config.raw_database,
         table=schemas.RAW_ASSIGNMENTS,
         rows=outcome.accepted,
         name=file_token(landed.key),
         kms=False,
-    )
-    glue_catalog.register_keys(
-        client("glue"),
-        database=config.raw_database,
-        table=schemas.RAW_ASSIGNMENTS,
-        bucket=config.raw_bucket,
-        keys=keys,
     )
     return outcome, keys
 

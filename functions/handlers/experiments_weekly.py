@@ -26,13 +26,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from aws_lambda_powertools import Logger
 
-from functions.adapters import glue_catalog, metrics, s3_tables
+from functions.adapters import metrics, s3_tables
 from functions.core import codes, experiment_definitions, metric_names, restatements, schemas
 from functions.core import definitions as business
 from functions.core.errors import ValidationError
 from functions.core.times import parse_event_time
 from functions.core.transform import experiments
 from functions.handlers.clients import client
+from functions.handlers.curated_tables import write_curated
 from functions.handlers.settings import Settings, settings
 
 SRM_METRIC: Final = metric_names.EXPERIMENTS_FAILING_SRM
@@ -89,7 +90,7 @@ def build_assignments(config: Settings, now: datetime, week: date) -> dict[str, 
     split = experiments.split_unknown_accounts(raw, known, received_at=now)
     _quarantine_unknown_accounts(config, split.quarantined)
     table = experiments.assignments_table(split.known)
-    keys = _write(config, schemas.EXPERIMENT_ASSIGNMENTS, table)
+    keys = write_curated(schemas.EXPERIMENT_ASSIGNMENTS, table, name=OUTPUT_NAME)
     answer = {
         "week": week.isoformat(),
         # raw_assignments = assignments + duplicate_assignments + unknown_account_assignments
@@ -137,11 +138,11 @@ def analyse(config: Settings, now: datetime, week: date) -> dict[str, Any]:
         threshold=config.srm_p_threshold,
     )
     previous = _published_unit_days(config, built.unit_daily)
-    daily_keys = _write(config, schemas.EXPERIMENT_UNIT_DAILY, built.unit_daily)
+    daily_keys = write_curated(schemas.EXPERIMENT_UNIT_DAILY, built.unit_daily, name=OUTPUT_NAME)
     removed = _remove_stale_days(config, assignments, daily_keys, week)
     restated = _restate(config, previous, built.unit_daily, now=now)
-    _write(config, schemas.EXPERIMENT_COVARIATES, built.covariates)
-    _write(config, schemas.EXPERIMENT_HEALTH_WEEKLY, health)
+    write_curated(schemas.EXPERIMENT_COVARIATES, built.covariates, name=OUTPUT_NAME)
+    write_curated(schemas.EXPERIMENT_HEALTH_WEEKLY, health, name=OUTPUT_NAME)
     rows = health.to_pylist()
     failing = [r["experiment_id"] for r in rows if r["srm_flag"]]
     metrics.put_count(
@@ -178,23 +179,6 @@ def _summary(row: dict[str, Any]) -> dict[str, Any]:
         "units_multiple_variants": row["units_multiple_variants"],
         "units_no_data": row["units_no_data"],
     }
-
-
-def _write(
-    config: Settings, table: schemas.Table, rows: Any, *, name: str = OUTPUT_NAME
-) -> list[str]:
-    """One file `name` per partition of `rows`, registered in Glue; the keys."""
-    keys = s3_tables.write_partitioned(
-        client("s3"), bucket=config.curated_bucket, table=table, rows=rows, name=name, kms=False
-    )
-    glue_catalog.register_keys(
-        client("glue"),
-        database=config.curated_database,
-        table=table,
-        bucket=config.curated_bucket,
-        keys=keys,
-    )
-    return keys
 
 
 def _quarantine_unknown_accounts(config: Settings, rows: pa.Table) -> None:
@@ -255,8 +239,7 @@ def _restate(config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: da
         )
     rows = pa.concat_tables(parts)
     if rows.num_rows:
-        _write(
-            config,
+        write_curated(
             schemas.RESTATEMENTS,
             rows,
             name=f"{schemas.EXPERIMENT_UNIT_DAILY.name}-{run_id}",

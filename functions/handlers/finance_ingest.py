@@ -43,15 +43,15 @@ def _ingest(config: Settings, source: str, landed: LandedFile, body: bytes) -> I
     name = finance_inputs.file_token(landed.key)
     target = config.buckets.for_table(spec.table)
     s3 = client("s3")
-    written = s3_tables.write_partitioned(
-        s3, bucket=target, table=spec.table, rows=outcome.accepted, name=name, kms=restricted
-    )
-    glue_catalog.register_keys(
+    written = glue_catalog.write_and_register(
+        s3,
         client("glue"),
+        bucket=target,
         database=config.database(spec.table),
         table=spec.table,
-        bucket=target,
-        keys=written,
+        rows=outcome.accepted,
+        name=name,
+        kms=restricted,
     )
     written += s3_tables.write_partitioned(
         s3,

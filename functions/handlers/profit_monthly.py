@@ -174,15 +174,15 @@ def _write(
     ]
     for table, rows in outputs:
         bucket = config.buckets.for_table(table)
-        keys = s3_tables.write_partitioned(
-            s3, bucket=bucket, table=table, rows=rows, name=OUTPUT_NAME, kms=table.restricted
-        )
-        glue_catalog.register_keys(
+        glue_catalog.write_and_register(
+            s3,
             client("glue"),
+            bucket=bucket,
             database=config.database(table),
             table=table,
-            bucket=bucket,
-            keys=keys,
+            rows=rows,
+            name=OUTPUT_NAME,
+            kms=table.restricted,
         )
     s3_tables.write_partitioned(
         s3,

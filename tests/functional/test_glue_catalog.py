@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import pyarrow as pa
 import pytest
 from botocore.exceptions import ClientError
 
@@ -99,3 +102,38 @@ def test_a_client_does_not_ask_again_for_partitions_it_registered(
     # then only the fresh client asked Glue, and nothing was created twice
     assert calls == ["BatchCreatePartition"]
     assert again == [0, 0]
+
+
+def test_written_partitions_are_registered_where_their_files_are(
+    emulator_server: EmulatorServer,
+) -> None:
+    # given a catalog table and a bucket, and rows of two days
+    table = schemas.PRODUCER_COUNTS
+    database = _table(emulator_server, table)
+    s3, glue = emulator_server.client("s3"), emulator_server.client("glue")
+    bucket = unique_name("bucket")
+    s3.create_bucket(Bucket=bucket)
+    rows = pa.table(
+        {
+            "producer_id": ["web", "web", "web"],
+            "minute": pa.array(
+                [datetime(2026, 9, d, 10, tzinfo=UTC) for d in (1, 1, 2)], pa.timestamp("us", "UTC")
+            ),
+            "sent": [3, 4, 5],
+            "spilled": [0, 0, 1],
+            "dt": ["2026-09-01", "2026-09-01", "2026-09-02"],
+        }
+    )
+    # when written and registered in one call
+    keys = glue_catalog.write_and_register(
+        s3, glue, bucket=bucket, database=database, table=table, rows=rows, name="f", kms=False
+    )
+    # then one file per day, and each day's partition points at the folder of its file
+    assert keys == [
+        f"{table.prefix}/dt=2026-09-01/f.parquet",
+        f"{table.prefix}/dt=2026-09-02/f.parquet",
+    ]
+    partitions = glue.get_partitions(DatabaseName=database, TableName=table.name)["Partitions"]
+    assert sorted((p["Values"][0], p["StorageDescriptor"]["Location"]) for p in partitions) == [
+        (day, f"s3://{bucket}/{table.prefix}/dt={day}/") for day in ("2026-09-01", "2026-09-02")
+    ]
