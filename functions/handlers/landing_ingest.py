@@ -52,13 +52,19 @@ def handler_for(kind: LandingInput, logger: Logger) -> Callable[[dict[str, Any],
     return handler
 
 
+def rejected_event(error: ValidationError, logger: Logger) -> dict[str, Any]:
+    """The answer to an S3 event that names no landed object: logged, not retried (the
+    same event would fail again)."""
+    logger.error("event rejected", extra={"reason": error.reason, "error": str(error)})
+    return {"status": "rejected", "reason": error.reason, "error": str(error)}
+
+
 def ingest(kind: LandingInput, event: dict[str, Any], logger: Logger) -> dict[str, Any]:
     config = settings()
     try:
         landed = parse_object_created(event)
     except ValidationError as exc:
-        logger.error("event rejected", extra={"reason": exc.reason, "error": str(exc)})
-        return {"status": "rejected", "reason": exc.reason, "error": str(exc)}
+        return rejected_event(exc, logger)
     source = kind.source_of(config, landed)
     if source is None:
         return {"status": "ignored", "key": landed.key}

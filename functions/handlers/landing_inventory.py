@@ -23,6 +23,7 @@ from functions.core.landing import (
     parse_object_created,
 )
 from functions.handlers.clients import client as _client
+from functions.handlers.landing_ingest import rejected_event
 from functions.handlers.settings import settings
 
 LANDED_METRIC = "LandedFiles"
@@ -37,8 +38,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         landed = parse_object_created(event)
     except ValidationError as exc:
-        logger.error("event rejected", extra={"reason": exc.reason, "error": str(exc)})
-        return {"status": "rejected", "reason": exc.reason, "error": str(exc)}
+        return rejected_event(exc, logger)
     classification = classify(config.bucket_roles.get(landed.bucket), landed.key)
     record = landing_record(landed, classification)
     dynamodb = _client("dynamodb")
