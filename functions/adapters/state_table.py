@@ -20,8 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters.aws_errors import classified, error_code
 from functions.core.engagement_state import DAY_PK, FRESHNESS_PK, FRESHNESS_SK, DayState, day_state
-from functions.core.ingest.account_events import Landed
-from functions.core.landing import freshness_key
+from functions.core.landing import Landed, freshness_key
 from functions.core.monitor import oncall, oncall_replay
 from functions.core.monitor.oncall import Ack
 from functions.core.report.executive_period import Period

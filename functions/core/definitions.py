@@ -76,10 +76,7 @@ PAYING_SUBSCRIBER_SQL: Final = "paid_cents > 0"
 
 # --- engagement ----------------------------------------------------------------------
 
-# A gap of more than this many minutes between a user's clicks starts a new session.
-DEFAULT_SESSION_GAP_MINUTES: Final = 30
-# A click whose event time is more than this many days before it was first sent is too late.
-DEFAULT_ALLOWED_LATENESS_DAYS: Final = 7
+# The session gap and the allowed lateness: functions.core.defaults.
 # WAU / MAU windows, in days ending the day (inclusive).
 WAU_DAYS: Final = 7
 MAU_DAYS: Final = 30

@@ -212,3 +212,11 @@ def landing_record(landed: LandedFile, classification: Classification) -> dict[s
 def freshness_key(source: str) -> dict[str, str]:
     """Where the newest landed_at of a source is kept."""
     return {"pk": f"{FRESHNESS_PK_PREFIX}{source}", "sk": FRESHNESS_SK}
+
+
+@dataclass(frozen=True)
+class Landed:
+    """What the state table remembers of an event_id: its content and first file."""
+
+    content_hash: str
+    source_key: str

@@ -21,6 +21,7 @@ from functions.adapters import metrics, s3_objects
 from functions.core.errors import ValidationError
 from functions.core.landing import LandedFile, parse_object_created
 from functions.handlers.clients import client
+from functions.handlers.s3_events import rejected_event
 from functions.handlers.settings import Settings, settings
 
 
@@ -50,13 +51,6 @@ def handler_for(kind: LandingInput, logger: Logger) -> Callable[[dict[str, Any],
         return ingest(kind, event, logger)
 
     return handler
-
-
-def rejected_event(error: ValidationError, logger: Logger) -> dict[str, Any]:
-    """The answer to an S3 event that names no landed object: logged, not retried (the
-    same event would fail again)."""
-    logger.error("event rejected", extra={"reason": error.reason, "error": str(error)})
-    return {"status": "rejected", "reason": error.reason, "error": str(error)}
 
 
 def ingest(kind: LandingInput, event: dict[str, Any], logger: Logger) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from functions.core.landing import (
     parse_object_created,
 )
 from functions.handlers.clients import client as _client
-from functions.handlers.landing_ingest import rejected_event
+from functions.handlers.s3_events import rejected_event
 from functions.handlers.settings import settings
 
 LANDED_METRIC = "LandedFiles"

@@ -15,26 +15,26 @@ from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Final
 
-from functions.core import definitions, env, schemas
+from functions.core import env, schemas
+from functions.core.backfills import ENGAGEMENT, GROWTH, PROFIT
+from functions.core.defaults import (
+    DEFAULT_ALLOWED_LATENESS_DAYS,
+    DEFAULT_MAX_CHECKS,
+    DEFAULT_PRE_PERIOD_DAYS,
+    DEFAULT_SESSION_GAP_MINUTES,
+    DEFAULT_WAIT_SECONDS,
+)
 from functions.core.errors import ConfigurationError
 from functions.core.landing import BucketRole
-from functions.core.report.executive_freshness import (
-    DEFAULT_MAX_CHECKS,
-    DEFAULT_WAIT_SECONDS,
-    ENGAGEMENT,
-    GROWTH,
-    PROFIT,
-)
 from functions.core.report.executive_period import MONTH, WEEK
-from functions.core.transform.experiments import DEFAULT_PRE_PERIOD_DAYS
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD
 from functions.core.transform.profit_review import DEFAULT_REVIEW_DAYS
 
 # Each default is defined beside the rule that uses it; this is the one table of them
 # by variable (infra/constructs start from the same constants).
 DEFAULTS: Final[Mapping[str, int | float]] = {
-    env.ALLOWED_LATENESS_DAYS: definitions.DEFAULT_ALLOWED_LATENESS_DAYS,
-    env.SESSION_GAP_MINUTES: definitions.DEFAULT_SESSION_GAP_MINUTES,
+    env.ALLOWED_LATENESS_DAYS: DEFAULT_ALLOWED_LATENESS_DAYS,
+    env.SESSION_GAP_MINUTES: DEFAULT_SESSION_GAP_MINUTES,
     env.PROFIT_REVIEW_DAYS: DEFAULT_REVIEW_DAYS,
     env.EXPERIMENT_SRM_P_THRESHOLD: DEFAULT_P_THRESHOLD,
     env.EXPERIMENT_PRE_PERIOD_DAYS: DEFAULT_PRE_PERIOD_DAYS,

@@ -30,7 +30,7 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from functions.core import env
-from functions.core.report.executive_freshness import DEFAULT_MAX_CHECKS, DEFAULT_WAIT_SECONDS
+from functions.core.defaults import DEFAULT_MAX_CHECKS, DEFAULT_WAIT_SECONDS
 from functions.core.schemas import Database
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform

@@ -25,10 +25,10 @@ from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from functions.core import env
+from functions.core.defaults import DEFAULT_PRE_PERIOD_DAYS
 from functions.core.errors import ConfigurationError
 from functions.core.landing import LANDING_PREFIXES, BucketRole
 from functions.core.schemas import Database
-from functions.core.transform.experiments import DEFAULT_PRE_PERIOD_DAYS
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD
 from infra.constructs.landing_rule import landing_files_rule
 from infra.constructs.pipeline_function import PipelineFunction

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from functions.core import env, schemas
+from functions.core.defaults import DEFAULT_MAX_CHECKS
 from functions.core.errors import ConfigurationError
-from functions.core.report.executive_freshness import DEFAULT_MAX_CHECKS
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD
 from functions.handlers.settings import DEFAULTS, Settings
 

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from functions.core import codes
+from functions.core import codes, times
 from functions.core.errors import ValidationError
 from functions.core.ingest import finance_inputs as fi
 from functions.core.parquet import parquet_bytes
@@ -227,8 +227,8 @@ def test_latest_invoice_row_wins_across_files() -> None:
 
 
 def test_previous_month() -> None:
-    assert profit.previous_month(datetime(2026, 1, 4).date()) == "2025-12"
-    assert profit.previous_month(datetime(2026, 10, 4).date()) == "2026-09"
+    assert times.previous_month(datetime(2026, 1, 4).date()) == "2025-12"
+    assert times.previous_month(datetime(2026, 10, 4).date()) == "2026-09"
 
 
 def test_run_request_takes_a_schedule_or_an_explicit_month_and_refuses_other_events() -> None:

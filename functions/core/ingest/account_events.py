@@ -57,6 +57,7 @@ from functions.core.codes import (
 )
 from functions.core.definitions import known_accounts
 from functions.core.ingest.strict_input import json_object_line
+from functions.core.landing import Landed
 from functions.core.lifecycle import Event
 
 PIPELINE: Final = schemas.Pipeline.GROWTH.value
@@ -138,14 +139,6 @@ class FileOutcome:
         for item in self.rejected:
             counts[item.reason] = counts.get(item.reason, 0) + 1
         return dict(sorted(counts.items()))
-
-
-@dataclass(frozen=True)
-class Landed:
-    """What the state table remembers of an event_id: its content and first file."""
-
-    content_hash: str
-    source_key: str
 
 
 def split_lines(body: bytes) -> list[bytes]:

@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any
 
 from functions.core import definitions
 from functions.core.backfills import ENGAGEMENT, GROWTH, PROFIT
@@ -29,11 +29,6 @@ from functions.core.codes import BACKFILL_REASON, DIRTY_PARTITIONS, UPSTREAM_STA
 from functions.core.engagement_state import DayState
 from functions.core.report.executive_period import MONTH, WEEK, Period
 from functions.core.times import format_seconds
-
-# The gate's bounds in AWS (a deployment may set others): the wait between checks, and
-# how many checks before it gives up and alerts on-call.
-DEFAULT_WAIT_SECONDS: Final = 900
-DEFAULT_MAX_CHECKS: Final = 8
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from functions.core import codes, definitions, quarantine, schemas
+from functions.core import codes, defaults, definitions, quarantine, schemas
 from functions.core.codes import CLICKS_SOURCE, NO_SEATS, STREAM_OUTAGE
 from functions.core.lifecycle import PAYING_STATUSES, STATUS_AFTER
 from functions.core.parquet import file_writer
@@ -299,7 +299,7 @@ def engagement_user_daily(
     clicks: Source,
     day: date,
     *,
-    gap_minutes: float = definitions.DEFAULT_SESSION_GAP_MINUTES,
+    gap_minutes: float = defaults.DEFAULT_SESSION_GAP_MINUTES,
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> pa.Table:
@@ -487,7 +487,7 @@ def engagement_day(
     clicks_path: str,
     known_accounts: Collection[str] | None = None,
     first_aggregated_at: datetime | None = None,
-    gap_minutes: float = definitions.DEFAULT_SESSION_GAP_MINUTES,
+    gap_minutes: float = defaults.DEFAULT_SESSION_GAP_MINUTES,
     filesystem: pafs.FileSystem | None = None,
     engine: Engine | None = None,
 ) -> DayResult:

@@ -41,11 +41,11 @@ import pyarrow.compute as pc
 from functions.core import codes, quarantine, schemas
 from functions.core import definitions as business
 from functions.core.codes import ASSIGNMENTS_SOURCE
+from functions.core.defaults import DEFAULT_PRE_PERIOD_DAYS
 from functions.core.experiment_definitions import Definition
 from functions.core.times import format_millis
 from functions.core.transform.experiments_stats import DEFAULT_P_THRESHOLD, srm_test
 
-DEFAULT_PRE_PERIOD_DAYS: Final = 14
 _EPOCH: Final = date(1970, 1, 1)
 _MS_PER_DAY: Final = 86_400_000
 _TYPES: Final = schemas.CLICK_EVENT_TYPES

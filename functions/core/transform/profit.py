@@ -33,6 +33,7 @@ from functions.core import codes, definitions, quarantine, schemas
 from functions.core.codes import NO_SUBSCRIBERS
 from functions.core.definitions import REVENUE_STATUSES
 from functions.core.errors import ValidationError
+from functions.core.times import previous_month
 
 # A month's key in landing paths and partitions.
 _MONTH_KEY_REGEX: Final = r"/([0-9]{4}-[0-9]{2})/[^/]+$"
@@ -98,12 +99,6 @@ def check_month(month: str) -> str:
     except ValueError as exc:
         raise ValidationError(f"month {month!r} is not YYYY-MM", reason="invalid_month") from exc
     return month
-
-
-def previous_month(day: date) -> str:
-    """The month closed before `day` (the monthly run computes it)."""
-    year, month = (day.year, day.month - 1) if day.month > 1 else (day.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
 
 
 SCHEDULED_EVENT_SOURCE: Final = "aws.events"

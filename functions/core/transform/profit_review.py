@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from functions.core.errors import ValidationError
-from functions.core.transform.profit import previous_month
+from functions.core.times import previous_month
 
 # Days after month end within which an accountant signs the month off (run book: "numbers
 # will be reviewed once a month"); the deployment may set another value.
