@@ -12,7 +12,6 @@ import contextlib
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,22 +24,17 @@ import pytest
 
 from pablo.local.context import local_client
 from pablo.local.deploy import assembly_dir, deploy
+from tests.support import free_port
 
 APP_SOURCE = Path(__file__).parent / "deploy_app"
 STACK = "DeployApp"
 BOOTSTRAPPED_STACK = "DeployAppBoot"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextlib.contextmanager
 def _moto_server(log_dir: Path) -> Iterator[str]:
     """A plain moto server in its own process (no emulator patches): what deploy must handle."""
-    port = _free_port()
+    port = free_port()
     log = (log_dir / "moto.log").open("wb")
     command = [sys.executable, "-m", "moto.server", "-H", "localhost", "-p", str(port)]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)

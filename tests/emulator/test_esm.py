@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import textwrap
 import zipfile
 from collections import Counter
@@ -19,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from pablo.local.clock import Clock
 from pablo.local.context import EmulatorContext
 from pablo.local.esm import KinesisEventSourcePoller
 from pablo.local.lambda_runtime import LambdaRuntime
+from tests.support import threaded_moto
 
 POISON = "poison"
 DRAIN_TIMEOUT = 120.0
@@ -69,30 +67,19 @@ class Rig:
     poller: KinesisEventSourcePoller
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="localhost", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://localhost:{port}"
-    ctx = EmulatorContext(endpoint, Clock())  # moto stamps arrivals with wall time here
-    runtime = LambdaRuntime(cache_dir=tmp_path / "code")
-    poller = KinesisEventSourcePoller(refresh_seconds=0.5, idle_seconds=0.2)
-    runtime.start(ctx)
-    poller.start(ctx)
-    try:
-        yield Rig(ctx, poller)
-    finally:
-        poller.stop()
-        runtime.stop()
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        server.stop()
+    with threaded_moto() as endpoint:
+        ctx = EmulatorContext(endpoint, Clock())  # moto stamps arrivals with wall time here
+        runtime = LambdaRuntime(cache_dir=tmp_path / "code")
+        poller = KinesisEventSourcePoller(refresh_seconds=0.5, idle_seconds=0.2)
+        runtime.start(ctx)
+        poller.start(ctx)
+        try:
+            yield Rig(ctx, poller)
+        finally:
+            poller.stop()
+            runtime.stop()
 
 
 def _zip(source: str) -> bytes:

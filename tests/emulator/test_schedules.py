@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import requests
-from moto.server import ThreadedMotoServer
 
 from pablo.local.clock import Clock
 from pablo.local.context import EmulatorContext
 from pablo.local.schedules import ScheduleRunner
+from tests.support import threaded_moto
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 ROLE_ARN = "arn:aws:iam::123456789012:role/scheduler"
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def emulator() -> Iterator[EmulatorContext]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="localhost", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://localhost:{port}"
-    try:
+    with threaded_moto() as endpoint:
         yield EmulatorContext(endpoint, Clock(START))
-    finally:
-        requests.post(f"{endpoint}/moto-api/reset", timeout=10)
-        server.stop()
 
 
 @pytest.fixture

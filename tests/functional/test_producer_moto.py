@@ -11,7 +11,6 @@ import argparse
 import base64
 import json
 import random
-import socket
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -21,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from moto.server import ThreadedMotoServer
 
 from functions.core import codes
 from functions.core.ingest import clicks
@@ -29,26 +27,16 @@ from pablo.commands import send_clicks
 from pablo.local.context import local_client
 from pablo.producer.click_producer import ClickProducer, VirtualTime
 from tests import click_corpus
+from tests.support import threaded_moto
 
 STREAM = "clicks"
 T0 = int(datetime(2026, 9, 10, 9, 0, tzinfo=UTC).timestamp() * 1000)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="localhost", port=port)
-    server.start()
-    try:
-        yield f"http://localhost:{port}"
-    finally:
-        server.stop()
+    with threaded_moto() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

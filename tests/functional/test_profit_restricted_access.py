@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from functions.adapters import s3_tables
 from functions.core import schemas
 from functions.core.transform import profit
 from pablo.local.cfn_resolve import StackFacts, resolve
+from tests.support import free_port
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -59,13 +59,6 @@ class Lake:
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -80,7 +73,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
     env = {**os.environ, "AWS_DEFAULT_REGION": REGION}
     env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)  # setup runs unauthenticated
