@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import sqlglot
 
 from functions.core import schemas
 from functions.core.transform import engagement, engagement_sql
@@ -200,4 +201,22 @@ def test_the_athena_sql_gives_the_duckdb_paths_rows_and_counts(lake: Path, tmp_p
     duck_daily = engagement.engagement_daily(expected.user_daily, DAY, outages=outage)
     assert _rows(daily, schemas.ENGAGEMENT_DAILY, ["account_id"]) == _rows(
         duck_daily, schemas.ENGAGEMENT_DAILY, ["account_id"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("generated", "source"),
+    [
+        ("USER_DAILY_ATHENA", engagement._user_daily_sql("source_rows", "event_ms")),
+        ("DAILY_ATHENA", engagement._DAILY_SQL),
+    ],
+)
+def test_the_athena_templates_are_the_duckdb_paths_sql_transpiled(
+    generated: str, source: str
+) -> None:
+    # Given the DuckDB path's SQL, transpiled now as the template was
+    fresh = sqlglot.transpile(source, read="duckdb", write="athena")[0]
+    # Then the template the function runs is that text: one definition for both engines
+    assert getattr(engagement_sql, generated) == fresh, (
+        f"engagement.py's SQL changed: set engagement_sql.{generated} to {fresh!r}"
     )

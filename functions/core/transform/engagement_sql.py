@@ -3,8 +3,9 @@ the daily Lambda (docs/scaling.md). Pure: builds statements, runs nothing.
 
 The same definitions as `engagement.py` (docs/metrics.md, Engagement), and the same SQL where
 the two engines can share it: the per-user sessions and counts and the per-account day are
-`engagement.py`'s own DuckDB SQL, transpiled to Trino by sqlglot with its parameters bound
-as literals, so a change of either definition changes both paths. Compaction cannot be
+`engagement.py`'s own DuckDB SQL transpiled to Trino by sqlglot (kept here as generated
+text, checked against the DuckDB SQL by a test), its parameters bound as literals at run
+time. Compaction cannot be
 shared: the DuckDB path's is a hash-bucketed pipeline through local scratch files, built for
 bounded memory in one function; here it is one window over the day's raw rows, which Athena
 distributes. It keeps the same copy (earliest arrival; ties by shard, sequence number, then
@@ -28,10 +29,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-import sqlglot
-
 from functions.core import codes, definitions
-from functions.core.transform import engagement
 
 _MS_PER_DAY: Final = 86_400_000
 # The kept copy of an event: the ordering of `engagement._copies_sql`'s window.
@@ -152,34 +150,58 @@ ORDER BY 1
 """
 
 
+# The DuckDB path's own SQL (engagement._user_daily_sql over a relation `source_rows`, with
+# its `$start`, `$end`, `$gap_ms`; engagement._DAILY_SQL), transpiled to Athena's dialect by
+# sqlglot: generated text, so the function needs no transpiler at run time, and checked
+# against a fresh transpilation by tests/unit/test_engagement_sql.py (which prints the new
+# text when the DuckDB SQL changed): one definition for both engines.
+USER_DAILY_ATHENA: Final = (
+    "WITH c AS (SELECT account_id, user_id, event_type, event_id, event_ms AS t FROM "
+    "source_rows WHERE event_ms >= :start AND event_ms < :end), gaps AS (SELECT account_id,"
+    " user_id, event_type, t, t - LAG(t) OVER (PARTITION BY account_id, user_id ORDER BY t)"
+    " AS since FROM c) SELECT account_id, user_id, COUNT(*) FILTER(WHERE since IS NULL OR "
+    "since > :gap_ms) AS sessions, CAST((MAX(t) - MIN(t) - COALESCE(SUM(since) FILTER(WHERE"
+    " since > :gap_ms), 0)) AS DOUBLE) / 1000.0 AS session_seconds, COUNT(*) AS clicks, "
+    "COUNT(*) FILTER(WHERE event_type = 'page_view') AS clicks_page_view, COUNT(*) "
+    "FILTER(WHERE event_type = 'click') AS clicks_click, COUNT(*) FILTER(WHERE event_type ="
+    " 'search') AS clicks_search, COUNT(*) FILTER(WHERE event_type = 'export') AS "
+    "clicks_export, COUNT(*) FILTER(WHERE event_type = 'share') AS clicks_share, COUNT(*) "
+    "FILTER(WHERE event_type = 'login') AS clicks_login FROM gaps GROUP BY account_id, "
+    "user_id ORDER BY account_id, user_id"
+)
+DAILY_ATHENA: Final = (
+    "SELECT account_id, COUNT(*) FILTER(WHERE clicks > 0) AS active_users, SUM(sessions) AS"
+    " sessions, CAST(SUM(session_seconds) AS DOUBLE) / 3600.0 AS session_hours, SUM(clicks)"
+    " AS clicks, SUM(clicks_page_view) AS clicks_page_view, SUM(clicks_click) AS "
+    "clicks_click, SUM(clicks_search) AS clicks_search, SUM(clicks_export) AS "
+    "clicks_export, SUM(clicks_share) AS clicks_share, SUM(clicks_login) AS clicks_login "
+    "FROM user_daily GROUP BY account_id ORDER BY account_id"
+)
+
+
 def _bind(sql: str, values: dict[str, int]) -> str:
     for name, value in sorted(values.items(), key=lambda kv: -len(kv[0])):
-        sql = sql.replace(f"${name}", str(int(value)))
+        sql = sql.replace(f":{name}", str(int(value)))
     return sql
 
 
-def _athena(duckdb_sql: str) -> str:
-    return sqlglot.transpile(duckdb_sql, read="duckdb", write="athena")[0]
-
-
 def user_daily_sql(kept: Relation, day: date, *, gap_minutes: float) -> str:
-    """ENGAGEMENT_USER_DAILY file columns from the known kept rows: the DuckDB path's own
-    sessions SQL (engagement._user_daily_sql), transpiled."""
+    """ENGAGEMENT_USER_DAILY file columns from the known kept rows (USER_DAILY_ATHENA)."""
     start, end = day_ms(day)
-    known = f"(SELECT * FROM {kept} WHERE known)"
-    sql = engagement._user_daily_sql(known, "event_ms")
-    return _athena(_bind(sql, {"start": start, "end": end, "gap_ms": round(gap_minutes * 60_000)}))
+    known = f"FROM (SELECT * FROM {kept} WHERE known) AS source_rows"
+    sql = USER_DAILY_ATHENA.replace("FROM source_rows", known)
+    return _bind(sql, {"start": start, "end": end, "gap_ms": round(gap_minutes * 60_000)})
 
 
 def engagement_daily_sql(user_daily: Relation, *, complete: bool) -> str:
-    """ENGAGEMENT_DAILY file columns from the day's user rows (engagement._DAILY_SQL,
-    transpiled), with the day's completeness (a stream outage overlaps it: incomplete)."""
-    daily = engagement._DAILY_SQL.replace("FROM user_daily", f"FROM {user_daily}")
+    """ENGAGEMENT_DAILY file columns from the day's user rows (DAILY_ATHENA), with the
+    day's completeness (a stream outage overlaps it: incomplete)."""
+    daily = DAILY_ATHENA.replace("FROM user_daily", f"FROM {user_daily}")
     reason = "CAST(NULL AS varchar)" if complete else _sql_string(codes.STREAM_OUTAGE)
     flag = "true" if complete else "false"
     return (
         f"SELECT d.*, {flag} AS complete, {reason} AS complete_reason "
-        f"FROM ({_athena(daily)}) AS d ORDER BY account_id"
+        f"FROM ({daily}) AS d ORDER BY account_id"
     )
 
 
