@@ -32,6 +32,7 @@ from moto.logs.responses import LogsResponse
 from moto.sns.responses import SNSResponse
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from pablo.local.moto_patches import athena
 from pablo.local.moto_patches.registry import Patch, Replacement
 
 # (role name, IAM action, resource, allowed): told every decision on a role's request
@@ -203,9 +204,17 @@ def _lambda_resource(response: Any) -> str:
 
 
 def _athena_resource(response: Any) -> str:
-    """The workgroup a request names (StartQueryExecution, GetWorkGroup, ...). A request by
-    query id is judged against `*`: the emulator does not look up the query's workgroup."""
+    """The workgroup a request names (StartQueryExecution, GetWorkGroup, ...), or the one
+    its queries ran in (GetQueryExecution, BatchGetQueryExecution, GetQueryResults, ...:
+    athena.QUERY_WORKGROUPS); `*` for a query the emulator did not start, or queries of
+    several workgroups in one batch."""
     name = _param(response, "WorkGroup") or _param(response, "Name")
+    if not name:
+        ids = _json_body(response).get("QueryExecutionIds") or [
+            _param(response, "QueryExecutionId")
+        ]
+        found = {athena.QUERY_WORKGROUPS.get(str(i)) for i in ids if i}
+        name = found.pop() if len(found) == 1 else None
     if not name:
         return "*"
     return f"arn:aws:athena:{response.region}:{response.current_account}:workgroup/{name}"
