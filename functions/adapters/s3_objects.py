@@ -69,6 +69,17 @@ def list_etags(
     return dict(sorted(found.items()))
 
 
+def total_size(s3: Any, *, bucket: str, prefix: str) -> int:
+    """The bytes of every object under `prefix`, from the listing alone (nothing is read)."""
+    total = 0
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            total += sum(int(obj["Size"]) for obj in page.get("Contents", []))
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
+    return total
+
+
 def read_object(s3: Any, *, bucket: str, key: str, etag: str | None = None) -> bytes:
     """The object's body; from this container's cache when `etag` (from a listing) is known."""
     if etag is not None:
