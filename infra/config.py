@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from functions.core.defaults import DEFAULT_ATHENA_MIN_RAW_BYTES, DEFAULT_ATHENA_POLL_SECONDS
 from functions.core.errors import ConfigurationError
 from functions.core.schemas import Database
 
@@ -32,6 +33,10 @@ STACK_NAME = "PabloPipelines"
 # read everything but finance data; finance reads finance data too.
 ANALYSTS_WORKGROUP = "analysts"
 FINANCE_WORKGROUP = "finance"
+# The pipelines' own queries (the daily engagement workflow's Athena path): not a person's,
+# so their results and cost are apart from the analysts'.
+PIPELINES_WORKGROUP = "pipelines"
+WORKGROUPS = (ANALYSTS_WORKGROUP, FINANCE_WORKGROUP, PIPELINES_WORKGROUP)
 
 
 def resource_name(name_prefix: str, purpose: str) -> str:
@@ -126,6 +131,11 @@ class PipelineConfig:
     # carry absolute links. Empty: links relative to the repository root.
     runbook_base_url: str = ""
     oncall_subscriptions: OnCallSubscriptions = OnCallSubscriptions()
+    # The daily engagement engine choice: a day of at least this many landed raw_clicks
+    # bytes runs on Athena (functions/core/defaults.py says why bytes and why this size).
+    athena_min_raw_bytes: int = DEFAULT_ATHENA_MIN_RAW_BYTES
+    # Seconds between the workflow's checks of a running Athena step.
+    athena_poll_seconds: int = DEFAULT_ATHENA_POLL_SECONDS
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -155,9 +165,9 @@ class PipelineConfig:
         return {db.value: self.glue_database_name(db) for db in Database}
 
     def workgroup_name(self, workgroup: str) -> str:
-        """A workgroup's short name (analysts, finance) as deployed; any other name (already
-        a deployed one) as given."""
-        if workgroup in (ANALYSTS_WORKGROUP, FINANCE_WORKGROUP):
+        """A workgroup's short name (analysts, finance, pipelines) as deployed; any other name
+        (already a deployed one) as given."""
+        if workgroup in WORKGROUPS:
             return self.resource_name(workgroup)
         return workgroup
 
@@ -196,6 +206,8 @@ def _problems(config: PipelineConfig) -> list[str]:
         "athena_results_days",
         "quarantine_retention_days",
         "access_log_retention_days",
+        "athena_min_raw_bytes",
+        "athena_poll_seconds",
     ):
         if getattr(config, name) <= 0:
             problems.append(f"{name} must be positive")
@@ -256,7 +268,13 @@ def config_from_dict(env_name: str, raw: dict[str, Any]) -> PipelineConfig:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigurationError(f"environments.{env_name}: unknown keys {unknown}")
-    optional = {"file_assets_bucket", "runbook_base_url", "oncall_subscriptions"}
+    optional = {
+        "file_assets_bucket",
+        "runbook_base_url",
+        "oncall_subscriptions",
+        "athena_min_raw_bytes",
+        "athena_poll_seconds",
+    }
     missing = sorted(known - optional - set(raw))
     if missing:
         raise ConfigurationError(f"environments.{env_name}: missing keys {missing}")

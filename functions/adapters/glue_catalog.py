@@ -1,5 +1,8 @@
 """Glue partitions of the registry's tables: registered after their Parquet is written, so
-Athena sees a partition as soon as it exists (tables using partition projection need none)."""
+Athena sees a partition as soon as it exists (tables using partition projection need none);
+published (moved to a new location in one call) by the writers that write each version of a
+partition under a prefix of its own; and the working tables of the pipelines' Athena
+queries dropped."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.adapters import s3_tables
-from functions.adapters.aws_errors import classified
+from functions.adapters.aws_errors import classified, error_code
 from functions.core import schemas
 from functions.core.errors import TransientError
 
@@ -22,6 +25,19 @@ _BATCH: Final = 100  # BatchCreatePartition's limit
 def partition_location(bucket: str, table: schemas.Table, values: Sequence[str]) -> str:
     keys = "/".join(f"{k}={v}" for k, v in zip(table.partition_names, values, strict=True))
     return f"s3://{bucket}/{table.prefix}/{keys}/"
+
+
+def _partition_input(table: schemas.Table, values: Sequence[str], location: str) -> dict[str, Any]:
+    return {
+        "Values": list(values),
+        "StorageDescriptor": {
+            "Columns": [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()],
+            "Location": location,
+            "InputFormat": f"{_HIVE_PARQUET}.MapredParquetInputFormat",
+            "OutputFormat": f"{_HIVE_PARQUET}.MapredParquetOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": f"{_HIVE_PARQUET}.serde.ParquetHiveSerDe"},
+        },
+    }
 
 
 # Partitions each Glue client has registered or found existing, so a warm Lambda that
@@ -45,25 +61,10 @@ def register_partitions(
     left as it is. Returns how many were created."""
     known = _KNOWN.setdefault(glue, {}).setdefault((database, table.name), set())
     wanted = sorted({tuple(v) for v in values} - known)
-    columns = [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()]
     created = 0
     for start in range(0, len(wanted), _BATCH):
         chunk = wanted[start : start + _BATCH]
-        inputs = [
-            {
-                "Values": list(v),
-                "StorageDescriptor": {
-                    "Columns": columns,
-                    "Location": partition_location(bucket, table, v),
-                    "InputFormat": f"{_HIVE_PARQUET}.MapredParquetInputFormat",
-                    "OutputFormat": f"{_HIVE_PARQUET}.MapredParquetOutputFormat",
-                    "SerdeInfo": {
-                        "SerializationLibrary": f"{_HIVE_PARQUET}.serde.ParquetHiveSerDe"
-                    },
-                },
-            }
-            for v in chunk
-        ]
+        inputs = [_partition_input(table, v, partition_location(bucket, table, v)) for v in chunk]
         try:
             answer = glue.batch_create_partition(
                 DatabaseName=database, TableName=table.name, PartitionInputList=inputs
@@ -111,3 +112,61 @@ def write_and_register(
     )
     register_keys(glue, database=database, table=table, bucket=bucket, keys=keys)
     return keys
+
+
+def partition_location_of(
+    glue: Any, *, database: str, table: schemas.Table, values: Sequence[str]
+) -> str | None:
+    """Where the partition is published (its Location), None if Glue has no such partition."""
+    try:
+        answer = glue.get_partition(
+            DatabaseName=database, TableName=table.name, PartitionValues=list(values)
+        )
+    except ClientError as exc:
+        if error_code(exc) == "EntityNotFoundException":
+            return None
+        raise classified(exc, f"glue partition {values} of {database}.{table.name}") from exc
+    except BotoCoreError as exc:
+        raise classified(exc, f"glue partition {values} of {database}.{table.name}") from exc
+    return str(answer["Partition"]["StorageDescriptor"]["Location"])
+
+
+def publish_partition(
+    glue: Any, *, database: str, table: schemas.Table, values: Sequence[str], location: str
+) -> str | None:
+    """Point the partition at `location` (`s3://bucket/prefix/`, where a new version of it
+    was written): one UpdatePartition, so Athena reads the old version or the new one, never
+    a mix; the partition is created if Glue has none. The location it had before (None if
+    it had none), so the caller can delete that version once nothing reads it."""
+    previous = partition_location_of(glue, database=database, table=table, values=values)
+    wanted = _partition_input(table, values, location)
+    try:
+        if previous is None:
+            glue.create_partition(
+                DatabaseName=database, TableName=table.name, PartitionInput=wanted
+            )
+        else:
+            glue.update_partition(
+                DatabaseName=database,
+                TableName=table.name,
+                PartitionValueList=list(values),
+                PartitionInput=wanted,
+            )
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"publish {values} of {database}.{table.name}") from exc
+    _KNOWN.setdefault(glue, {}).setdefault((database, table.name), set()).add(tuple(values))
+    return previous
+
+
+def drop_table(glue: Any, *, database: str, name: str) -> bool:
+    """Delete a table's Glue entry (its files stay: an external table's data is not Glue's);
+    False if there was none."""
+    try:
+        glue.delete_table(DatabaseName=database, Name=name)
+    except ClientError as exc:
+        if error_code(exc) == "EntityNotFoundException":
+            return False
+        raise classified(exc, f"drop {database}.{name}") from exc
+    except BotoCoreError as exc:
+        raise classified(exc, f"drop {database}.{name}") from exc
+    return True

@@ -19,3 +19,14 @@ DEFAULT_PRE_PERIOD_DAYS: Final = 14
 # checks before it gives up and alerts on-call.
 DEFAULT_WAIT_SECONDS: Final = 900
 DEFAULT_MAX_CHECKS: Final = 8
+# The daily engagement workflow computes a day on Athena instead of DuckDB in its Lambda
+# when the day's landed raw_clicks Parquet is at least this many bytes. Bytes, because the
+# workflow learns them from one listing of the day's objects (no file is read) and because
+# the Lambda's limits (memory, its /tmp, 15 minutes) scale with the bytes it downloads
+# and scans. 1 GiB is about 16M clicks at ~65 bytes a landed click: a third of the 50M
+# (3.2 GB) at which the DuckDB path nears the Lambda's 15 minutes and its /tmp peak
+# (bench/README.md), so a day that doubles overnight still fits the path it was sized for.
+DEFAULT_ATHENA_MIN_RAW_BYTES: Final = 1024**3
+# Seconds between two checks of a running Athena step (a Wait state of the workflow, which
+# costs nothing while it waits, unlike a Lambda polling).
+DEFAULT_ATHENA_POLL_SECONDS: Final = 10

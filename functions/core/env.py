@@ -34,6 +34,11 @@ GROWTH_WORKFLOW_ARN: Final = "PABLO_GROWTH_WORKFLOW_ARN"
 PROFIT_WORKFLOW_ARN: Final = "PABLO_PROFIT_WORKFLOW_ARN"
 FRESHNESS_WAIT_SECONDS: Final = "PABLO_FRESHNESS_WAIT_SECONDS"
 FRESHNESS_MAX_CHECKS: Final = "PABLO_FRESHNESS_MAX_CHECKS"
+# The Athena workgroup the pipelines' own queries run in (not an analyst's), the landed bytes
+# from which a day goes to Athena, and the seconds between checks of a running query.
+ATHENA_WORKGROUP: Final = "PABLO_ATHENA_WORKGROUP"
+ATHENA_MIN_RAW_BYTES: Final = "PABLO_ATHENA_MIN_RAW_BYTES"
+ATHENA_POLL_SECONDS: Final = "PABLO_ATHENA_POLL_SECONDS"
 # Chaos drills (docs/runbooks/executive.md): JSON {step: {"error": ..., "times": n}}; unset
 # in normal operation.
 FAULT_INJECTION: Final = "PABLO_FAULT_INJECTION"

@@ -19,6 +19,8 @@ from functions.core import env, schemas
 from functions.core.backfills import ENGAGEMENT, GROWTH, PROFIT
 from functions.core.defaults import (
     DEFAULT_ALLOWED_LATENESS_DAYS,
+    DEFAULT_ATHENA_MIN_RAW_BYTES,
+    DEFAULT_ATHENA_POLL_SECONDS,
     DEFAULT_MAX_CHECKS,
     DEFAULT_PRE_PERIOD_DAYS,
     DEFAULT_SESSION_GAP_MINUTES,
@@ -40,6 +42,8 @@ DEFAULTS: Final[Mapping[str, int | float]] = {
     env.EXPERIMENT_PRE_PERIOD_DAYS: DEFAULT_PRE_PERIOD_DAYS,
     env.FRESHNESS_WAIT_SECONDS: DEFAULT_WAIT_SECONDS,
     env.FRESHNESS_MAX_CHECKS: DEFAULT_MAX_CHECKS,
+    env.ATHENA_MIN_RAW_BYTES: DEFAULT_ATHENA_MIN_RAW_BYTES,
+    env.ATHENA_POLL_SECONDS: DEFAULT_ATHENA_POLL_SECONDS,
 }
 # The state machine a workflow ARN variable names, by executive grain and by upstream.
 EXECUTIVE_WORKFLOW_ENV: Final = {
@@ -205,6 +209,20 @@ class Settings:
     @cached_property
     def freshness_max_checks(self) -> int:
         return _int(env.FRESHNESS_MAX_CHECKS)
+
+    @cached_property
+    def athena_workgroup(self) -> str:
+        """The workgroup the pipelines' own Athena queries run in."""
+        return required(env.ATHENA_WORKGROUP)
+
+    @cached_property
+    def athena_min_raw_bytes(self) -> int:
+        """A day whose landed raw clicks reach this many bytes is computed on Athena."""
+        return _int(env.ATHENA_MIN_RAW_BYTES)
+
+    @cached_property
+    def athena_poll_seconds(self) -> int:
+        return _int(env.ATHENA_POLL_SECONDS)
 
     def executive_workflow(self, grain: str) -> str:
         """The ARN of the executive workflow of `grain`."""

@@ -1,4 +1,5 @@
-"""Athena workgroups: analysts and finance, with enforced, encrypted result locations."""
+"""Athena workgroups: analysts, finance and the pipelines' own, each with an enforced,
+encrypted result location under its own prefix of the results bucket."""
 
 from __future__ import annotations
 
@@ -8,10 +9,16 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from infra.config import ANALYSTS_WORKGROUP, FINANCE_WORKGROUP, PipelineConfig
+from infra.config import (
+    ANALYSTS_WORKGROUP,
+    FINANCE_WORKGROUP,
+    PIPELINES_WORKGROUP,
+    PipelineConfig,
+)
 
 ANALYSTS = ANALYSTS_WORKGROUP
 FINANCE = FINANCE_WORKGROUP
+PIPELINES = PIPELINES_WORKGROUP
 # Guards against a runaway scan: 100 GB per query is far above any report here.
 BYTES_SCANNED_CUTOFF = 100 * 1024**3
 
@@ -28,7 +35,8 @@ def results_location(bucket_name: str, workgroup: str) -> str:
 
 
 class AthenaWorkgroups(Construct):
-    """Attributes: `analysts`, `finance` (CfnWorkGroup), `names` (short name -> name)."""
+    """Attributes: `analysts`, `finance`, `pipelines` (CfnWorkGroup), `names` (short name ->
+    name)."""
 
     def __init__(
         self,
@@ -45,6 +53,7 @@ class AthenaWorkgroups(Construct):
         self.names = {
             ANALYSTS: config.workgroup_name(ANALYSTS),
             FINANCE: config.workgroup_name(FINANCE),
+            PIPELINES: config.workgroup_name(PIPELINES),
         }
         self._results_bucket_name = results_bucket_name
         removal = RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY
@@ -56,7 +65,12 @@ class AthenaWorkgroups(Construct):
         self.finance = self._workgroup(
             "Finance", FINANCE, results_bucket, finance_key, "Finance queries (restricted)"
         )
-        for workgroup in (self.analysts, self.finance):
+        # The daily engagement workflow's queries (functions/handlers/engagement_athena.py):
+        # engagement data only, so the data key, as the analysts'.
+        self.pipelines = self._workgroup(
+            "Pipelines", PIPELINES, results_bucket, data_key, "The pipelines' own queries"
+        )
+        for workgroup in (self.analysts, self.finance, self.pipelines):
             workgroup.apply_removal_policy(removal)
             workgroup.node.add_dependency(results_bucket)
 

@@ -20,7 +20,7 @@ from functions.core.schemas import TABLES, Database, Table
 from infra.config import PipelineConfig
 from infra.constructs.access import AccessRoles
 from infra.constructs.alerting import OnCallAlerting
-from infra.constructs.athena import ANALYSTS, FINANCE, AthenaWorkgroups
+from infra.constructs.athena import ANALYSTS, FINANCE, PIPELINES, AthenaWorkgroups
 from infra.constructs.catalog import GlueCatalog
 from infra.constructs.keys import EncryptionKeys
 from infra.constructs.lambda_assets import LambdaAssets, dependencies_layer
@@ -156,6 +156,7 @@ class Platform(Construct):
             "FinanceKeyArn": (self.keys.finance.key_arn, "KMS key of finance data"),
             "AnalystsWorkgroupName": (self.workgroups.names[ANALYSTS], "Athena workgroup"),
             "FinanceWorkgroupName": (self.workgroups.names[FINANCE], "Athena workgroup"),
+            "PipelinesWorkgroupName": (self.workgroups.names[PIPELINES], "Athena workgroup"),
             "AnalystRoleArn": (self.roles.analyst.role_arn, "Analyst role"),
             "FinanceRoleArn": (self.roles.finance.role_arn, "Finance role"),
             "OnCallRoleArn": (self.roles.oncall.role_arn, "On-call role"),

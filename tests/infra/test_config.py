@@ -32,6 +32,25 @@ def test_local_and_prod_load_with_the_run_book_thresholds():
     assert load_config("prod").retain_data is True
 
 
+def test_the_engagement_engine_threshold_defaults_to_the_one_rule_and_can_be_set():
+    # given prod, which names no threshold, and local, which polls Athena every second
+    from functions.core.defaults import (  # noqa: PLC0415
+        DEFAULT_ATHENA_MIN_RAW_BYTES,
+        DEFAULT_ATHENA_POLL_SECONDS,
+    )
+
+    prod, local = load_config("prod"), load_config("local")
+    assert (prod.athena_min_raw_bytes, prod.athena_poll_seconds) == (
+        DEFAULT_ATHENA_MIN_RAW_BYTES,
+        DEFAULT_ATHENA_POLL_SECONDS,
+    )
+    assert local.athena_poll_seconds == 1
+    # when an environment sets the threshold, then that is the value deployed
+    block = {**_local_block(), "athena_min_raw_bytes": 5_000_000}
+    assert config_from_dict("local", block).athena_min_raw_bytes == 5_000_000
+    assert load_config("local").workgroup_name("pipelines") == "pablo-local-pipelines"
+
+
 def test_default_environment_is_local():
     context = read_cdk_json_context()
     context.pop("env", None)
@@ -75,6 +94,8 @@ def test_unknown_environment_names_the_known_ones():
         ({"allowed_lateness_days": "7"}, "allowed_lateness_days must be int"),
         ({"allowed_lateness_days": True}, "allowed_lateness_days must be int"),
         ({"retain_data": "yes"}, "retain_data must be bool"),
+        ({"athena_min_raw_bytes": 0}, "athena_min_raw_bytes must be positive"),
+        ({"athena_poll_seconds": -1}, "athena_poll_seconds must be positive"),
         ({"surprise": 1}, r"unknown keys \['surprise'\]"),
     ],
 )

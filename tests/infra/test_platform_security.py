@@ -150,8 +150,10 @@ def test_workgroups_enforce_encrypted_results_under_separate_prefixes(synthesize
         assert result["OutputLocation"].startswith(f"s3://{results_bucket}/")
         locations.add(result["OutputLocation"])
     names = {w["Properties"]["Name"] for w in workgroups.values()}
-    assert names == {synthesized.config.resource_name(n) for n in ("analysts", "finance")}
-    assert len(locations) == 2, "each workgroup writes under its own prefix"
+    assert names == {
+        synthesized.config.resource_name(n) for n in ("analysts", "finance", "pipelines")
+    }
+    assert len(locations) == 3, "each workgroup writes under its own prefix"
 
 
 def test_oncall_topic_is_encrypted_and_ssl_only(synthesized):
@@ -292,6 +294,7 @@ def test_oncall_reads_alarms_acknowledges_in_state_table_and_sets_alarm_actions(
         "OpsDatabaseName",
         "AnalystsWorkgroupName",
         "FinanceWorkgroupName",
+        "PipelinesWorkgroupName",
         "AnalystRoleArn",
         "FinanceRoleArn",
         "OnCallRoleArn",
