@@ -72,7 +72,9 @@ ATHENA_PARTITIONS = (
 )
 ATHENA_INTEGRATION = (
     "Step Functions' optimised Athena integration (arn:aws:states:::athena:...) is passed "
-    "through as a plain request-response call; the .sync pattern is not run"
+    "through as a plain request-response call; the .sync pattern is not run, and the "
+    "timestamps of its answers stay Python datetimes: kept in the state, they fail "
+    "DescribeExecution (AWS gives JSON), so select only the fields needed"
 )
 
 # Notes that hold for every resource of a type, whatever its properties.

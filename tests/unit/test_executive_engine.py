@@ -29,14 +29,22 @@ def test_a_month_goes_to_athena_from_the_threshold_and_a_week_never() -> None:
 
 def test_each_execution_writes_its_own_prefix_and_work_table() -> None:
     # given the first run of a month and its re-run
-    first = engine.join_totals_prefix(MONTH, "monthly-2026-09")
-    rerun = engine.join_totals_prefix(MONTH, "monthly-2026-09-rerun-1")
+    started = "2026-10-05T07:00:00.000Z"
+    versions = [
+        engine.run_version("monthly-2026-09", started),
+        engine.run_version("monthly-2026-09-rerun-1", started),
+        engine.run_version("monthly-2026-09", "2027-01-05T07:00:00.000Z"),  # the name reused
+    ]
+    prefixes = [engine.join_totals_prefix(MONTH, v) for v in versions]
     # then each has a prefix of its own inside the period's partition, and a Glue-safe table
-    assert first == "curated/exec_join_totals/grain=month/period=2026-09/monthly_2026_09/"
-    assert rerun.startswith("curated/exec_join_totals/grain=month/period=2026-09/")
-    assert rerun != first
-    names = {engine.work_table_name(MONTH, v) for v in ("monthly-2026-09", "monthly-2026-09-r")}
-    assert len(names) == 2
+    assert len(set(prefixes)) == 3
+    assert all(
+        p.startswith("curated/exec_join_totals/grain=month/period=2026-09/monthly_2026_09")
+        for p in prefixes
+    )
+    assert engine.run_version("monthly-2026-09", started) == versions[0]  # a retried step
+    names = {engine.work_table_name(MONTH, v) for v in versions}
+    assert len(names) == 3
     assert all(n.startswith("exec_join_totals_work_") and n.islower() for n in names)
 
 

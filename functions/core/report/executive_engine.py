@@ -49,15 +49,22 @@ def engine_for(period: Period, *, input_bytes: int, athena_min_bytes: int) -> st
     return DUCKDB
 
 
+def run_version(execution: str, started: str) -> str:
+    """The version a run writes: its execution's name (new for each re-run and restatement)
+    and a digest of its start, so two executions of the same name (on the two machines of a
+    test, or after Step Functions forgets a name) never share a prefix."""
+    digest = hashlib.sha256(f"{execution}@{started}".encode()).hexdigest()[:8]
+    return f"{_safe(execution)}_{digest}"
+
+
 def join_totals_prefix(period: Period, version: str) -> str:
-    """Where one run's join totals go: a prefix of its own inside the period's partition
-    (`version` is the execution's name, new for every re-run)."""
-    return f"{JOIN_TOTALS.prefix}/grain={period.grain}/period={period.name}/{_safe(version)}/"
+    """Where one run's join totals go: a prefix of its own inside the period's partition."""
+    return f"{JOIN_TOTALS.prefix}/grain={period.grain}/period={period.name}/{version}/"
 
 
 def work_table_name(period: Period, version: str) -> str:
     """The Glue table the CREATE TABLE AS makes (dropped once its files are read); unique
-    per execution, so a failed run's leftover never blocks a re-run."""
+    per run version, so a failed run's leftover never blocks a re-run."""
     digest = hashlib.sha256(f"{period.grain}/{period.name}/{version}".encode()).hexdigest()
     return f"{JOIN_TOTALS.name}_work_{digest[:16]}"
 
