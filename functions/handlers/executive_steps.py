@@ -54,7 +54,9 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     curated = config.curated_bucket
     period = run.period
     _note_versions(s3, curated, period, backfills.ENGAGEMENT, profit_record=None)
-    daily = s3_tables.read_days(
+    # Read a day at a time as DuckDB aggregates: memory holds a day and one row per
+    # account, not the period's rows.
+    daily = s3_tables.read_days_stream(
         s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=period.start, last=period.end
     )
     active = s3_tables.read_table(
@@ -65,7 +67,7 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     )
     table = executive.engagement_aggregate(period, daily, active, engine=ENGINE)
     put_work(s3, bucket=curated, period=period, name="engagement", table=table)
-    return {"accounts": table.num_rows, "engagement_rows": daily.num_rows}
+    return {"accounts": table.num_rows}
 
 
 def aggregate_growth(run: Run, event: dict[str, Any]) -> dict[str, Any]:
