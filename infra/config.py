@@ -14,7 +14,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from functions.core.defaults import DEFAULT_ATHENA_MIN_RAW_BYTES, DEFAULT_ATHENA_POLL_SECONDS
+from functions.core.defaults import (
+    DEFAULT_ATHENA_MIN_RAW_BYTES,
+    DEFAULT_ATHENA_POLL_SECONDS,
+    DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES,
+)
 from functions.core.errors import ConfigurationError
 from functions.core.schemas import Database
 
@@ -136,6 +140,9 @@ class PipelineConfig:
     athena_min_raw_bytes: int = DEFAULT_ATHENA_MIN_RAW_BYTES
     # Seconds between the workflow's checks of a running Athena step.
     athena_poll_seconds: int = DEFAULT_ATHENA_POLL_SECONDS
+    # The monthly executive engine choice: a month whose curated inputs reach this many
+    # bytes is joined on Athena (functions/core/defaults.py says why it is its own setting).
+    executive_athena_min_input_bytes: int = DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES
 
     def __post_init__(self) -> None:
         problems = list(_problems(self))
@@ -208,6 +215,7 @@ def _problems(config: PipelineConfig) -> list[str]:
         "access_log_retention_days",
         "athena_min_raw_bytes",
         "athena_poll_seconds",
+        "executive_athena_min_input_bytes",
     ):
         if getattr(config, name) <= 0:
             problems.append(f"{name} must be positive")
@@ -274,6 +282,7 @@ def config_from_dict(env_name: str, raw: dict[str, Any]) -> PipelineConfig:
         "oncall_subscriptions",
         "athena_min_raw_bytes",
         "athena_poll_seconds",
+        "executive_athena_min_input_bytes",
     }
     missing = sorted(known - optional - set(raw))
     if missing:

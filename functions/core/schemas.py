@@ -868,6 +868,48 @@ EXEC_KPI = Table(
     primary_key=("grain", "period"),
 )
 
+EXEC_JOIN_TOTALS = Table(
+    name="exec_join_totals",
+    database=Database.CURATED,
+    bucket=Bucket.CURATED,
+    pipeline=Pipeline.EXECUTIVE,
+    description=(
+        "The accounts x (account, period) aggregates join of a period, summed: what exec_kpi "
+        "is computed from, by the DuckDB or the Athena engine. Each run writes its own prefix "
+        "and moves the Glue partition to it: read it through Glue (Athena)"
+    ),
+    columns=(
+        _c("accounts", "bigint", "Accounts the growth pipeline knows"),
+        _c("unknown_accounts", "bigint", "Accounts with engagement or revenue but unknown"),
+        _c("accounts_start", "bigint", "Accounts with MRR at period start"),
+        _c("active_accounts", "bigint", "Accounts with MRR at period end"),
+        _c("new_accounts", "bigint", "Accounts with new MRR"),
+        _c("churned_accounts", "bigint", "Accounts with churned MRR"),
+        _c("paying_accounts", "bigint", "Known accounts that paid in the period"),
+        _c("seats", "bigint", "Licensed seats of the accounts paying at period end"),
+        _c("mau_paying", "bigint", "MAU of the accounts paying at period end"),
+        _c("mrr_start_cents", "bigint", "MRR at period start"),
+        _c("mrr_end_cents", "bigint", "MRR at period end"),
+        _c("mrr_new_cents", "bigint", "New MRR"),
+        _c("mrr_expansion_cents", "bigint", "Expansion MRR"),
+        _c("mrr_contraction_cents", "bigint", "Contraction MRR"),
+        _c("mrr_churn_cents", "bigint", "Churned MRR"),
+        _c("mrr_reactivation_cents", "bigint", "Reactivation MRR"),
+        _c("active_user_days", "bigint", "Active user-days of the period"),
+        _c("session_hours", "double", "Hours in session"),
+        _c("clicks", "bigint", "Deduplicated clicks"),
+        _c("incomplete_days", "bigint", "Most incomplete days of any account"),
+        _c("wau", "bigint", "WAU on the period's last day"),
+        _c("mau", "bigint", "MAU on the period's last day"),
+        _c("paid_cents", "bigint", "Money paid in the period (months; 0 for weeks)"),
+    ),
+    partition_keys=(
+        _c("grain", "string", "week or month"),
+        _c("period", "string", "YYYY-MM for months, the week's Sunday YYYY-MM-DD for weeks"),
+    ),
+    primary_key=("grain", "period"),
+)
+
 # --- experiments -------------------------------------------------------------------
 
 EXPERIMENT_ASSIGNMENTS = Table(
@@ -988,6 +1030,7 @@ TABLES: tuple[Table, ...] = (
     PROFIT_MONTHLY,
     RECONCILIATION,
     EXEC_KPI,
+    EXEC_JOIN_TOTALS,
     EXPERIMENT_ASSIGNMENTS,
     EXPERIMENT_UNIT_DAILY,
     EXPERIMENT_COVARIATES,

@@ -3,13 +3,18 @@
 
 `event["action"]` picks the step (functions/handlers/executive_steps.py):
 
+- `choose_engine`: DuckDB here, or Athena for a month whose inputs reach the configured
+  bytes (functions/handlers/executive_athena.py);
 - `aggregate_engagement`, `aggregate_growth`, `aggregate_profit` (the Parallel branches):
-  one row per account and period each (never raw events);
+  one row per account and period each (never raw events); on Athena they only note what
+  they would have read;
 - `join`: accounts x aggregates in DuckDB with a memory limit -> the period's totals;
+- `start_athena_join`, `finish_athena_join`: the same on Athena (the workflow waits);
 - `reconcile`: the reconciliation gate -> the KPI row (final / preliminary), and the
   restatements against the row published before;
 - `report`: the HTML report (functions/core/report/report.py) to the reports bucket;
-- `publish`: exec_kpi and restatements with their Glue partitions.
+- `publish`: exec_kpi and restatements with their Glue partitions, and exec_join_totals'
+  partition moved to this run's version.
 """
 
 from __future__ import annotations

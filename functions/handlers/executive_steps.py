@@ -20,11 +20,18 @@ import pyarrow as pa
 from functions.adapters import metrics, s3_objects, s3_tables, state_table
 from functions.adapters.metrics import Datapoint
 from functions.core import backfills, schemas
-from functions.core.report import executive, executive_history, executive_inputs, executive_layout
+from functions.core.report import (
+    executive,
+    executive_engine,
+    executive_history,
+    executive_inputs,
+    executive_layout,
+)
 from functions.core.report import executive_freshness as freshness
 from functions.core.report.executive_period import WEEK, Period
 from functions.core.report.report import render_report
 from functions.core.times import parse_event_time
+from functions.handlers import executive_athena
 from functions.handlers.clients import client
 from functions.handlers.curated_tables import write_curated
 from functions.handlers.executive_common import (
@@ -54,7 +61,11 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     curated = config.curated_bucket
     period = run.period
     _note_versions(s3, curated, period, backfills.ENGAGEMENT, profit_record=None)
-    daily = s3_tables.read_days(
+    if _on_athena(event):
+        return {"engine": executive_engine.ATHENA}
+    # Read a day at a time as DuckDB aggregates: memory holds a day and one row per
+    # account, not the period's rows.
+    daily = s3_tables.read_days_stream(
         s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=period.start, last=period.end
     )
     active = s3_tables.read_table(
@@ -65,7 +76,7 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     )
     table = executive.engagement_aggregate(period, daily, active, engine=ENGINE)
     put_work(s3, bucket=curated, period=period, name="engagement", table=table)
-    return {"accounts": table.num_rows, "engagement_rows": daily.num_rows}
+    return {"accounts": table.num_rows}
 
 
 def aggregate_growth(run: Run, event: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +84,8 @@ def aggregate_growth(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     curated = config.curated_bucket
     period = run.period
     _note_versions(s3, curated, period, backfills.GROWTH, profit_record=None)
+    if _on_athena(event):
+        return {"engine": executive_engine.ATHENA}
     if period.grain == WEEK:
         snapshots = [
             s3_tables.read_table(
@@ -109,14 +122,15 @@ def aggregate_profit(run: Run, event: dict[str, Any]) -> dict[str, Any]:
             client("dynamodb"), table=config.state_table, month=period.name
         )
         _note_versions(s3, curated, period, backfills.PROFIT, profit_record=record)
-        revenue = executive.revenue_aggregate(
-            s3_tables.read_table(
-                s3,
-                bucket=curated,
-                table=schemas.REVENUE_ACCOUNT_MONTHLY,
-                partition_filter={"month": period.name},
+        if not _on_athena(event):  # Athena reads revenue_account_monthly itself
+            revenue = executive.revenue_aggregate(
+                s3_tables.read_table(
+                    s3,
+                    bucket=curated,
+                    table=schemas.REVENUE_ACCOUNT_MONTHLY,
+                    partition_filter={"month": period.name},
+                )
             )
-        )
         totals = executive_history.profit_totals(
             s3_tables.read_table(
                 s3,
@@ -133,6 +147,11 @@ def aggregate_profit(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     }
     put_work_json(s3, bucket=curated, period=period, name="profit", value=profit)
     return {"paying_accounts": revenue.num_rows, "profit_status": profit["publication_status"]}
+
+
+def _on_athena(event: dict[str, Any]) -> bool:
+    """The Athena path reads the curated tables itself: the branch only notes versions."""
+    return event.get("engine") == executive_engine.ATHENA
 
 
 def _note_versions(
@@ -169,8 +188,11 @@ def join(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     totals = executive.join_tables(
         tables["accounts"], tables["engagement"], tables["revenue"], engine=ENGINE
     )
-    put_work_json(s3, bucket=curated, period=period, name="totals", value=totals)
-    return {k: totals[k] for k in ("accounts", "unknown_accounts", "active_accounts", "paid_cents")}
+    executive_athena.write_join_totals(
+        s3, period=period, version=executive_athena.version_of(run, event), totals=totals
+    )
+    put_work_json(s3, bucket=curated, period=period, name=executive_athena.TOTALS, value=totals)
+    return executive_athena.summary(totals)
 
 
 def reconcile(run: Run, event: dict[str, Any]) -> dict[str, Any]:
@@ -180,7 +202,7 @@ def reconcile(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     curated = config.curated_bucket
     period = run.period
     profit = get_work_json(s3, bucket=curated, period=period, name="profit")
-    totals = get_work_json(s3, bucket=curated, period=period, name="totals")
+    totals = get_work_json(s3, bucket=curated, period=period, name=executive_athena.TOTALS)
     checks = _checks(event.get("gate") or {})
     profit_totals = executive.ProfitTotals(**profit["totals"]) if profit["totals"] else None
     row = executive.kpi_row(
@@ -297,6 +319,7 @@ def publish(run: Run, event: dict[str, Any]) -> dict[str, Any]:
             restated,
             name=f"exec_kpi-{period.grain}-{period.name}-{run.run_id}",
         )
+    join_totals = executive_athena.publish_join_totals(period)
     state_table.record_built_from(
         client("dynamodb"),
         table=config.state_table,
@@ -308,6 +331,7 @@ def publish(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     status = row.column("publication_status").to_pylist()[0]
     return {
         "kpi": f"s3://{curated}/{keys[0]}",
+        "join_totals": join_totals,
         "publication_status": status,
         "restatements": restated.num_rows,
         "report": f"s3://{config.reports_bucket}/{executive_layout.report_key(period)}",
@@ -335,7 +359,10 @@ ACTIONS: Final[dict[str, Step]] = {
     "aggregate_engagement": aggregate_engagement,
     "aggregate_growth": aggregate_growth,
     "aggregate_profit": aggregate_profit,
+    "choose_engine": executive_athena.choose_engine,
     "join": join,
+    "start_athena_join": executive_athena.start_athena_join,
+    "finish_athena_join": executive_athena.finish_athena_join,
     "reconcile": reconcile,
     "report": report,
     "publish": publish,

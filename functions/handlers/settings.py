@@ -21,6 +21,7 @@ from functions.core.defaults import (
     DEFAULT_ALLOWED_LATENESS_DAYS,
     DEFAULT_ATHENA_MIN_RAW_BYTES,
     DEFAULT_ATHENA_POLL_SECONDS,
+    DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES,
     DEFAULT_MAX_CHECKS,
     DEFAULT_PRE_PERIOD_DAYS,
     DEFAULT_SESSION_GAP_MINUTES,
@@ -44,6 +45,7 @@ DEFAULTS: Final[Mapping[str, int | float]] = {
     env.FRESHNESS_MAX_CHECKS: DEFAULT_MAX_CHECKS,
     env.ATHENA_MIN_RAW_BYTES: DEFAULT_ATHENA_MIN_RAW_BYTES,
     env.ATHENA_POLL_SECONDS: DEFAULT_ATHENA_POLL_SECONDS,
+    env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES: DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES,
 }
 # The state machine a workflow ARN variable names, by executive grain and by upstream.
 EXECUTIVE_WORKFLOW_ENV: Final = {
@@ -223,6 +225,11 @@ class Settings:
     @cached_property
     def athena_poll_seconds(self) -> int:
         return _int(env.ATHENA_POLL_SECONDS)
+
+    @cached_property
+    def executive_athena_min_input_bytes(self) -> int:
+        """A month whose curated inputs reach this many bytes is joined on Athena."""
+        return _int(env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES)
 
     def executive_workflow(self, grain: str) -> str:
         """The ARN of the executive workflow of `grain`."""

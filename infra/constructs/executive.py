@@ -27,11 +27,13 @@ from typing import Final
 from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from functions.core import env
 from functions.core.defaults import DEFAULT_MAX_CHECKS, DEFAULT_WAIT_SECONDS
 from functions.core.schemas import Database
+from infra.constructs.athena import PIPELINES, results_prefix
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
@@ -147,9 +149,17 @@ class ExecutivePipeline(Construct):
             state_table_access=True,
             glue_partition_databases=[Database.CURATED],
             publish_metrics=True,
+            environment={
+                env.ATHENA_WORKGROUP: platform.workgroups.names[PIPELINES],
+                env.ATHENA_POLL_SECONDS: str(platform.config.athena_poll_seconds),
+                env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES: str(
+                    platform.config.executive_athena_min_input_bytes
+                ),
+            },
         )
         self.monthly = self._workflow("Monthly", platform, MONTHLY)
         self.weekly = self._workflow("Weekly", platform, WEEKLY)
+        self._grant_athena_join(platform)
         machines = {
             env.EXECUTIVE_MONTHLY_WORKFLOW_ARN: self.monthly.state_machine.state_machine_arn,
             env.EXECUTIVE_WEEKLY_WORKFLOW_ARN: self.weekly.state_machine.state_machine_arn,
@@ -199,6 +209,51 @@ class ExecutivePipeline(Construct):
             "ExecutiveStarterFunctionName",
             value=self.starter.function.function_name,
             description="Starts executive runs by name; daily report check",
+        )
+
+    def _grant_athena_join(self, platform: Platform) -> None:
+        """The monthly join on Athena: the KPI function starts the query, which runs with
+        the function's permissions (reads the curated tables, writes its CREATE TABLE AS
+        into the curated bucket and its result under the workgroup's prefix, makes and
+        drops a working Glue table); the monthly workflow polls the query's state."""
+        stack = Stack.of(self)
+        workgroup = stack.format_arn(
+            service="athena",
+            resource="workgroup",
+            resource_name=platform.workgroups.names[PIPELINES],
+        )
+        role = self.kpi.role
+        grant(
+            role,
+            actions=["athena:StartQueryExecution", "athena:GetQueryExecution"],
+            resources=[workgroup],
+        )
+        results = platform.buckets.athena_results
+        grant(
+            role, actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=[results.bucket_arn]
+        )
+        grant(
+            role,
+            actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[results.arn_for_objects(f"{results_prefix(PIPELINES)}*")],
+            wildcard_reason="Athena writes each query's result under the pipelines' prefix",
+        )
+        curated = platform.glue_databases[Database.CURATED]
+        grant(
+            role,
+            actions=["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:DeleteTable"],
+            resources=[
+                stack.format_arn(service="glue", resource="catalog"),
+                stack.format_arn(service="glue", resource="database", resource_name=curated),
+                stack.format_arn(service="glue", resource="table", resource_name=f"{curated}/*"),
+            ],
+            wildcard_reason=(
+                "The month's query reads the curated tables and makes a working table per run "
+                "(exec_join_totals_work_<digest>), dropped when its files are read"
+            ),
+        )
+        self.monthly.state_machine.add_to_role_policy(
+            iam.PolicyStatement(actions=["athena:GetQueryExecution"], resources=[workgroup])
         )
 
     def _workflow(

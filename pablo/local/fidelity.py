@@ -63,6 +63,19 @@ NOT_VERIFIED = "moto lists it, but its service API does not confirm it exists"
 POLICY_CONDITIONS = (
     "policy Conditions are ignored by moto (e.g. aws:SecureTransport: SSL-only is not enforced)"
 )
+# What the pipelines' Athena paths rely on (the executive monthly join, engagement days):
+# they write a new prefix and move the Glue partition to it.
+ATHENA_PARTITIONS = (
+    "Glue partitions are not read: a query reads every file under its table's location "
+    "(hive directories), so a partition moved to a new prefix inside that location is "
+    "seen, a version left beside it would be read too, and a partition outside it is not"
+)
+ATHENA_INTEGRATION = (
+    "Step Functions' optimised Athena integration (arn:aws:states:::athena:...) is passed "
+    "through as a plain request-response call; the .sync pattern is not run, and the "
+    "timestamps of its answers stay Python datetimes: kept in the state, they fail "
+    "DescribeExecution (AWS gives JSON), so select only the fields needed"
+)
 
 # Notes that hold for every resource of a type, whatever its properties.
 TYPE_NOTES: dict[str, tuple[str, ...]] = {
@@ -74,6 +87,12 @@ TYPE_NOTES: dict[str, tuple[str, ...]] = {
         "queries run on DuckDB (pablo/local/athena.py): SELECT, CTAS and INSERT INTO only; "
         "bytes scanned counts whole files; the .csv.metadata result file is JSON, not Athena's "
         "binary format; result encryption and engine versions are not applied",
+        ATHENA_PARTITIONS,
+        "Glue databases are matched to the registry's by their name's suffix (`*_curated`): "
+        "two databases with the same suffix in one emulator answer for each other",
+        "CREATE TABLE AS names its files `<query id>.parquet` (Athena's have no extension)",
+        "query timeouts (30 minutes for DML by default), queueing and concurrency limits are "
+        "not applied: a query runs at once, for as long as it takes",
     ),
     "AWS::Lambda::Function": (
         "moto runs no function code without Docker (the emulator's Lambda runtime must)",
@@ -196,12 +215,21 @@ def _has_condition(document: Any) -> bool:
     return False
 
 
+def _uses_athena(properties: Mapping[str, Any]) -> bool:
+    """Whether a state machine's definition (a string, or CDK's Fn::Join of parts) calls
+    Athena through the optimised integration."""
+    definition = properties.get("DefinitionString", properties.get("Definition"))
+    return "arn:aws:states:::athena:" in json.dumps(definition)
+
+
 def not_honoured(resource_type: str, properties: Mapping[str, Any]) -> tuple[str, ...]:
     """What the emulator does not honour about one resource, from its template entry."""
     notes = list(TYPE_NOTES.get(resource_type, ()))
     for name, note in PROPERTY_NOTES.get(resource_type, {}).items():
         if properties.get(name) not in (None, [], {}):
             notes.append(note)
+    if resource_type == "AWS::StepFunctions::StateMachine" and _uses_athena(properties):
+        notes.append(ATHENA_INTEGRATION)
     policies = [properties.get(name) for name in POLICY_PROPERTIES.get(resource_type, ())]
     if _has_condition(policies):
         notes.append(POLICY_CONDITIONS)

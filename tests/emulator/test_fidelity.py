@@ -8,6 +8,8 @@ from typing import Any
 
 from functions.core.monitor.alarm_inventory import INVENTORY
 from pablo.local.fidelity import (
+    ATHENA_INTEGRATION,
+    ATHENA_PARTITIONS,
     CUSTOM_RESOURCE,
     NO_CREATOR,
     NOT_PRODUCED_WHY,
@@ -175,3 +177,19 @@ def test_every_inventory_alarm_on_a_service_metric_is_produced_or_explained() ->
             continue
         metric = (item.namespace, item.metric_name)
         assert metric in PRODUCED_SERVICE_METRICS or metric in NOT_PRODUCED_WHY, item.key
+
+
+def test_what_the_athena_paths_rely_on_is_listed() -> None:
+    # Given an Athena workgroup, and a state machine that polls Athena (its definition as
+    # CDK writes it: a Join of parts) next to one that does not
+    polling = {
+        "DefinitionString": {
+            "Fn::Join": ["", ['{"Resource":"arn:aws:states:::athena:getQueryExecution"}']]
+        }
+    }
+    lambda_only = {"DefinitionString": '{"Resource":"arn:aws:states:::lambda:invoke"}'}
+    # Then the workgroup says partitions are not read from Glue, and only the polling
+    # machine says how its Athena calls are made
+    assert ATHENA_PARTITIONS in not_honoured("AWS::Athena::WorkGroup", {})
+    assert ATHENA_INTEGRATION in not_honoured("AWS::StepFunctions::StateMachine", polling)
+    assert ATHENA_INTEGRATION not in not_honoured("AWS::StepFunctions::StateMachine", lambda_only)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
 
 from functions.core import env
 from functions.core.monitor.alarm_inventory import INVENTORY, Owner, Severity
-from functions.core.schemas import Pipeline
+from functions.core.schemas import Database, Pipeline
 from infra.constructs.asl import render_asl
 from infra.constructs.executive import ASL_TEMPLATE, MONTHLY, WEEKLY, ExecutiveGrain
 from tests.infra.conftest import Synthesized
@@ -145,3 +146,67 @@ def test_executive_alarms_belong_to_business_analytics() -> None:
         assert spec.secondary_owner is Owner.DATA_ENGINEERING
     missing = next(s for s in specs if s.key == "executive-report-missing")
     assert missing.severity is Severity.PAGE
+
+
+def _statements(synthesized: Synthesized, role_part: str, action: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in synthesized.resources("AWS::IAM::Policy").values()
+        if role_part in json.dumps(policy["Properties"].get("Roles", []))
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+        if action in _as_list(statement["Action"])
+    ]
+
+
+def test_the_kpi_function_gets_its_engine_settings_and_only_the_pipelines_workgroup(
+    synthesized: Synthesized,
+) -> None:
+    # Given the synthesized KPI function
+    config = synthesized.config
+    variables = _function(synthesized, "executive-kpi")["Environment"]["Variables"]
+    # Then its engine settings are the configuration's, and its workgroup the pipelines'
+    assert variables[env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES] == str(
+        config.executive_athena_min_input_bytes
+    )
+    assert variables[env.ATHENA_POLL_SECONDS] == str(config.athena_poll_seconds)
+    workgroup = config.workgroup_name("pipelines")
+    assert variables[env.ATHENA_WORKGROUP] == workgroup
+    # And it may start queries in that workgroup alone, and the monthly workflow poll them
+    (start,) = _statements(synthesized, "ExecutiveKpi", "athena:StartQueryExecution")
+    assert f"workgroup/{workgroup}" in json.dumps(start["Resource"])
+    assert "*" not in json.dumps(start["Resource"])
+    polls = _statements(synthesized, "ExecutiveMonthly", "athena:GetQueryExecution")
+    assert len(polls) == 1 and f"workgroup/{workgroup}" in json.dumps(polls[0]["Resource"])
+    assert _statements(synthesized, "ExecutiveWeekly", "athena:GetQueryExecution") == []
+    # And its working tables are made and dropped in the curated database only
+    (tables,) = _statements(synthesized, "ExecutiveKpi", "glue:DeleteTable")
+    curated = config.glue_database_name(Database.CURATED)
+    assert all("catalog" in json.dumps(r) or curated in json.dumps(r) for r in tables["Resource"])
+
+
+def test_the_athena_join_is_waited_for_by_the_workflow_and_fails_to_on_call() -> None:
+    # Given the monthly definition
+    states = json.loads(_rendered(MONTHLY))["States"]
+    # Then the engine is chosen before the aggregates, and the join goes one way or the other
+    assert states["InputsFresh"]["Choices"][0]["Next"] == "ChooseEngine"
+    assert states["ChooseEngine"]["Next"] == "Aggregates"
+    assert states["JoinEngine"]["Default"] == "Join"
+    assert states["JoinEngine"]["Choices"][0]["Next"] == "StartAthenaJoin"
+    # And the wait is a loop of the workflow's own states, no Lambda polling
+    loop = ["StartAthenaJoin", "WaitForAthenaJoin", "AthenaJoinState", "AthenaJoinDone"]
+    for here, there in pairwise(loop):
+        assert states[here]["Next"] == there
+    assert states["WaitForAthenaJoin"]["Type"] == "Wait"
+    assert states["AthenaJoinState"]["Resource"] == "arn:aws:states:::athena:getQueryExecution"
+    assert states["AthenaJoinDone"]["Default"] == "WaitForAthenaJoin"
+    ends = {c["StringEquals"]: c["Next"] for c in states["AthenaJoinDone"]["Choices"]}
+    assert ends == {
+        "SUCCEEDED": "FinishAthenaJoin",
+        "FAILED": "AthenaJoinFailed",
+        "CANCELLED": "AthenaJoinCancelled",
+    }
+    # And a failed or cancelled query reaches on-call, a finished one the reconciliation gate
+    assert states["AthenaJoinFailed"]["Next"] == "NotifyFailure"
+    assert states["AthenaJoinCancelled"]["Next"] == "NotifyFailure"
+    assert states["FinishAthenaJoin"]["Next"] == "ReconciliationGate"
+    assert states["Join"]["Next"] == "ReconciliationGate"

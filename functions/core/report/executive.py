@@ -126,20 +126,24 @@ class Engine:
 
 # --- the aggregates (one row per account and period) -----------------------------------
 
+# engagement_daily holds one row per (account_id, dt) (its primary key), so a row counts a
+# day: count(*) and a sum, which hold one row per account whatever the month's rows. A
+# count(DISTINCT dt) keeps every (account, day) pair it has seen: at 1M accounts its memory
+# grew 18% when the clicks doubled from 5M to 10M (bench/README.md, exec_join).
 ENGAGEMENT_AGGREGATE_SQL: Final = """
 WITH days AS (
     SELECT account_id,
-           sum(active_users)::BIGINT AS active_user_days,
-           coalesce(sum(session_hours), 0)::DOUBLE AS session_hours,
-           sum(clicks)::BIGINT AS clicks,
-           count(DISTINCT dt)::BIGINT AS days_present,
-           count(DISTINCT dt) FILTER (WHERE NOT complete)::BIGINT AS incomplete_days
+           CAST(sum(active_users) AS BIGINT) AS active_user_days,
+           CAST(coalesce(sum(session_hours), 0) AS DOUBLE) AS session_hours,
+           CAST(sum(clicks) AS BIGINT) AS clicks,
+           CAST(count(*) AS BIGINT) AS days_present,
+           CAST(sum(CASE WHEN NOT complete THEN 1 ELSE 0 END) AS BIGINT) AS incomplete_days
     FROM {daily}
-    WHERE dt BETWEEN $first AND $last
+    WHERE dt BETWEEN {first} AND {last}
     GROUP BY account_id
 ), last_day AS (
-    SELECT account_id, max(wau)::BIGINT AS wau, max(mau)::BIGINT AS mau
-    FROM {active} WHERE dt = $last GROUP BY account_id
+    SELECT account_id, CAST(max(wau) AS BIGINT) AS wau, CAST(max(mau) AS BIGINT) AS mau
+    FROM {active} WHERE dt = {last} GROUP BY account_id
 )
 SELECT coalesce(d.account_id, l.account_id) AS account_id,
        coalesce(d.active_user_days, 0) AS active_user_days,
@@ -154,20 +158,41 @@ ORDER BY account_id
 """
 
 
+def sql_text(value: str) -> str:
+    """A string literal both engines read the same (ISO dates, period names)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def engagement_aggregate_sql(period: Period, *, daily: str, active: str) -> str:
+    """The engagement aggregate over two relations (registered tables here, Glue tables on
+    Athena): one text that DuckDB and Athena (Trino) both run, so the two engines cannot
+    disagree on what it means."""
+    return ENGAGEMENT_AGGREGATE_SQL.format(
+        daily=daily,
+        active=active,
+        first=sql_text(period.start.isoformat()),
+        last=sql_text(period.end.isoformat()),
+    )
+
+
 def engagement_aggregate(
-    period: Period, daily: pa.Table, active: pa.Table, *, engine: Engine | None = None
+    period: Period,
+    daily: pa.Table | pa.RecordBatchReader,
+    active: pa.Table,
+    *,
+    engine: Engine | None = None,
 ) -> pa.Table:
     """Per account over the period: active user-days, hours, clicks, days present and
     incomplete (engagement_daily), and WAU/MAU on the period's last day
-    (active_users_daily). Both tables carry their `dt` column."""
+    (active_users_daily). Both carry their `dt` column. `daily` may be a stream of record
+    batches (e.g. read a day at a time): it is aggregated as it is read, so memory holds
+    one row per account, not the period's rows."""
     con = (engine or Engine()).connect()
     try:
         con.register("daily_in", daily)
         con.register("active_in", active)
-        sql = ENGAGEMENT_AGGREGATE_SQL.format(daily="daily_in", active="active_in")
-        result = con.execute(
-            sql, {"first": period.start.isoformat(), "last": period.end.isoformat()}
-        ).fetch_arrow_table()
+        sql = engagement_aggregate_sql(period, daily="daily_in", active="active_in")
+        result = con.execute(sql).fetch_arrow_table()
     finally:
         con.close()
     return _conform(result, ENGAGEMENT_AGGREGATE)
@@ -246,31 +271,41 @@ WITH joined AS (
     FULL OUTER JOIN {engagement} e ON a.account_id = e.account_id
     FULL OUTER JOIN {revenue} r ON coalesce(a.account_id, e.account_id) = r.account_id
 )
-SELECT count(*) FILTER (WHERE known)::BIGINT AS accounts,
-       count(*) FILTER (WHERE NOT known)::BIGINT AS unknown_accounts,
-       count(*) FILTER (WHERE mrr_start_cents > 0)::BIGINT AS accounts_start,
-       count(*) FILTER (WHERE mrr_end_cents > 0)::BIGINT AS active_accounts,
-       count(*) FILTER (WHERE mrr_new_cents > 0)::BIGINT AS new_accounts,
-       count(*) FILTER (WHERE mrr_churn_cents > 0)::BIGINT AS churned_accounts,
-       count(*) FILTER (WHERE known AND {paying})::BIGINT AS paying_accounts,
-       coalesce(sum(seats_end) FILTER (WHERE mrr_end_cents > 0), 0)::BIGINT AS seats,
-       coalesce(sum(mau) FILTER (WHERE mrr_end_cents > 0), 0)::BIGINT AS mau_paying,
-       coalesce(sum(mrr_start_cents), 0)::BIGINT AS mrr_start_cents,
-       coalesce(sum(mrr_end_cents), 0)::BIGINT AS mrr_end_cents,
-       coalesce(sum(mrr_new_cents), 0)::BIGINT AS mrr_new_cents,
-       coalesce(sum(mrr_expansion_cents), 0)::BIGINT AS mrr_expansion_cents,
-       coalesce(sum(mrr_contraction_cents), 0)::BIGINT AS mrr_contraction_cents,
-       coalesce(sum(mrr_churn_cents), 0)::BIGINT AS mrr_churn_cents,
-       coalesce(sum(mrr_reactivation_cents), 0)::BIGINT AS mrr_reactivation_cents,
-       coalesce(sum(active_user_days), 0)::BIGINT AS active_user_days,
-       coalesce(sum(session_hours), 0.0)::DOUBLE AS session_hours,
-       coalesce(sum(clicks), 0)::BIGINT AS clicks,
-       coalesce(max(incomplete_days), 0)::BIGINT AS incomplete_days,
-       coalesce(sum(wau), 0)::BIGINT AS wau,
-       coalesce(sum(mau), 0)::BIGINT AS mau,
-       coalesce(sum(paid_cents), 0)::BIGINT AS paid_cents
+SELECT CAST(count(*) FILTER (WHERE known) AS BIGINT) AS accounts,
+       CAST(count(*) FILTER (WHERE NOT known) AS BIGINT) AS unknown_accounts,
+       CAST(count(*) FILTER (WHERE mrr_start_cents > 0) AS BIGINT) AS accounts_start,
+       CAST(count(*) FILTER (WHERE mrr_end_cents > 0) AS BIGINT) AS active_accounts,
+       CAST(count(*) FILTER (WHERE mrr_new_cents > 0) AS BIGINT) AS new_accounts,
+       CAST(count(*) FILTER (WHERE mrr_churn_cents > 0) AS BIGINT) AS churned_accounts,
+       CAST(count(*) FILTER (WHERE known AND {paying}) AS BIGINT) AS paying_accounts,
+       CAST(coalesce(sum(seats_end) FILTER (WHERE mrr_end_cents > 0), 0) AS BIGINT) AS seats,
+       CAST(coalesce(sum(mau) FILTER (WHERE mrr_end_cents > 0), 0) AS BIGINT) AS mau_paying,
+       CAST(coalesce(sum(mrr_start_cents), 0) AS BIGINT) AS mrr_start_cents,
+       CAST(coalesce(sum(mrr_end_cents), 0) AS BIGINT) AS mrr_end_cents,
+       CAST(coalesce(sum(mrr_new_cents), 0) AS BIGINT) AS mrr_new_cents,
+       CAST(coalesce(sum(mrr_expansion_cents), 0) AS BIGINT) AS mrr_expansion_cents,
+       CAST(coalesce(sum(mrr_contraction_cents), 0) AS BIGINT) AS mrr_contraction_cents,
+       CAST(coalesce(sum(mrr_churn_cents), 0) AS BIGINT) AS mrr_churn_cents,
+       CAST(coalesce(sum(mrr_reactivation_cents), 0) AS BIGINT) AS mrr_reactivation_cents,
+       CAST(coalesce(sum(active_user_days), 0) AS BIGINT) AS active_user_days,
+       CAST(coalesce(sum(session_hours), 0.0) AS DOUBLE) AS session_hours,
+       CAST(coalesce(sum(clicks), 0) AS BIGINT) AS clicks,
+       CAST(coalesce(max(incomplete_days), 0) AS BIGINT) AS incomplete_days,
+       CAST(coalesce(sum(wau), 0) AS BIGINT) AS wau,
+       CAST(coalesce(sum(mau), 0) AS BIGINT) AS mau,
+       CAST(coalesce(sum(paid_cents), 0) AS BIGINT) AS paid_cents
 FROM joined
 """
+
+
+def join_sql(*, accounts: str, engagement: str, revenue: str) -> str:
+    """The join over three relations; like the aggregate, one text for DuckDB and Athena."""
+    return JOIN_SQL.format(
+        accounts=accounts,
+        engagement=engagement,
+        revenue=revenue,
+        paying=definitions.PAYING_SUBSCRIBER_SQL,
+    )
 
 
 def join_totals(
@@ -279,13 +314,7 @@ def join_totals(
     """Accounts x (account, period) aggregates, summed. The arguments are SQL relations
     (a registered table, or `read_parquet('...')` in the benchmark): the same statement
     runs on a Lambda's Arrow tables and on a million accounts from Parquet."""
-    sql = JOIN_SQL.format(
-        accounts=accounts,
-        engagement=engagement,
-        revenue=revenue,
-        paying=definitions.PAYING_SUBSCRIBER_SQL,
-    )
-    cursor = con.execute(sql)
+    cursor = con.execute(join_sql(accounts=accounts, engagement=engagement, revenue=revenue))
     names = [d[0] for d in cursor.description or []]
     row = cursor.fetchone()
     if row is None:  # an aggregate without GROUP BY always answers one row
