@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 from typing import Final
 
-ANCHOR: Final = ("-c", "sum(range(3*10**8))")
+from bench.machine import ANCHOR, run_child
+
 TARGET_CPU_SECONDS: Final = 0.3
 
 
@@ -29,10 +28,7 @@ def command_groups() -> list[tuple[str, ...]]:
 
 def cpu_seconds(argv: list[str]) -> float:
     """User + system CPU seconds of one child process running `argv`."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run_child(argv)[1]
 
 
 def main(argv: list[str]) -> None:

@@ -214,7 +214,9 @@ PHASES: Final = {
     "_rank_repeated": "ranking the copies",
     "_compact_into_buckets": "bucket files (COPY)",
     "_day_counts": "dedup counts + hours",
-    "_process_buckets": "sessions + clicks file",
+    "_process_buckets": "buckets (sessions + clicks file)",
+    "_bucket_user_daily": "  sessions",
+    "_write_bucket_clicks": "  clicks sort + write",
     "engagement_daily": "engagement_daily",
 }
 
@@ -236,6 +238,9 @@ class MemorySampler:
         self.rss_by_phase: dict[str, float] = {}
         # RSS as each step starts: what the steps before it left behind.
         self.rss_at_start: dict[str, float] = {}
+        # Wall and CPU seconds (user + system, every thread) spent in each step, summed
+        # over its calls (a step inside another counts in both).
+        self.seconds: dict[str, list[float]] = {}
         self.missed = 0
 
     def __enter__(self) -> MemorySampler:
@@ -267,10 +272,14 @@ class MemorySampler:
         def step(*args: Any, **kwargs: Any) -> Any:
             self.rss_at_start.setdefault(phase, _status_gb("VmRSS"))
             before, self.phase = self.phase, phase
+            wall, cpu = time.perf_counter(), _cpu_seconds()
             try:
                 return function(*args, **kwargs)
             finally:
                 self.phase = before
+                spent = self.seconds.setdefault(phase, [0.0, 0.0])
+                spent[0] += time.perf_counter() - wall
+                spent[1] += _cpu_seconds() - cpu
 
         return step
 
@@ -323,6 +332,7 @@ class MemorySampler:
             "at_rss_peak": self.at_rss_peak,
             "rss_by_phase": self.rss_by_phase,
             "rss_at_start": self.rss_at_start,
+            "step_seconds": self.seconds,
             "samples_missed": self.missed,
         }
 
@@ -461,7 +471,8 @@ def child(kind: str, directory: str) -> None:
 
 def measure(kind: str, directory: Path) -> dict[str, Any]:
     if kind == SPARK:
-        command = [os.environ[SPARK_PYTHON_ENV], str(SPARK_SCRIPT), str(directory / "files")]
+        spark = [os.environ[SPARK_PYTHON_ENV], str(SPARK_SCRIPT), "engagement"]
+        command = [*spark, str(directory / "files")]
     else:
         command = [sys.executable, "-m", "bench.bench_engagement", "--child", kind, str(directory)]
     done = subprocess.run(command, check=False, capture_output=True, text=True)
@@ -555,6 +566,9 @@ def _print_memory(pipe: dict[str, Any]) -> None:
     at = pipe["at_rss_peak"]
     phases = ", ".join(f"{p} {gb:.2f}" for p, gb in pipe["rss_by_phase"].items())
     starts = ", ".join(f"{p} {gb:.2f}" for p, gb in pipe["rss_at_start"].items())
+    steps = "\n".join(
+        f"      {p:<36} {wall:7.2f} {cpu:7.2f}" for p, (wall, cpu) in pipe["step_seconds"].items()
+    )
     print(
         f"  pipeline memory (GB): DuckDB limit {pipeline_memory_limit()}, DuckDB's own peak "
         f"{pipe['duckdb_peak_gb']:.2f} (duckdb_memory(), sampled), spill peak "
@@ -564,6 +578,7 @@ def _print_memory(pipe: dict[str, Any]) -> None:
         f"{at.get('duckdb_gb', 0):.2f} + Arrow {at.get('arrow_gb', 0):.2f} + the rest "
         f"{at.get('other_gb', 0):.2f}\n"
         f"    RSS peak by step: {phases}\n    RSS as each step starts: {starts}\n"
+        f"    seconds by step (of the best run; wall, cpu):\n{steps}\n"
         f"    DuckDB samples missed (limit full): "
         f"{pipe['samples_missed']}; clicks file sha256 {pipe['clicks_sha']}"
     )

@@ -1,28 +1,36 @@
-"""The executive monthly join at scale: aggregate first (the pipeline) vs join raw events
-first (the anchor), peak memory at N clicks and at 2N clicks.
+"""The executive monthly join at scale, at N clicks and at 2N clicks: the pipeline against
+the same totals written the obvious way in plain DuckDB SQL and in PySpark, measured in the
+same run; the run book's fan-out join beside them as the out-of-memory demonstration.
 
-    python -m bench.bench_exec_join                              # 1M accounts, 50M clicks
-    python -m bench.bench_exec_join --accounts 1000000 --clicks 10000000
+    python -m bench exec_join                                  # 1M accounts, 5M then 10M clicks
+    python -m bench exec_join --accounts 1000000 --clicks 50000000 --rounds 1
 
 Synthetic month (September 2026), generated once per size by DuckDB (vectorised: no Python
 rows) and cached under bench/.data/exec_join/: `accounts` (ACCOUNTS rows: seats, MRR
-movements), `invoices` (1 to 2 paid invoice lines per paying account) and `clicks_<N>`
-(account, user, day, hour, N rows spread over every account and day).
+movements), `invoices` (1 to 2 paid invoice lines per paying account), `clicks_<N>`
+(account, user, day, hour, N rows spread over every account and day) and what the daily
+workflow has made of them by month end: `daily` (engagement_daily, one row per account and
+day, in day order) and `active` (active_users_daily of the last day).
 
-Measured, each in a fresh subprocess so the peak RSS is its own:
+Sides, each in a fresh subprocess (its peak RSS, VmHWM, and CPU seconds are its own), rounds
+interleaved:
 
-- pipeline: what the workflow does. Clicks become per-(account, day) rows (the daily
-  engagement table; computed a day at a time in production, in one pass here), then
-  `functions.core.report.executive.ENGAGEMENT_AGGREGATE_SQL` (one row per account and month) and
-  `join_totals` (accounts x aggregates) with DuckDB's memory_limit (1GB) and a spill
-  directory: the Lambda's engine.
-- naive (the anchor): the run book's failing job. Accounts joined to raw clicks and to
-  invoice lines first, then aggregated: no limit, like a Spark job without spill. Its
-  revenue shows the fan-out (each invoice line counted once per click).
+- pipeline: what the executive workflow does. engagement_daily read a day at a time (the
+X
+  `executive.engagement_aggregate` (one row per account, days counted as bits), the
+  per-account revenue, then `executive.join_tables` (accounts x aggregates), with the
+  Lambda's engine (DuckDB memory_limit 1GB, a spill directory);
+- anchor "DuckDB SQL": the same totals as one plain DuckDB statement (per-account
+  aggregates with count(DISTINCT dt), then the join), DuckDB's default memory limit;
+- anchor "PySpark local[2]": that statement in Spark, if BENCH_SPARK_PYTHON names a Python
+  with pyspark (bench/README.md); session start excluded, as in the engagement bench;
+- fan-out (the run book's failing job): accounts joined to raw clicks and invoice lines
+  first, then aggregated, no limit: an out-of-memory demonstration, not a speed anchor (its
+  revenue shows the fan-out: each invoice line counted once per click).
 
-Printed: seconds, peak RSS (the child's VmHWM), pipeline peak at 2N / at N (target: within
-10%), naive /
-pipeline peak ratio, and the revenue each computes against the invoices' true total.
+Printed: the load average and the CPU anchor; per side best wall, best CPU, peak GB; ratios
+pipeline / each anchor; the pipeline's peak at 2N / at N (target: within 10%); whether
+the pipeline and the anchors give the same totals and the invoices' true revenue.
 Figures only, not a timed test.
 """
 
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,15 +48,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from bench.machine import anchor_line, load
 from functions.core.report import executive
 from functions.core.report.executive_period import month_period
 
 DATA_DIR: Final = Path(__file__).resolve().parent / ".data" / "exec_join"
 MONTH: Final = month_period("2026-09")
 USERS_PER_ACCOUNT: Final = 5
-MEMORY_LIMIT: Final = "1GB"
+MEMORY_LIMIT: Final = executive.DEFAULT_MEMORY_LIMIT  # the executive Lambda's engine
 FLAT_TOLERANCE: Final = 0.10
-DATA_VERSION: Final = "v2"  # in the cached file names: bump when the generator changes
+SPARK_FASTER_TARGET: Final = 5.0  # the project at least 5x faster than PySpark
+SPARK_PYTHON_ENV: Final = "BENCH_SPARK_PYTHON"
+SPARK_SCRIPT: Final = Path(__file__).resolve().parent / "spark_anchor.py"
+DATA_VERSION: Final = "v3"  # in the cached file names: bump when the generator changes
+TOTAL_KEYS: Final = ("accounts", "mrr_end_cents", "mau", "active_user_days", "paid_cents")
 
 ACCOUNTS_SQL: Final = """
 COPY (
@@ -90,8 +104,8 @@ SELECT account_id, dt, count(DISTINCT user_id)::BIGINT AS active_users,
 FROM (
     SELECT account_id, dt, user_id, max(hour) - min(hour) AS span, count(*) AS clicks
     FROM read_parquet('{clicks}') GROUP BY ALL
-) GROUP BY ALL
-) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 1000000)
+) GROUP BY ALL ORDER BY dt, account_id
+) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 100000)
 """
 ACTIVE_SQL: Final = """
 COPY (
@@ -114,6 +128,29 @@ WITH per_account AS (
 SELECT count(*) AS accounts, sum(mrr_end_cents) AS mrr_end_cents, sum(mau) AS mau,
        sum(active_user_days) AS active_user_days, sum(paid_cents) AS paid_cents
 FROM per_account
+"""
+
+# The anchor: the same totals, written the obvious way (count(DISTINCT dt) and all).
+ANCHOR_SQL: Final = """
+WITH e AS (
+    SELECT account_id, sum(active_users) AS active_user_days, sum(session_hours) AS hours,
+           sum(clicks) AS clicks, count(DISTINCT dt) AS days_present,
+           count(DISTINCT dt) FILTER (WHERE NOT complete) AS incomplete_days
+    FROM read_parquet('{daily}') WHERE dt BETWEEN '{first}' AND '{last}' GROUP BY account_id
+), l AS (
+    SELECT account_id, max(mau) AS mau FROM read_parquet('{active}')
+    WHERE dt = '{last}' GROUP BY account_id
+), r AS (
+    SELECT account_id, sum(paid_cents) AS paid_cents FROM read_parquet('{invoices}')
+    GROUP BY account_id
+)
+SELECT count(*) AS accounts, sum(a.mrr_end_cents) AS mrr_end_cents,
+       coalesce(sum(l.mau), 0) AS mau, coalesce(sum(e.active_user_days), 0) AS active_user_days,
+       coalesce(sum(r.paid_cents), 0) AS paid_cents
+FROM read_parquet('{accounts}') a
+LEFT JOIN e ON a.account_id = e.account_id
+LEFT JOIN l ON a.account_id = l.account_id
+LEFT JOIN r ON a.account_id = r.account_id
 """
 
 
@@ -162,28 +199,35 @@ def generate(accounts: int, clicks: int) -> dict[str, Path]:
 
 
 def run_pipeline(paths: dict[str, str], spill: str) -> dict[str, Any]:
-    """The monthly job: per-(account, month) aggregates, then accounts x aggregates."""
+    """The monthly job as the executive workflow runs it (executive_steps)."""
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
     engine = executive.Engine(memory_limit=MEMORY_LIMIT, temp_directory=spill)
+    daily = pq.ParquetFile(paths["daily"])
+    # A day at a time, as read_days_stream reads a day's files when DuckDB reaches them.
+    stream = pa.RecordBatchReader.from_batches(daily.schema_arrow, daily.iter_batches())
+    active = pq.read_table(paths["active"])
+    engagement = executive.engagement_aggregate(MONTH, stream, active, engine=engine)
     con = engine.connect()
-    sql = executive.ENGAGEMENT_AGGREGATE_SQL.format(
-        daily=f"read_parquet('{paths['daily']}')", active=f"read_parquet('{paths['active']}')"
-    )
-    con.execute(
-        f"CREATE TABLE engagement AS {sql}",
-        {"first": MONTH.start.isoformat(), "last": MONTH.end.isoformat()},
-    )
-    con.execute(
-        "CREATE TABLE revenue AS SELECT account_id, sum(paid_cents)::BIGINT AS paid_cents "
+    revenue = con.execute(
+        "SELECT account_id, sum(paid_cents)::BIGINT AS paid_cents "
         f"FROM read_parquet('{paths['invoices']}') GROUP BY account_id"
-    )
-    totals = executive.join_totals(
-        con,
-        accounts=f"read_parquet('{paths['accounts']}')",
-        engagement="engagement",
-        revenue="revenue",
-    )
-    keys = ("accounts", "mrr_end_cents", "mau", "active_user_days", "paid_cents")
-    return {k: totals[k] for k in keys}
+    ).fetch_arrow_table()
+    con.close()
+    accounts = pq.read_table(paths["accounts"])
+    totals = executive.join_tables(accounts, engagement, revenue, engine=engine)
+    return {k: totals[k] for k in TOTAL_KEYS}
+
+
+def run_anchor(paths: dict[str, str], spill: str) -> dict[str, Any]:
+    import duckdb  # noqa: PLC0415
+
+    con = duckdb.connect(":memory:", config={"temp_directory": spill})
+    sql = ANCHOR_SQL.format(**paths, first=MONTH.start.isoformat(), last=MONTH.end.isoformat())
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description or []]
+    return dict(zip(names, cursor.fetchone() or (), strict=True))
 
 
 def run_naive(paths: dict[str, str], spill: str) -> dict[str, Any]:
@@ -206,29 +250,54 @@ def peak_kb() -> int:
 
 
 def _child(variant: str, paths: dict[str, Path]) -> dict[str, Any]:
-    """Run one variant in a fresh interpreter; its result, seconds and peak RSS."""
-    code = (
-        "import json, sys, time\n"
-        "from bench.bench_exec_join import peak_kb, run_naive, run_pipeline\n"
-        "paths, spill = json.loads(sys.argv[1]), sys.argv[2]\n"
-        "t = time.perf_counter()\n"
-        f"result = run_{variant}(paths, spill)\n"
-        "result['seconds'] = time.perf_counter() - t\n"
-        "result['peak_kb'] = peak_kb()\n"
-        "print(json.dumps(result, default=int))\n"
-    )
+    """Run one side in a fresh process; its totals, seconds, CPU seconds and peak RSS (or
+    why it failed: a side that runs out of memory is a result too)."""
+    named = {k: str(v) for k, v in paths.items()}
+    if variant == "pyspark":
+        spark = [os.environ[SPARK_PYTHON_ENV], str(SPARK_SCRIPT), "exec_join"]
+        command = [*spark, json.dumps({**named, "first": str(MONTH.start), "last": str(MONTH.end)})]
+    else:
+        code = (
+            "import json, resource, sys, time\n"
+            "from bench.bench_exec_join import peak_kb, run_anchor, run_naive, run_pipeline\n"
+            "paths, spill = json.loads(sys.argv[1]), sys.argv[2]\n"
+            "t = time.perf_counter()\n"
+            f"result = run_{variant}(paths, spill)\n"
+            "result['seconds'] = time.perf_counter() - t\n"
+            "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "result['cpu_seconds'] = u.ru_utime + u.ru_stime\n"
+            "result['peak_kb'] = peak_kb()\n"
+            "print(json.dumps(result, default=int))\n"
+        )
+        command = [sys.executable, "-c", code, json.dumps(named)]
     spill = tempfile.mkdtemp(prefix="exec-join-spill-")
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", code, json.dumps({k: str(v) for k, v in paths.items()}), spill],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        done = subprocess.run([*command, spill], check=False, capture_output=True, text=True)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or ["no output"]
+        return {"failed": next((x for x in lines if "Error" in x), lines[-1])[:160]}
     answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return answer
+
+
+def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    failed = [r for r in runs if "failed" in r]
+    if failed:
+        return failed[0]
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
+    best["peak_kb"] = max(r["peak_kb"] for r in runs)
+    return best
+
+
+def spark_skip_reason() -> str | None:
+    python = os.environ.get(SPARK_PYTHON_ENV)
+    if not python:
+        return f"{SPARK_PYTHON_ENV} is not set (see bench/README.md)"
+    probe = subprocess.run([python, "-c", "import pyspark"], capture_output=True, check=False)
+    return None if probe.returncode == 0 else f"{python} cannot import pyspark"
 
 
 def _true_revenue(paths: dict[str, Path]) -> int:
@@ -238,41 +307,87 @@ def _true_revenue(paths: dict[str, Path]) -> int:
     return int(row[0]) if row else 0
 
 
+LABELS: Final = {
+    "pipeline": "pipeline (engagement_aggregate + join_tables)",
+    "anchor": "anchor: DuckDB SQL, the obvious way",
+    "pyspark": "anchor: PySpark local[2], same SQL",
+    "naive": "fan-out join (run book's OOM demo)",
+}
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bench exec_join")
     parser.add_argument("--accounts", type=int, default=1_000_000)
-    parser.add_argument("--clicks", type=int, default=50_000_000)
-    parser.add_argument("--skip-naive", action="store_true", help="measure the pipeline only")
+    parser.add_argument("--clicks", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved; best of")
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the fan-out join")
     args = parser.parse_args(argv if argv is not None else sys.argv[1:])
+    skip = spark_skip_reason()
+    sides = ["pipeline", "anchor"] + (["pyspark"] if skip is None else [])
+    sides += [] if args.skip_naive else ["naive"]
+    print(f"{anchor_line()}\nPySpark anchor: {'runs' if skip is None else 'skipped: ' + skip}")
     results: dict[int, dict[str, dict[str, Any]]] = {}
     for clicks in (args.clicks, 2 * args.clicks):
         started = time.perf_counter()
         paths = generate(args.accounts, clicks)
         print(
-            f"data {args.accounts:,} accounts, {clicks:,} clicks ready in "
-            f"{time.perf_counter() - started:.1f} s ({paths['clicks'].name})",
+            f"\n{args.accounts:,} accounts, {clicks:,} clicks (data ready in "
+            f"{time.perf_counter() - started:.1f} s), {args.rounds} round(s) interleaved",
             flush=True,
         )
-        variants = ("pipeline",) if args.skip_naive else ("pipeline", "naive")
-        results[clicks] = {v: _child(v, paths) for v in variants}
-        for variant, result in results[clicks].items():
-            print(
-                f"  {variant:8s} {result['seconds']:7.1f} s  "
-                f"peak {result['peak_kb'] / 2**20:6.2f} GB  revenue {result['paid_cents']:,}",
-                flush=True,
-            )
-    small, large = (results[c]["pipeline"]["peak_kb"] for c in (args.clicks, 2 * args.clicks))
-    growth = large / small - 1
-    print(f"true revenue (sum of invoice lines): {_true_revenue(paths):,}")
-    verdict = "flat" if abs(growth) <= FLAT_TOLERANCE else "NOT flat"
-    print(
-        f"pipeline peak at 2N vs N: {growth:+.1%} ({verdict}; target within {FLAT_TOLERANCE:.0%})"
-    )
-    if not args.skip_naive:
-        for clicks in (args.clicks, 2 * args.clicks):
-            naive = results[clicks]["naive"]["peak_kb"]
-            pipeline = results[clicks]["pipeline"]["peak_kb"]
-            print(f"naive / pipeline peak at {clicks:,} clicks: {naive / pipeline:.2f}x")
+        runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+        for _ in range(args.rounds):
+            for side in sides:
+                runs[side].append(_child(side, paths))
+        results[clicks] = {side: _best(r) for side, r in runs.items()}
+        print(f"  load average after the runs: {load()}")
+        _print_size(results[clicks])
+    print(f"\ntrue revenue (sum of invoice lines): {_true_revenue(paths):,}")
+    pipes = [results[c]["pipeline"] for c in (args.clicks, 2 * args.clicks)]
+    if all("failed" not in p for p in pipes):
+        growth = pipes[1]["peak_kb"] / pipes[0]["peak_kb"] - 1
+        verdict = "flat" if abs(growth) <= FLAT_TOLERANCE else "NOT flat"
+        print(
+            f"pipeline peak at 2N vs N: {growth:+.1%} ({verdict}; target within "
+            f"{FLAT_TOLERANCE:.0%})"
+        )
+    print(anchor_line())
+
+
+def _print_size(results: dict[str, dict[str, Any]]) -> None:
+    print(f"  {'side':<46} {'wall s':>8} {'cpu s':>8} {'peak GB':>8}  revenue")
+    for side, r in results.items():
+        if "failed" in r:
+            print(f"  {LABELS[side]:<46} FAILED: {r['failed']}")
+            continue
+        print(
+            f"  {LABELS[side]:<46} {r['seconds']:>8.2f} {r['cpu_seconds']:>8.2f} "
+            f"{r['peak_kb'] / 2**20:>8.2f}  {r['paid_cents']:,}"
+        )
+    pipe = results["pipeline"]
+    if "failed" in pipe:
+        return
+    for side in ("anchor", "pyspark", "naive"):
+        a = results.get(side)
+        if a is None or "failed" in a:
+            continue
+        wall, cpu = pipe["seconds"] / a["seconds"], pipe["cpu_seconds"] / a["cpu_seconds"]
+        peak = a["peak_kb"] / pipe["peak_kb"]
+        extra = ""
+        if side == "pyspark":
+            faster = a["seconds"] / pipe["seconds"]
+            met = "met" if faster >= SPARK_FASTER_TARGET else "NOT met"
+            extra = f"; project {faster:.1f}x faster (target >= {SPARK_FASTER_TARGET:.0f}x: {met})"
+        print(
+            f"  pipeline / {side}: wall {wall:.2f}x, cpu {cpu:.2f}x; "
+            f"{side} peak / pipeline peak {peak:.2f}x{extra}"
+        )
+    same = {
+        side: all(results[side][k] == pipe[k] for k in TOTAL_KEYS)
+        for side in ("anchor", "pyspark")
+        if side in results and "failed" not in results[side]
+    }
+    print(f"  same totals {list(TOTAL_KEYS)} as the pipeline: {same}")
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
-"""PySpark local-mode anchor for bench_engagement: the "aggregates only" SQL on the same files.
+"""PySpark local-mode anchors: bench_engagement's "aggregates only" SQL and bench_exec_join's
+totals, on the same files as the project's sides.
 
-Standalone (run by bench_engagement with the Python named by BENCH_SPARK_PYTHON, a separate
-venv holding pyspark; it imports nothing from this project):
+Standalone (run with the Python named by BENCH_SPARK_PYTHON, a separate venv holding
+pyspark; it imports nothing from this project):
 
-    $BENCH_SPARK_PYTHON bench/spark_anchor.py bench/.data/clicks-1000000/files
+    $BENCH_SPARK_PYTHON bench/spark_anchor.py engagement bench/.data/clicks-1000000/files
+    $BENCH_SPARK_PYTHON bench/spark_anchor.py exec_join '{"accounts": ..., "first": ...}'
 
 Prints one JSON line: wall seconds (session start excluded, the query and its collection
-included), CPU seconds and peak RSS of the Spark JVM (from /proc), and the digest of the
-per-account rows, computed exactly as bench_engagement.rows_digest does.
+included), CPU seconds and peak RSS of the Spark JVM (from /proc), and the answer: the digest
+of the per-account rows (computed exactly as bench_engagement.rows_digest does), or the
+exec_join totals.
 """
 
 from __future__ import annotations
@@ -50,6 +53,27 @@ FROM per_session GROUP BY account_id ORDER BY account_id
 """
 
 
+EXEC_JOIN_SQL = """
+WITH e AS (
+    SELECT account_id, sum(active_users) AS active_user_days, sum(session_hours) AS hours,
+           sum(clicks) AS clicks, count(DISTINCT dt) AS days_present,
+           count(DISTINCT CASE WHEN NOT complete THEN dt END) AS incomplete_days
+    FROM daily WHERE dt BETWEEN '{first}' AND '{last}' GROUP BY account_id
+), l AS (
+    SELECT account_id, max(mau) AS mau FROM active WHERE dt = '{last}' GROUP BY account_id
+), r AS (
+    SELECT account_id, sum(paid_cents) AS paid_cents FROM invoices GROUP BY account_id
+)
+SELECT count(*) AS accounts, sum(a.mrr_end_cents) AS mrr_end_cents,
+       coalesce(sum(l.mau), 0) AS mau, coalesce(sum(e.active_user_days), 0) AS active_user_days,
+       coalesce(sum(r.paid_cents), 0) AS paid_cents
+FROM accounts a
+LEFT JOIN e ON a.account_id = e.account_id
+LEFT JOIN l ON a.account_id = l.account_id
+LEFT JOIN r ON a.account_id = r.account_id
+"""
+
+
 def _jvm_figures(pid: int) -> tuple[float, float]:
     """(peak RSS in GB, CPU seconds) of the JVM, read before it exits."""
     status = Path(f"/proc/{pid}/status").read_text()
@@ -59,7 +83,7 @@ def _jvm_figures(pid: int) -> tuple[float, float]:
     return peak_kb / 1024 / 1024, ticks / 100
 
 
-def main(files: str) -> None:
+def _session():  # type: ignore[no-untyped-def]
     from pyspark.sql import SparkSession  # noqa: PLC0415 (only in the Spark venv)
 
     spark = (
@@ -71,30 +95,40 @@ def main(files: str) -> None:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
-    started = time.perf_counter()
-    spark.read.parquet(files).createOrReplaceTempView("clicks")
-    rows = spark.sql(SQL).collect()
+    return spark
+
+
+def _finish(spark, started: float, answer: dict) -> None:  # type: ignore[no-untyped-def]
     seconds = time.perf_counter() - started
     pid = spark.sparkContext._gateway.proc.pid
     peak_gb, cpu_seconds = _jvm_figures(pid)
     spark.stop()
+    figures = {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_gb": peak_gb}
+    print(json.dumps({**figures, "peak_kb": round(peak_gb * 1024 * 1024), **answer}))
+
+
+def engagement(files: str) -> None:
+    spark = _session()
+    started = time.perf_counter()
+    spark.read.parquet(files).createOrReplaceTempView("clicks")
+    rows = spark.sql(SQL).collect()
     digest_rows = sorted(
         [r.account_id, r.active_users, r.sessions, round(float(r.session_hours), 6), r.clicks]
         for r in rows
     )
     digest = hashlib.sha256(json.dumps(digest_rows).encode()).hexdigest()[:16]
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "cpu_seconds": cpu_seconds,
-                "peak_gb": peak_gb,
-                "digest": digest,
-                "accounts": len(rows),
-            }
-        )
-    )
+    _finish(spark, started, {"digest": digest, "accounts": len(rows)})
+
+
+def exec_join(named: str) -> None:
+    paths = json.loads(named)
+    spark = _session()
+    started = time.perf_counter()
+    for view in ("accounts", "invoices", "daily", "active"):
+        spark.read.parquet(paths[view]).createOrReplaceTempView(view)
+    row = spark.sql(EXEC_JOIN_SQL.format(first=paths["first"], last=paths["last"])).collect()[0]
+    _finish(spark, started, {k: int(v) for k, v in row.asDict().items()})
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    {"engagement": engagement, "exec_join": exec_join}[sys.argv[1]](sys.argv[2])

@@ -170,3 +170,12 @@ def drop_table(glue: Any, *, database: str, name: str) -> bool:
     except BotoCoreError as exc:
         raise classified(exc, f"drop {database}.{name}") from exc
     return True
+
+
+def table_location(glue: Any, *, database: str, name: str) -> str:
+    """Where a table's files are (its StorageDescriptor's Location)."""
+    try:
+        answer = glue.get_table(DatabaseName=database, Name=name)
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"glue table {database}.{name}") from exc
+    return str(answer["Table"]["StorageDescriptor"]["Location"])

@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.adapters.aws_errors import classified
+from functions.adapters.aws_errors import RETRYABLE_CODES, classified
+from functions.core.errors import TerminalError, TransientError
 
 # Each GET waits on S3 far longer than its bytes take to parse, and a pipeline's inputs are
 # many small files (a day of a table each): they are fetched this many at a time.
@@ -69,12 +70,12 @@ def list_etags(
     return dict(sorted(found.items()))
 
 
-def total_size(s3: Any, *, bucket: str, prefix: str) -> int:
-    """The bytes of every object under `prefix`, from the listing alone (nothing is read)."""
+def prefix_bytes(s3: Any, *, bucket: str, prefix: str) -> int:
+    """The total size of the objects under `prefix` (from the listing alone: none is read)."""
     total = 0
     try:
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            total += sum(int(obj["Size"]) for obj in page.get("Contents", []))
+            total += sum(int(obj.get("Size", 0)) for obj in page.get("Contents", []))
     except (ClientError, BotoCoreError) as exc:
         raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
     return total
@@ -180,9 +181,19 @@ def delete_keys(s3: Any, *, bucket: str, keys: Sequence[str]) -> None:
     for start in range(0, len(keys), DELETE_BATCH):
         chunk = keys[start : start + DELETE_BATCH]
         try:
-            s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+            answer = s3.delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]}
+            )
         except (ClientError, BotoCoreError) as exc:
             raise classified(exc, f"delete under s3://{bucket}/{chunk[0]}") from exc
+        # DeleteObjects answers 200 with the keys it could not delete listed in Errors.
+        failed = answer.get("Errors", [])
+        if failed:
+            codes = sorted({str(e.get("Code")) for e in failed})
+            what = f"delete of {len(failed)} objects under s3://{bucket}/{chunk[0]}: {codes}"
+            if set(codes) <= RETRYABLE_CODES:
+                raise TransientError(what)
+            raise TerminalError(what)
 
 
 def has_object(s3: Any, *, bucket: str, prefix: str, suffix: str = "") -> bool:

@@ -8,7 +8,7 @@ table's bucket ask for SSE-KMS explicitly (s3_objects.put_object). Clients are p
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -119,24 +119,36 @@ def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: 
     """Rows of a `dt`-partitioned table for the days first..last, `dt` as a column: one
     listing of the table, not one per day, that starts at `first` when `dt` is the first
     partition (keys sort by day then), so years of older days are never listed."""
+    return read_days_stream(s3, bucket=bucket, table=table, first=first, last=last).read_all()
+
+
+def read_days_stream(
+    s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date
+) -> pa.RecordBatchReader:
+    """`read_days` as a stream read a day at a time (one listing, then each day's files
+    when the reader reaches them): a consumer that aggregates as it reads holds one day,
+    not the period."""
     schema = table.arrow_schema(with_partitions=True)
     low, high = first.isoformat(), last.isoformat()
     prefix = f"{table.prefix}/"
     start_after = f"{prefix}dt={low}" if table.partition_names[:1] == ["dt"] else None
     etags = s3_objects.list_etags(s3, bucket=bucket, prefix=prefix, start_after=start_after)
-    keyed = [
-        (key, dt)
-        for key in etags
-        if key.endswith(".parquet") and (dt := dt_of(key)) is not None and low <= dt <= high
-    ]
-    tables = s3_objects.read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed], etags=etags)
-    parts = [
-        rows.append_column("dt", pa.array([dt] * rows.num_rows, pa.string()))
-        .select(schema.names)
-        .cast(schema)
-        for (_, dt), rows in zip(keyed, tables, strict=True)
-    ]
-    return pa.concat_tables(parts) if parts else schema.empty_table()
+    by_day: dict[str, list[str]] = {}
+    for key in etags:
+        if key.endswith(".parquet") and (dt := dt_of(key)) is not None and low <= dt <= high:
+            by_day.setdefault(dt, []).append(key)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for dt, keys in by_day.items():
+            for rows in s3_objects.read_tables(s3, bucket=bucket, keys=keys, etags=etags):
+                yield from (
+                    rows.append_column("dt", pa.array([dt] * rows.num_rows, pa.string()))
+                    .select(schema.names)
+                    .cast(schema)
+                    .to_batches()
+                )
+
+    return pa.RecordBatchReader.from_batches(schema, batches())
 
 
 def download_partition(

@@ -1,12 +1,15 @@
 """The steps of the daily engagement workflow (functions/handlers/engagement_daily.py routes
 to them): each reads with the adapters, computes with core (functions/core/transform/
 engagement.py, engagement_state.py), writes with the adapters. "Now" is always the event's
-`time`, never the wall clock; outputs are written at deterministic keys
-(`.../dt=<day>/data.parquet`): a re-run overwrites with the same bytes.
+`time`, never the wall clock. A day's tables are published as engagement_publish says (a
+version prefix named by its bytes, then the Glue partition moved to it): a re-run that
+computes the same bytes writes the same keys. The Athena path of a day that outgrew this
+function is engagement_athena.py; both end in `finish_day`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from datetime import date, datetime, timedelta
@@ -21,6 +24,7 @@ from functions.adapters.metrics import Datapoint
 from functions.core import codes, definitions, metric_names, restatements, schemas
 from functions.core.engagement_state import (
     ACTIVE_WINDOW_DAYS,
+    DayState,
     active_user_days,
     awaiting_accounts,
     days_to_compute,
@@ -29,10 +33,15 @@ from functions.core.errors import ValidationError
 from functions.core.parquet import parquet_bytes
 from functions.core.times import format_millis, parse_time
 from functions.core.transform import engagement
+from functions.handlers import engagement_publish
 from functions.handlers.clients import client as _client
+from functions.handlers.engagement_publish import DATA_FILE
 from functions.handlers.settings import Settings, settings
 
-DATA_FILE: Final = "data.parquet"
+# The engines measure_day chooses between (the workflow's Choice state names them too).
+DUCKDB: Final = "duckdb"
+ATHENA: Final = "athena"
+VERSION_DIGEST_CHARS: Final = 16  # 64 bits of sha256: distinct versions of a day never meet
 SCRATCH: Final = tempfile.gettempdir()  # /tmp on Lambda: its ephemeral storage
 # Offered counts records and landed counts distinct clicks: duplicates (about 0.5%) and
 # quarantined records open a small gap in every hour that is not data loss.
@@ -92,68 +101,112 @@ def plan(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def measure_day(event: dict[str, Any]) -> dict[str, Any]:
+    """Which engine computes the day: Athena when its landed raw clicks reach the configured
+    bytes (settings.athena_min_raw_bytes), DuckDB in this function below them."""
+    config = settings()
+    day = date.fromisoformat(event["day"])
+    prefix = s3_tables.partition_prefix(schemas.RAW_CLICKS, {"dt": day.isoformat()})
+    landed = s3_objects.prefix_bytes(_client("s3"), bucket=config.raw_bucket, prefix=prefix)
+    engine = ATHENA if landed >= config.athena_min_raw_bytes else DUCKDB
+    result = {"engine": engine, "raw_bytes": landed, "threshold": config.athena_min_raw_bytes}
+    logger.info("engine chosen", extra={"day": day.isoformat(), **result})
+    return result
+
+
 def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
     config = settings()
+    _now(event)  # refuse an event without its time before any work
+    day = date.fromisoformat(event["day"])
+    s3, glue, dynamodb = _client("s3"), _client("glue"), _client("dynamodb")
+    state = state_table.get_day_state(dynamodb, table=config.state_table, day=day)
+    partition = {"dt": day.isoformat()}
+    previous = None
+    if state.aggregated_at is not None:
+        previous = engagement_publish.read_published(
+            s3, glue, config, schemas.ENGAGEMENT_DAILY, day
+        )
+    versions: dict[schemas.Table, str] = {}
+    try:
+        with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
+            # Raw files go to local disk and DuckDB scans them there: memory stays within
+            # the engine's limit whatever the day's size (the clicks file is streamed up).
+            raw_dir = os.path.join(scratch, "raw")
+            os.mkdir(raw_dir)
+            raw = s3_tables.download_partition(
+                s3,
+                bucket=config.raw_bucket,
+                table=schemas.RAW_CLICKS,
+                partitions=partition,
+                directory=raw_dir,
+            )
+            clicks_path = os.path.join(scratch, DATA_FILE)
+            computed = engagement.engagement_day(
+                raw,
+                day,
+                clicks_path=clicks_path,
+                known_accounts=_known_accounts(config),
+                first_aggregated_at=state.aggregated_at,
+                gap_minutes=config.session_gap_minutes,
+                engine=_engine(),
+            )
+            versions[schemas.CLICKS] = _file_version(clicks_path)
+            clicks_key = (
+                engagement_publish.version_prefix(schemas.CLICKS, day, versions[schemas.CLICKS])
+                + DATA_FILE
+            )
+            s3_objects.upload_file(
+                s3, bucket=config.curated_bucket, key=clicks_key, path=clicks_path
+            )
+        completeness = completeness_of(config, day, computed.landed_by_hour)
+        daily = engagement.engagement_daily(
+            computed.user_daily, day, outages=completeness.outages, engine=_engine()
+        )
+        outputs = {
+            schemas.DEDUP_DAILY: computed.dedup,
+            schemas.ENGAGEMENT_USER_DAILY: computed.user_daily,
+            schemas.STREAM_COMPLETENESS: completeness.hours,
+            schemas.ENGAGEMENT_DAILY: daily,
+        }
+        for table, rows in outputs.items():
+            versions[table] = _write_version(config, table, rows, day)
+        engagement_publish.publish(s3, glue, config, day, versions)
+    except Exception:
+        engagement_publish.discard(s3, glue, config, day, versions)
+        raise
+    return finish_day(
+        config,
+        event,
+        state=state,
+        dedup=computed.dedup.to_pylist()[0],
+        clicks_rows=computed.clicks_rows,
+        daily=daily,
+        previous=previous,
+        completeness=completeness,
+        unknown_account_clicks=computed.unknown_account_clicks,
+    )
+
+
+def finish_day(
+    config: Settings,
+    event: dict[str, Any],
+    *,
+    state: DayState,
+    dedup: dict[str, Any],
+    clicks_rows: int,
+    daily: pa.Table,
+    previous: pa.Table | None,
+    completeness: engagement.Completeness,
+    unknown_account_clicks: pa.Table,
+) -> dict[str, Any]:
+    """After a day is published, by either engine: the raw partition registered, unknown
+    accounts' clicks quarantined, restatements against the previous version, the day
+    recorded as aggregated, the metrics; the day's summary (the workflow's output)."""
     now = _now(event)
     day = date.fromisoformat(event["day"])
     run_id = str(event["run_id"])
-    s3, dynamodb = _client("s3"), _client("dynamodb")
-    state = state_table.get_day_state(dynamodb, table=config.state_table, day=day)
-    partition = {"dt": day.isoformat()}
-
-    with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
-        # Raw files go to local disk and DuckDB scans them there: memory stays within the
-        # engine's limit whatever the day's size (the clicks file is streamed back up).
-        raw_dir = os.path.join(scratch, "raw")
-        os.mkdir(raw_dir)
-        raw = s3_tables.download_partition(
-            s3,
-            bucket=config.raw_bucket,
-            table=schemas.RAW_CLICKS,
-            partitions=partition,
-            directory=raw_dir,
-        )
-        clicks_path = os.path.join(scratch, DATA_FILE)
-        computed = engagement.engagement_day(
-            raw,
-            day,
-            clicks_path=clicks_path,
-            known_accounts=_known_accounts(config),
-            first_aggregated_at=state.aggregated_at,
-            gap_minutes=config.session_gap_minutes,
-            engine=_engine(),
-        )
-        clicks_key = s3_tables.partition_prefix(schemas.CLICKS, partition) + DATA_FILE
-        s3_objects.upload_file(s3, bucket=config.curated_bucket, key=clicks_key, path=clicks_path)
-        _register(config, schemas.CLICKS, partition, database=config.curated_database)
-    user_daily = computed.user_daily
-    counts = s3_tables.read_partition(
-        s3, bucket=config.raw_bucket, table=schemas.PRODUCER_COUNTS, partitions=partition
-    )
-    completeness = engagement.stream_completeness(
-        counts,
-        computed.landed_by_hour,
-        tolerance=COMPLETENESS_TOLERANCE,
-        min_missing=COMPLETENESS_MIN_MISSING,
-    )
-    daily = engagement.engagement_daily(
-        user_daily, day, outages=completeness.outages, engine=_engine()
-    )
-    previous = None
-    if state.aggregated_at is not None:
-        previous = s3_tables.read_partition(
-            s3, bucket=config.curated_bucket, table=schemas.ENGAGEMENT_DAILY, partitions=partition
-        )
-    outputs = {
-        schemas.DEDUP_DAILY: computed.dedup,
-        schemas.ENGAGEMENT_USER_DAILY: user_daily,
-        schemas.STREAM_COMPLETENESS: completeness.hours,
-        schemas.ENGAGEMENT_DAILY: daily,
-    }
-    for table, rows in outputs.items():
-        _write_curated(config, table, rows, partition)
-    _register(config, schemas.RAW_CLICKS, partition, database=config.raw_database)
-    _quarantine_unknown_accounts(config, computed.unknown_account_clicks, day, now)
+    _register(config, schemas.RAW_CLICKS, {"dt": day.isoformat()}, database=config.raw_database)
+    _quarantine_unknown_accounts(config, unknown_account_clicks, day, now)
     restated = 0
     if previous is not None:
         restated = _restate(
@@ -166,16 +219,15 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             reason=str(event.get("reason") or codes.LATE_DATA),
         )
     state_table.record_aggregated(
-        dynamodb,
+        _client("dynamodb"),
         table=config.state_table,
         day=day,
         at=now,
         seen_marks=state.marks,
         run_id=run_id,
-        landed=int(computed.dedup.to_pylist()[0]["rows_kept"]),
-        unknown_accounts=engagement.unknown_accounts_of(computed.unknown_account_clicks),
+        landed=int(dedup["rows_kept"]),
+        unknown_accounts=engagement.unknown_accounts_of(unknown_account_clicks),
     )
-    dedup = computed.dedup.to_pylist()[0]
     incomplete = sum(1 for c in completeness.hours.column("complete").to_pylist() if not c)
     metrics.put_metrics(
         _client("cloudwatch"),
@@ -191,9 +243,9 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         "day": day.isoformat(),
         "was_dirty": state.dirty,
         "first_time": state.aggregated_at is None,
-        "clicks": computed.clicks_rows,
+        "clicks": clicks_rows,
         **{
-            k: dedup[k]
+            k: int(dedup[k])
             for k in (
                 "rows_landed",
                 "natural_duplicates",
@@ -209,6 +261,42 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
     }
     logger.info("day aggregated", extra=result)
     return result
+
+
+def completeness_of(
+    config: Settings, day: date, landed_by_hour: dict[datetime, int]
+) -> engagement.Completeness:
+    """Producer counts of the day against the distinct clicks that landed, per hour."""
+    counts = s3_tables.read_partition(
+        _client("s3"),
+        bucket=config.raw_bucket,
+        table=schemas.PRODUCER_COUNTS,
+        partitions={"dt": day.isoformat()},
+    )
+    return engagement.stream_completeness(
+        counts,
+        landed_by_hour,
+        tolerance=COMPLETENESS_TOLERANCE,
+        min_missing=COMPLETENESS_MIN_MISSING,
+    )
+
+
+def _file_version(path: str) -> str:
+    """A version named by the file's bytes: the same bytes, the same keys."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:VERSION_DIGEST_CHARS]
+
+
+def _write_version(config: Settings, table: schemas.Table, rows: pa.Table, day: date) -> str:
+    """One file of the day's rows under a version named by its bytes; the version."""
+    body = parquet_bytes(rows, table)
+    version = hashlib.sha256(body).hexdigest()[:VERSION_DIGEST_CHARS]
+    key = engagement_publish.version_prefix(table, day, version) + DATA_FILE
+    s3_objects.put_object(_client("s3"), bucket=config.curated_bucket, key=key, body=body)
+    return version
 
 
 def active_users(event: dict[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def choose_engine(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     config, s3 = settings(), client("s3")
     period = run.period
     input_bytes = sum(
-        s3_objects.total_size(s3, bucket=config.curated_bucket, prefix=prefix)
+        s3_objects.prefix_bytes(s3, bucket=config.curated_bucket, prefix=prefix)
         for prefixes in executive_inputs.input_prefixes(period).values()
         for prefix in prefixes
     )

@@ -63,7 +63,9 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     _note_versions(s3, curated, period, backfills.ENGAGEMENT, profit_record=None)
     if _on_athena(event):
         return {"engine": executive_engine.ATHENA}
-    daily = s3_tables.read_days(
+    # Read a day at a time as DuckDB aggregates: memory holds a day and one row per
+    # account, not the period's rows.
+    daily = s3_tables.read_days_stream(
         s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=period.start, last=period.end
     )
     active = s3_tables.read_table(
@@ -74,7 +76,7 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     )
     table = executive.engagement_aggregate(period, daily, active, engine=ENGINE)
     put_work(s3, bucket=curated, period=period, name="engagement", table=table)
-    return {"accounts": table.num_rows, "engagement_rows": daily.num_rows}
+    return {"accounts": table.num_rows}
 
 
 def aggregate_growth(run: Run, event: dict[str, Any]) -> dict[str, Any]:

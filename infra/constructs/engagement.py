@@ -5,7 +5,9 @@
   (partial batch responses, bisect on error, finite retries, bounded record age, an SQS
   on-failure destination for what still fails);
 - the daily Step Functions workflow (`state_machines/engagement_daily.asl.json`) at 02:00
-  UTC, whose input is the scheduled event (its `time` is the run's "now");
+  UTC, whose input is the scheduled event (its `time` is the run's "now"); a day of at least
+  `athena_min_raw_bytes` landed runs its queries on Athena in the pipelines workgroup
+  (docs/scaling.md), the daily function starting and checking them;
 - a freshness check every 6 hours that publishes the click freshness metric.
 """
 
@@ -22,11 +24,13 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from functions.core import env
 from functions.core.schemas import Database
+from infra.constructs.athena import PIPELINES, results_prefix
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
-from infra.nag import acknowledge
+from infra.nag import acknowledge, grant
 
 ASL_PATH: Final = STATE_MACHINES_DIR / "engagement_daily.asl.json"
 # A Kinesis record costs about 916 bytes of the 6 MB invocation payload for a 250-byte click
@@ -41,6 +45,23 @@ INGEST_MAX_RECORD_AGE: Final = Duration.hours(24)
 DAILY_SCHEDULE: Final = events.Schedule.cron(minute="0", hour="2")
 # Every 6 hours: ample for a 48-hour SLA, and a quarter of the invocations of hourly.
 FRESHNESS_SCHEDULE: Final = events.Schedule.cron(minute="5", hour="0/6")
+# What the daily function calls on Athena: start a query, check a batch, read a small result.
+ATHENA_ACTIONS: Final = (
+    "athena:StartQueryExecution",
+    "athena:BatchGetQueryExecution",
+    "athena:GetQueryResults",
+)
+# Athena reads the catalog and writes CTAS tables with its caller's permissions.
+ATHENA_GLUE_READ: Final = ("glue:GetDatabase", "glue:GetTable", "glue:GetPartitions")
+# The working tables of a day's Athena run (functions/handlers/engagement_athena.py).
+WORKING_TABLES: Final = "engagement_*"
+RESULTS_REASON: Final = (
+    "Athena writes query results and the working tables of a day's run under the pipelines "
+    "workgroup's own prefix of the results bucket; their names are generated per query"
+)
+WORKING_TABLES_REASON: Final = (
+    "The working tables a day's Athena run creates and drops, named engagement_<day>_<run>_*"
+)
 
 
 class EngagementPipeline(Construct):
@@ -130,7 +151,13 @@ class EngagementPipeline(Construct):
             state_table_access=True,
             glue_partition_databases=[Database.RAW, Database.CURATED],
             publish_metrics=True,
+            environment={
+                env.ATHENA_WORKGROUP: platform.workgroups.names[PIPELINES],
+                env.ATHENA_MIN_RAW_BYTES: str(platform.config.athena_min_raw_bytes),
+                env.ATHENA_POLL_SECONDS: str(platform.config.athena_poll_seconds),
+            },
         )
+        self._grant_athena(platform)
         self.monitor = PipelineFunction(
             self,
             "Freshness",
@@ -181,4 +208,63 @@ class EngagementPipeline(Construct):
             "ClickIngestFailureQueueUrl",
             value=self.failures.queue_url,
             description="On-failure destination of the click mapping",
+        )
+
+    def _grant_athena(self, platform: Platform) -> None:
+        """The daily function's Athena path: queries in the pipelines workgroup only, the
+        catalog reads Athena makes as the caller, the working tables it creates and drops,
+        and the workgroup's prefix of the results bucket (its data key: the state grant's)."""
+        role, stack = self.daily.role, Stack.of(self)
+        grant(
+            role,
+            actions=list(ATHENA_ACTIONS),
+            resources=[
+                stack.format_arn(
+                    service="athena",
+                    resource="workgroup",
+                    resource_name=platform.workgroups.names[PIPELINES],
+                )
+            ],
+        )
+        databases = [platform.glue_databases[db] for db in (Database.RAW, Database.CURATED)]
+        grant(
+            role,
+            actions=list(ATHENA_GLUE_READ),
+            resources=[
+                stack.format_arn(service="glue", resource="catalog"),
+                *(
+                    stack.format_arn(service="glue", resource="database", resource_name=n)
+                    for n in databases
+                ),
+                *(
+                    stack.format_arn(service="glue", resource="table", resource_name=f"{n}/*")
+                    for n in databases
+                ),
+            ],
+            wildcard_reason="Athena reads the catalog entry of every table a query names",
+        )
+        curated = platform.glue_databases[Database.CURATED]
+        grant(
+            role,
+            actions=["glue:CreateTable", "glue:DeleteTable"],
+            resources=[
+                stack.format_arn(service="glue", resource="catalog"),
+                stack.format_arn(service="glue", resource="database", resource_name=curated),
+                stack.format_arn(
+                    service="glue", resource="table", resource_name=f"{curated}/{WORKING_TABLES}"
+                ),
+            ],
+            wildcard_reason=WORKING_TABLES_REASON,
+        )
+        results = platform.buckets.athena_results
+        grant(
+            role,
+            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+            resources=[results.bucket_arn],
+        )
+        grant(
+            role,
+            actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
+            resources=[results.arn_for_objects(f"{results_prefix(PIPELINES)}*")],
+            wildcard_reason=RESULTS_REASON,
         )

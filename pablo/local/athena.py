@@ -201,6 +201,7 @@ class AthenaSql:
         )
         with self._runs_lock:
             self._runs[query_id] = run
+        moto_patches.athena.QUERY_WORKGROUPS[query_id] = name
         assert self._executor is not None
         self._executor.submit(self._execute, run)
         return json.dumps({"QueryExecutionId": query_id})

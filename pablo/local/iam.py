@@ -22,9 +22,9 @@ Kinesis (stream), SNS (topic), Step Functions (state machine or execution), Glue
 table, else the database, else the catalog), the `cloudwatch:namespace` condition key of
 PutMetricData, Lambda (the function, qualified when the request
 names a version or alias; `Invoke` is IAM's `lambda:InvokeFunction`), Athena (the
-workgroup a request names), CloudWatch alarms (the alarm) and CloudWatch Logs (the log
-group). Other requests are checked against `*`, and other condition keys are not supplied
-(a statement conditioned on them does not match).
+workgroup a request names, or that its queries ran in), CloudWatch alarms (the alarm) and
+CloudWatch Logs (the log group). Other requests are checked against `*`, and other
+condition keys are not supplied (a statement conditioned on them does not match).
 
 Services that act for the stack act as AWS's do:
 - a Step Functions task acts as its state machine's role (`role_client`, with the role's

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from functions.core import env
 from tests.conftest import EmulatorServer
 from tests.support import unique_name, wait_for
 
@@ -98,6 +99,58 @@ def test_clicks_land_in_raw_and_quarantine_and_the_daily_workflow_runs_under_iam
     assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
     assert _keys(server, "CuratedBucketName", "curated/engagement_daily/")
     # And no function was refused anything along the way
+    assert _denials(server) == []
+
+
+def test_a_day_computed_on_athena_runs_under_iam(enforced_stack: EmulatorServer) -> None:
+    server = enforced_stack
+    # Given the daily function told that every day is big enough for Athena
+    functions = server.client("lambda")
+    name = f"{server.outputs['NamePrefix']}-engagement-daily"
+    variables = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    functions.update_function_configuration(
+        FunctionName=name,
+        Environment={"Variables": {**variables, env.ATHENA_MIN_RAW_BYTES: "1"}},
+    )
+    try:
+        # When the workflow recomputes the day the run above computed
+        sfn = server.client("stepfunctions")
+        run_time = (server.control.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        execution = sfn.start_execution(
+            stateMachineArn=server.outputs["EngagementDailyStateMachineArn"],
+            name=unique_name("iam-athena-run"),
+            input=json.dumps({"time": run_time, "days": ["2026-09-01"]}),
+        )["executionArn"]
+        deadline = time.monotonic() + EXECUTION_TIMEOUT
+        described = sfn.describe_execution(executionArn=execution)
+        while described["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(1)
+            described = sfn.describe_execution(executionArn=execution)
+    finally:
+        functions.update_function_configuration(
+            FunctionName=name, Environment={"Variables": variables}
+        )
+    # Then it ran on Athena in the pipelines workgroup, as the function's role, and succeeded
+    assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
+    entered = {
+        e["stateEnteredEventDetails"]["name"]
+        for e in sfn.get_execution_history(executionArn=execution)["events"]
+        if "stateEnteredEventDetails" in e
+    }
+    assert {"AthenaStart", "AthenaAdvance"} <= entered and "AggregateDay" not in entered
+    queries = server.client("athena").list_query_executions(
+        WorkGroup=server.outputs["PipelinesWorkgroupName"]
+    )["QueryExecutionIds"]
+    assert len(queries) == 7  # kept; clicks, dedup, users, unknown, hours; engagement_daily
+    # and the day's partition moved to the Athena run's version, the only one left
+    location = server.client("glue").get_partition(
+        DatabaseName=server.outputs["CuratedDatabaseName"],
+        TableName="engagement_daily",
+        PartitionValues=["2026-09-01"],
+    )["Partition"]["StorageDescriptor"]["Location"]
+    day_prefix = "curated/engagement_daily/dt=2026-09-01/"
+    keys = _keys(server, "CuratedBucketName", day_prefix)
+    assert keys and all(location.endswith(k.rsplit("/", 1)[0] + "/") for k in keys)
     assert _denials(server) == []
 
 

@@ -423,3 +423,94 @@ def test_a_mapping_whose_function_role_cannot_read_the_stream_delivers_nothing(
         entry.startswith("kinesis:") and entry.endswith(f" {arn}") for entry in refused
     ), refused
     assert enforced.client("s3").list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_a_request_naming_queries_is_judged_on_the_workgroup_they_ran_in(
+    enforced: EmulatorServer,
+) -> None:
+    # Given two workgroups, a query in each, and a user allowed Athena in the first only
+    athena, iam = enforced.client("athena"), enforced.client("iam")
+    results = unique_name("results")
+    enforced.client("s3").create_bucket(Bucket=results)
+    mine, other = unique_name("mine"), unique_name("other")
+    for workgroup in (mine, other):
+        athena.create_work_group(
+            Name=workgroup,
+            Configuration={
+                "ResultConfiguration": {"OutputLocation": f"s3://{results}/{workgroup}/"}
+            },
+        )
+    queries = {
+        w: athena.start_query_execution(QueryString="SELECT 1", WorkGroup=w)["QueryExecutionId"]
+        for w in (mine, other)
+    }
+    user = unique_name("analyst")
+    iam.create_user(UserName=user)
+    arn = f"arn:aws:athena:us-east-1:123456789012:workgroup/{mine}"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "athena:*", "Resource": arn}],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="mine", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    client = boto3.client(
+        "athena",
+        endpoint_url=enforced.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+    # When the user asks for each query, alone and in a batch
+    # Then the query of the first workgroup answers, the other's is refused, as in AWS
+    assert client.get_query_execution(QueryExecutionId=queries[mine])["QueryExecution"]
+    assert client.batch_get_query_execution(QueryExecutionIds=[queries[mine]])["QueryExecutions"]
+    for call in (
+        lambda: client.get_query_execution(QueryExecutionId=queries[other]),
+        lambda: client.batch_get_query_execution(QueryExecutionIds=[queries[other]]),
+    ):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_deleting_objects_in_a_batch_is_judged_on_each_key(enforced: EmulatorServer) -> None:
+    # Given a bucket with two objects and a user allowed to delete under `mine/` only
+    s3, iam = enforced.client("s3"), enforced.client("iam")
+    bucket = unique_name("batch-delete")
+    s3.create_bucket(Bucket=bucket)
+    for key in ("mine/a", "mine/b", "theirs/c"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    user = unique_name("deleter")
+    iam.create_user(UserName=user)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:DeleteObject",
+                "Resource": f"arn:aws:s3:::{bucket}/mine/*",
+            }
+        ],
+    }
+    iam.put_user_policy(UserName=user, PolicyName="mine", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    client = boto3.client(
+        "s3",
+        endpoint_url=enforced.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+    # When the user deletes its own keys in one DeleteObjects call
+    answer = client.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "mine/a"}, {"Key": "mine/b"}]}
+    )
+    # Then both are deleted: the grant on the objects' ARNs decides, not one on the bucket
+    assert sorted(d["Key"] for d in answer.get("Deleted", [])) == ["mine/a", "mine/b"]
+    assert not answer.get("Errors")
+    # And a key outside its grant is refused in the answer's Errors, as S3 answers it
+    refused = client.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "theirs/c"}]})
+    assert [(e["Key"], e["Code"]) for e in refused["Errors"]] == [("theirs/c", "AccessDenied")]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["theirs/c"]

@@ -144,7 +144,14 @@ def build_rig(server: EmulatorServer) -> EngagementRig:
     )
 
 
-def create_function(rig: EngagementRig, *, name: str, handler: str, timeout: int = 120) -> str:
+def create_function(
+    rig: EngagementRig,
+    *,
+    name: str,
+    handler: str,
+    timeout: int = 120,
+    environment: dict[str, str] | None = None,
+) -> str:
     iam = rig.client("iam")
     role = iam.create_role(RoleName=unique_name("role"), AssumeRolePolicyDocument="{}")
     created = rig.client("lambda").create_function(
@@ -155,7 +162,7 @@ def create_function(rig: EngagementRig, *, name: str, handler: str, timeout: int
         Code={"ZipFile": zip_package(REPO_ROOT, "functions")},
         Timeout=timeout,
         MemorySize=2048,
-        Environment={"Variables": rig.environment()},
+        Environment={"Variables": {**rig.environment(), **(environment or {})}},
     )
     return str(created["FunctionName"])
 

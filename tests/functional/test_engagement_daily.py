@@ -212,15 +212,19 @@ def test_daily_workflow_dedups_marks_outages_is_idempotent_and_restates_late_day
     assert [(a["dau"], a["licensed_seats"], a["seat_utilisation"]) for a in active] == [
         (2, 10, 0.2)
     ]
-    # and the Glue partitions are registered
+    # and the Glue partition is published at the day's one version, named by its bytes
     partition = rig.client("glue").get_partition(
         DatabaseName=rig.curated_database,
         TableName=schemas.ENGAGEMENT_DAILY.name,
         PartitionValues=[day.isoformat()],
     )
-    assert partition["Partition"]["StorageDescriptor"]["Location"].endswith(
-        f"engagement_daily/dt={day.isoformat()}/"
-    )
+    location = partition["Partition"]["StorageDescriptor"]["Location"]
+    day_prefix = f"{schemas.ENGAGEMENT_DAILY.prefix}/dt={day.isoformat()}/"
+    assert location.startswith(f"s3://{rig.curated}/{day_prefix}version=")
+    # and the day holds that version's file alone
+    assert [f"s3://{rig.curated}/{k}" for k in rig.keys(rig.curated, day_prefix)] == [
+        f"{location}data.parquet"
+    ]
 
     # When the same run is repeated
     before = _bodies(rig, day)

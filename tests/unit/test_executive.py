@@ -204,6 +204,40 @@ def test_engagement_aggregate_is_one_row_per_account_within_the_period() -> None
     assert rows["c"]["mau"] == 4 and rows["c"]["active_user_days"] == 0
 
 
+def _daily_row(account: str, dt: str, *, complete: bool = True) -> dict[str, object]:
+    return {
+        "account_id": account,
+        "active_users": 1,
+        "session_hours": 0.25,
+        "clicks": 2,
+        "complete": complete,
+        "dt": dt,
+    }
+
+
+def test_engagement_aggregate_counts_days_from_a_stream() -> None:
+    # Given account a on the period's first and last days, incomplete on the last, and b on
+    # one day, read as a stream of one batch per day (engagement_daily: one row per
+    # account and day)
+    rows_by_day = [
+        [_daily_row("a", "2026-09-01"), _daily_row("b", "2026-09-15")],
+        [_daily_row("a", "2026-09-30", complete=False)],
+    ]
+    schema = pa.Table.from_pylist(rows_by_day[0]).schema
+    stream = pa.RecordBatchReader.from_batches(
+        schema, (pa.RecordBatch.from_pylist(day, schema=schema) for day in rows_by_day)
+    )
+    active = pa.Table.from_pylist([{"account_id": "a", "wau": 1, "mau": 1, "dt": "2026-09-30"}])
+    # When the period's aggregate is computed
+    rows = {
+        r["account_id"]: r for r in ex.engagement_aggregate(SEPTEMBER, stream, active).to_pylist()
+    }
+    # Then each row is a day present, and an incomplete one counts once more as incomplete
+    assert (rows["a"]["days_present"], rows["a"]["incomplete_days"]) == (2, 1)
+    assert (rows["a"]["active_user_days"], rows["a"]["clicks"]) == (2, 4)
+    assert (rows["b"]["days_present"], rows["b"]["incomplete_days"]) == (1, 0)
+
+
 def test_weekly_accounts_bridge_start_to_end() -> None:
     def snap(rows: list[tuple[str, str, int, int]], week: str) -> pa.Table:
         return pa.Table.from_pylist(

@@ -343,12 +343,17 @@ def engagement_daily(
     with _connect(engine) as con:
         _register(con, "user_daily", user_daily, schemas.ENGAGEMENT_USER_DAILY, filesystem)
         table = con.execute(_DAILY_SQL).fetch_arrow_table()
-    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    hit = any(s < day_start + timedelta(days=1) and e > day_start for s, e in outages)
+    hit = outage_overlaps(day, outages)
     table = table.append_column("complete", pa.array([not hit] * table.num_rows, pa.bool_()))
     reason = STREAM_OUTAGE if hit else None
     table = table.append_column("complete_reason", pa.array([reason] * table.num_rows, pa.string()))
     return _conform(table, schemas.ENGAGEMENT_DAILY, dt=day)
+
+
+def outage_overlaps(day: date, outages: Iterable[tuple[datetime, datetime]]) -> bool:
+    """Whether a stream outage window [start, end) overlaps the UTC day: it is incomplete."""
+    day_start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return any(s < day_start + timedelta(days=1) and e > day_start for s, e in outages)
 
 
 # Active users (docs/metrics.md, Definitions): WAU / MAU windows of definitions.WAU_DAYS /

@@ -9,6 +9,11 @@ from moto.athena.responses import AthenaResponse
 
 from pablo.local.moto_patches.registry import Patch, Replacement
 
+# The workgroup of every query the emulator started, by query id (pablo.local.athena fills
+# it): IAM judges a request that names queries against their workgroup, as AWS does
+# (moto_patches.iam), and only the emulator knows which workgroup a query ran in.
+QUERY_WORKGROUPS: dict[str, str] = {}
+
 
 def _queries_answered(handlers: Mapping[str, Callable[[Any], Any]]) -> list[Replacement]:
     """Each AthenaResponse operation named in `handlers` is answered by `handler(response)`

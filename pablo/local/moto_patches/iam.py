@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Final
 from urllib.parse import unquote
 
+import xmltodict
 from moto.athena.responses import AthenaResponse
 from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.responses import CloudWatchResponse
@@ -29,9 +30,11 @@ from moto.glue.responses import GlueResponse
 from moto.iam.access_control import IAMPolicy, IAMRequestBase, PermissionResult
 from moto.kinesis.responses import KinesisResponse
 from moto.logs.responses import LogsResponse
+from moto.s3.responses import S3Response
 from moto.sns.responses import SNSResponse
 from moto.stepfunctions.responses import StepFunctionResponse
 
+from pablo.local.moto_patches import athena
 from pablo.local.moto_patches.registry import Patch, Replacement
 
 # (role name, IAM action, resource, allowed): told every decision on a role's request
@@ -203,9 +206,17 @@ def _lambda_resource(response: Any) -> str:
 
 
 def _athena_resource(response: Any) -> str:
-    """The workgroup a request names (StartQueryExecution, GetWorkGroup, ...). A request by
-    query id is judged against `*`: the emulator does not look up the query's workgroup."""
+    """The workgroup a request names (StartQueryExecution, GetWorkGroup, ...), or the one
+    its queries ran in (GetQueryExecution, BatchGetQueryExecution, GetQueryResults, ...:
+    athena.QUERY_WORKGROUPS); `*` for a query the emulator did not start, or queries of
+    several workgroups in one batch."""
     name = _param(response, "WorkGroup") or _param(response, "Name")
+    if not name:
+        ids = _json_body(response).get("QueryExecutionIds") or [
+            _param(response, "QueryExecutionId")
+        ]
+        found = {athena.QUERY_WORKGROUPS.get(str(i)) for i in ids if i}
+        name = found.pop() if len(found) == 1 else None
     if not name:
         return "*"
     return f"arn:aws:athena:{response.region}:{response.current_account}:workgroup/{name}"
@@ -280,10 +291,36 @@ def _resources_as_aws_evaluates(record: Record) -> list[Replacement]:
         (AthenaResponse, _athena_resource),
         (LogsResponse, _logs_resource),
     )
+    original_s3 = S3Response._authenticate_and_authorize_s3_action
+
+    def authorize_s3(
+        self: Any, bucket_name: str | None = None, key_name: str | None = None
+    ) -> None:
+        # DeleteObjects is s3:DeleteObject on each key named, as AWS judges it; moto judges
+        # it on the bucket, refusing every key to a role granted the bucket's objects. A
+        # refused key refuses the whole batch (each key in the answer's Errors), where S3
+        # would still delete the others.
+        if key_name is None and bucket_name and self.is_delete_keys():
+            for key in _deleted_keys(self.body):
+                original_s3(self, bucket_name=bucket_name, key_name=key)
+            return
+        original_s3(self, bucket_name=bucket_name, key_name=key_name)
+
     return [
         *(Replacement(cls, "_determine_resource", resolver) for cls, resolver in resolvers),
         Replacement(IAMRequestBase, "check_action_permitted", check_action_permitted),
+        Replacement(S3Response, "_authenticate_and_authorize_s3_action", authorize_s3),
     ]
+
+
+def _deleted_keys(body: bytes | str | None) -> list[str]:
+    """The keys a DeleteObjects body names."""
+    if not body:
+        return []
+    parsed = xmltodict.parse(body, strip_whitespace=False)
+    objects = (parsed.get("Delete") or {}).get("Object") or []
+    objects = objects if isinstance(objects, list) else [objects]
+    return [str(o["Key"]) for o in objects if isinstance(o, dict) and "Key" in o]
 
 
 RESOURCES_AS_AWS_EVALUATES = Patch(
