@@ -55,11 +55,19 @@ def dt_of(key: str) -> str | None:
     return None
 
 
+def is_data_key(key: str) -> bool:
+    """A data file of a table: a `.parquet` object (the functions' files) or one with no
+    extension (Athena's CREATE TABLE AS names its files so); hidden names (`_`, `.`), as
+    Hive and Athena skip them, and other extensions are not data."""
+    name = key.rsplit("/", 1)[-1]
+    if not name or name.startswith(("_", ".")):
+        return False
+    return name.endswith(".parquet") or "." not in name
+
+
 def parquet_keys(s3: Any, *, bucket: str, prefix: str) -> list[str]:
-    """Every Parquet file under `prefix`, sorted."""
-    return [
-        k for k in s3_objects.list_keys(s3, bucket=bucket, prefix=prefix) if k.endswith(".parquet")
-    ]
+    """Every data file under `prefix` (`is_data_key`), sorted."""
+    return [k for k in s3_objects.list_keys(s3, bucket=bucket, prefix=prefix) if is_data_key(k)]
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -82,7 +90,7 @@ def read_table(
     for key in etags:
         values = partitions_of(key, table)
         wanted = all(values.get(k) == v for k, v in (partition_filter or {}).items())
-        if key.endswith(".parquet") and wanted:
+        if is_data_key(key) and wanted:
             keyed.append((key, values))
     parts: list[pa.Table] = []
     bodies = s3_objects.read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed], etags=etags)
@@ -100,7 +108,7 @@ def read_files(s3: Any, *, bucket: str, table: schemas.Table) -> pa.Table:
     """Every Parquet file of a registry table, concatenated (file schema, no partitions)."""
     schema = table.arrow_schema()
     etags = s3_objects.list_etags(s3, bucket=bucket, prefix=f"{table.prefix}/")
-    keys = [key for key in etags if key.endswith(".parquet")]
+    keys = [key for key in etags if is_data_key(key)]
     tables = s3_objects.read_tables(s3, bucket=bucket, keys=keys, schema=schema, etags=etags)
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
@@ -165,7 +173,7 @@ def _day_keys(
     keyed = [
         (key, dt)
         for key in etags
-        if key.endswith(".parquet") and (dt := dt_of(key)) is not None and low <= dt <= high
+        if is_data_key(key) and (dt := dt_of(key)) is not None and low <= dt <= high
     ]
     return etags, keyed
 
@@ -189,7 +197,7 @@ def download_partition(
     etags = s3_objects.list_etags(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
     jobs = [
         (key, os.path.join(directory, f"{number:06d}.parquet"))
-        for number, key in enumerate(k for k in etags if k.endswith(".parquet"))
+        for number, key in enumerate(k for k in etags if is_data_key(k))
     ]
 
     def fetch(job: tuple[str, str]) -> None:

@@ -65,15 +65,13 @@ def published_location(glue: Any, config: Settings, table: schemas.Table, day: d
 
 
 def data_keys(s3: Any, url: str) -> list[str]:
-    """The data files at a location: every object under it but hidden ones (`_`, `.`): Athena
-    names its files without an extension. At a day's own prefix (where the DuckDB path
-    wrote before versions), the version folders are not part of it."""
+    """The data files at a location (`s3_tables.is_data_key`). At a day's own prefix (where
+    the DuckDB path wrote before versions), the version folders are not part of it."""
     bucket, prefix = _prefix_of(url)
     keys = []
     for key in s3_objects.list_keys(s3, bucket=bucket, prefix=prefix):
         rest = key[len(prefix) :]
-        name = rest.rsplit("/", 1)[-1]
-        if not name or name.startswith(("_", ".")) or rest.startswith(f"{VERSION_KEY}="):
+        if not s3_tables.is_data_key(key) or rest.startswith(f"{VERSION_KEY}="):
             continue
         keys.append(key)
     return keys

@@ -393,7 +393,7 @@ class _TableWriter:
     ) -> None:
         bucket, prefix = _split(location.rstrip("/") + "/")
         if not partitions:
-            self._put(bucket, f"{prefix}{self._run.id}.parquet", rows)
+            self._put(bucket, f"{prefix}{self._run.id}", rows)
             return
         values = rows.select(partitions).group_by(partitions).aggregate([]).to_pylist()
         entries = []
@@ -402,7 +402,7 @@ class _TableWriter:
             part = rows.filter(mask).drop_columns(partitions)
             texts = [athena_sql.value_text(combination[k]) or "" for k in partitions]
             path = "".join(f"{k}={v}/" for k, v in zip(partitions, texts, strict=True))
-            self._put(bucket, f"{prefix}{path}{self._run.id}.parquet", part)
+            self._put(bucket, f"{prefix}{path}{self._run.id}", part)
             where = {"Location": f"s3://{bucket}/{prefix}{path}"}
             entries.append({"Values": texts, "StorageDescriptor": where})
         for start in range(0, len(entries), GLUE_PARTITION_BATCH):

@@ -90,7 +90,8 @@ TYPE_NOTES: dict[str, tuple[str, ...]] = {
         ATHENA_PARTITIONS,
         "Glue databases are matched to the registry's by their name's suffix (`*_curated`): "
         "two databases with the same suffix in one emulator answer for each other",
-        "CREATE TABLE AS names its files `<query id>.parquet` (Athena's have no extension)",
+        "CREATE TABLE AS names its files `<query id>` with no extension, as Athena does, but "
+        "writes one file per partition where Athena writes several",
         "query timeouts (30 minutes for DML by default), queueing and concurrency limits are "
         "not applied: a query runs at once, for as long as it takes",
     ),

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from functions.adapters import s3_tables
 from functions.core import env, schemas
 from tests.conftest import EmulatorServer
 from tests.emulator.test_event_targets import zip_package
@@ -76,7 +77,7 @@ class EngagementRig:
         tables = [
             pq.read_table(io.BytesIO(self.body(bucket, key)))
             for key in self.keys(bucket, prefix)
-            if key.endswith(".parquet")
+            if s3_tables.is_data_key(key)
         ]
         return pa.concat_tables(tables) if tables else pa.table({})
 
