@@ -15,9 +15,9 @@ day, in day order) and `active` (active_users_daily of the last day).
 Sides, each in a fresh subprocess (its peak RSS, VmHWM, and CPU seconds are its own), rounds
 interleaved:
 
-- pipeline: what the executive workflow does. engagement_daily read a day at a time (the
-X
-  `executive.engagement_aggregate` (one row per account, days counted as bits), the
+- pipeline: what the executive workflow does. engagement_daily's day files (the
+  handler's `s3_tables.download_days`: a directory per day) scanned by DuckDB into
+  `executive.engagement_aggregate` (one row per account and period), the
   per-account revenue, then `executive.join_tables` (accounts x aggregates), with the
   Lambda's engine (DuckDB memory_limit 1GB, a spill directory);
 - anchor "DuckDB SQL": the same totals as one plain DuckDB statement (per-account
@@ -107,6 +107,10 @@ FROM (
 ) GROUP BY ALL ORDER BY dt, account_id
 ) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 100000)
 """
+DAILY_DAYS_SQL: Final = """
+COPY (SELECT * FROM read_parquet('{daily}')) TO '{path}'
+    (FORMAT parquet, PARTITION_BY (dt), WRITE_PARTITION_COLUMNS false)
+"""
 ACTIVE_SQL: Final = """
 COPY (
 SELECT account_id, '{last}' AS dt, count(DISTINCT user_id) FILTER (WHERE dt >= '{week}')::BIGINT
@@ -161,6 +165,7 @@ def _paths(accounts: int, clicks: int) -> dict[str, Path]:
         "clicks": DATA_DIR / f"clicks_{DATA_VERSION}_{accounts}_{clicks}.parquet",
         "daily": DATA_DIR / f"daily_{DATA_VERSION}_{accounts}_{clicks}.parquet",
         "active": DATA_DIR / f"active_{DATA_VERSION}_{accounts}_{clicks}.parquet",
+        "daily_days": DATA_DIR / f"daily_days_{DATA_VERSION}_{accounts}_{clicks}",
     }
 
 
@@ -187,6 +192,8 @@ def generate(accounts: int, clicks: int) -> dict[str, Path]:
         # What the daily engagement workflow has produced by month end (a day at a time).
         ("daily", DAILY_SQL, {"clicks": paths["clicks"]}),
         ("active", ACTIVE_SQL, {"clicks": paths["clicks"], "last": MONTH.end, "week": week}),
+        # The same rows as the lake holds them: a directory per day, the day in the path.
+        ("daily_days", DAILY_DAYS_SQL, {"daily": paths["daily"]}),
     )
     for name, sql, extra in jobs:
         if paths[name].exists():
@@ -199,16 +206,15 @@ def generate(accounts: int, clicks: int) -> dict[str, Path]:
 
 
 def run_pipeline(paths: dict[str, str], spill: str) -> dict[str, Any]:
-    """The monthly job as the executive workflow runs it (executive_steps)."""
-    import pyarrow as pa  # noqa: PLC0415
+    """The monthly job as the executive workflow runs it (executive_steps): the month's
+    engagement_daily day files (`dt=<day>/`, as s3_tables.download_days leaves them) into
+    `engagement_aggregate`, the per-account revenue, then accounts x aggregates."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     engine = executive.Engine(memory_limit=MEMORY_LIMIT, temp_directory=spill)
-    daily = pq.ParquetFile(paths["daily"])
-    # A day at a time, as read_days_stream reads a day's files when DuckDB reaches them.
-    stream = pa.RecordBatchReader.from_batches(daily.schema_arrow, daily.iter_batches())
+    days = sorted(str(f) for f in Path(paths["daily_days"]).glob("dt=*/*.parquet"))
     active = pq.read_table(paths["active"])
-    engagement = executive.engagement_aggregate(MONTH, stream, active, engine=engine)
+    engagement = executive.engagement_aggregate(MONTH, days, active, engine=engine)
     con = engine.connect()
     revenue = con.execute(
         "SELECT account_id, sum(paid_cents)::BIGINT AS paid_cents "

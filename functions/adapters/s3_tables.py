@@ -8,7 +8,7 @@ table's bucket ask for SSE-KMS explicitly (s3_objects.put_object). Clients are p
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -119,36 +119,55 @@ def read_days(s3: Any, *, bucket: str, table: schemas.Table, first: date, last: 
     """Rows of a `dt`-partitioned table for the days first..last, `dt` as a column: one
     listing of the table, not one per day, that starts at `first` when `dt` is the first
     partition (keys sort by day then), so years of older days are never listed."""
-    return read_days_stream(s3, bucket=bucket, table=table, first=first, last=last).read_all()
-
-
-def read_days_stream(
-    s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date
-) -> pa.RecordBatchReader:
-    """`read_days` as a stream read a day at a time (one listing, then each day's files
-    when the reader reaches them): a consumer that aggregates as it reads holds one day,
-    not the period."""
     schema = table.arrow_schema(with_partitions=True)
+    etags, keyed = _day_keys(s3, bucket=bucket, table=table, first=first, last=last)
+    tables = s3_objects.read_tables(s3, bucket=bucket, keys=[key for key, _ in keyed], etags=etags)
+    parts = [
+        rows.append_column("dt", pa.array([dt] * rows.num_rows, pa.string()))
+        .select(schema.names)
+        .cast(schema)
+        for (_, dt), rows in zip(keyed, tables, strict=True)
+    ]
+    return pa.concat_tables(parts) if parts else schema.empty_table()
+
+
+def download_days(
+    s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date, directory: str
+) -> list[str]:
+    """The Parquet files of the days first..last (one listing, as `read_days`), downloaded
+    to `directory/dt=<day>/`: local paths, in key order. The day is in the path (hive
+    style), not in the files: a reader takes `dt` from there."""
+    etags, keyed = _day_keys(s3, bucket=bucket, table=table, first=first, last=last)
+    jobs = [
+        (key, os.path.join(directory, f"dt={dt}", f"{number:06d}.parquet"))
+        for number, (key, dt) in enumerate(keyed)
+    ]
+    for day in {os.path.dirname(path) for _, path in jobs}:
+        os.makedirs(day, exist_ok=True)
+
+    def fetch(job: tuple[str, str]) -> None:
+        key, path = job
+        s3_objects.download(s3, bucket=bucket, key=key, path=path, etag=etags[key])
+
+    s3_objects.in_parallel(fetch, jobs)
+    return [path for _, path in jobs]
+
+
+def _day_keys(
+    s3: Any, *, bucket: str, table: schemas.Table, first: date, last: date
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The etags of the table's listing from `first`, and its Parquet keys of the days
+    first..last with their day, in key order."""
     low, high = first.isoformat(), last.isoformat()
     prefix = f"{table.prefix}/"
     start_after = f"{prefix}dt={low}" if table.partition_names[:1] == ["dt"] else None
     etags = s3_objects.list_etags(s3, bucket=bucket, prefix=prefix, start_after=start_after)
-    by_day: dict[str, list[str]] = {}
-    for key in etags:
-        if key.endswith(".parquet") and (dt := dt_of(key)) is not None and low <= dt <= high:
-            by_day.setdefault(dt, []).append(key)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for dt, keys in by_day.items():
-            for rows in s3_objects.read_tables(s3, bucket=bucket, keys=keys, etags=etags):
-                yield from (
-                    rows.append_column("dt", pa.array([dt] * rows.num_rows, pa.string()))
-                    .select(schema.names)
-                    .cast(schema)
-                    .to_batches()
-                )
-
-    return pa.RecordBatchReader.from_batches(schema, batches())
+    keyed = [
+        (key, dt)
+        for key in etags
+        if key.endswith(".parquet") and (dt := dt_of(key)) is not None and low <= dt <= high
+    ]
+    return etags, keyed
 
 
 def download_partition(

@@ -63,18 +63,25 @@ def aggregate_engagement(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     _note_versions(s3, curated, period, backfills.ENGAGEMENT, profit_record=None)
     if _on_athena(event):
         return {"engine": executive_engine.ATHENA}
-    # Read a day at a time as DuckDB aggregates: memory holds a day and one row per
-    # account, not the period's rows.
-    daily = s3_tables.read_days_stream(
-        s3, bucket=curated, table=schemas.ENGAGEMENT_DAILY, first=period.start, last=period.end
-    )
     active = s3_tables.read_table(
         s3,
         bucket=curated,
         table=schemas.ACTIVE_USERS_DAILY,
         partition_filter={"dt": period.end.isoformat()},
     )
-    table = executive.engagement_aggregate(period, daily, active, engine=ENGINE)
+    # The period's days go to local disk and DuckDB's own reader scans them as it
+    # aggregates: memory holds one row per account, not the period's rows (bench/README.md,
+    # exec_join: an Arrow stream of the same days grew with them).
+    with tempfile.TemporaryDirectory(dir=tempfile.gettempdir()) as scratch:
+        daily = s3_tables.download_days(
+            s3,
+            bucket=curated,
+            table=schemas.ENGAGEMENT_DAILY,
+            first=period.start,
+            last=period.end,
+            directory=scratch,
+        )
+        table = executive.engagement_aggregate(period, daily, active, engine=ENGINE)
     put_work(s3, bucket=curated, period=period, name="engagement", table=table)
     return {"accounts": table.num_rows}
 

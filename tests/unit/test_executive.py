@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -215,22 +217,23 @@ def _daily_row(account: str, dt: str, *, complete: bool = True) -> dict[str, obj
     }
 
 
-def test_engagement_aggregate_counts_days_from_a_stream() -> None:
+def test_engagement_aggregate_counts_days_from_day_files(tmp_path: Path) -> None:
     # Given account a on the period's first and last days, incomplete on the last, and b on
-    # one day, read as a stream of one batch per day (engagement_daily: one row per
-    # account and day)
-    rows_by_day = [
-        [_daily_row("a", "2026-09-01"), _daily_row("b", "2026-09-15")],
-        [_daily_row("a", "2026-09-30", complete=False)],
-    ]
-    schema = pa.Table.from_pylist(rows_by_day[0]).schema
-    stream = pa.RecordBatchReader.from_batches(
-        schema, (pa.RecordBatch.from_pylist(day, schema=schema) for day in rows_by_day)
-    )
+    # one day, as downloaded day files: the day in the path (dt=<day>/), not in the file
+    # (engagement_daily: one row per account and day)
+    rows_by_day = {
+        "2026-09-01": [_daily_row("a", "2026-09-01"), _daily_row("b", "2026-09-01")],
+        "2026-09-30": [_daily_row("a", "2026-09-30", complete=False)],
+    }
+    files = []
+    for day, rows in rows_by_day.items():
+        (tmp_path / f"dt={day}").mkdir()
+        files.append(str(tmp_path / f"dt={day}" / "000000.parquet"))
+        pq.write_table(pa.Table.from_pylist(rows).drop_columns(["dt"]), files[-1])
     active = pa.Table.from_pylist([{"account_id": "a", "wau": 1, "mau": 1, "dt": "2026-09-30"}])
-    # When the period's aggregate is computed
+    # When the period's aggregate is computed from the files
     rows = {
-        r["account_id"]: r for r in ex.engagement_aggregate(SEPTEMBER, stream, active).to_pylist()
+        r["account_id"]: r for r in ex.engagement_aggregate(SEPTEMBER, files, active).to_pylist()
     }
     # Then each row is a day present, and an incomplete one counts once more as incomplete
     assert (rows["a"]["days_present"], rows["a"]["incomplete_days"]) == (2, 1)

@@ -14,7 +14,7 @@ NaN, infinity or a division error. Definitions: docs/metrics.md, "Executive KPIs
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -177,21 +177,28 @@ def engagement_aggregate_sql(period: Period, *, daily: str, active: str) -> str:
 
 def engagement_aggregate(
     period: Period,
-    daily: pa.Table | pa.RecordBatchReader,
+    daily: pa.Table | Sequence[str],
     active: pa.Table,
     *,
     engine: Engine | None = None,
 ) -> pa.Table:
     """Per account over the period: active user-days, hours, clicks, days present and
     incomplete (engagement_daily), and WAU/MAU on the period's last day
-    (active_users_daily). Both carry their `dt` column. `daily` may be a stream of record
-    batches (e.g. read a day at a time): it is aggregated as it is read, so memory holds
-    one row per account, not the period's rows."""
+    (active_users_daily), each with its `dt` column. `daily` may be local Parquet paths
+    under `dt=<day>/` directories (s3_tables.download_days): DuckDB's reader then scans them
+    as it aggregates, so memory holds one row per account, not the period's rows."""
     con = (engine or Engine()).connect()
     try:
-        con.register("daily_in", daily)
+        if isinstance(daily, pa.Table):
+            con.register("daily_in", daily)
+            relation = "daily_in"
+        else:
+            files = ", ".join(sql_text(path) for path in daily)
+            relation = (
+                f"read_parquet([{files}], hive_partitioning = true, hive_types = {{'dt': VARCHAR}})"
+            )
         con.register("active_in", active)
-        sql = engagement_aggregate_sql(period, daily="daily_in", active="active_in")
+        sql = engagement_aggregate_sql(period, daily=relation, active="active_in")
         result = con.execute(sql).fetch_arrow_table()
     finally:
         con.close()
