@@ -16,8 +16,9 @@ must allow the action. Turned on here at start, before anything is deployed:
   as that role too (pablo.local.esm).
 
 Signatures are not verified (moto miscomputes some). What is evaluated against what
-(`moto_patches.iam`): moto checks S3 requests against the bucket or object ARN and SQS
-against the queue ARN; the emulator adds the ARN AWS evaluates for DynamoDB (table),
+(`moto_patches.iam`): moto checks S3 requests against the bucket or object ARN (the
+emulator: DeleteObjects against each key's, as S3 does) and SQS against the queue ARN; the
+emulator adds the ARN AWS evaluates for DynamoDB (table),
 Kinesis (stream), SNS (topic), Step Functions (state machine or execution), Glue (the
 table, else the database, else the catalog), the `cloudwatch:namespace` condition key of
 PutMetricData, Lambda (the function, qualified when the request
