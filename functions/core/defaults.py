@@ -30,11 +30,12 @@ DEFAULT_ATHENA_MIN_RAW_BYTES: Final = 1024**3
 # The monthly executive run joins on Athena instead of DuckDB in its Lambda when the month's
 # curated inputs (executive_inputs.input_prefixes) hold at least this many bytes. Not the
 # engagement threshold: these are a month of per-account-day aggregates (~18 bytes each as
-# Parquet), streamed a day at a time, so the function's memory grows with the accounts, not
-# the clicks; a month the size of the engagement threshold (1 GiB) would be 2M accounts
-# active every day, twice the largest month measured. 512 MiB is that largest month: 1M
-# accounts active every day (526 MB), aggregated and joined in 19 CPU s at a 1.54 GB peak
-# (docs/scaling.md); bigger months, not measured, go to Athena.
+# Parquet), downloaded to /tmp and scanned by DuckDB as it aggregates, so the function's
+# memory grows with the accounts, not the clicks; a month the size of the engagement
+# threshold (1 GiB) would be 2M accounts active every day, twice the largest month
+# measured. 512 MiB is that largest month: 1M accounts active every day (526 MB),
+# aggregated and joined in 10.8 CPU s at a 0.76 GB peak (docs/scaling.md); bigger months,
+# not measured, go to Athena.
 DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES: Final = 512 * 1024**2
 # Seconds between two checks of a running Athena step (a Wait state of the workflow, which
 # costs nothing while it waits, unlike a Lambda polling).

@@ -94,6 +94,8 @@ TYPE_NOTES: dict[str, tuple[str, ...]] = {
         "writes one file per partition where Athena writes several",
         "query timeouts (30 minutes for DML by default), queueing and concurrency limits are "
         "not applied: a query runs at once, for as long as it takes",
+        "a query reads and writes S3 and Glue as the emulator, not as its caller: under IAM "
+        "enforcement the start is judged on the workgroup, what the query touches is not",
     ),
     "AWS::Lambda::Function": (
         "moto runs no function code without Docker (the emulator's Lambda runtime must)",
