@@ -29,13 +29,13 @@ DEFAULT_MAX_CHECKS: Final = 8
 DEFAULT_ATHENA_MIN_RAW_BYTES: Final = 1024**3
 # The monthly executive run joins on Athena instead of DuckDB in its Lambda when the month's
 # curated inputs (executive_inputs.input_prefixes) hold at least this many bytes. Not the
-# engagement threshold: these are per-account-day aggregates (~20 bytes each as Parquet,
-# ~114 as Arrow), read whole into the KPI function's memory, and the whole step peaked at
-# 17x its Parquet bytes (3.25 GB for 166 MB: docs/scaling.md), so the 3,008 MB function
-# stops near 150 MB, where a day of raw clicks would be a tenth of the engagement
-# threshold. 64 MiB (about 3.3M account-days: 110,000 accounts active every day) keeps
-# the peak near half the function's memory.
-DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES: Final = 64 * 1024**2
+# engagement threshold: these are a month of per-account-day aggregates (~18 bytes each as
+# Parquet), streamed a day at a time, so the function's memory grows with the accounts, not
+# the clicks; a month the size of the engagement threshold (1 GiB) would be 2M accounts
+# active every day, twice the largest month measured. 512 MiB is that largest month: 1M
+# accounts active every day (526 MB), aggregated and joined in 19 CPU s at a 1.54 GB peak
+# (docs/scaling.md); bigger months, not measured, go to Athena.
+DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES: Final = 512 * 1024**2
 # Seconds between two checks of a running Athena step (a Wait state of the workflow, which
 # costs nothing while it waits, unlike a Lambda polling).
 DEFAULT_ATHENA_POLL_SECONDS: Final = 10

@@ -228,9 +228,8 @@ def _finish(config: Settings, job: dict[str, Any]) -> dict[str, Any]:
     completeness = _completeness(config, job, job["hours"])
     versions = {table: job["version"] for table in engagement_publish.DAY_TABLES}
     engagement_publish.publish(s3, glue, config, day, versions)
-    _drop_working(config, job)
     counts = dedup.to_pylist()[0]
-    return engagement_steps.finish_day(
+    result = engagement_steps.finish_day(
         config,
         job,
         state=state,
@@ -241,6 +240,9 @@ def _finish(config: Settings, job: dict[str, Any]) -> dict[str, Any]:
         completeness=completeness,
         unknown_account_clicks=unknown,
     )
+    # Last, so a retried finish still finds the unknown accounts' clicks.
+    _drop_working(config, job)
+    return result
 
 
 def _drop_working(config: Settings, job: dict[str, Any]) -> None:

@@ -143,24 +143,29 @@ def read_join_totals(s3: Any, *, bucket: str, location: str) -> dict[str, Any]:
 
 
 def publish_join_totals(period: Period) -> str:
-    """Point the period's exec_join_totals partition at this run's version, then delete the
-    version it replaced (readers of the partition see one or the other, never both)."""
+    """Point the period's exec_join_totals partition at this run's version, then delete
+    every other version of the period (the one replaced, and any a failed run left):
+    readers through Glue see the old version or the new one, never both, and a scan of the
+    partition's prefix finds one version once this returns."""
     config, s3 = settings(), client("s3")
     bucket = config.curated_bucket
     output = get_work_json(s3, bucket=bucket, period=period, name=JOIN_OUTPUT)
     location = str(output["location"])
-    previous = glue_catalog.publish_partition(
+    glue_catalog.publish_partition(
         client("glue"),
         database=config.curated_database,
         table=executive_engine.JOIN_TOTALS,
         values=[period.grain, period.name],
         location=location,
     )
-    if previous and previous.rstrip("/") != location.rstrip("/"):
-        old = _key_of(previous, bucket)
-        if old.startswith(f"{executive_engine.JOIN_TOTALS.prefix}/"):
-            keys = s3_objects.list_keys(s3, bucket=bucket, prefix=old)
-            s3_objects.delete_keys(s3, bucket=bucket, keys=keys)
+    current = _key_of(location, bucket)
+    partition = executive_engine.join_totals_partition(period)
+    stale = [
+        k
+        for k in s3_objects.list_keys(s3, bucket=bucket, prefix=partition)
+        if not k.startswith(current)
+    ]
+    s3_objects.delete_keys(s3, bucket=bucket, keys=stale)
     return location
 
 

@@ -68,6 +68,7 @@ class QueryRun:
     output_location: str
     context: dict[str, str]
     cutoff_bytes: int | None
+    token: str | None = None  # ClientRequestToken: a second start with it is this run
     state: str = "QUEUED"
     statement_type: str = athena_sql.DML
     reason: str | None = None
@@ -178,15 +179,25 @@ class AthenaSql:
                 "No output location provided. An output location is required either through "
                 "the Workgroup result configuration setting or as an API input."
             )
+        query = response._get_param("QueryString") or ""
+        token = response._get_param("ClientRequestToken")
+        if token:
+            with self._runs_lock:
+                earlier = next((r for r in self._runs.values() if r.token == token), None)
+            if earlier is not None and earlier.query != query:
+                return _invalid(f"ClientRequestToken {token} was used with another query")
+            if earlier is not None:  # a retried start: the first start's query, not a rerun
+                return json.dumps({"QueryExecutionId": earlier.id})
         query_id = str(uuid.uuid4())
         cutoff = configuration.get("BytesScannedCutoffPerQuery")
         run = QueryRun(
             id=query_id,
-            query=response._get_param("QueryString") or "",
+            query=query,
             workgroup=name,
             output_location=f"{location.rstrip('/')}/{query_id}.csv",
             context=response._get_param("QueryExecutionContext") or {},
             cutoff_bytes=int(cutoff) if cutoff else None,
+            token=token or None,
         )
         with self._runs_lock:
             self._runs[query_id] = run

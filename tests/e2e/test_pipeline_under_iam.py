@@ -17,6 +17,14 @@ import pytest
 
 from functions.core import env
 from tests.conftest import EmulatorServer
+from tests.functional.executive_month import (
+    HAND_TOTALS,
+    MONTH,
+    Lake,
+    land_september,
+    published_totals,
+    run_input,
+)
 from tests.support import unique_name, wait_for
 
 CLOCK_START = "2026-09-01T00:00:00+00:00"
@@ -151,6 +159,59 @@ def test_a_day_computed_on_athena_runs_under_iam(enforced_stack: EmulatorServer)
     day_prefix = "curated/engagement_daily/dt=2026-09-01/"
     keys = _keys(server, "CuratedBucketName", day_prefix)
     assert keys and all(location.endswith(k.rsplit("/", 1)[0] + "/") for k in keys)
+    assert _denials(server) == []
+
+
+def test_a_month_joined_on_athena_runs_under_iam(enforced_stack: EmulatorServer) -> None:
+    server = enforced_stack
+    # Given September's curated inputs (figures worked out by hand) in the deployed lake,
+    # the KPI function told that every month is big enough for Athena, and the deployed
+    # monthly workflow from its engine choice on, acting as the deployed workflow's role
+    lake = Lake(server, server.outputs["CuratedBucketName"], server.outputs["CuratedDatabaseName"])
+    land_september(lake)
+    functions = server.client("lambda")
+    name = f"{server.outputs['NamePrefix']}-executive-kpi"
+    variables = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    functions.update_function_configuration(
+        FunctionName=name,
+        Environment={"Variables": {**variables, env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES: "0"}},
+    )
+    sfn = server.client("stepfunctions")
+    deployed = sfn.describe_state_machine(
+        stateMachineArn=server.outputs["ExecutiveMonthlyStateMachineArn"]
+    )
+    definition = {**json.loads(deployed["definition"]), "StartAt": "ChooseEngine"}
+    machine = sfn.create_state_machine(
+        name=unique_name("executive-monthly-engine"),
+        definition=json.dumps(definition),
+        roleArn=deployed["roleArn"],
+    )["stateMachineArn"]
+    try:
+        # When the month runs
+        execution = sfn.start_execution(
+            stateMachineArn=machine, name=MONTH.execution_name, input=json.dumps(run_input())
+        )["executionArn"]
+        deadline = time.monotonic() + EXECUTION_TIMEOUT
+        described = sfn.describe_execution(executionArn=execution)
+        while described["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(1)
+            described = sfn.describe_execution(executionArn=execution)
+    finally:
+        functions.update_function_configuration(
+            FunctionName=name, Environment={"Variables": variables}
+        )
+    # Then it joined on Athena, waited in the workflow, and published, refused nothing
+    assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
+    entered = {
+        e["stateEnteredEventDetails"]["name"]
+        for e in sfn.get_execution_history(executionArn=execution)["events"]
+        if "stateEnteredEventDetails" in e
+    }
+    assert {"StartAthenaJoin", "AthenaJoinState", "FinishAthenaJoin"} <= entered
+    assert "Join" not in entered
+    location, totals = published_totals(lake)
+    assert totals == HAND_TOTALS
+    assert "/exec_join_totals/grain=month/period=2026-09/version=" in location
     assert _denials(server) == []
 
 

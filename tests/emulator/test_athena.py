@@ -316,3 +316,24 @@ def test_csv_tables_and_projected_partitions_are_read(lab: EmulatorServer) -> No
         ["business", "50", "big"],
         ["team", None, "none"],
     ]
+
+
+def test_a_start_retried_with_its_token_is_the_first_query_not_a_second(
+    lab: EmulatorServer,
+) -> None:
+    # given a query started with a client request token (32 characters at least)
+    token = "retried-start-token-0123456789abcdef"
+    first = _run(lab, "SELECT 1 AS one", ClientRequestToken=token)
+    athena = lab.client("athena")
+    # when the same start is sent again (a retried Lambda), and the token with other SQL
+    again = athena.start_query_execution(
+        QueryString="SELECT 1 AS one", WorkGroup=WORKGROUP, ClientRequestToken=token
+    )["QueryExecutionId"]
+    with pytest.raises(athena.exceptions.InvalidRequestException):
+        athena.start_query_execution(
+            QueryString="SELECT 2 AS two", WorkGroup=WORKGROUP, ClientRequestToken=token
+        )
+    # then the retry answers the first query's id and runs nothing more
+    assert again == first["QueryExecutionId"]
+    listed = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
+    assert listed.count(again) == 1

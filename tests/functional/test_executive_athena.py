@@ -16,149 +16,42 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from botocore.config import Config
 
-from functions.adapters import glue_catalog, s3_tables
 from functions.core import env, schemas
-from functions.core.report.executive_period import month_period
 from infra.constructs.asl import render_asl
 from pablo.local.context import LOCAL_CREDENTIALS, LOCAL_REGION
 from tests.conftest import EmulatorServer, start_emulator
 from tests.emulator.test_event_targets import zip_package
+from tests.functional.executive_month import (
+    HAND_TOTALS,
+    MONTH,
+    Lake,
+    keys,
+    kpi,
+    land_september,
+    published_totals,
+    run_input,
+)
 from tests.support import unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL = REPO_ROOT / "state_machines" / "executive.asl.json"
-MONTH = month_period("2026-09")
-RUN_TIME = "2026-10-05T07:00:00Z"
 EXECUTION_TIMEOUT = 240.0
 ALWAYS_DUCKDB = str(10**15)  # bytes: no month here reaches it
 ALWAYS_ATHENA = "0"
-# account -> (users a day, hours a day, clicks a day, days with clicks from the 1st)
-ENGAGEMENT = {"acct-a": (2, 1.0, 10, 30), "acct-b": (1, 0.5, 4, 10)}
-# account -> (seats at end, MRR at start, MRR at end, new, expansion, paid in September)
-ACCOUNTS = {
-    "acct-a": (5, 4000, 5000, 0, 1000, 5000),
-    "acct-b": (3, 3000, 3000, 0, 0, 3000),
-    "acct-c": (2, 0, 2000, 2000, 0, 2000),  # new in September, never clicks
-}
-LAST_DAY = {"acct-a": (2, 2), "acct-b": (0, 1)}  # account -> (WAU, MAU) on the 30th
-PROFIT = {
-    "revenue_cents": 10_000,
-    "expenses_cents": 2_500,
-    "salaries_cents": 6_000,
-    "profit_cents": 1_500,
-    "paying_subscribers": 3,
-}
 
 
 @dataclass
-class Rig:
-    server: EmulatorServer
-    curated: str
+class Rig(Lake):
     reports: str
-    database: str
     topic: str
     machines: dict[str, str]  # duckdb | athena | cutoff -> state machine ARN
-
-    def client(self, service: str) -> Any:
-        return self.server.client(service)
-
-
-def _row(table: schemas.Table, **values: Any) -> dict[str, Any]:
-    """A registry row: the given values, every other column empty of its type."""
-    defaults = {"bigint": 0, "double": 0.0, "string": "", "boolean": False}
-    row: dict[str, Any] = {}
-    for column in (*table.columns, *table.partition_keys):
-        if column.name in values:
-            row[column.name] = values[column.name]
-        elif column.nullable:
-            row[column.name] = None
-        elif column.type == "timestamp":
-            row[column.name] = datetime(2026, 10, 4, tzinfo=UTC)
-        elif column.type == "date":
-            row[column.name] = date(2026, 9, 30)
-        else:
-            row[column.name] = defaults[column.type]
-    return row
-
-
-def _write(rig: Rig, table: schemas.Table, rows: list[dict[str, Any]]) -> None:
-    glue_catalog.write_and_register(
-        rig.client("s3"),
-        rig.client("glue"),
-        bucket=rig.curated,
-        database=rig.database,
-        table=table,
-        rows=pa.Table.from_pylist(rows, schema=table.arrow_schema(with_partitions=True)),
-        name="fixture",
-        kms=False,
-    )
-
-
-def _land_september(rig: Rig) -> None:
-    daily = [
-        _row(
-            schemas.ENGAGEMENT_DAILY,
-            account_id=account,
-            active_users=users,
-            session_hours=hours,
-            clicks=clicks,
-            complete=True,
-            dt=(MONTH.start + timedelta(days=n)).isoformat(),
-        )
-        for account, (users, hours, clicks, days) in ENGAGEMENT.items()
-        for n in range(days)
-    ]
-    _write(rig, schemas.ENGAGEMENT_DAILY, daily)
-    last = MONTH.end.isoformat()
-    _write(
-        rig,
-        schemas.ACTIVE_USERS_DAILY,
-        [
-            _row(schemas.ACTIVE_USERS_DAILY, account_id=a, wau=wau, mau=mau, dt=last)
-            for a, (wau, mau) in LAST_DAY.items()
-        ],
-    )
-    growth, revenue = [], []
-    for account, (seats, start, end, new, expansion, paid) in ACCOUNTS.items():
-        growth.append(
-            _row(
-                schemas.GROWTH_ACCOUNT_MONTHLY,
-                account_id=account,
-                status_end="active",
-                seats_end=seats,
-                mrr_start_cents=start,
-                mrr_end_cents=end,
-                mrr_new_cents=new,
-                mrr_expansion_cents=expansion,
-                month=MONTH.name,
-            )
-        )
-        revenue.append(
-            _row(
-                schemas.REVENUE_ACCOUNT_MONTHLY,
-                account_id=account,
-                paid_cents=paid,
-                invoices=1,
-                month=MONTH.name,
-            )
-        )
-    _write(rig, schemas.GROWTH_ACCOUNT_MONTHLY, growth)
-    _write(rig, schemas.REVENUE_ACCOUNT_MONTHLY, revenue)
-    _write(
-        rig,
-        schemas.PROFIT_MONTHLY,
-        [_row(schemas.PROFIT_MONTHLY, **PROFIT, publication_status="final", month=MONTH.name)],
-    )
 
 
 def _glue_tables(server: EmulatorServer, database: str, curated: str) -> None:
@@ -277,8 +170,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         database = f"{unique_name('t').replace('-', '_')}_curated"
         _glue_tables(server, database, curated)
         topic = server.client("sns").create_topic(Name=unique_name("oncall"))["TopicArn"]
-        rig = Rig(server, curated, reports, database, topic, {"state_table": _state_table(server)})
-        _land_september(rig)
+        rig = Rig(server, curated, database, reports, topic, {"state_table": _state_table(server)})
+        land_september(rig)
         pipelines = _workgroup(server, results)
         rig.machines["duckdb"] = _machine(rig, workgroup=pipelines, athena_min_bytes=ALWAYS_DUCKDB)
         rig.machines["athena"] = _machine(rig, workgroup=pipelines, athena_min_bytes=ALWAYS_ATHENA)
@@ -287,31 +180,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         yield rig
 
 
-def _gate() -> dict[str, Any]:
-    through = "2026-10-01T00:00:00Z"
-    return {
-        "attempt": 1,
-        "checks": [
-            {"upstream": u, "fresh": True, "fresh_through": through, "covered": True}
-            for u in ("engagement", "growth", "profit")
-        ],
-    }
-
-
 def _run(rig: Rig, engine: str) -> tuple[str, dict[str, Any]]:
     """The month on one machine: its status and output (or the failure event's details)."""
     sfn = rig.client("stepfunctions")
-    run_input = {
-        "time": RUN_TIME,
-        "grain": "month",
-        "period": MONTH.name,
-        "run_id": MONTH.execution_name,
-        "gate": _gate(),
-    }
     execution = sfn.start_execution(
         stateMachineArn=rig.machines[engine],
         name=MONTH.execution_name,
-        input=json.dumps(run_input),
+        input=json.dumps(run_input()),
     )["executionArn"]
     deadline = time.monotonic() + EXECUTION_TIMEOUT
     while time.monotonic() < deadline:
@@ -332,53 +207,6 @@ def _run(rig: Rig, engine: str) -> tuple[str, dict[str, Any]]:
     raise AssertionError(f"the {engine} run did not finish in {EXECUTION_TIMEOUT} s")
 
 
-def _published_totals(rig: Rig) -> tuple[str, dict[str, Any]]:
-    """exec_join_totals' partition of the month as Glue publishes it: location and row."""
-    location = glue_catalog.partition_location_of(
-        rig.client("glue"),
-        database=rig.database,
-        table=schemas.EXEC_JOIN_TOTALS,
-        values=[MONTH.grain, MONTH.name],
-    )
-    assert location is not None
-    prefix = location.removeprefix(f"s3://{rig.curated}/")
-    keys = s3_tables.parquet_keys(rig.client("s3"), bucket=rig.curated, prefix=prefix)
-    keys += [
-        k
-        for k in _keys(rig, prefix)
-        if not k.endswith(".parquet") and not k.rsplit("/", 1)[-1].startswith("_")
-    ]
-    rows = []
-    for key in keys:
-        body = rig.client("s3").get_object(Bucket=rig.curated, Key=key)["Body"].read()
-        rows += pq.read_table(pa.BufferReader(body)).to_pylist()
-    assert len(rows) == 1, rows
-    return location, rows[0]
-
-
-def _keys(rig: Rig, prefix: str) -> list[str]:
-    pages = (
-        rig.client("s3")
-        .get_paginator("list_objects_v2")
-        .paginate(Bucket=rig.curated, Prefix=prefix)
-    )
-    return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
-
-
-def _kpi(rig: Rig) -> tuple[list[str], pa.Table]:
-    prefix = f"{schemas.EXEC_KPI.prefix}/grain=month/period={MONTH.name}/"
-    table = s3_tables.read_table(
-        rig.client("s3"),
-        bucket=rig.curated,
-        table=schemas.EXEC_KPI,
-        partition_filter={"grain": "month", "period": MONTH.name},
-    )
-    etags = [
-        rig.client("s3").head_object(Bucket=rig.curated, Key=k)["ETag"] for k in _keys(rig, prefix)
-    ]
-    return etags, table
-
-
 @pytest.fixture(scope="module")
 def both_paths(rig: Rig) -> dict[str, Any]:
     """September through DuckDB, then through Athena (the second publishes over the first)."""
@@ -386,35 +214,8 @@ def both_paths(rig: Rig) -> dict[str, Any]:
     for engine in ("duckdb", "athena"):
         status, output = _run(rig, engine)
         assert status == "SUCCEEDED", output
-        results[engine] = {"output": output, "totals": _published_totals(rig), "kpi": _kpi(rig)}
+        results[engine] = {"output": output, "totals": published_totals(rig), "kpi": kpi(rig)}
     return results
-
-
-HAND_TOTALS = {
-    "accounts": 3,
-    "unknown_accounts": 0,
-    "accounts_start": 2,  # a and b
-    "active_accounts": 3,
-    "new_accounts": 1,  # c
-    "churned_accounts": 0,
-    "paying_accounts": 3,
-    "seats": 10,  # 5 + 3 + 2, all paying at the end
-    "mau_paying": 3,  # 2 + 1 + 0
-    "mrr_start_cents": 7000,
-    "mrr_end_cents": 10000,
-    "mrr_new_cents": 2000,
-    "mrr_expansion_cents": 1000,
-    "mrr_contraction_cents": 0,
-    "mrr_churn_cents": 0,
-    "mrr_reactivation_cents": 0,
-    "active_user_days": 70,  # 2 x 30 + 1 x 10
-    "session_hours": 35.0,  # 1.0 x 30 + 0.5 x 10
-    "clicks": 340,  # 10 x 30 + 4 x 10
-    "incomplete_days": 0,
-    "wau": 2,
-    "mau": 3,
-    "paid_cents": 10000,
-}
 
 
 def test_the_same_month_through_duckdb_and_athena_gives_the_same_rows(
@@ -460,7 +261,7 @@ def test_each_run_publishes_its_own_prefix_and_the_replaced_version_is_deleted(
     assert athena_location.startswith(partition)
     assert duckdb_location != athena_location
     # and the version it replaced is gone, so a reader of the partition's files sees one row
-    assert _keys(rig, duckdb_location.removeprefix(f"s3://{rig.curated}/")) == []
+    assert keys(rig, duckdb_location.removeprefix(f"s3://{rig.curated}/")) == []
     # and the Athena query's working table was dropped from Glue
     tables = rig.client("glue").get_tables(DatabaseName=rig.database)["TableList"]
     assert [t["Name"] for t in tables if t["Name"].startswith("exec_join_totals_work_")] == []
@@ -471,8 +272,8 @@ def test_a_failed_athena_query_fails_the_run_and_leaves_the_published_version(
 ) -> None:
     # given September published (both_paths), and a workgroup whose bytes-scanned cutoff
     # the month exceeds
-    location_before, totals_before = _published_totals(rig)
-    kpi_before = _kpi(rig)
+    location_before, totals_before = published_totals(rig)
+    kpi_before = kpi(rig)
     # when the month runs on Athena in that workgroup
     status, details = _run(rig, "cutoff")
     # then the run fails and tells on-call why
@@ -481,8 +282,8 @@ def test_a_failed_athena_query_fails_the_run_and_leaves_the_published_version(
     assert any(m.get("error") == "AthenaQueryFailed" for m in messages), messages
     assert any("Bytes scanned limit" in str(m.get("cause")) for m in messages), messages
     # and the published join totals and KPI row are exactly as before
-    assert _published_totals(rig) == (location_before, totals_before)
+    assert published_totals(rig) == (location_before, totals_before)
     etags_before, rows_before = kpi_before
-    etags_after, rows_after = _kpi(rig)
+    etags_after, rows_after = kpi(rig)
     assert etags_after == etags_before
     assert rows_after.to_pylist() == rows_before.to_pylist()

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from functions.core import env
 from functions.core.monitor.alarm_inventory import spec
 from functions.core.monitor.alarm_inventory.spec import MissingData, Owner
+from functions.core.schemas import Database
 from infra.constructs.engagement import ASL_PATH, INGEST_BATCH_SIZE
 from tests.infra.conftest import Synthesized
 
@@ -98,3 +100,62 @@ def test_engagement_alarms_name_their_owners_and_treat_silence_as_a_breach() -> 
     silent = spec("click-stream-silent")
     assert silent.missing_data is MissingData.BREACHING
     assert silent.runbook == "docs/runbooks/engagement.md#click-stream-silent"
+
+
+def _statements_of_role(synthesized: Synthesized, role_fragment: str) -> list[dict[str, Any]]:
+    """Every Allow statement of the policies attached to the role whose logical id has
+    `role_fragment`, resolved to plain values."""
+    found = []
+    for policy in synthesized.resources("AWS::IAM::Policy").values():
+        roles = json.dumps(policy["Properties"].get("Roles", []))
+        if role_fragment in roles:
+            found += policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_daily_function_queries_athena_only_in_the_pipelines_workgroup(
+    synthesized: Synthesized,
+) -> None:
+
+    config = synthesized.config
+    # Given the daily function and its role's statements
+    daily = _one(
+        synthesized,
+        "AWS::Lambda::Function",
+        FunctionName=config.resource_name("engagement-daily"),
+    )
+    statements = _statements_of_role(synthesized, "EngagementDailyRole")
+    # Then it is told the pipelines workgroup, the engine threshold and the poll interval,
+    # as the environment's configuration says
+    variables = daily["Environment"]["Variables"]
+    assert variables[env.ATHENA_WORKGROUP] == config.resource_name("pipelines")
+    assert variables[env.ATHENA_MIN_RAW_BYTES] == str(config.athena_min_raw_bytes)
+    assert variables[env.ATHENA_POLL_SECONDS] == str(config.athena_poll_seconds)
+    # and every Athena action it may take is on that workgroup alone
+    athena = [s for s in statements if any(a.startswith("athena:") for a in _as_list(s["Action"]))]
+    assert {a for s in athena for a in _as_list(s["Action"])} == {
+        "athena:StartQueryExecution",
+        "athena:BatchGetQueryExecution",
+        "athena:GetQueryResults",
+    }
+    for statement in athena:
+        text = json.dumps(statement["Resource"])
+        assert f"workgroup/{config.resource_name('pipelines')}" in text
+        assert "analysts" not in text and "finance" not in text
+    # and it creates and drops only its working tables, in the curated database
+    curated = config.glue_database_name(Database.CURATED)
+    (ddl,) = [s for s in statements if "glue:CreateTable" in _as_list(s["Action"])]
+    assert sorted(_as_list(ddl["Action"])) == ["glue:CreateTable", "glue:DeleteTable"]
+    tables = [r for r in json.dumps(ddl["Resource"]).split('"') if ":table/" in r or "table/" in r]
+    assert tables and all(f"{curated}/engagement_*" in r for r in tables)
+    # and of the results bucket, only the pipelines workgroup's prefix
+    results = [
+        s
+        for s in statements
+        if "s3:PutObject" in _as_list(s["Action"]) and "AthenaResults" in json.dumps(s)
+    ]
+    assert results and all("pipelines/*" in json.dumps(s["Resource"]) for s in results)

@@ -39,7 +39,7 @@ def test_each_execution_writes_its_own_prefix_and_work_table() -> None:
     # then each has a prefix of its own inside the period's partition, and a Glue-safe table
     assert len(set(prefixes)) == 3
     assert all(
-        p.startswith("curated/exec_join_totals/grain=month/period=2026-09/monthly_2026_09")
+        p.startswith("curated/exec_join_totals/grain=month/period=2026-09/version=monthly_2026_09")
         for p in prefixes
     )
     assert engine.run_version("monthly-2026-09", started) == versions[0]  # a retried step

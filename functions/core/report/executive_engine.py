@@ -57,9 +57,15 @@ def run_version(execution: str, started: str) -> str:
     return f"{_safe(execution)}_{digest}"
 
 
+def join_totals_partition(period: Period) -> str:
+    """The period's partition of exec_join_totals: every version of it lives under here."""
+    return f"{JOIN_TOTALS.prefix}/grain={period.grain}/period={period.name}/"
+
+
 def join_totals_prefix(period: Period, version: str) -> str:
-    """Where one run's join totals go: a prefix of its own inside the period's partition."""
-    return f"{JOIN_TOTALS.prefix}/grain={period.grain}/period={period.name}/{version}/"
+    """Where one run's join totals go: a prefix of its own inside the period's partition
+    (`version=<v>`, as the engagement days' versions are named)."""
+    return f"{join_totals_partition(period)}version={version}/"
 
 
 def work_table_name(period: Period, version: str) -> str:
