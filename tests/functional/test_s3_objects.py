@@ -229,3 +229,40 @@ def test_a_window_of_days_is_listed_from_its_first_day(emulator_server: Emulator
         s3, bucket=bucket, prefix=f"{table.prefix}/", start_after=listed[0]["StartAfter"]
     )
     assert [s3_tables.dt_of(key) for key in after] == ["2026-09-03", "2026-09-04", "2026-09-05"]
+
+
+def test_days_are_downloaded_under_a_directory_per_day(
+    emulator_server: EmulatorServer, tmp_path: Path
+) -> None:
+    # given three days of a dt-partitioned table, two files on the second
+    s3 = local_client("s3", emulator_server.endpoint)
+    bucket = unique_name("days")
+    s3.create_bucket(Bucket=bucket)
+    table = schemas.PRODUCER_COUNTS
+    for day, names in ((1, ["a"]), (2, ["a", "b"]), (3, ["a"])):
+        for number, name in enumerate(names):
+            rows = pa.Table.from_pylist(
+                [
+                    {
+                        "producer_id": name,
+                        "minute": datetime(2026, 9, day, tzinfo=UTC),
+                        "sent": day * 10 + number,
+                        "spilled": 0,
+                    }
+                ],
+                table.arrow_schema(),
+            )
+            key = f"{table.prefix}/dt=2026-09-0{day}/{name}.parquet"
+            s3.put_object(Bucket=bucket, Key=key, Body=_parquet(rows))
+    # when days 2 and 3 are downloaded
+    paths = s3_tables.download_days(
+        s3,
+        bucket=bucket,
+        table=table,
+        first=date(2026, 9, 2),
+        last=date(2026, 9, 3),
+        directory=str(tmp_path),
+    )
+    # then their three files are on disk, each under its day, in key order
+    assert [Path(p).parent.name for p in paths] == ["dt=2026-09-02"] * 2 + ["dt=2026-09-03"]
+    assert [pq.read_table(p).column("sent").to_pylist() for p in paths] == [[20], [21], [30]]
