@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Final
 
-from bench.machine import ANCHOR, run_child
+from pablo.anchor import ANCHOR, run_child
 
 TARGET_CPU_SECONDS: Final = 0.3
 
@@ -28,7 +28,7 @@ def command_groups() -> list[tuple[str, ...]]:
 
 def cpu_seconds(argv: list[str]) -> float:
     """User + system CPU seconds of one child process running `argv`."""
-    return run_child(argv)[1]
+    return run_child(argv).cpu
 
 
 def main(argv: list[str]) -> None:
