@@ -71,6 +71,24 @@ def _denials(server: EmulatorServer) -> list[str]:
     return found
 
 
+def _finished(sfn: Any, execution: str) -> dict[str, Any]:
+    """The execution's description once it stops running (or EXECUTION_TIMEOUT passes)."""
+    deadline = time.monotonic() + EXECUTION_TIMEOUT
+    described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+    while described["status"] == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(1)
+        described = sfn.describe_execution(executionArn=execution)
+    return described
+
+
+def _states_entered(sfn: Any, execution: str) -> set[str]:
+    return {
+        e["stateEnteredEventDetails"]["name"]
+        for e in sfn.get_execution_history(executionArn=execution)["events"]
+        if "stateEnteredEventDetails" in e
+    }
+
+
 def test_clicks_land_in_raw_and_quarantine_and_the_daily_workflow_runs_under_iam(
     enforced_stack: EmulatorServer,
 ) -> None:
@@ -98,11 +116,7 @@ def test_clicks_land_in_raw_and_quarantine_and_the_daily_workflow_runs_under_iam
         name=unique_name("iam-run"),
         input=json.dumps({"time": run_time}),
     )["executionArn"]
-    deadline = time.monotonic() + EXECUTION_TIMEOUT
-    described = sfn.describe_execution(executionArn=execution)
-    while described["status"] == "RUNNING" and time.monotonic() < deadline:
-        time.sleep(1)
-        described = sfn.describe_execution(executionArn=execution)
+    described = _finished(sfn, execution)
     # Then it succeeded, the daily function (as its own role) wrote the curated day
     assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
     assert _keys(server, "CuratedBucketName", "curated/engagement_daily/")
@@ -129,22 +143,14 @@ def test_a_day_computed_on_athena_runs_under_iam(enforced_stack: EmulatorServer)
             name=unique_name("iam-athena-run"),
             input=json.dumps({"time": run_time, "days": ["2026-09-01"]}),
         )["executionArn"]
-        deadline = time.monotonic() + EXECUTION_TIMEOUT
-        described = sfn.describe_execution(executionArn=execution)
-        while described["status"] == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(1)
-            described = sfn.describe_execution(executionArn=execution)
+        described = _finished(sfn, execution)
     finally:
         functions.update_function_configuration(
             FunctionName=name, Environment={"Variables": variables}
         )
     # Then it ran on Athena in the pipelines workgroup, as the function's role, and succeeded
     assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
-    entered = {
-        e["stateEnteredEventDetails"]["name"]
-        for e in sfn.get_execution_history(executionArn=execution)["events"]
-        if "stateEnteredEventDetails" in e
-    }
+    entered = _states_entered(sfn, execution)
     assert {"AthenaStart", "AthenaAdvance"} <= entered and "AggregateDay" not in entered
     queries = server.client("athena").list_query_executions(
         WorkGroup=server.outputs["PipelinesWorkgroupName"]
@@ -191,22 +197,14 @@ def test_a_month_joined_on_athena_runs_under_iam(enforced_stack: EmulatorServer)
         execution = sfn.start_execution(
             stateMachineArn=machine, name=MONTH.execution_name, input=json.dumps(run_input())
         )["executionArn"]
-        deadline = time.monotonic() + EXECUTION_TIMEOUT
-        described = sfn.describe_execution(executionArn=execution)
-        while described["status"] == "RUNNING" and time.monotonic() < deadline:
-            time.sleep(1)
-            described = sfn.describe_execution(executionArn=execution)
+        described = _finished(sfn, execution)
     finally:
         functions.update_function_configuration(
             FunctionName=name, Environment={"Variables": variables}
         )
     # Then it joined on Athena, waited in the workflow, and published, refused nothing
     assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
-    entered = {
-        e["stateEnteredEventDetails"]["name"]
-        for e in sfn.get_execution_history(executionArn=execution)["events"]
-        if "stateEnteredEventDetails" in e
-    }
+    entered = _states_entered(sfn, execution)
     assert {"StartAthenaJoin", "AthenaJoinState", "FinishAthenaJoin"} <= entered
     assert "Join" not in entered
     location, totals = published_totals(lake)
