@@ -54,7 +54,7 @@ from unittest import mock
 import pyarrow as pa
 
 from bench.engagement_data import DAY, dataset, parquet_files
-from bench.machine import anchor_line, load
+from bench.machine import anchor_line, best_of, load
 from functions.core.transform import engagement
 
 # DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_steps._engine);
@@ -507,16 +507,6 @@ def spark_skip_reason() -> str | None:
     return None
 
 
-def best_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    failed = [r for r in runs if "failed" in r]
-    if failed:
-        return failed[0]
-    best = dict(min(runs, key=lambda r: r["seconds"]))
-    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
-    best["peak_gb"] = max(r["peak_gb"] for r in runs)
-    return best
-
-
 def bench_size(clicks: int, rounds: int, sides: Sequence[str]) -> dict[str, dict[str, Any]]:
     directory, generated = dataset(clicks)
     note = f"generated in {generated:.0f} s" if generated else "cached"
@@ -525,7 +515,7 @@ def bench_size(clicks: int, rounds: int, sides: Sequence[str]) -> dict[str, dict
     for _ in range(rounds):
         for side in sides:
             runs[side].append(measure(side, directory))
-    results = {side: best_of(r) for side, r in runs.items()}
+    results = {side: best_of(r, peak="peak_gb") for side, r in runs.items()}
     print(f"  load average after the runs (1, 5, 15 min): {load()}")
     _print_table(results)
     return results

@@ -48,7 +48,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
-from bench.machine import anchor_line, load
+from bench.machine import anchor_line, best_of, load
 from functions.core.report import executive
 from functions.core.report.executive_period import month_period
 
@@ -288,16 +288,6 @@ def _child(variant: str, paths: dict[str, Path]) -> dict[str, Any]:
     return answer
 
 
-def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    failed = [r for r in runs if "failed" in r]
-    if failed:
-        return failed[0]
-    best = dict(min(runs, key=lambda r: r["seconds"]))
-    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
-    best["peak_kb"] = max(r["peak_kb"] for r in runs)
-    return best
-
-
 def spark_skip_reason() -> str | None:
     python = os.environ.get(SPARK_PYTHON_ENV)
     if not python:
@@ -345,7 +335,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.rounds):
             for side in sides:
                 runs[side].append(_child(side, paths))
-        results[clicks] = {side: _best(r) for side, r in runs.items()}
+        results[clicks] = {side: best_of(r, peak="peak_kb") for side, r in runs.items()}
         print(f"  load average after the runs: {load()}")
         _print_size(results[clicks])
     print(f"\ntrue revenue (sum of invoice lines): {_true_revenue(paths):,}")

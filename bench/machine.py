@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pablo.anchor import load, measure_anchor
 
 
@@ -15,4 +17,16 @@ def anchor_line() -> str:
     )
 
 
-__all__ = ["anchor_line", "load"]
+def best_of(runs: list[dict[str, Any]], *, peak: str) -> dict[str, Any]:
+    """Interleaved rounds of one side: the fastest round, the least CPU of any round and the
+    highest peak (`peak` names the side's peak field); a failed round stands for the side."""
+    failed = [r for r in runs if "failed" in r]
+    if failed:
+        return failed[0]
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["cpu_seconds"] = min(r["cpu_seconds"] for r in runs)
+    best[peak] = max(r[peak] for r in runs)
+    return best
+
+
+__all__ = ["anchor_line", "best_of", "load"]
