@@ -325,6 +325,19 @@ SEAMS: tuple[Seam, ...] = (
         ("self", "iam_request_cls", "resource"),
     ),
     Seam("moto.core.authorization", "ActionAuthenticatorMixin.request_count", "iam"),
+    Seam("moto.s3.responses", "S3Response", "moto_patches.iam: s3-delete-objects-per-key"),
+    Seam(
+        "moto.s3.responses",
+        "S3Response._authenticate_and_authorize_s3_action",
+        "moto_patches.iam: s3-delete-objects-per-key",
+        ("self", "bucket_name", "key_name"),
+    ),
+    Seam(
+        "moto.s3.responses",
+        "S3Response.is_delete_keys",
+        "moto_patches.iam: s3-delete-objects-per-key",
+        ("self",),
+    ),
     Seam(
         "moto.core.botocore_stubber",
         "BotocoreStubber.__call__",
