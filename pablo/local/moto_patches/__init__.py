@@ -26,6 +26,7 @@ from pablo.local.moto_patches import (
     cloudformation,
     cloudwatch,
     core,
+    dynamodb,
     events,
     iam,
     kinesis,
@@ -40,6 +41,7 @@ MOTO_VERSION: Final = "5.2.5"
 ALL: Final[tuple[Patch, ...]] = (
     core.MODULE_LIST_CACHED,
     cloudformation.RESOURCE_MAP_THREAD_SAFE,
+    dynamodb.REQUESTS_ATOMIC,
     kinesis.ARRIVAL_FROM_CLOCK,
     kinesis.SHARD_INDEXED,
     kinesis.WAKE_POLLERS_ON_PUT,
@@ -72,6 +74,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(kinesis.SHARD_INDEXED)
     apply(core.MODULE_LIST_CACHED)
     apply(cloudformation.RESOURCE_MAP_THREAD_SAFE)
+    apply(dynamodb.REQUESTS_ATOMIC)
     apply(stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE)
     apply(stepfunctions.EXECUTION_NAME_DEFAULT)
     apply(awslambda.CLOUDFORMATION_LAYERS)

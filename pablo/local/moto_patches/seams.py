@@ -38,13 +38,19 @@ class Seam:
 
 
 SEAMS: tuple[Seam, ...] = (
-    # pablo.local.moto_patches: core, kinesis, awslambda, stepfunctions
+    # pablo.local.moto_patches: core, cloudformation, dynamodb, kinesis, awslambda, stepfunctions
     Seam("moto.backends", "list_of_moto_modules", "moto_patches.core: moto-module-list-cached", ()),
     Seam(
         "moto.cloudformation.parsing",
         "ResourceMap.__getitem__",
         "moto_patches.cloudformation: cloudformation-resource-map-thread-safe",
         ("self", "key"),
+    ),
+    Seam(
+        "moto.dynamodb.responses",
+        "DynamoHandler.call_action",
+        "moto_patches.dynamodb: dynamodb-requests-atomic",
+        ("self",),
     ),
     Seam(
         "moto.awslambda.models",
