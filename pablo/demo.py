@@ -52,6 +52,7 @@ STEP = timedelta(hours=6)  # replay granularity: clicks are sent in 6-hour slice
 # CPU against the Lambda workers' (the emulator should cost less than the work it serves).
 DEMO_ANCHOR_TARGET: Final = 15
 EMULATOR_LAMBDA_TARGET: Final = 1 / 3
+TOP_OPERATIONS: Final = 8  # the emulator operations the summary lists by CPU
 
 
 class DemoError(PabloError):
@@ -150,6 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if summary["iam_enforced"]:
             summary["iam_usage"] = _iam_usage(endpoint)
         summary["clock_seconds"] = health.get("tick_seconds") or {}
+        summary["emulator_requests"] = health.get("http_profile") or {}
         # After the CPU figures: the anchor is a child too, it must not count in them.
         summary["anchor"] = _anchor(summary)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
@@ -215,6 +217,24 @@ def speed_lines(summary: dict[str, Any]) -> list[str]:
         f"the anchor (target <= {DEMO_ANCHOR_TARGET}x); emulator cpu / lambda cpu "
         f"{'unknown' if ratio is None else ratio} (target < {EMULATOR_LAMBDA_TARGET:.2f})",
     ]
+
+
+def request_lines(profile: dict[str, dict[str, float]]) -> list[str]:
+    """The TOP_OPERATIONS operations that cost the emulator most CPU (the profile is
+    costliest first), with their share of all its requests' CPU."""
+    total = sum(cost["cpu_seconds"] for cost in profile.values())
+    if not total:
+        return []
+    lines = [
+        f"requests      {sum(int(c['requests']) for c in profile.values())} served over HTTP, "
+        f"{total:.1f} s cpu; the costliest:"
+    ]
+    for operation, cost in list(profile.items())[:TOP_OPERATIONS]:
+        lines.append(
+            f"  {cost['cpu_seconds'] / total:5.1%}  {operation}: {int(cost['requests'])} x "
+            f"{cost['cpu_ms_per_request']} ms"
+        )
+    return lines
 
 
 def _emulator_health(endpoint: str) -> dict[str, Any]:
@@ -528,6 +548,8 @@ def _print_summary(summary: dict[str, Any], parts: list[DemoPart], out: Path) ->
             print(f"iam           {line}" if not line.startswith("  ") else line)
     clock = ", ".join(f"{k} {v} s" for k, v in summary["clock_seconds"].items())
     print(f"clock         {clock or 'not reported'} (the replay's wall time at each clock step)")
+    for line in request_lines(summary.get("emulator_requests") or {}):
+        print(line)
     print(f"outputs       {out / 'summary.json'}, lake snapshot in {out / 'lake'}")
     # What an analyst would type next: the same Athena SQL, on DuckDB over the snapshot.
     print(f"try next      pablo query --saved mrr_by_month --lake {out}")

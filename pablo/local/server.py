@@ -8,7 +8,8 @@
 - `/pablo-api/` is the control API, on the same port:
   GET  /pablo-api/health  -> status, pid, clock, extensions, patches,
        http_requests (AWS API requests served over HTTP: calls made inside the emulator
-       never count, see moto_patches.stepfunctions)
+       never count, see moto_patches.stepfunctions), http_profile (their CPU by operation,
+       `request_profile`)
   GET  /pablo-api/clock   -> {"now": iso}
   POST /pablo-api/clock   {"to": iso} or {"by_seconds": n}, optional "step_seconds",
        "settle" -> advances in steps of at most step_seconds (default an hour), stopping
@@ -59,6 +60,7 @@ from pablo.local.context import EmulatorContext, Extension
 from pablo.local.esm import KinesisEventSourcePoller
 from pablo.local.event_targets import EventTargetDelivery
 from pablo.local.lambda_runtime import LambdaRuntime
+from pablo.local.request_profile import RequestProfile, operation_of
 from pablo.local.schedules import ScheduleRunner
 from pablo.local.service_metrics import ServiceMetrics
 from pablo.local.state import DEFAULT_PORT, EmulatorState, clear_state, save_state
@@ -126,8 +128,7 @@ class Emulator:
         # Wall seconds the clock spent in each extension (next_due + on_clock_advance) and
         # waiting for the work of its steps ("settle"): where a replay's time goes.
         self.tick_seconds: dict[str, float] = {}
-        self.http_requests = 0  # AWS API requests served over HTTP (ControlApi counts them)
-        self._http_requests_lock = threading.Lock()
+        self.requests = RequestProfile()  # AWS API requests served over HTTP, by operation
 
     # lifecycle
     def start(self, port: int) -> str:
@@ -190,13 +191,10 @@ class Emulator:
             "tick_seconds": {name: round(s, 1) for name, s in list(self.tick_seconds.items())},
             "extensions": [extension.name for extension in self.extensions],
             "patches": moto_patches.applied(),
-            "http_requests": self.http_requests,
+            "http_requests": self.requests.requests,
+            "http_profile": self.requests.report(),
             "iam_enforced": iam.enforcing(),
         }
-
-    def count_http_request(self) -> None:
-        with self._http_requests_lock:
-            self.http_requests += 1
 
     def advance(
         self,
@@ -310,8 +308,11 @@ class ControlApi:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Any:
         path = environ.get("PATH_INFO", "")
         if not path.startswith(CONTROL_PREFIX):
-            self._emulator.count_http_request()
-            return self._app(environ, start_response)
+            started = time.thread_time()
+            try:
+                return self._app(environ, start_response)
+            finally:
+                self._emulator.requests.add(operation_of(environ), time.thread_time() - started)
         method = environ.get("REQUEST_METHOD", "GET")
         route = path[len(CONTROL_PREFIX) :].strip("/")
         try:

@@ -7,6 +7,7 @@ import json
 import textwrap
 import time
 import zipfile
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -244,19 +245,26 @@ def test_a_task_calls_lambda_inside_the_emulator_not_over_http(
         name=unique_name("machine"), definition=json.dumps(definition), roleArn=flaky["role"]
     )["stateMachineArn"]
     own: list[str] = []
-    sfn.meta.events.register("before-send", lambda **kw: own.append("request"))
+    sfn.meta.events.register(
+        "before-send", lambda **kw: own.append(f"states {kw['event_name'].rsplit('.', 1)[-1]}")
+    )
     before = _http_requests(emulator_server)
     # when it runs to the end
     started = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1] * 10}))
     done = _wait(emulator_server, started)
-    # then it succeeded, and the only HTTP requests the emulator served were this test's:
-    # the ten invokes (and moto's client per task) stayed in the emulator's process
+    # then it succeeded, and the only HTTP requests the emulator served were this test's,
+    # each profiled under its operation: the ten invokes (and moto's client per task)
+    # stayed in the emulator's process
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"]) == [1] * 10
-    assert _http_requests(emulator_server) - before == len(own)
+    after = _http_requests(emulator_server)
+    served = {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op)}
+    assert served == Counter(own)
 
 
-def _http_requests(emulator: EmulatorServer) -> int:
+def _http_requests(emulator: EmulatorServer) -> dict[str, int]:
+    """Requests the emulator served over HTTP so far, by operation."""
     from pablo.local.control import ControlClient  # noqa: PLC0415
 
-    return int(ControlClient(emulator.endpoint).health()["http_requests"])
+    profile = ControlClient(emulator.endpoint).health()["http_profile"]
+    return {operation: int(cost["requests"]) for operation, cost in profile.items()}
