@@ -55,6 +55,7 @@ ALL: Final[tuple[Patch, ...]] = (
     events.RULE_TARGETS,
     s3.NOTIFICATION_CLOCK,
     s3.LAMBDA_NOTIFICATIONS_PERMITTED,
+    s3.LIST_PREFIX_FAST,
     cloudwatch.METRICS_CLOCK,
     cloudwatch.ALARM_HISTORY,
     athena.QUERIES_ANSWERED,
@@ -75,6 +76,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(core.MODULE_LIST_CACHED)
     apply(cloudformation.RESOURCE_MAP_THREAD_SAFE)
     apply(dynamodb.REQUESTS_ATOMIC)
+    apply(s3.LIST_PREFIX_FAST)
     apply(stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE)
     apply(stepfunctions.EXECUTION_NAME_DEFAULT)
     apply(awslambda.CLOUDFORMATION_LAYERS)

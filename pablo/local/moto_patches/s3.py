@@ -1,15 +1,16 @@
 """S3 notifications: times from the emulator clock, and Lambda invoked only as the
-function's resource-based policy allows."""
+function's resource-based policy allows; listings that read only the prefix asked."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import moto.s3.notifications as s3_notifications
 from moto.core.utils import unix_time
+from moto.s3.models import FakeBucket, S3Backend
 
 from pablo.local.clock import Clock
 from pablo.local.moto_patches.registry import Patch, Replacement
@@ -67,3 +68,55 @@ def _lambda_notifications_permitted(may_invoke: MayInvoke) -> list[Replacement]:
 LAMBDA_NOTIFICATIONS_PERMITTED = Patch(
     "s3-lambda-notifications-permitted", "s3", _lambda_notifications_permitted
 )
+
+
+class _PrefixKeys:
+    """The keys of a bucket's store under one prefix, as moto's listing iterates them."""
+
+    def __init__(self, store: dict[str, Any], prefix: str) -> None:
+        self._store = store
+        self._prefix = prefix
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        # list(): one copy of the names (atomic under the GIL), so a write on another thread
+        # cannot change the dict under the loop.
+        for name in list(dict.keys(self._store)):
+            if name.startswith(self._prefix):
+                found = self._store.get(name)
+                if found is not None:
+                    yield name, found
+
+
+class _PrefixBucket:
+    """A bucket as moto's `list_objects` reads it: its keys under the prefix asked."""
+
+    def __init__(self, bucket: Any, prefix: str) -> None:
+        self.keys = _PrefixKeys(bucket.keys, prefix)
+        self.name = bucket.name
+
+
+def _list_prefix_fast() -> list[Replacement]:
+    """A listing with a prefix reads only the keys under it.
+
+    Why: moto's `list_objects` (behind ListObjects and ListObjectsV2) copies the bucket's
+    whole key store and fetches every key's newest version through Python-level lookups,
+    then keeps those under the prefix: 31% of the CPU of the requests a 20-day demo served
+    (3,466 listings at 4.4 ms each, the lake's buckets holding thousands of keys for a
+    listing of a few). Here only the names are copied and filtered, and only the matches are
+    fetched; moto's own code then does everything else (delimiters, delete markers, order,
+    pagination), so its answer is unchanged.
+    """
+    original: Callable[..., Any] = S3Backend.list_objects
+
+    @functools.wraps(original)
+    def list_objects(
+        self: S3Backend, bucket: Any, prefix: str | None, *args: Any, **kw: Any
+    ) -> Any:
+        if prefix and type(bucket) is FakeBucket:  # not a subclass (table storage)
+            return original(self, _PrefixBucket(bucket, prefix), prefix, *args, **kw)
+        return original(self, bucket, prefix, *args, **kw)
+
+    return [Replacement(S3Backend, "list_objects", list_objects)]
+
+
+LIST_PREFIX_FAST = Patch("s3-list-prefix-fast", "s3", _list_prefix_fast)

@@ -331,6 +331,18 @@ SEAMS: tuple[Seam, ...] = (
         ("self", "iam_request_cls", "resource"),
     ),
     Seam("moto.core.authorization", "ActionAuthenticatorMixin.request_count", "iam"),
+    Seam(
+        "moto.s3.models",
+        "S3Backend.list_objects",
+        "moto_patches.s3: s3-list-prefix-fast",
+        ("self", "bucket", "prefix", "delimiter", "marker", "max_keys"),
+    ),
+    Seam(
+        "moto.s3.models",
+        "FakeBucket",
+        "moto_patches.s3: s3-list-prefix-fast (a listing reads `keys.items()` alone)",
+        instance_attributes=("keys", "name"),
+    ),
     Seam("moto.s3.responses", "S3Response", "moto_patches.iam: s3-delete-objects-per-key"),
     Seam(
         "moto.s3.responses",
