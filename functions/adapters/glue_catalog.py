@@ -133,29 +133,37 @@ def partition_location_of(
 
 def publish_partition(
     glue: Any, *, database: str, table: schemas.Table, values: Sequence[str], location: str
-) -> str | None:
+) -> None:
     """Point the partition at `location` (`s3://bucket/prefix/`, where a new version of it
     was written): one UpdatePartition, so Athena reads the old version or the new one, never
-    a mix; the partition is created if Glue has none. The location it had before (None if
-    it had none), so the caller can delete that version once nothing reads it."""
-    previous = partition_location_of(glue, database=database, table=table, values=values)
+    a mix. The update is asked first (a day is published again far more often than for the
+    first time); a partition Glue lacks is created, and one created meanwhile by another
+    run is updated after all."""
     wanted = _partition_input(table, values, location)
-    try:
-        if previous is None:
-            glue.create_partition(
-                DatabaseName=database, TableName=table.name, PartitionInput=wanted
-            )
-        else:
-            glue.update_partition(
-                DatabaseName=database,
-                TableName=table.name,
-                PartitionValueList=list(values),
-                PartitionInput=wanted,
-            )
-    except (ClientError, BotoCoreError) as exc:
-        raise classified(exc, f"publish {values} of {database}.{table.name}") from exc
+    what = f"publish {values} of {database}.{table.name}"
+    names = {"DatabaseName": database, "TableName": table.name}
+    update = {**names, "PartitionValueList": list(values), "PartitionInput": wanted}
+    updated = _glue_call(glue.update_partition, what, "EntityNotFoundException", **update)
+    published = updated or _glue_call(
+        glue.create_partition, what, "AlreadyExistsException", **names, PartitionInput=wanted
+    )
+    if not published:  # created by another run since the update was refused
+        _glue_call(glue.update_partition, what, None, **update)
     _KNOWN.setdefault(glue, {}).setdefault((database, table.name), set()).add(tuple(values))
-    return previous
+
+
+def _glue_call(call: Any, what: str, tolerated: str | None, **request: Any) -> bool:
+    """Make the Glue call; False if it failed with the `tolerated` error code, the typed
+    error for any other failure."""
+    try:
+        call(**request)
+    except ClientError as exc:
+        if tolerated is not None and error_code(exc) == tolerated:
+            return False
+        raise classified(exc, what) from exc
+    except BotoCoreError as exc:
+        raise classified(exc, what) from exc
+    return True
 
 
 def drop_table(glue: Any, *, database: str, name: str) -> bool:
