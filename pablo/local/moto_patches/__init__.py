@@ -40,6 +40,7 @@ MOTO_VERSION: Final = "5.2.5"
 # Every patch, by service.
 ALL: Final[tuple[Patch, ...]] = (
     core.MODULE_LIST_CACHED,
+    core.TIMESTAMPS_PARSED_DIRECTLY,
     cloudformation.RESOURCE_MAP_THREAD_SAFE,
     dynamodb.REQUESTS_ATOMIC,
     kinesis.ARRIVAL_FROM_CLOCK,
@@ -74,6 +75,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(kinesis.ARRIVAL_FROM_CLOCK, clock=clock)
     apply(kinesis.SHARD_INDEXED)
     apply(core.MODULE_LIST_CACHED)
+    apply(core.TIMESTAMPS_PARSED_DIRECTLY)
     apply(cloudformation.RESOURCE_MAP_THREAD_SAFE)
     apply(dynamodb.REQUESTS_ATOMIC)
     apply(s3.LIST_PREFIX_FAST)

@@ -41,6 +41,12 @@ SEAMS: tuple[Seam, ...] = (
     # pablo.local.moto_patches: core, cloudformation, dynamodb, kinesis, awslambda, stepfunctions
     Seam("moto.backends", "list_of_moto_modules", "moto_patches.core: moto-module-list-cached", ()),
     Seam(
+        "moto.core.serialize",
+        "parse_to_aware_datetime",
+        "moto_patches.core: moto-timestamps-parsed-directly",
+        ("value",),
+    ),
+    Seam(
         "moto.cloudformation.parsing",
         "ResourceMap.__getitem__",
         "moto_patches.cloudformation: cloudformation-resource-map-thread-safe",
