@@ -46,7 +46,6 @@ from moto.core.config import default_user_config
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
-    MotoRequestHandler,
     create_backend_app,
 )
 from moto.stepfunctions.parser.models import stepfunctions_parser_backends
@@ -59,6 +58,7 @@ from pablo.local.clock import Clock, parse_instant
 from pablo.local.context import EmulatorContext, Extension
 from pablo.local.esm import KinesisEventSourcePoller
 from pablo.local.event_targets import EventTargetDelivery
+from pablo.local.keep_alive import KeepAliveMiddleware, KeepAliveRequestHandler
 from pablo.local.lambda_runtime import LambdaRuntime
 from pablo.local.request_profile import RequestProfile, operation_of
 from pablo.local.schedules import ScheduleRunner
@@ -393,7 +393,11 @@ class _Server(ThreadedMotoServer):
     def _server_entry(self) -> None:
         app = ControlApi(DomainDispatcherApplication(create_backend_app), self._emulator)
         self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+            self._ip_address,
+            self._port,
+            KeepAliveMiddleware(app),
+            True,
+            request_handler=KeepAliveRequestHandler,
         )
         self._server_ready_event.set()
         self._server.serve_forever()
