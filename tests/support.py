@@ -168,3 +168,21 @@ def athena_workgroup(athena: Any, results: str, *, cutoff: int | None = None) ->
         configuration["BytesScannedCutoffPerQuery"] = cutoff
     athena.create_work_group(Name=name, Configuration=configuration)
     return name
+
+
+@contextlib.contextmanager
+def function_environment(aws: Clients, function: str, changes: dict[str, str]) -> Iterator[None]:
+    """`function` runs with `changes` to its environment in the block, and with its own
+    environment again once the block ends (so later tests see the deployed function)."""
+    functions = aws.client("lambda")
+    configuration = functions.get_function_configuration(FunctionName=function)
+    variables = configuration["Environment"]["Variables"]
+    functions.update_function_configuration(
+        FunctionName=function, Environment={"Variables": {**variables, **changes}}
+    )
+    try:
+        yield
+    finally:
+        functions.update_function_configuration(
+            FunctionName=function, Environment={"Variables": variables}
+        )
