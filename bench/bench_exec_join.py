@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench.machine import anchor_line, best_of, load
+from bench.report import print_ratios, print_sides, spark_speedup
 from functions.core.report import executive
 from functions.core.report.executive_period import month_period
 
@@ -57,7 +58,6 @@ MONTH: Final = month_period("2026-09")
 USERS_PER_ACCOUNT: Final = 5
 MEMORY_LIMIT: Final = executive.DEFAULT_MEMORY_LIMIT  # the executive Lambda's engine
 FLAT_TOLERANCE: Final = 0.10
-SPARK_FASTER_TARGET: Final = 5.0  # the project at least 5x faster than PySpark
 SPARK_PYTHON_ENV: Final = "BENCH_SPARK_PYTHON"
 SPARK_SCRIPT: Final = Path(__file__).resolve().parent / "spark_anchor.py"
 DATA_VERSION: Final = "v3"  # in the cached file names: bump when the generator changes
@@ -351,33 +351,21 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print_size(results: dict[str, dict[str, Any]]) -> None:
-    print(f"  {'side':<46} {'wall s':>8} {'cpu s':>8} {'peak GB':>8}  revenue")
-    for side, r in results.items():
-        if "failed" in r:
-            print(f"  {LABELS[side]:<46} FAILED: {r['failed']}")
-            continue
-        print(
-            f"  {LABELS[side]:<46} {r['seconds']:>8.2f} {r['cpu_seconds']:>8.2f} "
-            f"{r['peak_kb'] / 2**20:>8.2f}  {r['paid_cents']:,}"
-        )
+    print_sides(
+        results,
+        LABELS,
+        peak_gb=lambda r: r["peak_kb"] / 2**20,
+        last=("revenue", lambda r: f"{r['paid_cents']:,}"),
+    )
     pipe = results["pipeline"]
     if "failed" in pipe:
         return
-    for side in ("anchor", "pyspark", "naive"):
-        a = results.get(side)
-        if a is None or "failed" in a:
-            continue
-        wall, cpu = pipe["seconds"] / a["seconds"], pipe["cpu_seconds"] / a["cpu_seconds"]
-        peak = a["peak_kb"] / pipe["peak_kb"]
-        extra = ""
-        if side == "pyspark":
-            faster = a["seconds"] / pipe["seconds"]
-            met = "met" if faster >= SPARK_FASTER_TARGET else "NOT met"
-            extra = f"; project {faster:.1f}x faster (target >= {SPARK_FASTER_TARGET:.0f}x: {met})"
-        print(
-            f"  pipeline / {side}: wall {wall:.2f}x, cpu {cpu:.2f}x; "
-            f"{side} peak / pipeline peak {peak:.2f}x{extra}"
-        )
+
+    def note(side: str, a: dict[str, Any], wall: float, cpu: float) -> str:
+        peak = f"; {side} peak / pipeline peak {a['peak_kb'] / pipe['peak_kb']:.2f}x"
+        return peak + (f"; {spark_speedup(pipe, a)}" if side == "pyspark" else "")
+
+    print_ratios(pipe, results, ("anchor", "pyspark", "naive"), note)
     same = {
         side: all(results[side][k] == pipe[k] for k in TOTAL_KEYS)
         for side in ("anchor", "pyspark")

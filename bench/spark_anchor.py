@@ -20,6 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 DAY = "2026-09-01"
 DRIVER_MEMORY = "2g"  # the same 2 GB limit as the DuckDB sides
@@ -83,7 +84,7 @@ def _jvm_figures(pid: int) -> tuple[float, float]:
     return peak_kb / 1024 / 1024, ticks / 100
 
 
-def _session():  # type: ignore[no-untyped-def]
+def _session() -> Any:
     from pyspark.sql import SparkSession  # noqa: PLC0415 (only in the Spark venv)
 
     spark = (
@@ -98,7 +99,7 @@ def _session():  # type: ignore[no-untyped-def]
     return spark
 
 
-def _finish(spark, started: float, answer: dict) -> None:  # type: ignore[no-untyped-def]
+def _finish(spark: Any, started: float, answer: dict[str, Any]) -> None:
     seconds = time.perf_counter() - started
     pid = spark.sparkContext._gateway.proc.pid
     peak_gb, cpu_seconds = _jvm_figures(pid)

@@ -25,7 +25,7 @@ from tests.functional.executive_month import (
     published_totals,
     run_input,
 )
-from tests.support import unique_name, wait_for
+from tests.support import function_environment, unique_name, wait_for
 
 CLOCK_START = "2026-09-01T00:00:00+00:00"
 ENFORCE_IAM = True  # read by the deployed_stack fixture (tests/conftest.py)
@@ -127,14 +127,8 @@ def test_clicks_land_in_raw_and_quarantine_and_the_daily_workflow_runs_under_iam
 def test_a_day_computed_on_athena_runs_under_iam(enforced_stack: EmulatorServer) -> None:
     server = enforced_stack
     # Given the daily function told that every day is big enough for Athena
-    functions = server.client("lambda")
     name = f"{server.outputs['NamePrefix']}-engagement-daily"
-    variables = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    functions.update_function_configuration(
-        FunctionName=name,
-        Environment={"Variables": {**variables, env.ATHENA_MIN_RAW_BYTES: "1"}},
-    )
-    try:
+    with function_environment(server, name, {env.ATHENA_MIN_RAW_BYTES: "1"}):
         # When the workflow recomputes the day the run above computed
         sfn = server.client("stepfunctions")
         run_time = (server.control.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -144,10 +138,6 @@ def test_a_day_computed_on_athena_runs_under_iam(enforced_stack: EmulatorServer)
             input=json.dumps({"time": run_time, "days": ["2026-09-01"]}),
         )["executionArn"]
         described = _finished(sfn, execution)
-    finally:
-        functions.update_function_configuration(
-            FunctionName=name, Environment={"Variables": variables}
-        )
     # Then it ran on Athena in the pipelines workgroup, as the function's role, and succeeded
     assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
     entered = _states_entered(sfn, execution)
@@ -175,13 +165,7 @@ def test_a_month_joined_on_athena_runs_under_iam(enforced_stack: EmulatorServer)
     # monthly workflow from its engine choice on, acting as the deployed workflow's role
     lake = Lake(server, server.outputs["CuratedBucketName"], server.outputs["CuratedDatabaseName"])
     land_september(lake)
-    functions = server.client("lambda")
     name = f"{server.outputs['NamePrefix']}-executive-kpi"
-    variables = functions.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
-    functions.update_function_configuration(
-        FunctionName=name,
-        Environment={"Variables": {**variables, env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES: "0"}},
-    )
     sfn = server.client("stepfunctions")
     deployed = sfn.describe_state_machine(
         stateMachineArn=server.outputs["ExecutiveMonthlyStateMachineArn"]
@@ -192,16 +176,12 @@ def test_a_month_joined_on_athena_runs_under_iam(enforced_stack: EmulatorServer)
         definition=json.dumps(definition),
         roleArn=deployed["roleArn"],
     )["stateMachineArn"]
-    try:
+    with function_environment(server, name, {env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES: "0"}):
         # When the month runs
         execution = sfn.start_execution(
             stateMachineArn=machine, name=MONTH.execution_name, input=json.dumps(run_input())
         )["executionArn"]
         described = _finished(sfn, execution)
-    finally:
-        functions.update_function_configuration(
-            FunctionName=name, Environment={"Variables": variables}
-        )
     # Then it joined on Athena, waited in the workflow, and published, refused nothing
     assert described["status"] == "SUCCEEDED", (described.get("cause"), _denials(server))
     entered = _states_entered(sfn, execution)

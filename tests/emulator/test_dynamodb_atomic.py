@@ -12,7 +12,7 @@ from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 
 from pablo.local.context import local_client
 from pablo.local.moto_patches import dynamodb, registry
-from tests.support import threaded_moto
+from tests.support import state_table, threaded_moto
 
 TABLE = "state"
 KEY = {"pk": {"S": "freshness#invoices"}, "sk": {"S": "latest"}}
@@ -46,18 +46,7 @@ def atomic_moto() -> Iterator[Any]:
     try:
         with threaded_moto() as endpoint:
             client = local_client("dynamodb", endpoint)
-            client.create_table(
-                TableName=TABLE,
-                KeySchema=[
-                    {"AttributeName": "pk", "KeyType": "HASH"},
-                    {"AttributeName": "sk", "KeyType": "RANGE"},
-                ],
-                AttributeDefinitions=[
-                    {"AttributeName": "pk", "AttributeType": "S"},
-                    {"AttributeName": "sk", "AttributeType": "S"},
-                ],
-                BillingMode="PAY_PER_REQUEST",
-            )
+            state_table(client, TABLE)
             yield client
     finally:
         registry.restore(dynamodb.REQUESTS_ATOMIC)

@@ -19,7 +19,6 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -112,15 +111,6 @@ def zip_files(files: dict[str, str]) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in files.items():
             archive.writestr(name, text)
-    return buffer.getvalue()
-
-
-def zip_package(root: Path, package: str) -> bytes:
-    """`package` (a folder under `root`) as a Lambda zip, without caches."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted((root / package).rglob("*.py")):
-            archive.write(path, path.relative_to(root).as_posix())
     return buffer.getvalue()
 
 

@@ -4,13 +4,11 @@ the environment the CDK construct gives them (until the real deploy is used by t
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -18,12 +16,16 @@ import pyarrow.parquet as pq
 from functions.adapters import s3_tables
 from functions.core import env, schemas
 from tests.conftest import EmulatorServer
-from tests.emulator.test_event_targets import zip_package
-from tests.support import unique_name
+from tests.support import (
+    deploy_functions_package,
+    glue_database,
+    state_table,
+    unique_name,
+)
+from tests.support import wait_for as shared_wait_for
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "PabloTest/Engagement"
-T = TypeVar("T")
+wait_for = functools.partial(shared_wait_for, timeout=60.0, interval=0.2)
 
 
 @dataclass
@@ -97,48 +99,24 @@ def build_rig(server: EmulatorServer) -> EngagementRig:
     names = {p: unique_name(p) for p in ("raw", "curated", "quarantine")}
     for name in names.values():
         s3.create_bucket(Bucket=name)
-    table = unique_name("state")
-    server.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    glue = server.client("glue")
-    databases = {}
-    for database, bucket in ((schemas.Database.RAW, "raw"), (schemas.Database.CURATED, "curated")):
-        name = unique_name(database.value).replace("-", "_")
-        glue.create_database(DatabaseInput={"Name": name})
-        databases[database] = name
-        for registry in schemas.tables_in(database):
-            glue.create_table(
-                DatabaseName=name,
-                TableInput={
-                    "Name": registry.name,
-                    "StorageDescriptor": {
-                        "Columns": [
-                            {"Name": c["name"], "Type": c["type"]} for c in registry.glue_columns()
-                        ],
-                        "Location": f"s3://{names[bucket]}/{registry.prefix}/",
-                    },
-                    "PartitionKeys": [
-                        {"Name": c["name"], "Type": c["type"]}
-                        for c in registry.glue_partition_keys()
-                    ],
-                },
-            )
+    databases = {
+        database: glue_database(
+            server,
+            unique_name(database.value).replace("-", "_"),
+            schemas.tables_in(database),
+            names[bucket],
+        )
+        for database, bucket in (
+            (schemas.Database.RAW, "raw"),
+            (schemas.Database.CURATED, "curated"),
+        )
+    }
     return EngagementRig(
         server=server,
         raw=names["raw"],
         curated=names["curated"],
         quarantine=names["quarantine"],
-        state_table=table,
+        state_table=state_table(server.client("dynamodb")),
         raw_database=databases[schemas.Database.RAW],
         curated_database=databases[schemas.Database.CURATED],
         namespace=f"{NAMESPACE}/{unique_name('ns')}",
@@ -153,17 +131,13 @@ def create_function(
     timeout: int = 120,
     environment: dict[str, str] | None = None,
 ) -> str:
-    iam = rig.client("iam")
-    role = iam.create_role(RoleName=unique_name("role"), AssumeRolePolicyDocument="{}")
-    created = rig.client("lambda").create_function(
-        FunctionName=unique_name(name),
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler=handler,
-        Code={"ZipFile": zip_package(REPO_ROOT, "functions")},
-        Timeout=timeout,
-        MemorySize=2048,
-        Environment={"Variables": {**rig.environment(), **(environment or {})}},
+    created = deploy_functions_package(
+        rig,
+        name=name,
+        handler=handler,
+        environment={**rig.environment(), **(environment or {})},
+        timeout=timeout,
+        memory_size=2048,
     )
     return str(created["FunctionName"])
 
@@ -183,13 +157,3 @@ def metric_sum(rig: EngagementRig, metric: str, dimensions: dict[str, str] | Non
         Statistics=["Sum"],
     )
     return float(sum(p["Sum"] for p in stats["Datapoints"]))
-
-
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")

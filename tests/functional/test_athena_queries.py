@@ -14,39 +14,17 @@ from functions.adapters.athena_queries import AthenaQueryError
 from functions.core import schemas
 from tests.conftest import EmulatorServer
 from tests.functional.engagement_support import wait_for
-from tests.support import unique_name
+from tests.support import athena_workgroup, glue_database, unique_name
 
 
 def _workgroup(server: EmulatorServer) -> str:
     bucket = unique_name("results")
     server.client("s3").create_bucket(Bucket=bucket)
-    name = unique_name("pipelines")
-    server.client("athena").create_work_group(
-        Name=name,
-        Configuration={
-            "ResultConfiguration": {"OutputLocation": f"s3://{bucket}/pipelines/"},
-            "EnforceWorkGroupConfiguration": True,
-        },
-    )
-    return name
+    return athena_workgroup(server.client("athena"), bucket)
 
 
 def _database(server: EmulatorServer, table: schemas.Table, bucket: str) -> str:
-    glue = server.client("glue")
-    database = unique_name("curated").replace("-", "_")
-    glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": table.name,
-            "PartitionKeys": [{"Name": c.name, "Type": c.type} for c in table.partition_keys],
-            "StorageDescriptor": {
-                "Columns": [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()],
-                "Location": f"s3://{bucket}/{table.prefix}/",
-            },
-        },
-    )
-    return database
+    return glue_database(server, unique_name("curated").replace("-", "_"), [table], bucket)
 
 
 def _ended(server: EmulatorServer, query_id: str) -> athena_queries.QueryState:

@@ -27,7 +27,6 @@ from functions.core import env, schemas
 from infra.constructs.asl import render_asl
 from pablo.local.context import LOCAL_CREDENTIALS, LOCAL_REGION
 from tests.conftest import EmulatorServer, start_emulator
-from tests.emulator.test_event_targets import zip_package
 from tests.functional.executive_month import (
     HAND_TOTALS,
     MONTH,
@@ -38,7 +37,13 @@ from tests.functional.executive_month import (
     published_totals,
     run_input,
 )
-from tests.support import unique_name
+from tests.support import (
+    athena_workgroup,
+    deploy_functions_package,
+    glue_database,
+    state_table,
+    unique_name,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL = REPO_ROOT / "state_machines" / "executive.asl.json"
@@ -54,38 +59,9 @@ class Rig(Lake):
     machines: dict[str, str]  # duckdb | athena | cutoff -> state machine ARN
 
 
-def _glue_tables(server: EmulatorServer, database: str, curated: str) -> None:
-    glue = server.client("glue")
-    glue.create_database(DatabaseInput={"Name": database})
-    for table in schemas.tables_in(schemas.Database.CURATED):
-        glue.create_table(
-            DatabaseName=database,
-            TableInput={
-                "Name": table.name,
-                "StorageDescriptor": {
-                    "Columns": [
-                        {"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()
-                    ],
-                    "Location": f"s3://{curated}/{table.prefix}/",
-                },
-                "PartitionKeys": [
-                    {"Name": c["name"], "Type": c["type"]} for c in table.glue_partition_keys()
-                ],
-            },
-        )
-
-
 def _workgroup(server: EmulatorServer, results: str, *, cutoff: int | None = None) -> str:
-    """A workgroup with an enforced result location; `cutoff` bytes scanned per query (set
-    below Athena's 10 MB minimum by skipping the SDK's check, so the small month here
-    exceeds it)."""
-    name = unique_name("pipelines")
-    configuration: dict[str, Any] = {
-        "ResultConfiguration": {"OutputLocation": f"s3://{results}/{name}/"},
-        "EnforceWorkGroupConfiguration": True,
-    }
-    if cutoff is not None:
-        configuration["BytesScannedCutoffPerQuery"] = cutoff
+    """The shared workgroup; `cutoff` set below Athena's 10 MB minimum by skipping the SDK's
+    check, so the small month here exceeds it."""
     athena = boto3.client(
         "athena",
         endpoint_url=server.endpoint,
@@ -93,8 +69,7 @@ def _workgroup(server: EmulatorServer, results: str, *, cutoff: int | None = Non
         config=Config(parameter_validation=False),
         **LOCAL_CREDENTIALS,
     )
-    athena.create_work_group(Name=name, Configuration=configuration)
-    return name
+    return athena_workgroup(athena, results, cutoff=cutoff)
 
 
 def _machine(rig: Rig, *, workgroup: str, athena_min_bytes: str) -> str:
@@ -109,19 +84,15 @@ def _machine(rig: Rig, *, workgroup: str, athena_min_bytes: str) -> str:
         env.ATHENA_POLL_SECONDS: "1",
         env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES: athena_min_bytes,
     }
-    role = rig.client("iam").create_role(
-        RoleName=unique_name("role"), AssumeRolePolicyDocument="{}"
-    )["Role"]["Arn"]
-    function = rig.client("lambda").create_function(
-        FunctionName=unique_name("executive-kpi"),
-        Runtime="python3.12",
-        Role=role,
-        Handler="functions.handlers.executive_kpi.handler",
-        Code={"ZipFile": zip_package(REPO_ROOT, "functions")},
-        Timeout=300,
-        MemorySize=3008,
-        Environment={"Variables": environment},
-    )["FunctionArn"]
+    function = deploy_functions_package(
+        rig,
+        name="executive-kpi",
+        handler="functions.handlers.executive_kpi.handler",
+        environment=environment,
+        timeout=300,
+        memory_size=3008,
+    )
+    kpi_arn = function["FunctionArn"]
     definition = json.loads(
         render_asl(
             ASL,
@@ -129,8 +100,8 @@ def _machine(rig: Rig, *, workgroup: str, athena_min_bytes: str) -> str:
                 "Cadence": "monthly",
                 "CadenceTitle": "Monthly",
                 "Upstreams": "engagement, growth and profit",
-                "FreshnessFunctionArn": function,  # not reached: the gate's answer is given
-                "KpiFunctionArn": function,
+                "FreshnessFunctionArn": kpi_arn,  # not reached: the gate's answer is given
+                "KpiFunctionArn": kpi_arn,
                 "OnCallTopicArn": rig.topic,
             },
         )
@@ -138,26 +109,11 @@ def _machine(rig: Rig, *, workgroup: str, athena_min_bytes: str) -> str:
     definition["StartAt"] = "ChooseEngine"
     return str(
         rig.client("stepfunctions").create_state_machine(
-            name=unique_name("executive-monthly"), definition=json.dumps(definition), roleArn=role
+            name=unique_name("executive-monthly"),
+            definition=json.dumps(definition),
+            roleArn=function["Role"],
         )["stateMachineArn"]
     )
-
-
-def _state_table(server: EmulatorServer) -> str:
-    name = unique_name("state")
-    server.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
 
 
 @pytest.fixture(scope="module")
@@ -167,10 +123,21 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         curated, reports, results = (unique_name(p) for p in ("curated", "reports", "results"))
         for bucket in (curated, reports, results):
             s3.create_bucket(Bucket=bucket)
-        database = f"{unique_name('t').replace('-', '_')}_curated"
-        _glue_tables(server, database, curated)
+        database = glue_database(
+            server,
+            f"{unique_name('t').replace('-', '_')}_curated",
+            schemas.tables_in(schemas.Database.CURATED),
+            curated,
+        )
         topic = server.client("sns").create_topic(Name=unique_name("oncall"))["TopicArn"]
-        rig = Rig(server, curated, database, reports, topic, {"state_table": _state_table(server)})
+        rig = Rig(
+            server,
+            curated,
+            database,
+            reports,
+            topic,
+            {"state_table": state_table(server.client("dynamodb"))},
+        )
         land_september(rig)
         pipelines = _workgroup(server, results)
         rig.machines["duckdb"] = _machine(rig, workgroup=pipelines, athena_min_bytes=ALWAYS_DUCKDB)

@@ -14,24 +14,11 @@ from functions.core import schemas
 from functions.core.errors import TransientError
 from pablo.local.context import local_client
 from tests.conftest import EmulatorServer
-from tests.support import unique_name
+from tests.support import glue_database, unique_name
 
 
 def _table(server: EmulatorServer, table: schemas.Table) -> str:
-    glue = server.client("glue")
-    database = unique_name("db").replace("-", "_")
-    glue.create_database(DatabaseInput={"Name": database})
-    glue.create_table(
-        DatabaseName=database,
-        TableInput={
-            "Name": table.name,
-            "PartitionKeys": [{"Name": c.name, "Type": c.type} for c in table.partition_keys],
-            "StorageDescriptor": {
-                "Columns": [{"Name": c["name"], "Type": c["type"]} for c in table.glue_columns()]
-            },
-        },
-    )
-    return database
+    return glue_database(server, unique_name("db").replace("-", "_"), [table])
 
 
 def test_partitions_are_created_once_with_their_hive_location(
@@ -64,8 +51,7 @@ def test_a_missing_table_is_terminal_and_throttling_transient(
 ) -> None:
     # given a database without the table
     glue = emulator_server.client("glue")
-    database = unique_name("db").replace("-", "_")
-    glue.create_database(DatabaseInput={"Name": database})
+    database = glue_database(emulator_server, unique_name("db").replace("-", "_"), [])
     # when registering a partition / then the ClientError is raised as it is (no retry helps)
     with pytest.raises(ClientError):
         glue_catalog.register_partitions(

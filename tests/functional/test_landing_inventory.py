@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,18 +17,15 @@ from tests.emulator.test_event_targets import (
     TargetsEmulator,
     assert_emulator_time,
     eventbridge_bucket,
-    lambda_role,
     object_created_rule,
     parse_time,
     targets_emulator,
     wait_for,
-    zip_package,
 )
-from tests.support import unique_name
+from tests.support import deploy_functions_package, state_table
 
 __all__ = ["targets_emulator"]  # the module-scoped emulator fixture, shared
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 HANDLER = "functions.handlers.landing_inventory.handler"
 NAMESPACE = "PabloTest/Landing"
 
@@ -65,39 +61,23 @@ class Deployed:
 def deployed(targets_emulator: TargetsEmulator) -> Iterator[Deployed]:
     """The function with the handler and environment the CDK construct gives it."""
     emulator = targets_emulator
-    table = unique_name("state")
-    emulator.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = state_table(emulator.client("dynamodb"))
     landing = eventbridge_bucket(emulator, "landing")
     finance = eventbridge_bucket(emulator, "finance")
-    function = unique_name("landing-inventory")
-    arn = emulator.client("lambda").create_function(
-        FunctionName=function,
-        Runtime="python3.12",
-        Role=lambda_role(emulator),
-        Handler=HANDLER,
-        Code={"ZipFile": zip_package(REPO_ROOT, "functions")},
-        Timeout=30,
-        Environment={
-            "Variables": {
-                env.STATE_TABLE: table,
-                env.LANDING_BUCKET: landing,
-                env.FINANCE_BUCKET: finance,
-                env.METRICS_NAMESPACE: NAMESPACE,
-                env.POWERTOOLS_SERVICE_NAME: "landing-inventory",
-            }
+    created = deploy_functions_package(
+        emulator,
+        name="landing-inventory",
+        handler=HANDLER,
+        environment={
+            env.STATE_TABLE: table,
+            env.LANDING_BUCKET: landing,
+            env.FINANCE_BUCKET: finance,
+            env.METRICS_NAMESPACE: NAMESPACE,
+            env.POWERTOOLS_SERVICE_NAME: "landing-inventory",
         },
-    )["FunctionArn"]
+        timeout=30,
+    )
+    function, arn = created["FunctionName"], created["FunctionArn"]
     object_created_rule(emulator, landing, [{"Id": "inventory", "Arn": arn}])
     yield Deployed(emulator, function, table, landing, finance)
 
