@@ -100,18 +100,23 @@ def test_landed_file_is_recorded_at_the_emulator_time_and_freshness_follows(
     # and the source's freshness is that time
     freshness = deployed.wait_item("freshness#account_events", "latest")
     assert freshness["landed_at"] == record["landed_at"] and freshness["key"] == key
-    # and the landing was counted in CloudWatch at that time
+    # and the landing was counted in CloudWatch at that time (the function's last call:
+    # waited for, like the items)
     landed_at = parse_time(record["landed_at"])
-    stats = deployed.emulator.client("cloudwatch").get_metric_statistics(
-        Namespace=NAMESPACE,
-        MetricName="LandedFiles",
-        Dimensions=[{"Name": "Source", "Value": "account_events"}],
-        StartTime=landed_at.replace(second=0),
-        EndTime=landed_at.replace(second=59),
-        Period=60,
-        Statistics=["Sum"],
-    )
-    assert sum(p["Sum"] for p in stats["Datapoints"]) == 1
+
+    def landed_count() -> float:
+        stats = deployed.emulator.client("cloudwatch").get_metric_statistics(
+            Namespace=NAMESPACE,
+            MetricName="LandedFiles",
+            Dimensions=[{"Name": "Source", "Value": "account_events"}],
+            StartTime=landed_at.replace(second=0),
+            EndTime=landed_at.replace(second=59),
+            Period=60,
+            Statistics=["Sum"],
+        )
+        return float(sum(p["Sum"] for p in stats["Datapoints"]))
+
+    assert wait_for(landed_count, "the LandedFiles datapoint") == 1
 
 
 @pytest.mark.parametrize(
