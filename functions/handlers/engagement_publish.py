@@ -97,9 +97,12 @@ def publish(
     s3: Any, glue: Any, config: Settings, day: date, versions: Mapping[schemas.Table, str]
 ) -> None:
     """Point each table's partition of `day` at its version, then delete the day's other
-    files of that table (older versions, a failed run's leftovers)."""
+    files of that table (older versions, a failed run's leftovers). The tables are
+    independent of one another: they are published side by side."""
     bucket = config.curated_bucket
-    for table, version in versions.items():
+
+    def publish_table(item: tuple[schemas.Table, str]) -> None:
+        table, version = item
         prefix = version_prefix(table, day, version)
         glue_catalog.publish_partition(
             glue,
@@ -114,6 +117,8 @@ def publish(
             if not k.startswith(prefix)
         ]
         s3_objects.delete_keys(s3, bucket=bucket, keys=stale)
+
+    s3_objects.in_parallel(publish_table, list(versions.items()))
 
 
 def discard(

@@ -168,8 +168,12 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             schemas.STREAM_COMPLETENESS: completeness.hours,
             schemas.ENGAGEMENT_DAILY: daily,
         }
-        for table, rows in outputs.items():
-            versions[table] = _write_version(config, table, rows, day)
+
+        def write(item: tuple[schemas.Table, pa.Table]) -> None:
+            # Recorded as each lands: a failed run discards every version it wrote.
+            versions[item[0]] = _write_version(config, item[0], item[1], day)
+
+        s3_objects.in_parallel(write, list(outputs.items()))
         engagement_publish.publish(s3, glue, config, day, versions)
     except Exception:
         engagement_publish.discard(s3, glue, config, day, versions)

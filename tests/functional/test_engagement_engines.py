@@ -375,11 +375,16 @@ def test_both_engines_give_the_same_rows_and_counts_on_the_same_days(
         }
 
 
-def test_a_failed_athena_run_leaves_the_published_day_in_place(
-    rigs: dict[str, tuple[EngagementRig, str]],
+# The step that computes the day on each engine, and the one that cleans up after it fails.
+FAILING_STEPS = {DUCKDB: ("AggregateDay", None), ATHENA: ("AthenaAdvance", "AthenaDiscard")}
+
+
+@pytest.mark.parametrize("engine", [DUCKDB, ATHENA])
+def test_a_failed_run_leaves_the_published_day_in_place(
+    rigs: dict[str, tuple[EngagementRig, str]], engine: str
 ) -> None:
-    rig, machine = rigs[ATHENA]
-    day = date(2026, 10, 5)
+    rig, machine = rigs[engine]
+    day = date(2026, 10, 5) if engine == ATHENA else date(2026, 10, 7)
     at = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
     _land_account(rig, "acct-1", at - timedelta(days=40))
     _land_clicks(rig, day, "batch-1", [_raw("g1", at, "u1", arrived=at, seq=20)])
@@ -402,8 +407,9 @@ def test_a_failed_athena_run_leaves_the_published_day_in_place(
 
     before = published()
     daily_before = rig.read(rig.curated, f"{schemas.ENGAGEMENT_DAILY.prefix}/dt={day}/")
-    # when a later click lands and the next run fails after its queries wrote a new version
-    # (the day's producer counts are not Parquet: the step that reads them fails)
+    # when a later click lands and the next run fails after it wrote a new version (the
+    # day's producer counts are not Parquet: the step that reads them fails; on DuckDB the
+    # clicks are written by then, on Athena every table)
     _land_clicks(rig, day, "batch-2", [_raw("g2", at, "u2", arrived=at, seq=21)])
     rig.client("s3").put_object(
         Bucket=rig.raw,
@@ -415,14 +421,17 @@ def test_a_failed_athena_run_leaves_the_published_day_in_place(
         machine,
         {"time": _stamp(run_time + timedelta(hours=1)), "days": [str(day)], "run_id": "bad"},
     )
-    # then the run failed after the Athena stage that wrote the new version, and discarded it
+    # then the run failed in its engine's step, which discarded what it wrote
     assert failed["status"] == "FAILED"
     entered = [
         e["stateEnteredEventDetails"]["name"]
         for e in failed["history"]
         if "stateEnteredEventDetails" in e
     ]
-    assert "AthenaDiscard" in entered and "AggregateDay" not in entered
+    step, cleanup = FAILING_STEPS[engine]
+    other_step, _ = FAILING_STEPS[ATHENA if engine == DUCKDB else DUCKDB]
+    assert step in entered and other_step not in entered
+    assert cleanup is None or cleanup in entered
     # and every table's partition points where it did, at the same files, with the same rows
     assert published() == before
     assert rig.read(rig.curated, f"{schemas.ENGAGEMENT_DAILY.prefix}/dt={day}/").equals(
