@@ -3,9 +3,12 @@
 werkzeug's development server answers every request with `Connection: close`, because
 Python's http.server cannot tell the unread rest of a request's body from the next request
 line. So every AWS call of every Lambda worker opened a new TCP connection: a name lookup
-and a connect in the worker (9% of a daily engagement invocation's samples), an accept and
-a new thread in the emulator. Here each request's body is read to its end before its answer
-is sent (`KeepAliveMiddleware`), and only then does the handler leave the connection open
+and a connect in the worker (9% of a daily engagement invocation's samples on a loaded
+machine), an accept and a new thread in the emulator (on a quiet machine, 900 mixed S3 and
+DynamoDB calls cost the emulator 5.67 ms of CPU each, 5.22 ms with connections kept).
+
+Here each request's body is read to its end before its answer is sent
+(`KeepAliveMiddleware`), and only then does the handler leave the connection open
 (`KeepAliveRequestHandler`); anything that goes wrong keeps werkzeug's `Connection: close`.
 """
 
