@@ -19,7 +19,7 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, TypeVar
 
@@ -68,6 +68,44 @@ def list_etags(
     except (ClientError, BotoCoreError) as exc:
         raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
     return dict(sorted(found.items()))
+
+
+def objects_under(s3: Any, *, bucket: str, prefixes: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Every object under any of `prefixes` (each a folder, ending in `/`), by key in key
+    order, as ListObjectsV2 describes it (`ETag`, `Size`, ...).
+
+    The partitions of one table (`table/dt=2026-09-01/`, `table/dt=2026-09-02/`, ...) are
+    listed together: one listing of the table's folder from the first of them, stopped once
+    past the last, instead of one listing each (a month of days: one request, not 30)."""
+    by_folder: dict[str, list[str]] = {}
+    for prefix in prefixes:
+        by_folder.setdefault(prefix.rstrip("/").rpartition("/")[0] + "/", []).append(prefix)
+    found: dict[str, dict[str, Any]] = {}
+    for folder, wanted in by_folder.items():
+        first, last = min(wanted), max(wanted)
+        # One partition: its own listing; several: the folder's, from the first.
+        prefix, start_after = (first, "") if first == last else (folder, first)
+        for obj in _listed(s3, bucket=bucket, prefix=prefix, start_after=start_after, stop=last):
+            if obj["Key"].startswith(tuple(wanted)):
+                found[obj["Key"]] = obj
+    return dict(sorted(found.items()))
+
+
+def _listed(
+    s3: Any, *, bucket: str, prefix: str, start_after: str, stop: str
+) -> Iterator[dict[str, Any]]:
+    """The objects under `prefix` after `start_after`, page by page, until a page ends past
+    every key under `stop`."""
+    after = {"StartAfter": start_after} if start_after else {}
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, **after)
+        for page in pages:
+            contents = page.get("Contents", [])
+            yield from contents
+            if contents and contents[-1]["Key"] > stop and not contents[-1]["Key"].startswith(stop):
+                return
+    except (ClientError, BotoCoreError) as exc:
+        raise classified(exc, f"list s3://{bucket}/{prefix}") from exc
 
 
 def prefix_bytes(s3: Any, *, bucket: str, prefix: str) -> int:

@@ -43,11 +43,9 @@ def version_of(run: Run, event: dict[str, Any]) -> str:
 def choose_engine(run: Run, event: dict[str, Any]) -> dict[str, Any]:
     config, s3 = settings(), client("s3")
     period = run.period
-    input_bytes = sum(
-        s3_objects.prefix_bytes(s3, bucket=config.curated_bucket, prefix=prefix)
-        for prefixes in executive_inputs.input_prefixes(period).values()
-        for prefix in prefixes
-    )
+    prefixes = [p for ps in executive_inputs.input_prefixes(period).values() for p in ps]
+    objects = s3_objects.objects_under(s3, bucket=config.curated_bucket, prefixes=prefixes)
+    input_bytes = sum(int(obj.get("Size", 0)) for obj in objects.values())
     threshold = config.executive_athena_min_input_bytes
     engine = executive_engine.engine_for(
         period, input_bytes=input_bytes, athena_min_bytes=threshold

@@ -120,8 +120,7 @@ def input_versions(
     for upstream, prefixes in executive_inputs.input_prefixes(period).items():
         if wanted is not None and upstream not in wanted:
             continue
-        etags: dict[str, str] = {}
-        for prefix in prefixes:
-            etags.update(s3_objects.list_etags(s3, bucket=bucket, prefix=prefix))
+        objects = s3_objects.objects_under(s3, bucket=bucket, prefixes=prefixes)
+        etags = {key: str(obj["ETag"]) for key, obj in objects.items()}
         versions[upstream] = executive_layout.input_version(upstream, etags, profit_record)
     return versions

@@ -29,6 +29,8 @@ _S3_SUBRESOURCES: Final = (
     "location",
 )
 UNKNOWN_SERVICE: Final = "unknown"
+# A lake key is <database>/<table>/<partitions>/<file>: a listing is named by the first two.
+TABLE_DEPTH: Final = 2
 
 
 def operation_of(environ: dict[str, Any]) -> str:
@@ -55,10 +57,26 @@ def _service_of(environ: dict[str, Any]) -> str:
 
 
 def _s3_resource(path: str, query: str) -> str:
+    """`bucket` or `object`, the sub-resources asked, and for a listing the table folder of
+    its prefix (what a pipeline lists): `bucket?list-type curated/clicks/`."""
     kind = "object" if path.strip("/").count("/") >= 1 else "bucket"
-    asked = sorted(name for name, _ in parse_qsl(query, keep_blank_values=True))
-    named = [name for name in asked if name in _S3_SUBRESOURCES]
-    return f"{kind}?{'&'.join(named)}" if named else kind
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    named = [name for name in sorted(params) if name in _S3_SUBRESOURCES]
+    resource = f"{kind}?{'&'.join(named)}" if named else kind
+    if "list-type" in params or (kind == "bucket" and "prefix" in params):
+        resource += f" {_table_folder(params.get('prefix', ''))}"
+    return resource
+
+
+def _table_folder(prefix: str) -> str:
+    """The folders of a listing's prefix above its partitions, at most TABLE_DEPTH of them
+    (`curated/clicks/dt=2026-09-01/` -> `curated/clicks/`), `/` for the whole bucket."""
+    folders = []
+    for part in prefix.split("/")[:-1][:TABLE_DEPTH]:
+        if "=" in part:
+            break
+        folders.append(part)
+    return "/".join(folders) + "/" if folders else "/"
 
 
 def _path_shape(path: str) -> str:

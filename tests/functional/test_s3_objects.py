@@ -266,3 +266,38 @@ def test_days_are_downloaded_under_a_directory_per_day(
     # then their three files are on disk, each under its day, in key order
     assert [Path(p).parent.name for p in paths] == ["dt=2026-09-02"] * 2 + ["dt=2026-09-03"]
     assert [pq.read_table(p).column("sent").to_pylist() for p in paths] == [[20], [21], [30]]
+
+
+def test_partitions_of_one_table_are_listed_together(emulator_server: EmulatorServer) -> None:
+    # given ten days of one table, a day of another, and a client whose listings are counted
+    # (pages of 4 keys, so the listing must stop by itself once past the last day asked)
+    s3 = local_client("s3", emulator_server.endpoint)  # its own: the test hooks its calls
+    bucket = unique_name("ranged")
+    s3.create_bucket(Bucket=bucket)
+    days = [f"t/dt=2026-09-{d:02d}/" for d in range(1, 11)]
+    for prefix in days:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}data.parquet", Body=prefix.encode())
+    s3.put_object(Bucket=bucket, Key="t/dt=2026-09-03x/stray.parquet", Body=b"not a day asked")
+    s3.put_object(Bucket=bucket, Key="u/dt=2026-09-02/data.parquet", Body=b"u")
+    listings: list[str] = []
+
+    def count(params: dict[str, object], **_: object) -> None:
+        listings.append(str(params.get("Prefix")))
+        params["MaxKeys"] = 4
+
+    s3.meta.events.register("provide-client-params.s3.ListObjectsV2", count)
+    # when days 2, 3 and 5 of t and day 2 of u are asked for
+    wanted = [days[1], days[2], days[4], "u/dt=2026-09-02/"]
+    objects = s3_objects.objects_under(s3, bucket=bucket, prefixes=wanted)
+    # then exactly their objects are found, with ETag and size, in key order
+    assert list(objects) == [
+        "t/dt=2026-09-02/data.parquet",
+        "t/dt=2026-09-03/data.parquet",
+        "t/dt=2026-09-05/data.parquet",
+        "u/dt=2026-09-02/data.parquet",
+    ]
+    assert objects["u/dt=2026-09-02/data.parquet"]["Size"] == 1
+    assert all(obj["ETag"] for obj in objects.values())
+    # and t was listed from day 2 in one pass of two pages (day 2 to day 5, then stopped),
+    # u by its own prefix: three requests, not four listings of every day
+    assert listings == ["t/", "t/", "u/dt=2026-09-02/"]

@@ -30,7 +30,20 @@ def _signed(service: str, **environ: Any) -> dict[str, Any]:
             _signed(
                 "s3", REQUEST_METHOD="GET", PATH_INFO="/lake/", QUERY_STRING="list-type=2&prefix=x"
             ),
-            "s3 GET bucket?list-type",
+            "s3 GET bucket?list-type /",
+        ),
+        (
+            _signed(
+                "s3",
+                REQUEST_METHOD="GET",
+                PATH_INFO="/lake",
+                QUERY_STRING="list-type=2&prefix=curated%2Fclicks%2Fdt%3D2026-09-01%2Fversion%3Da%2F",
+            ),
+            "s3 GET bucket?list-type curated/clicks/",
+        ),
+        (
+            _signed("s3", REQUEST_METHOD="GET", PATH_INFO="/lake", QUERY_STRING="list-type=2"),
+            "s3 GET bucket?list-type /",
         ),
         (
             _signed("s3", REQUEST_METHOD="PUT", PATH_INFO="/lake/clicks/dt=2026-09-01/a.parquet"),
