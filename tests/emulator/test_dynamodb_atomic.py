@@ -1,4 +1,5 @@
-"""moto_patches.dynamodb: a read never sees an item write half done."""
+"""moto_patches.dynamodb: a read never sees an item write half done; a Query reads its
+partition and answers as moto does."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import pytest
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 
 from pablo.local.context import local_client
@@ -75,3 +77,83 @@ def test_a_read_during_an_update_creating_the_item_sees_it_whole(
     # Then the read waited for the update and sees the whole item
     assert not answered_early
     assert item["landed_at"] == {"S": "2026-09-02T00:00:00Z"}
+
+
+def _queries(client: Any, table: str) -> list[Any]:
+    """The answers of the queries the pipelines make, and of paging, order and filters."""
+    calls: list[dict[str, Any]] = [
+        {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "a"}}},
+        {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":pk": {"S": "a"}, ":p": {"S": "2026-09"}},
+        },
+        {
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": "a"}},
+            "ScanIndexForward": False,
+            "Limit": 3,
+        },
+        {
+            "KeyConditionExpression": "pk = :pk",
+            "FilterExpression": "n > :n",
+            "ExpressionAttributeValues": {":pk": {"S": "b"}, ":n": {"N": "2"}},
+        },
+        {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "z"}}},
+    ]
+    answers = []
+    for call in calls:
+        answer = client.query(TableName=table, ConsistentRead=True, **call)
+        answer.pop("ResponseMetadata")
+        answers.append(answer)
+    first = client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "a"}},
+        Limit=2,
+    )
+    answers.append(
+        client.query(
+            TableName=table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "a"}},
+            ExclusiveStartKey=first["LastEvaluatedKey"],
+        )["Items"]
+    )
+    return answers
+
+
+def test_a_query_answers_as_moto_does_reading_only_its_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a table of three partitions, stock moto in this process
+    with threaded_moto() as endpoint:
+        client = local_client("dynamodb", endpoint)
+        table = state_table(client)
+        for pk, count in (("a", 6), ("b", 4), ("c", 5)):
+            for n in range(count):
+                item = {"pk": {"S": pk}, "sk": {"S": f"2026-0{8 + n % 2}-{n:02d}"}}
+                client.put_item(TableName=table, Item={**item, "n": {"N": str(n)}})
+        # When the queries are made by moto, then with the patch, whose reads are counted
+        stock = _queries(client, table)
+        whole_tables: list[int] = []
+        all_items = Table.all_items
+
+        def counted(self: Table) -> Any:
+            found = all_items(self)
+            whole_tables.append(len(found))
+            return found
+
+        monkeypatch.setattr(Table, "all_items", counted)
+        registry.apply(dynamodb.QUERY_READS_ITS_PARTITION)
+        try:
+            patched = _queries(client, table)
+        finally:
+            registry.restore(dynamodb.QUERY_READS_ITS_PARTITION)
+    # Then the answers are the same, and no query read the whole table
+    assert patched == stock
+    assert whole_tables == []
+    assert [item["sk"]["S"] for item in stock[2]["Items"]] == [
+        "2026-09-05",
+        "2026-09-03",
+        "2026-09-01",
+    ]

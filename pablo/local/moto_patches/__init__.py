@@ -43,6 +43,7 @@ ALL: Final[tuple[Patch, ...]] = (
     core.TIMESTAMPS_PARSED_DIRECTLY,
     cloudformation.RESOURCE_MAP_THREAD_SAFE,
     dynamodb.REQUESTS_ATOMIC,
+    dynamodb.QUERY_READS_ITS_PARTITION,
     kinesis.ARRIVAL_FROM_CLOCK,
     kinesis.SHARD_INDEXED,
     kinesis.WAKE_POLLERS_ON_PUT,
@@ -78,6 +79,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(core.TIMESTAMPS_PARSED_DIRECTLY)
     apply(cloudformation.RESOURCE_MAP_THREAD_SAFE)
     apply(dynamodb.REQUESTS_ATOMIC)
+    apply(dynamodb.QUERY_READS_ITS_PARTITION)
     apply(s3.LIST_PREFIX_FAST)
     apply(stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE)
     apply(stepfunctions.EXECUTION_NAME_DEFAULT)
