@@ -42,10 +42,12 @@ def _query_reads_its_partition() -> list[Replacement]:
     Why: moto's `Table.query` takes its candidates from `all_items()`, which sorts every item
     of the table, then keeps those of the hash key: the state table holds a record per
     landed file, so a Query of one partition (the engagement days, the month sign-offs)
-    cost 47 ms of the emulator and grew with every file landed (9.6% of its request CPU in
-    a default demo). While such a query runs on this thread, `all_items` of its table gives
-    the partition's items in range-key order, which is what moto keeps of the sorted whole;
-    moto's own code then does the rest (conditions, order, paging, filters).
+    grew with every file landed: 47 ms on average in a default demo, 9.6% of the
+    emulator's request CPU. 90 days in a table of 3,090 items: 73 ms a Query stock, 43 ms
+    with this (the rest is moto answering with the 90 items). While such a query runs on
+    this thread, `all_items` of its table gives the partition's items in range-key order,
+    which is what moto keeps of the sorted whole; moto's own code then does the rest
+    (conditions, order, paging, filters).
     """
     original_query = Table.query
     original_all_items = Table.all_items
