@@ -20,7 +20,7 @@ from constructs import Construct
 from functions.core.schemas import Database
 from infra.config import PipelineConfig
 from infra.constructs.athena import ANALYSTS, FINANCE, AthenaWorkgroups, results_prefix
-from infra.constructs.catalog import GlueCatalog
+from infra.constructs.catalog import GlueCatalog, glue_arns
 from infra.constructs.storage import DataBuckets
 from infra.nag import deny, grant
 
@@ -152,17 +152,7 @@ class AccessRoles(Construct):
         grant(
             role,
             actions=list(GLUE_READ_ACTIONS),
-            resources=[
-                stack.format_arn(service="glue", resource="catalog"),
-                *(
-                    stack.format_arn(service="glue", resource="database", resource_name=n)
-                    for n in names
-                ),
-                *(
-                    stack.format_arn(service="glue", resource="table", resource_name=f"{n}/*")
-                    for n in names
-                ),
-            ],
+            resources=glue_arns(stack, names),
             wildcard_reason=GLUE_TABLES_REASON,
         )
 

@@ -23,6 +23,20 @@ DATABASE_DESCRIPTIONS: dict[Database, str] = {
 }
 
 
+def glue_arns(stack: Stack, databases: Iterable[str], tables: str = "*") -> list[str]:
+    """What a grant on Glue databases names: the catalog, each database, and its tables
+    matching `tables` (Glue checks all three for a call on a table)."""
+    names = list(databases)
+    return [
+        stack.format_arn(service="glue", resource="catalog"),
+        *(stack.format_arn(service="glue", resource="database", resource_name=n) for n in names),
+        *(
+            stack.format_arn(service="glue", resource="table", resource_name=f"{n}/{tables}")
+            for n in names
+        ),
+    ]
+
+
 def table_location(bucket_name: str, table: Table) -> str:
     return f"s3://{bucket_name}/{table.prefix}/"
 

@@ -27,6 +27,7 @@ from constructs import Construct
 from functions.core import env
 from functions.core.schemas import Database
 from infra.constructs.athena import PIPELINES, results_prefix
+from infra.constructs.catalog import glue_arns
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
@@ -230,30 +231,14 @@ class EngagementPipeline(Construct):
         grant(
             role,
             actions=list(ATHENA_GLUE_READ),
-            resources=[
-                stack.format_arn(service="glue", resource="catalog"),
-                *(
-                    stack.format_arn(service="glue", resource="database", resource_name=n)
-                    for n in databases
-                ),
-                *(
-                    stack.format_arn(service="glue", resource="table", resource_name=f"{n}/*")
-                    for n in databases
-                ),
-            ],
+            resources=glue_arns(stack, databases),
             wildcard_reason="Athena reads the catalog entry of every table a query names",
         )
         curated = platform.glue_databases[Database.CURATED]
         grant(
             role,
             actions=["glue:CreateTable", "glue:DeleteTable"],
-            resources=[
-                stack.format_arn(service="glue", resource="catalog"),
-                stack.format_arn(service="glue", resource="database", resource_name=curated),
-                stack.format_arn(
-                    service="glue", resource="table", resource_name=f"{curated}/{WORKING_TABLES}"
-                ),
-            ],
+            resources=glue_arns(stack, [curated], tables=WORKING_TABLES),
             wildcard_reason=WORKING_TABLES_REASON,
         )
         results = platform.buckets.athena_results

@@ -34,6 +34,7 @@ from functions.core import env
 from functions.core.defaults import DEFAULT_MAX_CHECKS, DEFAULT_WAIT_SECONDS
 from functions.core.schemas import Database
 from infra.constructs.athena import PIPELINES, results_prefix
+from infra.constructs.catalog import glue_arns
 from infra.constructs.pipeline_function import PipelineFunction
 from infra.constructs.platform import Platform
 from infra.constructs.workflow import STATE_MACHINES_DIR, PipelineWorkflow
@@ -242,11 +243,7 @@ class ExecutivePipeline(Construct):
         grant(
             role,
             actions=["glue:GetDatabase", "glue:GetTable", "glue:CreateTable", "glue:DeleteTable"],
-            resources=[
-                stack.format_arn(service="glue", resource="catalog"),
-                stack.format_arn(service="glue", resource="database", resource_name=curated),
-                stack.format_arn(service="glue", resource="table", resource_name=f"{curated}/*"),
-            ],
+            resources=glue_arns(stack, [curated]),
             wildcard_reason=(
                 "The month's query reads the curated tables and makes a working table per run "
                 "(exec_join_totals_work_<digest>), dropped when its files are read"

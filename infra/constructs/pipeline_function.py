@@ -21,6 +21,7 @@ from constructs import Construct
 from functions.core import env
 from functions.core.errors import ConfigurationError
 from functions.core.schemas import Database
+from infra.constructs.catalog import glue_arns
 from infra.constructs.lambda_assets import ARCHITECTURE, RUNTIME
 from infra.constructs.platform import Platform
 from infra.nag import acknowledge, grant
@@ -215,17 +216,7 @@ class PipelineFunction(Construct):
                 "glue:CreatePartition",
                 "glue:UpdatePartition",
             ],
-            resources=[
-                stack.format_arn(service="glue", resource="catalog"),
-                *(
-                    stack.format_arn(service="glue", resource="database", resource_name=n)
-                    for n in names
-                ),
-                *(
-                    stack.format_arn(service="glue", resource="table", resource_name=f"{n}/*")
-                    for n in names
-                ),
-            ],
+            resources=glue_arns(stack, names),
             wildcard_reason=GLUE_REASON,
         )
 
