@@ -79,7 +79,9 @@ def objects_under(s3: Any, *, bucket: str, prefixes: Iterable[str]) -> dict[str,
     past the last, instead of one listing each (a month of days: one request, not 30)."""
     by_folder: dict[str, list[str]] = {}
     for prefix in prefixes:
-        by_folder.setdefault(prefix.rstrip("/").rpartition("/")[0] + "/", []).append(prefix)
+        parent = prefix.rstrip("/").rpartition("/")[0]
+        # A top-level folder's parent is the bucket itself: the empty prefix.
+        by_folder.setdefault(f"{parent}/" if parent else "", []).append(prefix)
     found: dict[str, dict[str, Any]] = {}
     for folder, wanted in by_folder.items():
         first, last = min(wanted), max(wanted)

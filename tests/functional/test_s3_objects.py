@@ -301,3 +301,7 @@ def test_partitions_of_one_table_are_listed_together(emulator_server: EmulatorSe
     # and t was listed from day 2 in one pass of two pages (day 2 to day 5, then stopped),
     # u by its own prefix: three requests, not four listings of every day
     assert listings == ["t/", "t/", "u/dt=2026-09-02/"]
+    # and two top-level folders are listed together from the bucket's top
+    listings.clear()
+    tops = s3_objects.objects_under(s3, bucket=bucket, prefixes=["t/", "u/"])
+    assert len(tops) == len(days) + 2 and listings[0] == ""
