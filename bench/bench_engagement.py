@@ -56,6 +56,7 @@ import pyarrow as pa
 from bench.engagement_data import DAY, dataset, parquet_files
 from bench.machine import anchor_line, best_of, load
 from bench.report import print_ratios, print_sides, spark_speedup
+from bench.spark import spark_command, spark_skip_reason
 from functions.core.transform import engagement
 
 # DuckDB's limit in the pipeline, as the daily Lambda sets it (engagement_steps._engine);
@@ -68,7 +69,6 @@ PIPELINE_MEMORY_DEFAULT: Final = "1.4GB"
 TARGET_RATIO: Final = 1.2
 TARGET_CPU_RATIO: Final = 1.3
 TARGET_PEAK_GB: Final = 2.5
-SPARK_PYTHON_ENV: Final = "BENCH_SPARK_PYTHON"
 # The anchors, written as an analyst would, run out of memory at 10M clicks under 2 GB: they
 # get this much (DuckDB memory_limit) to finish and give a time ratio.
 ANCHOR_MEMORY_ENV: Final = "BENCH_ANCHOR_MEMORY_LIMIT"
@@ -76,7 +76,6 @@ ANCHOR_MEMORY_DEFAULT: Final = "16GB"
 # At 50M clicks the "same outputs" anchor spills tens of GB: capped so that a disk shared
 # with other work is not filled (past the cap the anchor fails, and says so).
 ANCHOR_SPILL_LIMIT: Final = "20GB"
-SPARK_SCRIPT: Final = Path(__file__).resolve().parent / "spark_anchor.py"
 
 PIPELINE: Final = "pipeline"
 SAME_OUTPUTS: Final = "sql_same_outputs"
@@ -478,7 +477,7 @@ def child(kind: str, directory: str) -> None:
 
 def measure(kind: str, directory: Path) -> dict[str, Any]:
     if kind == SPARK:
-        spark = [os.environ[SPARK_PYTHON_ENV], str(SPARK_SCRIPT), "engagement"]
+        spark = spark_command("engagement")
         command = [*spark, str(directory / "files")]
     else:
         command = [sys.executable, "-m", "bench.bench_engagement", "--child", kind, str(directory)]
@@ -493,18 +492,6 @@ def measure(kind: str, directory: Path) -> dict[str, Any]:
         return {"failed": last[:160]}
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
-
-
-def spark_skip_reason() -> str | None:
-    python = os.environ.get(SPARK_PYTHON_ENV)
-    if not python:
-        return f"{SPARK_PYTHON_ENV} is not set (see bench/README.md)"
-    probe = subprocess.run(
-        [python, "-c", "import pyspark"], capture_output=True, text=True, check=False
-    )
-    if probe.returncode != 0:
-        return f"{python} cannot import pyspark"
-    return None
 
 
 def bench_size(clicks: int, rounds: int, sides: Sequence[str]) -> dict[str, dict[str, Any]]:

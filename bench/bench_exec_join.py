@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from typing import Any, Final
 
 from bench.machine import anchor_line, best_of, load
 from bench.report import print_ratios, print_sides, spark_speedup
+from bench.spark import spark_command, spark_skip_reason
 from functions.core.report import executive
 from functions.core.report.executive_period import month_period
 
@@ -58,8 +58,6 @@ MONTH: Final = month_period("2026-09")
 USERS_PER_ACCOUNT: Final = 5
 MEMORY_LIMIT: Final = executive.DEFAULT_MEMORY_LIMIT  # the executive Lambda's engine
 FLAT_TOLERANCE: Final = 0.10
-SPARK_PYTHON_ENV: Final = "BENCH_SPARK_PYTHON"
-SPARK_SCRIPT: Final = Path(__file__).resolve().parent / "spark_anchor.py"
 DATA_VERSION: Final = "v3"  # in the cached file names: bump when the generator changes
 TOTAL_KEYS: Final = ("accounts", "mrr_end_cents", "mau", "active_user_days", "paid_cents")
 
@@ -260,7 +258,7 @@ def _child(variant: str, paths: dict[str, Path]) -> dict[str, Any]:
     why it failed: a side that runs out of memory is a result too)."""
     named = {k: str(v) for k, v in paths.items()}
     if variant == "pyspark":
-        spark = [os.environ[SPARK_PYTHON_ENV], str(SPARK_SCRIPT), "exec_join"]
+        spark = spark_command("exec_join")
         command = [*spark, json.dumps({**named, "first": str(MONTH.start), "last": str(MONTH.end)})]
     else:
         code = (
@@ -286,14 +284,6 @@ def _child(variant: str, paths: dict[str, Path]) -> dict[str, Any]:
         return {"failed": next((x for x in lines if "Error" in x), lines[-1])[:160]}
     answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return answer
-
-
-def spark_skip_reason() -> str | None:
-    python = os.environ.get(SPARK_PYTHON_ENV)
-    if not python:
-        return f"{SPARK_PYTHON_ENV} is not set (see bench/README.md)"
-    probe = subprocess.run([python, "-c", "import pyspark"], capture_output=True, check=False)
-    return None if probe.returncode == 0 else f"{python} cannot import pyspark"
 
 
 def _true_revenue(paths: dict[str, Path]) -> int:
