@@ -227,6 +227,7 @@ def _finish(config: Settings, job: dict[str, Any]) -> dict[str, Any]:
     unknown = read(s3, unknown_at, schemas.CLICKS)
     completeness = _completeness(config, job, job["hours"])
     versions = {table: job["version"] for table in engagement_publish.DAY_TABLES}
+    restated = engagement_steps.restate(config, job, previous, daily)
     engagement_publish.publish(s3, glue, config, day, versions)
     counts = dedup.to_pylist()[0]
     result = engagement_steps.finish_day(
@@ -236,7 +237,7 @@ def _finish(config: Settings, job: dict[str, Any]) -> dict[str, Any]:
         dedup=counts,
         clicks_rows=int(counts["rows_kept"]),
         daily=daily,
-        previous=previous,
+        restated=restated,
         completeness=completeness,
         unknown_account_clicks=unknown,
     )
@@ -253,13 +254,14 @@ def _drop_working(config: Settings, job: dict[str, Any]) -> None:
 
 
 def discard(event: dict[str, Any]) -> dict[str, Any]:
-    """After a failed run: its unpublished version deleted, its working tables dropped; the
-    previous version stays published."""
+    """After a failed run: its unpublished version and the restatements it recorded deleted,
+    its working tables dropped; the previous version stays published."""
     config = settings()
     job = event["job"]
     day = date.fromisoformat(job["day"])
     versions = {table: job["version"] for table in engagement_publish.DAY_TABLES}
     deleted = engagement_publish.discard(_client("s3"), _client("glue"), config, day, versions)
+    engagement_steps.discard_restatements(config, job, job["version"])
     _drop_working(config, job)
     logger.info("athena day discarded", extra={"day": job["day"], "deleted": len(deleted)})
     return {"day": job["day"], "deleted": len(deleted)}

@@ -127,6 +127,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             s3, glue, config, schemas.ENGAGEMENT_DAILY, day
         )
     versions: dict[schemas.Table, str] = {}
+    restated = 0
     try:
         with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
             # Raw files go to local disk and DuckDB scans them there: memory stays within
@@ -174,9 +175,12 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             versions[item[0]] = _write_version(config, item[0], item[1], day)
 
         s3_objects.in_parallel(write, list(outputs.items()))
+        restated = restate(config, event, previous, daily)
         engagement_publish.publish(s3, glue, config, day, versions)
     except Exception:
         engagement_publish.discard(s3, glue, config, day, versions)
+        if restated:
+            discard_restatements(config, event, versions.get(schemas.ENGAGEMENT_DAILY))
         raise
     return finish_day(
         config,
@@ -185,7 +189,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         dedup=computed.dedup.to_pylist()[0],
         clicks_rows=computed.clicks_rows,
         daily=daily,
-        previous=previous,
+        restated=restated,
         completeness=completeness,
         unknown_account_clicks=computed.unknown_account_clicks,
     )
@@ -199,29 +203,18 @@ def finish_day(
     dedup: dict[str, Any],
     clicks_rows: int,
     daily: pa.Table,
-    previous: pa.Table | None,
+    restated: int,
     completeness: engagement.Completeness,
     unknown_account_clicks: pa.Table,
 ) -> dict[str, Any]:
     """After a day is published, by either engine: the raw partition registered, unknown
-    accounts' clicks quarantined, restatements against the previous version, the day
-    recorded as aggregated, the metrics; the day's summary (the workflow's output)."""
+    accounts' clicks quarantined, the day recorded as aggregated, the metrics (`restated`:
+    the values `restate` recorded); the day's summary (the workflow's output)."""
     now = _now(event)
     day = date.fromisoformat(event["day"])
     run_id = str(event["run_id"])
     _register(config, schemas.RAW_CLICKS, {"dt": day.isoformat()}, database=config.raw_database)
     _quarantine_unknown_accounts(config, unknown_account_clicks, day, now)
-    restated = 0
-    if previous is not None:
-        restated = _restate(
-            config,
-            previous,
-            daily,
-            day=day,
-            now=now,
-            run_id=run_id,
-            reason=str(event.get("reason") or codes.LATE_DATA),
-        )
     state_table.record_aggregated(
         _client("dynamodb"),
         table=config.state_table,
@@ -396,17 +389,19 @@ def _register(
     )
 
 
-def _restate(
-    config: Settings,
-    previous: pa.Table,
-    daily: pa.Table,
-    *,
-    day: date,
-    now: datetime,
-    run_id: str,
-    reason: str,
+def restate(
+    config: Settings, event: dict[str, Any], previous: pa.Table | None, daily: pa.Table
 ) -> int:
-    """Record every published engagement_daily value this run changed; the count."""
+    """Before a day is published: every published engagement_daily value (`previous`, None
+    if the day never was) that the new rows change, recorded under a key named by the run;
+    the count. Before, not after: once the new version is published the previous one is
+    gone, so a run retried after its publish would find nothing changed and the change would
+    never be recorded. A run that fails before its engagement_daily is published takes them
+    back (`discard_restatements`)."""
+    if previous is None:
+        return 0
+    now = _now(event)
+    day = date.fromisoformat(event["day"])
     rows = restatements.restatement_rows(
         previous,
         daily,
@@ -415,22 +410,47 @@ def _restate(
         table_name=schemas.ENGAGEMENT_DAILY.name,
         period=day.isoformat(),
         restated_at=now,
-        run_id=run_id,
-        reason=reason,
+        run_id=str(event["run_id"]),
+        reason=str(event.get("reason") or codes.LATE_DATA),
     )
     if rows.num_rows == 0:
         return 0
-    month = now.strftime("%Y-%m")
-    partitions = {"month": month}
-    key = (
-        s3_tables.partition_prefix(schemas.RESTATEMENTS, partitions)
-        + f"{schemas.ENGAGEMENT_DAILY.name}-{day.isoformat()}-{run_id}.parquet"
+    # The partition first: a failure after the file landed would leave it for no discard.
+    _register(
+        config, schemas.RESTATEMENTS, _restatement_partition(now), database=config.curated_database
     )
     s3_objects.put_object(
         _client("s3"),
         bucket=config.curated_bucket,
-        key=key,
+        key=_restatement_key(event),
         body=parquet_bytes(rows, schemas.RESTATEMENTS),
     )
-    _register(config, schemas.RESTATEMENTS, partitions, database=config.curated_database)
     return int(rows.num_rows)
+
+
+def discard_restatements(config: Settings, event: dict[str, Any], version: str | None) -> None:
+    """After a failed run that recorded restatements: delete them unless its engagement_daily
+    `version` is the published one (the values they name are then the published values)."""
+    day = date.fromisoformat(event["day"])
+    bucket = config.curated_bucket
+    published = engagement_publish.published_location(
+        _client("glue"), config, schemas.ENGAGEMENT_DAILY, day
+    )
+    if version is not None and published == engagement_publish.location(
+        bucket, engagement_publish.version_prefix(schemas.ENGAGEMENT_DAILY, day, version)
+    ):
+        return
+    s3_objects.delete_keys(_client("s3"), bucket=bucket, keys=[_restatement_key(event)])
+
+
+def _restatement_partition(now: datetime) -> dict[str, str]:
+    return {"month": now.strftime("%Y-%m")}
+
+
+def _restatement_key(event: dict[str, Any]) -> str:
+    """The run's restatements of its day: the same key for every attempt of the run."""
+    now = _now(event)
+    return (
+        s3_tables.partition_prefix(schemas.RESTATEMENTS, _restatement_partition(now))
+        + f"{schemas.ENGAGEMENT_DAILY.name}-{event['day']}-{event['run_id']}.parquet"
+    )

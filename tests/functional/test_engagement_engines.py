@@ -22,7 +22,7 @@ from functions.core import env, schemas
 from functions.core.engagement_state import DAY_PK
 from tests.conftest import EmulatorServer
 from tests.functional.engagement_support import EngagementRig, build_rig, create_function
-from tests.support import unique_name
+from tests.support import function_environment, unique_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL = REPO_ROOT / "state_machines" / "engagement_daily.asl.json"
@@ -442,3 +442,37 @@ def test_a_failed_run_leaves_the_published_day_in_place(
     assert {t["Name"] for t in tables} == {
         t.name for t in schemas.tables_in(schemas.Database.CURATED)
     }
+
+
+def test_a_run_retried_after_its_publish_still_records_its_restatements(
+    rigs: dict[str, tuple[EngagementRig, str]],
+) -> None:
+    rig, machine = rigs[DUCKDB]
+    day = date(2026, 10, 9)
+    at = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
+    _land_account(rig, "acct-1", at - timedelta(days=40))
+    _land_clicks(rig, day, "batch-1", [_raw("r1", at, "u1", arrived=at, seq=30)])
+    run_time = datetime(2026, 10, 10, 2, tzinfo=UTC)
+    # given the day published with one user
+    _succeeded(rig, machine, {"time": _stamp(run_time), "days": [str(day)], "run_id": "first"})
+    # when a late click of a second user lands, and the next run fails after it published
+    # (the quarantine bucket its last steps write to is not there)...
+    later = at + timedelta(hours=1)
+    _land_clicks(rig, day, "batch-2", [_raw("r2", later, "u2", arrived=run_time, seq=31)])
+    retry = {"time": _stamp(run_time + timedelta(hours=1)), "days": [str(day)], "run_id": "late"}
+    with function_environment(rig, rig.daily, {env.QUARANTINE_BUCKET: unique_name("gone")}):
+        assert _run(rig, machine, retry)["status"] == "FAILED"
+    daily = rig.read(rig.curated, f"{schemas.ENGAGEMENT_DAILY.prefix}/dt={day}/").to_pylist()
+    assert [(r["active_users"], r["clicks"]) for r in daily] == [(2, 2)]
+    # ... and runs again as a retry does, with the same input
+    _succeeded(rig, machine, retry)
+    # then the late click's changes are recorded, once, by the run that made them
+    restated = [
+        r
+        for r in _sorted_rows(rig, rig.curated, f"{schemas.RESTATEMENTS.prefix}/")
+        if r["period"] == day.isoformat()
+    ]
+    changes = {(r["metric"], r["old_value"], r["new_value"]) for r in restated}
+    assert {("active_users", 1.0, 2.0), ("clicks", 1.0, 2.0)} <= changes
+    assert len(changes) == len(restated)
+    assert {r["run_id"] for r in restated} == {"late"}
