@@ -218,7 +218,7 @@ _DUCKDB_MEMORY_SQL: Final = (
 PHASES: Final = {
     "_find_repeated": "ids aggregate",
     "_rank_repeated": "ranking the copies",
-    "_compact_into_buckets": "bucket files (COPY)",
+    "_compact_into_buckets": "bucket files",
     "_day_counts": "dedup counts + hours",
     "_process_buckets": "buckets (sessions + clicks file)",
     "_bucket_user_daily": "  sessions",

@@ -26,12 +26,10 @@ Definitions (docs/metrics.md copies them):
 
 from __future__ import annotations
 
-import glob
 import json
 import math
 import os
 import re
-import shutil
 import tempfile
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -157,16 +155,23 @@ FROM (
 """
 
 
-def _clicks_sql(relation: str, *, ordered: bool = True) -> str:
-    """CLICKS rows from kept rows in `relation`, ordered by (event_time, event_id) unless
-    `ordered` is False (the caller sorts)."""
-    order = "ORDER BY event_ms, event_id" if ordered else ""
-    return f"""
-SELECT event_id, account_id, user_id, event_type, event_ms AS event_time, page,
-       arrival_ms AS arrival_time, copies
-FROM {relation}
-{order}
-"""
+# CLICKS columns from the kept rows' columns: the one mapping both SQL and Arrow use.
+_CLICKS_COLUMNS: Final = {
+    "event_id": "event_id",
+    "account_id": "account_id",
+    "user_id": "user_id",
+    "event_type": "event_type",
+    "event_time": "event_ms",
+    "page": "page",
+    "arrival_time": "arrival_ms",
+    "copies": "copies",
+}
+
+
+def _clicks_sql(relation: str) -> str:
+    """CLICKS rows from kept rows in `relation`, ordered by (event_time, event_id)."""
+    columns = ", ".join(f"{kept} AS {name}" for name, kept in _CLICKS_COLUMNS.items())
+    return f"SELECT {columns} FROM {relation} ORDER BY event_ms, event_id"
 
 
 _KEPT_SQL: Final = _clicks_sql("(SELECT * FROM kept WHERE known)")
@@ -467,23 +472,23 @@ SELECT event_ms // 3600000 AS hour, count(*) AS n FROM kept GROUP BY ALL ORDER B
 """
 
 
-# Rows per row group of the bucket files. DuckDB's partitioned COPY keeps a row group
-# buffering in every bucket's open file, so with its default (122,880 rows) memory grows with
-# the number of buckets, i.e. with the day; with 16,384 rows it does not, and is as fast
-# (bench/README.md).
-_BUCKET_FILE_ROW_GROUP_ROWS: Final = 16_384
+# The user-bucket scratch files are Arrow IPC, zstd level 1: written and read back at the
+# speed of a copy (DuckDB's Parquet writer spent about a quarter of a 10M-click day writing
+# them), and compressed so that a day's files stay about the size of its clicks file on the
+# function's /tmp (bench/README.md).
+_BUCKET_FILE_OPTIONS: Final = pa.ipc.IpcWriteOptions(compression=pa.Codec("zstd", 1))
+_BUCKET_SUFFIX: Final = ".arrow"
 
 
-def _bucket_copy_sql(directory: str, buckets: int, known: str) -> str:
-    """COPY the kept rows once into `directory/bucket=<b>/` files, one bucket per
-    `hash(account_id, user_id) % buckets`: a user's clicks all land in one bucket.
-    zstd level 1: as fast to write as snappy or no compression here, and half the disk."""
+def _bucketed_sql(buckets: int, known: str) -> str:
+    """The kept rows with their bucket: a known account's user bucket,
+    `hash(account_id, user_id) % buckets` (a user's clicks all land in one bucket), and
+    bucket number `buckets` for every row of an unknown account."""
     return f"""
-COPY (SELECT *, hash(account_id, user_id) % {buckets:d} AS {_BUCKET}
-      FROM ({_kept_rows_sql(known)}))
-TO {_sql_string(directory)}
-   (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, PARTITION_BY ({_BUCKET}),
-    ROW_GROUP_SIZE {_BUCKET_FILE_ROW_GROUP_ROWS:d})
+SELECT *,
+       CASE WHEN known THEN hash(account_id, user_id) % {buckets:d} ELSE {buckets:d} END
+           AS {_BUCKET}
+FROM ({_kept_rows_sql(known)})
 """
 
 
@@ -508,13 +513,14 @@ def engagement_day(
 
     Memory stays near the engine's limit and time linear in the input, whatever the day's
     size: the event_ids landed more than once are found by one hash aggregate and ranked
-    (small); the kept rows are then written ONCE to local scratch Parquet files split by
+    (small); the kept rows are then written ONCE to local scratch Arrow IPC files split by
     user bucket (`hash(account_id, user_id) % K`, K = rows landed / bucket rows, the bucket
     rows in proportion to the engine's memory limit and at most USER_DAILY_BUCKET_ROWS, in a
-    temporary directory beside `clicks_path`), and each bucket is processed alone: its
-    per-user sessions and counts, and its clicks, sorted, appended to `clicks_path` (a local
-    Parquet file with the CLICKS file schema). A bucket's scratch files are deleted once
-    used, so scratch disk peaks near the size of the clicks file (zstd both). On a large day
+    temporary directory beside `clicks_path`; unknown accounts' rows in a file of their
+    own), and each bucket is processed alone: its per-user sessions and counts, and its
+    clicks, sorted, appended to `clicks_path` (a local Parquet file with the CLICKS file
+    schema). A bucket's file is deleted once read, so scratch disk peaks near the size of
+    the bucket files (zstd: ~1.7x the clicks file). On a large day
     (over SHARED_DATABASE_MAX_ROWS landed) compaction and each bucket have a database of
     their own (see `_compact_day`); small days share the process's warm one.
 
@@ -554,7 +560,7 @@ def engagement_day(
 
 @dataclass(frozen=True)
 class _Compacted:
-    buckets: list[list[str]]  # the scratch files of each user bucket, in bucket order
+    buckets: list[str]  # the scratch file of each user bucket, in bucket order
     counts: dict[str, int]  # the DEDUP_DAILY counts
     landed_by_hour: dict[datetime, int]
     large: bool  # more rows landed than SHARED_DATABASE_MAX_ROWS
@@ -562,7 +568,7 @@ class _Compacted:
 
 
 # The distinct clicks of unknown accounts, as CLICKS rows.
-_UNKNOWN_CLICKS_SQL: Final = _clicks_sql("(SELECT * FROM kept WHERE NOT known)")
+_UNKNOWN_CLICKS_SQL: Final = _clicks_sql("unknown")
 
 
 def _compact_day(
@@ -595,13 +601,17 @@ def _compact_day(
             con, params, scratch, _bucket_rows(engine), known=known
         )
         counts, hours = _day_counts(con)
+        if buckets.unknown:
+            con.register("unknown", _read_bucket(buckets.unknown))
+        else:
+            con.execute("CREATE TEMP VIEW unknown AS SELECT * FROM kept LIMIT 0")
         unknown = con.execute(_UNKNOWN_CLICKS_SQL).fetch_arrow_table()
     large = landed_rows > SHARED_DATABASE_MAX_ROWS
     if large:
         _close_database(engine)
     landed = {datetime.fromtimestamp(h * 3600, UTC): n for h, n in hours}
     return _Compacted(
-        buckets=buckets,
+        buckets=buckets.users,
         counts=counts,
         landed_by_hour=landed,
         large=large,
@@ -640,6 +650,13 @@ def _size_bytes(text: str) -> int | None:
     return round(float(number) * (1024 if binary else 1000) ** _POWERS[unit.lower()])
 
 
+@dataclass(frozen=True)
+class _BucketFiles:
+    users: list[str]  # the file of each user bucket (known accounts' rows), in bucket order
+    unknown: str | None  # the rows of unknown accounts
+    every: list[str]  # all of them: every kept row
+
+
 def _compact_into_buckets(
     con: duckdb.DuckDBPyConnection,
     params: Mapping[str, int],
@@ -647,63 +664,96 @@ def _compact_into_buckets(
     bucket_rows: int,
     *,
     known: str,
-) -> tuple[list[list[str]], int]:
+) -> tuple[_BucketFiles, int]:
     """Rank the repeated events (`repeated`, `copies`), write the kept rows into user-bucket
-    files under `scratch` (`bucket_rows` landed rows per bucket) and expose them all as the
-    `kept` view (what the dedup counts and hours read). The files of each bucket, in bucket
-    order (an empty bucket has none), and the rows landed."""
+    files under `scratch` (`bucket_rows` landed rows per bucket; an empty bucket has no
+    file), the rows of unknown accounts into a file of their own, and expose them all as the
+    `kept` relation (what the dedup counts and hours read). The files, and the rows landed."""
     _rank_repeated(con, params)
     found = con.execute(_LANDED_ROWS_SQL).fetchone()
     landed = int(found[0]) if found else 0
     buckets = max(1, math.ceil(landed / bucket_rows))
-    directory = os.path.join(scratch, "kept")
-    con.execute(_bucket_copy_sql(directory, buckets, known), params)
-    files = [
-        sorted(glob.glob(os.path.join(glob.escape(directory), f"{_BUCKET}={b}", "*.parquet")))
-        for b in range(buckets)
-    ]
-    every = [f for bucket in files for f in bucket]
-    if every:
-        con.execute(f"CREATE TEMP VIEW kept AS SELECT * FROM {_read_parquet(every)}")
-    else:  # nothing kept (an empty day): COPY wrote no file
+    rows = con.execute(_bucketed_sql(buckets, known), params).fetch_record_batch()
+    written = _write_bucket_files(rows, os.path.join(scratch, "kept"))
+    files = _BucketFiles(
+        users=[written[b] for b in sorted(written) if b < buckets],
+        unknown=written.get(buckets),
+        every=list(written.values()),
+    )
+    if files.every:
+        con.register("kept", ds.dataset(files.every, format="ipc"))
+    else:  # nothing kept (an empty day)
         con.execute(f"CREATE TEMP TABLE kept AS {_kept_rows_sql()} LIMIT 0", params)
     return files, landed
 
 
+def _write_bucket_files(rows: pa.RecordBatchReader, directory: str) -> dict[int, str]:
+    """Split the stream of kept rows by their bucket column into one Arrow IPC file per
+    bucket under `directory` (the column itself is not written); {bucket: file}."""
+    os.makedirs(directory)
+    schema = rows.schema.remove(rows.schema.get_field_index(_BUCKET))
+    files: dict[int, str] = {}
+    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+    try:
+        for batch in rows:
+            bucket_of = batch.column(_BUCKET)
+            kept = batch.drop_columns([_BUCKET])
+            found = pc.unique(bucket_of).to_pylist()
+            for bucket in found:
+                part = kept.filter(pc.equal(bucket_of, bucket)) if len(found) > 1 else kept
+                writer = writers.get(bucket)
+                if writer is None:
+                    files[bucket] = os.path.join(directory, f"{bucket:05d}{_BUCKET_SUFFIX}")
+                    writer = writers[bucket] = pa.ipc.new_file(
+                        files[bucket], schema, options=_BUCKET_FILE_OPTIONS
+                    )
+                writer.write_batch(part)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return files
+
+
+def _read_bucket(path: str) -> pa.Table:
+    with pa.OSFile(path) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
 def _process_buckets(
-    buckets: Sequence[Sequence[str]],
+    buckets: Sequence[str],
     params: Mapping[str, int],
     clicks_path: str,
     engine: Engine | None,
     *,
     close_each: bool,
 ) -> tuple[pa.Table, int]:
-    """Per bucket: its users' ENGAGEMENT_USER_DAILY rows, and its clicks appended to
+    """Per bucket file: its users' ENGAGEMENT_USER_DAILY rows, and its clicks appended to
     `clicks_path`. The user rows of every bucket, in (account_id, user_id) order, and the
     clicks written (the file is always written: with no row group for an empty day).
 
-    With `close_each` (a large day), each bucket runs in a database of its own, closed when
-    the bucket is done: the memory a bucket leaves outside DuckDB's accounting is only
-    returned then (in one connection for every bucket it would build up, so the more buckets,
-    i.e. the bigger the day, the higher the peak). A small day's buckets share the warm
-    database. In each, one after the other, the sessions, then the clicks (sorted, streamed in
-    CLICKS_BATCH_ROWS batches to the single-threaded Parquet writer). DuckDB's window and
-    sort each keep both cores busy on their own; run at the same time (the clicks in a
-    thread with its own cursor), the two hold up to ~0.5 GB more than the memory limit
-    between them, for no measurable gain in time (bench/README.md). A bucket's files are
-    deleted once used.
+    A bucket is read into Arrow once (~150 bytes a row, at most USER_DAILY_BUCKET_ROWS rows,
+    outside DuckDB's limit) and used by both steps, one after the other: its sessions (DuckDB
+    scans the Arrow table), then its clicks (sorted and written by Arrow). DuckDB's window
+    keeps both cores busy on its own. With `close_each` (a large day), each bucket's
+    sessions run in a database of its own, closed when the bucket is done: the memory a
+    bucket leaves outside DuckDB's accounting is only returned then (in one connection for
+    every bucket it would build up, so the more buckets, i.e. the bigger the day, the higher
+    the peak). A small day's buckets share the warm database. A bucket's file is deleted once
+    read.
     """
     schema = schemas.CLICKS.arrow_schema()
     parts: list[pa.Table] = []
     rows = 0
     with _clicks_writer(clicks_path, schema) as writer:
-        for files in (files for files in buckets if files):
+        for path in buckets:
+            bucket = _read_bucket(path)
+            os.remove(path)  # free the scratch disk
             with _connect(engine) as con:
-                parts.append(_bucket_user_daily(con, _known_rows(files), params))
-                rows += _write_bucket_clicks(con, files, writer, schema)
+                parts.append(_bucket_user_daily(con, bucket, params))
             if close_each:
                 _close_database(engine)
-            shutil.rmtree(os.path.dirname(files[0]))  # free the scratch disk
+            rows += _write_bucket_clicks(bucket, writer, schema)
+            del bucket  # before the next is read: one bucket in memory at a time
     if not parts:
         return schemas.ENGAGEMENT_USER_DAILY.arrow_schema().empty_table(), rows
     table = pa.concat_tables(parts)
@@ -717,51 +767,33 @@ _USER_KEY: Final = "hash(account_id, user_id)"
 
 
 def _bucket_user_daily(
-    con: duckdb.DuckDBPyConnection, relation: str, params: Mapping[str, int]
+    con: duckdb.DuckDBPyConnection, bucket: pa.Table, params: Mapping[str, int]
 ) -> pa.Table:
     """ENGAGEMENT_USER_DAILY rows of one bucket, the window partitioned by _USER_KEY; if two
     of the bucket's users share a key (a 64-bit hash: about once in 10^7 days of a million
     users) their gaps would mix, so the bucket is computed again by the two strings."""
+    con.register("bucket", bucket)
     table = con.execute(
-        _user_daily_sql(relation, "event_ms", _USER_KEY), params
+        _user_daily_sql("bucket", "event_ms", _USER_KEY), params
     ).fetch_arrow_table()
     if pc.count_distinct(table.column("user_key")).as_py() == table.num_rows:
         return table.drop_columns(["user_key"])
-    return con.execute(_user_daily_sql(relation, "event_ms"), params).fetch_arrow_table()
+    return con.execute(_user_daily_sql("bucket", "event_ms"), params).fetch_arrow_table()
 
 
-def _write_bucket_clicks(
-    con: duckdb.DuckDBPyConnection,
-    files: Sequence[str],
-    writer: pq.ParquetWriter,
-    schema: pa.Schema,
-) -> int:
+def _write_bucket_clicks(bucket: pa.Table, writer: pq.ParquetWriter, schema: pa.Schema) -> int:
     """A bucket's clicks in (event_time, event_id) order, appended to `writer` in
-    CLICKS_BATCH_ROWS row groups; the rows written.
-
-    DuckDB reads the bucket unsorted into Arrow and Arrow sorts it: DuckDB's ORDER BY
-    carried every column through its sort (about 40% of a bucket's clicks CPU at 10M),
-    Arrow sorts only indices by the two keys (event_time almost never ties) and takes each
-    row group's rows. The same rows in the same order: the same file, byte for byte. The
-    bucket sits in Arrow meanwhile, outside DuckDB's limit: ~150 bytes a row, at most
-    USER_DAILY_BUCKET_ROWS rows (bench/README.md)."""
-    table = con.execute(_clicks_sql(_known_rows(files), ordered=False)).fetch_arrow_table()
+    CLICKS_BATCH_ROWS row groups; the rows written. Arrow sorts only indices by the two keys
+    (event_time almost never ties) and takes each row group's rows (DuckDB's ORDER BY
+    carried every column through its sort: about 40% of a bucket's clicks CPU at 10M)."""
+    clicks = bucket.select(list(_CLICKS_COLUMNS.values())).rename_columns(list(_CLICKS_COLUMNS))
     keys = [("event_time", "ascending"), ("event_id", "ascending")]
-    order = pc.sort_indices(table, sort_keys=keys)
+    order = pc.sort_indices(clicks, sort_keys=keys)
     batches = (
-        table.take(order.slice(start, CLICKS_BATCH_ROWS))
-        for start in range(0, table.num_rows, CLICKS_BATCH_ROWS)
+        clicks.take(order.slice(start, CLICKS_BATCH_ROWS))
+        for start in range(0, clicks.num_rows, CLICKS_BATCH_ROWS)
     )
     return _write_batches(writer, batches, schema)
-
-
-def _read_parquet(files: Sequence[str]) -> str:
-    return "read_parquet([" + ", ".join(_sql_string(f) for f in files) + "])"
-
-
-def _known_rows(files: Sequence[str]) -> str:
-    """A bucket's kept rows of known accounts: the only ones any figure is built from."""
-    return f"(SELECT * FROM {_read_parquet(files)} WHERE known)"
 
 
 def _clicks_writer(path: str, schema: pa.Schema) -> pq.ParquetWriter:
