@@ -11,7 +11,13 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from moto.stepfunctions.parser.asl.antlr.runtime.ASLParser import ASLParser
+from moto.stepfunctions.parser.asl.parse.asl_parser import (
+    AmazonStateLanguageParser,
+    ASLParserException,
+)
 
+from pablo.local.moto_patches import registry, stepfunctions
 from tests.conftest import EmulatorServer
 from tests.support import unique_name
 
@@ -268,3 +274,85 @@ def _http_requests(emulator: EmulatorServer) -> dict[str, int]:
 
     profile = ControlClient(emulator.endpoint).health()["http_profile"]
     return {operation: int(cost["requests"]) for operation, cost in profile.items()}
+
+
+def _parallel_definition(marker: str) -> str:
+    """Two branches that each shape the input: a program with state of its own per run."""
+
+    def branch(name: str) -> dict[str, Any]:
+        return {
+            "StartAt": name,
+            "States": {
+                name: {"Type": "Pass", "Parameters": {"day.$": "$.day", "by": name}, "End": True}
+            },
+        }
+
+    return json.dumps(
+        {
+            "Comment": marker,
+            "StartAt": "Both",
+            "States": {
+                "Both": {"Type": "Parallel", "Branches": [branch("A"), branch("B")], "End": True}
+            },
+        }
+    )
+
+
+def test_a_definition_is_parsed_once_and_each_parse_gets_programs_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the patch installed and every grammar parse counted
+    grammar_parses = Counter[str]()
+    state_machine = ASLParser.state_machine
+
+    def counted(parser: Any) -> Any:
+        grammar_parses["tree"] += 1
+        return state_machine(parser)
+
+    monkeypatch.setattr(ASLParser, "state_machine", counted)
+    installed = stepfunctions.DEFINITION_PARSED_ONCE.name in registry.applied()
+    registry.apply(stepfunctions.DEFINITION_PARSED_ONCE)
+    try:
+        definition = _parallel_definition(unique_name("parsed-once"))
+        # When the definition is parsed three times, and a broken one twice
+        parsed = [AmazonStateLanguageParser.parse(definition) for _ in range(3)]
+        broken = definition.replace('"End": true', '"End": "yes"', 1)
+        errors = []
+        for _ in range(2):
+            with pytest.raises(ASLParserException) as raised:
+                AmazonStateLanguageParser.parse(broken)
+            errors.append(str(raised.value))
+    finally:
+        if not installed:
+            registry.restore(stepfunctions.DEFINITION_PARSED_ONCE)
+    # Then the good text went through the grammar once, and each parse has its own program
+    # objects from the one tree; the broken text was refused both times, the same way
+    assert grammar_parses["tree"] == 1 + 2
+    programs = {id(program) for program, _ in parsed}
+    assert len(programs) == 3
+    assert len({id(tree) for _, tree in parsed}) == 1
+    assert errors[0] == errors[1]
+
+
+def test_executions_of_one_definition_run_side_by_side_with_their_own_results(
+    emulator_server: EmulatorServer, flaky: dict[str, str]
+) -> None:
+    # given a state machine with a Parallel state, on the emulator (whose parse is patched)
+    health = emulator_server.control.health()
+    assert "sfn-definition-parsed-once" in health["patches"]
+    sfn = emulator_server.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=unique_name("machine"),
+        definition=_parallel_definition(unique_name("side-by-side")),
+        roleArn=flaky["role"],
+    )["stateMachineArn"]
+    # when five executions start at once
+    days = [f"2026-10-0{n}" for n in range(1, 6)]
+    started = [
+        sfn.start_execution(stateMachineArn=machine, input=json.dumps({"day": day})) for day in days
+    ]
+    # then each ends with its own input in both branches
+    for day, execution in zip(days, started, strict=True):
+        done = _wait(emulator_server, execution)
+        assert done["status"] == "SUCCEEDED"
+        assert json.loads(done["output"]) == [{"day": day, "by": "A"}, {"day": day, "by": "B"}]

@@ -54,6 +54,7 @@ ALL: Final[tuple[Patch, ...]] = (
     stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE,
     stepfunctions.EXECUTION_NAME_DEFAULT,
     stepfunctions.IN_PROCESS_CALLS,
+    stepfunctions.DEFINITION_PARSED_ONCE,
     events.RULE_TARGETS,
     s3.NOTIFICATION_CLOCK,
     s3.LAMBDA_NOTIFICATIONS_PERMITTED,
@@ -83,6 +84,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(s3.LIST_PREFIX_FAST)
     apply(stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE)
     apply(stepfunctions.EXECUTION_NAME_DEFAULT)
+    apply(stepfunctions.DEFINITION_PARSED_ONCE)
     apply(awslambda.CLOUDFORMATION_LAYERS)
     apply(awslambda.FUNCTION_ERROR_UNHANDLED)
     apply(stepfunctions.IN_PROCESS_CALLS, role_client=task_client)

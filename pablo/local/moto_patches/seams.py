@@ -170,6 +170,18 @@ SEAMS: tuple[Seam, ...] = (
         "stepfunctions_parser_backends",
         "moto_patches.stepfunctions, server.running_executions",
     ),
+    Seam(
+        "moto.stepfunctions.parser.asl.parse.asl_parser",
+        "AmazonStateLanguageParser.parse",
+        "moto_patches.stepfunctions: sfn-definition-parsed-once",
+        ("definition",),
+    ),
+    Seam(
+        "moto.stepfunctions.parser.asl.parse.preprocessor",
+        "Preprocessor.visit",
+        "moto_patches.stepfunctions: sfn-definition-parsed-once (the program from a tree)",
+        ("self", "tree"),
+    ),
     # pablo.local.moto_patches.cloudwatch and pablo.local.alarms
     Seam("moto.cloudwatch.models", "cloudwatch_backends", "alarms: the alarm store"),
     Seam(
