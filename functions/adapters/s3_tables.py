@@ -178,15 +178,11 @@ def _day_keys(
     return etags, keyed
 
 
-def download_partition(
-    s3: Any,
-    *,
-    bucket: str,
-    table: schemas.Table,
-    partitions: Mapping[str, str],
-    directory: str,
+def download_objects(
+    s3: Any, *, bucket: str, etags: Mapping[str, str], directory: str
 ) -> list[str]:
-    """Every Parquet file of one partition, downloaded to `directory`; local paths, in key order.
+    """The objects (`{key: ETag}`, from a listing), downloaded to `directory`; local paths, in
+    key order.
 
     Each object is streamed to disk in chunks, so a day of any size costs disk (Lambda's
     ephemeral storage), not memory; the caller's engine then scans the files. A day is many
@@ -194,10 +190,9 @@ def download_partition(
     (`download_file` adds a HeadObject and a thread pool per file, 2x the requests), and a
     dirty day computed again finds all but its newest files in the warm container's cache.
     """
-    etags = s3_objects.list_etags(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
     jobs = [
         (key, os.path.join(directory, f"{number:06d}.parquet"))
-        for number, key in enumerate(k for k in etags if is_data_key(k))
+        for number, key in enumerate(sorted(etags))
     ]
 
     def fetch(job: tuple[str, str]) -> None:

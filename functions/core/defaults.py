@@ -27,6 +27,14 @@ DEFAULT_MAX_CHECKS: Final = 8
 # (3.2 GB) at which the DuckDB path nears the Lambda's 15 minutes and its /tmp peak
 # (bench/README.md), so a day that doubles overnight still fits the path it was sized for.
 DEFAULT_ATHENA_MIN_RAW_BYTES: Final = 1024**3
+# The DuckDB path downloads a day's raw clicks to the Lambda's /tmp (10 GB) up to this many
+# bytes and reads them there; a larger day is read from S3 as it is scanned (three passes,
+# each a stream of bounded batches), so /tmp holds only the bucket files (~0.7x the raw
+# bytes) and the clicks file. Staged, a day needs about 1.7x its raw bytes of /tmp (about
+# 90M clicks at most); streamed, about 0.7x (the 15 minutes come first). 4 GiB staged peaks
+# near 7 GB. Above DEFAULT_ATHENA_MIN_RAW_BYTES, so with the defaults every day is staged:
+# streaming is what lets that threshold be raised past /tmp (docs/scaling.md).
+DEFAULT_RAW_STAGE_MAX_BYTES: Final = 4 * 1024**3
 # The monthly executive run joins on Athena instead of DuckDB in its Lambda when the month's
 # curated inputs (executive_inputs.input_prefixes) hold at least this many bytes. Not the
 # engagement threshold: these are a month of per-account-day aggregates (~18 bytes each as

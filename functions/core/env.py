@@ -39,6 +39,8 @@ FRESHNESS_MAX_CHECKS: Final = "PABLO_FRESHNESS_MAX_CHECKS"
 ATHENA_WORKGROUP: Final = "PABLO_ATHENA_WORKGROUP"
 ATHENA_MIN_RAW_BYTES: Final = "PABLO_ATHENA_MIN_RAW_BYTES"
 ATHENA_POLL_SECONDS: Final = "PABLO_ATHENA_POLL_SECONDS"
+# The raw bytes up to which the daily function downloads a day's clicks to /tmp.
+RAW_STAGE_MAX_BYTES: Final = "PABLO_RAW_STAGE_MAX_BYTES"
 # The month's curated input bytes from which the executive join runs on Athena.
 EXECUTIVE_ATHENA_MIN_INPUT_BYTES: Final = "PABLO_EXECUTIVE_ATHENA_MIN_INPUT_BYTES"
 # Chaos drills (docs/runbooks/executive.md): JSON {step: {"error": ..., "times": n}}; unset

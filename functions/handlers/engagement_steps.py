@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from aws_lambda_powertools import Logger
 
 from functions.adapters import glue_catalog, metrics, s3_objects, s3_tables, state_table
@@ -33,7 +34,7 @@ from functions.core.errors import ValidationError
 from functions.core.parquet import parquet_bytes
 from functions.core.times import format_millis, parse_time
 from functions.core.transform import engagement
-from functions.handlers import engagement_publish
+from functions.handlers import arrow_s3, engagement_publish
 from functions.handlers.clients import client as _client
 from functions.handlers.engagement_publish import DATA_FILE
 from functions.handlers.settings import Settings, settings
@@ -130,17 +131,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
     restated = 0
     try:
         with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
-            # Raw files go to local disk and DuckDB scans them there: memory stays within
-            # the engine's limit whatever the day's size (the clicks file is streamed up).
-            raw_dir = os.path.join(scratch, "raw")
-            os.mkdir(raw_dir)
-            raw = s3_tables.download_partition(
-                s3,
-                bucket=config.raw_bucket,
-                table=schemas.RAW_CLICKS,
-                partitions=partition,
-                directory=raw_dir,
-            )
+            raw, filesystem = _raw_day(config, partition, scratch)
             clicks_path = os.path.join(scratch, DATA_FILE)
             computed = engagement.engagement_day(
                 raw,
@@ -149,6 +140,7 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
                 known_accounts=_known_accounts(config),
                 first_aggregated_at=state.aggregated_at,
                 gap_minutes=config.session_gap_minutes,
+                filesystem=filesystem,
                 engine=_engine(),
             )
             versions[schemas.CLICKS] = _file_version(clicks_path)
@@ -193,6 +185,27 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
         completeness=completeness,
         unknown_account_clicks=computed.unknown_account_clicks,
     )
+
+
+def _raw_day(
+    config: Settings, partition: dict[str, str], scratch: str
+) -> tuple[list[str], pafs.S3FileSystem | None]:
+    """The day's raw click files as engagement_day reads them: downloaded to `scratch` (the
+    Lambda's /tmp) up to settings.raw_stage_max_bytes, read from S3 as they are scanned
+    above (paths `bucket/key` on pyarrow's S3 filesystem); memory stays within the engine's
+    limit either way (the clicks file is streamed up)."""
+    s3, bucket = _client("s3"), config.raw_bucket
+    prefix = s3_tables.partition_prefix(schemas.RAW_CLICKS, partition)
+    listed = s3_objects.objects_under(s3, bucket=bucket, prefixes=[prefix])
+    files = {key: obj for key, obj in listed.items() if s3_tables.is_data_key(key)}
+    landed = sum(int(obj["Size"]) for obj in files.values())
+    if landed > config.raw_stage_max_bytes:
+        logger.info("raw clicks read from S3", extra={"raw_bytes": landed, "files": len(files)})
+        return [f"{bucket}/{key}" for key in files], arrow_s3.filesystem()
+    directory = os.path.join(scratch, "raw")
+    os.mkdir(directory)
+    etags = {key: str(obj["ETag"]) for key, obj in files.items()}
+    return s3_tables.download_objects(s3, bucket=bucket, etags=etags, directory=directory), None
 
 
 def finish_day(

@@ -24,6 +24,7 @@ from functions.core.defaults import (
     DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES,
     DEFAULT_MAX_CHECKS,
     DEFAULT_PRE_PERIOD_DAYS,
+    DEFAULT_RAW_STAGE_MAX_BYTES,
     DEFAULT_SESSION_GAP_MINUTES,
     DEFAULT_WAIT_SECONDS,
 )
@@ -45,6 +46,7 @@ DEFAULTS: Final[Mapping[str, int | float]] = {
     env.FRESHNESS_MAX_CHECKS: DEFAULT_MAX_CHECKS,
     env.ATHENA_MIN_RAW_BYTES: DEFAULT_ATHENA_MIN_RAW_BYTES,
     env.ATHENA_POLL_SECONDS: DEFAULT_ATHENA_POLL_SECONDS,
+    env.RAW_STAGE_MAX_BYTES: DEFAULT_RAW_STAGE_MAX_BYTES,
     env.EXECUTIVE_ATHENA_MIN_INPUT_BYTES: DEFAULT_EXECUTIVE_ATHENA_MIN_INPUT_BYTES,
 }
 # The state machine a workflow ARN variable names, by executive grain and by upstream.
@@ -221,6 +223,12 @@ class Settings:
     def athena_min_raw_bytes(self) -> int:
         """A day whose landed raw clicks reach this many bytes is computed on Athena."""
         return _int(env.ATHENA_MIN_RAW_BYTES)
+
+    @cached_property
+    def raw_stage_max_bytes(self) -> int:
+        """A day of at most this many raw bytes is downloaded to /tmp; a larger one is read
+        from S3 as it is scanned."""
+        return _int(env.RAW_STAGE_MAX_BYTES)
 
     @cached_property
     def athena_poll_seconds(self) -> int:

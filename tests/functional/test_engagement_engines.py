@@ -1,6 +1,7 @@
 """The daily engagement workflow's two engines on the emulator: the same days through the
 real Step Functions definition with the threshold set so each rig's days take one path
-(DuckDB in the function; Athena in the pipelines workgroup, the workflow waiting between
+(DuckDB in the function, its raw files downloaded to /tmp or, in a third rig, read from S3
+as they are scanned; Athena in the pipelines workgroup, the workflow waiting between
 checks), and every output must be the same rows and counts. A failed Athena run leaves the
 published day as it was."""
 
@@ -28,8 +29,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL = REPO_ROOT / "state_machines" / "engagement_daily.asl.json"
 EXECUTION_TIMEOUT = 240.0
 DUCKDB, ATHENA = "duckdb", "athena"
-# Thresholds that send every day one way: no day lands 10^15 bytes, and every day lands one.
-THRESHOLDS = {DUCKDB: str(10**15), ATHENA: "1"}
+STREAMED = "duckdb-streamed"  # the DuckDB path reading the raw files from S3
+# Settings that send every day one way: no day lands 10^15 bytes, and every day lands one.
+SETTINGS = {
+    DUCKDB: {env.ATHENA_MIN_RAW_BYTES: str(10**15)},
+    ATHENA: {env.ATHENA_MIN_RAW_BYTES: "1"},
+    STREAMED: {env.ATHENA_MIN_RAW_BYTES: str(10**15), env.RAW_STAGE_MAX_BYTES: "0"},
+}
+ENGINE_OF = {DUCKDB: DUCKDB, ATHENA: ATHENA, STREAMED: DUCKDB}
+STREAMED_LOG = "raw clicks read from S3"
 DAY_TABLES = (
     schemas.CLICKS,
     schemas.DEDUP_DAILY,
@@ -49,7 +57,7 @@ def rigs(emulator_server: EmulatorServer) -> Iterator[dict[str, tuple[Engagement
     made = {}
     results = unique_name("athena-results")
     emulator_server.client("s3").create_bucket(Bucket=results)
-    for engine, threshold in THRESHOLDS.items():
+    for engine, settings in SETTINGS.items():
         rig = build_rig(emulator_server)
         workgroup = unique_name(f"pipelines-{engine}")
         rig.client("athena").create_work_group(
@@ -65,8 +73,8 @@ def rigs(emulator_server: EmulatorServer) -> Iterator[dict[str, tuple[Engagement
             handler="functions.handlers.engagement_daily.handler",
             environment={
                 env.ATHENA_WORKGROUP: workgroup,
-                env.ATHENA_MIN_RAW_BYTES: threshold,
                 env.ATHENA_POLL_SECONDS: "1",
+                **settings,
             },
         )
         arn = rig.client("lambda").get_function(FunctionName=rig.daily)["Configuration"][
@@ -291,6 +299,14 @@ def _outputs(rig: EngagementRig) -> dict[str, Any]:
     return found
 
 
+def _logged(rig: EngagementRig, text: str) -> int:
+    """How many log lines of the rig's daily function contain `text`."""
+    events = rig.client("logs").filter_log_events(
+        logGroupName=f"/aws/lambda/{rig.daily}", filterPattern=f'"{text}"'
+    )["events"]
+    return len(events)
+
+
 def _day_summaries(run: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(run["output"]["days"], key=lambda d: d["day"])
 
@@ -311,16 +327,21 @@ def test_both_engines_give_the_same_rows_and_counts_on_the_same_days(
         second[engine] = _succeeded(
             rig, machine, {"time": _stamp(SECOND_RUN), "days": [str(D1)], "run_id": "r2"}
         )
-    # then each rig took its engine for every day
+    # then each rig took its engine for every day, the streamed one reading S3 each time
     for engine in rigs:
-        assert _engines_used(first[engine]) == _engines_used(second[engine]) == {engine}
+        assert _engines_used(first[engine]) == _engines_used(second[engine]) == {ENGINE_OF[engine]}
+    assert {e: _logged(rigs[e][0], STREAMED_LOG) for e in (DUCKDB, STREAMED)} == {
+        DUCKDB: 0,
+        STREAMED: 3,
+    }
     # and the workflows' summaries of the days are the same
     for runs in (first, second):
         assert _day_summaries(runs[DUCKDB]) == _day_summaries(runs[ATHENA])
+        assert _day_summaries(runs[DUCKDB]) == _day_summaries(runs[STREAMED])
     # and every output table, quarantine, restatement and day state is the same rows
-    duck, athena = (_outputs(rigs[e][0]) for e in (DUCKDB, ATHENA))
+    duck, athena, streamed = (_outputs(rigs[e][0]) for e in (DUCKDB, ATHENA, STREAMED))
     for name in duck:
-        assert duck[name] == athena[name], name
+        assert duck[name] == athena[name] == streamed[name], name
 
     # and the figures are the hand-computed ones. First run, D1: landed 11 = kept 4 (e1-e4)
     # + natural 3 (e1, e3's search, n2) + synthetic 2 (e2, e3's export) + unknown 2 (n1, n2)
