@@ -20,7 +20,8 @@ alarms treat missing data"):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -133,6 +134,40 @@ def window_starts(boundary: datetime, rule: AlarmRule) -> list[datetime]:
     size = evaluation_range(rule.evaluation_periods)
     step = timedelta(seconds=rule.period)
     return [boundary - step * (size - index) for index in range(size)]
+
+
+def transitions(
+    rule: AlarmRule, series: Mapping[int, float], boundaries: Sequence[datetime], state: str
+) -> list[tuple[datetime, Evaluation]]:
+    """The state changes at `boundaries` (oldest first), starting from `state`: each boundary
+    evaluated over its window of `series` (the statistic per period start, epoch seconds).
+
+    A boundary whose window holds no datapoint, right after one whose window held none
+    either, is not evaluated: with no data the outcome depends on the state alone, and it is
+    the state the previous boundary already gave (TreatMissingData: INSUFFICIENT_DATA, OK,
+    ALARM, or the state kept), so it cannot change it. Most boundaries of most alarms are such
+    (an alarm with 1-minute periods has 1,440 a day).
+    """
+    span = evaluation_range(rule.evaluation_periods) * rule.period
+    stamps = sorted(series)
+    found: list[tuple[datetime, Evaluation]] = []
+    previous_empty = False
+    for boundary in boundaries:
+        end = int(boundary.timestamp())
+        first = bisect_left(stamps, end - span)
+        empty = first == len(stamps) or stamps[first] >= end
+        if empty and previous_empty:
+            continue
+        previous_empty = empty
+        window = [
+            Datapoint(start, series.get(int(start.timestamp())))
+            for start in window_starts(boundary, rule)
+        ]
+        result = evaluate(rule, window, state, query_date=boundary)
+        if result.reason is not None and result.state != state:
+            found.append((boundary, result))
+            state = result.state
+    return found
 
 
 def evaluate(

@@ -44,13 +44,11 @@ from pablo.local.alarm_eval import (
     INSUFFICIENT_DATA,
     MISSING,
     AlarmRule,
-    Datapoint,
     Evaluation,
-    evaluate,
     evaluation_range,
     format_aws_time,
     period_boundaries,
-    window_starts,
+    transitions,
 )
 from pablo.local.context import EmulatorContext, emulator_account
 
@@ -175,15 +173,9 @@ class AlarmEvaluator:
         series = self._series(alarm, rule, boundaries[0] - span, boundaries[-1])
         state = current_state(alarm)
         found: list[Transition] = []
-        for boundary in boundaries:
-            window = [
-                Datapoint(start, series.get(int(start.timestamp())))
-                for start in window_starts(boundary, rule)
-            ]
-            result = evaluate(rule, window, state, query_date=boundary)
-            if result.reason is not None and result.state != state:
-                found.append(Transition(alarm, state, result, boundary))
-                state = result.state
+        for boundary, result in transitions(rule, series, boundaries, state):
+            found.append(Transition(alarm, state, result, boundary))
+            state = result.state
         return found
 
     def _series(

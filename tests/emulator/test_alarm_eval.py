@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pablo.local.alarm_eval import (
     ALARM,
     INSUFFICIENT_DATA,
     OK,
+    TREAT_MISSING_DATA,
     AlarmRule,
     Datapoint,
     evaluate,
@@ -17,6 +20,7 @@ from pablo.local.alarm_eval import (
     format_aws_time,
     is_breaching,
     period_boundaries,
+    transitions,
     window_starts,
 )
 
@@ -174,3 +178,51 @@ def test_window_covers_the_evaluation_range_before_the_boundary() -> None:
 
 def test_aws_time_format() -> None:
     assert format_aws_time(T0 + timedelta(microseconds=123456)) == "2026-11-25T10:00:00.123+0000"
+
+
+def _every_boundary(
+    rule: AlarmRule, series: dict[int, float], boundaries: list[datetime], state: str
+) -> list[tuple[datetime, str, str | None]]:
+    """The oracle: every boundary evaluated, one after the other."""
+    found = []
+    for boundary in boundaries:
+        window = [
+            Datapoint(start, series.get(int(start.timestamp())))
+            for start in window_starts(boundary, rule)
+        ]
+        result = evaluate(rule, window, state, query_date=boundary)
+        if result.reason is not None and result.state != state:
+            found.append((boundary, result.state, result.reason))
+            state = result.state
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    treat=st.sampled_from(TREAT_MISSING_DATA),
+    periods=st.integers(1, 4),
+    to_alarm=st.integers(1, 4),
+    start_state=st.sampled_from([OK, ALARM, INSUFFICIENT_DATA]),
+    points=st.dictionaries(st.integers(0, 59), st.sampled_from([0.0, 5.0, 10.0]), max_size=12),
+)
+def test_boundaries_with_no_data_after_none_are_skipped_without_changing_any_transition(
+    treat: str, periods: int, to_alarm: int, start_state: str, points: dict[int, float]
+) -> None:
+    # Given a rule, a sparse series of 1-minute periods and an hour of boundaries
+    alarm = AlarmRule(
+        comparison="GreaterThanThreshold",
+        threshold=6.0,
+        period=60,
+        evaluation_periods=periods,
+        datapoints_to_alarm=min(to_alarm, periods),
+        treat_missing_data=treat,
+    )
+    start = datetime(2026, 11, 25, 10, tzinfo=UTC)
+    series = {int(start.timestamp()) + 60 * minute: value for minute, value in points.items()}
+    boundaries = period_boundaries(start, start + timedelta(hours=1), 60)
+    # When the transitions are found, skipping the empty windows
+    found = transitions(alarm, series, boundaries, start_state)
+    # Then they are the ones found by evaluating every boundary, with the same reasons
+    assert [(b, e.state, e.reason) for b, e in found] == _every_boundary(
+        alarm, series, boundaries, start_state
+    )
