@@ -44,6 +44,7 @@ ALL: Final[tuple[Patch, ...]] = (
     cloudformation.RESOURCE_MAP_THREAD_SAFE,
     dynamodb.REQUESTS_ATOMIC,
     dynamodb.QUERY_READS_ITS_PARTITION,
+    dynamodb.ATTRIBUTE_VALUES_SERIALIZED_DIRECTLY,
     kinesis.ARRIVAL_FROM_CLOCK,
     kinesis.SHARD_INDEXED,
     kinesis.WAKE_POLLERS_ON_PUT,
@@ -80,6 +81,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(cloudformation.RESOURCE_MAP_THREAD_SAFE)
     apply(dynamodb.REQUESTS_ATOMIC)
     apply(dynamodb.QUERY_READS_ITS_PARTITION)
+    apply(dynamodb.ATTRIBUTE_VALUES_SERIALIZED_DIRECTLY)
     apply(s3.LIST_PREFIX_FAST)
     apply(stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE)
     apply(stepfunctions.EXECUTION_NAME_DEFAULT)

@@ -91,6 +91,36 @@ SEAMS: tuple[Seam, ...] = (
         instance_attributes=("items", "range_key_attr"),
     ),
     Seam(
+        "moto.core.serialize",
+        "BaseJSONSerializer._serialize_type_structure",
+        "moto_patches.dynamodb: dynamodb-attribute-values-serialized-directly",
+        ("self", "serialized", "value", "shape", "key"),
+        ("service_model", "_value_picker"),
+    ),
+    Seam(
+        "moto.core.serialize",
+        "BaseJSONSerializer._default_serialize",
+        "moto_patches.dynamodb: how a serialized value is set",
+        ("self", "serialized", "value", "shape", "key"),
+    ),
+    Seam(
+        "moto.core.serialize",
+        "BaseJSONSerializer._base64",
+        "moto_patches.dynamodb: how a blob is written",
+        ("self", "value"),
+    ),
+    Seam(
+        "moto.core.serialize",
+        "XFormedAttributePicker",
+        "moto_patches.dynamodb: the picker moto's actions serialize with",
+        instance_attributes=("alias_providers", "response_transformers"),
+    ),
+    Seam(
+        "moto.core.serialize",
+        "DEFAULT_ALIAS_PROVIDERS",
+        "moto_patches.dynamodb: the aliases a plain AttributeValue never matches",
+    ),
+    Seam(
         "moto.awslambda.models",
         "LambdaFunction.create_from_cloudformation_json",
         "moto_patches.awslambda: cloudformation-lambda-layers",
