@@ -56,6 +56,7 @@ ALL: Final[tuple[Patch, ...]] = (
     stepfunctions.EXECUTION_NAME_DEFAULT,
     stepfunctions.IN_PROCESS_CALLS,
     events.RULE_TARGETS,
+    events.S3_EVENT_FLATTENED_ONCE,
     s3.NOTIFICATION_CLOCK,
     s3.LAMBDA_NOTIFICATIONS_PERMITTED,
     s3.LIST_PREFIX_FAST,
@@ -83,6 +84,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(dynamodb.QUERY_READS_ITS_PARTITION)
     apply(dynamodb.ATTRIBUTE_VALUES_SERIALIZED_DIRECTLY)
     apply(s3.LIST_PREFIX_FAST)
+    apply(events.S3_EVENT_FLATTENED_ONCE)
     apply(stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE)
     apply(stepfunctions.EXECUTION_NAME_DEFAULT)
     apply(awslambda.CLOUDFORMATION_LAYERS)

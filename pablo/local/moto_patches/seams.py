@@ -292,6 +292,36 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam("moto.events.models", "EventPattern.get_pattern", "moto_patches.events", ("self",)),
     Seam(
+        "moto.events.models",
+        "EventPattern",
+        "moto_patches.events: events-s3-event-flattened-once",
+        instance_attributes=("_pattern",),
+    ),
+    Seam(
+        "moto.events.models",
+        "EventPattern._flatten_dict",
+        "moto_patches.events: events-s3-event-flattened-once (a staticmethod)",
+        ("node", "prefix", "result"),
+    ),
+    Seam(
+        "moto.events.models",
+        "EventPattern._does_event_match",
+        "moto_patches.events: events-s3-event-flattened-once",
+        ("self", "event_flat", "pattern_node", "prefix"),
+    ),
+    Seam(
+        "moto.s3.notifications",
+        "_send_event_bridge_message",
+        "moto_patches.events: events-s3-event-flattened-once (one event offered to every rule)",
+        ("account_id", "bucket", "event_name", "key"),
+    ),
+    Seam(
+        "moto.s3.notifications",
+        "_detail_type",
+        "moto_patches.events: events-s3-event-flattened-once (a function of the name)",
+        ("event_name",),
+    ),
+    Seam(
         "moto.s3.notifications",
         "unix_time",
         "moto_patches.s3: s3-notification-times-from-clock",
