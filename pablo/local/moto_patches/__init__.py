@@ -41,6 +41,7 @@ MOTO_VERSION: Final = "5.2.5"
 ALL: Final[tuple[Patch, ...]] = (
     core.MODULE_LIST_CACHED,
     core.TIMESTAMPS_PARSED_DIRECTLY,
+    core.DICT_KEYS_LISTED_ONCE_PER_ANSWER,
     cloudformation.RESOURCE_MAP_THREAD_SAFE,
     dynamodb.REQUESTS_ATOMIC,
     dynamodb.QUERY_READS_ITS_PARTITION,
@@ -79,6 +80,7 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(kinesis.SHARD_INDEXED)
     apply(core.MODULE_LIST_CACHED)
     apply(core.TIMESTAMPS_PARSED_DIRECTLY)
+    apply(core.DICT_KEYS_LISTED_ONCE_PER_ANSWER)
     apply(cloudformation.RESOURCE_MAP_THREAD_SAFE)
     apply(dynamodb.REQUESTS_ATOMIC)
     apply(dynamodb.QUERY_READS_ITS_PARTITION)

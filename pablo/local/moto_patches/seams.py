@@ -118,7 +118,19 @@ SEAMS: tuple[Seam, ...] = (
     Seam(
         "moto.core.serialize",
         "DEFAULT_ALIAS_PROVIDERS",
-        "moto_patches.dynamodb: the aliases a plain AttributeValue never matches",
+        "moto_patches.dynamodb and core: the aliases a plain dict is asked for",
+    ),
+    Seam(
+        "moto.core.serialize",
+        "XFormedAttributePicker.get_possible_keys",
+        "moto_patches.core: moto-dict-keys-listed-once-per-answer",
+        ("self", "context"),
+    ),
+    Seam(
+        "moto.core.serialize",
+        "AttributePickerContext.__init__",
+        "moto_patches.core: moto-dict-keys-listed-once-per-answer (obj, key, shape read)",
+        ("self", "obj", "key", "shape", "operation_model", "service_model", "key_path"),
     ),
     Seam(
         "moto.awslambda.models",
