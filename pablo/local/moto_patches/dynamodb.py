@@ -98,7 +98,7 @@ def _attribute_value(serializer: Any, value: Any, shape: Any) -> dict[str, Any]:
     member = shape.members.get(name)
     if member is None:
         raise _NotPlainError
-    return {name: _member(serializer, inner, member)}
+    return {serializer.get_serialized_name(member, name): _member(serializer, inner, member)}
 
 
 def _member(serializer: Any, value: Any, shape: Any) -> Any:

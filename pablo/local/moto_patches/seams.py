@@ -105,6 +105,12 @@ SEAMS: tuple[Seam, ...] = (
     ),
     Seam(
         "moto.core.serialize",
+        "BaseJSONSerializer.get_serialized_name",
+        "moto_patches.dynamodb: the name a member is written under",
+        ("self", "shape", "default_name"),
+    ),
+    Seam(
+        "moto.core.serialize",
         "BaseJSONSerializer._base64",
         "moto_patches.dynamodb: how a blob is written",
         ("self", "value"),
