@@ -1,14 +1,16 @@
 """moto_patches.dynamodb: a read never sees an item write half done; a Query reads its
-partition and answers as moto does."""
+partition and answers as moto does; items are serialized directly, byte for byte as moto
+does."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any
+from typing import Any, Final
 
 import pytest
+from moto.core.serialize import XFormedAttributePicker
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 
@@ -157,3 +159,82 @@ def test_a_query_answers_as_moto_does_reading_only_its_partition(
         "2026-09-03",
         "2026-09-01",
     ]
+
+
+# An item holding every type of attribute value, nested and empty ones included.
+EVERY_TYPE: Final = {
+    "pk": {"S": "every"},
+    "sk": {"S": "type"},
+    "s": {"S": "text é"},
+    "empty": {"S": ""},
+    "n": {"N": "-12.50"},
+    "b": {"B": b"\x00\xffbytes"},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2.5"]},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "null": {"NULL": True},
+    "yes": {"BOOL": True},
+    "no": {"BOOL": False},
+    "nothing": {"L": []},
+    "none": {"M": {}},
+    "m": {"M": {"inner": {"L": [{"N": "1"}, {"M": {"deep": {"B": b"\x03"}}}, {"SS": ["x"]}]}}},
+}
+
+
+def _raw_answers(endpoint: str, table: str) -> list[bytes]:
+    """The response bodies, byte for byte, of every action that answers with items."""
+    bodies: list[bytes] = []
+    client = local_client("dynamodb", endpoint)
+    client.meta.events.register(
+        "after-call.dynamodb", lambda http_response, **_: bodies.append(http_response.content)
+    )
+    key = {"pk": EVERY_TYPE["pk"], "sk": EVERY_TYPE["sk"]}
+    client.get_item(TableName=table, Key=key)
+    client.get_item(TableName=table, Key=key, ProjectionExpression="m.inner[1], ns")
+    client.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "every"}},
+    )
+    client.scan(TableName=table)
+    client.batch_get_item(RequestItems={table: {"Keys": [key]}})
+    client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET added = :v",
+        ExpressionAttributeValues={":v": {"L": [{"BOOL": True}]}},
+        ReturnValues="ALL_NEW",
+    )
+    client.put_item(TableName=table, Item=EVERY_TYPE, ReturnValues="ALL_OLD")
+    return bodies
+
+
+def test_items_are_serialized_as_moto_does_without_picking_each_member(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a table holding an item of every attribute type, stock moto in this process
+    with threaded_moto() as endpoint:
+        client = local_client("dynamodb", endpoint)
+        table = state_table(client)
+        client.put_item(TableName=table, Item=EVERY_TYPE)
+        # When the actions answering with items are made by moto, then with the patch,
+        # whose member picks are counted
+        stock = _raw_answers(endpoint, table)
+        picks: list[str] = []
+        pick = XFormedAttributePicker.__call__
+
+        def counted(self: XFormedAttributePicker, context: Any) -> Any:
+            picks.append(context.key)
+            return pick(self, context)
+
+        monkeypatch.setattr(XFormedAttributePicker, "__call__", counted)
+        registry.apply(dynamodb.ATTRIBUTE_VALUES_SERIALIZED_DIRECTLY)
+        try:
+            patched = _raw_answers(endpoint, table)
+        finally:
+            registry.restore(dynamodb.ATTRIBUTE_VALUES_SERIALIZED_DIRECTLY)
+    # Then every answer is the same, byte for byte, and no attribute value was picked
+    # member by member
+    assert patched == stock
+    assert not set(picks) & {"S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL"}
+    assert b'"b": {"B": "AP9ieXRlcw=="}' in stock[0]

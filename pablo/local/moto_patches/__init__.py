@@ -41,9 +41,11 @@ MOTO_VERSION: Final = "5.2.5"
 ALL: Final[tuple[Patch, ...]] = (
     core.MODULE_LIST_CACHED,
     core.TIMESTAMPS_PARSED_DIRECTLY,
+    core.DICT_KEYS_LISTED_ONCE_PER_ANSWER,
     cloudformation.RESOURCE_MAP_THREAD_SAFE,
     dynamodb.REQUESTS_ATOMIC,
     dynamodb.QUERY_READS_ITS_PARTITION,
+    dynamodb.ATTRIBUTE_VALUES_SERIALIZED_DIRECTLY,
     kinesis.ARRIVAL_FROM_CLOCK,
     kinesis.SHARD_INDEXED,
     kinesis.WAKE_POLLERS_ON_PUT,
@@ -56,6 +58,7 @@ ALL: Final[tuple[Patch, ...]] = (
     stepfunctions.IN_PROCESS_CALLS,
     stepfunctions.DEFINITION_PARSED_ONCE,
     events.RULE_TARGETS,
+    events.S3_EVENT_FLATTENED_ONCE,
     s3.NOTIFICATION_CLOCK,
     s3.LAMBDA_NOTIFICATIONS_PERMITTED,
     s3.LIST_PREFIX_FAST,
@@ -78,10 +81,13 @@ def install_patches(clock: Clock, *, task_client: Callable[[str, str, str], Any]
     apply(kinesis.SHARD_INDEXED)
     apply(core.MODULE_LIST_CACHED)
     apply(core.TIMESTAMPS_PARSED_DIRECTLY)
+    apply(core.DICT_KEYS_LISTED_ONCE_PER_ANSWER)
     apply(cloudformation.RESOURCE_MAP_THREAD_SAFE)
     apply(dynamodb.REQUESTS_ATOMIC)
     apply(dynamodb.QUERY_READS_ITS_PARTITION)
+    apply(dynamodb.ATTRIBUTE_VALUES_SERIALIZED_DIRECTLY)
     apply(s3.LIST_PREFIX_FAST)
+    apply(events.S3_EVENT_FLATTENED_ONCE)
     apply(stepfunctions.CLOUDFORMATION_STATE_MACHINES_EXECUTE)
     apply(stepfunctions.EXECUTION_NAME_DEFAULT)
     apply(stepfunctions.DEFINITION_PARSED_ONCE)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,4 +60,49 @@ def _timestamps_parsed_directly() -> list[Replacement]:
 
 TIMESTAMPS_PARSED_DIRECTLY = Patch(
     "moto-timestamps-parsed-directly", "core", _timestamps_parsed_directly
+)
+
+
+# (member shape, its parent, member name) -> the keys moto tries on a dict, in order
+_KeysOfDict = dict[tuple[int, int, str], tuple[Any, Any, tuple[str, ...]]]
+
+
+def _dict_keys_listed_once_per_answer() -> list[Replacement]:
+    """While one answer is serialized, the keys moto tries for a member of a plain `dict`
+    are listed once per member shape, not once per value.
+
+    Why: moto's serializer picks each member of each structure in an answer through
+    `XFormedAttributePicker.get_possible_keys`, which builds six alias providers and asks
+    each (plus the snake_case form of each alias) on every value: a PutRecords answer of
+    500 records, or a Query of many items, asks them thousands of times for the same few
+    member shapes. For a value that is exactly a `dict`, what the providers answer depends
+    on the member's shape, its parent shape and its name alone (a dict has no `Meta`, and
+    its class name is always `dict`), so the list moto builds the first time is kept on the
+    picker, which moto creates anew for every answer, and used again; the values are then
+    looked up in that order as before. Other values, and pickers with other providers, go
+    through moto's code.
+    """
+    original = moto_serialize.XFormedAttributePicker.get_possible_keys
+
+    def get_possible_keys(self: Any, context: Any) -> Iterator[str]:
+        if type(context.obj) is not dict or (
+            self.alias_providers is not moto_serialize.DEFAULT_ALIAS_PROVIDERS
+        ):
+            return original(self, context)
+        listed: _KeysOfDict = self.__dict__.setdefault("_pablo_keys_of_dict", {})
+        shape = context.shape
+        parent = getattr(shape, "parent", None)
+        found = listed.get((id(shape), id(parent), context.key))
+        if found is None or found[0] is not shape or found[1] is not parent:
+            found = (shape, parent, tuple(original(self, context)))
+            listed[(id(shape), id(parent), context.key)] = found
+        return iter(found[2])
+
+    return [
+        Replacement(moto_serialize.XFormedAttributePicker, "get_possible_keys", get_possible_keys)
+    ]
+
+
+DICT_KEYS_LISTED_ONCE_PER_ANSWER = Patch(
+    "moto-dict-keys-listed-once-per-answer", "core", _dict_keys_listed_once_per_answer
 )
