@@ -116,10 +116,12 @@ def read_files(s3: Any, *, bucket: str, table: schemas.Table) -> pa.Table:
 def read_partition(
     s3: Any, *, bucket: str, table: schemas.Table, partitions: Mapping[str, str]
 ) -> pa.Table:
-    """Every file of one partition of a registry table (file schema, without partitions)."""
-    keys = parquet_keys(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
+    """Every file of one partition of a registry table (file schema, without partitions);
+    a file this container read before with the listed ETag comes from its cache."""
+    etags = s3_objects.list_etags(s3, bucket=bucket, prefix=partition_prefix(table, partitions))
+    keys = [key for key in etags if is_data_key(key)]
     schema = table.arrow_schema()
-    tables = s3_objects.read_tables(s3, bucket=bucket, keys=keys, schema=schema)
+    tables = s3_objects.read_tables(s3, bucket=bucket, keys=keys, schema=schema, etags=etags)
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 

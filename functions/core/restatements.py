@@ -9,9 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from functions.core import schemas
 from functions.core.codes import BACKFILL_REASON, CORRECTION, LATE_DATA, PRELIMINARY
@@ -76,6 +77,53 @@ def restatement_rows(
             )
     schema = schemas.RESTATEMENTS.arrow_schema(with_partitions=True)
     return pa.Table.from_pylist(rows, schema=schema)
+
+
+def without_unchanged(
+    old_table: pa.Table,
+    new_table: pa.Table,
+    *,
+    key_cols: Sequence[str],
+    metric_cols: Sequence[str],
+) -> tuple[pa.Table, pa.Table]:
+    """Both versions without the rows whose key has, in the other version, one row with
+    every metric value equal (or null in both): such a row restates nothing, and a rebuild
+    that republishes months of rows changes few of them, so `restatement_rows` then compares
+    only those that may have changed, value by value. Rows keep their order; with no key
+    columns, or a key that is not unique, nothing is left out."""
+    if not key_cols or old_table.num_rows == 0 or new_table.num_rows == 0:
+        return old_table, new_table
+    columns = [*key_cols, *metric_cols]
+    old = old_table.select(columns).append_column(_OLD_ROW, _row_numbers(old_table))
+    new = new_table.select(columns).append_column(_NEW_ROW, _row_numbers(new_table))
+    pairs = old.join(
+        new, keys=list(key_cols), join_type="inner", left_suffix=_OLD_ROW, right_suffix=_NEW_ROW
+    )
+    for side in (_OLD_ROW, _NEW_ROW):
+        if pc.count_distinct(pairs.column(side)).as_py() != pairs.num_rows:
+            return old_table, new_table  # a repeated key: restatement_rows refuses it
+    same = pa.array([True] * pairs.num_rows, pa.bool_())
+    for metric in metric_cols:
+        was, now = pairs.column(metric + _OLD_ROW), pairs.column(metric + _NEW_ROW)
+        equal = pc.or_kleene(pc.equal(was, now), pc.and_(pc.is_null(was), pc.is_null(now)))
+        same = pc.and_(same, pc.fill_null(equal, False))
+    unchanged = pairs.filter(same)
+    return (
+        _rows_except(old_table, unchanged.column(_OLD_ROW)),
+        _rows_except(new_table, unchanged.column(_NEW_ROW)),
+    )
+
+
+_OLD_ROW: Final = "__old"
+_NEW_ROW: Final = "__new"
+
+
+def _row_numbers(table: pa.Table) -> pa.Array:
+    return pa.array(range(table.num_rows), pa.int64())
+
+
+def _rows_except(table: pa.Table, numbers: pa.ChunkedArray) -> pa.Table:
+    return table.filter(pc.invert(pc.is_in(_row_numbers(table), value_set=numbers)))
 
 
 def _index(

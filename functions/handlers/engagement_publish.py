@@ -64,24 +64,25 @@ def published_location(glue: Any, config: Settings, table: schemas.Table, day: d
     )
 
 
-def data_keys(s3: Any, url: str) -> list[str]:
-    """The data files at a location (`s3_tables.is_data_key`). At a day's own prefix (where
-    the DuckDB path wrote before versions), the version folders are not part of it."""
+def data_etags(s3: Any, url: str) -> dict[str, str]:
+    """The data files at a location (`s3_tables.is_data_key`) with their ETags, in key order.
+    At a day's own prefix (where the DuckDB path wrote before versions), the version folders
+    are not part of it."""
     bucket, prefix = _prefix_of(url)
-    keys = []
-    for key in s3_objects.list_keys(s3, bucket=bucket, prefix=prefix):
-        rest = key[len(prefix) :]
-        if not s3_tables.is_data_key(key) or rest.startswith(f"{VERSION_KEY}="):
-            continue
-        keys.append(key)
-    return keys
+    return {
+        key: etag
+        for key, etag in s3_objects.list_etags(s3, bucket=bucket, prefix=prefix).items()
+        if s3_tables.is_data_key(key) and not key[len(prefix) :].startswith(f"{VERSION_KEY}=")
+    }
 
 
 def read_location(s3: Any, url: str, table: schemas.Table) -> pa.Table:
-    """The rows of the data files at `url`, as the table's file schema."""
+    """The rows of the data files at `url`, as the table's file schema (a file this
+    container read before with the listed ETag from its cache)."""
     bucket, _ = _prefix_of(url)
     schema = table.arrow_schema()
-    tables = s3_objects.read_tables(s3, bucket=bucket, keys=data_keys(s3, url), schema=schema)
+    etags = data_etags(s3, url)
+    tables = s3_objects.read_tables(s3, bucket=bucket, keys=list(etags), schema=schema, etags=etags)
     return pa.concat_tables(tables) if tables else schema.empty_table()
 
 

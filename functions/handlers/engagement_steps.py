@@ -327,7 +327,7 @@ def active_users(event: dict[str, Any]) -> dict[str, Any]:
     )
     tables = engagement.active_users_days(
         user_daily,
-        {day: engagement.seats_as_of(account_events, day) for day in days},
+        engagement.seats_by_day(account_events, days),
         engine=_engine(),
     )
     rows = 0

@@ -40,6 +40,7 @@ SRM_METRIC: Final = metric_names.EXPERIMENTS_FAILING_SRM
 OUTPUT_NAME: Final = "experiments-weekly"
 # Every value of a unit day: a restatement names whichever changed.
 UNIT_DAILY_KEY: Final = ("unit_id",)
+UNIT_DAY_KEY: Final = ("experiment_id", "dt", *UNIT_DAILY_KEY)  # a row's key in the table
 UNIT_DAILY_METRICS: Final = tuple(
     c.name
     for c in schemas.EXPERIMENT_UNIT_DAILY.columns
@@ -221,9 +222,14 @@ def _restate(config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: da
     if previous.num_rows == 0:
         return 0
     run_id = f"{OUTPUT_NAME}-{now:%Y%m%dT%H%M%SZ}"
+    published = set(zip(*_pairs(previous), strict=True))
+    # Only the days with a row that may have changed are compared.
+    previous, rebuilt = restatements.without_unchanged(
+        previous, rebuilt, key_cols=UNIT_DAY_KEY, metric_cols=UNIT_DAILY_METRICS
+    )
+    changed = set(zip(*_pairs(previous), strict=True)) | set(zip(*_pairs(rebuilt), strict=True))
     parts = []
-    published = sorted(set(zip(*_pairs(previous), strict=True)))
-    for experiment_id, dt in published:
+    for experiment_id, dt in sorted(published & changed):
         parts.append(
             restatements.restatement_rows(
                 _one_day(previous, experiment_id, dt),
@@ -237,6 +243,8 @@ def _restate(config: Settings, previous: pa.Table, rebuilt: pa.Table, *, now: da
                 reason=codes.LATE_DATA,
             )
         )
+    if not parts:
+        return 0
     rows = pa.concat_tables(parts)
     if rows.num_rows:
         write_curated(

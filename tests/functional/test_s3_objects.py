@@ -113,6 +113,35 @@ def test_parsed_tables_are_kept_by_etag_and_schema(emulator_server: EmulatorServ
     assert len(gets) == 2 + 2 + 1
 
 
+def test_a_partition_read_again_unchanged_comes_from_the_cache(
+    emulator_server: EmulatorServer,
+) -> None:
+    # given a day of a dt-partitioned table in one file, and a count of the GetObject calls
+    s3 = local_client("s3", emulator_server.endpoint)  # its own: the test hooks its calls
+    bucket = unique_name("partition")
+    s3.create_bucket(Bucket=bucket)
+    table = schemas.ENGAGEMENT_DAILY
+    key = s3_tables.partition_key(table, {"dt": "2026-09-10"}, "data")
+    empty = table.arrow_schema().empty_table()
+    s3.put_object(Bucket=bucket, Key=key, Body=_parquet(empty))
+    gets: list[str] = []
+    s3.meta.events.register("before-call.s3.GetObject", lambda **kw: gets.append("get"))
+
+    def read() -> pa.Table:
+        return s3_tables.read_partition(
+            s3, bucket=bucket, table=table, partitions={"dt": "2026-09-10"}
+        )
+
+    # when the day is read twice, then its file is rewritten and the day read again
+    first, second = read(), read()
+    s3.put_object(Bucket=bucket, Key=key, Body=_parquet(empty.append_column("x", pa.array([]))))
+    third = read()
+
+    # then the second read asked S3 nothing, and the rewritten file was fetched again
+    assert first.equals(second) and first.schema == third.schema == table.arrow_schema()
+    assert len(gets) == 2
+
+
 def _parquet(rows: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(rows, sink)

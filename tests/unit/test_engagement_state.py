@@ -180,3 +180,46 @@ def test_trial_and_churned_accounts_license_no_seats() -> None:
     }
     # and on 2026-09-04, before the churn, the cancelled account still pays for its 4 seats
     assert engagement.seats_as_of(table, date(2026, 9, 4))["gone"] == 4
+
+
+def test_seats_by_day_replays_each_day_from_the_events_before_its_end() -> None:
+    # Given acct-1 subscribed with 5 seats on 09-01, grew to 8 on 09-05 and churned on
+    # 09-07; acct-2 subscribed with 2 on 09-03 (events listed out of time order)
+    rows = [
+        ("e3", "acct-1", "churned", datetime(2026, 9, 7, 12, tzinfo=UTC), None),
+        ("e1", "acct-1", "subscribed", datetime(2026, 9, 1, tzinfo=UTC), 5),
+        ("e4", "acct-2", "subscribed", datetime(2026, 9, 3, tzinfo=UTC), 2),
+        ("e2", "acct-1", "seats_changed", datetime(2026, 9, 5, 23, 59, tzinfo=UTC), 8),
+    ]
+    schema = schemas.RAW_ACCOUNT_EVENTS.arrow_schema()
+    table = pa.table(
+        {
+            "event_id": [r[0] for r in rows],
+            "account_id": [r[1] for r in rows],
+            "event_type": [r[2] for r in rows],
+            "event_time": [r[3] for r in rows],
+            "plan": [None] * len(rows),
+            "seats": [r[4] for r in rows],
+            "mrr_cents": [None] * len(rows),
+            "currency": ["USD"] * len(rows),
+            "recorded_by": [None] * len(rows),
+            "source_key": ["k"] * len(rows),
+        },
+        schema=schema,
+    )
+    days = [date(2026, 9, 7), date(2026, 8, 31), date(2026, 9, 5), date(2026, 9, 2)]
+
+    # When the seats of four days are asked at once
+    by_day = engagement.seats_by_day(table, days)
+
+    # Then each day has the seats at its end: none before any event, 5 then 8 for acct-1
+    # (its 09-05 23:59 change counts on 09-05), 0 once churned; acct-2 from 09-03
+    assert by_day == {
+        date(2026, 8, 31): {},
+        date(2026, 9, 2): {"acct-1": 5},
+        date(2026, 9, 5): {"acct-1": 8, "acct-2": 2},
+        date(2026, 9, 7): {"acct-1": 0, "acct-2": 2},
+    }
+    # and each is what seats_as_of says for that day alone
+    assert all(by_day[day] == engagement.seats_as_of(table, day) for day in days)
+    assert engagement.seats_by_day(schema.empty_table(), days[:1]) == {date(2026, 9, 7): {}}

@@ -1094,29 +1094,52 @@ def seats_as_of(account_events: pa.Table, day: date) -> dict[str, int | None]:
     known accounts (definitions.known_accounts) have seats: another account's events count
     in no engagement figure.
     """
+    return seats_by_day(account_events, [day])[day]
+
+
+def seats_by_day(
+    account_events: pa.Table, days: Iterable[date]
+) -> dict[date, dict[str, int | None]]:
+    """`seats_as_of` for each of `days`: the events are filtered and sorted once and
+    replayed up to the end of each day in turn (a run of 30 days read them once, not 30
+    times)."""
+    wanted = sorted(set(days))
     if account_events.num_rows == 0:
-        return {}
+        return {day: {} for day in wanted}
     known = pa.array(sorted(definitions.known_accounts(account_events)), pa.string())
     account_events = account_events.filter(
-        pc.is_in(account_events.column("account_id"), value_set=known)
+        pc.and_(
+            pc.is_in(account_events.column("account_id"), value_set=known),
+            pc.is_valid(account_events.column("event_time")),
+        )
     )
-    day_end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
-    upto = account_events.filter(
-        pc.less(account_events.column("event_time"), pa.scalar(day_end, pa.timestamp("ms", "UTC")))
+    columns = ["account_id", "event_type", "event_time", "event_id", "seats"]
+    rows = sorted(
+        account_events.select(columns).to_pylist(), key=lambda r: (r["event_time"], r["event_id"])
     )
     seats: dict[str, int | None] = {}
     status: dict[str, str] = {}
-    rows = upto.select(["account_id", "event_type", "event_time", "event_id", "seats"]).to_pylist()
-    for row in sorted(rows, key=lambda r: (r["event_time"], r["event_id"])):
-        after = STATUS_AFTER.get(row["event_type"])
-        if after is not None:
-            status[row["account_id"]] = after
-        if row["seats"] is not None or row["account_id"] not in seats:
-            seats[row["account_id"]] = (
-                row["seats"] if row["seats"] is not None else seats.get(row["account_id"])
-            )
-    # A trial or churned account licenses no seat: its last seat count is not a licence.
-    return {
-        account: 0 if account in status and status[account] not in PAYING_STATUSES else count
-        for account, count in seats.items()
-    }
+    result: dict[date, dict[str, int | None]] = {}
+    replayed = 0
+    for day in wanted:
+        day_end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+        while replayed < len(rows) and rows[replayed]["event_time"] < day_end:
+            _replay(rows[replayed], seats, status)
+            replayed += 1
+        # A trial or churned account licenses no seat: its last seat count is not a licence.
+        result[day] = {
+            account: 0 if account in status and status[account] not in PAYING_STATUSES else count
+            for account, count in seats.items()
+        }
+    return result
+
+
+def _replay(row: Mapping[str, Any], seats: dict[str, int | None], status: dict[str, str]) -> None:
+    """One account event applied to the seats and statuses so far."""
+    after = STATUS_AFTER.get(row["event_type"])
+    if after is not None:
+        status[row["account_id"]] = after
+    if row["seats"] is not None or row["account_id"] not in seats:
+        seats[row["account_id"]] = (
+            row["seats"] if row["seats"] is not None else seats.get(row["account_id"])
+        )
