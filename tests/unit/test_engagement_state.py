@@ -58,6 +58,25 @@ def test_freshness_is_hours_since_the_newest_event_and_none_before_any() -> None
     assert freshness_hours(NOW, NOW + timedelta(hours=1)) == 0.0
 
 
+def _account_events(rows: list[tuple[str, str, str, datetime, int | None]]) -> pa.Table:
+    """RAW_ACCOUNT_EVENTS rows from (event_id, account_id, event_type, event_time, seats)."""
+    return pa.table(
+        {
+            "event_id": [r[0] for r in rows],
+            "account_id": [r[1] for r in rows],
+            "event_type": [r[2] for r in rows],
+            "event_time": [r[3] for r in rows],
+            "plan": [None] * len(rows),
+            "seats": [r[4] for r in rows],
+            "mrr_cents": [None] * len(rows),
+            "currency": ["USD"] * len(rows),
+            "recorded_by": [None] * len(rows),
+            "source_key": ["k"] * len(rows),
+        },
+        schema=schemas.RAW_ACCOUNT_EVENTS.arrow_schema(),
+    )
+
+
 def test_seats_are_the_latest_known_count_at_the_end_of_the_day() -> None:
     # Given the account events of two created accounts and of acct-3, which no creating
     # event created (its seats count nowhere: it is not a known account)
@@ -69,24 +88,9 @@ def test_seats_are_the_latest_known_count_at_the_end_of_the_day() -> None:
         ("e5", "acct-2", datetime(2026, 9, 2, tzinfo=UTC), None, "subscribed"),
         ("e6", "acct-3", datetime(2026, 9, 2, tzinfo=UTC), 40, "seats_changed"),
     ]
-    schema = schemas.RAW_ACCOUNT_EVENTS.arrow_schema()
-    table = pa.table(
-        {
-            "event_id": [r[0] for r in rows],
-            "account_id": [r[1] for r in rows],
-            "event_type": [r[4] for r in rows],
-            "event_time": [r[2] for r in rows],
-            "plan": [None] * len(rows),
-            "seats": [r[3] for r in rows],
-            "mrr_cents": [None] * len(rows),
-            "currency": ["USD"] * len(rows),
-            "recorded_by": [None] * len(rows),
-            "source_key": ["k"] * len(rows),
-        },
-        schema=schema,
-    )
+    table = _account_events([(i, a, kind, at, seats) for i, a, at, seats, kind in rows])
     assert engagement.seats_as_of(table, date(2026, 9, 10)) == {"acct-1": 8, "acct-2": None}
-    assert engagement.seats_as_of(schema.empty_table(), date(2026, 9, 10)) == {}
+    assert engagement.seats_as_of(_account_events([]), date(2026, 9, 10)) == {}
 
 
 class _ThrottledS3:
@@ -156,22 +160,7 @@ def test_trial_and_churned_accounts_license_no_seats() -> None:
         ("b3", "back", "churned", datetime(2026, 8, 3, tzinfo=UTC), None),
         ("b4", "back", "reactivated", datetime(2026, 9, 9, tzinfo=UTC), 6),
     ]
-    schema = schemas.RAW_ACCOUNT_EVENTS.arrow_schema()
-    table = pa.table(
-        {
-            "event_id": [r[0] for r in rows],
-            "account_id": [r[1] for r in rows],
-            "event_type": [r[2] for r in rows],
-            "event_time": [r[3] for r in rows],
-            "plan": [None] * len(rows),
-            "seats": [r[4] for r in rows],
-            "mrr_cents": [None] * len(rows),
-            "currency": ["USD"] * len(rows),
-            "recorded_by": [None] * len(rows),
-            "source_key": ["k"] * len(rows),
-        },
-        schema=schema,
-    )
+    table = _account_events(rows)
     assert engagement.seats_as_of(table, date(2026, 9, 10)) == {
         "trial": 0,
         "gone": 0,
@@ -191,22 +180,7 @@ def test_seats_by_day_replays_each_day_from_the_events_before_its_end() -> None:
         ("e4", "acct-2", "subscribed", datetime(2026, 9, 3, tzinfo=UTC), 2),
         ("e2", "acct-1", "seats_changed", datetime(2026, 9, 5, 23, 59, tzinfo=UTC), 8),
     ]
-    schema = schemas.RAW_ACCOUNT_EVENTS.arrow_schema()
-    table = pa.table(
-        {
-            "event_id": [r[0] for r in rows],
-            "account_id": [r[1] for r in rows],
-            "event_type": [r[2] for r in rows],
-            "event_time": [r[3] for r in rows],
-            "plan": [None] * len(rows),
-            "seats": [r[4] for r in rows],
-            "mrr_cents": [None] * len(rows),
-            "currency": ["USD"] * len(rows),
-            "recorded_by": [None] * len(rows),
-            "source_key": ["k"] * len(rows),
-        },
-        schema=schema,
-    )
+    table = _account_events(rows)
     days = [date(2026, 9, 7), date(2026, 8, 31), date(2026, 9, 5), date(2026, 9, 2)]
 
     # When the seats of four days are asked at once
@@ -222,4 +196,4 @@ def test_seats_by_day_replays_each_day_from_the_events_before_its_end() -> None:
     }
     # and each is what seats_as_of says for that day alone
     assert all(by_day[day] == engagement.seats_as_of(table, day) for day in days)
-    assert engagement.seats_by_day(schema.empty_table(), days[:1]) == {date(2026, 9, 7): {}}
+    assert engagement.seats_by_day(_account_events([]), days[:1]) == {date(2026, 9, 7): {}}
