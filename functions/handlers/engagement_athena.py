@@ -227,7 +227,7 @@ def _finish(config: Settings, job: dict[str, Any]) -> dict[str, Any]:
     unknown = read(s3, unknown_at, schemas.CLICKS)
     completeness = _completeness(config, job, job["hours"])
     versions = {table: job["version"] for table in engagement_publish.DAY_TABLES}
-    restated = engagement_steps.restate(config, job, previous, daily)
+    restated = engagement_steps.restate(config, job, previous, daily, job["version"])
     engagement_publish.publish(s3, glue, config, day, versions)
     counts = dedup.to_pylist()[0]
     result = engagement_steps.finish_day(

@@ -128,7 +128,6 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             s3, glue, config, schemas.ENGAGEMENT_DAILY, day
         )
     versions: dict[schemas.Table, str] = {}
-    restated = 0
     try:
         with tempfile.TemporaryDirectory(dir=SCRATCH) as scratch:
             raw, filesystem = _raw_day(config, partition, scratch)
@@ -167,12 +166,11 @@ def aggregate_day(event: dict[str, Any]) -> dict[str, Any]:
             versions[item[0]] = _write_version(config, item[0], item[1], day)
 
         s3_objects.in_parallel(write, list(outputs.items()))
-        restated = restate(config, event, previous, daily)
+        restated = restate(config, event, previous, daily, versions[schemas.ENGAGEMENT_DAILY])
         engagement_publish.publish(s3, glue, config, day, versions)
     except Exception:
         engagement_publish.discard(s3, glue, config, day, versions)
-        if restated:
-            discard_restatements(config, event, versions.get(schemas.ENGAGEMENT_DAILY))
+        discard_restatements(config, event, versions.get(schemas.ENGAGEMENT_DAILY))
         raise
     return finish_day(
         config,
@@ -403,14 +401,18 @@ def _register(
 
 
 def restate(
-    config: Settings, event: dict[str, Any], previous: pa.Table | None, daily: pa.Table
+    config: Settings,
+    event: dict[str, Any],
+    previous: pa.Table | None,
+    daily: pa.Table,
+    version: str,
 ) -> int:
     """Before a day is published: every published engagement_daily value (`previous`, None
-    if the day never was) that the new rows change, recorded under a key named by the run;
-    the count. Before, not after: once the new version is published the previous one is
-    gone, so a run retried after its publish would find nothing changed and the change would
-    never be recorded. A run that fails before its engagement_daily is published takes them
-    back (`discard_restatements`)."""
+    if the day never was) that the new rows (engagement_daily `version`) change, recorded
+    under a key named by the run and that version; the count. Before, not after: once the
+    new version is published the previous one is gone, so a run retried after its publish
+    would find nothing changed and the change would never be recorded. A run that fails
+    before that version is published takes them back (`discard_restatements`)."""
     if previous is None:
         return 0
     now = _now(event)
@@ -435,35 +437,41 @@ def restate(
     s3_objects.put_object(
         _client("s3"),
         bucket=config.curated_bucket,
-        key=_restatement_key(event),
+        key=_restatement_key(event, version),
         body=parquet_bytes(rows, schemas.RESTATEMENTS),
     )
     return int(rows.num_rows)
 
 
 def discard_restatements(config: Settings, event: dict[str, Any], version: str | None) -> None:
-    """After a failed run that recorded restatements: delete them unless its engagement_daily
-    `version` is the published one (the values they name are then the published values)."""
+    """After a failed run: delete the restatements recorded for its engagement_daily
+    `version` (None: it wrote none) unless that version is the published one (the values
+    they name are then the published values). Another attempt's, under its own version,
+    are left alone."""
+    if version is None:
+        return
     day = date.fromisoformat(event["day"])
     bucket = config.curated_bucket
     published = engagement_publish.published_location(
         _client("glue"), config, schemas.ENGAGEMENT_DAILY, day
     )
-    if version is not None and published == engagement_publish.location(
-        bucket, engagement_publish.version_prefix(schemas.ENGAGEMENT_DAILY, day, version)
-    ):
+    prefix = engagement_publish.version_prefix(schemas.ENGAGEMENT_DAILY, day, version)
+    if published == engagement_publish.location(bucket, prefix):
         return
-    s3_objects.delete_keys(_client("s3"), bucket=bucket, keys=[_restatement_key(event)])
+    s3_objects.delete_keys(_client("s3"), bucket=bucket, keys=[_restatement_key(event, version)])
 
 
 def _restatement_partition(now: datetime) -> dict[str, str]:
     return {"month": now.strftime("%Y-%m")}
 
 
-def _restatement_key(event: dict[str, Any]) -> str:
-    """The run's restatements of its day: the same key for every attempt of the run."""
+def _restatement_key(event: dict[str, Any], version: str) -> str:
+    """The run's restatements of its day by the engagement_daily `version` they compare:
+    an attempt that computes the same version (the DuckDB path names it by its bytes)
+    writes the same key, and a failed attempt's discard never reaches another's (the
+    Athena path names a version per attempt)."""
     now = _now(event)
     return (
         s3_tables.partition_prefix(schemas.RESTATEMENTS, _restatement_partition(now))
-        + f"{schemas.ENGAGEMENT_DAILY.name}-{event['day']}-{event['run_id']}.parquet"
+        + f"{schemas.ENGAGEMENT_DAILY.name}-{event['day']}-{event['run_id']}-{version}.parquet"
     )

@@ -465,15 +465,19 @@ def test_a_failed_run_leaves_the_published_day_in_place(
     }
 
 
+RETRIED_DAYS = {DUCKDB: date(2026, 10, 9), ATHENA: date(2026, 10, 15)}
+
+
+@pytest.mark.parametrize("engine", [DUCKDB, ATHENA])
 def test_a_run_retried_after_its_publish_still_records_its_restatements(
-    rigs: dict[str, tuple[EngagementRig, str]],
+    rigs: dict[str, tuple[EngagementRig, str]], engine: str
 ) -> None:
-    rig, machine = rigs[DUCKDB]
-    day = date(2026, 10, 9)
+    rig, machine = rigs[engine]
+    day = RETRIED_DAYS[engine]
     at = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
     _land_account(rig, "acct-1", at - timedelta(days=40))
     _land_clicks(rig, day, "batch-1", [_raw("r1", at, "u1", arrived=at, seq=30)])
-    run_time = datetime(2026, 10, 10, 2, tzinfo=UTC)
+    run_time = at + timedelta(days=1)
     # given the day published with one user
     _succeeded(rig, machine, {"time": _stamp(run_time), "days": [str(day)], "run_id": "first"})
     # when a late click of a second user lands, and the next run fails after it published
@@ -485,9 +489,15 @@ def test_a_run_retried_after_its_publish_still_records_its_restatements(
         assert _run(rig, machine, retry)["status"] == "FAILED"
     daily = rig.read(rig.curated, f"{schemas.ENGAGEMENT_DAILY.prefix}/dt={day}/").to_pylist()
     assert [(r["active_users"], r["clicks"]) for r in daily] == [(2, 2)]
-    # ... and runs again as a retry does, with the same input
+    # ... is retried with the same input and fails again, this time before publishing (the
+    # day's producer counts are not Parquet), and is retried once more
+    broken = f"{schemas.PRODUCER_COUNTS.prefix}/dt={day.isoformat()}/broken.parquet"
+    rig.client("s3").put_object(Bucket=rig.raw, Key=broken, Body=b"not parquet")
+    assert _run(rig, machine, retry)["status"] == "FAILED"
+    rig.client("s3").delete_object(Bucket=rig.raw, Key=broken)
     _succeeded(rig, machine, retry)
-    # then the late click's changes are recorded, once, by the run that made them
+    # then the late click's changes are recorded, once, by the run that made them (the
+    # attempt that failed before publishing took back only what it wrote itself)
     restated = [
         r
         for r in _sorted_rows(rig, rig.curated, f"{schemas.RESTATEMENTS.prefix}/")

@@ -520,7 +520,7 @@ def engagement_day(
     own), and each bucket is processed alone: its per-user sessions and counts, and its
     clicks, sorted, appended to `clicks_path` (a local Parquet file with the CLICKS file
     schema). A bucket's file is deleted once read, so scratch disk peaks near the size of
-    the bucket files (zstd: ~1.7x the clicks file). On a large day
+    the bucket files (zstd: 45 bytes a row at 10M, bench/README.md). On a large day
     (over SHARED_DATABASE_MAX_ROWS landed) compaction and each bucket have a database of
     their own (see `_compact_day`); small days share the process's warm one.
 
